@@ -1,0 +1,41 @@
+"""The one exception hierarchy of kaad.
+
+Every error a user can cause derives from :class:`KaadError`; the CLI turns these into a
+one-line message and an exit code, anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class KaadError(Exception):
+    """Base class for errors raised by this project."""
+
+
+class InputNotFoundError(KaadError, FileNotFoundError):
+    """A path, glob or source named by the user matches nothing readable."""
+
+
+class MalformedEventError(KaadError, ValueError):
+    """An audit line could not be parsed into an event."""
+
+
+class RejectedInputError(KaadError, ValueError):
+    """Input lines were rejected and the caller asked for strict handling."""
+
+
+class SchemaMismatchError(KaadError, ValueError):
+    """Scoring data does not have the features the model was trained on."""
+
+
+class ModelCompatibilityError(KaadError, RuntimeError):
+    """A saved model was written by incompatible library versions or was tampered with."""
+
+
+__all__ = [
+    "KaadError",
+    "InputNotFoundError",
+    "MalformedEventError",
+    "RejectedInputError",
+    "SchemaMismatchError",
+    "ModelCompatibilityError",
+]

@@ -1,0 +1,98 @@
+"""One row per request: merge the stages of an auditID and drop re-delivered copies.
+
+The API server may write a request at several stages (RequestReceived, ResponseStarted,
+ResponseComplete, Panic), and overlapping CloudWatch reads deliver the same line twice.
+Batches arrive in file order, so the state carried between batches is a compact set of the
+request hashes already emitted (8 bytes a request) and the few requests still waiting for
+their ResponseComplete (watches and exec sessions that are still open).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+#: Lower is preferred. ResponseStarted beats Panic: exec/attach/watch that never complete
+#: still say what was done; Panic only says that the server failed.
+STAGE_RANK = {"ResponseComplete": 0, "ResponseStarted": 1, "Panic": 2, "RequestReceived": 3}
+UNKNOWN_STAGE_RANK = 4
+
+
+class _HashSet:
+    """A set of uint64 request hashes kept as a few sorted runs (log-structured merge)."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self._runs)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(keys), dtype=bool)
+        for run in self._runs:
+            idx = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+            found |= run[idx] == keys
+        return found
+
+    def add(self, keys: np.ndarray) -> None:
+        """Add keys that are distinct and not in the set yet."""
+        if len(keys) == 0:
+            return
+        self._runs.append(np.sort(keys))
+        # Merge while the newest run is at least half the size of the one before it.
+        while len(self._runs) > 1 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
+            last = self._runs.pop()
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]), kind="stable")
+
+
+class StageDeduplicator:
+    """Keep the best stage of each request across a stream of event batches.
+
+    Feed batches with :meth:`push` (each returns the rows that are final now: their
+    ResponseComplete has arrived) and call :meth:`flush` at the end for requests that never
+    completed. Counts of merged rows are kept in ``n_stage_merged`` (another stage of a request
+    already kept) and ``n_redelivered`` (the same auditID and stage read again).
+    """
+
+    def __init__(self) -> None:
+        self._done = _HashSet()
+        self._pending: pa.Table | None = None
+        self.n_stage_merged = 0
+        self.n_redelivered = 0
+
+    def push(self, batch: pa.Table) -> pa.Table:
+        """Add a batch with ``audit_hash`` and ``stage_rank`` columns; return final rows."""
+        table = batch if self._pending is None else pa.concat_tables([self._pending, batch])
+        keys = table["audit_hash"].to_numpy().astype(np.uint64, copy=False)
+        ranks = table["stage_rank"].to_numpy()
+        order = np.lexsort((np.arange(len(keys)), ranks, keys))
+        k, r = keys[order], ranks[order]
+        repeat = np.zeros(len(k), dtype=bool)
+        repeat[1:] = k[1:] == k[:-1]
+        same_stage = np.zeros(len(k), dtype=bool)
+        same_stage[1:] = repeat[1:] & (r[1:] == r[:-1])
+        self.n_redelivered += int(same_stage.sum())
+        self.n_stage_merged += int((repeat & ~same_stage).sum())
+
+        best = order[~repeat]
+        seen = self._done.contains(keys[best])
+        best_ranks = ranks[best]
+        self.n_redelivered += int((seen & (best_ranks == 0)).sum())
+        self.n_stage_merged += int((seen & (best_ranks != 0)).sum())
+        best, best_ranks = best[~seen], best_ranks[~seen]
+
+        complete = np.zeros(len(keys), dtype=bool)
+        complete[best[best_ranks == 0]] = True
+        waiting = np.sort(best[best_ranks != 0])
+        self._done.add(keys[complete])
+        # take() costs what it returns (few waiting rows); a boolean filter keeps file order
+        # and is the cheaper way to keep most of a batch.
+        self._pending = table.take(waiting) if len(waiting) else None
+        return table if complete.all() else table.filter(complete)
+
+    def flush(self) -> pa.Table | None:
+        """Return the requests that never reached ResponseComplete, best stage each."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._done.add(pending["audit_hash"].to_numpy().astype(np.uint64, copy=False))
+        return pending

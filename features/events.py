@@ -1,0 +1,269 @@
+"""Turn audit event JSON text into rows of the normalised event table.
+
+This is the one place where audit JSON is read. It runs as a single DuckDB query over an
+Arrow batch of lines: DuckDB's JSON reader (yyjson) parses each line once into a typed struct,
+which is what lets ingest run faster than ``orjson.loads`` per line in Python. Lines that are
+not plain events (wrappers, invalid JSON, arrays) come back marked ``route = 'python'`` for
+the slower per-document path in :mod:`sources.wrappers`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.schema import EVENT_SCHEMA
+
+_C = {"image": "VARCHAR", "securityContext": {"privileged": "BOOLEAN", "capabilities": {"add": ["VARCHAR"]}}}
+_PODSPEC = {
+    "hostNetwork": "BOOLEAN", "hostPID": "BOOLEAN", "hostIPC": "BOOLEAN",
+    "containers": [_C], "initContainers": [_C], "ephemeralContainers": [_C],
+    "volumes": [{"hostPath": {"path": "VARCHAR"}}],
+}
+_REQUEST_OBJECT = {
+    "kind": "VARCHAR",
+    "metadata": {"ownerReferences": [{"kind": "VARCHAR"}]},
+    "spec": {
+        **_PODSPEC,
+        "template": {"spec": _PODSPEC},  # Deployment, DaemonSet, StatefulSet, ReplicaSet, Job
+        "jobTemplate": {"spec": {"template": {"spec": _PODSPEC}}},  # CronJob
+    },
+    "roleRef": {"kind": "VARCHAR", "name": "VARCHAR"},
+    "subjects": [{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}],
+    "rules": [{"verbs": ["VARCHAR"], "resources": ["VARCHAR"]}],
+}
+_EVENT = {
+    "kind": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR",
+    "requestURI": "VARCHAR", "verb": "VARCHAR",
+    "user": {
+        "username": "VARCHAR", "groups": ["VARCHAR"],
+        "extra": {"arn": ["VARCHAR"], "canonicalArn": ["VARCHAR"],
+                  "sessionName": ["VARCHAR"], "accessKeyId": ["VARCHAR"]},
+    },
+    "impersonatedUser": {"username": "VARCHAR"},
+    "sourceIPs": ["VARCHAR"], "userAgent": "VARCHAR",
+    "objectRef": {"resource": "VARCHAR", "subresource": "VARCHAR", "apiGroup": "VARCHAR",
+                  "apiVersion": "VARCHAR", "namespace": "VARCHAR", "name": "VARCHAR"},
+    "responseStatus": {"code": "INTEGER"},
+    "requestObject": "JSON",
+    "annotations": "JSON",
+    "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
+    # Wrapper keys: a line holding one of these is not an event but contains some.
+    "records": "JSON", "logEvents": "JSON", "items": "JSON", "protoPayload": "JSON",
+    "messageType": "VARCHAR", "properties": "JSON",
+}
+
+# CloudWatch Logs export-to-S3 lines: "<ISO timestamp> <event json>".
+_EXPORT_LINE = r"^\d{4}-\d{2}-\d{2}T[^ ]+ \{"
+
+_FROM_LINES = f"""
+WITH src AS (
+    SELECT source_file, source_line, truncated, fallback_ts,
+           CASE WHEN NOT starts_with(text, '{{') AND regexp_matches(text, '{_EXPORT_LINE}')
+                THEN regexp_extract(text, '^([^ ]+) ', 1) END AS export_ts,
+           CASE WHEN NOT starts_with(text, '{{') AND regexp_matches(text, '{_EXPORT_LINE}')
+                THEN regexp_replace(text, '^[^ ]+ ', '') ELSE text END AS text
+    FROM lines  -- blank lines fail to parse and are dropped on the python route
+),
+parsed AS (
+    SELECT *, try(json_transform(text, '{json.dumps(_EVENT)}')) AS j FROM src
+),"""
+
+
+def _duckdb_type(spec) -> str:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, list):
+        return _duckdb_type(spec[0]) + "[]"
+    return "STRUCT(" + ", ".join(f'"{k}" {_duckdb_type(v)}' for k, v in spec.items()) + ")"
+
+
+_READ_JSON_COLUMNS = "{" + ", ".join(f"'{k}': '{_duckdb_type(v)}'" for k, v in _EVENT.items()) + "}"
+
+# The bulk path: DuckDB reads a JSON-lines file itself, in parallel, with no per-line Python.
+# It knows no line numbers, so source_line stays NULL on this path.
+_FROM_FILE = f"""
+WITH parsed AS (
+    SELECT $source AS source_file, NULL::BIGINT AS source_line, false AS truncated,
+           NULL::VARCHAR AS fallback_ts, NULL::VARCHAR AS export_ts, NULL::VARCHAR AS text,
+           struct_pack({", ".join(f'"{k}" := "{k}"' for k in _EVENT)}) AS j
+    FROM read_json($path, format = 'newline_delimited', compression = $compression,
+                   columns = {_READ_JSON_COLUMNS})
+),"""
+
+_BODY = f"""
+routed AS (
+    SELECT *,
+        CASE WHEN j IS NULL OR starts_with(ltrim(text), '[')
+                  OR j.records IS NOT NULL OR j.logEvents IS NOT NULL OR j.items IS NOT NULL
+                  OR j.protoPayload IS NOT NULL OR j.messageType IS NOT NULL
+                  OR (j.properties IS NOT NULL AND j.auditID IS NULL)
+             THEN 'python' ELSE 'event' END AS route,
+        coalesce(try_cast(j.requestReceivedTimestamp AS TIMESTAMPTZ),
+                 try_cast(j.stageTimestamp AS TIMESTAMPTZ),
+                 try_cast(j.timestamp AS TIMESTAMPTZ),
+                 try_cast(export_ts AS TIMESTAMPTZ),
+                 try_cast(fallback_ts AS TIMESTAMPTZ)) AS ts,
+        coalesce(j.requestReceivedTimestamp, j.stageTimestamp, j.timestamp) AS raw_ts
+    FROM parsed
+),
+checked AS (
+    SELECT *,
+        CASE WHEN route = 'python' THEN NULL
+             WHEN j.kind IS NOT NULL AND j.kind <> 'Event'
+                  THEN 'not an audit event: kind=' || to_json(j.kind)::VARCHAR
+             WHEN j.verb IS NULL AND j.user IS NULL AND j.auditID IS NULL AND j.requestURI IS NULL
+                  THEN 'not an audit event: no audit fields'
+             WHEN coalesce(j.verb, '') = '' OR coalesce(j.user.username, '') = ''
+                  OR (ts IS NULL AND raw_ts IS NULL)
+                  THEN 'missing field: ' || concat_ws(', ',
+                      CASE WHEN coalesce(j.verb, '') = '' THEN 'verb' END,
+                      CASE WHEN coalesce(j.user.username, '') = '' THEN 'user.username' END,
+                      CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
+                          'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
+             WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
+        END AS reject_reason,
+        try(json_transform(j.requestObject, '{json.dumps(_REQUEST_OBJECT)}')) AS ro
+    FROM routed
+),
+pods AS (
+    SELECT *,
+        list_concat(ro.spec.containers, ro.spec.initContainers, ro.spec.ephemeralContainers,
+                    ro.spec.template.spec.containers, ro.spec.template.spec.initContainers,
+                    ro.spec.template.spec.ephemeralContainers,
+                    ro.spec.jobTemplate.spec.template.spec.containers,
+                    ro.spec.jobTemplate.spec.template.spec.initContainers) AS containers,
+        list_concat(ro.spec.volumes, ro.spec.template.spec.volumes,
+                    ro.spec.jobTemplate.spec.template.spec.volumes) AS volumes
+    FROM checked
+)
+SELECT
+    route, reject_reason,
+    CASE WHEN route = 'python' THEN text END AS text,
+    coalesce(j.auditID, 'md5:' || md5(text)) AS audit_id,
+    hash(coalesce(j.auditID, 'md5:' || md5(text))) AS audit_hash,
+    CASE j.stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1
+                 WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 ELSE 4 END::TINYINT AS stage_rank,
+    j.stage AS stage,
+    j.level AS level,
+    ts AS timestamp,
+    j.verb AS verb,
+    j.user.username AS identity,
+    j.user.groups AS user_groups,
+    j.user.extra.arn[1] AS principal_arn,
+    j.user.extra.canonicalArn[1] AS principal_canonical_arn,
+    j.user.extra.sessionName[1] AS principal_session,
+    j.user.extra.accessKeyId[1] AS principal_access_key,
+    j.impersonatedUser.username AS impersonated_user,
+    j.sourceIPs[1] AS source_ip,
+    j.sourceIPs AS source_ips,
+    j.userAgent AS user_agent,
+    j.objectRef.resource AS target_resource,
+    j.objectRef.subresource AS target_subresource,
+    j.objectRef.apiGroup AS api_group,
+    j.objectRef.apiVersion AS api_version,
+    j.objectRef.namespace AS target_namespace,
+    j.objectRef.name AS target_name,
+    j.requestURI AS request_uri,
+    j.responseStatus.code AS response_code,
+    j.annotations ->> '$."authorization.k8s.io/decision"' AS auth_decision,
+    j.annotations ->> '$."authorization.k8s.io/reason"' AS auth_reason,
+    ro.kind AS request_object_kind,
+    coalesce(list_bool_or(list_transform(containers,
+        lambda c: coalesce(c.securityContext.privileged, false))), false) AS pod_privileged,
+    nullif(list_filter(list_transform(volumes, lambda v: v.hostPath.path),
+        lambda p: p IS NOT NULL), []) AS pod_host_paths,
+    coalesce(ro.spec.hostNetwork, ro.spec.template.spec.hostNetwork,
+             ro.spec.jobTemplate.spec.template.spec.hostNetwork, false) AS pod_host_network,
+    coalesce(ro.spec.hostPID, ro.spec.template.spec.hostPID,
+             ro.spec.jobTemplate.spec.template.spec.hostPID, false) AS pod_host_pid,
+    coalesce(ro.spec.hostIPC, ro.spec.template.spec.hostIPC,
+             ro.spec.jobTemplate.spec.template.spec.hostIPC, false) AS pod_host_ipc,
+    nullif(flatten(list_transform(containers, lambda c: c.securityContext.capabilities.add)), [])
+        AS pod_capabilities,
+    nullif(list_filter(list_transform(containers, lambda c: c.image), lambda i: i IS NOT NULL), [])
+        AS pod_images,
+    CASE WHEN ro.kind = 'Pod' THEN coalesce(len(ro.metadata.ownerReferences), 0) > 0 END
+        AS pod_has_owner,
+    ro.roleRef.kind AS role_ref_kind,
+    ro.roleRef.name AS role_ref_name,
+    list_transform(ro.subjects,
+        lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, ''))
+        AS subjects,
+    list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs))) AS rule_verbs,
+    list_distinct(flatten(list_transform(ro.rules, lambda r: r.resources))) AS rule_resources,
+    CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
+        regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
+        lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
+    coalesce(truncated, false) AS truncated,
+    source_file,
+    source_line
+FROM pods
+"""
+_SQL = _FROM_LINES + _BODY
+
+LINE_SCHEMA = pa.schema([
+    ("source_file", pa.string()),
+    ("source_line", pa.int64()),
+    ("text", pa.large_string()),
+    ("truncated", pa.bool_()),
+    ("fallback_ts", pa.string()),
+])
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB connection set up for event parsing (UTC, bounded threads)."""
+    con = duckdb.connect()
+    # Timestamps without an offset (Panther's, some shippers') are read as UTC, whatever the
+    # machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def normalise_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table:
+    """Parse a batch of lines (:data:`LINE_SCHEMA`) into routed, checked event rows.
+
+    Returns a table with ``route`` ('event' or 'python'), ``reject_reason`` (NULL when the
+    event is usable), ``text`` (only for python-routed lines) and every column of
+    :data:`features.schema.EVENT_SCHEMA`.
+    """
+    con.register("lines", lines)
+    try:
+        return con.sql(_SQL).to_arrow_table()
+    finally:
+        con.unregister("lines")
+
+
+def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
+                   rows_per_batch: int = 65536) -> pa.RecordBatchReader:
+    """Stream a JSON-lines file through the same normalisation, parsed by DuckDB itself.
+
+    Batches carry the columns of :func:`normalise_lines`; ``source_line`` is NULL. Raises
+    ``duckdb.Error`` (possibly mid-stream) when the file is not clean JSON lines.
+    """
+    params = {"source": path, "path": path, "compression": "gzip" if gzip else "none"}
+    return con.sql(_FROM_FILE + _BODY, params=params).to_arrow_reader(rows_per_batch)
+
+
+def split_result(result: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Split :func:`normalise_lines` output into (events, rejects, python-routed lines).
+
+    Events keep the internal ``audit_hash`` and ``stage_rank`` columns for deduplication.
+    """
+    is_event = pc.equal(result["route"], "event")
+    rejected = pc.is_valid(result["reject_reason"])
+    good = pc.and_(is_event, pc.invert(rejected))
+    events = result.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
+    if pc.all(good).as_py():  # the common case: skip copying the batch through filters
+        empty = result.slice(0, 0)
+        return (events, empty.select(["source_file", "source_line", "reject_reason"]),
+                empty.select(["source_file", "source_line", "text"]))
+    rejects = result.filter(pc.and_(is_event, rejected)).select(
+        ["source_file", "source_line", "reject_reason"])
+    routed = result.filter(pc.invert(is_event)).select(["source_file", "source_line", "text"])
+    return events.filter(good), rejects, routed

@@ -1,0 +1,298 @@
+"""Ingest: audit logs in any supported wrapper -> the normalised, deduplicated event table.
+
+Streaming: each input is read in chunks, parsed, deduplicated and handed on (to a Parquet
+writer, or collected into one DataFrame), so memory is bounded by the chunk size plus 8 bytes
+per request for deduplication, not by the number of files or days.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.dedupe import StageDeduplicator
+from features.events import LINE_SCHEMA, connect, normalise_file, normalise_lines, split_result
+from features.schema import EVENT_SCHEMA, to_pandas
+from sources.files import BulkFile, DocumentBatch, expand_inputs, read_file, read_inputs
+from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
+from sources.prefetch import prefetch
+from sources.rejects import Reject
+from sources.wrappers import Unwrapped, unwrap_text
+
+#: Rejects kept in memory with their location; beyond this only counts are kept
+#: (every reject is still counted, and streamed to ``on_reject`` if given).
+MAX_LISTED_REJECTS = 1000
+
+ProgressFn = Callable[[int, str], None]
+
+
+@dataclass
+class IngestStats:
+    """What an ingest read, kept, merged and rejected."""
+
+    n_files: int = 0
+    n_bytes: int = 0
+    n_events: int = 0
+    n_truncated: int = 0
+    n_stage_merged: int = 0
+    n_redelivered: int = 0
+    n_control_messages: int = 0
+    n_rejected: int = 0
+    rejects_by_kind: Counter = field(default_factory=Counter)
+    rejects: list[Reject] = field(default_factory=list)
+    time_min: pd.Timestamp | None = None
+    time_max: pd.Timestamp | None = None
+    identities: Counter = field(default_factory=Counter)
+    verbs: Counter = field(default_factory=Counter)
+    response_codes: Counter = field(default_factory=Counter)
+
+    @property
+    def n_merged(self) -> int:
+        """Rows merged into another row of the same request."""
+        return self.n_stage_merged + self.n_redelivered
+
+    def _count(self, counter: Counter, column: pa.ChunkedArray) -> None:
+        for item in pc.value_counts(column).to_pylist():
+            counter[item["values"]] += item["counts"]
+
+    def add_events(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self.n_events += table.num_rows
+        self.n_truncated += int(pc.sum(table["truncated"]).as_py() or 0)
+        lo, hi = pc.min(table["timestamp"]).as_py(), pc.max(table["timestamp"]).as_py()
+        self.time_min = lo if self.time_min is None else min(self.time_min, lo)
+        self.time_max = hi if self.time_max is None else max(self.time_max, hi)
+        self._count(self.identities, table["identity"])
+        self._count(self.verbs, table["verb"])
+        self._count(self.response_codes, table["response_code"])
+
+    def add_reject(self, reject: Reject) -> None:
+        self.n_rejected += 1
+        self.rejects_by_kind[reject.kind] += 1
+        if len(self.rejects) < MAX_LISTED_REJECTS:
+            self.rejects.append(reject)
+
+
+@dataclass
+class IngestResult:
+    """The event table (when collected) and the statistics of the read."""
+
+    events: pd.DataFrame | None
+    stats: IngestStats
+
+
+#: DuckDB scans an Arrow table one record batch per task: slicing each chunk of lines into a
+#: few batches lets both cores parse (0.93 s -> 0.60 s for 200k events, 1 vs 4 slices).
+SCAN_SLICES = 4
+
+
+def _line_table(batch: LineBatch) -> pa.Table:
+    n = len(batch.texts)
+    table = pa.Table.from_arrays([
+        pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                       pa.array([batch.source])).cast(pa.string()),
+        pa.array(np.arange(batch.first_line, batch.first_line + n, dtype=np.int64)),
+        batch.texts,
+        pa.nulls(n, pa.bool_()),
+        pa.nulls(n, pa.string()),
+    ], schema=LINE_SCHEMA)
+    step = max(1, -(-n // SCAN_SLICES))
+    return pa.concat_tables([table.slice(i, step) for i in range(0, n, step)]) if n else table
+
+
+def _unwrapped_table(out: Unwrapped) -> pa.Table:
+    return pa.Table.from_arrays([
+        pa.array(out.sources, pa.string()), pa.array(out.lines, pa.int64()),
+        pa.array(out.texts, pa.large_string()), pa.array(out.truncated, pa.bool_()),
+        pa.array(out.fallback_ts, pa.string()),
+    ], schema=LINE_SCHEMA)
+
+
+class Ingestor:
+    """Stream audit logs into event batches; statistics accumulate in :attr:`stats`.
+
+    Examples
+    --------
+    >>> ing = Ingestor()
+    >>> batches = list(ing.iter_batches(["tests/data/audit/exec.jsonl"]))
+    >>> ing.stats.n_events
+    1
+    """
+
+    def __init__(self, *, chunk_bytes: int = CHUNK_BYTES, threads: int | None = None,
+                 on_progress: ProgressFn | None = None,
+                 on_reject: Callable[[Reject], None] | None = None) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.threads = threads
+        self.on_progress = on_progress
+        self.on_reject = on_reject
+        self.stats = IngestStats()
+
+    def _reject(self, reject: Reject) -> None:
+        self.stats.add_reject(reject)
+        if self.on_reject is not None:
+            self.on_reject(reject)
+
+    def _settle(self, con, result: pa.Table, dedupe: StageDeduplicator, *, final: bool
+                ) -> Iterator[pa.Table]:
+        events, rejects, routed = split_result(result)
+        for src, line, reason in zip(*(rejects[c].to_pylist() for c in rejects.column_names)):
+            self._reject(Reject.from_reason(src, line, reason))
+        if events.num_rows:
+            yield self._emit(dedupe.push(events))
+        if routed.num_rows == 0:
+            return
+        if final:  # already unwrapped once: a second trip would loop
+            for src, line, _ in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+                self._reject(Reject(src, line, "not an audit event", "unreadable as an event"))
+            return
+        out = Unwrapped()
+        for src, line, text in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+            unwrap_text(text, src, line, out)
+        yield from self._unwrapped(con, out, dedupe)
+
+    def _unwrapped(self, con, out: Unwrapped, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
+        self.stats.n_control_messages += out.control_messages
+        for reject in out.rejects:
+            self._reject(reject)
+        if out.texts:
+            result = normalise_lines(con, _unwrapped_table(out))
+            yield from self._settle(con, result, dedupe, final=True)
+
+    def _emit(self, table: pa.Table) -> pa.Table:
+        table = table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+        self.stats.add_events(table)
+        return table
+
+    def _bulk(self, con, item: BulkFile, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
+        """Let DuckDB read a clean JSON-lines file; fall back to the line path at the first
+        row that needs a reject, an unwrap or a line number, or when DuckDB stops on bad JSON."""
+        consumed = 0
+        try:
+            for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
+                table = pa.Table.from_batches([batch])
+                clean = pc.and_kleene(pc.equal(table["route"], "event"),
+                                      pc.and_kleene(pc.is_null(table["reject_reason"]),
+                                                    pc.is_valid(table["audit_id"])))
+                n_clean = table.num_rows if pc.all(clean).as_py() else int(
+                    np.argmin(clean.to_numpy(zero_copy_only=False)))
+                if n_clean:
+                    events = table.slice(0, n_clean).select([*EVENT_SCHEMA.names, "audit_hash",
+                                                              "stage_rank"])
+                    yield self._emit(dedupe.push(events))
+                consumed += n_clean
+                if n_clean < table.num_rows:
+                    break
+            else:
+                return
+        except duckdb.Error:
+            pass  # not clean JSON lines after all: the line path finds and reports the fault
+        skip = consumed
+        for line_item in read_file(item.source, self.chunk_bytes):
+            if isinstance(line_item, LineBatch):
+                line_item, skip = drop_leading_records(line_item, skip)
+                if line_item is None:
+                    continue
+                result = normalise_lines(con, _line_table(line_item))
+                yield from self._settle(con, result, dedupe, final=False)
+            elif isinstance(line_item, StreamProblem):
+                self._reject(Reject(line_item.source, line_item.line, line_item.kind,
+                                    line_item.detail))
+            else:
+                yield from self._unwrapped(con, line_item.unwrapped, dedupe)
+
+    def _handle(self, con, item, parsed: Future | None, dedupe: StageDeduplicator
+                ) -> Iterator[pa.Table]:
+        if isinstance(item, StreamProblem):
+            self._reject(Reject(item.source, item.line, item.kind, item.detail))
+            return
+        self.stats.n_bytes += item.n_bytes
+        if isinstance(item, DocumentBatch):
+            yield from self._unwrapped(con, item.unwrapped, dedupe)
+        elif isinstance(item, BulkFile):
+            yield from self._bulk(con, item, dedupe)
+        else:
+            yield from self._settle(con, parsed.result(), dedupe, final=False)
+        if self.on_progress is not None:
+            self.on_progress(item.n_bytes, item.source)
+
+    def iter_batches(self, inputs: Iterable[str]) -> Iterator[pa.Table]:
+        """Yield deduplicated event tables in :data:`features.schema.EVENT_SCHEMA`."""
+        files = expand_inputs(list(inputs))
+        self.stats.n_files += len(files)
+        con = connect(self.threads)
+        worker_con = con.cursor()
+        dedupe = StageDeduplicator()
+        # DuckDB parses batch n on a worker thread (it releases the GIL) while this thread
+        # reads batch n+1 and deduplicates and writes batch n-1.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaad-parse")
+        previous: tuple | None = None
+        try:
+            for item in read_inputs(files, self.chunk_bytes):
+                parsed = None
+                if isinstance(item, LineBatch):
+                    parsed = pool.submit(normalise_lines, worker_con, _line_table(item))
+                if previous is not None:
+                    yield from (t for t in self._handle(con, *previous, dedupe) if t.num_rows)
+                previous = (item, parsed)
+            if previous is not None:
+                yield from (t for t in self._handle(con, *previous, dedupe) if t.num_rows)
+            if (rest := dedupe.flush()) is not None and rest.num_rows:
+                yield self._emit(rest)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            worker_con.close()
+            con.close()
+            self.stats.n_stage_merged = dedupe.n_stage_merged
+            self.stats.n_redelivered = dedupe.n_redelivered
+
+
+def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = True,
+           chunk_bytes: int = CHUNK_BYTES, on_progress: ProgressFn | None = None,
+           on_reject: Callable[[Reject], None] | None = None) -> IngestResult:
+    """Read audit logs into the normalised event table.
+
+    Parameters
+    ----------
+    inputs : paths, directories, globs or ``-`` for stdin.
+    out : write the table as Parquet here (streamed batch by batch).
+    collect : also return the table as a DataFrame (set False for very large reads).
+
+    Examples
+    --------
+    >>> result = ingest(["tests/data/audit/exec.jsonl"])
+    >>> result.events["exec_command"].tolist()
+    ['sh -c cat /etc/shadow']
+    """
+    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject)
+    tables: list[pa.Table] = []
+    writer = None
+    try:
+        for table in ingestor.iter_batches(inputs):
+            if out is not None:
+                if writer is None:
+                    Path(out).parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(str(out), EVENT_SCHEMA)
+                writer.write_table(table)
+            if collect:
+                tables.append(table)
+        if out is not None and writer is None:
+            pq.write_table(EVENT_SCHEMA.empty_table(), str(out))
+    finally:
+        if writer is not None:
+            writer.close()
+    events = None
+    if collect:
+        events = to_pandas(pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table())
+    return IngestResult(events, ingestor.stats)

@@ -1,0 +1,190 @@
+"""Local inputs: files, directories, globs and stdin, each read as lines or as documents."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from errors import InputNotFoundError, KaadError
+from sources.lines import BOM, CHUNK_BYTES, LineBatch, StreamProblem, iter_line_batches, open_stream
+from sources.wrappers import Unwrapped, iter_documents, unwrap_document
+
+#: In a directory, only files that look like logs are read (a simulator output folder also
+#: holds labels.csv). Files named explicitly are always read.
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz", ".txt")
+_REMOTE = ("s3://", "cloudwatch://", "eks://")
+#: A file whose first line is not JSON but which starts like a document ('{' or '[') is
+#: tried as whole-file JSON (pretty-printed samples). Above this size it is read as lines.
+MAX_DOCUMENT_BYTES = 256 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFile:
+    """A plain JSON-lines file (maybe gzip) that DuckDB can read by itself, in parallel."""
+
+    source: str
+    gzip: bool
+    n_bytes: int
+
+
+#: Files smaller than this go through the line path: per-query overhead outweighs the gain.
+BULK_MIN_BYTES = 8 << 20
+_WRAPPER_KEYS = ("records", "logEvents", "items", "protoPayload", "messageType", "properties")
+
+
+def _bulk_candidate(path: str) -> BulkFile | None:
+    """Return a :class:`BulkFile` when the file starts like clean JSON lines of bare events."""
+    try:
+        size = os.path.getsize(path)
+        if size < BULK_MIN_BYTES:
+            return None
+        with open(path, "rb") as raw:
+            stream = open_stream(raw)
+            head = stream.read(1 << 16)
+            is_gzip = stream is not raw and isinstance(stream, gzip.GzipFile)
+    except (OSError, EOFError, zlib.error):
+        return None
+    first = head.split(b"\n", 1)[0]
+    if not first.startswith(b"{"):
+        return None  # BOM, blank first line, export-line prefix: the line path handles those
+    try:
+        doc = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or any(k in doc for k in _WRAPPER_KEYS):
+        return None
+    return BulkFile(path, is_gzip, size)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentBatch:
+    """Events found by decoding a whole file as JSON documents."""
+
+    source: str
+    unwrapped: Unwrapped
+    n_bytes: int
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Resolve paths, directories (recursively) and globs into an ordered list of files.
+
+    ``-`` stands for standard input. Raises :class:`InputNotFoundError` for an input that
+    matches nothing.
+    """
+    files: list[str] = []
+    for item in inputs:
+        if item == "-":
+            files.append(item)
+        elif item.startswith(_REMOTE):
+            raise KaadError(f"{item!r}: remote sources (S3, CloudWatch) are not supported yet; "
+                            "download the logs and pass the files")
+        elif os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).rglob("*")
+                           if p.is_file() and not p.name.startswith(".")
+                           and p.name.lower().endswith(LOG_SUFFIXES))
+            if not found:
+                raise InputNotFoundError(f"{item!r}: directory holds no log files "
+                                         f"(looked for {', '.join(LOG_SUFFIXES)})")
+            files.extend(found)
+        elif os.path.isfile(item):
+            files.append(item)
+        elif glob.has_magic(item):
+            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise InputNotFoundError(f"{item!r}: pattern matches no files")
+            files.extend(found)
+        else:
+            raise InputNotFoundError(f"{item!r}: no such file or directory")
+    return files
+
+
+def _looks_like_document(head: bytes) -> bool:
+    for raw in head.split(b"\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith((b"{", b"[")):
+            return False
+        try:
+            orjson.loads(line)
+            return False  # a complete JSON line: read as lines
+        except orjson.JSONDecodeError:
+            return True
+    return False
+
+
+def _documents(data: bytes, source: str) -> DocumentBatch | None:
+    try:
+        text = data.decode("utf-8")
+        docs = iter_documents(text)
+    except ValueError:
+        return None
+    out = Unwrapped()
+    for doc, offset in docs:
+        line = text.count("\n", 0, offset) + 1
+        unwrap_document(doc, source, line, out)
+    return DocumentBatch(source, out, len(data))
+
+
+def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
+                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
+    """Read one byte stream, detecting gzip, a BOM and whole-file JSON documents."""
+    stream = open_stream(raw)
+    try:
+        head = stream.read(chunk_bytes)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        kind = "truncated gzip" if isinstance(exc, EOFError) else "unreadable gzip"
+        yield StreamProblem(source, 1, kind, str(exc) or type(exc).__name__)
+        return
+    if head.startswith(BOM):
+        head = head[len(BOM):]
+    if _looks_like_document(head):
+        rest = b""
+        try:
+            rest = stream.read(MAX_DOCUMENT_BYTES)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+            pass  # the line reader below reports the broken stream
+        whole = head + rest
+        if len(rest) < MAX_DOCUMENT_BYTES and (batch := _documents(whole, source)) is not None:
+            yield batch
+            return
+        head, stream = whole, stream
+    yield from iter_line_batches(stream, source, chunk_bytes, head=head)
+
+
+def read_file(name: str, chunk_bytes: int = CHUNK_BYTES
+              ) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
+    """Read one local file on the line path; an unreadable file becomes a StreamProblem."""
+    try:
+        handle = open(name, "rb")  # noqa: SIM115 - closed below, after the generator drains
+    except OSError as exc:
+        yield StreamProblem(name, 0, "unreadable file", exc.strerror or str(exc))
+        return
+    with handle:
+        yield from read_stream(handle, name, chunk_bytes)
+
+
+def read_inputs(files: list[str], chunk_bytes: int = CHUNK_BYTES, *, bulk: bool = True
+                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch | BulkFile]:
+    """Read each file in turn; an unreadable file is reported, the others are still read.
+
+    With ``bulk``, large clean-looking JSON-lines files come out as :class:`BulkFile` for
+    DuckDB to read directly; everything else is read here.
+    """
+    for name in files:
+        if name == "-":
+            yield from read_stream(sys.stdin.buffer, "<stdin>", chunk_bytes)
+        elif bulk and (candidate := _bulk_candidate(name)) is not None:
+            yield candidate
+        else:
+            yield from read_file(name, chunk_bytes)
