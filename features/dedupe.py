@@ -51,7 +51,9 @@ class StageDeduplicator:
     Feed batches with :meth:`push` (each returns the rows that are final now: their
     ResponseComplete has arrived) and call :meth:`flush` at the end for requests that never
     completed. Counts of merged rows are kept in ``n_stage_merged`` (another stage of a request
-    already kept) and ``n_redelivered`` (the same auditID and stage read again).
+    already kept) and ``n_redelivered`` (the same auditID and stage read again). Once a request
+    is complete only its auditID is remembered, so a late copy of one of its earlier stages
+    counts as a stage merge.
     """
 
     def __init__(self) -> None:

@@ -142,7 +142,7 @@ pods AS (
 )
 SELECT
     route, reject_reason,
-    CASE WHEN route = 'python' THEN text END AS text,
+    CASE WHEN route = 'python' THEN coalesce(export_ts || ' ', '') || text END AS text,
     coalesce(j.auditID, 'md5:' || md5(text)) AS audit_id,
     hash(coalesce(j.auditID, 'md5:' || md5(text))) AS audit_hash,
     CASE j.stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1
@@ -261,9 +261,9 @@ def split_result(result: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     events = result.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
     if pc.all(good).as_py():  # the common case: skip copying the batch through filters
         empty = result.slice(0, 0)
-        return (events, empty.select(["source_file", "source_line", "reject_reason"]),
+        return (events, empty.select(["source_file", "source_line", "reject_reason", "truncated"]),
                 empty.select(["source_file", "source_line", "text"]))
     rejects = result.filter(pc.and_(is_event, rejected)).select(
-        ["source_file", "source_line", "reject_reason"])
+        ["source_file", "source_line", "reject_reason", "truncated"])
     routed = result.filter(pc.invert(is_event)).select(["source_file", "source_line", "text"])
     return events.filter(good), rejects, routed

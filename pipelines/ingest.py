@@ -144,31 +144,40 @@ class Ingestor:
         if self.on_reject is not None:
             self.on_reject(reject)
 
-    def _settle(self, con, result: pa.Table, dedupe: StageDeduplicator, *, final: bool
-                ) -> Iterator[pa.Table]:
+    def _settle(self, con, result: pa.Table, dedupe: StageDeduplicator, *, final: bool,
+                found: list[Reject] | None = None) -> Iterator[pa.Table]:
+        """Dedupe and emit the parsed events; unwrap python-routed lines; report rejects.
+
+        Rejects of one batch are reported together, in line order.
+        """
+        found = [] if found is None else found
         events, rejects, routed = split_result(result)
-        for src, line, reason in zip(*(rejects[c].to_pylist() for c in rejects.column_names)):
-            self._reject(Reject.from_reason(src, line, reason))
+        for src, line, reason, cut in zip(*(rejects[c].to_pylist() for c in rejects.column_names)):
+            if cut:  # salvaged from a cut-off line, but what survived is not enough
+                reason = f"truncated JSON: line cut off before {reason.partition(': ')[2]}"
+            found.append(Reject.from_reason(src, line, reason))
         if events.num_rows:
             yield self._emit(dedupe.push(events))
-        if routed.num_rows == 0:
-            return
         if final:  # already unwrapped once: a second trip would loop
             for src, line, _ in zip(*(routed[c].to_pylist() for c in routed.column_names)):
-                self._reject(Reject(src, line, "not an audit event", "unreadable as an event"))
+                found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
             return
         out = Unwrapped()
         for src, line, text in zip(*(routed[c].to_pylist() for c in routed.column_names)):
             unwrap_text(text, src, line, out)
-        yield from self._unwrapped(con, out, dedupe)
+        yield from self._unwrapped(con, out, dedupe, found)
 
-    def _unwrapped(self, con, out: Unwrapped, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
+    def _unwrapped(self, con, out: Unwrapped, dedupe: StageDeduplicator,
+                   found: list[Reject] | None = None) -> Iterator[pa.Table]:
+        found = [] if found is None else found
         self.stats.n_control_messages += out.control_messages
-        for reject in out.rejects:
-            self._reject(reject)
+        found.extend(out.rejects)
         if out.texts:
             result = normalise_lines(con, _unwrapped_table(out))
-            yield from self._settle(con, result, dedupe, final=True)
+            yield from self._settle(con, result, dedupe, final=True, found=found)
+        for reject in sorted(found, key=lambda r: (r.source, r.line)):
+            self._reject(reject)
+        found.clear()
 
     def _emit(self, table: pa.Table) -> pa.Table:
         table = table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
@@ -196,7 +205,7 @@ class Ingestor:
                     break
             else:
                 return
-        except duckdb.Error:
+        except (duckdb.Error, pa.ArrowException, OSError):  # errors arrive through Arrow's reader
             pass  # not clean JSON lines after all: the line path finds and reports the fault
         skip = consumed
         for line_item in read_file(item.source, self.chunk_bytes):

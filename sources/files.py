@@ -16,7 +16,8 @@ from typing import BinaryIO
 import orjson
 
 from errors import InputNotFoundError, KaadError
-from sources.lines import BOM, CHUNK_BYTES, LineBatch, StreamProblem, iter_line_batches, open_stream
+from sources.lines import (BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem,
+                           iter_line_batches, open_stream)
 from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 
 #: In a directory, only files that look like logs are read (a simulator output folder also
@@ -51,7 +52,7 @@ def _bulk_candidate(path: str) -> BulkFile | None:
         with open(path, "rb") as raw:
             stream = open_stream(raw)
             head = stream.read(1 << 16)
-            is_gzip = stream is not raw and isinstance(stream, gzip.GzipFile)
+            is_gzip = isinstance(stream, GzipStream)
     except (OSError, EOFError, zlib.error):
         return None
     first = head.split(b"\n", 1)[0]

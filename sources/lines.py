@@ -44,11 +44,61 @@ class StreamProblem:
     detail: str
 
 
+class GzipStream(io.RawIOBase):
+    """Decompress gzip (several members too) and hand out every byte before a break.
+
+    ``gzip.GzipFile.read`` drops what it decompressed in a call that hits a truncated end;
+    reading through ``zlib`` directly keeps it, then raises ``EOFError`` on the next read.
+    """
+
+    def __init__(self, raw: BinaryIO, block: int = 1 << 20) -> None:
+        self._raw = raw
+        self._block = block
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._buffer = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, want: int) -> None:
+        while len(self._buffer) < want and not self._eof:
+            data = self._raw.read(self._block)
+            if not data:
+                self._eof = True
+                if not self._inflate.eof and (self._inflate.unconsumed_tail or self._started):
+                    self._pending_error = EOFError(
+                        "compressed file ended before the end-of-stream marker was reached")
+                return
+            self._started = True
+            while data:
+                self._buffer += self._inflate.decompress(data)
+                if self._inflate.eof:
+                    data = self._inflate.unused_data.lstrip(b"\x00")  # next member, or padding
+                    self._inflate = zlib.decompressobj(wbits=31)
+                    self._started = bool(data)
+                else:
+                    data = b""
+
+    _started = False
+    _pending_error: EOFError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        self._fill(size if size >= 0 else 1 << 62)
+        if not self._buffer and self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            raise error
+        n = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return out
+
+
 def open_stream(raw: BinaryIO) -> BinaryIO:
     """Wrap ``raw`` in a gzip reader when it starts with the gzip magic bytes."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return GzipStream(buffered)  # type: ignore[return-value]
     return buffered
 
 
