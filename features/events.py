@@ -107,7 +107,11 @@ routed AS (
                  try_cast(j.timestamp AS TIMESTAMPTZ),
                  try_cast(export_ts AS TIMESTAMPTZ),
                  try_cast(fallback_ts AS TIMESTAMPTZ)) AS ts,
-        coalesce(j.requestReceivedTimestamp, j.stageTimestamp, j.timestamp) AS raw_ts
+        coalesce(j.requestReceivedTimestamp, j.stageTimestamp, j.timestamp) AS raw_ts,
+        -- A failed authentication (401) is audited with an empty user: who is unknown, but
+        -- the attempt is exactly what a token-guessing attacker leaves behind.
+        coalesce(nullif(j.user.username, ''),
+                 CASE WHEN j.responseStatus.code = 401 THEN 'system:unauthenticated' END) AS identity
     FROM parsed
 ),
 checked AS (
@@ -117,11 +121,11 @@ checked AS (
                   THEN 'not an audit event: kind=' || to_json(j.kind)::VARCHAR
              WHEN j.verb IS NULL AND j.user IS NULL AND j.auditID IS NULL AND j.requestURI IS NULL
                   THEN 'not an audit event: no audit fields'
-             WHEN coalesce(j.verb, '') = '' OR coalesce(j.user.username, '') = ''
+             WHEN coalesce(j.verb, '') = '' OR identity IS NULL
                   OR (ts IS NULL AND raw_ts IS NULL)
                   THEN 'missing field: ' || concat_ws(', ',
                       CASE WHEN coalesce(j.verb, '') = '' THEN 'verb' END,
-                      CASE WHEN coalesce(j.user.username, '') = '' THEN 'user.username' END,
+                      CASE WHEN identity IS NULL THEN 'user.username' END,
                       CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
                           'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
              WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
@@ -151,7 +155,7 @@ SELECT
     j.level AS level,
     ts AS timestamp,
     j.verb AS verb,
-    j.user.username AS identity,
+    identity,
     j.user.groups AS user_groups,
     j.user.extra.arn[1] AS principal_arn,
     j.user.extra.canonicalArn[1] AS principal_canonical_arn,

@@ -21,7 +21,7 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
      "requestReceivedTimestamp, else stageTimestamp, else the legacy top-level timestamp, "
      "else the CloudWatch ingestion time; UTC"),
     ("verb", _STR, "API verb (get, list, watch, create, patch, ...)"),
-    ("identity", _STR, "user.username"),
+    ("identity", _STR, "user.username; 'system:unauthenticated' for a 401 with no user"),
     ("user_groups", _STRS, "user.groups"),
     ("principal_arn", _STR, "EKS: user.extra.arn[0], the assumed-role session ARN"),
     ("principal_canonical_arn", _STR, "EKS: user.extra.canonicalArn[0], the IAM role or user"),
@@ -33,7 +33,7 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("user_agent", _STR, "userAgent"),
     ("target_resource", _STR, "objectRef.resource"),
     ("target_subresource", _STR, "objectRef.subresource (exec, attach, token, approval, ...)"),
-    ("api_group", _STR, "objectRef.apiGroup ('' for the core group)"),
+    ("api_group", _STR, "objectRef.apiGroup (absent for the core group)"),
     ("api_version", _STR, "objectRef.apiVersion"),
     ("target_namespace", _STR, "objectRef.namespace"),
     ("target_name", _STR, "objectRef.name"),

@@ -128,3 +128,11 @@ def test_bad_line_inside_a_large_file_is_found_by_line(tmp_path, monkeypatch):
     assert (reject.line, reject.kind) == (2501, "not JSON")
     assert result.stats.n_events == 2998
     assert result.events["audit_id"].is_unique
+
+
+def test_failed_authentication_is_kept_as_unauthenticated(tmp_path):
+    """The API server audits a 401 with an empty user; the attempt itself is the signal."""
+    event = {**GOOD_EVENT, "auditID": "authn-1", "user": {}, "responseStatus": {"code": 401},
+             "requestURI": "/api/v1/secrets", "verb": "list"}
+    result = _read(tmp_path, json.dumps(event) + "\n")
+    assert result.events["identity"].tolist() == ["system:unauthenticated"]
