@@ -22,3 +22,17 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int, str],
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total or None)
         yield lambda n, source: progress.advance(task, n)
+
+
+@contextmanager
+def count_progress(total: int, description: str) -> Iterator[Callable[[int], None]]:
+    """Yield an ``advance(n)`` callback drawing a bar of ``total`` steps."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)

@@ -8,7 +8,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from cli import app
-from conftest import AUDIT
+from support import AUDIT
 
 runner = CliRunner()
 

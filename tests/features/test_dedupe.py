@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import AUDIT
+from support import AUDIT
 from pipelines.ingest import ingest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import AUDIT, frame_records
+from support import AUDIT, frame_records
 from features.schema import EVENT_COLUMNS, empty_events
 from pipelines.ingest import ingest
 

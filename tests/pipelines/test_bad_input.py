@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from conftest import AUDIT
+from support import AUDIT
 from pipelines.ingest import ingest
 
 GOOD = (AUDIT / "privileged_pod.jsonl").read_text().strip()

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import AUDIT, frame_records
+from support import AUDIT, frame_records
 from pipelines.ingest import ingest
 
 EVENT_LINE = (AUDIT / "privileged_pod.jsonl").read_text().strip()
