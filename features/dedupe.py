@@ -10,6 +10,7 @@ their ResponseComplete (watches and exec sessions that are still open).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 #: Lower is preferred. ResponseStarted beats Panic: exec/attach/watch that never complete
@@ -63,11 +64,22 @@ class StageDeduplicator:
         self.n_redelivered = 0
 
     def push(self, batch: pa.Table) -> pa.Table:
-        """Add a batch with ``audit_hash`` and ``stage_rank`` columns; return final rows."""
-        table = batch if self._pending is None else pa.concat_tables([self._pending, batch])
-        keys = table["audit_hash"].to_numpy().astype(np.uint64, copy=False)
-        ranks = table["stage_rank"].to_numpy()
-        order = np.lexsort((np.arange(len(keys)), ranks, keys))
+        """Add a batch with ``audit_hash`` and ``stage_rank`` columns; return final rows.
+
+        Rows waiting for their ResponseComplete are never emitted here, so the output is
+        always a subset of ``batch``: one boolean filter, no concatenation.
+        """
+        n_old = 0 if self._pending is None else self._pending.num_rows
+        new_keys = batch["audit_hash"].to_numpy().astype(np.uint64, copy=False)
+        new_ranks = batch["stage_rank"].to_numpy()
+        if n_old:
+            keys = np.concatenate([self._pending["audit_hash"].to_numpy().astype(np.uint64), new_keys])
+            ranks = np.concatenate([self._pending["stage_rank"].to_numpy(), new_ranks])
+        else:
+            keys, ranks = new_keys, new_ranks
+        # Hashing finds the few repeated keys in O(n); only those need sorting by stage.
+        shared = np.flatnonzero(pd.Index(keys).duplicated(keep=False))
+        order = shared[np.lexsort((shared, ranks[shared], keys[shared]))]
         k, r = keys[order], ranks[order]
         repeat = np.zeros(len(k), dtype=bool)
         repeat[1:] = k[1:] == k[:-1]
@@ -76,21 +88,30 @@ class StageDeduplicator:
         self.n_redelivered += int(same_stage.sum())
         self.n_stage_merged += int((repeat & ~same_stage).sum())
 
-        best = order[~repeat]
+        unique = np.ones(len(keys), dtype=bool)
+        unique[shared] = False
+        best = np.concatenate([np.flatnonzero(unique), order[~repeat]])
         seen = self._done.contains(keys[best])
         best_ranks = ranks[best]
         self.n_redelivered += int((seen & (best_ranks == 0)).sum())
         self.n_stage_merged += int((seen & (best_ranks != 0)).sum())
         best, best_ranks = best[~seen], best_ranks[~seen]
 
-        complete = np.zeros(len(keys), dtype=bool)
-        complete[best[best_ranks == 0]] = True
-        waiting = np.sort(best[best_ranks != 0])
+        complete = best[best_ranks == 0]          # always rows of the new batch
+        waiting = np.sort(best[best_ranks != 0])  # old pending rows first, then new ones
         self._done.add(keys[complete])
-        # take() costs what it returns (few waiting rows); a boolean filter keeps file order
-        # and is the cheaper way to keep most of a batch.
-        self._pending = table.take(waiting) if len(waiting) else None
-        return table if complete.all() else table.filter(complete)
+        keep_old, keep_new = waiting[waiting < n_old], waiting[waiting >= n_old] - n_old
+        parts = []
+        if len(keep_old):
+            parts.append(self._pending.take(keep_old))
+        if len(keep_new):
+            parts.append(batch.take(keep_new))
+        self._pending = pa.concat_tables(parts).combine_chunks() if parts else None
+        if len(complete) == len(new_keys):
+            return batch
+        mask = np.zeros(len(new_keys), dtype=bool)
+        mask[complete - n_old] = True
+        return batch.filter(mask)
 
     def flush(self) -> pa.Table | None:
         """Return the requests that never reached ResponseComplete, best stage each."""

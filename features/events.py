@@ -49,7 +49,9 @@ _EVENT = {
                   "apiVersion": "VARCHAR", "namespace": "VARCHAR", "name": "VARCHAR"},
     "responseStatus": {"code": "INTEGER"},
     "requestObject": "JSON",
-    "annotations": "JSON",
+    # Parsed as a struct: reading the two keys with ->> would parse the JSON twice per row.
+    "annotations": {"authorization.k8s.io/decision": "VARCHAR",
+                    "authorization.k8s.io/reason": "VARCHAR"},
     "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
     # Wrapper keys: a line holding one of these is not an event but contains some.
     "records": "JSON", "logEvents": "JSON", "items": "JSON", "protoPayload": "JSON",
@@ -134,18 +136,20 @@ checked AS (
     FROM routed
 ),
 pods AS (
+    -- Only rows with a request body (a quarter at most) pay for the list work below.
     SELECT *,
-        list_concat(ro.spec.containers, ro.spec.initContainers, ro.spec.ephemeralContainers,
+        CASE WHEN ro IS NOT NULL THEN list_concat(ro.spec.containers, ro.spec.initContainers, ro.spec.ephemeralContainers,
                     ro.spec.template.spec.containers, ro.spec.template.spec.initContainers,
                     ro.spec.template.spec.ephemeralContainers,
                     ro.spec.jobTemplate.spec.template.spec.containers,
-                    ro.spec.jobTemplate.spec.template.spec.initContainers) AS containers,
-        list_concat(ro.spec.volumes, ro.spec.template.spec.volumes,
-                    ro.spec.jobTemplate.spec.template.spec.volumes) AS volumes
+                    ro.spec.jobTemplate.spec.template.spec.initContainers) END AS containers,
+        CASE WHEN ro IS NOT NULL THEN list_concat(ro.spec.volumes, ro.spec.template.spec.volumes,
+                    ro.spec.jobTemplate.spec.template.spec.volumes) END AS volumes
     FROM checked
 )
 SELECT
     route, reject_reason,
+    route = 'event' AND reject_reason IS NULL AND j.auditID IS NOT NULL AS clean,
     CASE WHEN route = 'python' THEN coalesce(export_ts || ' ', '') || text END AS text,
     coalesce(j.auditID, 'md5:' || md5(text)) AS audit_id,
     hash(coalesce(j.auditID, 'md5:' || md5(text))) AS audit_hash,
@@ -173,32 +177,34 @@ SELECT
     j.objectRef.name AS target_name,
     j.requestURI AS request_uri,
     j.responseStatus.code AS response_code,
-    j.annotations ->> '$."authorization.k8s.io/decision"' AS auth_decision,
-    j.annotations ->> '$."authorization.k8s.io/reason"' AS auth_reason,
+    j.annotations."authorization.k8s.io/decision" AS auth_decision,
+    j.annotations."authorization.k8s.io/reason" AS auth_reason,
     ro.kind AS request_object_kind,
-    coalesce(list_bool_or(list_transform(containers,
-        lambda c: coalesce(c.securityContext.privileged, false))), false) AS pod_privileged,
-    nullif(list_filter(list_transform(volumes, lambda v: v.hostPath.path),
-        lambda p: p IS NOT NULL), []) AS pod_host_paths,
+    CASE WHEN ro IS NULL THEN false ELSE coalesce(list_bool_or(list_transform(containers,
+        lambda c: coalesce(c.securityContext.privileged, false))), false) END AS pod_privileged,
+    CASE WHEN ro IS NOT NULL THEN nullif(list_filter(list_transform(volumes, lambda v: v.hostPath.path),
+        lambda p: p IS NOT NULL), []) END AS pod_host_paths,
     coalesce(ro.spec.hostNetwork, ro.spec.template.spec.hostNetwork,
              ro.spec.jobTemplate.spec.template.spec.hostNetwork, false) AS pod_host_network,
     coalesce(ro.spec.hostPID, ro.spec.template.spec.hostPID,
              ro.spec.jobTemplate.spec.template.spec.hostPID, false) AS pod_host_pid,
     coalesce(ro.spec.hostIPC, ro.spec.template.spec.hostIPC,
              ro.spec.jobTemplate.spec.template.spec.hostIPC, false) AS pod_host_ipc,
-    nullif(flatten(list_transform(containers, lambda c: c.securityContext.capabilities.add)), [])
-        AS pod_capabilities,
-    nullif(list_filter(list_transform(containers, lambda c: c.image), lambda i: i IS NOT NULL), [])
-        AS pod_images,
+    CASE WHEN ro IS NOT NULL THEN nullif(flatten(list_transform(containers,
+        lambda c: c.securityContext.capabilities.add)), []) END AS pod_capabilities,
+    CASE WHEN ro IS NOT NULL THEN nullif(list_filter(list_transform(containers, lambda c: c.image),
+        lambda i: i IS NOT NULL), []) END AS pod_images,
     CASE WHEN ro.kind = 'Pod' THEN coalesce(len(ro.metadata.ownerReferences), 0) > 0 END
         AS pod_has_owner,
     ro.roleRef.kind AS role_ref_kind,
     ro.roleRef.name AS role_ref_name,
-    list_transform(ro.subjects,
-        lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, ''))
+    CASE WHEN ro IS NOT NULL THEN list_transform(ro.subjects,
+        lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, '')) END
         AS subjects,
-    list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs))) AS rule_verbs,
-    list_distinct(flatten(list_transform(ro.rules, lambda r: r.resources))) AS rule_resources,
+    CASE WHEN ro IS NOT NULL THEN list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs)))
+        END AS rule_verbs,
+    CASE WHEN ro IS NOT NULL THEN list_distinct(flatten(list_transform(ro.rules,
+        lambda r: r.resources))) END AS rule_resources,
     CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
         lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,

@@ -191,9 +191,7 @@ class Ingestor:
         try:
             for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
                 table = pa.Table.from_batches([batch])
-                clean = pc.and_kleene(pc.equal(table["route"], "event"),
-                                      pc.and_kleene(pc.is_null(table["reject_reason"]),
-                                                    pc.is_valid(table["audit_id"])))
+                clean = table["clean"]
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
                 if n_clean:

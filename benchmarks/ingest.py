@@ -1,0 +1,110 @@
+"""Ingest throughput and memory against the orjson.loads-per-line floor, in the same run.
+
+Each measurement runs in its own process so that its peak RSS is its own.
+Usage: python benchmarks/ingest.py [N_EVENTS ...]   (default 200000)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _floor(path: str) -> int:
+    import gzip
+
+    import orjson
+
+    opener = gzip.open if path.endswith(".gz") else open
+    n = 0
+    with opener(path, "rb") as handle:
+        for line in handle:
+            orjson.loads(line)
+            n += 1
+    return n
+
+
+def _ingest(path: str) -> int:
+    from pipelines.ingest import ingest
+
+    result = ingest([path], collect=False)
+    assert result.stats.n_rejected == 0, result.stats.rejects[:3]
+    return result.stats.n_events + result.stats.n_merged
+
+
+def _ingest_parquet(path: str) -> int:
+    import tempfile
+
+    from pipelines.ingest import ingest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = ingest([path], collect=False, out=Path(tmp) / "events.parquet")
+    return result.stats.n_events + result.stats.n_merged
+
+
+STAGES = {"floor": _floor, "ingest": _ingest, "ingest_parquet": _ingest_parquet}
+
+
+def measure(stage: str, path: str) -> dict:
+    """Run one stage in a child process; return lines/s and peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--child", stage, path], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM is this process's own high-water mark; ru_maxrss survives exec from the parent.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(stage: str, path: str) -> None:
+    start = time.perf_counter()
+    n = STAGES[stage](path)
+    seconds = time.perf_counter() - start
+    rss_mb = _peak_rss_mb()
+    print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rate": n / seconds,
+                      "rss_mb": rss_mb}))
+
+
+def run(sizes: list[int]) -> list[dict]:
+    from benchmarks.data import events_file
+
+    rows = []
+    for n in sizes:
+        for gz in (False, True):
+            path = str(events_file(n, gz=gz))
+            mb = os.path.getsize(events_file(n)) / 1e6
+            results = {stage: measure(stage, path) for stage in STAGES}
+            floor = results["floor"]["rate"]
+            for stage, r in results.items():
+                rows.append({"events": n, "file": "gz" if gz else "plain", "MB": round(mb),
+                             "stage": stage, "events/s": round(r["rate"]),
+                             "ratio_to_floor": round(r["rate"] / floor, 2),
+                             "seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["rss_mb"])})
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = list(rows[0])
+    print(" | ".join(cols))
+    print(" | ".join("---" for _ in cols))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in cols))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3])
+    else:
+        print_table(run([int(a) for a in sys.argv[1:]] or [200_000]))

@@ -1,0 +1,18 @@
+"""`make bench`: every benchmark, quick by default, BENCH_SIZE=full for 1M events."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import ingest, simulate  # noqa: E402
+
+if __name__ == "__main__":
+    sizes = [1_000_000] if os.environ.get("BENCH_SIZE") == "full" else [200_000]
+    print("## simulate")
+    simulate.main()
+    print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
+    ingest.print_table(ingest.run(sizes))
