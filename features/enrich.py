@@ -1,0 +1,133 @@
+"""Event-level facts: what kind of identity, what kind of action, and whether it is sensitive.
+
+Pure, vectorised functions over the event table; each adds columns and keeps every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
+UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
+WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
+             "replicationcontrollers"}
+RBAC = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+HEALTH_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/.well-known/openid-configuration",
+                "/openid/v1/jwks")
+DANGEROUS_CAPS = {"SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "NET_ADMIN", "DAC_READ_SEARCH", "ALL",
+                  "BPF", "PERFMON", "SYS_RAWIO"}
+RISKY_ROLE_VERBS = {"*", "escalate", "bind", "impersonate"}
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def _s(events: pd.DataFrame, col: str) -> pd.Series:
+    return events[col].astype("string").fillna("")
+
+
+def identity_kind(events: pd.DataFrame) -> pd.Series:
+    """Classify identities: service_account, node, system, anonymous or human."""
+    ident = _s(events, "identity")
+    kind = np.select(
+        [ident.str.startswith("system:serviceaccount:"),
+         ident.str.startswith("system:node:"),
+         ident.isin(["system:anonymous", "system:unauthenticated"]),
+         ident.str.startswith(("system:", "eks:", "aksService"))],
+        ["service_account", "node", "anonymous", "system"], default="human")
+    return pd.Series(kind, index=events.index, name="identity_kind")
+
+
+def user_agent_family(user_agent: pd.Series) -> pd.Series:
+    """Reduce a user agent to the client family an analyst thinks in."""
+    ua = user_agent.astype("string").fillna("").str.lower()
+    family = np.select(
+        [ua.str.startswith("kubectl/"), ua.str.startswith("helm/"), ua.str.startswith("curl/"),
+         ua.str.contains(r"python|^openapi-generator", regex=True),
+         ua.str.startswith("mozilla/"),
+         ua.str.contains(r"^[\w.-]+/v?[\d.]+[\w.+-]* \(\w+/\w+\) (?:kubernetes|[\w-]+)/", regex=True)
+         | ua.str.startswith(("go-http-client", "kube-probe", "prometheus", "coredns"))],
+        ["kubectl", "helm", "curl", "python", "browser", "client-go"], default="other")
+    return pd.Series(family, index=user_agent.index, name="ua_family")
+
+
+def _list_any(values: pd.Series, wanted: set[str]) -> pd.Series:
+    exploded = values.explode()
+    hit = exploded.isin(wanted).groupby(level=0).any()
+    return hit.reindex(values.index, fill_value=False)
+
+
+def own_namespace(identity: pd.Series) -> pd.Series:
+    """A service account's namespace (``system:serviceaccount:<ns>:<name>``), else NA."""
+    return identity.astype("string").str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
+
+
+def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Return ``events`` with the event-level columns the window features are built from.
+
+    The input is not modified. Boolean flags are plain ``bool``; NA counts as False.
+    """
+    out = events.copy()
+    verb = _s(out, "verb")
+    res = _s(out, "target_resource")
+    sub = _s(out, "target_subresource")
+    ns = _s(out, "target_namespace")
+    name = _s(out, "target_name")
+    uri = _s(out, "request_uri")
+    code = out["response_code"].astype("Int64").fillna(0).to_numpy()
+    decision = _s(out, "auth_decision")
+    kind = identity_kind(out)
+    out["identity_kind"] = kind
+    out["ua_family"] = user_agent_family(out["user_agent"])
+    out["own_namespace"] = own_namespace(out["identity"])
+    write = verb.isin(WRITE_VERBS)
+    create = verb == "create"
+    out["is_denied"] = (code == 403) | (decision == "forbid")
+    out["is_unauthenticated"] = code == 401
+    out["is_other_4xx"] = (code >= 400) & (code < 500) & (code != 401) & (code != 403)
+    out["is_5xx"] = code >= 500
+    out["is_nonresource"] = res == ""
+    out["is_rbac"] = res.isin(RBAC)
+    out["is_workload"] = res.isin(WORKLOADS)
+    out["is_sa_or_token"] = res == "serviceaccounts"
+    out["is_crd"] = res == "customresourcedefinitions"
+    out["is_webhook"] = res.isin({"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
+    out["is_csr"] = res == "certificatesigningrequests"
+    out["is_self_review"] = res.isin({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
+    pod_create = create & (res.isin({"pods"} | WORKLOADS)) & (sub == "")
+    flag = lambda col: out[col].astype("boolean").fillna(False).to_numpy(dtype=bool)  # noqa: E731
+    has_paths = out["pod_host_paths"].notna().to_numpy()
+    out["n_privileged"] = pod_create & flag("pod_privileged")
+    out["n_hostpath"] = pod_create & has_paths
+    out["n_hostpath_root"] = pod_create & _list_any(out["pod_host_paths"], {"/", "/etc", "/root", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/lib/kubelet"}).to_numpy()
+    out["n_hostpid"] = pod_create & flag("pod_host_pid")
+    out["n_hostnetwork"] = pod_create & flag("pod_host_network")
+    out["n_hostipc"] = pod_create & flag("pod_host_ipc")
+    out["n_dangerous_caps"] = pod_create & _list_any(out["pod_capabilities"], DANGEROUS_CAPS).to_numpy()
+    role_ref = _s(out, "role_ref_name")
+    binding_write = verb.isin({"create", "update", "patch"}) & res.isin({"rolebindings", "clusterrolebindings"})
+    out["n_admin_bindings"] = binding_write & role_ref.isin({"cluster-admin", "admin", "system:masters"})
+    role_write = verb.isin({"create", "update", "patch"}) & res.isin({"roles", "clusterroles"})
+    risky_rules = _list_any(out["rule_verbs"], RISKY_ROLE_VERBS) | _list_any(out["rule_resources"], {"*"})
+    out["n_risky_roles"] = role_write & risky_rules.to_numpy()
+    own_sa = _s(out, "identity").str.rsplit(":", n=1).str[-1]
+    out["n_token_requests_other"] = (create & (res == "serviceaccounts") & (sub == "token")
+                                     & ((name != own_sa) | (ns != out["own_namespace"].fillna(""))))
+    out["n_csr_creates"] = create & (res == "certificatesigningrequests") & (sub == "")
+    out["n_csr_approvals"] = (res == "certificatesigningrequests") & (sub == "approval") & verb.isin({"update", "patch"})
+    out["n_impersonations"] = out["impersonated_user"].notna()
+    out["n_exec"] = (res == "pods") & sub.isin({"exec", "attach"})
+    out["n_exec_kube_system"] = out["n_exec"] & (ns == "kube-system")
+    out["n_portforward_proxy"] = sub.isin({"portforward", "proxy"})
+    out["n_webhook_writes"] = out["is_webhook"] & write
+    out["n_aws_auth_edits"] = write & (res == "configmaps") & (ns == "kube-system") & name.isin({"aws-auth", "coredns"})
+    out["n_events_deleted"] = (res == "events") & verb.isin({"delete", "deletecollection"})
+    health = uri.str.startswith(HEALTH_PATHS)
+    out["n_anonymous_allowed"] = (kind == "anonymous") & ~out["is_denied"] & (code < 400) & ~health
+    owned = out["pod_has_owner"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    out["n_bare_pods"] = create & (res == "pods") & (sub == "") & ~owned & kind.isin({"human", "service_account"})
+    out["n_cluster_wide_secret_lists"] = verb.isin({"list", "watch"}) & (res == "secrets") & (ns == "")
+    out["n_cluster_wide_pod_lists"] = verb.isin({"list", "watch"}) & (res == "pods") & (ns == "") & (kind != "node")
+    out["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
+    out["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != out["own_namespace"].fillna(""))
+    out["verb_resource"] = verb + " " + res.where(res != "", "nonresource") + np.where(sub != "", "/" + sub, "")
+    return out

@@ -1,0 +1,113 @@
+"""Events -> window features, causally and in chunks, with novelty state carried between them.
+
+History is replayed in time order: each chunk is marked against what earlier chunks taught the
+:class:`FirstSeenEncoder`, then taught to it. The last window of a chunk is held back until the
+next chunk, so a window split across chunks is still aggregated in one piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.enrich import enrich_events
+from features.first_seen import FirstSeenEncoder, ip_range
+from features.schema import to_pandas
+from features.windows import FEATURE_NAMES, INDEX, aggregate_windows, window_start
+
+DEFAULT_WINDOW = "1h"
+_DISTINCT = {"n_verbs", "n_resources", "n_namespaces", "n_names", "n_foreign_namespaces",
+             "n_secret_namespaces", "n_secret_names", "new_identity", "hour_of_day", "weekday"}
+
+
+def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataFrame:
+    """Enrich events and add the window and novelty attribute columns (rows kept)."""
+    out = enrich_events(events)
+    out["window_start"] = window_start(out["timestamp"], freq)
+    out["principal"] = (out["principal_session"].astype("string")
+                        .fillna(out["principal_arn"].astype("string")))
+    images = out["pod_images"]
+    out["image"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    has = images.notna().to_numpy()
+    if has.any():
+        out.loc[has, "image"] = [",".join(sorted(v)) for v in images[has]]
+    out["ip_range"] = ip_range(out["source_ip"])
+    return out
+
+
+def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFrame:
+    """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``)."""
+    flags = encoder.transform(prepared)
+    out = prepared.copy()
+    for i, name in enumerate(encoder.get_feature_names_out()):
+        out[name] = flags[:, i].astype(bool)
+    return out
+
+
+def new_encoder() -> FirstSeenEncoder:
+    """An encoder that has seen nothing yet (the start of history)."""
+    encoder = FirstSeenEncoder()
+    return encoder.fit(pd.DataFrame({"identity": pd.Series([], dtype="string"),
+                                     "source_ip": pd.Series([], dtype="string")}))
+
+
+def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate window frames; merge the rare rows of one window split by late events."""
+    frame = pd.concat(parts) if parts else aggregate_windows(pd.DataFrame())
+    if not frame.index.has_duplicates:
+        return frame.sort_index()
+    # A window seen twice (events more than a window late): add what adds up, keep the
+    # larger distinct counts (a lower bound), weight shares by requests.
+    weights = np.expm1(frame["log_requests"])
+    shares = [c for c in frame.columns if c.startswith("frac_")]
+    weighted = frame[shares].mul(weights, axis=0)
+    grouped = frame.groupby(level=INDEX, sort=True)
+    out = grouped.sum()
+    out[list(_DISTINCT & set(frame.columns))] = grouped[list(_DISTINCT & set(frame.columns))].max()
+    total = weights.groupby(level=INDEX, sort=True).sum()
+    out[shares] = weighted.groupby(level=INDEX, sort=True).sum().div(total, axis=0)
+    out["log_requests"] = np.log1p(total)
+    return out.loc[:, list(FEATURE_NAMES)]
+
+
+def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str = DEFAULT_WINDOW,
+                      encoder: FirstSeenEncoder | None = None) -> tuple[pd.DataFrame, FirstSeenEncoder]:
+    """Causal window features over history given in time-ordered batches of events.
+
+    Returns the windows and the encoder that has learned all of history (for scoring later).
+    """
+    encoder = encoder if encoder is not None else new_encoder()
+    parts: list[pd.DataFrame] = []
+    for done in _window_chunks(batches, freq):
+        marked = mark_novelty(done, encoder)
+        encoder.partial_fit(done)
+        parts.append(aggregate_windows(marked))
+    return _combine(parts), encoder
+
+
+def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
+              freq: str = DEFAULT_WINDOW) -> pd.DataFrame:
+    """Window features of new activity, novelty judged against a fitted encoder (not updated)."""
+    frame = to_pandas(events) if isinstance(events, pa.Table) else events
+    return _combine([aggregate_windows(mark_novelty(prepare_events(frame, freq), encoder))])
+
+
+def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str) -> Iterator[pd.DataFrame]:
+    carry: pd.DataFrame | None = None
+    for batch in batches:
+        frame = to_pandas(batch) if isinstance(batch, pa.Table) else batch
+        if frame.empty:
+            continue
+        prepared = prepare_events(frame, freq)
+        if carry is not None:
+            prepared = pd.concat([carry, prepared], ignore_index=True)
+        last = prepared["window_start"].max()
+        held = (prepared["window_start"] == last).to_numpy()
+        carry = prepared[held]
+        if (~held).any():
+            yield prepared[~held]
+    if carry is not None and not carry.empty:
+        yield carry

@@ -1,0 +1,189 @@
+"""FirstSeenEncoder: mark what an identity does for the first time (GuardDuty's UNSEEN).
+
+Event-level and row-preserving. ``fit`` learns which values each identity has used;
+``transform`` marks an event new when its (identity, value) pair was not learned and does not
+occur in an earlier window of the same input. That makes ``transform`` causal: replaying
+history chunk by chunk (``transform`` then ``partial_fit``) gives training data the novelty
+rates it really had, instead of the all-zero novelty of ``fit(X).transform(X)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from features.hashset import HashSet
+
+#: Attributes whose novelty is tracked per identity, as (output name, event column).
+DEFAULT_ATTRIBUTES = (
+    ("source_ip", "source_ip"), ("user_agent", "user_agent"), ("ua_family", "ua_family"),
+    ("principal", "principal"), ("verb_resource", "verb_resource"),
+    ("namespace", "target_namespace"), ("image", "image"),
+)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads identity bits
+
+
+def _codes_hash(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Hash each value through its factorised unique (cheap for repetitive columns)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return np.zeros(len(values), dtype=np.uint64), codes < 0
+    as_text = np.fromiter((str(u) for u in uniques), dtype=object, count=len(uniques))
+    hashed = pd.util.hash_array(as_text, categorize=False)
+    return hashed[np.maximum(codes, 0)], codes < 0
+
+
+def ip_range(ips: pd.Series) -> pd.Series:
+    """The /16 of an IPv4 address or the /48 of an IPv6 one: a network, not a host."""
+    s = ips.astype("string")
+    v4 = s.str.extract(r"^(\d+\.\d+)\.", expand=False)
+    v6 = s.str.extract(r"^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*):", expand=False)
+    return v4.fillna(v6)
+
+
+class FirstSeenEncoder(TransformerMixin, BaseEstimator):
+    """Flag events whose attribute value is new for their identity.
+
+    Parameters
+    ----------
+    attributes : (name, column) pairs tracked per identity. Unknown identities count every
+        value as new, and are flagged themselves in ``is_new_identity``.
+    identity_column, window_column : where the identity and the event's window start are.
+        Without a window column each row is its own window (row order is time order).
+
+    Input is a DataFrame holding those columns; a 2-D array is read as identity in column 0
+    and one attribute per further column. Missing values are never new.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> history = pd.DataFrame({"identity": ["ci", "ci"], "source_ip": ["10.0.1.5", "10.0.1.5"]})
+    >>> today = pd.DataFrame({"identity": ["ci", "ci"], "source_ip": ["10.0.1.5", "192.0.2.9"]})
+    >>> enc = FirstSeenEncoder(attributes=(("source_ip", "source_ip"),)).fit(history)
+    >>> enc.transform(today)[:, 0].tolist()
+    [0.0, 1.0]
+    """
+
+    def __init__(self, *, attributes=DEFAULT_ATTRIBUTES, identity_column: str = "identity",
+                 window_column: str | None = "window_start", track_ip_ranges: bool = True):
+        self.attributes = attributes
+        self.identity_column = identity_column
+        self.window_column = window_column
+        self.track_ip_ranges = track_ip_ranges
+
+    # -- input handling ---------------------------------------------------------------
+    def _frame(self, X) -> tuple[pd.Series, list[pd.Series], np.ndarray | None, pd.Series | None]:
+        if isinstance(X, pd.DataFrame) and self.identity_column in X.columns:
+            identity = X[self.identity_column]
+            attrs = [X[col] if col in X.columns else pd.Series(pd.NA, index=X.index)
+                     for _, col in self.attributes]
+            window = None
+            if self.window_column and self.window_column in X.columns:
+                window = X[self.window_column].to_numpy()
+            ips = X["source_ip"] if (self.track_ip_ranges and "source_ip" in X.columns) else None
+            return identity, attrs, window, ips
+        arr = check_array(X, dtype=None, accept_sparse=False, ensure_all_finite=False)
+        if np.iscomplexobj(arr):
+            raise ValueError("Complex data not supported")
+        if getattr(self, "seen_", None) is not None and arr.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {arr.shape[1]} features, but FirstSeenEncoder is expecting "
+                             f"{self.n_features_in_} features as input")
+        frame = pd.DataFrame(arr.astype(object))
+        return frame[0], [frame[i] for i in range(1, arr.shape[1])], None, None
+
+    def _names(self, X) -> list[str]:
+        if isinstance(X, pd.DataFrame) and self.identity_column in X.columns:
+            return [name for name, _ in self.attributes]
+        return [f"x{i}" for i in range(1, check_array(X, dtype=None, ensure_all_finite=False).shape[1])]
+
+    def _pairs(self, identity: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        id_hash, _ = _codes_hash(identity)
+        val_hash, missing = _codes_hash(values)
+        return (id_hash * _MIX) ^ val_hash, missing
+
+    # -- fitting -----------------------------------------------------------------------
+    def fit(self, X, y=None) -> FirstSeenEncoder:
+        """Learn every (identity, value) pair in ``X`` as seen."""
+        self.seen_ = None
+        return self.partial_fit(X)
+
+    def partial_fit(self, X, y=None) -> FirstSeenEncoder:
+        """Add the pairs in ``X`` to what has been seen (for chunked, causal replay)."""
+        identity, attrs, _, ips = self._frame(X)
+        if getattr(self, "seen_", None) is None:
+            self._start(X, len(attrs))
+        elif len(attrs) != len(self.seen_):
+            raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted "
+                             f"with {len(self.seen_) + 1}")
+        for seen, values in zip(self.seen_, attrs):
+            pairs, missing = self._pairs(identity, values)
+            new = np.unique(pairs[~missing])
+            seen.add(new[~seen.contains(new)])
+        ids = np.unique(_codes_hash(identity)[0])
+        self.identities_.add(ids[~self.identities_.contains(ids)])
+        if ips is not None:
+            ranges, missing = _codes_hash(ip_range(ips))
+            ranges = np.unique(ranges[~missing])
+            self.ip_ranges_.add(ranges[~self.ip_ranges_.contains(ranges)])
+        return self
+
+    def _start(self, X, n_attributes: int) -> None:
+        self.attribute_names_ = self._names(X)
+        self.n_features_in_ = n_attributes + 1
+        self.seen_ = [HashSet() for _ in range(n_attributes)]
+        self.identities_ = HashSet()
+        self.ip_ranges_ = HashSet()
+
+    # -- transforming ------------------------------------------------------------------
+    def _first_window(self, keys: np.ndarray, window: np.ndarray | None) -> np.ndarray:
+        """True where a row is in the first window its key occurs in (within this input)."""
+        if window is None:  # each row is its own window: only the first occurrence is new
+            return ~pd.Index(keys).duplicated(keep="first")
+        first = pd.Series(window).groupby(keys, sort=False).transform("min").to_numpy()
+        return window == first
+
+    def transform(self, X) -> np.ndarray:
+        """Return 0/1 flags: one column per attribute, then is_new_identity (and ip range)."""
+        check_is_fitted(self, "seen_")
+        identity, attrs, window, ips = self._frame(X)
+        if len(attrs) != len(self.seen_):
+            raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
+                             f"{len(self.seen_) + 1} columns as input")
+        cols = []
+        for seen, values in zip(self.seen_, attrs):
+            pairs, missing = self._pairs(identity, values)
+            cols.append(~missing & ~seen.contains(pairs) & self._first_window(pairs, window))
+        ids = _codes_hash(identity)[0]
+        cols.append(~self.identities_.contains(ids) & self._first_window(ids, window))
+        if self._tracks_ranges(X):
+            ranges, missing = _codes_hash(ip_range(ips) if ips is not None else pd.Series(pd.NA, index=identity.index))
+            cols.append(~missing & ~self.ip_ranges_.contains(ranges) & self._first_window(ranges, window))
+        return np.column_stack(cols).astype(np.float64)
+
+    def _tracks_ranges(self, X) -> bool:
+        return bool(self.track_ip_ranges and isinstance(X, pd.DataFrame)
+                    and self.identity_column in X.columns)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """Causal novelty on ``X`` (each value new in its first window), then learn ``X``."""
+        _, attrs, _, _ = self._frame(X)
+        self._start(X, len(attrs))
+        out = self.transform(X)
+        self.partial_fit(X)
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "seen_")
+        names = [f"is_new_{n}" for n in self.attribute_names_] + ["is_new_identity"]
+        if self.track_ip_ranges and self.attribute_names_ == [n for n, _ in self.attributes]:
+            names.append("is_new_ip_range")
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        return tags
