@@ -50,7 +50,17 @@ def _ingest_parquet(path: str) -> int:
     return result.stats.n_events + result.stats.n_merged
 
 
-STAGES = {"floor": _floor, "ingest": _ingest, "ingest_parquet": _ingest_parquet}
+def _featurise(path: str) -> int:
+    from features.featurise import featurise_history
+    from pipelines.ingest import Ingestor
+
+    ingestor = Ingestor()
+    featurise_history(ingestor.iter_batches([path]))
+    return ingestor.stats.n_events + ingestor.stats.n_merged
+
+
+STAGES = {"floor": _floor, "ingest": _ingest, "ingest_parquet": _ingest_parquet,
+          "ingest_featurise": _featurise}
 
 
 def measure(stage: str, path: str) -> dict:

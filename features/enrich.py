@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.first_seen import per_unique
+
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
 WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
@@ -27,19 +29,29 @@ def _s(events: pd.DataFrame, col: str) -> pd.Series:
 
 def identity_kind(events: pd.DataFrame) -> pd.Series:
     """Classify identities: service_account, node, system, anonymous or human."""
-    ident = _s(events, "identity")
+    out = per_unique(events["identity"], _identity_kind)
+    return pd.Series(out.to_numpy(dtype=object), index=events.index, name="identity_kind")
+
+
+def _identity_kind(ident: pd.Series) -> pd.Series:
+    ident = ident.fillna("")
     kind = np.select(
         [ident.str.startswith("system:serviceaccount:"),
          ident.str.startswith("system:node:"),
          ident.isin(["system:anonymous", "system:unauthenticated"]),
          ident.str.startswith(("system:", "eks:", "aksService"))],
         ["service_account", "node", "anonymous", "system"], default="human")
-    return pd.Series(kind, index=events.index, name="identity_kind")
+    return pd.Series(kind, index=ident.index)
 
 
 def user_agent_family(user_agent: pd.Series) -> pd.Series:
     """Reduce a user agent to the client family an analyst thinks in."""
-    ua = user_agent.astype("string").fillna("").str.lower()
+    out = per_unique(user_agent.fillna(""), _ua_family)
+    return pd.Series(out.to_numpy(dtype=object), index=user_agent.index, name="ua_family")
+
+
+def _ua_family(user_agent: pd.Series) -> pd.Series:
+    ua = user_agent.fillna("").str.lower()
     family = np.select(
         [ua.str.startswith("kubectl/"), ua.str.startswith("helm/"), ua.str.startswith("curl/"),
          ua.str.contains(r"python|^openapi-generator", regex=True),
@@ -47,18 +59,22 @@ def user_agent_family(user_agent: pd.Series) -> pd.Series:
          ua.str.contains(r"^[\w.-]+/v?[\d.]+[\w.+-]* \(\w+/\w+\) (?:kubernetes|[\w-]+)/", regex=True)
          | ua.str.startswith(("go-http-client", "kube-probe", "prometheus", "coredns"))],
         ["kubectl", "helm", "curl", "python", "browser", "client-go"], default="other")
-    return pd.Series(family, index=user_agent.index, name="ua_family")
+    return pd.Series(family, index=user_agent.index)
 
 
 def _list_any(values: pd.Series, wanted: set[str]) -> pd.Series:
-    exploded = values.explode()
-    hit = exploded.isin(wanted).groupby(level=0).any()
-    return hit.reindex(values.index, fill_value=False)
+    present = values[values.notna()]
+    hit = pd.Series(False, index=values.index)
+    if len(present):
+        exploded = present.explode()
+        hit.loc[present.index] = exploded.isin(wanted).groupby(level=0).any().reindex(
+            present.index, fill_value=False).to_numpy(dtype=bool)
+    return hit
 
 
 def own_namespace(identity: pd.Series) -> pd.Series:
     """A service account's namespace (``system:serviceaccount:<ns>:<name>``), else NA."""
-    return identity.astype("string").str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
+    return per_unique(identity, lambda s: s.str.extract(r"^system:serviceaccount:([^:]+):", expand=False))
 
 
 def enrich_events(events: pd.DataFrame) -> pd.DataFrame:

@@ -35,12 +35,26 @@ def _codes_hash(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return hashed[np.maximum(codes, 0)], codes < 0
 
 
-def ip_range(ips: pd.Series) -> pd.Series:
-    """The /16 of an IPv4 address or the /48 of an IPv6 one: a network, not a host."""
-    s = ips.astype("string")
+def per_unique(values: pd.Series, func) -> pd.Series:
+    """Apply a vectorised string function to the distinct values only, then map back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = func(pd.Series(uniques, dtype="string")).to_numpy(dtype=object)
+    out = np.empty(len(codes), dtype=object)
+    out[:] = None
+    ok = codes >= 0
+    out[ok] = mapped[codes[ok]]
+    return pd.Series(out, index=values.index, dtype="string")
+
+
+def _ip_range(s: pd.Series) -> pd.Series:
     v4 = s.str.extract(r"^(\d+\.\d+)\.", expand=False)
     v6 = s.str.extract(r"^([0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*):", expand=False)
     return v4.fillna(v6)
+
+
+def ip_range(ips: pd.Series) -> pd.Series:
+    """The /16 of an IPv4 address or the /48 of an IPv6 one: a network, not a host."""
+    return per_unique(ips, _ip_range)
 
 
 class FirstSeenEncoder(TransformerMixin, BaseEstimator):
@@ -81,7 +95,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
                      for _, col in self.attributes]
             window = None
             if self.window_column and self.window_column in X.columns:
-                window = X[self.window_column].to_numpy()
+                # int64 nanoseconds (or plain numbers): cheap to compare and to reduce
+                column = X[self.window_column]
+                window = (pd.DatetimeIndex(column).asi8 if isinstance(column.dtype, pd.DatetimeTZDtype)
+                          or np.issubdtype(column.dtype, np.datetime64) else column.to_numpy())
             ips = X["source_ip"] if (self.track_ip_ranges and "source_ip" in X.columns) else None
             return identity, attrs, window, ips
         arr = check_array(X, dtype=None, accept_sparse=False, ensure_all_finite=False)
@@ -137,12 +154,26 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         self.ip_ranges_ = HashSet()
 
     # -- transforming ------------------------------------------------------------------
-    def _first_window(self, keys: np.ndarray, window: np.ndarray | None) -> np.ndarray:
-        """True where a row is in the first window its key occurs in (within this input)."""
+    def _first_window(self, keys: np.ndarray, window: np.ndarray | None,
+                      candidates: np.ndarray) -> np.ndarray:
+        """True for candidate rows in the first window their key occurs in (within this input).
+
+        Only candidates (not seen before) are examined: in a steady state they are few.
+        """
+        out = np.zeros(len(keys), dtype=bool)
+        rows = np.flatnonzero(candidates)
+        if len(rows) == 0:
+            return out
         if window is None:  # each row is its own window: only the first occurrence is new
-            return ~pd.Index(keys).duplicated(keep="first")
-        first = pd.Series(window).groupby(keys, sort=False).transform("min").to_numpy()
-        return window == first
+            out[rows] = ~pd.Index(keys[rows]).duplicated(keep="first")
+            return out
+        codes, uniques = pd.factorize(keys[rows])
+        stamps = pd.DatetimeIndex(window[rows]).asi8 if window.dtype == object else \
+            window[rows].astype(np.int64)
+        first = np.full(len(uniques), np.iinfo(np.int64).max)
+        np.minimum.at(first, codes, stamps)
+        out[rows] = stamps == first[codes]
+        return out
 
     def transform(self, X) -> np.ndarray:
         """Return 0/1 flags: one column per attribute, then is_new_identity (and ip range)."""
@@ -154,12 +185,12 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         cols = []
         for seen, values in zip(self.seen_, attrs):
             pairs, missing = self._pairs(identity, values)
-            cols.append(~missing & ~seen.contains(pairs) & self._first_window(pairs, window))
+            cols.append(self._first_window(pairs, window, ~missing & ~seen.contains(pairs)))
         ids = _codes_hash(identity)[0]
-        cols.append(~self.identities_.contains(ids) & self._first_window(ids, window))
+        cols.append(self._first_window(ids, window, ~self.identities_.contains(ids)))
         if self._tracks_ranges(X):
             ranges, missing = _codes_hash(ip_range(ips) if ips is not None else pd.Series(pd.NA, index=identity.index))
-            cols.append(~missing & ~self.ip_ranges_.contains(ranges) & self._first_window(ranges, window))
+            cols.append(self._first_window(ranges, window, ~missing & ~self.ip_ranges_.contains(ranges)))
         return np.column_stack(cols).astype(np.float64)
 
     def _tracks_ranges(self, X) -> bool:

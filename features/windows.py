@@ -117,5 +117,5 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     out["new_identity"] = (sums["is_new_identity"].to_numpy() > 0).astype(float)
     starts = sums.index.get_level_values("window_start")
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
-    out["weekday"] = starts.weekday.to_numpy(dtype=float)
+    out["weekday"] = starts.day_of_week.to_numpy(dtype=float)
     return out.loc[:, list(FEATURE_NAMES)]
