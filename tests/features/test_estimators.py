@@ -10,6 +10,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from features.baseline import IdentityBaseline
 from features.first_seen import FirstSeenEncoder
+from features.summary import DeviationSummary
 
 # FirstSeenEncoder.fit_transform is causal by design (a value is new in the first window it
 # appears in), while fit(X).transform(X) has seen everything: the two cannot agree.
@@ -22,7 +23,8 @@ def _expected(estimator):
     return {}
 
 
-@parametrize_with_checks([IdentityBaseline(), FirstSeenEncoder()], expected_failed_checks=_expected)
+@parametrize_with_checks([IdentityBaseline(), FirstSeenEncoder(), DeviationSummary()],
+                         expected_failed_checks=_expected)
 def test_sklearn_contract(estimator, check):
     check(estimator)
 
