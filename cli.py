@@ -25,8 +25,16 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 @app.callback()
 def _root() -> None:
     """Kubernetes Audit Anomaly Detector."""
-    # MLflow phones home by default; kaad's processes never do.
+    # MLflow phones home by default; kaad's processes never do. Its INFO chatter (database
+    # migrations, "registered model") is not what a kaad user asked to read.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import logging
+    import warnings
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    # kaad saves with cloudpickle on purpose (bundles are SHA-256 checked; see docs).
+    warnings.filterwarnings("ignore", message=".*pickle or cloudpickle format.*")
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -119,6 +127,123 @@ def simulate_cmd(
                   f"{row['requests']} requests by {', '.join(row['identities'])} "
                   f"{row['start']:%Y-%m-%d %H:%M}-{row['end']:%H:%M} UTC", markup=False)
     out.print(f"labels: {result.labels}", markup=False)
+
+
+def _eval_inputs(eval_data: Path | None, labels: Path | None) -> tuple[list[str] | None, Path | None]:
+    if eval_data is None:
+        return None, labels
+    from sources.files import expand_inputs
+
+    files = expand_inputs([str(eval_data)])
+    if labels is None and eval_data.is_dir() and (eval_data / "labels.csv").is_file():
+        labels = eval_data / "labels.csv"
+    return files, labels
+
+
+def _when(value: str | None):
+    from pipelines.timerange import parse_time
+
+    return None if value is None else parse_time(value)
+
+
+@app.command("train")
+def train_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="History: files, directories, globs.", show_default=False)],
+    since: Annotated[str | None, typer.Option(help="Start of history (ISO date/time, or 7d / 24h ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="End of history, exclusive (same forms).")] = None,
+    window: Annotated[str, typer.Option(help="Window length (pandas offset: 1h, 30min, 1D).")] = "1h",
+    n_estimators: Annotated[int, typer.Option(min=10, help="Trees in the isolation forest.")] = 200,
+    max_samples: Annotated[str, typer.Option(help="Windows per tree: 'auto', a count or a share.")] = "auto",
+    contamination: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
+    alerts_per_day: Annotated[float | None, typer.Option(help="Alert budget: sets the threshold instead of --contamination.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed of the forest.")] = 0,
+    eval_data: Annotated[Path | None, typer.Option(help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels for --eval-data when not beside it.")] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
+    promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
+    cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
+    track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+) -> None:
+    """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
+
+    Example: kaad train sim/audit-2026-03-0*.jsonl.gz --eval-data holdout/ --promote
+    """
+    from models.detector import DetectorParams
+    from models.persistence import save_bundle
+    from pipelines.train import TrainConfig, train
+    from reports.progress import byte_progress
+    from reports.train_summary import render_training
+    from sources.files import expand_inputs
+
+    try:
+        samples: int | float | str = max_samples
+        if max_samples != "auto":
+            samples = float(max_samples) if "." in max_samples else int(max_samples)
+        params = DetectorParams(n_estimators=n_estimators, max_samples=samples, contamination=contamination,
+                                alerts_per_day=alerts_per_day, seed=seed)
+        config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until))
+        files = expand_inputs(inputs)
+        eval_files, labels = _eval_inputs(eval_data, labels)
+        total = sum(os.path.getsize(f) for f in files if f != "-")
+        with byte_progress(total, "train: read history") as advance:
+            result = train(files, config, eval_inputs=eval_files, labels=labels, on_progress=advance)
+        digest = save_bundle(result.bundle, out_path)
+        tracked = None
+        if track:
+            from models.tracking import log_training
+
+            run_params = {**params.as_dict(), "window": window, "since": since, "until": until,
+                          "sources": ",".join(inputs)[:500], "features": len(result.bundle.feature_names),
+                          "training_start": result.bundle.training_start, "training_end": result.bundle.training_end}
+            tracked = log_training(result, out_path, params=run_params, cluster=cluster, experiment=experiment,
+                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri)
+    except (KaadError, ValueError) as exc:
+        raise _fail(exc) from None
+    out.print(render_training(result, out_path, digest, tracked))
+
+
+@app.command("runs")
+def runs_cmd(
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """List recent training runs with their key metrics.
+
+    Example: kaad runs --limit 5
+    """
+    from models.tracking import recent_runs
+    from reports.train_summary import render_runs
+
+    try:
+        table = recent_runs(experiment, tracking_uri, limit)
+    except KaadError as exc:
+        raise _fail(exc) from None
+    out.print(render_runs(table))
+
+
+@app.command("ui")
+def ui_cmd(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 for the project's runs (Ctrl-C stops it).
+
+    Example: kaad ui --port 5000
+    """
+    import subprocess
+
+    from models.tracking import ui_command
+
+    cmd, env = ui_command(port, tracking_uri)
+    err.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)", markup=False)
+    try:
+        raise typer.Exit(code=subprocess.call(cmd, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(code=0) from None
 
 
 def main() -> None:  # pragma: no cover - console-script shim

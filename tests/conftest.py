@@ -43,3 +43,47 @@ def real_samples() -> Path:
             pytest.fail(f"real samples not found at {REAL_SAMPLES}; CI must have ../shared")
         pytest.skip(f"real samples not found at {REAL_SAMPLES}")
     return REAL_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory) -> Path:
+    """One SQLite MLflow store, migrated once per test session (migrations cost ~1 s)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_store(_migrated_store, tmp_path, monkeypatch) -> str:
+    """A fresh copy of the migrated store for one test; never the repo's mlruns/."""
+    import shutil
+
+    path = tmp_path / "mlruns" / "mlflow.db"
+    path.parent.mkdir()
+    shutil.copy(_migrated_store, path)
+    uri = f"sqlite:///{path}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Eight days of a small simulated cluster; five loud attacks on day 8; a model of days 1-7."""
+    from models.detector import DetectorParams
+    from pipelines.train import TrainConfig, train
+    from scenarios.cluster import ClusterSpec
+    from scenarios.simulate import simulate
+
+    out = tmp_path_factory.mktemp("trained")
+    spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
+    sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
+    files = [str(f) for f in sim.files]
+    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=1)), eval_inputs=files[-1:],
+                   labels=sim.labels)
+    return {"result": result, "files": files, "labels": sim.labels, "dir": out}
+
+
+PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external",
+           "exec_into_pods"]

@@ -1,0 +1,214 @@
+"""MLflow tracking: where runs go, what a training run records, and champion promotion.
+
+MLflow is imported lazily (it costs over a second) and only by commands that track.
+Estimators know nothing about MLflow; the pipelines call this module at the end of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from errors import KaadError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXPERIMENT = "kaad"
+DEFAULT_MODEL_NAME = "kaad-detector"
+CHAMPION = "champion"
+PROMOTION_METRIC = "eval_average_precision"
+
+
+def default_store(root: Path = ROOT) -> tuple[str, str]:
+    """The project's store: ``sqlite:///<root>/mlruns/mlflow.db`` and artifacts beside it."""
+    mlruns = (root / "mlruns").resolve()
+    mlruns.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{mlruns / 'mlflow.db'}", (mlruns / "artifacts").as_uri()
+
+
+def configure_tracking(tracking_uri: str | None = None, root: Path = ROOT) -> tuple[str, str | None]:
+    """Point MLflow at ``tracking_uri``, ``$MLFLOW_TRACKING_URI`` or the project store.
+
+    Returns the URI and the artifact location for new experiments (None: the server decides).
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    artifacts = None
+    if not uri:
+        uri, artifacts = default_store(root)
+    elif uri.startswith("sqlite:///"):
+        artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    mlflow.set_tracking_uri(uri)
+    return uri, artifacts
+
+
+def _experiment_id(name: str, artifacts: str | None) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow.create_experiment(name, artifact_location=artifacts)
+
+
+def _git_commit(root: Path = ROOT) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _histogram(scores: np.ndarray, threshold: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(scores, bins=80, color="#4c72b0")
+    ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("anomaly_score (higher = more anomalous)")
+    ax.set_ylabel("windows")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@dataclass
+class TrackedRun:
+    """What tracking did with a training run."""
+
+    run_id: str
+    experiment_id: str
+    model_version: str | None
+    promoted: bool
+    promotion_note: str
+    baseline_run_ids: dict[str, str]
+
+
+def _champion_metric(client, model_name: str) -> tuple[float | None, str | None]:
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except Exception:  # noqa: BLE001 - MLflow raises its own RestException for "no alias"
+        return None, None
+    run = client.get_run(version.run_id)
+    return run.data.metrics.get(PROMOTION_METRIC), version.version
+
+
+def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", experiment: str = DEFAULT_EXPERIMENT,
+                 model_name: str = DEFAULT_MODEL_NAME, promote: bool = False, tracking_uri: str | None = None,
+                 run_name: str | None = None) -> TrackedRun:
+    """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    from models.persistence import KAAD_VERSION
+    from reports.safe_text import csv_cell
+
+    _, artifacts = configure_tracking(tracking_uri)
+    experiment_id = _experiment_id(experiment, artifacts)
+    client = MlflowClient()
+    tags = {"cluster": cluster or "unknown", "kaad_version": KAAD_VERSION, "git_commit": _git_commit(),
+            "kind": "isolation_forest"}
+    bundle = result.bundle
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics().items() if v == v})
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp_path = Path(tmp)
+            (tmp_path / "features.json").write_text(json.dumps(bundle.feature_names, indent=1))
+            _histogram(result.scores.to_numpy(), bundle.threshold, tmp_path / "score_histogram.png")
+            top = result.scores.sort_values(ascending=False).head(50).reset_index()
+            top["identity"] = top["identity"].map(csv_cell)
+            top.to_csv(tmp_path / "training_top_outliers.csv", index=False)
+            if result.evaluation is not None:
+                result.evaluation.scenario_table().to_csv(tmp_path / "evaluation_scenarios.csv", index=False)
+            for name in os.listdir(tmp_path):
+                mlflow.log_artifact(str(tmp_path / name))
+        mlflow.log_artifact(str(bundle_path), artifact_path="bundle")
+        mlflow.log_artifact(str(bundle_path) + ".sha256", artifact_path="bundle")
+        example = result.windows.head(5).reset_index(drop=True)
+        signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
+        info = mlflow.sklearn.log_model(
+            bundle.detector, name="model", serialization_format="cloudpickle", signature=signature,
+            input_example=example, registered_model_name=model_name,
+            pip_requirements=[f"scikit-learn=={__import__('sklearn').__version__}",
+                              f"pandas=={pd.__version__}", f"numpy=={np.__version__}"])
+        version = str(info.registered_model_version) if info.registered_model_version else None
+    promoted, note = False, "not asked to promote"
+    if promote and version is not None:
+        promoted, note = _promote(client, model_name, version, result)
+    baseline_ids = {}
+    for name, report in result.baselines.items():
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"baseline: {name}",
+                              tags={**tags, "kind": f"baseline_{name}", "compares_with": run.info.run_id}) as b:
+            mlflow.log_params({"method": name, "window": bundle.window})
+            mlflow.log_metrics({k: float(v) for k, v in report.metrics().items() if v == v})
+            baseline_ids[name] = b.info.run_id
+    return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids)
+
+
+def _promote(client, model_name: str, version: str, result) -> tuple[bool, str]:
+    ours = None if result.evaluation is None else result.evaluation.average_precision
+    theirs, champion_version = _champion_metric(client, model_name)
+    if champion_version is None:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        return True, f"version {version} is the first champion"
+    if ours is None:
+        return False, (f"kept version {champion_version} as champion: this run has no evaluation "
+                       "to compare (train with --eval-data)")
+    if theirs is not None and ours < theirs:
+        return False, (f"kept version {champion_version} as champion: its average precision "
+                       f"{theirs:.3f} beats this run's {ours:.3f}")
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+    previous = "n/a" if theirs is None else f"{theirs:.3f}"
+    return True, f"version {version} is champion (average precision {ours:.3f} >= {previous})"
+
+
+def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None, limit: int = 20
+                ) -> pd.DataFrame:
+    """Recent runs of an experiment with their key metrics, newest first."""
+    from mlflow.tracking import MlflowClient
+
+    configure_tracking(tracking_uri)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise KaadError(f"no experiment {experiment!r} in the tracking store; train a model first")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=limit)
+    rows = []
+    for r in runs:
+        m = r.data.metrics
+        rows.append({"run_id": r.info.run_id, "name": r.info.run_name, "kind": r.data.tags.get("kind", ""),
+                     "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC"),
+                     "windows": m.get("windows"), "eval_ap": m.get("eval_average_precision"),
+                     "eval_roc_auc": m.get("eval_roc_auc"), "threshold": m.get("threshold")})
+    return pd.DataFrame(rows)
+
+
+def ui_command(port: int, tracking_uri: str | None = None, root: Path = ROOT) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a lean MLflow UI bound to 127.0.0.1 on our store."""
+    import sys
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    artifacts = None
+    if not uri:
+        uri, artifacts = default_store(root)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1"]
+    if artifacts:
+        cmd += ["--default-artifact-root", artifacts]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return cmd, env

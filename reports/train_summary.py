@@ -1,0 +1,65 @@
+"""What `kaad train` and `kaad runs` print."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+
+from reports.safe_text import terminal_text
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def render_training(result, bundle_path, digest: str, tracked) -> Group:
+    """Summary of a training run: data, model, evaluation, where it went."""
+    m = result.metrics()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("history", f"{int(m['events']):,} events ({int(m['rejects']):,} rejected, "
+                 f"{int(m['merged']):,} merged), {result.bundle.training_start} .. {result.bundle.training_end}")
+    grid.add_row("windows", f"{int(m['windows']):,} of {int(m['identities'])} identities, "
+                 f"{len(result.bundle.feature_names)} features")
+    grid.add_row("threshold", f"{result.bundle.threshold:.4f} ({int(m['training_alert_windows'])} training "
+                 "windows above it)")
+    grid.add_row("bundle", f"{bundle_path} (sha256 {digest[:16]}...)")
+    parts = [grid]
+    if result.evaluation is not None:
+        ev = result.evaluation
+        grid.add_row("evaluation", f"average precision {ev.average_precision:.3f}, ROC AUC {ev.roc_auc:.3f}, "
+                     f"recall@10 {ev.recall_at[10]:.2f}, @50 {ev.recall_at[50]:.2f} "
+                     f"({ev.n_positive} attack windows of {ev.n_windows})")
+        for name, rep in result.baselines.items():
+            grid.add_row(f"  baseline {name}", f"average precision {rep.average_precision:.3f}, "
+                         f"ROC AUC {rep.roc_auc:.3f}")
+        table = Table(title="attack scenarios: best rank", title_justify="left", show_edge=False)
+        for col in ("scenario", "windows", "rank", "rank in day", "false positives above"):
+            table.add_column(col, justify="left" if col == "scenario" else "right")
+        for s in ev.scenarios:
+            table.add_row(terminal_text(s.scenario), str(s.windows), str(s.best_rank), str(s.best_rank_in_day),
+                          str(s.false_positives_above))
+        parts.append(table)
+    if tracked is not None:
+        grid.add_row("mlflow run", tracked.run_id)
+        grid.add_row("model", f"version {tracked.model_version}; {tracked.promotion_note}")
+        grid.add_row("compare", "kaad ui  (then open the experiment and compare runs)")
+    return Group(*parts)
+
+
+def render_runs(table: pd.DataFrame) -> Table:
+    """Recent runs as a table."""
+    out = Table(show_edge=False)
+    for col in ("run_id", "name", "kind", "started", "windows", "eval_ap", "eval_roc_auc", "threshold"):
+        out.add_column(col)
+    for row in table.itertuples(index=False):
+        out.add_row(row.run_id[:12], terminal_text(row.name or ""), row.kind, f"{row.started:%Y-%m-%d %H:%M}",
+                    _fmt(row.windows if row.windows is None else int(row.windows)), _fmt(row.eval_ap),
+                    _fmt(row.eval_roc_auc), _fmt(row.threshold))
+    return out

@@ -1,0 +1,100 @@
+"""Training runs in MLflow: params, metrics, artifacts, the registry, promotion and the UI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from models.persistence import save_bundle
+from models.tracking import CHAMPION, log_training, ui_command
+
+
+def _log(trained, tmp_path, **kwargs):
+    bundle_path = tmp_path / "model.joblib"
+    save_bundle(trained["result"].bundle, bundle_path)
+    params = {"n_estimators": 200, "window": "1h", "seed": 1, "since": None}
+    return log_training(trained["result"], bundle_path, params=params, cluster="sim", **kwargs)
+
+
+def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow_store):
+    from mlflow.tracking import MlflowClient
+
+    tracked = _log(trained, tmp_path, promote=True)
+    client = MlflowClient(mlflow_store)
+    run = client.get_run(tracked.run_id)
+    assert run.data.params["n_estimators"] == "200" and run.data.params["window"] == "1h"
+    metrics = run.data.metrics
+    for name in ("events", "rejects", "identities", "windows", "score_p99", "fit_seconds",
+                 "eval_average_precision", "eval_roc_auc", "eval_recall_at_10"):
+        assert name in metrics, name
+    assert metrics["windows"] == len(trained["result"].windows)
+    assert run.data.tags["cluster"] == "sim" and run.data.tags["kaad_version"]
+    assert len(run.data.tags["git_commit"]) >= 7
+    names = {a.path for a in client.list_artifacts(tracked.run_id)}
+    assert {"features.json", "score_histogram.png", "training_top_outliers.csv", "bundle"} <= names
+    assert {a.path for a in client.list_artifacts(tracked.run_id, "bundle")} == {
+        "bundle/model.joblib", "bundle/model.joblib.sha256"}
+    assert tracked.promoted and tracked.model_version == "1"
+    assert set(tracked.baseline_run_ids) == {"robust_z", "sensitive_count"}
+    baseline = client.get_run(tracked.baseline_run_ids["robust_z"])
+    assert "eval_average_precision" in baseline.data.metrics
+
+
+def test_champion_loads_from_the_registry_and_scores_the_same(trained, tmp_path, mlflow_store):
+    import mlflow.sklearn
+
+    _log(trained, tmp_path, promote=True)
+    model = mlflow.sklearn.load_model(f"models:/kaad-detector@{CHAMPION}")
+    windows = trained["result"].windows
+    np.testing.assert_allclose(model.score_samples(windows),
+                               trained["result"].bundle.detector.score_samples(windows))
+
+
+def test_a_worse_model_is_not_promoted_and_says_why(trained, tmp_path, mlflow_store):
+    first = _log(trained, tmp_path, promote=True)
+    worse = copy.copy(trained["result"])
+    worse.evaluation = copy.copy(worse.evaluation)
+    worse.evaluation.average_precision = first_ap = 0.1
+    second = _log({"result": worse}, tmp_path, promote=True)
+    assert not second.promoted and first.promoted
+    assert "kept version 1 as champion" in second.promotion_note and f"{first_ap:.3f}" in second.promotion_note
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_answers_on_loopback_with_the_run(trained, tmp_path, mlflow_store):
+    tracked = _log(trained, tmp_path)
+    port = _free_port()
+    cmd, env = ui_command(port, mlflow_store)
+    assert "127.0.0.1" in cmd
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={tracked.run_id}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("MLflow UI did not answer within 60 s")
+                time.sleep(0.5)
+        assert body["run"]["info"]["run_id"] == tracked.run_id
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
