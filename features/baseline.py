@@ -7,6 +7,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+#: The smallest scale, as a share of the feature's unit (0.1 for shares, 1 for counts): a
+#: feature constant over all training windows still gives finite deviations.
+MIN_SCALE_SHARE = 0.01
 #: Deviations are clipped here: beyond 50 scale units "far outside the usual" says it all,
 #: and the isolation forest splits on ranks, not magnitudes.
 CLIP = 50.0
@@ -41,8 +44,10 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     Identities with fewer than ``min_history`` windows, and identities unseen in ``fit``, are
     compared with the median identity of their kind (service account, node, system,
     anonymous, human), else with the whole population. The scale of a deviation is the
-    identity's IQR plus a floor: the population IQR, at least ``min_scale`` (0.1 for shares,
-    1 for counts). Hour and weekday come out as rarity in [0, 1] for that identity.
+    identity's IQR plus a floor from the population: its IQR, or where that is 0 its mean
+    absolute deviation (the modified z-score), never below 1% of the feature's unit
+    (``min_scale`` = 0.1 for shares, 1 for counts). Hour and weekday come out as rarity in
+    [0, 1] for that identity.
 
     Identity is read from the index level ``"identity"``; a plain array uses the population.
 
@@ -51,9 +56,9 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     >>> import pandas as pd
     >>> idx = pd.MultiIndex.from_product([["ci"], pd.date_range("2026-01-01", periods=10, freq="h")],
     ...                                  names=["identity", "window_start"])
-    >>> X = pd.DataFrame({"n_exec": [0.0] * 9 + [4.0]}, index=idx)
+    >>> X = pd.DataFrame({"n_requests": [10.0, 12, 11, 9, 10, 14, 11, 10, 12, 40]}, index=idx)
     >>> IdentityBaseline(min_history=3).fit(X.iloc[:9]).transform(X.iloc[9:]).round(1).tolist()
-    [[4.0]]
+    [[7.2]]
     """
 
     def __init__(self, *, min_history: int = 24, min_scale: float = 0.1,
@@ -78,7 +83,11 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             unit = np.where([str(n).startswith("frac_") for n in names], self.min_scale, 1.0)
         else:
             unit = np.where(values.max(axis=0) <= 1.0, self.min_scale, 1.0)
-        self.scale_floor_ = np.maximum(q3 - q1, unit)
+        # Iglewicz & Hoaglin's modified z-score: where the IQR is 0 (a feature that is 0 in most
+        # windows) the mean absolute deviation (x 1.2533, its normal consistency constant) is
+        # the spread, so one privileged pod among thousands of windows is far from usual.
+        mean_ad = 1.2533 * np.mean(np.abs(values - np.median(values, axis=0)), axis=0)
+        self.scale_floor_ = np.maximum(np.maximum(q3 - q1, mean_ad), MIN_SCALE_SHARE * unit)
         self.global_center_ = np.median(values, axis=0)
         self.global_scale_ = np.maximum(q3 - q1, 0.0) + self.scale_floor_
         self.center_: dict[str, np.ndarray] = {}
@@ -115,6 +124,15 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             if kind_center is not None:
                 return kind_center, self.global_scale_
         return self.global_center_, self.global_scale_
+
+    def usual(self, X) -> np.ndarray:
+        """The centre each row of ``X`` is compared with (its identity's, its kind's, or all)."""
+        check_is_fitted(self, "global_center_")
+        values = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=True)
+        identities = _identities(X, values.shape[0])
+        if identities is None:
+            return np.tile(self.global_center_, (values.shape[0], 1))
+        return np.vstack([self._reference(i)[0] for i in identities]) if len(identities) else values
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "global_center_")

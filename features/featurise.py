@@ -7,7 +7,7 @@ next chunk, so a window split across chunks is still aggregated in one piece.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -74,14 +74,19 @@ def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str = DEFAULT_WINDOW,
-                      encoder: FirstSeenEncoder | None = None) -> tuple[pd.DataFrame, FirstSeenEncoder]:
+                      encoder: FirstSeenEncoder | None = None,
+                      observe: Callable[[pd.DataFrame], None] | None = None
+                      ) -> tuple[pd.DataFrame, FirstSeenEncoder]:
     """Causal window features over history given in time-ordered batches of events.
 
     Returns the windows and the encoder that has learned all of history (for scoring later).
+    ``observe`` sees each prepared chunk (to learn profiles alongside).
     """
     encoder = encoder if encoder is not None else new_encoder()
     parts: list[pd.DataFrame] = []
     for done in _window_chunks(batches, freq):
+        if observe is not None:
+            observe(done)
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         parts.append(aggregate_windows(marked))

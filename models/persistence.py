@@ -45,6 +45,7 @@ class ModelBundle:
     sources: list[str] = field(default_factory=list)
     n_windows: int = 0
     n_events: int = 0
+    profiles: dict = field(default_factory=dict)   # identity -> usual values, for explanations
     versions: dict[str, str] = field(default_factory=_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

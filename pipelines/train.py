@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from errors import KaadError
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
+from features.profiles import ProfileBuilder
 from models.detector import (DetectorParams, anomaly_scores, build_detector, fit_threshold,
                              robust_z_scores, sensitive_count_scores)
 from models.persistence import ModelBundle
@@ -88,7 +89,8 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     """
     ingestor = Ingestor(on_progress=on_progress)
     batches = _in_range(ingestor.iter_batches(inputs), config.since, config.until)
-    windows, encoder = featurise_history(batches, freq=config.window)
+    profiles = ProfileBuilder()
+    windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
     if windows.empty:
         raise KaadError("no events to train on in the given inputs and time range")
     detector = build_detector(config.params)
@@ -101,7 +103,8 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
         detector=detector, encoder=encoder, feature_names=list(windows.columns), window=config.window,
         threshold=fit_threshold(scores, config.params), train_scores=np.sort(scores.to_numpy()),
         params=config.params.as_dict(), training_start=str(starts.min()), training_end=str(starts.max()),
-        sources=[str(i) for i in inputs], n_windows=len(windows), n_events=ingestor.stats.n_events)
+        sources=[str(i) for i in inputs], n_windows=len(windows), n_events=ingestor.stats.n_events,
+        profiles=profiles.profiles())
     result = TrainResult(bundle, windows, scores, ingestor.stats, fit_seconds)
     if eval_inputs:
         if labels is None:

@@ -1,0 +1,40 @@
+"""What is usual for each identity, in words: its usual client, address and namespaces.
+
+Learned from history alongside the baselines so that explanations can say "usual: client-go"
+or "usual: 10.0.17.4". A few strings per identity, counted chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pandas as pd
+
+_COLUMNS = {"user_agent": "user_agent", "ua_family": "ua_family", "source_ip": "source_ip",
+            "namespace": "target_namespace", "verb_resource": "verb_resource"}
+KEEP = 3
+
+
+class ProfileBuilder:
+    """Accumulate per-identity value counts from prepared event chunks."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, dict[str, Counter]] = {k: defaultdict(Counter) for k in _COLUMNS}
+
+    def observe(self, prepared: pd.DataFrame) -> None:
+        """Count the values of one chunk (prepared by :func:`features.featurise.prepare_events`)."""
+        for key, column in _COLUMNS.items():
+            if column not in prepared.columns:
+                continue
+            pairs = prepared[["identity", column]].dropna()
+            pairs = pairs[pairs[column].astype("string") != ""]
+            for (identity, value), n in pairs.value_counts(sort=False).items():
+                self._counts[key][identity][value] += int(n)
+
+    def profiles(self) -> dict[str, dict[str, list[tuple[str, int]]]]:
+        """identity -> attribute -> the most common values with their counts."""
+        out: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(dict)
+        for key, per_identity in self._counts.items():
+            for identity, counter in per_identity.items():
+                out[identity][key] = counter.most_common(KEEP)
+        return dict(out)
