@@ -18,7 +18,8 @@ from errors import KaadError
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Kubernetes Audit Anomaly Detector: who in the cluster is doing "
                        "something they have never done before.")
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (files, CI logs) gets a wide page instead of rich's 80-column default.
+out = Console(highlight=False, soft_wrap=True, width=None if Console().is_terminal else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -244,6 +245,95 @@ def ui_cmd(
         raise typer.Exit(code=subprocess.call(cmd, env=env))
     except KeyboardInterrupt:
         raise typer.Exit(code=0) from None
+
+
+FORMATS = ("table", "csv", "json", "parquet", "html")
+
+
+@app.command("score")
+def score_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="The day's audit logs: files, directories, globs, -.",
+                                                show_default=False)],
+    model: Annotated[str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
+    run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
+    day: Annotated[str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Windows to explain and show.")] = 20,
+    threshold: Annotated[float | None, typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")] = None,
+    formats: Annotated[str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
+    fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any window is at or above this percentile.")] = None,
+    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (reason and expiry per entry).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
+) -> None:
+    """Score a day of audit logs: rank identities' windows by anomaly and explain the top ones.
+
+    Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: errors.
+
+    Example: kaad score logs/2026-03-22/ --fail-on 99.9 --format table,html
+    """
+    from datetime import date as date_type
+
+    from models.registry import resolve_bundle
+    from pipelines.allowlist import load_allowlist
+    from pipelines.score import score_day
+    from reports import html, score_outputs
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    try:
+        unknown = [f for f in wanted if f not in FORMATS]
+        if unknown:
+            raise KaadError(f"unknown format(s) {unknown!r}; choose from {', '.join(FORMATS)}")
+        if sum(x is not None for x in (model, run, bundle)) > 1:
+            raise KaadError("give at most one of --model, --run, --bundle")
+        the_day = None if day is None else date_type.fromisoformat(day)
+        loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri)
+        allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
+        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold, allowlist=allow)
+        target = out_dir or Path("out") / f"score-{result.day}"
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        writers = {"csv": score_outputs.write_csv, "json": score_outputs.write_json,
+                   "parquet": score_outputs.write_parquet}
+        for fmt, write in writers.items():
+            if fmt in wanted:
+                write(result, target / f"kaad-{result.day}.{fmt}")
+                written.append(target / f"kaad-{result.day}.{fmt}")
+        if "html" in wanted:
+            html.write_html(result, target / f"kaad-{result.day}.html", label)
+            written.append(target / f"kaad-{result.day}.html")
+        if track:
+            from models.tracking import log_scoring
+
+            csv_path = target / f"kaad-{result.day}.csv"
+            if not csv_path.exists():
+                score_outputs.write_csv(result, csv_path)
+            log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=tracking_uri)
+    except (KaadError, ValueError) as exc:
+        raise _fail(exc) from None
+    if "table" in wanted:
+        out.print(score_outputs.render_table(result))
+    for entry in result.expired_allowlist:
+        err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
+        err.print(terminal_safe(entry.reason), markup=False)
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+    n_anom = int(result.windows.loc[~result.windows["suppressed"], "is_anomaly"].sum())
+    summary = (f"{len(result.windows):,} windows scored, {n_anom} above the threshold, "
+               f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects")
+    if fail_on is not None and result.n_at_or_above(fail_on):
+        out.print(f"{summary}; {result.n_at_or_above(fail_on)} at or above percentile {fail_on:g}: exit 1",
+                  markup=False)
+        raise typer.Exit(code=1)
+    tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
+    out.print(summary + tail, markup=False)
+
+
+def terminal_safe(text: str) -> str:
+    from reports.safe_text import printable
+
+    return printable(text)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -20,6 +20,7 @@ UNSEEN, RARE, USUAL = "UNSEEN", "RARE", "USUAL"
 #: n_unusual counts the same).
 RARE_AT = 3.0
 MAX_REASONS = 6
+FAMILY_ORDER = ("sensitive", "novelty", "reach", "outcomes", "resources", "verbs", "volume", "time")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -107,7 +108,11 @@ def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: 
     centre); hour and weekday deviations are rarities in [0, 1].
     """
     reasons = []
-    for feature in deviations.abs().sort_values(ascending=False, kind="stable").index:
+    # Ties (deviations are clipped, so the most extreme ones tie) go to the most specific
+    # family: a sensitive action says more than the share of a verb.
+    order = sorted(deviations.index, key=lambda f: (-abs(float(deviations[f])),
+                                                    FAMILY_ORDER.index(BY_NAME[f].family)))
+    for feature in order:
         dev = float(deviations[feature])
         value = float(window[feature])
         spec = BY_NAME[feature]

@@ -123,6 +123,9 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     tags = {"cluster": cluster or "unknown", "kaad_version": KAAD_VERSION, "git_commit": _git_commit(),
             "kind": "isolation_forest"}
     bundle = result.bundle
+    from models.persistence import file_sha256
+
+    tags["bundle_sha256"] = file_sha256(Path(bundle_path))
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics().items() if v == v})
@@ -175,6 +178,25 @@ def _promote(client, model_name: str, version: str, result) -> tuple[bool, str]:
     client.set_registered_model_alias(model_name, CHAMPION, version)
     previous = "n/a" if theirs is None else f"{theirs:.3f}"
     return True, f"version {version} is champion (average precision {ours:.3f} >= {previous})"
+
+
+def log_scoring(result, *, model_label: str, top_csv: Path | None, tracking_uri: str | None = None,
+                experiment: str = "kaad-scoring") -> str:
+    """Record a daily scoring run: the model used, the day, counts and the top-N table."""
+    import mlflow
+
+    _, artifacts = configure_tracking(tracking_uri)
+    experiment_id = _experiment_id(experiment, artifacts)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {result.day}",
+                          tags={"kind": "scoring"}) as run:
+        mlflow.log_params({"day": str(result.day), "model": model_label[:500]})
+        mlflow.log_metrics({"windows": float(len(result.windows)),
+                            "anomalous_windows": float(result.windows["is_anomaly"].sum()),
+                            "suppressed": float(result.n_suppressed), "events": float(result.stats.n_events),
+                            "rejects": float(result.stats.n_rejected), "threshold": float(result.threshold)})
+        if top_csv is not None and Path(top_csv).exists():
+            mlflow.log_artifact(str(top_csv))
+    return run.info.run_id
 
 
 def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None, limit: int = 20

@@ -84,8 +84,8 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     Examples
     --------
     >>> result = train(["tests/data/audit/normal_3days.jsonl"], TrainConfig(params=DetectorParams(seed=0)))
-    >>> result.bundle.n_windows
-    78
+    >>> result.bundle.n_windows   # 3 days x (24 + 24 + 3) windows of cart, a kubelet, alice
+    153
     """
     ingestor = Ingestor(on_progress=on_progress)
     batches = _in_range(ingestor.iter_batches(inputs), config.since, config.until)

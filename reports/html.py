@@ -1,0 +1,138 @@
+"""A self-contained HTML report: one file, inline CSS and SVG, no scripts, no network fetches.
+
+Every value that came from an audit log is escaped with :func:`reports.safe_text.html_text`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.score import Finding, ScoreResult
+from reports.safe_text import html_text as e
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;max-width:1200px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#5a6272}table{border-collapse:collapse;width:100%;margin:8px 0}
+th,td{border-bottom:1px solid #e3e6eb;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f4f6f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.UNSEEN{color:#b3261e;font-weight:700}.RARE{color:#a05a00;font-weight:700}.USUAL{color:#5a6272}
+tr.anomaly td.identity{font-weight:700}tr.suppressed{color:#8a909c}
+details{border:1px solid #e3e6eb;border-radius:6px;margin:10px 0;padding:6px 12px}
+summary{cursor:pointer;font-weight:600}code{font-size:12px;word-break:break-all}
+.bar{fill:#4c72b0}.usual{stroke:#c44e52;stroke-dasharray:4 3}.thr{stroke:#c44e52}
+"""
+
+
+def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.Timestamp) -> str:
+    """Requests per window over the day as bars, the identity's usual as a dashed line."""
+    width, height, pad = 480, 90, 18
+    hours = {(ts - day_start).total_seconds() // 3600: int(n) for ts, n in activity["requests"].items()}
+    top = max([usual_requests, *hours.values(), 1])
+    bar_w = (width - 2 * pad) / 24
+    bars = []
+    for h in range(24):
+        n = hours.get(h, 0)
+        bh = (height - 2 * pad) * n / top
+        bars.append(f'<rect class="bar" x="{pad + h * bar_w:.1f}" y="{height - pad - bh:.1f}" '
+                    f'width="{bar_w - 2:.1f}" height="{bh:.1f}"><title>{h:02d}:00 {n} requests</title></rect>')
+    y = height - pad - (height - 2 * pad) * usual_requests / top
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="requests per hour">'
+            + "".join(bars) + f'<line class="usual" x1="{pad}" x2="{width - pad}" y1="{y:.1f}" y2="{y:.1f}">'
+            f'<title>usual {usual_requests:.0f} requests per window</title></line>'
+            f'<text x="{pad}" y="{height - 3}" font-size="10">00:00</text>'
+            f'<text x="{width - pad - 28}" y="{height - 3}" font-size="10">23:00</text></svg>')
+
+
+def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
+    width, height, pad = 640, 160, 24
+    if len(scores) == 0:
+        return "<p>No windows.</p>"
+    lo, hi = float(min(scores.min(), threshold)), float(max(scores.max(), threshold))
+    counts, edges = np.histogram(scores, bins=50, range=(lo, hi if hi > lo else lo + 1))
+    scale = np.log1p(counts) / max(np.log1p(counts).max(), 1)
+    bw = (width - 2 * pad) / len(counts)
+    bars = "".join(f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
+                   f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
+                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>' for i, (c, s) in enumerate(zip(counts, scale)))
+    x = pad + (width - 2 * pad) * (threshold - lo) / ((hi - lo) or 1)
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
+            f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'
+            f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold {threshold:.3f}</text>'
+            f'<text x="{pad}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
+            f'<text x="{width - pad - 30}" y="{height - 6}" font-size="10">{hi:.2f}</text></svg>')
+
+
+def _reasons(f: Finding) -> str:
+    items = [f'<li><span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}</li>' for r in f.reasons]
+    return "<ul>" + "".join(items) + "</ul>" if items else "<p>No single feature stands out.</p>"
+
+
+def _calls(calls: pd.DataFrame) -> str:
+    if calls.empty:
+        return ""
+    cols = [c for c in calls.columns if c != "audit_id"]
+    head = "".join(f"<th>{e(c)}</th>" for c in cols)
+    rows = []
+    for rec in calls.to_dict("records"):
+        cells = []
+        for c in cols:
+            v = rec[c]
+            text = "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else (
+                f"{v:%H:%M:%S}" if isinstance(v, pd.Timestamp) else str(v))
+            cells.append(f"<td><code>{e(text)}</code></td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="calls"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def render_html(result: ScoreResult, model_label: str = "") -> str:
+    """The report as one HTML document."""
+    day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
+    live = result.windows[~result.windows["suppressed"]]
+    n_anomalous = int(live["is_anomaly"].sum())
+    rows = []
+    for f in result.findings:
+        cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_anomaly else "")
+        why = "<br>".join(f'<span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}' for r in f.reasons[:3])
+        if f.suppressed_by is not None:
+            why = f"suppressed: {e(f.suppressed_by.reason)}<br>" + why
+        rows.append(f'<tr class="finding {cls}" data-rank="{f.rank}"><td class="num">{f.rank}</td>'
+                    f'<td class="identity"><a href="#f{f.rank}">{e(f.identity)}</a></td><td>{e(f.kind)}</td>'
+                    f'<td>{f.window_start:%H:%M}</td><td class="num">{f.percentile:.2f}</td>'
+                    f'<td class="num">{f.requests}</td><td>{why}</td></tr>')
+    drill = []
+    for f in result.findings:
+        activity = result.activity.get(f.identity)
+        usual = next((r.usual for r in f.reasons if r.feature == "log_requests"), None)
+        usual_requests = float(np.expm1(usual)) if usual is not None else float(
+            activity["requests"].median()) if activity is not None and len(activity) else 0.0
+        chart = _svg_activity(activity, usual_requests, day) if activity is not None else ""
+        drill.append(f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)} at {f.window_start:%H:%M} UTC '
+                     f'(percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}'
+                     f'<h3>Activity today (bars) against its usual (dashed)</h3>{chart}'
+                     f'<h3>API calls, most suspicious first</h3>{_calls(f.calls)}</details>')
+    expired = "".join(f"<li>{e(x.reason)} (expired {x.expires})</li>" for x in result.expired_allowlist)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>kaad report {e(result.day)}</title><style>{CSS}</style></head><body>
+<h1>kaad: who did something new on {e(result.day)}</h1>
+<p class="meta">{len(result.windows)} windows of {result.windows.index.get_level_values(0).nunique()} identities scored;
+{n_anomalous} above the threshold; {result.n_suppressed} suppressed by the allowlist;
+{result.stats.n_events:,} events read, {result.stats.n_rejected:,} rejected. {e(model_label)}</p>
+<h2>Ranking</h2>
+<table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>window</th><th>percentile</th>
+<th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
+<h2>Drill-down</h2>{"".join(drill)}
+<h2>Score distribution</h2>{_svg_histogram(result.windows["anomaly_score"].to_numpy(dtype=float), result.threshold)}
+{f"<h2>Expired allowlist entries (not applied)</h2><ul>{expired}</ul>" if expired else ""}
+</body></html>
+"""
+
+
+def write_html(result: ScoreResult, path: Path, model_label: str = "") -> None:
+    path.write_text(render_html(result, model_label), encoding="utf-8")

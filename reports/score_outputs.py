@@ -1,0 +1,111 @@
+"""The daily ranking as a terminal table and as CSV, JSON and Parquet files.
+
+Every attacker-controlled string goes through :mod:`reports.safe_text` for its format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.score import Finding, ScoreResult
+from reports.safe_text import csv_cell, printable, terminal_text
+
+ROW_FIELDS = ("rank", "identity", "kind", "window_start", "anomaly_score", "percentile", "is_anomaly",
+              "requests", "suppressed", "suppressed_reason", "reasons")
+
+
+def _window(f: Finding) -> str:
+    return f"{f.window_start:%Y-%m-%d %H:%M}"
+
+
+def render_table(result: ScoreResult, reasons: int = 3) -> Table:
+    """The ranked findings for a terminal."""
+    table = Table(title=f"kaad: {result.day} ranked by anomaly", title_justify="left", show_lines=True)
+    for col, justify in (("#", "right"), ("identity", "left"), ("kind", "left"), ("window (UTC)", "left"),
+                         ("pct", "right"), ("why", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for f in result.findings:
+        why = Text()
+        if f.suppressed_by is not None:
+            why.append("suppressed: ", style="dim")
+            why.append_text(terminal_text(f.suppressed_by.reason, max_len=120, style="dim"))
+        for i, reason in enumerate(f.reasons[:reasons]):
+            if i or f.suppressed_by is not None:
+                why.append("\n")
+            why.append(f"[{reason.rarity}] ", style="bold red" if reason.rarity == "UNSEEN" else "yellow")
+            why.append_text(terminal_text(reason.text, max_len=160))
+        style = "bold" if f.is_anomaly and f.suppressed_by is None else ""
+        table.add_row(str(f.rank), terminal_text(f.identity, max_len=80, style=style), f.kind, _window(f),
+                      f"{f.percentile:.2f}", why)
+    return table
+
+
+def finding_rows(result: ScoreResult) -> list[dict]:
+    """One plain row per window: explained findings first, then every other window."""
+    rows = []
+    explained = {(f.identity, f.window_start) for f in result.findings}
+    for f in result.findings:
+        rows.append({"rank": f.rank, "identity": f.identity, "kind": f.kind, "window_start": f.window_start,
+                     "anomaly_score": f.anomaly_score, "percentile": f.percentile, "is_anomaly": f.is_anomaly,
+                     "requests": f.requests, "suppressed": f.suppressed_by is not None,
+                     "suppressed_reason": "" if f.suppressed_by is None else f.suppressed_by.reason,
+                     "reasons": " | ".join(r.line() for r in f.reasons)})
+    rank = len(rows)
+    for (identity, start), w in result.windows.iterrows():
+        if (identity, start) in explained:
+            continue
+        rank += 1
+        rows.append({"rank": rank, "identity": identity, "kind": "", "window_start": start,
+                     "anomaly_score": float(w["anomaly_score"]), "percentile": float(w["percentile"]),
+                     "is_anomaly": bool(w["is_anomaly"]), "requests": int(round(math.expm1(w["log_requests"]))),
+                     "suppressed": bool(w["suppressed"]), "suppressed_reason": str(w["suppressed_reason"]),
+                     "reasons": ""})
+    return rows
+
+
+def write_csv(result: ScoreResult, path: Path) -> None:
+    """CSV for spreadsheets: text cells that could start a formula are quoted with '."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ROW_FIELDS)
+        for row in finding_rows(result):
+            writer.writerow([csv_cell(printable(row[k])) if isinstance(row[k], str) else row[k]
+                             for k in ROW_FIELDS])
+
+
+def _calls_json(calls: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in calls.to_dict("records"):
+        out.append({k: (None if v is None or (isinstance(v, float) and v != v) or v is pd.NA
+                        else str(v) if not isinstance(v, int | float | bool) else v) for k, v in rec.items()})
+    return out
+
+
+def write_json(result: ScoreResult, path: Path) -> None:
+    """JSON: the findings with reasons and API calls, then the other windows' scores."""
+    doc = {"day": str(result.day), "threshold": result.threshold,
+           "windows": len(result.windows), "suppressed": result.n_suppressed,
+           "findings": [{"rank": f.rank, "identity": f.identity, "kind": f.kind,
+                         "window_start": f.window_start.isoformat(), "anomaly_score": f.anomaly_score,
+                         "percentile": f.percentile, "is_anomaly": f.is_anomaly, "requests": f.requests,
+                         "suppressed_reason": None if f.suppressed_by is None else f.suppressed_by.reason,
+                         "reasons": [{"feature": r.feature, "rarity": r.rarity, "value": r.value,
+                                      "usual": r.usual, "deviation": r.deviation, "text": r.text}
+                                     for r in f.reasons],
+                         "calls": _calls_json(f.calls)} for f in result.findings],
+           "all_windows": [{k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+                           for row in finding_rows(result)]}
+    # json.dumps escapes nothing HTML-ish; JSON consumers get the exact strings, as they should.
+    path.write_text(json.dumps(doc, indent=1, default=str))
+
+
+def write_parquet(result: ScoreResult, path: Path) -> None:
+    """Parquet: one row per window with its reasons."""
+    pd.DataFrame(finding_rows(result), columns=list(ROW_FIELDS)).to_parquet(path, index=False)
