@@ -103,8 +103,8 @@ _F += [
             "Reading many different secrets is harvesting.", "secret_enumeration"),
 ]
 for _name, _def, _att, _mir in (
-        ("n_privileged", "pods or workload templates created with a privileged container", "privileged_pod, daemonset_persistence", "Falco 'Create Privileged Pod', GuardDuty PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
-        ("n_hostpath", "pods or workloads created with any hostPath volume", "privileged_pod", "Falco 'Create Sensitive Mount Pod'"),
+        ("n_privileged", "pods or workload templates created with a privileged container", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Privileged Pod', GuardDuty PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
+        ("n_hostpath", "pods or workloads created with any hostPath volume", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Sensitive Mount Pod'"),
         ("n_hostpath_root", "... with hostPath /, /etc, /root, the container runtime socket or /var/lib/kubelet", "privileged_pod", "GuardDuty Persistence:Kubernetes/ContainerWithSensitiveMount"),
         ("n_hostpid", "pods or workloads sharing the host PID namespace", "privileged_pod", "Falco 'Create HostPid Pod'"),
         ("n_hostnetwork", "pods or workloads on the host network", "privileged_pod", "Falco 'Create HostNetwork Pod'"),
@@ -134,7 +134,10 @@ for _attr, _def, _att, _mir in (
         ("user_agent", "user agents this identity never used before", "stolen_token_external, secret_enumeration", "Elastic 'new user agent for user' new-terms rule"),
         ("ua_family", "client families (kubectl, client-go, curl, python, browser, helm, other) new for this identity", "stolen_token_external, anonymous_probing", "GuardDuty user agent attribute"),
         ("principal", "IAM sessions or ARNs new for this (shared) username", "night_session_new_country", "GuardDuty IAM principal attribute"),
-        ("verb_resource", "(verb, resource) pairs this identity never used before", "every attack that does something new", "GuardDuty 'API invoked' attribute"),
+        ("verb_resource", "(verb, resource) pairs this identity never used before",
+         "every attack that does something new: cronjob_persistence, daemonset_persistence, "
+         "mutating_webhook, csr_approval, permission_discovery, token_request, events_deleted, "
+         "aws_auth_edit, cluster_admin_binding", "GuardDuty 'API invoked' attribute"),
         ("namespace", "namespaces this identity never touched before", "secret_enumeration, token_request", "GuardDuty namespace attribute"),
         ("image", "container images this identity never deployed before", "privileged_pod, daemonset_persistence, cronjob_persistence", "GuardDuty Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed image attribute")):
     _F.append(Feature(f"new_{_attr}", "novelty", _def, "Novelty against the identity's own past: the GuardDuty UNSEEN idea.",

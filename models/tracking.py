@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -140,8 +141,11 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
                 result.evaluation.scenario_table().to_csv(tmp_path / "evaluation_scenarios.csv", index=False)
             for name in os.listdir(tmp_path):
                 mlflow.log_artifact(str(tmp_path / name))
-        mlflow.log_artifact(str(bundle_path), artifact_path="bundle")
-        mlflow.log_artifact(str(bundle_path) + ".sha256", artifact_path="bundle")
+        with tempfile.TemporaryDirectory() as tmp:
+            # One name in every run, whatever the local file was called: scoring fetches it.
+            shutil.copy(bundle_path, Path(tmp) / "model.joblib")
+            Path(tmp, "model.joblib.sha256").write_text(f"{tags['bundle_sha256']}  model.joblib\n")
+            mlflow.log_artifacts(tmp, artifact_path="bundle")
         example = result.windows.head(5).reset_index(drop=True)
         signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
         info = mlflow.sklearn.log_model(

@@ -21,6 +21,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 th,td{border-bottom:1px solid #e3e6eb;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f4f6f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .UNSEEN{color:#b3261e;font-weight:700}.RARE{color:#a05a00;font-weight:700}.USUAL{color:#5a6272}
+#ranking{table-layout:fixed}#ranking th:nth-child(1){width:3%}#ranking th:nth-child(2){width:27%}
+#ranking th:nth-child(3){width:10%}#ranking th:nth-child(4){width:6%}#ranking th:nth-child(5){width:8%}
+#ranking th:nth-child(6){width:7%}td.identity{word-break:break-all}table.calls{font-size:12px}
 tr.anomaly td.identity{font-weight:700}tr.suppressed{color:#8a909c}
 details{border:1px solid #e3e6eb;border-radius:6px;margin:10px 0;padding:6px 12px}
 summary{cursor:pointer;font-weight:600}code{font-size:12px;word-break:break-all}

@@ -87,3 +87,22 @@ def trained(tmp_path_factory):
 
 PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external",
            "exec_into_pods"]
+
+
+@pytest.fixture(scope="session")
+def all_attacks_scored(tmp_path_factory):
+    """A small cluster: seven ordinary days, then every loud attack on day 8, scored."""
+    from models.detector import DetectorParams
+    from pipelines.score import score_day
+    from pipelines.train import TrainConfig, train
+    from scenarios.attacks import ATTACKS
+    from scenarios.cluster import ClusterSpec
+    from scenarios.simulate import simulate
+
+    out = tmp_path_factory.mktemp("all-attacks")
+    spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
+    sim = simulate(out / "logs", days=8, attacks=list(ATTACKS), variant="loud", seed=5, spec=spec)
+    files = [str(f) for f in sim.files]
+    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=5)))
+    scored = score_day(files[-1:], result.bundle, top=60)
+    return {"scored": scored, "labels": sim.labels, "bundle": result.bundle, "files": files}
