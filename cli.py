@@ -247,6 +247,40 @@ def ui_cmd(
         raise typer.Exit(code=0) from None
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    scores: Annotated[Path, typer.Argument(help="Scores from kaad score (.csv or .parquet).", show_default=False)],
+    labels: Annotated[Path, typer.Option(help="Labels: the simulator's labels.csv, identity windows, or auditIDs.")],
+    events: Annotated[list[str] | None, typer.Option(help="The scored logs, when labels name auditIDs.")] = None,
+    window: Annotated[str, typer.Option(help="Window length the scores were made with.")] = "1h",
+) -> None:
+    """Measure how well scores rank labelled attacks: ROC AUC, average precision, recall@k, ranks.
+
+    Example: kaad evaluate out/score-2026-03-22/kaad-2026-03-22.parquet --labels sim/labels.csv
+    """
+    import pandas as pd
+
+    from pipelines.evaluate import evaluate, read_labels
+    from pipelines.ingest import ingest
+    from reports.train_summary import render_evaluation
+
+    try:
+        if scores.suffix == ".parquet":
+            table = pd.read_parquet(scores)
+        else:
+            table = pd.read_csv(scores)
+        missing = {"identity", "window_start", "anomaly_score"} - set(table.columns)
+        if missing:
+            raise KaadError(f"{str(scores)!r} lacks column(s) {sorted(missing)!r}")
+        table["window_start"] = pd.to_datetime(table["window_start"], utc=True)
+        series = table.set_index(["identity", "window_start"])["anomaly_score"]
+        evts = ingest(events).events if events else None
+        report = evaluate(series, read_labels(labels, evts, freq=window))
+    except (KaadError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    out.print(render_evaluation(report))
+
+
 FORMATS = ("table", "csv", "json", "parquet", "html")
 
 

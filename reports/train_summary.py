@@ -53,6 +53,24 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
     return Group(*parts)
 
 
+def render_evaluation(report) -> Group:
+    """An evaluation report: the headline metrics and each scenario's best rank."""
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("windows", f"{report.n_windows:,} ({report.n_positive} labelled attack windows)")
+    head.add_row("average precision", _fmt(report.average_precision))
+    head.add_row("ROC AUC", _fmt(report.roc_auc))
+    head.add_row("recall", ", ".join(f"@{k} {v:.2f}" for k, v in report.recall_at.items()))
+    table = Table(show_edge=False)
+    for col in ("scenario", "windows", "rank", "rank in day", "false positives above"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for s in report.scenarios:
+        table.add_row(terminal_text(s.scenario), str(s.windows), str(s.best_rank), str(s.best_rank_in_day),
+                      str(s.false_positives_above))
+    return Group(head, table)
+
+
 def render_runs(table: pd.DataFrame) -> Table:
     """Recent runs as a table."""
     out = Table(show_edge=False)
@@ -60,6 +78,7 @@ def render_runs(table: pd.DataFrame) -> Table:
         out.add_column(col)
     for row in table.itertuples(index=False):
         out.add_row(row.run_id[:12], terminal_text(row.name or ""), row.kind, f"{row.started:%Y-%m-%d %H:%M}",
-                    _fmt(row.windows if row.windows is None else int(row.windows)), _fmt(row.eval_ap),
+                    _fmt(None if row.windows is None or math.isnan(row.windows) else int(row.windows)),
+                    _fmt(row.eval_ap),
                     _fmt(row.eval_roc_auc), _fmt(row.threshold))
     return out
