@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ingest, simulate  # noqa: E402
+from benchmarks import ingest, pipeline, simulate  # noqa: E402
 
 if __name__ == "__main__":
     sizes = [1_000_000] if os.environ.get("BENCH_SIZE") == "full" else [200_000]
@@ -16,3 +16,7 @@ if __name__ == "__main__":
     simulate.main()
     print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
     ingest.print_table(ingest.run(sizes))
+    print("\n## train and score (benchmark cluster, real control-plane rate)")
+    for r in pipeline.run():
+        print(f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
+              f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB")
