@@ -119,6 +119,16 @@ def _unwrapped_table(out: Unwrapped) -> pa.Table:
     ], schema=LINE_SCHEMA)
 
 
+def _with_constants(table: pa.Table, source: str) -> pa.Table:
+    """Add the columns that are the same on every row of a bulk-read file."""
+    n = table.num_rows
+    source_file = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                                 pa.array([source])).cast(pa.string())
+    return (table.append_column("truncated", pa.array(np.zeros(n, dtype=bool)))
+            .append_column("source_file", source_file)
+            .append_column("source_line", pa.nulls(n, pa.int64())))
+
+
 class Ingestor:
     """Stream audit logs into event batches; statistics accumulate in :attr:`stats`.
 
@@ -195,9 +205,7 @@ class Ingestor:
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
                 if n_clean:
-                    events = table.slice(0, n_clean).select([*EVENT_SCHEMA.names, "audit_hash",
-                                                              "stage_rank"])
-                    yield self._emit(dedupe.push(events))
+                    yield self._emit(dedupe.push(_with_constants(table.slice(0, n_clean), item.source)))
                 consumed += n_clean
                 if n_clean < table.num_rows:
                     break
