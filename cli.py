@@ -55,13 +55,21 @@ def ingest_cmd(
     rejects: Annotated[Path | None, typer.Option(
         help="Write every reject (file, line, kind, detail) as CSV.")] = None,
     top: Annotated[int, typer.Option(help="How many top identities/verbs/codes to show.")] = 10,
+    since: Annotated[str | None, typer.Option(help="Remote sources: from (ISO time, or 24h / 7d ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Remote sources: until, exclusive (same forms).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: the credential chain's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
 ) -> None:
     """Read audit logs into kaad's event table and summarise them.
 
     Reads JSON lines, .gz, EventList, CloudWatch subscription/Firehose payloads, CloudWatch
-    export lines, AKS diagnostic records and pretty-printed files; the format is detected.
+    export lines, AKS diagnostic records and pretty-printed files (the format is detected),
+    from files, s3://bucket/prefix, eks://CLUSTER or cloudwatch://LOG-GROUP. --out FILE.parquet
+    writes one file; --out DIR appends to a lake partitioned by cluster and date.
 
-    Example: kaad ingest logs/ --out events.parquet --strict
+    Example: kaad ingest eks://prod --since 24h --checkpoint state/prod.json --out data/
     """
     from pipelines.ingest import ingest
     from reports.ingest_summary import print_rejects, render_summary
@@ -71,17 +79,27 @@ def ingest_cmd(
 
     try:
         files = expand_inputs(inputs)
-        total = sum(os.path.getsize(f) for f in files if f != "-")
+        aws = _aws_options(since, until, region, profile, checkpoint)
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         with byte_progress(total, "ingest") as advance, RejectWriter(rejects) as write_reject:
             result = ingest(files, out=out_path, collect=False, on_progress=advance,
-                            on_reject=write_reject)
+                            on_reject=write_reject, aws=aws, cluster=cluster)
+        if checkpoint is not None:
+            for state in result.checkpoints.values():
+                state.save(str(checkpoint))  # only now: everything read has been written
     except KaadError as exc:
         raise _fail(exc) from None
     stats = result.stats
     out.print(render_summary(stats, top=top))
     print_rejects(stats, err)
-    if out_path is not None:
+    if result.lake is not None:
+        out.print(f"lake {out_path}: {result.lake.n_written:,} new events, "
+                  f"{result.lake.n_already_there:,} already there, in {len(result.lake.partitions)} "
+                  "partition(s)", markup=False)
+    elif out_path is not None:
         out.print(f"wrote {stats.n_events:,} events to {out_path}", markup=False)
+    if checkpoint is not None and result.checkpoints:
+        out.print(f"checkpoint saved: {checkpoint}", markup=False)
     if strict and stats.n_rejected:
         err.print(f"error: {stats.n_rejected:,} rejected input(s) and --strict was given",
                   markup=False)
@@ -130,6 +148,21 @@ def simulate_cmd(
     out.print(f"labels: {result.labels}", markup=False)
 
 
+def _aws_options(since, until, region, profile, checkpoint, day=None):
+    from datetime import timedelta
+
+    from sources.aws import AwsOptions
+
+    start, end = _when(since), _when(until)
+    if day is not None and start is None and end is None:
+        from datetime import UTC, datetime
+
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        end = start + timedelta(days=1)
+    return AwsOptions(region=region, profile=profile, since=start, until=end,
+                      checkpoint=None if checkpoint is None else str(checkpoint))
+
+
 def _eval_inputs(eval_data: Path | None, labels: Path | None) -> tuple[list[str] | None, Path | None]:
     if eval_data is None:
         return None, labels
@@ -167,6 +200,8 @@ def train_cmd(
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
 
@@ -188,9 +223,10 @@ def train_cmd(
         config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until))
         files = expand_inputs(inputs)
         eval_files, labels = _eval_inputs(eval_data, labels)
-        total = sum(os.path.getsize(f) for f in files if f != "-")
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        aws = _aws_options(since, until, region, profile, None)
         with byte_progress(total, "train: read history") as advance:
-            result = train(files, config, eval_inputs=eval_files, labels=labels, on_progress=advance)
+            result = train(files, config, eval_inputs=eval_files, labels=labels, on_progress=advance, aws=aws)
         digest = save_bundle(result.bundle, out_path)
         tracked = None
         if track:
@@ -300,6 +336,11 @@ def score_cmd(
     allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (reason and expiry per entry).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
+    region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per finding at or above --threshold (or the model's).")] = None,
+    metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
+    notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain the top ones.
 
@@ -322,9 +363,14 @@ def score_cmd(
         if sum(x is not None for x in (model, run, bundle)) > 1:
             raise KaadError("give at most one of --model, --run, --bundle")
         the_day = None if day is None else date_type.fromisoformat(day)
+        for flag, value, prefix in (("--notify", notify, "sns:"), ("--metrics", metrics, "cloudwatch:")):
+            if value is not None and not value.startswith(prefix):
+                raise KaadError(f"{flag} takes {prefix}..., not {value!r}")
+        aws = _aws_options(None, None, region, profile, None, day=the_day)
         loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri)
         allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
-        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold, allowlist=allow)
+        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold, allowlist=allow,
+                           aws=aws)
         target = out_dir or Path("out") / f"score-{result.day}"
         target.mkdir(parents=True, exist_ok=True)
         written = []
@@ -344,6 +390,19 @@ def score_cmd(
             if not csv_path.exists():
                 score_outputs.write_csv(result, csv_path)
             log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=tracking_uri)
+        alerts = []
+        if notify is not None:
+            from reports.aws_alerts import publish_findings
+
+            sent, repeated = publish_findings(result, notify.removeprefix("sns:"), aws, notify_state, threshold)
+            alerts.append(f"sns: {sent} finding(s) published, {repeated} already published before")
+        if metrics is not None:
+            from pipelines.ingest import _cluster_of
+            from reports.aws_alerts import put_day_metrics
+
+            done = put_day_metrics(result, metrics.removeprefix("cloudwatch:"), aws, notify_state,
+                                   cluster=_cluster_of(inputs))
+            alerts.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
     if "table" in wanted:
@@ -353,6 +412,8 @@ def score_cmd(
         err.print(terminal_safe(entry.reason), markup=False)
     for path in written:
         out.print(f"wrote {path}", markup=False)
+    for line in alerts:
+        out.print(line, markup=False)
     n_anom = int(result.windows.loc[~result.windows["suppressed"], "is_anomaly"].sum())
     summary = (f"{len(result.windows):,} windows scored, {n_anom} above the threshold, "
                f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects")
@@ -362,6 +423,30 @@ def score_cmd(
         raise typer.Exit(code=1)
     tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
     out.print(summary + tail, markup=False)
+
+
+@app.command("doctor")
+def doctor_cmd(
+    cluster: Annotated[str, typer.Argument(help="eks://CLUSTER", show_default=False)],
+    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+) -> None:
+    """Check that a cluster writes audit logs and that kaad can read them; one line per check.
+
+    Example: kaad doctor eks://prod --region eu-west-1
+    """
+    from pipelines.doctor import run_checks
+    from reports.safe_text import printable
+
+    try:
+        checks = run_checks(cluster, _aws_options(None, None, region, profile, None))
+    except KaadError as exc:
+        raise _fail(exc) from None
+    for check in checks:
+        line = f"{'PASS' if check.ok else 'FAIL'}  {check.name}: {printable(check.detail)}"
+        out.print(line + (f"\n      fix: {check.fix}" if check.fix else ""), markup=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(code=2)
 
 
 def terminal_safe(text: str) -> str:

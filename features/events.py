@@ -151,6 +151,7 @@ SELECT
     route, reject_reason,
     route = 'event' AND reject_reason IS NULL AND j.auditID IS NOT NULL AS clean,
     CASE WHEN route = 'python' THEN coalesce(export_ts || ' ', '') || text END AS text,
+    CASE WHEN route = 'python' THEN fallback_ts END AS fallback_ts,
     coalesce(j.auditID, 'md5:' || md5(text)) AS audit_id,
     hash(coalesce(j.auditID, 'md5:' || md5(text))) AS audit_hash,
     CASE j.stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1
@@ -280,8 +281,8 @@ def split_result(result: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     if pc.all(good).as_py():  # the common case: skip copying the batch through filters
         empty = result.slice(0, 0)
         return (events, empty.select(["source_file", "source_line", "reject_reason", "truncated"]),
-                empty.select(["source_file", "source_line", "text"]))
+                empty.select(["source_file", "source_line", "text", "fallback_ts"]))
     rejects = result.filter(pc.and_(is_event, rejected)).select(
         ["source_file", "source_line", "reject_reason", "truncated"])
-    routed = result.filter(pc.invert(is_event)).select(["source_file", "source_line", "text"])
+    routed = result.filter(pc.invert(is_event)).select(["source_file", "source_line", "text", "fallback_ts"])
     return events.filter(good), rejects, routed

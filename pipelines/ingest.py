@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from features.dedupe import StageDeduplicator
 from features.events import LINE_SCHEMA, connect, normalise_file, normalise_lines, split_result
 from features.schema import EVENT_SCHEMA, to_pandas
-from sources.files import BulkFile, DocumentBatch, expand_inputs, read_file, read_inputs
+from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs
 from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
 from sources.prefetch import prefetch
 from sources.rejects import Reject
@@ -86,10 +86,12 @@ class IngestStats:
 
 @dataclass
 class IngestResult:
-    """The event table (when collected) and the statistics of the read."""
+    """The event table (when collected), the statistics of the read, and what it advanced."""
 
     events: pd.DataFrame | None
     stats: IngestStats
+    checkpoints: dict = field(default_factory=dict)   # CloudWatch source -> Checkpoint, unsaved
+    lake: object | None = None                         # the LakeWriter, when out was a directory
 
 
 #: DuckDB scans an Arrow table one record batch per task: slicing each chunk of lines into a
@@ -99,13 +101,15 @@ SCAN_SLICES = 4
 
 def _line_table(batch: LineBatch) -> pa.Table:
     n = len(batch.texts)
+    lines = batch.line_numbers if batch.line_numbers is not None else np.arange(
+        batch.first_line, batch.first_line + n, dtype=np.int64)
     table = pa.Table.from_arrays([
         pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
                                        pa.array([batch.source])).cast(pa.string()),
-        pa.array(np.arange(batch.first_line, batch.first_line + n, dtype=np.int64)),
+        pa.array(lines, pa.int64()),
         batch.texts,
         pa.nulls(n, pa.bool_()),
-        pa.nulls(n, pa.string()),
+        batch.fallback_ts if batch.fallback_ts is not None else pa.nulls(n, pa.string()),
     ], schema=LINE_SCHEMA)
     step = max(1, -(-n // SCAN_SLICES))
     return pa.concat_tables([table.slice(i, step) for i in range(0, n, step)]) if n else table
@@ -142,12 +146,15 @@ class Ingestor:
 
     def __init__(self, *, chunk_bytes: int = CHUNK_BYTES, threads: int | None = None,
                  on_progress: ProgressFn | None = None,
-                 on_reject: Callable[[Reject], None] | None = None) -> None:
+                 on_reject: Callable[[Reject], None] | None = None, aws=None) -> None:
         self.chunk_bytes = chunk_bytes
         self.threads = threads
         self.on_progress = on_progress
         self.on_reject = on_reject
+        self.aws = aws
         self.stats = IngestStats()
+        #: CloudWatch checkpoints advanced by this read; save them once the output is written.
+        self.checkpoints: dict = {}
 
     def _reject(self, reject: Reject) -> None:
         self.stats.add_reject(reject)
@@ -169,12 +176,12 @@ class Ingestor:
         if events.num_rows:
             yield self._emit(dedupe.push(events))
         if final:  # already unwrapped once: a second trip would loop
-            for src, line, _ in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+            for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist()):
                 found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
             return
         out = Unwrapped()
-        for src, line, text in zip(*(routed[c].to_pylist() for c in routed.column_names)):
-            unwrap_text(text, src, line, out)
+        for src, line, text, fallback in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+            unwrap_text(text, src, line, out, fallback_ts=fallback)
         yield from self._unwrapped(con, out, dedupe, found)
 
     def _unwrapped(self, con, out: Unwrapped, dedupe: StageDeduplicator,
@@ -227,6 +234,25 @@ class Ingestor:
             else:
                 yield from self._unwrapped(con, line_item.unwrapped, dedupe)
 
+    def _parquet(self, con, item: ParquetFile, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
+        """kaad's own event table: already normalised; deduplicated again across inputs."""
+        query = ("SELECT *, hash(audit_id) AS audit_hash, CASE stage WHEN 'ResponseComplete' THEN 0 "
+                 "WHEN 'ResponseStarted' THEN 1 WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 "
+                 "ELSE 4 END::TINYINT AS stage_rank FROM read_parquet($path)")
+        try:
+            reader = con.sql(query, params={"path": item.source}).to_arrow_reader(65536)
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                missing = [c for c in EVENT_SCHEMA.names if c not in table.column_names]
+                if missing:
+                    self._reject(Reject(item.source, 0, "unsupported format",
+                                        f"Parquet without kaad's event columns {missing[:3]!r}"))
+                    return
+                events = table.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
+                yield self._emit(dedupe.push(events))
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
+
     def _handle(self, con, item, parsed: Future | None, dedupe: StageDeduplicator
                 ) -> Iterator[pa.Table]:
         if isinstance(item, StreamProblem):
@@ -237,6 +263,8 @@ class Ingestor:
             yield from self._unwrapped(con, item.unwrapped, dedupe)
         elif isinstance(item, BulkFile):
             yield from self._bulk(con, item, dedupe)
+        elif isinstance(item, ParquetFile):
+            yield from self._parquet(con, item, dedupe)
         else:
             yield from self._settle(con, parsed.result(), dedupe, final=False)
         if self.on_progress is not None:
@@ -254,7 +282,7 @@ class Ingestor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaad-parse")
         previous: tuple | None = None
         try:
-            for item in read_inputs(files, self.chunk_bytes):
+            for item in read_inputs(files, self.chunk_bytes, aws=self.aws, checkpoints=self.checkpoints):
                 parsed = None
                 if isinstance(item, LineBatch):
                     parsed = pool.submit(normalise_lines, worker_con, _line_table(item))
@@ -273,15 +301,25 @@ class Ingestor:
             self.stats.n_redelivered = dedupe.n_redelivered
 
 
+def _cluster_of(inputs: list[str]) -> str:
+    for item in inputs:
+        if item.startswith("eks://"):
+            return item.removeprefix("eks://").strip("/")
+    return "default"
+
+
 def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = True,
            chunk_bytes: int = CHUNK_BYTES, on_progress: ProgressFn | None = None,
-           on_reject: Callable[[Reject], None] | None = None) -> IngestResult:
+           on_reject: Callable[[Reject], None] | None = None, aws=None, cluster: str | None = None
+           ) -> IngestResult:
     """Read audit logs into the normalised event table.
 
     Parameters
     ----------
-    inputs : paths, directories, globs or ``-`` for stdin.
-    out : write the table as Parquet here (streamed batch by batch).
+    inputs : paths, directories, globs, ``-`` for stdin, ``s3://``, ``eks://`` or
+        ``cloudwatch://`` sources (read with the ``aws`` options).
+    out : write the table here: a ``.parquet`` file (streamed batch by batch), or a directory,
+        which becomes a lake partitioned by cluster and date, appended without duplicates.
     collect : also return the table as a DataFrame (set False for very large reads).
 
     Examples
@@ -290,24 +328,36 @@ def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = Tr
     >>> result.events["exec_command"].tolist()
     ['sh -c cat /etc/shadow']
     """
-    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject)
+    from sources.lake import LakeWriter
+
+    inputs = list(inputs)
+    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject, aws=aws)
     tables: list[pa.Table] = []
     writer = None
+    lake = None
+    if out is not None and Path(out).suffix != ".parquet":
+        lake = LakeWriter(Path(out), cluster or _cluster_of(inputs))
+    ok = False
     try:
         for table in ingestor.iter_batches(inputs):
-            if out is not None:
+            if lake is not None:
+                lake.write(table)
+            elif out is not None:
                 if writer is None:
                     Path(out).parent.mkdir(parents=True, exist_ok=True)
                     writer = pq.ParquetWriter(str(out), EVENT_SCHEMA)
                 writer.write_table(table)
             if collect:
                 tables.append(table)
-        if out is not None and writer is None:
+        if out is not None and lake is None and writer is None:
             pq.write_table(EVENT_SCHEMA.empty_table(), str(out))
+        ok = True
     finally:
         if writer is not None:
             writer.close()
+        if lake is not None:
+            lake.close(commit=ok)
     events = None
     if collect:
         events = to_pandas(pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table())
-    return IngestResult(events, ingestor.stats)
+    return IngestResult(events, ingestor.stats, ingestor.checkpoints, lake)

@@ -143,9 +143,9 @@ def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
 
 def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
               threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-              on_progress: Callable[[int, str], None] | None = None) -> ScoreResult:
-    """Read a day of audit logs (anything ingest reads) and score it."""
-    result = ingest(inputs, on_progress=on_progress)
+              on_progress: Callable[[int, str], None] | None = None, aws=None) -> ScoreResult:
+    """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it."""
+    result = ingest(inputs, on_progress=on_progress, aws=aws)
     events = result.events
     if day is None and not events.empty:
         days = events["timestamp"].dt.normalize().value_counts()

@@ -77,8 +77,8 @@ def _in_range(batches: Iterable[pa.Table], since: datetime | None, until: dateti
 
 
 def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | None = None,
-          labels: Path | None = None, on_progress: Callable[[int, str], None] | None = None
-          ) -> TrainResult:
+          labels: Path | None = None, on_progress: Callable[[int, str], None] | None = None,
+          aws=None) -> TrainResult:
     """Fit the detector on the history in ``inputs``; evaluate on ``eval_inputs`` + ``labels``.
 
     Examples
@@ -87,7 +87,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     >>> result.bundle.n_windows   # 3 days x (24 + 24 + 3) windows of cart, a kubelet, alice
     153
     """
-    ingestor = Ingestor(on_progress=on_progress)
+    ingestor = Ingestor(on_progress=on_progress, aws=aws)
     batches = _in_range(ingestor.iter_batches(inputs), config.since, config.until)
     profiles = ProfileBuilder()
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
@@ -109,7 +109,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     if eval_inputs:
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
-        events = ingest(eval_inputs).events
+        events = ingest(eval_inputs, aws=aws).events
         eval_windows = featurise(events, encoder, freq=config.window)
         truth = read_labels(labels, events, freq=config.window)
         result.eval_scores = anomaly_scores(detector, eval_windows)

@@ -22,8 +22,8 @@ from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 
 #: In a directory, only files that look like logs are read (a simulator output folder also
 #: holds labels.csv). Files named explicitly are always read.
-LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz", ".txt")
-_REMOTE = ("s3://", "cloudwatch://", "eks://")
+LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".gz", ".txt", ".parquet")
+REMOTE = ("s3://", "cloudwatch://", "eks://")
 #: A file whose first line is not JSON but which starts like a document ('{' or '[') is
 #: tried as whole-file JSON (pretty-printed samples). Above this size it is read as lines.
 MAX_DOCUMENT_BYTES = 256 << 20
@@ -68,6 +68,14 @@ def _bulk_candidate(path: str) -> BulkFile | None:
 
 
 @dataclass(frozen=True, slots=True)
+class ParquetFile:
+    """An event table kaad wrote (``--out``): read back by DuckDB, no parsing needed."""
+
+    source: str
+    n_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentBatch:
     """Events found by decoding a whole file as JSON documents."""
 
@@ -86,9 +94,8 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     for item in inputs:
         if item == "-":
             files.append(item)
-        elif item.startswith(_REMOTE):
-            raise KaadError(f"{item!r}: remote sources (S3, CloudWatch) are not supported yet; "
-                            "download the logs and pass the files")
+        elif item.startswith(REMOTE):
+            files.append(item)
         elif os.path.isdir(item):
             found = sorted(str(p) for p in Path(item).rglob("*")
                            if p.is_file() and not p.name.startswith(".")
@@ -175,17 +182,43 @@ def read_file(name: str, chunk_bytes: int = CHUNK_BYTES
         yield from read_stream(handle, name, chunk_bytes)
 
 
-def read_inputs(files: list[str], chunk_bytes: int = CHUNK_BYTES, *, bulk: bool = True
-                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch | BulkFile]:
-    """Read each file in turn; an unreadable file is reported, the others are still read.
+def read_inputs(files: list[str], chunk_bytes: int = CHUNK_BYTES, *, bulk: bool = True,
+                aws=None, checkpoints: dict | None = None
+                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile]:
+    """Read each input in turn; an unreadable file is reported, the others are still read.
 
     With ``bulk``, large clean-looking JSON-lines files come out as :class:`BulkFile` for
-    DuckDB to read directly; everything else is read here.
+    DuckDB to read directly; kaad's own Parquet as :class:`ParquetFile`; S3 objects and
+    CloudWatch streams are read with ``aws`` options (a :class:`sources.aws.AwsOptions`), and
+    the CloudWatch checkpoints used are left in ``checkpoints`` for the caller to save.
     """
     for name in files:
-        if name == "-":
+        if name.startswith(REMOTE):
+            yield from _read_remote(name, aws, checkpoints)
+        elif name.endswith(".parquet"):
+            yield ParquetFile(name, os.path.getsize(name))
+        elif name == "-":
             yield from read_stream(sys.stdin.buffer, "<stdin>", chunk_bytes)
         elif bulk and (candidate := _bulk_candidate(name)) is not None:
             yield candidate
         else:
             yield from read_file(name, chunk_bytes)
+
+
+def _read_remote(name: str, aws, checkpoints: dict | None):
+    from sources.aws import AwsOptions
+
+    aws = aws or AwsOptions()
+    if name.startswith("s3://"):
+        from sources.s3 import read_s3
+
+        yield from read_s3(name, aws)
+        return
+    from sources.cloudwatch import Checkpoint, read_cloudwatch
+
+    if checkpoints is not None and aws.checkpoint and checkpoints:
+        raise KaadError("one --checkpoint file serves one CloudWatch source; read them one at a time")
+    checkpoint = Checkpoint.load(aws.checkpoint, name)
+    if checkpoints is not None:
+        checkpoints[name] = checkpoint
+    yield from read_cloudwatch(name, aws, checkpoint)

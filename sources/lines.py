@@ -32,6 +32,10 @@ class LineBatch:
     first_line: int
     texts: pa.LargeStringArray
     n_bytes: int
+    #: Optional per line: a timestamp to use when the event's own are lost (CloudWatch's
+    #: ingestion time), and explicit locations (event ordinals for remote sources).
+    fallback_ts: pa.Array | None = None
+    line_numbers: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,113 @@
+"""Findings out to AWS: one SNS message per finding, and the day's counts as CloudWatch metrics.
+
+Publishing is idempotent per (day, identity, window): a ledger file records what was sent, so
+rerunning the same day does not page anyone twice (FIFO topics also get a deduplication id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.score import Finding, ScoreResult
+from reports.safe_text import printable
+from sources.aws import AwsOptions, client, translated
+
+
+@dataclass
+class Ledger:
+    """Keys already sent, kept in a small JSON file (written after every send)."""
+
+    path: Path
+    keys: set[str]
+
+    @classmethod
+    def load(cls, path: Path) -> Ledger:
+        try:
+            return cls(path, set(json.loads(path.read_text()).get("sent", [])))
+        except FileNotFoundError:
+            return cls(path, set())
+        except ValueError:
+            from errors import KaadError
+
+            raise KaadError(f"notification ledger {str(path)!r} is unreadable; move it away "
+                            "(doing so may repeat notifications)") from None
+
+    def add(self, key: str) -> None:
+        self.keys.add(key)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"sent": sorted(self.keys)}, indent=0))
+        os.replace(tmp, self.path)
+
+
+def finding_key(day, f: Finding) -> str:
+    return f"{day}|{f.identity}|{f.window_start.isoformat()}"
+
+
+def finding_message(result: ScoreResult, f: Finding) -> dict:
+    """The JSON body of one alert: who, when, how unusual, why, and the top API calls."""
+    calls = []
+    for rec in f.calls.head(5).to_dict("records"):
+        calls.append({k: (None if v is None or v != v else str(v)) for k, v in rec.items()})
+    return {"source": "kaad", "day": str(result.day), "identity": f.identity, "kind": f.kind,
+            "window_start": f.window_start.isoformat(), "percentile": round(f.percentile, 3),
+            "anomaly_score": round(f.anomaly_score, 6), "reasons": [r.line() for r in f.reasons],
+            "calls": calls}
+
+
+def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path,
+                     min_percentile: float | None = None) -> tuple[int, int]:
+    """Send each unsuppressed finding at or above the cut; return (sent, already sent)."""
+    sns = client(options, "sns")
+    ledger = Ledger.load(ledger_path)
+    sent = skipped = 0
+    fifo = topic_arn.endswith(".fifo")
+    for f in result.findings:
+        due = f.percentile >= min_percentile if min_percentile is not None else f.is_anomaly
+        if not due or f.suppressed_by is not None:
+            continue
+        key = finding_key(result.day, f)
+        if key in ledger.keys:
+            skipped += 1
+            continue
+        subject = printable(f"kaad: {f.identity} at {f.window_start:%Y-%m-%d %H:%M} UTC", max_len=100)
+        subject = subject.encode("ascii", "replace").decode()
+        kwargs = {"TopicArn": topic_arn, "Subject": subject,
+                  "Message": json.dumps(finding_message(result, f)),
+                  "MessageAttributes": {"identity_kind": {"DataType": "String", "StringValue": f.kind}}}
+        if fifo:
+            kwargs |= {"MessageGroupId": "kaad",
+                       "MessageDeduplicationId": hashlib.sha256(key.encode()).hexdigest()}
+        with translated(f"SNS topic {topic_arn!r}"):
+            sns.publish(**kwargs)
+        ledger.add(key)
+        sent += 1
+    return sent, skipped
+
+
+def put_day_metrics(result: ScoreResult, namespace: str, options: AwsOptions, ledger_path: Path,
+                    cluster: str = "default") -> bool:
+    """Put the day's counts once (windows scored, findings, suppressed, rejects); False if done before."""
+    ledger = Ledger.load(ledger_path)
+    key = f"metrics|{namespace}|{cluster}|{result.day}"
+    if key in ledger.keys:
+        return False
+    cw = client(options, "cloudwatch")
+    now = datetime.now(UTC)
+    when = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC) if result.day else now
+    if (now - when).days >= 14:  # CloudWatch refuses datapoints older than two weeks
+        when = now
+    live = result.windows[~result.windows["suppressed"]]
+    values = {"WindowsScored": len(result.windows), "Findings": int(live["is_anomaly"].sum()),
+              "Suppressed": result.n_suppressed, "Rejects": result.stats.n_rejected}
+    data = [{"MetricName": name, "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+             "Timestamp": when, "Value": float(value), "Unit": "Count"} for name, value in values.items()]
+    with translated(f"CloudWatch metrics namespace {namespace!r}"):
+        cw.put_metric_data(Namespace=namespace, MetricData=data)
+    ledger.add(key)
+    return True

@@ -1,0 +1,128 @@
+"""Read audit logs exported to S3: every object under a prefix, streamed, several at a time.
+
+Objects may be gzip or plain and in any format the file reader knows (CloudWatch export
+lines, Firehose subscription payloads, JSON lines). With a time range, objects whose key
+carries a date (``2026/03/22``, ``2026-03-22``, ``dt=2026-03-22``) outside it are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from urllib.parse import urlparse
+
+from errors import KaadError
+from sources.aws import AwsOptions, client, translated
+
+_KEY_DATE = re.compile(r"(?<!\d)(20\d\d)[/-](\d\d)[/-](\d\d)(?!\d)")
+
+
+class _BodyStream(io.RawIOBase):
+    """A botocore StreamingBody as a raw stream (read in chunks, never whole)."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise KaadError(f"{uri!r} is not an S3 location (s3://bucket/prefix)")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _in_range(key: str, first: date | None, last: date | None) -> bool:
+    m = _KEY_DATE.search(key)
+    if m is None or (first is None and last is None):
+        return True
+    try:
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return True
+    return (first is None or day >= first) and (last is None or day <= last)
+
+
+def list_objects(s3, bucket: str, prefix: str, options: AwsOptions) -> list[str]:
+    first = options.since.date() if options.since else None
+    # until is exclusive: an object dated the until day can still hold earlier events only if
+    # until is not midnight; keep that day unless until is exactly its start.
+    last = None
+    if options.until:
+        last = options.until.date() - (timedelta(days=1) if options.until.time() == options.until.time().min else timedelta(0))
+    keys = []
+    with translated(f"S3 bucket {bucket!r}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/")
+                     and o.get("Size", 1) > 0]
+    return sorted(k for k in keys if _in_range(k, first, last))
+
+
+def read_s3(uri: str, options: AwsOptions) -> Iterator:
+    """Yield reader items (line batches, documents, stream problems) for every object."""
+    from sources.files import read_stream
+
+    bucket, prefix = parse_s3_uri(uri)
+    s3 = client(options, "s3")
+    keys = list_objects(s3, bucket, prefix, options)
+    if not keys:
+        raise KaadError(f"{uri!r}: no objects under this prefix" + (" in the time range" if options.since or options.until else ""))
+    results: queue.Queue = queue.Queue(maxsize=4 * max(1, options.workers))
+    todo: queue.Queue = queue.Queue()
+    for k in keys:
+        todo.put(k)
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                key = todo.get_nowait()
+            except queue.Empty:
+                return
+            name = f"s3://{bucket}/{key}"
+            try:
+                with translated(f"S3 object {name!r}"):
+                    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+                with io.BufferedReader(_BodyStream(body), 1 << 20) as raw:
+                    for item in read_stream(raw, name):
+                        if stop.is_set():
+                            return
+                        results.put(("item", item))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                results.put(("error", exc))
+                return
+
+    workers = [threading.Thread(target=work, daemon=True, name="kaad-s3")
+               for _ in range(min(options.workers, len(keys)))]
+    for w in workers:
+        w.start()
+    try:
+        while True:
+            try:
+                kind, payload = results.get(timeout=0.2)
+            except queue.Empty:
+                if not any(w.is_alive() for w in workers) and results.empty():
+                    return
+                continue
+            if kind == "error":
+                raise payload
+            yield payload
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=5)
