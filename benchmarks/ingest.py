@@ -59,8 +59,37 @@ def _featurise(path: str) -> int:
     return ingestor.stats.n_events + ingestor.stats.n_merged
 
 
+def _duckdb_peer(path: str) -> int:
+    """What a SQL hunter would run: DuckDB read_json of the same fields, to Arrow."""
+    import duckdb
+
+    from features.events import _READ_JSON_COLUMNS
+
+    con = duckdb.connect()
+    compression = "gzip" if path.endswith(".gz") else "none"
+    n = 0
+    query = (f"SELECT * FROM read_json('{path}', format='newline_delimited', "
+             f"compression='{compression}', columns={_READ_JSON_COLUMNS})")
+    for batch in con.sql(query).to_arrow_reader(65536):
+        n += batch.num_rows
+    return n
+
+
+def _naive_pandas(path: str) -> int:
+    """The first thing a data scientist writes: read_json(lines=True), json_normalize, groupby."""
+    import pandas as pd
+
+    raw = pd.read_json(path, lines=True, dtype=False)
+    flat = pd.json_normalize(raw.to_dict("records"))
+    flat["timestamp"] = pd.to_datetime(flat["requestReceivedTimestamp"], utc=True, format="ISO8601")
+    flat["window"] = flat["timestamp"].dt.floor("1h")
+    flat.groupby(["user.username", "window", "verb"]).size()
+    return len(raw)
+
+
 STAGES = {"floor": _floor, "ingest": _ingest, "ingest_parquet": _ingest_parquet,
-          "ingest_featurise": _featurise}
+          "ingest_featurise": _featurise, "peer_duckdb_read_json": _duckdb_peer,
+          "peer_naive_pandas": _naive_pandas}
 
 
 def measure(stage: str, path: str) -> dict:
@@ -95,11 +124,12 @@ def run(sizes: list[int]) -> list[dict]:
         for gz in (False, True):
             path = str(events_file(n, gz=gz))
             mb = os.path.getsize(events_file(n)) / 1e6
-            results = {stage: measure(stage, path) for stage in STAGES}
+            stages = [s for s in STAGES if s != "peer_naive_pandas" or n <= 1_000_000]  # pandas needs ~10 GB at 4M
+            results = {stage: measure(stage, path) for stage in stages}
             floor = results["floor"]["rate"]
             for stage, r in results.items():
                 rows.append({"events": n, "file": "gz" if gz else "plain", "MB": round(mb),
-                             "stage": stage, "events/s": round(r["rate"]),
+                             "stage": stage, "events/s": round(r["rate"]), "MB/s": round(mb / r["seconds"]),
                              "ratio_to_floor": round(r["rate"] / floor, 2),
                              "seconds": round(r["seconds"], 2), "peak_rss_mb": round(r["rss_mb"])})
     return rows
