@@ -72,6 +72,15 @@ def _list_any(values: pd.Series, wanted: set[str]) -> pd.Series:
     return hit
 
 
+def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series:
+    """'list secrets', 'create pods/exec', 'get nonresource', built once per distinct triple."""
+    frame = pd.DataFrame({"v": verb.to_numpy(dtype=object), "r": res.to_numpy(dtype=object),
+                          "s": sub.to_numpy(dtype=object)})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame))
+    names = np.array([f"{v} {r or 'nonresource'}{'/' + s if s else ''}" for v, r, s in uniques], dtype=object)
+    return pd.Series(names[codes], index=verb.index, dtype="string")
+
+
 def own_namespace(identity: pd.Series) -> pd.Series:
     """A service account's namespace (``system:serviceaccount:<ns>:<name>``), else NA."""
     return per_unique(identity, lambda s: s.str.extract(r"^system:serviceaccount:([^:]+):", expand=False))
@@ -82,7 +91,7 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
 
     The input is not modified. Boolean flags are plain ``bool``; NA counts as False.
     """
-    out = events.copy()
+    out = events.copy(deep=False)  # new columns only: the caller's frame is never written
     verb = _s(out, "verb")
     res = _s(out, "target_resource")
     sub = _s(out, "target_subresource")
@@ -125,7 +134,7 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     role_write = verb.isin({"create", "update", "patch"}) & res.isin({"roles", "clusterroles"})
     risky_rules = _list_any(out["rule_verbs"], RISKY_ROLE_VERBS) | _list_any(out["rule_resources"], {"*"})
     out["n_risky_roles"] = role_write & risky_rules.to_numpy()
-    own_sa = _s(out, "identity").str.rsplit(":", n=1).str[-1]
+    own_sa = per_unique(out["identity"], lambda u: u.str.rsplit(":", n=1).str[-1]).fillna("")
     out["n_token_requests_other"] = (create & (res == "serviceaccounts") & (sub == "token")
                                      & ((name != own_sa) | (ns != out["own_namespace"].fillna(""))))
     out["n_csr_creates"] = create & (res == "certificatesigningrequests") & (sub == "")
@@ -145,5 +154,5 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     out["n_cluster_wide_pod_lists"] = verb.isin({"list", "watch"}) & (res == "pods") & (ns == "") & (kind != "node")
     out["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
     out["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != out["own_namespace"].fillna(""))
-    out["verb_resource"] = verb + " " + res.where(res != "", "nonresource") + np.where(sub != "", "/" + sub, "")
+    out["verb_resource"] = _verb_resource(verb, res, sub)
     return out

@@ -42,12 +42,19 @@ def window_start(timestamps: pd.Series, freq: str) -> pd.Series:
     return pd.to_datetime(timestamps, utc=True).dt.floor(freq)
 
 
-def _distinct(events: pd.DataFrame, keys: list[str], column: str, mask: np.ndarray | None = None
-              ) -> pd.Series:
-    frame = events.loc[:, [*keys, column]] if mask is None else events.loc[mask, [*keys, column]]
-    frame = frame.dropna(subset=[column])
-    frame = frame[frame[column].astype("string") != ""]
-    return frame.drop_duplicates().groupby(keys, sort=False, observed=True).size()
+def _distinct(groups: np.ndarray, n_groups: int, values: pd.Series, mask: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Distinct non-empty ``values`` per group, on integer codes (no string hashing per row)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+    valid = codes >= 0
+    if len(empty):
+        valid &= codes != empty[0]
+    if mask is not None:
+        valid &= mask
+    width = len(uniques) + 1
+    pairs = np.unique(groups[valid].astype(np.int64) * width + codes[valid])
+    return np.bincount(pairs // width, minlength=n_groups).astype(float)
 
 
 def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +86,10 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
                  *SENSITIVE):
         ind[flag] = events[flag].to_numpy(dtype=bool)
     ind["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
-    sums = ind.groupby(keys, sort=True, observed=True).sum(numeric_only=True)
+    grouped = ind.groupby(keys, sort=True, observed=True)
+    sums = grouped.sum(numeric_only=True)
+    groups = grouped.ngroup().to_numpy()  # row -> position in sums (sorted like its index)
+    n_groups = len(sums)
     n = sums["n"].to_numpy(dtype=float)
 
     out = pd.DataFrame(index=sums.index)
@@ -87,7 +97,7 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     distinct = {"n_verbs": "verb", "n_resources": "target_resource",
                 "n_namespaces": "target_namespace", "n_names": "target_name"}
     for feature, column in distinct.items():
-        out[feature] = _distinct(events, keys, column).reindex(sums.index, fill_value=0).to_numpy(float)
+        out[feature] = _distinct(groups, n_groups, events[column])
     for v in VERBS:
         out[f"frac_{v}"] = sums[f"verb_{v}"].to_numpy() / n
     for s in SUBRESOURCES:
@@ -100,20 +110,16 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     out["frac_5xx"] = sums["is_5xx"].to_numpy() / n
     out["n_denied"] = sums["is_denied"].to_numpy(dtype=float)
     foreign = events["is_foreign_namespace"].to_numpy(dtype=bool)
-    out["n_foreign_namespaces"] = _distinct(events, keys, "target_namespace", foreign).reindex(
-        sums.index, fill_value=0).to_numpy(float)
+    out["n_foreign_namespaces"] = _distinct(groups, n_groups, events["target_namespace"], foreign)
     secret = events["is_secret_read"].to_numpy(dtype=bool)
-    out["n_secret_namespaces"] = _distinct(events, keys, "target_namespace", secret).reindex(
-        sums.index, fill_value=0).to_numpy(float)
-    out["n_secret_names"] = _distinct(events, keys, "target_name", secret).reindex(
-        sums.index, fill_value=0).to_numpy(float)
+    out["n_secret_namespaces"] = _distinct(groups, n_groups, events["target_namespace"], secret)
+    out["n_secret_names"] = _distinct(groups, n_groups, events["target_name"], secret)
     for flag in SENSITIVE:
         out[flag] = sums[flag].to_numpy(dtype=float)
     for attr in NOVELTY:
         # Distinct new values, not events: sixty calls from one new IP are one new IP.
         flagged = events[f"is_new_{attr}"].to_numpy(dtype=bool)
-        out[f"new_{attr}"] = _distinct(events, keys, NOVELTY_COLUMNS[attr], flagged).reindex(
-            sums.index, fill_value=0).to_numpy(float)
+        out[f"new_{attr}"] = _distinct(groups, n_groups, events[NOVELTY_COLUMNS[attr]], flagged)
     out["new_identity"] = (sums["is_new_identity"].to_numpy() > 0).astype(float)
     starts = sums.index.get_level_values("window_start")
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
