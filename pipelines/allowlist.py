@@ -62,6 +62,11 @@ class Allowlist:
     def match(self, identity: str, events: pd.DataFrame) -> Entry | None:
         uas = events["user_agent"].dropna().astype(str).unique().tolist() if "user_agent" in events else []
         nss = events["target_namespace"].dropna().astype(str).unique().tolist() if "target_namespace" in events else []
+        nss = [n for n in nss if n]
+        return self.match_values(identity, uas, nss)
+
+    def match_values(self, identity: str, uas: list[str], nss: list[str]) -> Entry | None:
+        """Match a window described by its identity, user agents and namespaces."""
         for entry in self.entries:
             if entry.matches(identity, uas, nss):
                 return entry

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from errors import KaadError
 from features.enrich import identity_kind
-from features.featurise import mark_novelty, prepare_events
+from features.featurise import _combine, _window_chunks, mark_novelty
 from features.windows import aggregate_windows
 from models.detector import anomaly_scores, percentiles
-from models.explain import Reason, explain, top_calls
+from models.explain import SUSPICIOUS_FLAGS, Reason, explain, top_calls
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry
-from pipelines.ingest import IngestStats, ingest
+from pipelines.ingest import IngestStats, Ingestor
 
 
 @dataclass
@@ -59,45 +65,125 @@ class ScoreResult:
         return int((live["percentile"] >= percentile).sum())
 
 
-def _day_filter(events: pd.DataFrame, day: date | None) -> pd.DataFrame:
-    if day is None:
-        return events
-    start = pd.Timestamp(day, tz="UTC")
-    keep = (events["timestamp"] >= start) & (events["timestamp"] < start + pd.Timedelta(days=1))
-    return events[keep.to_numpy()]
+#: What explanations read from the marked events; the day's events are spilled to a
+#: temporary Parquet file with only these, and read back for the explained identities only.
+_TEXT = ("identity", "verb", "target_resource", "target_subresource", "target_namespace", "target_name",
+         "source_ip", "user_agent", "exec_command", "impersonated_user", "audit_id", "ua_family",
+         "principal", "image", "ip_range", "verb_resource")
 
 
-def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                 threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-                 stats: IngestStats | None = None) -> ScoreResult:
-    """Score the events of a day against ``bundle``; explain the ``top`` windows."""
-    events = _day_filter(events, day)
-    marked = mark_novelty(prepare_events(events, bundle.window), bundle.encoder)
-    windows = aggregate_windows(marked)
-    bundle.check_schema(windows)
+def _spill_schema(marked: pd.DataFrame) -> pa.Schema:
+    fields = [pa.field(c, pa.string()) for c in _TEXT]
+    fields += [pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+               pa.field("window_start", pa.timestamp("us", tz="UTC")),
+               pa.field("response_code", pa.int32())]
+    fields += [pa.field(c, pa.bool_()) for c in marked.columns
+               if c.startswith("is_new_") or c in SUSPICIOUS_FLAGS and c not in _TEXT]
+    return pa.schema(fields)
+
+
+def _spill(marked: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    columns = {}
+    for f in schema:
+        col = marked[f.name] if f.name in marked.columns else pd.Series(pd.NA, index=marked.index)
+        if pa.types.is_string(f.type):
+            columns[f.name] = pa.array(col.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
+        elif pa.types.is_boolean(f.type):
+            columns[f.name] = pa.array(col.astype(bool).to_numpy(), pa.bool_())
+        elif pa.types.is_integer(f.type):
+            columns[f.name] = pa.array(col.astype("Int32").to_numpy(dtype=object, na_value=None), pa.int32())
+        else:
+            naive = pd.to_datetime(col, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+            columns[f.name] = pa.array(naive, pa.timestamp("us")).cast(f.type)
+    return pa.table(columns, schema=schema)
+
+
+@dataclass
+class _DayFeatures:
+    windows: pd.DataFrame
+    values: dict           # (identity, window_start) -> (user agents, namespaces), for the allowlist
+    spill: Path | None
+
+
+def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
+    """Causal novelty within the day against the model's history, chunk by chunk (bounded memory)."""
+    encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
+    parts, values = [], {}
+    writer, schema, path = None, None, spill_dir / "marked.parquet"
+    for done in _window_chunks(batches, bundle.window):
+        marked = mark_novelty(done, encoder)
+        encoder.partial_fit(done)
+        parts.append(aggregate_windows(marked))
+        grouped = marked.groupby(["identity", "window_start"], sort=False, observed=True)
+        for key, uas in grouped["user_agent"].unique().items():
+            values[key] = ([str(u) for u in uas if pd.notna(u)], values.get(key, ([], []))[1])
+        for key, nss in grouped["target_namespace"].unique().items():
+            values[key] = (values[key][0], [str(n) for n in nss if pd.notna(n) and str(n)])
+        if schema is None:
+            schema = _spill_schema(marked)
+            writer = pq.ParquetWriter(str(path), schema)
+        writer.write_table(_spill(marked, schema))
+    if writer is not None:
+        writer.close()
+    return _DayFeatures(_combine(parts), values, path if writer is not None else None)
+
+
+def _main_day(windows: pd.DataFrame) -> date | None:
     if windows.empty:
-        scores = pd.Series([], dtype=float, index=windows.index, name="anomaly_score")
-    else:
-        scores = anomaly_scores(bundle.detector, windows)
-    out = windows.copy()
-    out["anomaly_score"] = scores
-    out["percentile"] = percentiles(bundle.train_scores, scores.to_numpy())
-    cut = bundle.threshold if threshold_percentile is None else float(
-        np.quantile(bundle.train_scores, threshold_percentile / 100.0))
-    out["is_anomaly"] = out["anomaly_score"] > cut
-    out["suppressed"] = False
-    out["suppressed_reason"] = ""
-    out = out.sort_values("anomaly_score", ascending=False, kind="stable")
+        return None
+    per_day = np.expm1(windows["log_requests"]).groupby(
+        pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()).sum()
+    return per_day.idxmax().date()
 
+
+def _read_spill(path: Path | None, identities: list[str]) -> pd.DataFrame:
+    if path is None or not identities:
+        return pd.DataFrame(columns=["identity", "window_start"])
+    table = pq.read_table(str(path), filters=[("identity", "in", identities)])
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+
+
+def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
+                  threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
+                  stats: IngestStats | None = None) -> ScoreResult:
+    """Score a stream of event batches (time-ordered) against ``bundle``; explain the ``top`` windows.
+
+    Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
+    by chunk and spilled to a temporary Parquet file, from which only the explained identities'
+    events are read back. Without ``day``, the day holding most requests is scored.
+    """
+    if day is not None:
+        batches = _day_only(batches, day)
+    with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
+        feats = _featurise_day(batches, bundle, Path(tmp))
+        windows = feats.windows
+        bundle.check_schema(windows)
+        day = day or _main_day(windows)
+        if day is not None and not windows.empty:
+            starts = pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()
+            windows = windows[starts == pd.Timestamp(day, tz="UTC")]
+        if windows.empty:
+            scores = pd.Series([], dtype=float, index=windows.index, name="anomaly_score")
+        else:
+            scores = anomaly_scores(bundle.detector, windows)
+        out = windows.copy()
+        out["anomaly_score"] = scores
+        out["percentile"] = percentiles(bundle.train_scores, scores.to_numpy())
+        cut = bundle.threshold if threshold_percentile is None else float(
+            np.quantile(bundle.train_scores, threshold_percentile / 100.0))
+        out["is_anomaly"] = out["anomaly_score"] > cut
+        out["suppressed"] = False
+        out["suppressed_reason"] = ""
+        out = out.sort_values("anomaly_score", ascending=False, kind="stable")
+        head = out.head(top) if top > 0 else out.iloc[:0]
+        marked = _read_spill(feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [])
     baseline = bundle.detector[0]
-    by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices
-    profiles = bundle.profiles
+    by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices if len(marked) else {}
     findings: list[Finding] = []
-    head = out.head(top) if top > 0 else out.iloc[:0]
     if len(head):
-        feats = head[bundle.feature_names]
-        dev = pd.DataFrame(baseline.transform(feats), index=feats.index, columns=bundle.feature_names)
-        usual = pd.DataFrame(baseline.usual(feats), index=feats.index, columns=bundle.feature_names)
+        feat = head[bundle.feature_names]
+        dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
+        usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
     for rank, key in enumerate(head.index, start=1):
         identity, start = key
         rows = marked.iloc[by_window.get((identity, start), [])]
@@ -108,22 +194,44 @@ def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None 
         findings.append(Finding(
             rank, identity, identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0], start,
             float(row["anomaly_score"]), float(row["percentile"]), bool(row["is_anomaly"]), len(rows),
-            explain(row[bundle.feature_names], dev.loc[key], usual.loc[key], rows, profiles.get(identity, {}), identity),
+            explain(row[bundle.feature_names], dev.loc[key], usual.loc[key], rows,
+                    bundle.profiles.get(identity, {}), identity),
             top_calls(rows), entry))
     if allowlist is not None:  # beyond the top too: suppressed windows are all counted
         for key in out.index[top:]:
-            rows = marked.iloc[by_window.get(key, [])]
-            entry = allowlist.match(key[0], rows)
+            uas, nss = feats.values.get(key, ([], []))
+            entry = allowlist.match_values(key[0], uas, nss)
             if entry is not None:
                 out.loc[key, ["suppressed", "suppressed_reason"]] = [True, entry.reason]
     activity = {}
     for finding in findings:
-        identity = finding.identity
-        per = out.xs(identity, level="identity")[["log_requests", "anomaly_score"]].copy()
+        per = out.xs(finding.identity, level="identity")[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
-        activity[identity] = per.sort_index()
+        activity[finding.identity] = per.sort_index()
     return ScoreResult(day, out, findings, _day_view(out), stats or IngestStats(), cut, activity,
                        [] if allowlist is None else allowlist.expired)
+
+
+def _day_only(batches: Iterable, day: date) -> Iterator:
+    start = pd.Timestamp(day, tz="UTC")
+    lo, hi = pa.scalar(start, pa.timestamp("us", tz="UTC")), pa.scalar(start + pd.Timedelta(days=1),
+                                                                       pa.timestamp("us", tz="UTC"))
+    for batch in batches:
+        if isinstance(batch, pd.DataFrame):
+            keep = (batch["timestamp"] >= start) & (batch["timestamp"] < start + pd.Timedelta(days=1))
+            yield batch[keep.to_numpy()]
+        else:
+            ts = batch["timestamp"]
+            yield batch.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
+
+
+def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
+                 threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
+                 stats: IngestStats | None = None) -> ScoreResult:
+    """Score an in-memory event table (see :func:`score_batches`)."""
+    ordered = events.sort_values("timestamp", kind="stable") if len(events) else events
+    return score_batches([ordered], bundle, day=day, top=top, threshold_percentile=threshold_percentile,
+                         allowlist=allowlist, stats=stats)
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
@@ -144,13 +252,13 @@ def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
 def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
               threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
               on_progress: Callable[[int, str], None] | None = None, aws=None) -> ScoreResult:
-    """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it."""
-    result = ingest(inputs, on_progress=on_progress, aws=aws)
-    events = result.events
-    if day is None and not events.empty:
-        days = events["timestamp"].dt.normalize().value_counts()
-        day = days.index[0].date()  # the day most events belong to
-    if events.empty:
+    """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
+    streaming: memory does not grow with the size of the day."""
+    ingestor = Ingestor(on_progress=on_progress, aws=aws)
+    result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, top=top,
+                           threshold_percentile=threshold_percentile, allowlist=allowlist, stats=ingestor.stats)
+    if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
-    return score_events(events, bundle, day=day, top=top, threshold_percentile=threshold_percentile,
-                        allowlist=allowlist, stats=result.stats)
+    if result.windows.empty:
+        raise KaadError(f"no events on {result.day} in the given inputs")
+    return result
