@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ import pyarrow as pa
 from errors import KaadError
 from sources.aws import AwsOptions, client, translated
 from sources.lines import LineBatch
+from sources.prefetch import merge_parallel
 
 AUDIT_PREFIX = "kube-apiserver-audit"
 
@@ -153,61 +152,15 @@ def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None
                         + (f" starting {source.prefix!r}" if source.prefix else "")
                         + "; is audit logging enabled? (kaad doctor " + uri + ")")
     since, until = _ms(options.since), _ms(options.until)
-    results: queue.Queue = queue.Queue(maxsize=2 * max(1, options.workers))
-    todo: queue.Queue = queue.Queue()
-    for s in streams:
-        todo.put(s)
-    stop = threading.Event()
 
-    def work() -> None:
-        while not stop.is_set():
-            try:
-                stream = todo.get_nowait()
-            except queue.Empty:
-                return
-            state = (checkpoint.streams.get(stream) if checkpoint else None) or {"ts": None, "ids": []}
-            start = since if state["ts"] is None else max(since or 0, state["ts"])
-            try:
-                for events in _read_stream(logs, source, stream, start, until, set(state["ids"]),
-                                           options.page_size):
-                    if stop.is_set():
-                        return
-                    results.put(("page", stream, events))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                results.put(("error", stream, exc))
-                return
-        return
+    def pages(stream: str) -> Iterator[list[dict]]:
+        state = (checkpoint.streams.get(stream) if checkpoint else None) or {"ts": None, "ids": []}
+        start = since if state["ts"] is None else max(since or 0, state["ts"])
+        yield from _read_stream(logs, source, stream, start, until, set(state["ids"]), options.page_size)
 
-    workers = [threading.Thread(target=work, daemon=True, name="kaad-cloudwatch")
-               for _ in range(min(options.workers, len(streams)))]
-    for w in workers:
-        w.start()
     ordinals = dict.fromkeys(streams, 1)
-    alive = len(workers)
-    try:
-        while alive:
-            try:
-                kind, stream, payload = results.get(timeout=0.2)
-            except queue.Empty:
-                alive = sum(w.is_alive() for w in workers)
-                if not alive and results.empty():
-                    break
-                continue
-            if kind == "error":
-                raise payload
-            yield _batch(source, stream, payload, ordinals[stream])
-            ordinals[stream] += len(payload)
-            if checkpoint is not None:
-                checkpoint.advance(stream, payload)
-        while not results.empty():  # pages queued after the last liveness check
-            kind, stream, payload = results.get_nowait()
-            if kind == "error":
-                raise payload
-            yield _batch(source, stream, payload, ordinals[stream])
-            ordinals[stream] += len(payload)
-            if checkpoint is not None:
-                checkpoint.advance(stream, payload)
-    finally:
-        stop.set()
-        for w in workers:
-            w.join(timeout=5)
+    for stream, events in merge_parallel(streams, pages, options.workers):
+        yield _batch(source, stream, events, ordinals[stream])
+        ordinals[stream] += len(events)
+        if checkpoint is not None:
+            checkpoint.advance(stream, events)

@@ -8,15 +8,14 @@ carries a date (``2026/03/22``, ``2026-03-22``, ``dt=2026-03-22``) outside it ar
 from __future__ import annotations
 
 import io
-import queue
 import re
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from urllib.parse import urlparse
 
 from errors import KaadError
 from sources.aws import AwsOptions, client, translated
+from sources.prefetch import merge_parallel
 
 _KEY_DATE = re.compile(r"(?<!\d)(20\d\d)[/-](\d\d)[/-](\d\d)(?!\d)")
 
@@ -82,47 +81,13 @@ def read_s3(uri: str, options: AwsOptions) -> Iterator:
     keys = list_objects(s3, bucket, prefix, options)
     if not keys:
         raise KaadError(f"{uri!r}: no objects under this prefix" + (" in the time range" if options.since or options.until else ""))
-    results: queue.Queue = queue.Queue(maxsize=4 * max(1, options.workers))
-    todo: queue.Queue = queue.Queue()
-    for k in keys:
-        todo.put(k)
-    stop = threading.Event()
 
-    def work() -> None:
-        while not stop.is_set():
-            try:
-                key = todo.get_nowait()
-            except queue.Empty:
-                return
-            name = f"s3://{bucket}/{key}"
-            try:
-                with translated(f"S3 object {name!r}"):
-                    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-                with io.BufferedReader(_BodyStream(body), 1 << 20) as raw:
-                    for item in read_stream(raw, name):
-                        if stop.is_set():
-                            return
-                        results.put(("item", item))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                results.put(("error", exc))
-                return
+    def items(key: str) -> Iterator:
+        name = f"s3://{bucket}/{key}"
+        with translated(f"S3 object {name!r}"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with io.BufferedReader(_BodyStream(body), 1 << 20) as raw:
+            yield from read_stream(raw, name)
 
-    workers = [threading.Thread(target=work, daemon=True, name="kaad-s3")
-               for _ in range(min(options.workers, len(keys)))]
-    for w in workers:
-        w.start()
-    try:
-        while True:
-            try:
-                kind, payload = results.get(timeout=0.2)
-            except queue.Empty:
-                if not any(w.is_alive() for w in workers) and results.empty():
-                    return
-                continue
-            if kind == "error":
-                raise payload
-            yield payload
-    finally:
-        stop.set()
-        for w in workers:
-            w.join(timeout=5)
+    for _, item in merge_parallel(keys, items, options.workers):
+        yield item
