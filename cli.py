@@ -354,6 +354,7 @@ def score_cmd(
     from pipelines.allowlist import load_allowlist
     from pipelines.score import score_day
     from reports import html, score_outputs
+    from reports.safe_text import printable
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     try:
@@ -409,7 +410,7 @@ def score_cmd(
         out.print(score_outputs.render_table(result))
     for entry in result.expired_allowlist:
         err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
-        err.print(terminal_safe(entry.reason), markup=False)
+        err.print(printable(entry.reason), markup=False)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     for line in alerts:
@@ -447,12 +448,6 @@ def doctor_cmd(
         out.print(line + (f"\n      fix: {check.fix}" if check.fix else ""), markup=False)
     if not all(c.ok for c in checks):
         raise typer.Exit(code=2)
-
-
-def terminal_safe(text: str) -> str:
-    from reports.safe_text import printable
-
-    return printable(text)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

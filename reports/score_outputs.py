@@ -58,11 +58,17 @@ def finding_rows(result: ScoreResult) -> list[dict]:
                      "suppressed_reason": "" if f.suppressed_by is None else f.suppressed_by.reason,
                      "reasons": " | ".join(r.line() for r in f.reasons)})
     rank = len(rows)
+    kinds = {}
+    if len(result.windows):
+        from features.enrich import identity_kind
+
+        names = pd.Series(result.windows.index.get_level_values("identity").unique())
+        kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names}))))
     for (identity, start), w in result.windows.iterrows():
         if (identity, start) in explained:
             continue
         rank += 1
-        rows.append({"rank": rank, "identity": identity, "kind": "", "window_start": start,
+        rows.append({"rank": rank, "identity": identity, "kind": kinds.get(identity, ""), "window_start": start,
                      "anomaly_score": float(w["anomaly_score"]), "percentile": float(w["percentile"]),
                      "is_anomaly": bool(w["is_anomaly"]), "requests": int(round(math.expm1(w["log_requests"]))),
                      "suppressed": bool(w["suppressed"]), "suppressed_reason": str(w["suppressed_reason"]),
