@@ -112,6 +112,7 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
                  run_name: str | None = None) -> TrackedRun:
     """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model."""
     import mlflow
+    import sklearn
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
@@ -151,7 +152,7 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
         info = mlflow.sklearn.log_model(
             bundle.detector, name="model", serialization_format="cloudpickle", signature=signature,
             input_example=example, registered_model_name=model_name,
-            pip_requirements=[f"scikit-learn=={__import__('sklearn').__version__}",
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}",
                               f"pandas=={pd.__version__}", f"numpy=={np.__version__}"])
         version = str(info.registered_model_version) if info.registered_model_version else None
     promoted, note = False, "not asked to promote"
