@@ -101,18 +101,26 @@ def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
 
 
 def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str) -> Iterator[pd.DataFrame]:
-    carry: pd.DataFrame | None = None
+    """Prepared events in chunks of whole windows: the last window of a batch waits for the next.
+
+    The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
+    converted and enriched, once.
+    """
+    carry = None
     for batch in batches:
-        frame = to_pandas(batch) if isinstance(batch, pa.Table) else batch
-        if frame.empty:
+        if len(batch) == 0:
             continue
-        prepared = prepare_events(frame, freq)
         if carry is not None:
-            prepared = pd.concat([carry, prepared], ignore_index=True)
-        last = prepared["window_start"].max()
-        held = (prepared["window_start"] == last).to_numpy()
-        carry = prepared[held]
-        if (~held).any():
-            yield prepared[~held]
-    if carry is not None and not carry.empty:
-        yield carry
+            batch = pa.concat_tables([carry, batch]) if isinstance(batch, pa.Table) else pd.concat(
+                [carry, batch], ignore_index=True)
+        stamps = batch["timestamp"].to_pandas() if isinstance(batch, pa.Table) else batch["timestamp"]
+        starts = window_start(stamps, freq)
+        held = (starts == starts.max()).to_numpy()
+        if isinstance(batch, pa.Table):
+            carry, ready = batch.filter(pa.array(held)), batch.filter(pa.array(~held))
+        else:
+            carry, ready = batch[held], batch[~held]
+        if len(ready):
+            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq)
+    if carry is not None and len(carry):
+        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq)

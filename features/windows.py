@@ -71,28 +71,29 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     keys = INDEX
     verb = events["verb"].astype("string").fillna("")
     sub = events["target_subresource"].astype("string").fillna("")
-    ind = pd.DataFrame(index=events.index)
-    ind["identity"] = events["identity"].astype("string")
-    ind["window_start"] = events["window_start"]
-    ind["n"] = 1
+    cols: dict[str, object] = {}  # built once: column-by-column inserts into a frame are slow
+    cols["identity"] = events["identity"].astype("string")
+    cols["window_start"] = events["window_start"]
+    cols["n"] = 1
     for v in VERBS:
-        ind[f"verb_{v}"] = (verb == v).to_numpy()
+        cols[f"verb_{v}"] = (verb == v).to_numpy()
     for s in SUBRESOURCES:
-        ind[f"sub_{s}"] = (sub == s).to_numpy()
+        cols[f"sub_{s}"] = (sub == s).to_numpy()
     for name, (col, value) in RESOURCE_MIX.items():
-        ind[f"res_{name}"] = (events[col].astype("string").fillna("") == value).to_numpy() \
+        cols[f"res_{name}"] = (events[col].astype("string").fillna("") == value).to_numpy() \
             if isinstance(value, str) else events[col].to_numpy(dtype=bool)
     for flag in ("is_denied", "is_unauthenticated", "is_other_4xx", "is_5xx", "is_secret_read",
                  *SENSITIVE):
-        ind[flag] = events[flag].to_numpy(dtype=bool)
-    ind["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
+        cols[flag] = events[flag].to_numpy(dtype=bool)
+    cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
+    ind = pd.DataFrame(cols, index=events.index)
     grouped = ind.groupby(keys, sort=True, observed=True)
     sums = grouped.sum(numeric_only=True)
     groups = grouped.ngroup().to_numpy()  # row -> position in sums (sorted like its index)
     n_groups = len(sums)
     n = sums["n"].to_numpy(dtype=float)
 
-    out = pd.DataFrame(index=sums.index)
+    out: dict[str, object] = {}
     out["log_requests"] = np.log1p(n)
     distinct = {"n_verbs": "verb", "n_resources": "target_resource",
                 "n_namespaces": "target_namespace", "n_names": "target_name"}
@@ -121,7 +122,7 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
         flagged = events[f"is_new_{attr}"].to_numpy(dtype=bool)
         out[f"new_{attr}"] = _distinct(groups, n_groups, events[NOVELTY_COLUMNS[attr]], flagged)
     out["new_identity"] = (sums["is_new_identity"].to_numpy() > 0).astype(float)
-    starts = sums.index.get_level_values("window_start")
+    starts = pd.DatetimeIndex(sums.index.get_level_values("window_start"))
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
     out["weekday"] = starts.day_of_week.to_numpy(dtype=float)
-    return out.loc[:, list(FEATURE_NAMES)]
+    return pd.DataFrame(out, index=sums.index).loc[:, list(FEATURE_NAMES)]
