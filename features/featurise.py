@@ -16,7 +16,8 @@ import pyarrow as pa
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
 from features.schema import to_pandas
-from features.windows import FEATURE_NAMES, INDEX, aggregate_windows, window_start
+from features.windows import (FEATURE_NAMES, INDEX, PartialWindows, aggregate_windows, finalize,
+                              merge_partials, partial_windows, split_partial, window_start)
 
 DEFAULT_WINDOW = "1h"
 _DISTINCT = {"n_verbs", "n_resources", "n_namespaces", "n_names", "n_foreign_namespaces",
@@ -83,14 +84,14 @@ def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str =
     ``observe`` sees each prepared chunk (to learn profiles alongside).
     """
     encoder = encoder if encoder is not None else new_encoder()
-    parts: list[pd.DataFrame] = []
-    for done in _window_chunks(batches, freq):
+    windows = WindowAccumulator()
+    for done, open_from in _window_chunks(batches, freq):
         if observe is not None:
             observe(done)
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
-        parts.append(aggregate_windows(marked))
-    return _combine(parts), encoder
+        windows.add(marked, open_from)
+    return windows.windows(), encoder
 
 
 def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
@@ -100,8 +101,14 @@ def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
     return _combine([aggregate_windows(mark_novelty(prepare_events(frame, freq), encoder))])
 
 
-def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str) -> Iterator[pd.DataFrame]:
-    """Prepared events in chunks of whole windows: the last window of a batch waits for the next.
+#: The last window of a batch waits for the next batch, up to this many rows; beyond that the
+#: window is processed in parts, merged exactly (a busy hour on a large cluster has 170k+ events).
+MAX_HELD_ROWS = 65_536
+
+
+def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
+                   ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None]]:
+    """Prepared events in time order, with the start of the first window that may still grow.
 
     The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
     converted and enriched, once.
@@ -115,12 +122,37 @@ def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str) -> Ite
                 [carry, batch], ignore_index=True)
         stamps = batch["timestamp"].to_pandas() if isinstance(batch, pa.Table) else batch["timestamp"]
         starts = window_start(stamps, freq)
-        held = (starts == starts.max()).to_numpy()
+        last = starts.max()
+        held = (starts == last).to_numpy()
+        if held.sum() > MAX_HELD_ROWS:
+            held = np.zeros(len(held), dtype=bool)  # process the busy window now, in part; it stays open
         if isinstance(batch, pa.Table):
             carry, ready = batch.filter(pa.array(held)), batch.filter(pa.array(~held))
         else:
             carry, ready = batch[held], batch[~held]
         if len(ready):
-            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq)
+            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last
     if carry is not None and len(carry):
-        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq)
+        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None
+
+
+class WindowAccumulator:
+    """Collect marked chunks; finish each window once no later chunk can add to it."""
+
+    def __init__(self) -> None:
+        self._open: PartialWindows | None = None
+        self._done: list[pd.DataFrame] = []
+
+    def add(self, marked: pd.DataFrame, open_from: pd.Timestamp | None) -> None:
+        part = partial_windows(marked)
+        self._open = part if self._open is None else merge_partials([self._open, part])
+        if open_from is not None:
+            closed, self._open = split_partial(self._open, open_from)
+            if len(closed.sums):
+                self._done.append(finalize(closed))
+
+    def windows(self) -> pd.DataFrame:
+        if self._open is not None and len(self._open.sums):
+            self._done.append(finalize(self._open))
+            self._open = None
+        return _combine(self._done)

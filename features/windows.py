@@ -6,6 +6,8 @@ sit on either side of it (FirstSeenEncoder before, IdentityBaseline after).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -42,32 +44,29 @@ def window_start(timestamps: pd.Series, freq: str) -> pd.Series:
     return pd.to_datetime(timestamps, utc=True).dt.floor(freq)
 
 
-def _distinct(groups: np.ndarray, n_groups: int, values: pd.Series, mask: np.ndarray | None = None
-              ) -> np.ndarray:
-    """Distinct non-empty ``values`` per group, on integer codes (no string hashing per row)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
-    valid = codes >= 0
-    if len(empty):
-        valid &= codes != empty[0]
-    if mask is not None:
-        valid &= mask
-    width = len(uniques) + 1
-    pairs = np.unique(groups[valid].astype(np.int64) * width + codes[valid])
-    return np.bincount(pairs // width, minlength=n_groups).astype(float)
+_DISTINCT_OF = {"n_verbs": ("verb", None), "n_resources": ("target_resource", None),
+                "n_namespaces": ("target_namespace", None), "n_names": ("target_name", None),
+                "n_foreign_namespaces": ("target_namespace", "is_foreign_namespace"),
+                "n_secret_namespaces": ("target_namespace", "is_secret_read"),
+                "n_secret_names": ("target_name", "is_secret_read")}
+_DISTINCT_OF |= {f"new_{attr}": (column, f"is_new_{attr}") for attr, column in NOVELTY_COLUMNS.items()}
+_FLAGS = ("is_denied", "is_unauthenticated", "is_other_4xx", "is_5xx", "is_secret_read", *SENSITIVE)
 
 
-def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
-    """Count behaviour per identity and window; one row per (identity, window_start).
+@dataclass
+class PartialWindows:
+    """Counts that add up (``sums``) and the distinct values behind each distinct-count
+    feature, per (identity, window): enough to merge parts of a window exactly."""
 
-    ``events`` must be enriched (:func:`features.enrich.enrich_events`), carry
-    ``window_start`` and the novelty flags ``is_new_*``. The input is not modified; an empty
-    input gives an empty frame with every feature column.
-    """
-    if events.empty:
-        index = pd.MultiIndex.from_arrays([pd.Series([], dtype="string"),
-                                           pd.Series([], dtype="datetime64[us, UTC]")], names=INDEX)
-        return pd.DataFrame({name: pd.Series([], dtype="float64") for name in FEATURE_NAMES}, index=index)
+    sums: pd.DataFrame
+    distinct: dict[str, pd.DataFrame]   # feature -> unique (identity, window_start, value) rows
+
+    def windows(self) -> pd.MultiIndex:
+        return self.sums.index
+
+
+def partial_windows(events: pd.DataFrame) -> PartialWindows:
+    """The mergeable counts of ``events`` (enriched, with ``window_start`` and ``is_new_*``)."""
     keys = INDEX
     verb = events["verb"].astype("string").fillna("")
     sub = events["target_subresource"].astype("string").fillna("")
@@ -82,23 +81,49 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     for name, (col, value) in RESOURCE_MIX.items():
         cols[f"res_{name}"] = (events[col].astype("string").fillna("") == value).to_numpy() \
             if isinstance(value, str) else events[col].to_numpy(dtype=bool)
-    for flag in ("is_denied", "is_unauthenticated", "is_other_4xx", "is_5xx", "is_secret_read",
-                 *SENSITIVE):
+    for flag in _FLAGS:
         cols[flag] = events[flag].to_numpy(dtype=bool)
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
-    ind = pd.DataFrame(cols, index=events.index)
-    grouped = ind.groupby(keys, sort=True, observed=True)
-    sums = grouped.sum(numeric_only=True)
-    groups = grouped.ngroup().to_numpy()  # row -> position in sums (sorted like its index)
-    n_groups = len(sums)
-    n = sums["n"].to_numpy(dtype=float)
+    sums = pd.DataFrame(cols, index=events.index).groupby(keys, sort=True, observed=True).sum(numeric_only=True)
+    distinct = {}
+    for feature, (column, mask_column) in _DISTINCT_OF.items():
+        values = events[column].astype("string")
+        keep = values.notna().to_numpy() & (values.fillna("") != "").to_numpy()
+        if mask_column is not None:
+            keep &= events[mask_column].to_numpy(dtype=bool)
+        distinct[feature] = pd.DataFrame({"identity": cols["identity"][keep], "window_start": events["window_start"][keep],
+                                          "value": values[keep]}).drop_duplicates()
+    return PartialWindows(sums, distinct)
 
+
+def merge_partials(parts: list[PartialWindows]) -> PartialWindows:
+    """One partial from several (the same window may appear in more than one)."""
+    if len(parts) == 1:
+        return parts[0]
+    sums = pd.concat([p.sums for p in parts]).groupby(level=INDEX, sort=True, observed=True).sum()
+    distinct = {f: pd.concat([p.distinct[f] for p in parts]).drop_duplicates() for f in _DISTINCT_OF}
+    return PartialWindows(sums, distinct)
+
+
+def split_partial(part: PartialWindows, before: pd.Timestamp) -> tuple[PartialWindows, PartialWindows]:
+    """(windows starting before ``before``, the rest)."""
+    early = part.sums.index.get_level_values("window_start") < before
+    head = PartialWindows(part.sums[early], {f: d[d["window_start"] < before] for f, d in part.distinct.items()})
+    tail = PartialWindows(part.sums[~early], {f: d[d["window_start"] >= before] for f, d in part.distinct.items()})
+    return head, tail
+
+
+def finalize(part: PartialWindows) -> pd.DataFrame:
+    """The features of merged partial windows."""
+    sums = part.sums
+    if sums.empty:
+        return _empty_windows()
+    n = sums["n"].to_numpy(dtype=float)
     out: dict[str, object] = {}
     out["log_requests"] = np.log1p(n)
-    distinct = {"n_verbs": "verb", "n_resources": "target_resource",
-                "n_namespaces": "target_namespace", "n_names": "target_name"}
-    for feature, column in distinct.items():
-        out[feature] = _distinct(groups, n_groups, events[column])
+    for feature, rows in part.distinct.items():
+        counts = rows.groupby(INDEX, sort=False, observed=True).size()
+        out[feature] = counts.reindex(sums.index, fill_value=0).to_numpy(dtype=float)
     for v in VERBS:
         out[f"frac_{v}"] = sums[f"verb_{v}"].to_numpy() / n
     for s in SUBRESOURCES:
@@ -110,19 +135,28 @@ def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
     out["frac_other_4xx"] = sums["is_other_4xx"].to_numpy() / n
     out["frac_5xx"] = sums["is_5xx"].to_numpy() / n
     out["n_denied"] = sums["is_denied"].to_numpy(dtype=float)
-    foreign = events["is_foreign_namespace"].to_numpy(dtype=bool)
-    out["n_foreign_namespaces"] = _distinct(groups, n_groups, events["target_namespace"], foreign)
-    secret = events["is_secret_read"].to_numpy(dtype=bool)
-    out["n_secret_namespaces"] = _distinct(groups, n_groups, events["target_namespace"], secret)
-    out["n_secret_names"] = _distinct(groups, n_groups, events["target_name"], secret)
     for flag in SENSITIVE:
         out[flag] = sums[flag].to_numpy(dtype=float)
-    for attr in NOVELTY:
-        # Distinct new values, not events: sixty calls from one new IP are one new IP.
-        flagged = events[f"is_new_{attr}"].to_numpy(dtype=bool)
-        out[f"new_{attr}"] = _distinct(groups, n_groups, events[NOVELTY_COLUMNS[attr]], flagged)
     out["new_identity"] = (sums["is_new_identity"].to_numpy() > 0).astype(float)
     starts = pd.DatetimeIndex(sums.index.get_level_values("window_start"))
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
     out["weekday"] = starts.day_of_week.to_numpy(dtype=float)
     return pd.DataFrame(out, index=sums.index).loc[:, list(FEATURE_NAMES)]
+
+
+def _empty_windows() -> pd.DataFrame:
+    index = pd.MultiIndex.from_arrays([pd.Series([], dtype="string"),
+                                       pd.Series([], dtype="datetime64[us, UTC]")], names=INDEX)
+    return pd.DataFrame({name: pd.Series([], dtype="float64") for name in FEATURE_NAMES}, index=index)
+
+
+def aggregate_windows(events: pd.DataFrame) -> pd.DataFrame:
+    """Count behaviour per identity and window; one row per (identity, window_start).
+
+    ``events`` must be enriched (:func:`features.enrich.enrich_events`), carry
+    ``window_start`` and the novelty flags ``is_new_*``. The input is not modified; an empty
+    input gives an empty frame with every feature column.
+    """
+    if events.empty:
+        return _empty_windows()
+    return finalize(partial_windows(events))

@@ -17,8 +17,7 @@ import pyarrow.parquet as pq
 
 from errors import KaadError
 from features.enrich import identity_kind
-from features.featurise import _combine, _window_chunks, mark_novelty
-from features.windows import aggregate_windows
+from features.featurise import WindowAccumulator, _window_chunks, mark_novelty
 from models.detector import anomaly_scores, percentiles
 from models.explain import SUSPICIOUS_FLAGS, Reason, explain, top_calls
 from models.persistence import ModelBundle
@@ -108,24 +107,25 @@ class _DayFeatures:
 def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
     """Causal novelty within the day against the model's history, chunk by chunk (bounded memory)."""
     encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
-    parts, values = [], {}
+    accumulator, values = WindowAccumulator(), {}
     writer, schema, path = None, None, spill_dir / "marked.parquet"
-    for done in _window_chunks(batches, bundle.window):
+    for done, open_from in _window_chunks(batches, bundle.window):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
-        parts.append(aggregate_windows(marked))
+        accumulator.add(marked, open_from)
         grouped = marked.groupby(["identity", "window_start"], sort=False, observed=True)
         for key, uas in grouped["user_agent"].unique().items():
-            values[key] = ([str(u) for u in uas if pd.notna(u)], values.get(key, ([], []))[1])
+            old = values.get(key, ([], []))
+            values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
         for key, nss in grouped["target_namespace"].unique().items():
-            values[key] = (values[key][0], [str(n) for n in nss if pd.notna(n) and str(n)])
+            values[key] = (values[key][0], sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
         if schema is None:
             schema = _spill_schema(marked)
             writer = pq.ParquetWriter(str(path), schema)
         writer.write_table(_spill(marked, schema))
     if writer is not None:
         writer.close()
-    return _DayFeatures(_combine(parts), values, path if writer is not None else None)
+    return _DayFeatures(accumulator.windows(), values, path if writer is not None else None)
 
 
 def _main_day(windows: pd.DataFrame) -> date | None:

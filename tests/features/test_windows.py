@@ -114,3 +114,16 @@ def test_every_feature_is_documented():
 def test_new_encoder_has_seen_nothing():
     encoder = new_encoder()
     assert len(encoder.identities_) == 0
+
+
+@pytest.mark.parametrize("size", [7, 50])
+def test_a_busy_window_processed_in_parts_is_merged_exactly(monkeypatch, size):
+    """Windows bigger than the held-row cap are aggregated in parts; the result is the same."""
+    import features.featurise as featurise_module
+
+    events = pd.concat([_events("normal_3days.jsonl"), _events("attack_day.jsonl")], ignore_index=True)
+    whole, _ = featurise_history([events])
+    monkeypatch.setattr(featurise_module, "MAX_HELD_ROWS", 3)
+    chunks = [events.iloc[i:i + size] for i in range(0, len(events), size)]
+    parted, _ = featurise_history(chunks)
+    pd.testing.assert_frame_equal(whole, parted)
