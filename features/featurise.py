@@ -85,7 +85,7 @@ def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str =
     """
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator()
-    for done, open_from in _window_chunks(batches, freq):
+    for done, open_from, _ in _window_chunks(batches, freq):
         if observe is not None:
             observe(done)
         marked = mark_novelty(done, encoder)
@@ -107,8 +107,9 @@ MAX_HELD_ROWS = 65_536
 
 
 def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
-                   ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None]]:
-    """Prepared events in time order, with the start of the first window that may still grow.
+                   ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
+    """Prepared events in time order, with the start of the first window that may still grow,
+    and the same rows as they came (Arrow or pandas, unprepared).
 
     The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
     converted and enriched, once.
@@ -131,9 +132,9 @@ def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
         else:
             carry, ready = batch[held], batch[~held]
         if len(ready):
-            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last
+            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last, ready
     if carry is not None and len(carry):
-        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None
+        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None, carry
 
 
 class WindowAccumulator:

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 
 from errors import KaadError
 from features.enrich import identity_kind
-from features.featurise import WindowAccumulator, _window_chunks, mark_novelty
+from features.featurise import WindowAccumulator, _window_chunks, mark_novelty, prepare_events
+from features.schema import EVENT_SCHEMA, to_pandas
 from models.detector import anomaly_scores, percentiles
-from models.explain import SUSPICIOUS_FLAGS, Reason, explain, top_calls
+from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry
 from pipelines.ingest import IngestStats, Ingestor
@@ -64,52 +65,23 @@ class ScoreResult:
         return int((live["percentile"] >= percentile).sum())
 
 
-#: What explanations read from the marked events; the day's events are spilled to a
-#: temporary Parquet file with only these, and read back for the explained identities only.
-_TEXT = ("identity", "verb", "target_resource", "target_subresource", "target_namespace", "target_name",
-         "source_ip", "user_agent", "exec_command", "impersonated_user", "audit_id", "ua_family",
-         "principal", "image", "ip_range", "verb_resource")
-
-
-def _spill_schema(marked: pd.DataFrame) -> pa.Schema:
-    fields = [pa.field(c, pa.string()) for c in _TEXT]
-    fields += [pa.field("timestamp", pa.timestamp("us", tz="UTC")),
-               pa.field("window_start", pa.timestamp("us", tz="UTC")),
-               pa.field("response_code", pa.int32())]
-    fields += [pa.field(c, pa.bool_()) for c in marked.columns
-               if c.startswith("is_new_") or c in SUSPICIOUS_FLAGS and c not in _TEXT]
-    return pa.schema(fields)
-
-
-def _spill(marked: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    columns = {}
-    for f in schema:
-        col = marked[f.name] if f.name in marked.columns else pd.Series(pd.NA, index=marked.index)
-        if pa.types.is_string(f.type):
-            columns[f.name] = pa.array(col.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
-        elif pa.types.is_boolean(f.type):
-            columns[f.name] = pa.array(col.astype(bool).to_numpy(), pa.bool_())
-        elif pa.types.is_integer(f.type):
-            columns[f.name] = pa.array(col.astype("Int32").to_numpy(dtype=object, na_value=None), pa.int32())
-        else:
-            naive = pd.to_datetime(col, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-            columns[f.name] = pa.array(naive, pa.timestamp("us")).cast(f.type)
-    return pa.table(columns, schema=schema)
-
-
 @dataclass
 class _DayFeatures:
     windows: pd.DataFrame
     values: dict           # (identity, window_start) -> (user agents, namespaces), for the allowlist
-    spill: Path | None
+    spill: Path | None     # the day's events as read (event table schema), for explanations
 
 
 def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
-    """Causal novelty within the day against the model's history, chunk by chunk (bounded memory)."""
+    """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
+
+    The events themselves go to a temporary Parquet file as they came (no conversion), so the
+    explained identities' calls can be read back later without holding the day in memory.
+    """
     encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
     accumulator, values = WindowAccumulator(), {}
-    writer, schema, path = None, None, spill_dir / "marked.parquet"
-    for done, open_from in _window_chunks(batches, bundle.window):
+    writer, path = None, spill_dir / "events.parquet"
+    for done, open_from, raw in _window_chunks(batches, bundle.window):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         accumulator.add(marked, open_from)
@@ -119,13 +91,33 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
             values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
         for key, nss in grouped["target_namespace"].unique().items():
             values[key] = (values[key][0], sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
-        if schema is None:
-            schema = _spill_schema(marked)
-            writer = pq.ParquetWriter(str(path), schema)
-        writer.write_table(_spill(marked, schema))
+        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), EVENT_SCHEMA)
+        writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
     if writer is not None:
         writer.close()
     return _DayFeatures(accumulator.windows(), values, path if writer is not None else None)
+
+
+def _explained_events(path: Path | None, identities: list[str], bundle: ModelBundle) -> pd.DataFrame:
+    """The explained identities' events, marked again as in the first pass.
+
+    Novelty is per identity, so replaying only these identities' events in time order against
+    the model's history gives the same flags (the cluster-wide new-network flag can differ
+    when another identity used the network earlier that day; the model's input did not).
+    """
+    if path is None or not identities:
+        return pd.DataFrame(columns=["identity", "window_start"])
+    wanted = pa.array(identities, pa.string())
+    parts = []
+    for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=65_536):  # a batch at a time
+        keep = pc.is_in(batch.column("identity"), value_set=wanted)
+        if pc.any(keep).as_py():
+            parts.append(pa.Table.from_batches([batch]).filter(keep))
+    events = to_pandas(pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table())
+    events = events.sort_values("timestamp", kind="stable")
+    return mark_novelty(prepare_events(events, bundle.window), copy.deepcopy(bundle.encoder))
 
 
 def _main_day(windows: pd.DataFrame) -> date | None:
@@ -134,13 +126,6 @@ def _main_day(windows: pd.DataFrame) -> date | None:
     per_day = np.expm1(windows["log_requests"]).groupby(
         pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()).sum()
     return per_day.idxmax().date()
-
-
-def _read_spill(path: Path | None, identities: list[str]) -> pd.DataFrame:
-    if path is None or not identities:
-        return pd.DataFrame(columns=["identity", "window_start"])
-    table = pq.read_table(str(path), filters=[("identity", "in", identities)])
-    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
 
 
 def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
@@ -176,7 +161,8 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         out["suppressed_reason"] = ""
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
         head = out.head(top) if top > 0 else out.iloc[:0]
-        marked = _read_spill(feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [])
+        marked = _explained_events(feats.spill, sorted(set(head.index.get_level_values("identity")))
+                                   if len(head) else [], bundle)
     baseline = bundle.detector[0]
     by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices if len(marked) else {}
     findings: list[Finding] = []
