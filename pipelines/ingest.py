@@ -34,6 +34,10 @@ from sources.wrappers import Unwrapped, unwrap_text
 MAX_LISTED_REJECTS = 1000
 
 ProgressFn = Callable[[int, str], None]
+#: One schema for every batch the deduplicator sees, whichever path parsed it: rows waiting for
+#: their ResponseComplete from one path are concatenated with rows of another.
+DEDUPE_SCHEMA = pa.schema([*EVENT_SCHEMA, pa.field("audit_hash", pa.uint64()),
+                           pa.field("stage_rank", pa.int8())])
 
 
 @dataclass
@@ -174,7 +178,7 @@ class Ingestor:
                 reason = f"truncated JSON: line cut off before {reason.partition(': ')[2]}"
             found.append(Reject.from_reason(src, line, reason))
         if events.num_rows:
-            yield self._emit(dedupe.push(events))
+            yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
         if final:  # already unwrapped once: a second trip would loop
             for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist()):
                 found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
@@ -212,7 +216,8 @@ class Ingestor:
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
                 if n_clean:
-                    yield self._emit(dedupe.push(_with_constants(table.slice(0, n_clean), item.source)))
+                    events = _with_constants(table.slice(0, n_clean), item.source)
+                    yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
                 consumed += n_clean
                 if n_clean < table.num_rows:
                     break
@@ -249,7 +254,7 @@ class Ingestor:
                                         f"Parquet without kaad's event columns {missing[:3]!r}"))
                     return
                 events = table.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
-                yield self._emit(dedupe.push(events))
+                yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
 

@@ -39,3 +39,12 @@ def test_panic_loses_to_response_started_but_beats_request_received(tmp_path):
     assert ingest([str(path)]).events["stage"].tolist() == ["Panic"]
     path.write_text(base % "Panic" + base % "ResponseStarted" + base % "RequestReceived")
     assert ingest([str(path)]).events["stage"].tolist() == ["ResponseStarted"]
+
+
+def test_waiting_rows_from_the_bulk_and_the_line_path_merge(monkeypatch):
+    """A watch still open in one file (read by DuckDB) and an exec in another (read by lines)."""
+    import sources.files
+
+    monkeypatch.setattr(sources.files, "BULK_MIN_BYTES", 2000)  # stages.jsonl bulk, exec.jsonl lines
+    result = ingest([str(AUDIT / "stages.jsonl"), str(AUDIT / "exec.jsonl")])
+    assert result.events["audit_id"].is_unique and len(result.events) == 4
