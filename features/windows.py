@@ -84,15 +84,26 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
     for flag in _FLAGS:
         cols[flag] = events[flag].to_numpy(dtype=bool)
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
-    sums = pd.DataFrame(cols, index=events.index).groupby(keys, sort=True, observed=True).sum(numeric_only=True)
+    grouped = pd.DataFrame(cols, index=events.index).groupby(keys, sort=True, observed=True)
+    sums = grouped.sum(numeric_only=True)
+    groups = grouped.ngroup().to_numpy()  # row -> position in sums
+    identities = sums.index.get_level_values("identity")
+    starts = sums.index.get_level_values("window_start")
     distinct = {}
     for feature, (column, mask_column) in _DISTINCT_OF.items():
-        values = events[column].astype("string")
-        keep = values.notna().to_numpy() & (values.fillna("") != "").to_numpy()
+        # Unique (window, value) pairs on integer codes first; only they become strings.
+        codes, uniques = pd.factorize(events[column], use_na_sentinel=True)
+        keep = codes >= 0
+        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
+        if len(empty):
+            keep &= codes != empty[0]
         if mask_column is not None:
             keep &= events[mask_column].to_numpy(dtype=bool)
-        distinct[feature] = pd.DataFrame({"identity": cols["identity"][keep], "window_start": events["window_start"][keep],
-                                          "value": values[keep]}).drop_duplicates()
+        width = len(uniques) + 1
+        pairs = np.unique(groups[keep].astype(np.int64) * width + codes[keep])
+        g, c = np.divmod(pairs, width)
+        distinct[feature] = pd.DataFrame({"identity": identities[g], "window_start": starts[g],
+                                          "value": pd.Series(np.asarray(uniques, dtype=object)[c], dtype="string")})
     return PartialWindows(sums, distinct)
 
 
