@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install -qq -e '.[dev,bench]'
 	$(PY) benchmarks/run.py
 
 clean:

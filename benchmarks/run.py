@@ -10,6 +10,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import ingest, pipeline, scale, simulate  # noqa: E402
 
+def demo_path() -> str:
+    """Run `make demo`'s job in a child process against a throw-away MLflow store."""
+    import subprocess
+    import tempfile
+    import time
+
+    code = ("import runpy, pathlib; runpy.run_module('pipelines.demo', run_name='__main__'); "
+            "print('VmHWM', [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() "
+            "if l.startswith('VmHWM')][0].split()[1])")
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "PYTHONPATH": str(root)}
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
+                             capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    rss_kb = int(out.stdout.strip().splitlines()[-1].split()[1])
+    return f"demo path: {seconds:.1f} s end to end, peak RSS {rss_kb / 1024:,.0f} MB"
+
+
 if __name__ == "__main__":
     sizes = [200_000, 1_000_000] if os.environ.get("BENCH_SIZE") == "full" else [200_000]
     print("## simulate")
@@ -20,6 +40,8 @@ if __name__ == "__main__":
     for r in pipeline.run():
         print(f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
               f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB")
+    print("\n## the make demo path (simulate 21 days, train, MLflow, score, report)")
+    print(demo_path())
     if os.environ.get("BENCH_SIZE") == "full":
         print("\n## a whole day at 1M and 4M events (train on day 1, score day 2)")
         scale.run([1_000_000, 4_000_000])
