@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -47,17 +46,20 @@ def _child(days: str) -> None:
                       "seconds": seconds, "fit_seconds": result.fit_seconds, "rss_mb": _peak_rss_mb()}))
 
 
+def main(days: int = 30) -> None:
+    t = time.perf_counter()
+    _files(days)
+    print(f"simulated {days} days in {time.perf_counter() - t:.0f} s (cached after the first run)", flush=True)
+    out = subprocess.run([sys.executable, __file__, "--child", str(days)], check=True, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"train on {days} days: {row['events']:,} events, {row['windows']:,} windows in "
+          f"{row['seconds'] / 60:.1f} min ({row['events'] / row['seconds']:,.0f} events/s; forest fit "
+          f"{row['fit_seconds']:.1f} s), peak RSS {row['rss_mb']:,.0f} MB")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         _child(sys.argv[2])
     else:
-        days = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-        t = time.perf_counter()
-        _files(days)
-        print(f"simulated {days} days in {time.perf_counter() - t:.0f} s", flush=True)
-        out = subprocess.run([sys.executable, __file__, "--child", str(days)], check=True, capture_output=True,
-                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"train on {days} days: {row['events']:,} events, {row['windows']:,} windows in "
-              f"{row['seconds'] / 60:.1f} min ({row['events'] / row['seconds']:,.0f} events/s; forest fit "
-              f"{row['fit_seconds']:.1f} s), peak RSS {row['rss_mb']:,.0f} MB")
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)

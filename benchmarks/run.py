@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark, quick by default, BENCH_SIZE=full for 1M events."""
+"""`make bench`: every benchmark; quick by default (minutes), BENCH_SIZE=full for 1M and 4M
+events, 1M/4M-event days and a month of training (about 45 min the first time, simulations cached)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ingest, pipeline, scale, simulate  # noqa: E402
+from benchmarks import ingest, month, pipeline, scale, simulate  # noqa: E402
 
 def demo_path() -> str:
     """Run `make demo`'s job in a child process against a throw-away MLflow store."""
@@ -31,7 +32,8 @@ def demo_path() -> str:
 
 
 if __name__ == "__main__":
-    sizes = [200_000, 1_000_000] if os.environ.get("BENCH_SIZE") == "full" else [200_000]
+    full = os.environ.get("BENCH_SIZE") == "full"
+    sizes = [200_000, 1_000_000, 4_000_000] if full else [200_000]
     print("## simulate")
     simulate.main()
     print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
@@ -42,6 +44,8 @@ if __name__ == "__main__":
               f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB")
     print("\n## the make demo path (simulate 21 days, train, MLflow, score, report)")
     print(demo_path())
-    if os.environ.get("BENCH_SIZE") == "full":
+    if full:
         print("\n## a whole day at 1M and 4M events (train on day 1, score day 2)")
         scale.run([1_000_000, 4_000_000])
+        print("\n## a month of training (30 days of ~1M events; simulated once, then cached)")
+        month.main(30)
