@@ -15,10 +15,10 @@ import pyarrow as pa
 
 from features.hashset import HashSet
 
-#: Lower is preferred. ResponseStarted beats Panic: exec/attach/watch that never complete
-#: still say what was done; Panic only says that the server failed.
-STAGE_RANK = {"ResponseComplete": 0, "ResponseStarted": 1, "Panic": 2, "RequestReceived": 3}
-UNKNOWN_STAGE_RANK = 4
+# The stage rank itself (lower is preferred: ResponseComplete 0, ResponseStarted 1, Panic 2,
+# RequestReceived 3, anything else 4) is computed in the parsing SQL, features/events.py.
+# ResponseStarted beats Panic: exec/attach/watch that never complete still say what was done;
+# Panic only says that the server failed.
 
 
 class StageDeduplicator:
@@ -32,7 +32,10 @@ class StageDeduplicator:
     counts as a stage merge.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, schema: pa.Schema | None = None) -> None:
+        #: Batches from different parsers are cast to this one schema: rows waiting for their
+        #: ResponseComplete from one batch are concatenated with rows of another.
+        self.schema = schema
         self._done = HashSet()
         self._pending: pa.Table | None = None
         self.n_stage_merged = 0
@@ -44,6 +47,8 @@ class StageDeduplicator:
         Rows waiting for their ResponseComplete are never emitted here, so the output is
         always a subset of ``batch``: one boolean filter, no concatenation.
         """
+        if self.schema is not None:
+            batch = batch.select(self.schema.names).cast(self.schema)
         n_old = 0 if self._pending is None else self._pending.num_rows
         new_keys = batch["audit_hash"].to_numpy().astype(np.uint64, copy=False)
         new_ranks = batch["stage_rank"].to_numpy()

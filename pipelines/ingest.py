@@ -178,7 +178,7 @@ class Ingestor:
                 reason = f"truncated JSON: line cut off before {reason.partition(': ')[2]}"
             found.append(Reject.from_reason(src, line, reason))
         if events.num_rows:
-            yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
+            yield self._emit(dedupe.push(events))
         if final:  # already unwrapped once: a second trip would loop
             for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist()):
                 found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
@@ -217,7 +217,7 @@ class Ingestor:
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
                 if n_clean:
                     events = _with_constants(table.slice(0, n_clean), item.source)
-                    yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
+                    yield self._emit(dedupe.push(events))
                 consumed += n_clean
                 if n_clean < table.num_rows:
                     break
@@ -254,7 +254,7 @@ class Ingestor:
                                         f"Parquet without kaad's event columns {missing[:3]!r}"))
                     return
                 events = table.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
-                yield self._emit(dedupe.push(events.select(DEDUPE_SCHEMA.names).cast(DEDUPE_SCHEMA)))
+                yield self._emit(dedupe.push(events))
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
 
@@ -281,7 +281,7 @@ class Ingestor:
         self.stats.n_files += len(files)
         con = connect(self.threads)
         worker_con = con.cursor()
-        dedupe = StageDeduplicator()
+        dedupe = StageDeduplicator(DEDUPE_SCHEMA)
         # DuckDB parses batch n on a worker thread (it releases the GIL) while this thread
         # reads batch n+1 and deduplicates and writes batch n-1.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaad-parse")

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 K8S_VERSION = "v1.29.10-eks-7f9249a"
-KUBECTL_UA = "kubectl/v1.29.3 (darwin/arm64) kubernetes/6813625"
 
 #: resource -> (API group, version). Core group resources have group "".
 RESOURCE_GROUPS: dict[str, tuple[str, str]] = {
@@ -47,7 +46,6 @@ CLUSTER_SCOPED = {"nodes", "namespaces", "clusterroles", "clusterrolebindings",
                   "validatingwebhookconfigurations", "customresourcedefinitions",
                   "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews",
                   "tokenreviews", "nodemetrics"}
-CREATED = {"create"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 

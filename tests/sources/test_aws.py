@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from cli import app
 from pipelines.ingest import ingest
-from scenarios.attacks import ATTACKS
 from scenarios.cluster import ClusterSpec
 from scenarios.simulate import simulate
 from sources.aws import AwsOptions
@@ -309,6 +308,3 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     assert "day metrics already put before" in rerun.stdout
     assert not sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages")
 
-
-def test_attack_library_still_imports_nothing_aws():
-    assert all(hasattr(a, "build") for a in ATTACKS.values())
