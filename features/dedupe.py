@@ -10,7 +10,6 @@ their ResponseComplete (watches and exec sessions that are still open).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from features.hashset import HashSet
@@ -57,8 +56,14 @@ class StageDeduplicator:
             ranks = np.concatenate([self._pending["stage_rank"].to_numpy(), new_ranks])
         else:
             keys, ranks = new_keys, new_ranks
-        # Hashing finds the few repeated keys in O(n); only those need sorting by stage.
-        shared = np.flatnonzero(pd.Index(keys).duplicated(keep=False))
+        # One sort finds the few repeated keys; only those need ordering by stage.
+        by_key = np.argsort(keys, kind="stable")
+        sorted_keys = keys[by_key]
+        equal_next = sorted_keys[1:] == sorted_keys[:-1]
+        twin = np.zeros(len(keys), dtype=bool)
+        twin[1:] |= equal_next
+        twin[:-1] |= equal_next
+        shared = np.sort(by_key[twin])
         order = shared[np.lexsort((shared, ranks[shared], keys[shared]))]
         k, r = keys[order], ranks[order]
         repeat = np.zeros(len(k), dtype=bool)

@@ -10,31 +10,15 @@ the slower per-document path in :mod:`sources.wrappers`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.request_body import BODY_COLUMNS, add_body_columns
 from features.schema import EVENT_SCHEMA
 
-_C = {"image": "VARCHAR", "securityContext": {"privileged": "BOOLEAN", "capabilities": {"add": ["VARCHAR"]}}}
-_PODSPEC = {
-    "hostNetwork": "BOOLEAN", "hostPID": "BOOLEAN", "hostIPC": "BOOLEAN",
-    "containers": [_C], "initContainers": [_C], "ephemeralContainers": [_C],
-    "volumes": [{"hostPath": {"path": "VARCHAR"}}],
-}
-_REQUEST_OBJECT = {
-    "kind": "VARCHAR",
-    "metadata": {"ownerReferences": [{"kind": "VARCHAR"}]},
-    "spec": {
-        **_PODSPEC,
-        "template": {"spec": _PODSPEC},  # Deployment, DaemonSet, StatefulSet, ReplicaSet, Job
-        "jobTemplate": {"spec": {"template": {"spec": _PODSPEC}}},  # CronJob
-    },
-    "roleRef": {"kind": "VARCHAR", "name": "VARCHAR"},
-    "subjects": [{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}],
-    "rules": [{"verbs": ["VARCHAR"], "resources": ["VARCHAR"]}],
-}
 _EVENT = {
     "kind": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR",
     "requestURI": "VARCHAR", "verb": "VARCHAR",
@@ -93,7 +77,7 @@ WITH parsed AS (
            NULL::VARCHAR AS fallback_ts, NULL::VARCHAR AS export_ts, NULL::VARCHAR AS text,
            struct_pack({", ".join(f'"{k}" := "{k}"' for k in _EVENT)}) AS j
     FROM read_json($path, format = 'newline_delimited', compression = $compression,
-                   columns = {_READ_JSON_COLUMNS})
+                   maximum_object_size = $buffer_bytes, columns = {_READ_JSON_COLUMNS})
 ),"""
 
 _BODY = f"""
@@ -131,21 +115,8 @@ checked AS (
                       CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
                           'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
              WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
-        END AS reject_reason,
-        try(json_transform(j.requestObject, '{json.dumps(_REQUEST_OBJECT)}')) AS ro
+        END AS reject_reason
     FROM routed
-),
-pods AS (
-    -- Only rows with a request body (a quarter at most) pay for the list work below.
-    SELECT *,
-        CASE WHEN ro IS NOT NULL THEN list_concat(ro.spec.containers, ro.spec.initContainers, ro.spec.ephemeralContainers,
-                    ro.spec.template.spec.containers, ro.spec.template.spec.initContainers,
-                    ro.spec.template.spec.ephemeralContainers,
-                    ro.spec.jobTemplate.spec.template.spec.containers,
-                    ro.spec.jobTemplate.spec.template.spec.initContainers) END AS containers,
-        CASE WHEN ro IS NOT NULL THEN list_concat(ro.spec.volumes, ro.spec.template.spec.volumes,
-                    ro.spec.jobTemplate.spec.template.spec.volumes) END AS volumes
-    FROM checked
 )
 SELECT
     route, reject_reason,
@@ -180,39 +151,14 @@ SELECT
     j.responseStatus.code AS response_code,
     j.annotations."authorization.k8s.io/decision" AS auth_decision,
     j.annotations."authorization.k8s.io/reason" AS auth_reason,
-    ro.kind AS request_object_kind,
-    CASE WHEN ro IS NULL THEN false ELSE coalesce(list_bool_or(list_transform(containers,
-        lambda c: coalesce(c.securityContext.privileged, false))), false) END AS pod_privileged,
-    CASE WHEN ro IS NOT NULL THEN nullif(list_filter(list_transform(volumes, lambda v: v.hostPath.path),
-        lambda p: p IS NOT NULL), []) END AS pod_host_paths,
-    coalesce(ro.spec.hostNetwork, ro.spec.template.spec.hostNetwork,
-             ro.spec.jobTemplate.spec.template.spec.hostNetwork, false) AS pod_host_network,
-    coalesce(ro.spec.hostPID, ro.spec.template.spec.hostPID,
-             ro.spec.jobTemplate.spec.template.spec.hostPID, false) AS pod_host_pid,
-    coalesce(ro.spec.hostIPC, ro.spec.template.spec.hostIPC,
-             ro.spec.jobTemplate.spec.template.spec.hostIPC, false) AS pod_host_ipc,
-    CASE WHEN ro IS NOT NULL THEN nullif(flatten(list_transform(containers,
-        lambda c: c.securityContext.capabilities.add)), []) END AS pod_capabilities,
-    CASE WHEN ro IS NOT NULL THEN nullif(list_filter(list_transform(containers, lambda c: c.image),
-        lambda i: i IS NOT NULL), []) END AS pod_images,
-    CASE WHEN ro.kind = 'Pod' THEN coalesce(len(ro.metadata.ownerReferences), 0) > 0 END
-        AS pod_has_owner,
-    ro.roleRef.kind AS role_ref_kind,
-    ro.roleRef.name AS role_ref_name,
-    CASE WHEN ro IS NOT NULL THEN list_transform(ro.subjects,
-        lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, '')) END
-        AS subjects,
-    CASE WHEN ro IS NOT NULL THEN list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs)))
-        END AS rule_verbs,
-    CASE WHEN ro IS NOT NULL THEN list_distinct(flatten(list_transform(ro.rules,
-        lambda r: r.resources))) END AS rule_resources,
+    j.requestObject::VARCHAR AS request_object,  -- to features.request_body
     CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
         lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
     coalesce(truncated, false) AS truncated,
     source_file,
     source_line
-FROM pods
+FROM checked
 """
 _SQL = _FROM_LINES + _BODY
 
@@ -245,13 +191,21 @@ def normalise_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table
     """
     con.register("lines", lines)
     try:
-        return con.sql(_SQL).to_arrow_table()
+        result = con.sql(_SQL).to_arrow_table()
     finally:
         con.unregister("lines")
+    return add_body_columns(con, result)
+
+
+#: DuckDB's JSON reader hands over one batch per read buffer (its maximum object size, 16 MiB
+#: by default). Fewer, larger batches halve the per-batch work (the request-body query, the
+#: deduplicator's bookkeeping) while a 900 MB file still splits into enough buffers for
+#: both threads.
+BULK_BUFFER_BYTES = 32 << 20
 
 
 def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
-                   rows_per_batch: int = 65536) -> pa.RecordBatchReader:
+                   buffer_bytes: int = BULK_BUFFER_BYTES) -> Iterator[pa.Table]:
     """Stream a JSON-lines file through the same normalisation, parsed by DuckDB itself.
 
     Batches carry ``clean`` (the row needs no reject, unwrap or line number), the dedupe
@@ -260,10 +214,17 @@ def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
     constant columns row by row costs as much as parsing them. Raises ``duckdb.Error``
     (possibly mid-stream) when the file is not clean JSON lines.
     """
-    params = {"source": path, "path": path, "compression": "gzip" if gzip else "none"}
-    cols = ", ".join(c for c in EVENT_SCHEMA.names if c not in BULK_CONSTANT)
+    params = {"source": path, "path": path, "compression": "gzip" if gzip else "none",
+              "buffer_bytes": buffer_bytes}
+    cols = ", ".join(c for c in [*EVENT_SCHEMA.names, "request_object"]
+                     if c not in BULK_CONSTANT and c not in BODY_COLUMNS)
     query = f"SELECT clean, audit_hash, stage_rank, {cols} FROM ({_FROM_FILE + _BODY})"
-    return con.sql(query, params=params).to_arrow_reader(rows_per_batch)
+    bodies = con.cursor()  # the streaming reader holds con
+    try:
+        for batch in con.sql(query, params=params).to_arrow_reader(1 << 20):
+            yield add_body_columns(bodies, pa.Table.from_batches([batch]))
+    finally:
+        bodies.close()
 
 
 BULK_CONSTANT = ("source_file", "source_line", "truncated")

@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -28,6 +29,9 @@ from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_re
 from sources.prefetch import prefetch
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, unwrap_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Rejects kept in memory with their location; beyond this only counts are kept
 #: (every reject is still counted, and streamed to ``on_reject`` if given).
@@ -54,8 +58,8 @@ class IngestStats:
     n_rejected: int = 0
     rejects_by_kind: Counter = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
-    time_min: pd.Timestamp | None = None
-    time_max: pd.Timestamp | None = None
+    time_min: datetime | None = None
+    time_max: datetime | None = None
     identities: Counter = field(default_factory=Counter)
     verbs: Counter = field(default_factory=Counter)
     response_codes: Counter = field(default_factory=Counter)
@@ -210,8 +214,7 @@ class Ingestor:
         row that needs a reject, an unwrap or a line number, or when DuckDB stops on bad JSON."""
         consumed = 0
         try:
-            for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
-                table = pa.Table.from_batches([batch])
+            for table in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
                 clean = table["clean"]
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
