@@ -10,13 +10,12 @@ the slower per-document path in :mod:`sources.wrappers`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.request_body import BODY_COLUMNS, add_body_columns
+from features.request_body import body_columns, small_struct
 from features.schema import EVENT_SCHEMA
 
 _EVENT = {
@@ -77,7 +76,7 @@ WITH parsed AS (
            NULL::VARCHAR AS fallback_ts, NULL::VARCHAR AS export_ts, NULL::VARCHAR AS text,
            struct_pack({", ".join(f'"{k}" := "{k}"' for k in _EVENT)}) AS j
     FROM read_json($path, format = 'newline_delimited', compression = $compression,
-                   maximum_object_size = $buffer_bytes, columns = {_READ_JSON_COLUMNS})
+                   columns = {_READ_JSON_COLUMNS})
 ),"""
 
 _BODY = f"""
@@ -115,7 +114,8 @@ checked AS (
                       CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
                           'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
              WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
-        END AS reject_reason
+        END AS reject_reason,
+        {small_struct('j.requestObject')} AS ro
     FROM routed
 )
 SELECT
@@ -151,7 +151,7 @@ SELECT
     j.responseStatus.code AS response_code,
     j.annotations."authorization.k8s.io/decision" AS auth_decision,
     j.annotations."authorization.k8s.io/reason" AS auth_reason,
-    j.requestObject::VARCHAR AS request_object,  -- to features.request_body
+{body_columns('j.requestObject', 'j.requestObject::VARCHAR')}
     CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
         lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
@@ -191,21 +191,13 @@ def normalise_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table
     """
     con.register("lines", lines)
     try:
-        result = con.sql(_SQL).to_arrow_table()
+        return con.sql(_SQL).to_arrow_table()
     finally:
         con.unregister("lines")
-    return add_body_columns(con, result)
-
-
-#: DuckDB's JSON reader hands over one batch per read buffer (its maximum object size, 16 MiB
-#: by default). Fewer, larger batches halve the per-batch work (the request-body query, the
-#: deduplicator's bookkeeping) while a 900 MB file still splits into enough buffers for
-#: both threads.
-BULK_BUFFER_BYTES = 32 << 20
 
 
 def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
-                   buffer_bytes: int = BULK_BUFFER_BYTES) -> Iterator[pa.Table]:
+                   rows_per_batch: int = 65536) -> pa.RecordBatchReader:
     """Stream a JSON-lines file through the same normalisation, parsed by DuckDB itself.
 
     Batches carry ``clean`` (the row needs no reject, unwrap or line number), the dedupe
@@ -214,17 +206,10 @@ def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
     constant columns row by row costs as much as parsing them. Raises ``duckdb.Error``
     (possibly mid-stream) when the file is not clean JSON lines.
     """
-    params = {"source": path, "path": path, "compression": "gzip" if gzip else "none",
-              "buffer_bytes": buffer_bytes}
-    cols = ", ".join(c for c in [*EVENT_SCHEMA.names, "request_object"]
-                     if c not in BULK_CONSTANT and c not in BODY_COLUMNS)
+    params = {"source": path, "path": path, "compression": "gzip" if gzip else "none"}
+    cols = ", ".join(c for c in EVENT_SCHEMA.names if c not in BULK_CONSTANT)
     query = f"SELECT clean, audit_hash, stage_rank, {cols} FROM ({_FROM_FILE + _BODY})"
-    bodies = con.cursor()  # the streaming reader holds con
-    try:
-        for batch in con.sql(query, params=params).to_arrow_reader(1 << 20):
-            yield add_body_columns(bodies, pa.Table.from_batches([batch]))
-    finally:
-        bodies.close()
+    return con.sql(query, params=params).to_arrow_reader(rows_per_batch)
 
 
 BULK_CONSTANT = ("source_file", "source_line", "truncated")

@@ -1,86 +1,67 @@
 """The columns read from a logged request body (``requestObject``): pod specs, bindings, roles.
 
-Computed on the rows that carry a body only, in a second small query per batch. Written as
-columns of the main parsing query they cost every row, bodiless ones included: DuckDB builds
-the deep pod-spec struct and runs each list function over NULLs (0.6 s of CPU per million
-events, about a third of that query, on a log where few events have a body).
+SQL expressions for the parsing query in :mod:`features.events`. They are written to cost
+little on the many events without a body: DuckDB evaluates every expression on every row,
+and transforming each body into the full pod-spec struct (three pod-spec levels, each with
+three lists of containers) and walking those lists with lambdas cost 0.6 s of CPU per
+million events even when almost none has a body. Instead, the container and volume lists
+are read with JSON path wildcards, which return flat lists of strings, and only for bodies
+that mention them; the rest comes from one transform into a small struct.
 """
 
 from __future__ import annotations
 
 import json
 
-import duckdb
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-_C = {"image": "VARCHAR", "securityContext": {"privileged": "BOOLEAN", "capabilities": {"add": ["VARCHAR"]}}}
-_PODSPEC = {
-    "hostNetwork": "BOOLEAN", "hostPID": "BOOLEAN", "hostIPC": "BOOLEAN",
-    "containers": [_C], "initContainers": [_C], "ephemeralContainers": [_C],
-    "volumes": [{"hostPath": {"path": "VARCHAR"}}],
-}
-_REQUEST_OBJECT = {
+_HOST = {"hostNetwork": "BOOLEAN", "hostPID": "BOOLEAN", "hostIPC": "BOOLEAN"}
+#: What is read from a body by transform: everything but the container and volume lists.
+_SMALL = {
     "kind": "VARCHAR",
     "metadata": {"ownerReferences": [{"kind": "VARCHAR"}]},
-    "spec": {
-        **_PODSPEC,
-        "template": {"spec": _PODSPEC},  # Deployment, DaemonSet, StatefulSet, ReplicaSet, Job
-        "jobTemplate": {"spec": {"template": {"spec": _PODSPEC}}},  # CronJob
-    },
+    "spec": {**_HOST, "template": {"spec": _HOST}, "jobTemplate": {"spec": {"template": {"spec": _HOST}}}},
     "roleRef": {"kind": "VARCHAR", "name": "VARCHAR"},
     "subjects": [{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}],
     "rules": [{"verbs": ["VARCHAR"], "resources": ["VARCHAR"]}],
 }
+#: Pod specs: a Pod's own, a workload's template (Deployment, DaemonSet, StatefulSet,
+#: ReplicaSet, Job) and a CronJob's job template.
+_SPECS = ("$.spec", "$.spec.template.spec", "$.spec.jobTemplate.spec.template.spec")
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_SPEC_FIELDS = ("spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec")
 
-_STRS = pa.list_(pa.string())
-#: Column -> (type, value for a row without a body). Order is the event table's.
-BODY_COLUMNS: dict[str, tuple[pa.DataType, bool | None]] = {
-    "request_object_kind": (pa.string(), None),
-    "pod_privileged": (pa.bool_(), False),
-    "pod_host_paths": (_STRS, None),
-    "pod_host_network": (pa.bool_(), False),
-    "pod_host_pid": (pa.bool_(), False),
-    "pod_host_ipc": (pa.bool_(), False),
-    "pod_capabilities": (_STRS, None),
-    "pod_images": (_STRS, None),
-    "pod_has_owner": (pa.bool_(), None),
-    "role_ref_kind": (pa.string(), None),
-    "role_ref_name": (pa.string(), None),
-    "subjects": (_STRS, None),
-    "rule_verbs": (_STRS, None),
-    "rule_resources": (_STRS, None),
-}
 
-_SPECS = ("ro.spec", "ro.spec.template.spec", "ro.spec.jobTemplate.spec.template.spec")
-_SQL = f"""
-WITH parsed AS (
-    -- json_transform is lenient (a JSON-patch array gives NULL fields); try() guards the rest.
-    SELECT i, try(json_transform(body, '{json.dumps(_REQUEST_OBJECT)}')) AS ro FROM bodies
-),
-pods AS (
-    SELECT *,
-        list_concat({", ".join(f"{s}.{c}" for s in _SPECS
-                               for c in ("containers", "initContainers", "ephemeralContainers"))})
-            AS containers,
-        list_concat({", ".join(f"{s}.volumes" for s in _SPECS)}) AS volumes
-    FROM parsed
-)
-SELECT
-    i,
+def _containers(body: str, path: str) -> str:
+    """Every container's value at ``path``, as one list of strings, in spec order."""
+    parts = ", ".join(f"json_extract_string({body}, '{spec}.{lst}[*].{path}')"
+                      for spec in _SPECS for lst in _CONTAINER_LISTS)
+    return f"list_concat({parts})"
+
+
+def body_columns(body: str, text: str) -> str:
+    """Return the SELECT-list expressions of the body columns.
+
+    ``body`` is the JSON column, ``text`` the same as VARCHAR, ``ro`` must be bound to
+    :func:`small_struct` of the body.
+    """
+    has = {key: f"contains({text}, '\"{key}\"')" for key in ("containers", "volumes")}
+    host = {flag: "coalesce(" + ", ".join(f"ro.{s}.{flag}" for s in _SPEC_FIELDS) + ", false)"
+            for flag in _HOST}
+    volumes = ", ".join(f"json_extract_string({body}, '{spec}.volumes[*].hostPath.path')"
+                        for spec in _SPECS)
+    return f"""
     ro.kind AS request_object_kind,
-    coalesce(list_bool_or(list_transform(containers,
-        lambda c: coalesce(c.securityContext.privileged, false))), false) AS pod_privileged,
-    nullif(list_filter(list_transform(volumes, lambda v: v.hostPath.path),
-        lambda p: p IS NOT NULL), []) AS pod_host_paths,
-    coalesce({", ".join(f"{s}.hostNetwork" for s in _SPECS)}, false) AS pod_host_network,
-    coalesce({", ".join(f"{s}.hostPID" for s in _SPECS)}, false) AS pod_host_pid,
-    coalesce({", ".join(f"{s}.hostIPC" for s in _SPECS)}, false) AS pod_host_ipc,
-    nullif(flatten(list_transform(containers, lambda c: c.securityContext.capabilities.add)), [])
-        AS pod_capabilities,
-    nullif(list_filter(list_transform(containers, lambda c: c.image), lambda x: x IS NOT NULL), [])
-        AS pod_images,
+    CASE WHEN {has['containers']} THEN list_contains(
+        {_containers(body, 'securityContext.privileged')}, 'true') ELSE false END AS pod_privileged,
+    CASE WHEN {has['volumes']} THEN nullif(list_filter(list_concat({volumes}),
+        lambda p: p IS NOT NULL), []) END AS pod_host_paths,
+    {host['hostNetwork']} AS pod_host_network,
+    {host['hostPID']} AS pod_host_pid,
+    {host['hostIPC']} AS pod_host_ipc,
+    CASE WHEN {has['containers']} THEN nullif(list_filter(
+        {_containers(body, 'securityContext.capabilities.add[*]')}, lambda c: c IS NOT NULL), [])
+        END AS pod_capabilities,
+    CASE WHEN {has['containers']} THEN nullif(list_filter(
+        {_containers(body, 'image')}, lambda i: i IS NOT NULL), []) END AS pod_images,
     CASE WHEN ro.kind = 'Pod' THEN coalesce(len(ro.metadata.ownerReferences), 0) > 0 END
         AS pod_has_owner,
     ro.roleRef.kind AS role_ref_kind,
@@ -89,40 +70,10 @@ SELECT
         lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, ''))
         AS subjects,
     list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs))) AS rule_verbs,
-    list_distinct(flatten(list_transform(ro.rules, lambda r: r.resources))) AS rule_resources
-FROM pods
-"""
+    list_distinct(flatten(list_transform(ro.rules, lambda r: r.resources))) AS rule_resources,"""
 
 
-def _bodiless(n: int) -> list[pa.Array]:
-    return [pa.array(np.zeros(n, dtype=bool)) if default is False else pa.nulls(n, typ)
-            for typ, default in BODY_COLUMNS.values()]
-
-
-def add_body_columns(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
-    """Replace ``table``'s ``request_object`` (JSON text) with the :data:`BODY_COLUMNS`.
-
-    ``con`` must not be streaming another result: use a cursor of its own.
-    """
-    bodies = table["request_object"]
-    table = table.drop_columns(["request_object"])
-    n = table.num_rows
-    if bodies.null_count == n:  # the common batch: nothing logged at Request level or above
-        arrays = _bodiless(n)
-    else:
-        rows = np.flatnonzero(pc.is_valid(bodies).to_numpy(zero_copy_only=False))
-        con.register("bodies", pa.table({"i": rows, "body": bodies.take(rows)}))
-        try:
-            derived = con.sql(_SQL).to_arrow_table()
-        finally:
-            con.unregister("bodies")
-        # Scatter: row r takes derived row at[r]; rows without a body point past the end,
-        # at the bodiless value appended to each column.
-        at = np.full(n, len(rows), dtype=np.int64)
-        at[derived["i"].to_numpy()] = np.arange(derived.num_rows)
-        at = pa.array(at)
-        arrays = [pa.concat_arrays([derived[name].combine_chunks().cast(typ), empty])
-                  .take(at) for (name, (typ, _)), empty in zip(BODY_COLUMNS.items(), _bodiless(1))]
-    for name, array in zip(BODY_COLUMNS, arrays):
-        table = table.append_column(name, array)
-    return table
+def small_struct(body: str) -> str:
+    """The transform of a body into the small struct the body columns read as ``ro``."""
+    # json_transform is lenient (a JSON-patch array gives NULL fields); try() guards the rest.
+    return f"try(json_transform({body}, '{json.dumps(_SMALL)}'))"

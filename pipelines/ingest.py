@@ -214,7 +214,8 @@ class Ingestor:
         row that needs a reject, an unwrap or a line number, or when DuckDB stops on bad JSON."""
         consumed = 0
         try:
-            for table in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
+            for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
+                table = pa.Table.from_batches([batch])
                 clean = table["clean"]
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
