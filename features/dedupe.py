@@ -56,35 +56,37 @@ class StageDeduplicator:
             ranks = np.concatenate([self._pending["stage_rank"].to_numpy(), new_ranks])
         else:
             keys, ranks = new_keys, new_ranks
-        # One sort finds the few repeated keys; only those need ordering by stage.
+        # One stable sort by key: the stages and copies of a request become neighbours in read
+        # order, and the sorted distinct keys probe the set of finished requests in order.
         by_key = np.argsort(keys, kind="stable")
         sorted_keys = keys[by_key]
-        equal_next = sorted_keys[1:] == sorted_keys[:-1]
-        twin = np.zeros(len(keys), dtype=bool)
-        twin[1:] |= equal_next
-        twin[:-1] |= equal_next
-        shared = np.sort(by_key[twin])
-        order = shared[np.lexsort((shared, ranks[shared], keys[shared]))]
-        k, r = keys[order], ranks[order]
-        repeat = np.zeros(len(k), dtype=bool)
-        repeat[1:] = k[1:] == k[:-1]
-        same_stage = np.zeros(len(k), dtype=bool)
-        same_stage[1:] = repeat[1:] & (r[1:] == r[:-1])
-        self.n_redelivered += int(same_stage.sum())
-        self.n_stage_merged += int((repeat & ~same_stage).sum())
-
-        unique = np.ones(len(keys), dtype=bool)
-        unique[shared] = False
-        best = np.concatenate([np.flatnonzero(unique), order[~repeat]])
-        seen = self._done.contains(keys[best])
+        new_key = np.ones(len(keys), dtype=bool)
+        new_key[1:] = sorted_keys[1:] != sorted_keys[:-1]
+        starts = np.flatnonzero(new_key)
+        sizes = np.diff(np.append(starts, len(keys)))
+        best = by_key[starts]  # one row a request: the first read, unless a group says otherwise
+        multi = sizes > 1
+        if multi.any():  # requests read more than once here: keep the best stage, first read
+            rows = by_key[np.repeat(multi, sizes)]
+            order = rows[np.lexsort((rows, ranks[rows], keys[rows]))]
+            k, r = keys[order], ranks[order]
+            repeat = np.zeros(len(k), dtype=bool)
+            repeat[1:] = k[1:] == k[:-1]
+            same_stage = np.zeros(len(k), dtype=bool)
+            same_stage[1:] = repeat[1:] & (r[1:] == r[:-1])
+            self.n_redelivered += int(same_stage.sum())
+            self.n_stage_merged += int((repeat & ~same_stage).sum())
+            best[multi] = order[~repeat]  # both in key order
+        request_keys = sorted_keys[starts]
+        seen = self._done.contains(request_keys, is_sorted=True)
         best_ranks = ranks[best]
         self.n_redelivered += int((seen & (best_ranks == 0)).sum())
         self.n_stage_merged += int((seen & (best_ranks != 0)).sum())
-        best, best_ranks = best[~seen], best_ranks[~seen]
 
-        complete = best[best_ranks == 0]          # always rows of the new batch
-        waiting = np.sort(best[best_ranks != 0])  # old pending rows first, then new ones
-        self._done.add(keys[complete])
+        finished = ~seen & (best_ranks == 0)
+        complete = best[finished]                          # always rows of the new batch
+        waiting = np.sort(best[~seen & (best_ranks != 0)])  # old pending rows first, then new
+        self._done.add(request_keys[finished], is_sorted=True)
         keep_old, keep_new = waiting[waiting < n_old], waiting[waiting >= n_old] - n_old
         parts = []
         if len(keep_old):

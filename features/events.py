@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.request_body import body_columns, small_struct
+from features.request_body import body_columns, body_step
 from features.schema import EVENT_SCHEMA
 
 _EVENT = {
@@ -114,10 +114,10 @@ checked AS (
                       CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
                           'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
              WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
-        END AS reject_reason,
-        {small_struct('j.requestObject')} AS ro
+        END AS reject_reason
     FROM routed
-)
+),
+{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked')}
 SELECT
     route, reject_reason,
     route = 'event' AND reject_reason IS NULL AND j.auditID IS NOT NULL AS clean,
@@ -151,14 +151,14 @@ SELECT
     j.responseStatus.code AS response_code,
     j.annotations."authorization.k8s.io/decision" AS auth_decision,
     j.annotations."authorization.k8s.io/reason" AS auth_reason,
-{body_columns('j.requestObject', 'j.requestObject::VARCHAR')}
+{body_columns('j.requestObject')}
     CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
         lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
     coalesce(truncated, false) AS truncated,
     source_file,
     source_line
-FROM checked
+FROM bodies
 """
 _SQL = _FROM_LINES + _BODY
 

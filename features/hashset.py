@@ -14,26 +14,29 @@ class HashSet:
     def __len__(self) -> int:
         return sum(len(r) for r in self._runs)
 
-    def contains(self, keys: np.ndarray) -> np.ndarray:
+    def contains(self, keys: np.ndarray, *, is_sorted: bool = False) -> np.ndarray:
+        """Return which of ``keys`` are in the set (faster when ``keys`` are sorted)."""
         if not self._runs or len(keys) == 0:
             return np.zeros(len(keys), dtype=bool)
         # Probing in key order walks each run forwards: 3.5x faster than random probes into a
         # run of a million keys, which miss the cache at every step of the binary search.
-        order = np.argsort(keys)
-        probes = keys[order]
+        order = None if is_sorted else np.argsort(keys)
+        probes = keys if order is None else keys[order]
         found_sorted = np.zeros(len(keys), dtype=bool)
         for run in self._runs:
             idx = np.minimum(np.searchsorted(run, probes), len(run) - 1)
             found_sorted |= run[idx] == probes
+        if order is None:
+            return found_sorted
         found = np.empty(len(keys), dtype=bool)
         found[order] = found_sorted
         return found
 
-    def add(self, keys: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, *, is_sorted: bool = False) -> None:
         """Add keys that are distinct and not in the set yet."""
         if len(keys) == 0:
             return
-        self._runs.append(np.sort(keys))
+        self._runs.append(keys.copy() if is_sorted else np.sort(keys))
         # Merge while the newest run is at least half the size of the one before it.
         while len(self._runs) > 1 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
             last = self._runs.pop()

@@ -1,79 +1,100 @@
 """The columns read from a logged request body (``requestObject``): pod specs, bindings, roles.
 
-SQL expressions for the parsing query in :mod:`features.events`. They are written to cost
-little on the many events without a body: DuckDB evaluates every expression on every row,
-and transforming each body into the full pod-spec struct (three pod-spec levels, each with
-three lists of containers) and walking those lists with lambdas cost 0.6 s of CPU per
-million events even when almost none has a body. Instead, the container and volume lists
-are read with JSON path wildcards, which return flat lists of strings, and only for bodies
-that mention them; the rest comes from one transform into a small struct.
+SQL for the parsing query in :mod:`features.events`. DuckDB evaluates every expression on
+every row, so it is written to cost little on events without a body and on bodies of other
+kinds (lease renewals, config maps, events: most bodies in a real log). JSON path extraction
+returns flat strings and lists and is cheap; transforming a body into a struct is not: the
+full pod-spec struct (three spec levels, each with three container lists) walked with
+lambdas cost 0.6 s of CPU per million events even when almost none had a body, and a small
+struct 0.3 s more on a log where a quarter of the events have one. Testing the body text
+for keys cost as much (0.07 s a key). So fields are read by path, only from bodies whose
+kind can hold them, and each pod body is parsed three times, not once a field and level.
 """
 
 from __future__ import annotations
 
-import json
-
-_HOST = {"hostNetwork": "BOOLEAN", "hostPID": "BOOLEAN", "hostIPC": "BOOLEAN"}
-#: What is read from a body by transform: everything but the container and volume lists.
-_SMALL = {
-    "kind": "VARCHAR",
-    "metadata": {"ownerReferences": [{"kind": "VARCHAR"}]},
-    "spec": {**_HOST, "template": {"spec": _HOST}, "jobTemplate": {"spec": {"template": {"spec": _HOST}}}},
-    "roleRef": {"kind": "VARCHAR", "name": "VARCHAR"},
-    "subjects": [{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}],
-    "rules": [{"verbs": ["VARCHAR"], "resources": ["VARCHAR"]}],
-}
-#: Pod specs: a Pod's own, a workload's template (Deployment, DaemonSet, StatefulSet,
-#: ReplicaSet, Job) and a CronJob's job template.
 _SPECS = ("$.spec", "$.spec.template.spec", "$.spec.jobTemplate.spec.template.spec")
-_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
-_SPEC_FIELDS = ("spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec")
+_CONTAINER_LISTS = [f"{s}.{lst}" for s in _SPECS for lst in ("containers", "initContainers",
+                                                             "ephemeralContainers")]
+_HOST_FLAGS = ("hostNetwork", "hostPID", "hostIPC")
+_SUBJECTS = '[{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}]'
+
+#: Kinds whose bodies hold a pod spec (the Pod's own, or a template) or RBAC fields. Bodies
+#: without a kind (strategic merge patches) may hold either.
+POD_KINDS = ("Pod", "PodTemplate", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet",
+             "ReplicationController", "Job", "CronJob")
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
-def _containers(body: str, path: str) -> str:
-    """Every container's value at ``path``, as one list of strings, in spec order."""
-    parts = ", ".join(f"json_extract_string({body}, '{spec}.{lst}[*].{path}')"
-                      for spec in _SPECS for lst in _CONTAINER_LISTS)
-    return f"list_concat({parts})"
+def _quoted(paths) -> str:
+    return "[" + ", ".join(f"'{p}'" for p in paths) + "]"
 
 
-def body_columns(body: str, text: str) -> str:
-    """Return the SELECT-list expressions of the body columns.
+def _each(lists: str, path: str, name: str) -> str:
+    """``path`` read in every element of every JSON list in ``lists``, flattened, no NULLs."""
+    return (f"nullif(list_filter(flatten(list_transform({lists}, lambda l: "
+            f"json_extract_string(l, '$[*].{path}'))), lambda {name}: {name} IS NOT NULL), [])")
 
-    ``body`` is the JSON column, ``text`` the same as VARCHAR, ``ro`` must be bound to
-    :func:`small_struct` of the body.
-    """
-    has = {key: f"contains({text}, '\"{key}\"')" for key in ("containers", "volumes")}
-    host = {flag: "coalesce(" + ", ".join(f"ro.{s}.{flag}" for s in _SPEC_FIELDS) + ", false)"
-            for flag in _HOST}
-    volumes = ", ".join(f"json_extract_string({body}, '{spec}.volumes[*].hostPath.path')"
-                        for spec in _SPECS)
+
+def body_step(body: str, text: str, source: str) -> str:
+    """A query step (``bodies AS (...)``) over ``source`` reading the body's kind, and its pod
+    and RBAC fields as two structs, only from objects of kinds that can hold them."""
+    def may_hold(kinds) -> str:
+        listed = ", ".join(f"'{k}'" for k in kinds)
+        # JSON patches (arrays) are not read: they hold operations, not objects.
+        return f"(starts_with({text}, '{{') AND coalesce(body_kind IN ({listed}), true))"
+
+    # One parse of the body finds the container and volume lists and the host flags of all
+    # three spec levels; fields are then read from those small lists.
+    flags = [f"{s}.{flag}" for flag in _HOST_FLAGS for s in _SPECS]
+    lists = {"body_containers": f"json_extract({body}, {_quoted(_CONTAINER_LISTS)})",
+             "body_volumes": f"json_extract({body}, {_quoted(f'{s}.volumes' for s in _SPECS)})",
+             "body_flags": f"json_extract_string({body}, {_quoted(flags)})"}
+    read_lists = ", ".join(f"CASE WHEN pod_body THEN {expr} END AS {name}" for name, expr in lists.items())
+    # A flag is taken from the first spec level that sets it.
+    first_set = {flag: f"coalesce(list_filter(body_flags[{3 * i + 1}:{3 * i + 3}], "
+                       f"lambda v: v IS NOT NULL)[1] = 'true', false)"
+                 for i, flag in enumerate(_HOST_FLAGS)}
+    pod = f"""{{
+            'privileged': list_contains(flatten(list_transform(body_containers,
+                lambda l: json_extract_string(l, '$[*].securityContext.privileged'))), 'true'),
+            'host_paths': {_each('body_volumes', 'hostPath.path', 'p')},
+            'host_network': {first_set['hostNetwork']},
+            'host_pid': {first_set['hostPID']},
+            'host_ipc': {first_set['hostIPC']},
+            'capabilities': {_each('body_containers', 'securityContext.capabilities.add[*]', 'c')},
+            'images': {_each('body_containers', 'image', 'i')}}}"""
+    rbac = f"""{{
+            'role_ref_kind': json_extract_string({body}, '$.roleRef.kind'),
+            'role_ref_name': json_extract_string({body}, '$.roleRef.name'),
+            'subjects': list_transform(json_transform({body}->'$.subjects', '{_SUBJECTS}'),
+                lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, '')),
+            'verbs': nullif(list_distinct(json_extract_string({body}, '$.rules[*].verbs[*]')), []),
+            'resources': nullif(list_distinct(json_extract_string({body}, '$.rules[*].resources[*]')), [])}}"""
+    return f"""bodies AS (
+    SELECT *, CASE WHEN pod_body THEN {pod} END AS pod,
+              CASE WHEN {may_hold(RBAC_KINDS)} THEN {rbac} END AS rbac
+    FROM (SELECT *, {read_lists}
+          FROM (SELECT *, {may_hold(POD_KINDS)} AS pod_body
+                FROM (SELECT *, json_extract_string({body}, '$.kind') AS body_kind FROM {source})))
+)"""
+
+
+def body_columns(body: str) -> str:
+    """Return the SELECT-list expressions of the body columns, over :func:`body_step`."""
     return f"""
-    ro.kind AS request_object_kind,
-    CASE WHEN {has['containers']} THEN list_contains(
-        {_containers(body, 'securityContext.privileged')}, 'true') ELSE false END AS pod_privileged,
-    CASE WHEN {has['volumes']} THEN nullif(list_filter(list_concat({volumes}),
-        lambda p: p IS NOT NULL), []) END AS pod_host_paths,
-    {host['hostNetwork']} AS pod_host_network,
-    {host['hostPID']} AS pod_host_pid,
-    {host['hostIPC']} AS pod_host_ipc,
-    CASE WHEN {has['containers']} THEN nullif(list_filter(
-        {_containers(body, 'securityContext.capabilities.add[*]')}, lambda c: c IS NOT NULL), [])
-        END AS pod_capabilities,
-    CASE WHEN {has['containers']} THEN nullif(list_filter(
-        {_containers(body, 'image')}, lambda i: i IS NOT NULL), []) END AS pod_images,
-    CASE WHEN ro.kind = 'Pod' THEN coalesce(len(ro.metadata.ownerReferences), 0) > 0 END
-        AS pod_has_owner,
-    ro.roleRef.kind AS role_ref_kind,
-    ro.roleRef.name AS role_ref_name,
-    list_transform(ro.subjects,
-        lambda s: s.kind || ':' || coalesce(s.namespace || '/', '') || coalesce(s.name, ''))
-        AS subjects,
-    list_distinct(flatten(list_transform(ro.rules, lambda r: r.verbs))) AS rule_verbs,
-    list_distinct(flatten(list_transform(ro.rules, lambda r: r.resources))) AS rule_resources,"""
-
-
-def small_struct(body: str) -> str:
-    """The transform of a body into the small struct the body columns read as ``ro``."""
-    # json_transform is lenient (a JSON-patch array gives NULL fields); try() guards the rest.
-    return f"try(json_transform({body}, '{json.dumps(_SMALL)}'))"
+    body_kind AS request_object_kind,
+    coalesce(pod.privileged, false) AS pod_privileged,
+    pod.host_paths AS pod_host_paths,
+    coalesce(pod.host_network, false) AS pod_host_network,
+    coalesce(pod.host_pid, false) AS pod_host_pid,
+    coalesce(pod.host_ipc, false) AS pod_host_ipc,
+    pod.capabilities AS pod_capabilities,
+    pod.images AS pod_images,
+    CASE WHEN body_kind = 'Pod'
+         THEN coalesce(json_array_length({body}, '$.metadata.ownerReferences'), 0) > 0 END AS pod_has_owner,
+    rbac.role_ref_kind AS role_ref_kind,
+    rbac.role_ref_name AS role_ref_name,
+    rbac.subjects AS subjects,
+    rbac.verbs AS rule_verbs,
+    rbac.resources AS rule_resources,"""

@@ -131,14 +131,27 @@ def _unwrapped_table(out: Unwrapped) -> pa.Table:
     ], schema=LINE_SCHEMA)
 
 
-def _with_constants(table: pa.Table, source: str) -> pa.Table:
-    """Add the columns that are the same on every row of a bulk-read file."""
-    n = table.num_rows
-    source_file = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                                 pa.array([source])).cast(pa.string())
-    return (table.append_column("truncated", pa.array(np.zeros(n, dtype=bool)))
-            .append_column("source_file", source_file)
-            .append_column("source_line", pa.nulls(n, pa.int64())))
+class _FileConstants:
+    """The columns that are the same on every row of a bulk-read file, built once per file
+    and sliced for each batch: building them per batch cost 0.14 s per million events."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._columns: dict[str, pa.Array] = {}
+
+    def add_to(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        if not self._columns or len(self._columns["truncated"]) < n:
+            size = max(n, 65536)
+            self._columns = {
+                "truncated": pa.array(np.zeros(size, dtype=bool)),
+                "source_file": pa.DictionaryArray.from_arrays(
+                    pa.array(np.zeros(size, dtype=np.int32)), pa.array([self.source])).cast(pa.string()),
+                "source_line": pa.nulls(size, pa.int64()),
+            }
+        for name, column in self._columns.items():
+            table = table.append_column(name, column.slice(0, n))
+        return table
 
 
 class Ingestor:
@@ -213,6 +226,7 @@ class Ingestor:
         """Let DuckDB read a clean JSON-lines file; fall back to the line path at the first
         row that needs a reject, an unwrap or a line number, or when DuckDB stops on bad JSON."""
         consumed = 0
+        constants = _FileConstants(item.source)
         try:
             for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
                 table = pa.Table.from_batches([batch])
@@ -220,7 +234,7 @@ class Ingestor:
                 n_clean = table.num_rows if pc.all(clean).as_py() else int(
                     np.argmin(clean.to_numpy(zero_copy_only=False)))
                 if n_clean:
-                    events = _with_constants(table.slice(0, n_clean), item.source)
+                    events = constants.add_to(table.slice(0, n_clean))
                     yield self._emit(dedupe.push(events))
                 consumed += n_clean
                 if n_clean < table.num_rows:
