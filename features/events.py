@@ -4,7 +4,8 @@ This is the one place where audit JSON is read. It runs as a single DuckDB query
 Arrow batch of lines: DuckDB's JSON reader (yyjson) parses each line once into a typed struct,
 which is what lets ingest run faster than ``orjson.loads`` per line in Python. Lines that are
 not plain events (wrappers, invalid JSON, arrays) come back marked ``route = 'python'`` for
-the slower per-document path in :mod:`sources.wrappers`.
+the slower per-document path in :mod:`sources.wrappers`. The part of the query that reads
+request bodies is in :mod:`features.request_body`.
 """
 
 from __future__ import annotations
