@@ -6,12 +6,8 @@ Column names follow Falco's k8saudit field vocabulary without its punctuation
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import pandas as pd
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 _STR = pa.string()
 _STRS = pa.list_(pa.string())
@@ -68,13 +64,18 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
 EVENT_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in EVENT_FIELDS])
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
 
-def _types_mapper(typ: pa.DataType):
-    import pandas as pd  # here, not at the top: ingesting to Parquet needs no pandas (0.2 s)
+_PANDAS_TYPES = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
 
+
+def _types_mapper(typ: pa.DataType):
     if pa.types.is_list(typ):
         return pd.ArrowDtype(typ)
-    return {pa.string(): pd.StringDtype("pyarrow"), pa.int32(): pd.Int32Dtype(),
-            pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get(typ)
+    return _PANDAS_TYPES.get(typ)
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:

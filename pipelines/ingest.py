@@ -13,10 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,9 +29,6 @@ from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_re
 from sources.prefetch import prefetch
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, unwrap_text
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: Rejects kept in memory with their location; beyond this only counts are kept
 #: (every reject is still counted, and streamed to ``on_reject`` if given).
