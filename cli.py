@@ -45,6 +45,18 @@ def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+TrustedProxiesOption = Annotated[str | None, typer.Option(
+    help="Proxies whose X-Forwarded-For entries are believed, as CIDR,... (default: loopback "
+         "only; EKS needs none). The client is the rightmost address of sourceIPs that is not "
+         "one of them.")]
+
+
+def _proxies(spec: str | None):
+    from features.source_address import parse_proxies
+
+    return parse_proxies(spec)
+
+
 @app.command("ingest")
 def ingest_cmd(
     inputs: Annotated[list[str], typer.Argument(
@@ -61,6 +73,7 @@ def ingest_cmd(
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")] = None,
     cluster: Annotated[str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
+    trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
     """Read audit logs into kaad's event table and summarise them.
 
@@ -83,7 +96,8 @@ def ingest_cmd(
         total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         with byte_progress(total, "ingest") as advance, RejectWriter(rejects) as write_reject:
             result = ingest(files, out=out_path, collect=False, on_progress=advance,
-                            on_reject=write_reject, aws=aws, cluster=cluster)
+                            on_reject=write_reject, aws=aws, cluster=cluster,
+                            trusted_proxies=_proxies(trusted_proxies))
         if checkpoint is not None:
             for state in result.checkpoints.values():
                 state.save(str(checkpoint))  # only now: everything read has been written
@@ -96,6 +110,9 @@ def ingest_cmd(
         out.print(f"lake {out_path}: {result.lake.n_written:,} new events, "
                   f"{result.lake.n_already_there:,} already there, in {len(result.lake.partitions)} "
                   "partition(s)", markup=False)
+        if result.lake.n_audit_id_reused:
+            out.print(f"lake {out_path}: {result.lake.n_audit_id_reused:,} new request(s) reuse "
+                      "an auditID the lake already holds (kept, flagged)", markup=False)
     elif out_path is not None:
         out.print(f"wrote {stats.n_events:,} events to {out_path}", markup=False)
     if checkpoint is not None and result.checkpoints:

@@ -125,7 +125,9 @@ for _name, _def, _att, _mir in (
         ("n_anonymous_allowed", "anonymous requests allowed outside health endpoints", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),
         ("n_bare_pods", "pods without an owner created by a person or service account", "privileged_pod", "Elastic 'Kubernetes pod created with no owner'"),
         ("n_cluster_wide_secret_lists", "secrets listed or watched across all namespaces", "secret_enumeration, cluster_admin_binding", "GuardDuty Discovery:Kubernetes/SuccessfulAnonymousAccess family"),
-        ("n_cluster_wide_pod_lists", "pods listed across all namespaces (kubelets excluded)", "stolen_token_external", "")):
+        ("n_cluster_wide_pod_lists", "pods listed across all namespaces (kubelets excluded)", "stolen_token_external", ""),
+        ("n_audit_id_reused", "requests that reuse another request's audit ID (clients set it with the Audit-ID header)", "", "no rule set checks this"),
+        ("n_forwarded_unverified", "requests whose X-Forwarded-For chain no trusted proxy vouches for (a typed header hiding the client)", "", "no rule set checks this")):
     _F.append(Feature(_name, "sensitive", _def, "A risky action, counted, so that its rarity for this identity is learned.",
                       _att, _mir))
 for _attr, _def, _att, _mir in (

@@ -106,3 +106,36 @@ class StageDeduplicator:
         if pending is not None:
             self._done.add(pending["audit_hash"].to_numpy().astype(np.uint64, copy=False))
         return pending
+
+
+class AuditIdReuse:
+    """Mark requests whose auditID an earlier request already carried.
+
+    kube-apiserver takes the auditID from the client's ``Audit-ID`` header, so a client can
+    give a second request the ID of its first. Requests are distinct by content (see
+    :data:`features.events.REQUEST_KEY_SQL`); this remembers the ID hashes of the requests
+    emitted so far (8 bytes each) and flags every later request that shares one.
+    """
+
+    def __init__(self) -> None:
+        self._seen = HashSet()
+        self.n_reused = 0
+
+    def mark(self, id_hashes: np.ndarray) -> np.ndarray:
+        """Return which of these requests (in emit order) reuse an auditID seen before."""
+        if len(id_hashes) == 0:
+            return np.zeros(0, dtype=bool)
+        ids = id_hashes.astype(np.uint64, copy=False)
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        distinct = ordered[first]
+        seen = self._seen.contains(distinct, is_sorted=True)
+        reused_sorted = ~first
+        reused_sorted[np.flatnonzero(first)[seen]] = True
+        self._seen.add(distinct[~seen], is_sorted=True)
+        reused = np.empty(len(ids), dtype=bool)
+        reused[order] = reused_sorted
+        self.n_reused += int(reused.sum())
+        return reused

@@ -158,6 +158,11 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     new["n_bare_pods"] = create & (res == "pods") & (sub == "") & ~owned & kind.isin({"human", "service_account"})
     new["n_cluster_wide_secret_lists"] = verb.isin({"list", "watch"}) & (res == "secrets") & (ns == "")
     new["n_cluster_wide_pod_lists"] = verb.isin({"list", "watch"}) & (res == "pods") & (ns == "") & (kind != "node")
+    # Evidence about the request itself: a client that sets the Audit-ID or X-Forwarded-For
+    # header is shaping what the log says about it. Tables from before these columns: False.
+    for column, feature in (("audit_id_reused", "n_audit_id_reused"),
+                            ("forwarded_unverified", "n_forwarded_unverified")):
+        new[feature] = flag(column) if column in out.columns else np.zeros(len(out), dtype=bool)
     new["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
     new["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != new["own_namespace"].fillna(""))
     new["verb_resource"] = _verb_resource(verb, res, sub)

@@ -35,12 +35,28 @@ _EVENT = {
     "requestObject": "JSON",
     # Parsed as a struct: reading the two keys with ->> would parse the JSON twice per row.
     "annotations": {"authorization.k8s.io/decision": "VARCHAR",
-                    "authorization.k8s.io/reason": "VARCHAR"},
+                    "authorization.k8s.io/reason": "VARCHAR",
+                    # The spelling in EKS blog posts and some webhook authorizers.
+                    "authorization.kubernetes.io/decision": "VARCHAR",
+                    "authorization.kubernetes.io/reason": "VARCHAR"},
     "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
+    "requestTimestamp": "VARCHAR",
     # Wrapper keys: a line holding one of these is not an event but contains some.
     "records": "JSON", "logEvents": "JSON", "items": "JSON", "protoPayload": "JSON",
     "messageType": "VARCHAR", "properties": "JSON",
 }
+
+#: One request, whatever stage or copy of it was read: the auditID together with what the
+#: request was. kube-apiserver takes the auditID from the client's Audit-ID header, so the ID
+#: alone would let a client hide a second request behind the ID of its first. Computed from
+#: event-table columns, so the lake and kaad's own Parquet compute the same key. The response
+#: code is left out: the RequestReceived stage has none, and it must merge with the others.
+REQUEST_KEY_COLUMNS = ("audit_id", "identity", "verb", "request_uri", "target_resource",
+                       "target_subresource", "api_group", "target_namespace", "target_name",
+                       "timestamp", "source_ips", "user_agent")
+REQUEST_KEY_SQL = "hash(" + ", ".join(REQUEST_KEY_COLUMNS) + ")"
+#: The auditID alone: two request keys that share it are a reused ID.
+AUDIT_ID_HASH_SQL = "hash(audit_id)"
 
 # CloudWatch Logs export-to-S3 lines: "<ISO timestamp> <event json>".
 _EXPORT_LINE = r"^\d{4}-\d{2}-\d{2}T[^ ]+ \{"
@@ -91,9 +107,18 @@ routed AS (
         coalesce(try_cast(j.requestReceivedTimestamp AS TIMESTAMPTZ),
                  try_cast(j.stageTimestamp AS TIMESTAMPTZ),
                  try_cast(j.timestamp AS TIMESTAMPTZ),
+                 try_cast(j.requestTimestamp AS TIMESTAMPTZ),
                  try_cast(export_ts AS TIMESTAMPTZ),
                  try_cast(fallback_ts AS TIMESTAMPTZ)) AS ts,
-        coalesce(j.requestReceivedTimestamp, j.stageTimestamp, j.timestamp) AS raw_ts,
+        coalesce(j.requestReceivedTimestamp, j.stageTimestamp, j.timestamp, j.requestTimestamp) AS raw_ts,
+        -- Events written by hand or by other tools (EKS guides) carry the HTTP method.
+        CASE WHEN j.verb IN ('POST', 'post') THEN 'create'
+             WHEN j.verb IN ('PUT', 'put') THEN 'update'
+             WHEN j.verb IN ('PATCH', 'DELETE', 'HEAD') THEN lower(j.verb)
+             WHEN j.verb = 'GET' THEN CASE WHEN j.objectRef.name IS NULL
+                                                AND j.objectRef.resource IS NOT NULL
+                                           THEN 'list' ELSE 'get' END
+             ELSE j.verb END AS api_verb,
         -- A failed authentication (401) is audited with an empty user: who is unknown, but
         -- the attempt is exactly what a token-guessing attacker leaves behind.
         coalesce(nullif(j.user.username, ''),
@@ -113,25 +138,28 @@ checked AS (
                       CASE WHEN coalesce(j.verb, '') = '' THEN 'verb' END,
                       CASE WHEN identity IS NULL THEN 'user.username' END,
                       CASE WHEN ts IS NULL AND raw_ts IS NULL THEN
-                          'requestReceivedTimestamp (nor stageTimestamp, timestamp)' END)
+                          'requestReceivedTimestamp (nor stageTimestamp, timestamp, requestTimestamp)' END)
              WHEN ts IS NULL THEN 'bad timestamp: ' || to_json(raw_ts)::VARCHAR
         END AS reject_reason
     FROM routed
 ),
-{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked')}
+{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked')},
+rows AS (
 SELECT
     route, reject_reason,
     route = 'event' AND reject_reason IS NULL AND j.auditID IS NOT NULL AS clean,
     CASE WHEN route = 'python' THEN coalesce(export_ts || ' ', '') || text END AS text,
     CASE WHEN route = 'python' THEN fallback_ts END AS fallback_ts,
     coalesce(j.auditID, 'md5:' || md5(text)) AS audit_id,
-    hash(coalesce(j.auditID, 'md5:' || md5(text))) AS audit_hash,
     CASE j.stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1
                  WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 ELSE 4 END::TINYINT AS stage_rank,
     j.stage AS stage,
-    j.level AS level,
+    -- Canonical case (Metadata, Request, RequestResponse): guides write "metadata".
+    CASE lower(j.level) WHEN 'none' THEN 'None' WHEN 'metadata' THEN 'Metadata'
+         WHEN 'request' THEN 'Request' WHEN 'requestresponse' THEN 'RequestResponse'
+         ELSE j.level END AS level,
     ts AS timestamp,
-    j.verb AS verb,
+    api_verb AS verb,
     identity,
     j.user.groups AS user_groups,
     j.user.extra.arn[1] AS principal_arn,
@@ -139,8 +167,11 @@ SELECT
     j.user.extra.sessionName[1] AS principal_session,
     j.user.extra.accessKeyId[1] AS principal_access_key,
     j.impersonatedUser.username AS impersonated_user,
-    j.sourceIPs[1] AS source_ip,
+    -- The last address is the API server's TCP peer; earlier ones come from X-Forwarded-For,
+    -- which the client can set. features.source_address picks past trusted proxies.
+    j.sourceIPs[-1] AS source_ip,
     j.sourceIPs AS source_ips,
+    false AS forwarded_unverified,
     j.userAgent AS user_agent,
     j.objectRef.resource AS target_resource,
     j.objectRef.subresource AS target_subresource,
@@ -150,16 +181,21 @@ SELECT
     j.objectRef.name AS target_name,
     j.requestURI AS request_uri,
     j.responseStatus.code AS response_code,
-    j.annotations."authorization.k8s.io/decision" AS auth_decision,
-    j.annotations."authorization.k8s.io/reason" AS auth_reason,
+    coalesce(j.annotations."authorization.k8s.io/decision",
+             j.annotations."authorization.kubernetes.io/decision") AS auth_decision,
+    coalesce(j.annotations."authorization.k8s.io/reason",
+             j.annotations."authorization.kubernetes.io/reason") AS auth_reason,
 {body_columns('j.requestObject')}
     CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
         lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
     coalesce(truncated, false) AS truncated,
+    false AS audit_id_reused,
     source_file,
     source_line
 FROM bodies
+)
+SELECT *, {REQUEST_KEY_SQL} AS audit_hash, {AUDIT_ID_HASH_SQL} AS id_hash FROM rows
 """
 _SQL = _FROM_LINES + _BODY
 
@@ -209,22 +245,25 @@ def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
     """
     params = {"source": path, "path": path, "compression": "gzip" if gzip else "none"}
     cols = ", ".join(c for c in EVENT_SCHEMA.names if c not in BULK_CONSTANT)
-    query = f"SELECT clean, audit_hash, stage_rank, {cols} FROM ({_FROM_FILE + _BODY})"
+    query = f"SELECT clean, audit_hash, id_hash, stage_rank, {cols} FROM ({_FROM_FILE + _BODY})"
     return con.sql(query, params=params).to_arrow_reader(rows_per_batch)
 
 
 BULK_CONSTANT = ("source_file", "source_line", "truncated")
+#: Internal columns the deduplicator reads: the request key, the auditID's hash, the stage rank.
+DEDUPE_COLUMNS = ("audit_hash", "id_hash", "stage_rank")
 
 
 def split_result(result: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Split :func:`normalise_lines` output into (events, rejects, python-routed lines).
 
-    Events keep the internal ``audit_hash`` and ``stage_rank`` columns for deduplication.
+    Events keep the internal ``audit_hash``, ``id_hash`` and ``stage_rank`` columns for
+    deduplication.
     """
     is_event = pc.equal(result["route"], "event")
     rejected = pc.is_valid(result["reject_reason"])
     good = pc.and_(is_event, pc.invert(rejected))
-    events = result.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
+    events = result.select([*EVENT_SCHEMA.names, *DEDUPE_COLUMNS])
     if pc.all(good).as_py():  # the common case: skip copying the batch through filters
         empty = result.slice(0, 0)
         return (events, empty.select(["source_file", "source_line", "reject_reason", "truncated"]),

@@ -44,9 +44,10 @@ def salvage_event(text: str) -> dict[str, Any] | None:
     user = _object(text, "user")
     if user is not None and (username := _field(user, "username")) is not None:
         event["user"] = {"username": username}
-    ips = re.search(r'"sourceIPs"\s*:\s*\[\s*' + _STRING, text)
-    if ips:
-        event["sourceIPs"] = [_unescape(ips.group(1))]
+    # The whole list: the last address is the peer, the others a client-set header.
+    ips = re.search(r'"sourceIPs"\s*:\s*\[([^\]]*)\]', text)
+    if ips and (found := re.findall(_STRING, ips.group(1))):
+        event["sourceIPs"] = [_unescape(ip) for ip in found]
     ref = _object(text, "objectRef")
     if ref is not None:
         event["objectRef"] = {k: v for k in _OBJECT_REF_FIELDS if (v := _field(ref, k)) is not None}

@@ -28,8 +28,11 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("principal_session", _STR, "EKS: user.extra.sessionName[0]"),
     ("principal_access_key", _STR, "EKS: user.extra.accessKeyId[0]"),
     ("impersonated_user", _STR, "impersonatedUser.username"),
-    ("source_ip", _STR, "first of sourceIPs: the client as the API server saw it"),
-    ("source_ips", _STRS, "sourceIPs (proxies append, the client is first)"),
+    ("source_ip", _STR, "the client address: the rightmost of sourceIPs that is not a trusted "
+     "proxy (the last one is the API server's TCP peer; the others are X-Forwarded-For)"),
+    ("source_ips", _STRS, "sourceIPs as logged; untrusted: the client can set all but the last"),
+    ("forwarded_unverified", pa.bool_(), "sourceIPs names addresses beyond source_ip: a forwarded "
+     "chain that no trusted proxy vouches for (someone typed an X-Forwarded-For header)"),
     ("user_agent", _STR, "userAgent"),
     ("target_resource", _STR, "objectRef.resource"),
     ("target_subresource", _STR, "objectRef.subresource (exec, attach, token, approval, ...)"),
@@ -57,9 +60,14 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("rule_resources", _STRS, "Role/ClusterRole: distinct resources over all rules"),
     ("exec_command", _STR, "pods/exec: the command from the URI query, joined by spaces"),
     ("truncated", pa.bool_(), "the line was cut off; the row holds the fields that survived"),
+    ("audit_id_reused", pa.bool_(), "another request read before this one carries the same "
+     "auditID (clients can set it with the Audit-ID header)"),
     ("source_file", _STR, "file (or s3/cloudwatch URI) the event was read from"),
     ("source_line", pa.int64(), "1-based line of that file where the event (or its wrapper) starts"),
 )
+
+#: Columns added after event tables were first written: older tables read with these defaults.
+LATER_COLUMNS: dict[str, object] = {"forwarded_unverified": False, "audit_id_reused": False}
 
 EVENT_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in EVENT_FIELDS])
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)

@@ -47,6 +47,13 @@ def _values(events: pd.DataFrame, flag: str, column: str, limit: int = 3) -> lis
     return list(dict.fromkeys(picked))[:limit]
 
 
+def _chains(events: pd.DataFrame, limit: int = 2) -> list[list]:
+    if "forwarded_unverified" not in events.columns or "source_ips" not in events.columns:
+        return []
+    picked = events.loc[events["forwarded_unverified"].fillna(False).to_numpy(dtype=bool), "source_ips"]
+    return [list(c) for c in picked.dropna().head(limit)]
+
+
 def _usual(profile: dict, key: str) -> str:
     top = profile.get(key) or []
     return ", ".join(str(v) for v, _ in top[:2]) if top else "none on record"
@@ -94,6 +101,12 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
         return f"read or listed secrets in {value:g} namespaces; usual {usual:g}"
     if feature == "n_foreign_namespaces":
         return f"touched {value:g} namespaces outside its own; usual {usual:g}"
+    if feature == "n_audit_id_reused":
+        return f"{value:g} request(s) reuse another request's audit ID (usual {usual:g})"
+    if feature == "n_forwarded_unverified":
+        chains = ", ".join(" > ".join(map(str, c)) for c in _chains(events))
+        return (f"{value:g} request(s) with an X-Forwarded-For chain no trusted proxy vouches for"
+                + (f" ({chains}; the address used is the last)" if chains else ""))
     if feature == "n_exec" and "exec_command" in events.columns:
         cmds = ", ".join(events["exec_command"].dropna().astype(str).unique()[:2])
         return f"exec or attach into pods: {value:g}; usual {usual:g}" + (f" (command: {cmds})" if cmds else "")
@@ -138,6 +151,7 @@ def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: 
 SUSPICIOUS_FLAGS = ("n_privileged", "n_hostpath", "n_hostpid", "n_admin_bindings", "n_risky_roles",
                     "n_token_requests_other", "n_csr_approvals", "n_impersonations", "n_exec",
                     "n_webhook_writes", "n_aws_auth_edits", "n_events_deleted", "n_cluster_wide_secret_lists",
+                    "n_audit_id_reused", "n_forwarded_unverified",
                     "is_denied", "is_new_verb_resource", "is_new_source_ip", "is_new_user_agent",
                     "is_new_namespace", "is_secret_read")
 CALL_COLUMNS = ("timestamp", "verb", "target_resource", "target_subresource", "target_namespace",

@@ -21,9 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.dedupe import StageDeduplicator
-from features.events import LINE_SCHEMA, connect, normalise_file, normalise_lines, split_result
-from features.schema import EVENT_SCHEMA, to_pandas
+from features.dedupe import AuditIdReuse, StageDeduplicator
+from features.events import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
+                             normalise_file, normalise_lines, split_result)
+from features.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
+from features.source_address import Network, TrustedAddress
 from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs
 from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
 from sources.prefetch import prefetch
@@ -38,7 +40,7 @@ ProgressFn = Callable[[int, str], None]
 #: One schema for every batch the deduplicator sees, whichever path parsed it: rows waiting for
 #: their ResponseComplete from one path are concatenated with rows of another.
 DEDUPE_SCHEMA = pa.schema([*EVENT_SCHEMA, pa.field("audit_hash", pa.uint64()),
-                           pa.field("stage_rank", pa.int8())])
+                           pa.field("id_hash", pa.uint64()), pa.field("stage_rank", pa.int8())])
 
 
 @dataclass
@@ -51,6 +53,8 @@ class IngestStats:
     n_truncated: int = 0
     n_stage_merged: int = 0
     n_redelivered: int = 0
+    n_audit_id_reused: int = 0
+    n_forwarded_unverified: int = 0
     n_control_messages: int = 0
     n_rejected: int = 0
     rejects_by_kind: Counter = field(default_factory=Counter)
@@ -75,6 +79,8 @@ class IngestStats:
             return
         self.n_events += table.num_rows
         self.n_truncated += int(pc.sum(table["truncated"]).as_py() or 0)
+        self.n_audit_id_reused += int(pc.sum(table["audit_id_reused"]).as_py() or 0)
+        self.n_forwarded_unverified += int(pc.sum(table["forwarded_unverified"]).as_py() or 0)
         lo, hi = pc.min(table["timestamp"]).as_py(), pc.max(table["timestamp"]).as_py()
         self.time_min = lo if self.time_min is None else min(self.time_min, lo)
         self.time_max = hi if self.time_max is None else max(self.time_max, hi)
@@ -162,8 +168,11 @@ class Ingestor:
 
     def __init__(self, *, chunk_bytes: int = CHUNK_BYTES, threads: int | None = None,
                  on_progress: ProgressFn | None = None,
-                 on_reject: Callable[[Reject], None] | None = None, aws=None) -> None:
+                 on_reject: Callable[[Reject], None] | None = None, aws=None,
+                 trusted_proxies: tuple[Network, ...] | None = None) -> None:
         self.chunk_bytes = chunk_bytes
+        self.addresses = TrustedAddress(trusted_proxies)
+        self._reuse = AuditIdReuse()
         self.threads = threads
         self.on_progress = on_progress
         self.on_reject = on_reject
@@ -213,7 +222,12 @@ class Ingestor:
         found.clear()
 
     def _emit(self, table: pa.Table) -> pa.Table:
-        table = table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+        reused = self._reuse.mark(table["id_hash"].to_numpy())
+        if reused.any():
+            flags = pc.or_(pc.fill_null(table["audit_id_reused"], False), pa.array(reused))
+            table = table.set_column(table.column_names.index("audit_id_reused"),
+                                     "audit_id_reused", flags)
+        table = self.addresses.apply(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
         self.stats.add_events(table)
         return table
 
@@ -254,19 +268,23 @@ class Ingestor:
 
     def _parquet(self, con, item: ParquetFile, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
         """kaad's own event table: already normalised; deduplicated again across inputs."""
-        query = ("SELECT *, hash(audit_id) AS audit_hash, CASE stage WHEN 'ResponseComplete' THEN 0 "
-                 "WHEN 'ResponseStarted' THEN 1 WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 "
-                 "ELSE 4 END::TINYINT AS stage_rank FROM read_parquet($path)")
+        query = (f"SELECT *, {REQUEST_KEY_SQL} AS audit_hash, {AUDIT_ID_HASH_SQL} AS id_hash, "
+                 "CASE stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1 "
+                 "WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 ELSE 4 END::TINYINT AS stage_rank "
+                 "FROM read_parquet($path, union_by_name = true)")
         try:
             reader = con.sql(query, params={"path": item.source}).to_arrow_reader(65536)
             for batch in reader:
                 table = pa.Table.from_batches([batch])
+                for name, default in LATER_COLUMNS.items():  # tables written by older versions
+                    if name not in table.column_names:
+                        table = table.append_column(name, pa.repeat(default, table.num_rows))
                 missing = [c for c in EVENT_SCHEMA.names if c not in table.column_names]
                 if missing:
                     self._reject(Reject(item.source, 0, "unsupported format",
                                         f"Parquet without kaad's event columns {missing[:3]!r}"))
                     return
-                events = table.select([*EVENT_SCHEMA.names, "audit_hash", "stage_rank"])
+                events = table.select([*EVENT_SCHEMA.names, "audit_hash", "id_hash", "stage_rank"])
                 yield self._emit(dedupe.push(events))
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
@@ -328,14 +346,15 @@ def _cluster_of(inputs: list[str]) -> str:
 
 def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = True,
            chunk_bytes: int = CHUNK_BYTES, on_progress: ProgressFn | None = None,
-           on_reject: Callable[[Reject], None] | None = None, aws=None, cluster: str | None = None
-           ) -> IngestResult:
+           on_reject: Callable[[Reject], None] | None = None, aws=None, cluster: str | None = None,
+           trusted_proxies: tuple[Network, ...] | None = None) -> IngestResult:
     """Read audit logs into the normalised event table.
 
     Parameters
     ----------
     inputs : paths, directories, globs, ``-`` for stdin, ``s3://``, ``eks://`` or
         ``cloudwatch://`` sources (read with the ``aws`` options).
+    trusted_proxies : networks whose X-Forwarded-For entries are believed (default loopback).
     out : write the table here: a ``.parquet`` file (streamed batch by batch), or a directory,
         which becomes a lake partitioned by cluster and date, appended without duplicates.
     collect : also return the table as a DataFrame (set False for very large reads).
@@ -349,7 +368,8 @@ def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = Tr
     from sources.lake import LakeWriter
 
     inputs = list(inputs)
-    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject, aws=aws)
+    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject,
+                        aws=aws, trusted_proxies=trusted_proxies)
     tables: list[pa.Table] = []
     writer = None
     lake = None

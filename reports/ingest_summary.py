@@ -30,6 +30,13 @@ def render_summary(stats: IngestStats, top: int = 10) -> Group:
                   + (f" ({stats.n_truncated:,} truncated, core fields kept)" if stats.n_truncated else ""))
     lines.add_row("merged", f"{stats.n_merged:,} ({stats.n_stage_merged:,} other stages of a "
                   f"request, {stats.n_redelivered:,} re-delivered copies)")
+    if stats.n_audit_id_reused:
+        lines.add_row("reused auditIDs", f"{stats.n_audit_id_reused:,} request(s) carry the auditID "
+                      "of a different request read before them (kept, flagged audit_id_reused)")
+    if stats.n_forwarded_unverified:
+        lines.add_row("forwarded chains", f"{stats.n_forwarded_unverified:,} request(s) name "
+                      "X-Forwarded-For addresses no trusted proxy vouches for "
+                      "(source_ip is the peer; flagged forwarded_unverified)")
     lines.add_row("rejected", f"{stats.n_rejected:,}" + (
         " (" + ", ".join(f"{k}: {v:,}" for k, v in stats.rejects_by_kind.most_common()) + ")"
         if stats.n_rejected else ""))

@@ -1,23 +1,35 @@
 """A local lake of events: Parquet partitioned by cluster and date, appended without duplicates.
 
 ``data/cluster=prod/date=2026-03-22/part-<id>.parquet``. Appending a batch drops the requests
-(auditIDs) its date partition already holds, so a daily job that overlaps yesterday's read, or
-reruns after an interruption, adds nothing twice. ``train`` and ``score`` read the lake like
+its date partition already holds (the same auditID and request content, as in ingest), so a
+daily job that overlaps yesterday's read, or reruns after an interruption, adds nothing twice.
+A different request that reuses an auditID the partition holds is kept and flagged. ``train`` and ``score`` read the lake like
 any other input (the directory, or a partition of it).
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.events import AUDIT_ID_HASH_SQL, REQUEST_KEY_SQL
 from features.schema import EVENT_SCHEMA
+
+_KEYS = f"SELECT {REQUEST_KEY_SQL} AS request, {AUDIT_ID_HASH_SQL} AS id"
+
+
+def _keys(con: duckdb.DuckDBPyConnection, relation: str, **params) -> tuple[np.ndarray, np.ndarray]:
+    table = con.sql(f"{_KEYS} FROM {relation}", params=params or None).to_arrow_table()
+    return (table["request"].to_numpy().astype(np.uint64),
+            table["id"].to_numpy().astype(np.uint64))
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -32,42 +44,60 @@ class LakeWriter:
     def __init__(self, root: Path, cluster: str) -> None:
         self.root = Path(root)
         self.cluster = cluster
-        self._known: dict[str, set[str]] = {}
+        self._known: dict[str, tuple[set[int], set[int]]] = {}   # day -> (requests, auditIDs)
+        self._con = duckdb.connect()
         self._writers: dict[str, pq.ParquetWriter] = {}
         self.n_written = 0
         self.n_already_there = 0
+        self.n_audit_id_reused = 0     # flagged here: the auditID was in the partition already
         self.partitions: set[Path] = set()
 
-    def _existing(self, day: str) -> set[str]:
+    def _existing(self, day: str) -> tuple[set[int], set[int]]:
         if day not in self._known:
             part = lake_partition(self.root, self.cluster, day)
-            known: set[str] = set()
+            requests: set[int] = set()
+            ids: set[int] = set()
             for path in sorted(part.glob("*.parquet")):
-                known.update(pq.read_table(path, columns=["audit_id"])["audit_id"].to_pylist())
-            self._known[day] = known
+                got_requests, got_ids = _keys(self._con, "read_parquet($path)", path=str(path))
+                requests.update(got_requests.tolist())
+                ids.update(got_ids.tolist())
+            self._known[day] = (requests, ids)
         return self._known[day]
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         days = pc.strftime(table["timestamp"], format="%Y-%m-%d").to_numpy(zero_copy_only=False)
-        ids = table["audit_id"].to_numpy(zero_copy_only=False)
+        self._con.register("batch", table)
+        try:
+            requests, ids = _keys(self._con, "batch")
+        finally:
+            self._con.unregister("batch")
+        reused = table["audit_id_reused"].to_numpy(zero_copy_only=False).astype(bool)
         for day in np.unique(days):
             rows = np.flatnonzero(days == day)
-            known = self._existing(day)
-            fresh = np.array([i for i in rows if ids[i] not in known], dtype=np.int64)
+            known_requests, known_ids = self._existing(day)
+            fresh = np.array([i for i in rows if int(requests[i]) not in known_requests], dtype=np.int64)
             self.n_already_there += len(rows) - len(fresh)
             if len(fresh) == 0:
                 continue
+            # A new request under an auditID this partition already holds: flag it here too.
+            flags = np.array([reused[i] or int(ids[i]) in known_ids for i in fresh], dtype=bool)
+            self.n_audit_id_reused += int(flags.sum() - reused[fresh].sum())
             part = table.take(fresh).cast(EVENT_SCHEMA)
-            known.update(ids[fresh].tolist())
+            part = part.set_column(part.column_names.index("audit_id_reused"), "audit_id_reused",
+                                   pa.array(flags))
+            known_requests.update(requests[fresh].tolist())
+            known_ids.update(ids[fresh].tolist())
             writer = self._writers.get(day)
             if writer is None:
                 target = lake_partition(self.root, self.cluster, day)
                 target.mkdir(parents=True, exist_ok=True)
                 self.partitions.add(target)
-                writer = pq.ParquetWriter(str(target / f"part-{uuid.uuid4().hex[:12]}.parquet.tmp"),
-                                          EVENT_SCHEMA)
+                # Names sort in write order, so a partition reads back in the order it was
+                # appended (the first request under a reused auditID stays the unflagged one).
+                name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet.tmp"
+                writer = pq.ParquetWriter(str(target / name), EVENT_SCHEMA)
                 self._writers[day] = writer
             writer.write_table(part)
             self.n_written += part.num_rows
@@ -84,3 +114,4 @@ class LakeWriter:
             else:
                 tmp.unlink(missing_ok=True)
         self._writers.clear()
+        self._con.close()

@@ -44,7 +44,7 @@ def test_each_kind_of_bad_line_is_located_and_the_rest_kept(tmp_path):
     assert found[2][0] == "not JSON"
     assert found[3] == ("not an audit event", 'kind="0"')
     assert found[4] == ("missing field", "user.username")
-    assert found[5] == ("missing field", "requestReceivedTimestamp (nor stageTimestamp, timestamp)")
+    assert found[5] == ("missing field", "requestReceivedTimestamp (nor stageTimestamp, timestamp, requestTimestamp)")
     assert found[6] == ("bad timestamp", '"yesterday"')
     assert found[9][0] == "not an audit event"
     assert result.stats.n_events == 2

@@ -1,7 +1,7 @@
 """Every real audit-log file under ../shared/real-samples is read, and every event accounted for.
 
-Accounted for means: kept, merged into another row of the same request (same auditID), or
-rejected with a file, a line and a reason. The expected totals are the event counts that
+Accounted for means: kept, merged into another row of the same request (same auditID and the
+same request content), or rejected with a file, a line and a reason. The expected totals are the event counts that
 real-samples/SOURCES.md documents for each source.
 """
 
@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from features.events import REQUEST_KEY_COLUMNS
 from pipelines.ingest import ingest
 
 # (source folder, inputs inside it, events documented in SOURCES.md, expected rejects by kind)
@@ -31,6 +32,9 @@ CASES = [
     ("kubernetes-event-dataset", ["events.jsonl"], 16563, {}),
 ]
 
+#: Requests that carry the auditID of a different, earlier request, per source.
+REUSED_IDS = {"falco": 1, "elastic-integrations": 2}
+
 
 @pytest.mark.parametrize(("source", "inputs", "n_documented", "rejects"), CASES,
                          ids=[f"{c[0]}/{'+'.join(c[1])}" for c in CASES])
@@ -41,9 +45,31 @@ def test_every_event_is_accounted_for(real_samples, source, inputs, n_documented
     assert stats.n_events + stats.n_merged + stats.n_rejected - non_event_rejects == n_documented
     assert dict(stats.rejects_by_kind) == rejects
     assert len(result.events) == stats.n_events
-    assert result.events["audit_id"].is_unique
+    requests = result.events[list(REQUEST_KEY_COLUMNS)].astype(str)
+    assert not requests.duplicated().any()
+    reused = result.events[result.events["audit_id_reused"]]
+    # Hand-edited fixtures reuse auditIDs for different requests (see the tests below).
+    assert len(reused) == stats.n_audit_id_reused == REUSED_IDS.get(source, 0)
     for reject in stats.rejects:
         assert reject.line >= 1 and reject.source.startswith(str(real_samples))
+
+
+def test_falco_fixture_that_reuses_an_audit_id_keeps_both_requests(real_samples):
+    """Falco's tests edited a copy of an event into another user's request without a new
+    auditID: an anonymous and a named user both create namespace foo. Two requests, not one."""
+    events = ingest([str(real_samples / "falco/events.jsonl")]).events
+    same = events[events["audit_id"] == "841d3e6d-90d2-43df-8da4-684738bee3d5"]
+    assert sorted(same["identity"]) == ["some-user", "system:anonymous"]
+    assert same["audit_id_reused"].tolist() == [False, True]  # the first read is the original
+
+
+def test_elastic_sanitised_audit_ids_stay_three_requests(real_samples):
+    """Elastic's sanitised samples give three different requests the auditID `abcde12345`
+    (and hold one of them twice): three rows, two flagged, one re-delivered copy merged."""
+    result = ingest([str(real_samples / "elastic-integrations/events.jsonl")])
+    same = result.events[result.events["audit_id"] == "abcde12345"]
+    assert len(same) == 3 and same["audit_id_reused"].sum() == 2
+    assert result.stats.n_redelivered == 1
 
 
 def test_malformed_falco_fixture_is_a_located_reject(real_samples):
