@@ -59,6 +59,7 @@ class IngestStats:
     n_rejected: int = 0
     rejects_by_kind: Counter = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # input read, but not as it should be
     time_min: datetime | None = None
     time_max: datetime | None = None
     identities: Counter = field(default_factory=Counter)
@@ -213,6 +214,7 @@ class Ingestor:
                    found: list[Reject] | None = None) -> Iterator[pa.Table]:
         found = [] if found is None else found
         self.stats.n_control_messages += out.control_messages
+        self.stats.warnings.extend(out.warnings)
         found.extend(out.rejects)
         if out.texts:
             result = normalise_lines(con, _unwrapped_table(out))

@@ -53,7 +53,9 @@ def render_summary(stats: IngestStats, top: int = 10) -> Group:
 
 
 def print_rejects(stats: IngestStats, console: Console, limit: int = 20) -> None:
-    """Print the first rejects with file, line and reason."""
+    """Print the warnings and the first rejects with file, line and reason."""
+    for warning in stats.warnings[:limit]:
+        console.print(terminal_text(f"warning: {warning}"), style="yellow", soft_wrap=True)
     for reject in stats.rejects[:limit]:
         console.print(terminal_text(f"reject: {reject}"), style="yellow", soft_wrap=True)
     if stats.n_rejected > limit:

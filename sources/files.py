@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import sys
 import zlib
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import json5
 import orjson
 
 from errors import InputNotFoundError, KaadError
 from sources.lines import (BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem,
                            iter_line_batches, open_stream)
+from sources.rejects import Reject
 from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 
 #: In a directory, only files that look like logs are read (a simulator output folder also
@@ -131,16 +134,55 @@ def _looks_like_document(head: bytes) -> bool:
 
 
 def _documents(data: bytes, source: str) -> DocumentBatch | None:
+    """Decode a whole file as JSON documents; None when it reads better as lines."""
     try:
         text = data.decode("utf-8")
-        docs = iter_documents(text)
-    except ValueError:
+    except UnicodeDecodeError:
         return None
     out = Unwrapped()
+    try:
+        docs = iter_documents(text)
+    except json.JSONDecodeError as exc:
+        return _not_strict_json(text, source, exc, len(data))
+    except ValueError:
+        return None
     for doc, offset in docs:
         line = text.count("\n", 0, offset) + 1
         unwrap_document(doc, source, line, out)
     return DocumentBatch(source, out, len(data))
+
+
+def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_bytes: int
+                     ) -> DocumentBatch | None:
+    """A document that is not strict JSON: JSON5 as pasted from docs (comments, trailing
+    commas) is read with a warning; anything else is ONE reject at its first error, not one
+    per line. Returns None when the file is JSON lines after all (some line parses alone)."""
+    out = Unwrapped()
+    try:
+        doc = json5.loads(text)
+    except ValueError as exc5:
+        if any(_is_json_object(line) for line in text.splitlines()[:1000]):
+            return None  # JSON lines with broken lines: the line path locates each one
+        out.rejects.append(Reject(source, error.lineno, "not JSON",
+                                  f"{error.msg} at line {error.lineno} column {error.colno} "
+                                  f"(not JSON5 either: {str(exc5).splitlines()[0]})"))
+        return DocumentBatch(source, out, n_bytes)
+    out.warnings.append(f"{source}:{error.lineno}: not strict JSON ({error.msg} at line "
+                        f"{error.lineno} column {error.colno}); read as JSON5, as pasted from "
+                        "documentation (comments, trailing commas)")
+    start = len(text) - len(text.lstrip())
+    unwrap_document(doc, source, text.count("\n", 0, start) + 1, out)
+    return DocumentBatch(source, out, n_bytes)
+
+
+def _is_json_object(line: str) -> bool:
+    line = line.strip()
+    if not line.startswith("{") or not line.endswith("}"):
+        return False
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES

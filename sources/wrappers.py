@@ -36,6 +36,7 @@ class Unwrapped:
     truncated: list[bool] = field(default_factory=list)
     fallback_ts: list[str | None] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # read, but the user should know how
     control_messages: int = 0
 
     def add(self, text: str, source: str, line: int, truncated: bool, fallback_ts: str | None):
