@@ -19,6 +19,7 @@ import orjson
 from errors import InputNotFoundError, KaadError
 from sources.lines import (BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem,
                            iter_line_batches, open_stream)
+from features.salvage import salvage_event
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 
@@ -161,8 +162,8 @@ def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_byte
     try:
         doc = json5.loads(text)
     except ValueError as exc5:
-        if any(_is_json_object(line) for line in text.splitlines()[:1000]):
-            return None  # JSON lines with broken lines: the line path locates each one
+        if any(_is_event_line(line) for line in text.splitlines()[:1000]):
+            return None  # JSON lines with broken or cut lines: the line path handles each
         out.rejects.append(Reject(source, error.lineno, "not JSON",
                                   f"{error.msg} at line {error.lineno} column {error.colno} "
                                   f"(not JSON5 either: {str(exc5).splitlines()[0]})"))
@@ -175,14 +176,15 @@ def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_byte
     return DocumentBatch(source, out, n_bytes)
 
 
-def _is_json_object(line: str) -> bool:
+def _is_event_line(line: str) -> bool:
+    """A line that is a JSON object, or an event cut off that salvage can read."""
     line = line.strip()
-    if not line.startswith("{") or not line.endswith("}"):
+    if not line.startswith("{"):
         return False
     try:
         return isinstance(orjson.loads(line), dict)
     except orjson.JSONDecodeError:
-        return False
+        return salvage_event(line) is not None
 
 
 def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
