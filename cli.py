@@ -333,7 +333,7 @@ def score_cmd(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
     fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any window is at or above this percentile.")] = None,
-    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (reason and expiry per entry).")] = None,
+    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
@@ -408,6 +408,8 @@ def score_cmd(
         raise _fail(exc) from None
     if "table" in wanted:
         out.print(score_outputs.render_table(result))
+        if (hidden := score_outputs.render_suppressed(result)) is not None:
+            out.print(hidden)
     for entry in result.expired_allowlist:
         err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
         err.print(printable(entry.reason), markup=False)

@@ -52,6 +52,30 @@ def hostile_day(tmp_path_factory):
     return out
 
 
+ALICE = "arn:aws:sts::111122223333:assumed-role/Dev/alice"
+
+
+@pytest.fixture(scope="module")
+def stolen_token_day(tmp_path_factory):
+    """The narrated attack day, but the intruder holds alice's token, not cart's.
+
+    At 02:10 (alice works 09:30-16:30) someone with her token, from 203.0.113.7 (a network
+    the cluster has never seen) and sending the user agent Prometheus/2.51.0, lists secrets
+    in five namespaces and execs into a kube-system pod. Nothing else of alice's happens then.
+    """
+    out = tmp_path_factory.mktemp("stolen") / "day.jsonl"
+    lines = []
+    for line in (AUDIT / "attack_day.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["userAgent"] == "curl/8.5.0":
+            event["user"] = {"username": ALICE, "groups": ["developers", "system:authenticated"]}
+            event["userAgent"] = "Prometheus/2.51.0"
+            event["sourceIPs"] = ["203.0.113.7"]
+        lines.append(json.dumps(event))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def _score(tmp_path, bundle_path, day_file, *extra):
     return runner.invoke(app, ["score", str(day_file), "--bundle", str(bundle_path), "--no-track",
                                "--out", str(tmp_path), "--format", "table,csv,json,parquet,html", *extra])
@@ -113,7 +137,7 @@ def test_allowlist_suppresses_visibly(tmp_path, bundle_path, hostile_day):
                      '[[suppress]]\nidentity = "nobody"\nreason = "old"\nexpires = 2000-01-01\n')
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "50")
     assert result.exit_code == 0, result.output
-    assert "suppressed: cart migration this week" in result.stdout
+    assert "suppressed by allow.toml:1: cart migration this week" in result.stdout
     assert re.search(r"[1-9]\d* suppressed", result.stdout)
     assert "allowlist entry expired 2000-01-01, not applied: old" in result.stderr
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
@@ -145,3 +169,84 @@ def test_html_report_renders_in_headless_chromium(tmp_path, bundle_path, hostile
     assert [int(r) for r, _ in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
     assert rows[0][1] in {"system:serviceaccount:shop:cart", "[bold red]evil\\x1b[2J"}
     assert "alert(1)" not in re.sub(r"&lt;script&gt;alert\(1\)&lt;/script&gt;", "", dom)
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"[\s│]", "", text)
+
+
+def _rows(tmp_path, day="2026-03-05"):
+    with open(tmp_path / f"kaad-{day}.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_user_agent_cannot_claim_suppression(tmp_path, bundle_path, stolen_token_day):
+    # An entry written for Prometheus by its user agent alone would hide the intruder, who
+    # sends that user agent: such an entry is refused, naming where it is written.
+    allow = tmp_path / "allow.toml"
+    allow.write_text('# scrapers\n[[suppress]]\nuser_agent = "Prometheus/*"\n'
+                     'reason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    refused = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert refused.exit_code == 2
+    assert f"{allow}:2: entry 1: every entry needs an identity pattern" in refused.stderr
+    # Named for the identity it is meant for, the same entry leaves alice's window alone.
+    allow.write_text('[[suppress]]\nidentity = "system:serviceaccount:monitoring:prometheus-k8s"\n'
+                     'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert result.exit_code == 0, result.output
+    intruder = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    assert (intruder["suppressed"], intruder["suppressed_by"], intruder["allowlist_note"]) == ("False", "", "")
+
+
+def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_path, bundle_path,
+                                                                             stolen_token_day):
+    allow = tmp_path / "allow.toml"
+    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/*"\n'
+                     'reason = "developers\' routine"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert result.exit_code == 0, result.output
+    alice = {r["window_start"][11:16]: r for r in _rows(tmp_path) if r["identity"] == ALICE}
+    # Her ordinary afternoons are hidden, marked with the entry that hid them...
+    assert {t: (r["suppressed"], r["suppressed_by"]) for t, r in alice.items() if t != "02:00"} == {
+        "09:00": ("True", "allow.toml:1"), "13:00": ("True", "allow.toml:1"), "16:00": ("True", "allow.toml:1")}
+    # ...but the night with an exec into kube-system from a new network stays live, and says why.
+    night = alice["02:00"]
+    assert night["suppressed"] == "False"
+    note = "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, new_source_ip, new_ip_range"
+    assert night["allowlist_note"] == note
+    assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
+    html = (tmp_path / "kaad-2026-03-05.html").read_text()
+    assert note in html
+    # Naming every one of those reasons is a decision someone wrote down; then it is hidden.
+    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
+                     'covers = ["n_exec", "n_exec_kube_system", "new_source_ip", "new_ip_range"]\n'
+                     'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n')
+    covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert covered.exit_code == 0, covered.output
+    night = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    assert (night["suppressed"], night["suppressed_reason"]) == ("True", "red-team exercise, ticket SEC-42")
+
+
+def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bundle_path, hostile_day):
+    # The kubelet's 24 hourly windows are known noise; --top 1 shows one row, yet none of the
+    # 24 disappears from any output.
+    node = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
+    allow = tmp_path / "allow.toml"
+    allow.write_text(f'[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "1")
+    assert result.exit_code == 0, result.output
+
+    def hours_hidden(rows) -> list[int]:
+        return sorted(pd.Timestamp(r["window_start"]).hour for r in rows
+                      if r["identity"] == node and r["suppressed_by"] == "allow.toml:1")
+
+    doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
+    table = pd.read_parquet(tmp_path / "kaad-2026-03-05.parquet")
+    assert hours_hidden(_rows(tmp_path)) == list(range(24))
+    assert hours_hidden(doc["all_windows"]) == list(range(24)) and doc["suppressed"] == 24
+    assert hours_hidden(table.to_dict("records")) == list(range(24))
+    html = (tmp_path / "kaad-2026-03-05.html").read_text()
+    section = html[html.index("Suppressed by the allowlist (24)"):]
+    assert len(re.findall(rf'<tr class="suppressed"><td class="identity">{re.escape(node)}</td>', section)) == 24
+    assert re.search(rf"{re.escape(node)}\s*│\s*allow\.toml:1\s*│\s*24\s*│", result.stdout)
+    assert ", 24 suppressed," in result.stdout
