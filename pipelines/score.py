@@ -1,4 +1,4 @@
-"""Score a day: featurise against the model's baselines, rank windows, explain the top ones."""
+"""Score a day: featurise against the model's baselines, rank windows, explain every alerting one."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class Finding:
     reasons: list[Reason]
     calls: pd.DataFrame
     suppressed_by: Entry | None = None
+    is_alert: bool = False        # above the threshold or at/above the alert percentile
     allowlist_note: str = ""      # an entry matched but could not hide this window, and why
 
 
@@ -49,10 +50,10 @@ class ScoreResult:
     """Everything the daily report shows."""
 
     day: date | None
-    # features + anomaly_score, percentile, is_anomaly, suppressed, suppressed_by,
+    # features + anomaly_score, percentile, is_anomaly, is_alert, suppressed, suppressed_by,
     # suppressed_reason, allowlist_note; sorted by anomaly_score, highest first
     windows: pd.DataFrame
-    findings: list[Finding]          # the top windows, explained, by rank (suppressed ones included)
+    findings: list[Finding]          # every alerting window and the top ones, explained, by rank
     identities: pd.DataFrame         # day view: one row per identity
     stats: IngestStats
     threshold: float
@@ -62,6 +63,11 @@ class ScoreResult:
     @property
     def n_suppressed(self) -> int:
         return int(self.windows["suppressed"].sum())
+
+    @property
+    def n_alerts(self) -> int:
+        """Windows that alert and are not suppressed: what --notify publishes."""
+        return int((self.windows["is_alert"] & ~self.windows["suppressed"]).sum())
 
     def n_at_or_above(self, percentile: float) -> int:
         live = self.windows[~self.windows["suppressed"]]
@@ -166,10 +172,13 @@ def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | Non
 
 
 def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                  threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-                  stats: IngestStats | None = None) -> ScoreResult:
-    """Score a stream of event batches (time-ordered) against ``bundle``; explain the ``top`` windows.
+                  threshold_percentile: float | None = None, alert_percentile: float | None = None,
+                  allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
+    """Score a stream of event batches (time-ordered) against ``bundle`` and explain windows.
 
+    Every window that alerts is explained: above the threshold (``threshold_percentile`` of
+    the training scores, or the model's), or at or above ``alert_percentile`` (the CLI's
+    ``--fail-on``). The ``top`` windows are explained too, alerting or not, for the terminal.
     Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
     by chunk and spilled to a temporary Parquet file, from which only the explained identities'
     events are read back. Without ``day``, the day holding most requests is scored.
@@ -194,9 +203,11 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         cut = bundle.threshold if threshold_percentile is None else float(
             np.quantile(bundle.train_scores, threshold_percentile / 100.0))
         out["is_anomaly"] = out["anomaly_score"] > cut
+        out["is_alert"] = out["is_anomaly"] if alert_percentile is None else (
+            out["is_anomaly"] | (out["percentile"] >= alert_percentile))
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
         decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
-        positions = np.arange(min(top, len(out)))
+        positions = np.flatnonzero((np.arange(len(out)) < top) | out["is_alert"].to_numpy(dtype=bool))
         head = out.iloc[positions]
         marked = _explained_events(feats.spill, sorted(set(head.index.get_level_values("identity")))
                                    if len(head) else [], bundle)
@@ -218,7 +229,7 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
             explain(row[bundle.feature_names], dev.loc[key], usual.loc[key], rows,
                     bundle.profiles.get(identity, {}), identity),
             top_calls(rows), None if decision is None else decision.entry,
-            allowlist_note=str(row["allowlist_note"])))
+            is_alert=bool(row["is_alert"]), allowlist_note=str(row["allowlist_note"])))
     activity = {}
     for finding in findings:
         if finding.identity in activity:
@@ -244,12 +255,12 @@ def _day_only(batches: Iterable, day: date) -> Iterator:
 
 
 def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                 threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-                 stats: IngestStats | None = None) -> ScoreResult:
+                 threshold_percentile: float | None = None, alert_percentile: float | None = None,
+                 allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
     """Score an in-memory event table (see :func:`score_batches`)."""
     ordered = events.sort_values("timestamp", kind="stable") if len(events) else events
     return score_batches([ordered], bundle, day=day, top=top, threshold_percentile=threshold_percentile,
-                         allowlist=allowlist, stats=stats)
+                         alert_percentile=alert_percentile, allowlist=allowlist, stats=stats)
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
@@ -268,14 +279,15 @@ def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-              threshold_percentile: float | None = None,
+              threshold_percentile: float | None = None, alert_percentile: float | None = None,
               allowlist: Allowlist | None = None, on_progress: Callable[[int, str], None] | None = None,
               aws=None) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day."""
     ingestor = Ingestor(on_progress=on_progress, aws=aws)
     result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, top=top,
-                           threshold_percentile=threshold_percentile, allowlist=allowlist, stats=ingestor.stats)
+                           threshold_percentile=threshold_percentile, alert_percentile=alert_percentile,
+                           allowlist=allowlist, stats=ingestor.stats)
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
     if result.windows.empty:

@@ -95,8 +95,6 @@ def _calls(calls: pd.DataFrame) -> str:
 def render_html(result: ScoreResult, model_label: str = "") -> str:
     """The report as one HTML document."""
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
-    live = result.windows[~result.windows["suppressed"]]
-    n_anomalous = int(live["is_anomaly"].sum())
     rows = []
     for f in result.findings:
         cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_anomaly else "")
@@ -136,7 +134,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <title>kaad report {e(result.day)}</title><style>{CSS}</style></head><body>
 <h1>kaad: who did something new on {e(result.day)}</h1>
 <p class="meta">{len(result.windows)} windows of {result.windows.index.get_level_values(0).nunique()} identities scored;
-{n_anomalous} above the threshold; {result.n_suppressed} suppressed by the allowlist;
+{result.n_alerts} alerting (all explained below); {result.n_suppressed} suppressed by the allowlist;
 {result.stats.n_events:,} events read, {result.stats.n_rejected:,} rejected. {e(model_label)}</p>
 <h2>Ranking</h2>
 <table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>window</th><th>percentile</th>

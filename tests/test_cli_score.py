@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from models.detector import DetectorParams
 from models.persistence import save_bundle
+from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
 from support import AUDIT, ensure_chromium
 
@@ -250,3 +252,59 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     assert len(re.findall(rf'<tr class="suppressed"><td class="identity">{re.escape(node)}</td>', section)) == 24
     assert re.search(rf"{re.escape(node)}\s*│\s*allow\.toml:1\s*│\s*24\s*│", result.stdout)
     assert ", 24 suppressed," in result.stdout
+
+
+def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
+    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
+
+    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
+    a training score then changes percentile. The cut is put where neither neighbour does.
+    """
+    windows = score_day([day_file], bundle, top=1).windows  # highest score first
+    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
+    train = np.asarray(bundle.train_scores)
+
+    def steady(score: float) -> bool:
+        return bool(np.abs(train - score).min() > 1e-9)
+
+    n = next(k for k in range(at_least, len(pct))
+             if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k]))
+    assert windows["is_anomaly"].sum() <= n
+    return float(pct[n - 1]), n
+
+
+def test_top_limits_only_the_terminal_table(tmp_path, trained):
+    # Five planted attacks on a simulated day; --fail-on is set so that n >= 25 windows are at
+    # or above it. --top 5 shows five rows; all n are explained in every file, and the exit
+    # code counts the same n.
+    bundle = tmp_path / "model.joblib"
+    save_bundle(trained["result"].bundle, bundle)
+    day_file = trained["files"][-1]
+    cut, n = _cut_for(trained["result"].bundle, day_file, 25)
+    result = _score(tmp_path / "out", bundle, day_file, "--top", "5", "--fail-on", repr(cut))
+    assert result.exit_code == 1, result.output
+    assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout
+    out = tmp_path / "out"
+    [doc_path] = out.glob("kaad-*.json")
+    doc = json.loads(doc_path.read_text())
+    # JSON: every counted window is a finding, with its reasons and the API calls behind it.
+    explained = [f for f in doc["findings"] if f["percentile"] >= cut]
+    assert len(explained) == n and all(f["calls"] and f["is_alert"] for f in explained)
+    reasons = {(f["identity"], pd.Timestamp(f["window_start"])): " | ".join(
+        f"[{r['rarity']}] {r['text']}" for r in f["reasons"]) for f in explained}
+    # CSV and Parquet: the same windows with the same reasons.
+    with open(doc_path.with_suffix(".csv"), newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["percentile"]) >= cut]
+    assert {(r["identity"], pd.Timestamp(r["window_start"])): r["reasons"] for r in rows} == reasons
+    table = pd.read_parquet(doc_path.with_suffix(".parquet"))
+    table = table[table["percentile"] >= cut]
+    assert dict(zip(zip(table["identity"], table["window_start"]), table["reasons"])) == reasons
+    # HTML: a drill-down for each of them.
+    html = doc_path.with_suffix(".html").read_text()
+    drilled = re.findall(r'<details id="f\d+"><summary>#\d+ ([^<]*) at (\d\d:\d\d) UTC', html)
+    assert {(i, f"{t:%H:%M}") for i, t in reasons} <= set(drilled)
+    # The terminal: five ranked rows, then where the others are.
+    shown = re.findall(r"^│\s*(\d+)\s*│", result.stdout, re.M)
+    assert shown == ["1", "2", "3", "4", "5"]
+    written = ", ".join(str(out / f"{doc_path.stem}.{ext}") for ext in ("csv", "json", "parquet", "html"))
+    assert f"{n - 5} more alerting window(s) beyond --top 5, explained in {written}" in result.stdout
