@@ -345,21 +345,21 @@ def score_cmd(
     run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
     day: Annotated[str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
-    top: Annotated[int, typer.Option(min=1, help="Windows to explain and show.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
     threshold: Annotated[float | None, typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
-    fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any window is at or above this percentile.")] = None,
-    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (reason and expiry per entry).")] = None,
+    fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
+    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per finding at or above --threshold (or the model's).")] = None,
+    notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per unsuppressed alerting window (above the threshold, or at or above --fail-on).")] = None,
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
     notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
 ) -> None:
-    """Score a day of audit logs: rank identities' windows by anomaly and explain the top ones.
+    """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
     Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: errors.
 
@@ -387,8 +387,8 @@ def score_cmd(
         aws = _aws_options(None, None, region, profile, None, day=the_day)
         loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri)
         allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
-        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold, allowlist=allow,
-                           aws=aws)
+        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold,
+                           alert_percentile=fail_on, allowlist=allow, aws=aws)
         target = out_dir or Path("out") / f"score-{result.day}"
         target.mkdir(parents=True, exist_ok=True)
         written = []
@@ -412,7 +412,7 @@ def score_cmd(
         if notify is not None:
             from reports.aws_alerts import publish_findings
 
-            sent, repeated = publish_findings(result, notify.removeprefix("sns:"), aws, notify_state, threshold)
+            sent, repeated = publish_findings(result, notify.removeprefix("sns:"), aws, notify_state)
             alerts.append(f"sns: {sent} finding(s) published, {repeated} already published before")
         if metrics is not None:
             from pipelines.ingest import _cluster_of
@@ -424,7 +424,11 @@ def score_cmd(
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
     if "table" in wanted:
-        out.print(score_outputs.render_table(result))
+        out.print(score_outputs.render_table(result, top=top))
+        if more := score_outputs.more_alerts(result, top, written):
+            out.print(more, markup=False)
+        if (hidden := score_outputs.render_suppressed(result)) is not None:
+            out.print(hidden)
     for entry in result.expired_allowlist:
         err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
         err.print(printable(entry.reason), markup=False)
@@ -432,8 +436,7 @@ def score_cmd(
         out.print(f"wrote {path}", markup=False)
     for line in alerts:
         out.print(line, markup=False)
-    n_anom = int(result.windows.loc[~result.windows["suppressed"], "is_anomaly"].sum())
-    summary = (f"{len(result.windows):,} windows scored, {n_anom} above the threshold, "
+    summary = (f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
                f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects")
     if fail_on is not None and result.n_at_or_above(fail_on):
         out.print(f"{summary}; {result.n_at_or_above(fail_on)} at or above percentile {fail_on:g}: exit 1",

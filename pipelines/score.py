@@ -1,4 +1,4 @@
-"""Score a day: featurise against the model's baselines, rank windows, explain the top ones."""
+"""Score a day: featurise against the model's baselines, rank windows, explain every alerting one."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from features.schema import EVENT_SCHEMA, to_pandas
 from models.detector import anomaly_scores, percentiles
 from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
-from pipelines.allowlist import Allowlist, Entry
+from pipelines.allowlist import Allowlist, Entry, guarded_reasons
 from pipelines.ingest import IngestStats, Ingestor
 
 
@@ -41,6 +41,8 @@ class Finding:
     reasons: list[Reason]
     calls: pd.DataFrame
     suppressed_by: Entry | None = None
+    is_alert: bool = False        # above the threshold or at/above the alert percentile
+    allowlist_note: str = ""      # an entry matched but could not hide this window, and why
 
 
 @dataclass
@@ -48,8 +50,10 @@ class ScoreResult:
     """Everything the daily report shows."""
 
     day: date | None
-    windows: pd.DataFrame            # features + anomaly_score, percentile, is_anomaly, suppressed
-    findings: list[Finding]          # the top windows, explained (suppressed ones included)
+    # features + anomaly_score, percentile, is_anomaly, is_alert, suppressed, suppressed_by,
+    # suppressed_reason, allowlist_note; sorted by anomaly_score, highest first
+    windows: pd.DataFrame
+    findings: list[Finding]          # every alerting window and the top ones, explained, by rank
     identities: pd.DataFrame         # day view: one row per identity
     stats: IngestStats
     threshold: float
@@ -59,6 +63,11 @@ class ScoreResult:
     @property
     def n_suppressed(self) -> int:
         return int(self.windows["suppressed"].sum())
+
+    @property
+    def n_alerts(self) -> int:
+        """Windows that alert and are not suppressed: what --notify publishes."""
+        return int((self.windows["is_alert"] & ~self.windows["suppressed"]).sum())
 
     def n_at_or_above(self, percentile: float) -> int:
         live = self.windows[~self.windows["suppressed"]]
@@ -128,11 +137,48 @@ def _main_day(windows: pd.DataFrame) -> date | None:
     return per_day.idxmax().date()
 
 
-def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                  threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-                  stats: IngestStats | None = None) -> ScoreResult:
-    """Score a stream of event batches (time-ordered) against ``bundle``; explain the ``top`` windows.
+def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | None,
+                     bundle: ModelBundle) -> dict:
+    """Mark the windows the allowlist hides (in place); return (identity, window_start) -> Decision.
 
+    Only windows some entry matches are looked at further: their deviations say which
+    guarded reasons they carry, and an entry hides a window only if it covers all of them.
+    """
+    for col, empty in (("suppressed", False), ("suppressed_by", ""), ("suppressed_reason", ""),
+                       ("allowlist_note", "")):
+        out[col] = empty
+    if allowlist is None or out.empty:
+        return {}
+    keys = [key for key in out.index
+            if any(e.matches(key[0], *values.get(key, ([], []))) for e in allowlist.entries)]
+    if not keys:
+        return {}
+    feat = out.loc[keys, bundle.feature_names]
+    dev = pd.DataFrame(bundle.detector[0].transform(feat), index=feat.index, columns=bundle.feature_names)
+    flags = guarded_reasons(feat, dev)
+    decisions = {}
+    for key, row in zip(keys, flags.to_numpy()):
+        guarded = [name for name, on in zip(flags.columns, row) if on]
+        decisions[key] = allowlist.decide(key[0], *values.get(key, ([], [])), guarded)
+    hidden = [k for k, d in decisions.items() if d.entry is not None]
+    noted = [k for k, d in decisions.items() if d.note]
+    if hidden:
+        out.loc[hidden, "suppressed"] = True
+        out.loc[hidden, "suppressed_by"] = [decisions[k].entry.label for k in hidden]
+        out.loc[hidden, "suppressed_reason"] = [decisions[k].entry.reason for k in hidden]
+    if noted:
+        out.loc[noted, "allowlist_note"] = [decisions[k].note for k in noted]
+    return decisions
+
+
+def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
+                  threshold_percentile: float | None = None, alert_percentile: float | None = None,
+                  allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
+    """Score a stream of event batches (time-ordered) against ``bundle`` and explain windows.
+
+    Every window that alerts is explained: above the threshold (``threshold_percentile`` of
+    the training scores, or the model's), or at or above ``alert_percentile`` (the CLI's
+    ``--fail-on``). The ``top`` windows are explained too, alerting or not, for the terminal.
     Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
     by chunk and spilled to a temporary Parquet file, from which only the explained identities'
     events are read back. Without ``day``, the day holding most requests is scored.
@@ -157,10 +203,12 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         cut = bundle.threshold if threshold_percentile is None else float(
             np.quantile(bundle.train_scores, threshold_percentile / 100.0))
         out["is_anomaly"] = out["anomaly_score"] > cut
-        out["suppressed"] = False
-        out["suppressed_reason"] = ""
+        out["is_alert"] = out["is_anomaly"] if alert_percentile is None else (
+            out["is_anomaly"] | (out["percentile"] >= alert_percentile))
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
-        head = out.head(top) if top > 0 else out.iloc[:0]
+        decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
+        positions = np.flatnonzero((np.arange(len(out)) < top) | out["is_alert"].to_numpy(dtype=bool))
+        head = out.iloc[positions]
         marked = _explained_events(feats.spill, sorted(set(head.index.get_level_values("identity")))
                                    if len(head) else [], bundle)
     baseline = bundle.detector[0]
@@ -170,27 +218,22 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         feat = head[bundle.feature_names]
         dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
         usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
-    for rank, key in enumerate(head.index, start=1):
+    for position, key in zip(positions, head.index):
         identity, start = key
         rows = marked.iloc[by_window.get((identity, start), [])]
-        entry = allowlist.match(identity, rows) if allowlist is not None else None
-        if entry is not None:
-            out.loc[key, ["suppressed", "suppressed_reason"]] = [True, entry.reason]
         row = out.loc[key]
+        decision = decisions.get(key)
         findings.append(Finding(
-            rank, identity, identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0], start,
+            int(position) + 1, identity, identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0], start,
             float(row["anomaly_score"]), float(row["percentile"]), bool(row["is_anomaly"]), len(rows),
             explain(row[bundle.feature_names], dev.loc[key], usual.loc[key], rows,
                     bundle.profiles.get(identity, {}), identity),
-            top_calls(rows), entry))
-    if allowlist is not None:  # beyond the top too: suppressed windows are all counted
-        for key in out.index[top:]:
-            uas, nss = feats.values.get(key, ([], []))
-            entry = allowlist.match_values(key[0], uas, nss)
-            if entry is not None:
-                out.loc[key, ["suppressed", "suppressed_reason"]] = [True, entry.reason]
+            top_calls(rows), None if decision is None else decision.entry,
+            is_alert=bool(row["is_alert"]), allowlist_note=str(row["allowlist_note"])))
     activity = {}
     for finding in findings:
+        if finding.identity in activity:
+            continue
         per = out.xs(finding.identity, level="identity")[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
         activity[finding.identity] = per.sort_index()
@@ -212,12 +255,12 @@ def _day_only(batches: Iterable, day: date) -> Iterator:
 
 
 def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                 threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-                 stats: IngestStats | None = None) -> ScoreResult:
+                 threshold_percentile: float | None = None, alert_percentile: float | None = None,
+                 allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
     """Score an in-memory event table (see :func:`score_batches`)."""
     ordered = events.sort_values("timestamp", kind="stable") if len(events) else events
     return score_batches([ordered], bundle, day=day, top=top, threshold_percentile=threshold_percentile,
-                         allowlist=allowlist, stats=stats)
+                         alert_percentile=alert_percentile, allowlist=allowlist, stats=stats)
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
@@ -236,13 +279,15 @@ def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-              threshold_percentile: float | None = None, allowlist: Allowlist | None = None,
-              on_progress: Callable[[int, str], None] | None = None, aws=None) -> ScoreResult:
+              threshold_percentile: float | None = None, alert_percentile: float | None = None,
+              allowlist: Allowlist | None = None, on_progress: Callable[[int, str], None] | None = None,
+              aws=None) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day."""
     ingestor = Ingestor(on_progress=on_progress, aws=aws)
     result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, top=top,
-                           threshold_percentile=threshold_percentile, allowlist=allowlist, stats=ingestor.stats)
+                           threshold_percentile=threshold_percentile, alert_percentile=alert_percentile,
+                           allowlist=allowlist, stats=ingestor.stats)
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
     if result.windows.empty:

@@ -57,19 +57,21 @@ def finding_message(result: ScoreResult, f: Finding) -> dict:
     return {"source": "kaad", "day": str(result.day), "identity": f.identity, "kind": f.kind,
             "window_start": f.window_start.isoformat(), "percentile": round(f.percentile, 3),
             "anomaly_score": round(f.anomaly_score, 6), "reasons": [r.line() for r in f.reasons],
-            "calls": calls}
+            "calls": calls} | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
 
 
-def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path,
-                     min_percentile: float | None = None) -> tuple[int, int]:
-    """Send each unsuppressed finding at or above the cut; return (sent, already sent)."""
+def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path
+                     ) -> tuple[int, int]:
+    """Send every alerting, unsuppressed window; return (sent, already sent).
+
+    Scoring explains every alerting window, so the findings hold all of them, not a top N.
+    """
     sns = client(options, "sns")
     ledger = Ledger.load(ledger_path)
     sent = skipped = 0
     fifo = topic_arn.endswith(".fifo")
     for f in result.findings:
-        due = f.percentile >= min_percentile if min_percentile is not None else f.is_anomaly
-        if not due or f.suppressed_by is not None:
+        if not f.is_alert or f.suppressed_by is not None:
             continue
         key = finding_key(result.day, f)
         if key in ledger.keys:
@@ -102,8 +104,7 @@ def put_day_metrics(result: ScoreResult, namespace: str, options: AwsOptions, le
     when = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC) if result.day else now
     if (now - when).days >= 14:  # CloudWatch refuses datapoints older than two weeks
         when = now
-    live = result.windows[~result.windows["suppressed"]]
-    values = {"WindowsScored": len(result.windows), "Findings": int(live["is_anomaly"].sum()),
+    values = {"WindowsScored": len(result.windows), "Findings": result.n_alerts,
               "Suppressed": result.n_suppressed, "Rejects": result.stats.n_rejected}
     data = [{"MetricName": name, "Dimensions": [{"Name": "Cluster", "Value": cluster}],
              "Timestamp": when, "Value": float(value), "Unit": "Count"} for name, value in values.items()]

@@ -95,14 +95,14 @@ def _calls(calls: pd.DataFrame) -> str:
 def render_html(result: ScoreResult, model_label: str = "") -> str:
     """The report as one HTML document."""
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
-    live = result.windows[~result.windows["suppressed"]]
-    n_anomalous = int(live["is_anomaly"].sum())
     rows = []
     for f in result.findings:
         cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_anomaly else "")
         why = "<br>".join(f'<span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}' for r in f.reasons[:3])
+        if f.allowlist_note:
+            why = f"<strong>{e(f.allowlist_note)}</strong><br>" + why
         if f.suppressed_by is not None:
-            why = f"suppressed: {e(f.suppressed_by.reason)}<br>" + why
+            why = f"suppressed by {e(f.suppressed_by.label)}: {e(f.suppressed_by.reason)}<br>" + why
         rows.append(f'<tr class="finding {cls}" data-rank="{f.rank}"><td class="num">{f.rank}</td>'
                     f'<td class="identity"><a href="#f{f.rank}">{e(f.identity)}</a></td><td>{e(f.kind)}</td>'
                     f'<td>{f.window_start:%H:%M}</td><td class="num">{f.percentile:.2f}</td>'
@@ -118,6 +118,15 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
                      f'(percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}'
                      f'<h3>Activity today (bars) against its usual (dashed)</h3>{chart}'
                      f'<h3>API calls, most suspicious first</h3>{_calls(f.calls)}</details>')
+    hidden = result.windows[result.windows["suppressed"]].reset_index()
+    suppressed = "".join(
+        f'<tr class="suppressed"><td class="identity">{e(w.identity)}</td><td>{w.window_start:%H:%M}</td>'
+        f'<td class="num">{w.percentile:.2f}</td><td>{e(w.suppressed_by)}</td><td>{e(w.suppressed_reason)}</td></tr>'
+        for w in hidden.itertuples(index=False))
+    if suppressed:  # hidden from alerts, never from the report
+        suppressed = (f'<h2>Suppressed by the allowlist ({len(hidden)})</h2><table id="suppressed"><thead><tr>'
+                      '<th>identity</th><th>window</th><th>percentile</th><th>entry</th><th>reason</th></tr>'
+                      f'</thead><tbody>{suppressed}</tbody></table>')
     expired = "".join(f"<li>{e(x.reason)} (expired {x.expires})</li>" for x in result.expired_allowlist)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -125,12 +134,13 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <title>kaad report {e(result.day)}</title><style>{CSS}</style></head><body>
 <h1>kaad: who did something new on {e(result.day)}</h1>
 <p class="meta">{len(result.windows)} windows of {result.windows.index.get_level_values(0).nunique()} identities scored;
-{n_anomalous} above the threshold; {result.n_suppressed} suppressed by the allowlist;
+{result.n_alerts} alerting (all explained below); {result.n_suppressed} suppressed by the allowlist;
 {result.stats.n_events:,} events read, {result.stats.n_rejected:,} rejected. {e(model_label)}</p>
 <h2>Ranking</h2>
 <table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>window</th><th>percentile</th>
 <th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Drill-down</h2>{"".join(drill)}
+{suppressed}
 <h2>Score distribution</h2>{_svg_histogram(result.windows["anomaly_score"].to_numpy(dtype=float), result.threshold)}
 {f"<h2>Expired allowlist entries (not applied)</h2><ul>{expired}</ul>" if expired else ""}
 </body></html>

@@ -18,26 +18,31 @@ from pipelines.score import Finding, ScoreResult
 from reports.safe_text import csv_cell, printable, terminal_text
 
 ROW_FIELDS = ("rank", "identity", "kind", "window_start", "anomaly_score", "percentile", "is_anomaly",
-              "requests", "suppressed", "suppressed_reason", "reasons")
+              "is_alert", "requests", "suppressed", "suppressed_by", "suppressed_reason", "allowlist_note",
+              "reasons")
 
 
 def _window(f: Finding) -> str:
     return f"{f.window_start:%Y-%m-%d %H:%M}"
 
 
-def render_table(result: ScoreResult, reasons: int = 3) -> Table:
-    """The ranked findings for a terminal."""
+def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) -> Table:
+    """The ranked findings for a terminal, the first ``top`` of them (all by default)."""
     table = Table(title=f"kaad: {result.day} ranked by anomaly", title_justify="left", show_lines=True)
     for col, justify in (("#", "right"), ("identity", "left"), ("kind", "left"), ("window (UTC)", "left"),
                          ("pct", "right"), ("why", "left")):
         table.add_column(col, justify=justify, overflow="fold")
     for f in result.findings:
+        if top is not None and f.rank > top:
+            break
         why = Text()
         if f.suppressed_by is not None:
-            why.append("suppressed: ", style="dim")
+            why.append(f"suppressed by {printable(f.suppressed_by.label)}: ", style="dim")
             why.append_text(terminal_text(f.suppressed_by.reason, max_len=120, style="dim"))
+        if f.allowlist_note:
+            why.append_text(terminal_text(f.allowlist_note, max_len=200, style="bold"))
         for i, reason in enumerate(f.reasons[:reasons]):
-            if i or f.suppressed_by is not None:
+            if i or f.suppressed_by is not None or f.allowlist_note:
                 why.append("\n")
             why.append(f"[{reason.rarity}] ", style="bold red" if reason.rarity == "UNSEEN" else "yellow")
             why.append_text(terminal_text(reason.text, max_len=160))
@@ -47,32 +52,59 @@ def render_table(result: ScoreResult, reasons: int = 3) -> Table:
     return table
 
 
+def render_suppressed(result: ScoreResult) -> Table | None:
+    """Every suppressed window, grouped by identity and entry: hidden from alerts, not from view."""
+    hidden = result.windows[result.windows["suppressed"]]
+    if hidden.empty:
+        return None
+    table = Table(title=f"suppressed by the allowlist: {len(hidden)} window(s)", title_justify="left")
+    for col, justify in (("identity", "left"), ("entry", "left"), ("windows", "right"), ("peak pct", "right"),
+                         ("reason", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    groups = hidden.reset_index().groupby(["identity", "suppressed_by"], sort=False)
+    for (identity, label), part in groups:
+        table.add_row(terminal_text(identity, max_len=80), terminal_text(label), str(len(part)),
+                      f"{part['percentile'].max():.2f}", terminal_text(part["suppressed_reason"].iloc[0], max_len=120))
+    return table
+
+
+def more_alerts(result: ScoreResult, top: int, written: list[Path]) -> str:
+    """One line for alerting windows beyond the terminal's ``top`` rows, and where they are."""
+    n = sum(1 for f in result.findings if f.rank > top and f.is_alert and f.suppressed_by is None)
+    if not n:
+        return ""
+    where = ", ".join(str(p) for p in written) if written else "no file (add --format csv, json, parquet or html)"
+    return f"{n} more alerting window(s) beyond --top {top}, explained in {where}"
+
+
 def finding_rows(result: ScoreResult) -> list[dict]:
-    """One plain row per window: explained findings first, then every other window."""
+    """One plain row per window in rank order; explained windows carry their reasons."""
     rows = []
     explained = {(f.identity, f.window_start) for f in result.findings}
     for f in result.findings:
         rows.append({"rank": f.rank, "identity": f.identity, "kind": f.kind, "window_start": f.window_start,
                      "anomaly_score": f.anomaly_score, "percentile": f.percentile, "is_anomaly": f.is_anomaly,
-                     "requests": f.requests, "suppressed": f.suppressed_by is not None,
+                     "is_alert": f.is_alert, "requests": f.requests, "suppressed": f.suppressed_by is not None,
+                     "suppressed_by": "" if f.suppressed_by is None else f.suppressed_by.label,
                      "suppressed_reason": "" if f.suppressed_by is None else f.suppressed_by.reason,
-                     "reasons": " | ".join(r.line() for r in f.reasons)})
-    rank = len(rows)
+                     "allowlist_note": f.allowlist_note, "reasons": " | ".join(r.line() for r in f.reasons)})
     kinds = {}
     if len(result.windows):
         from features.enrich import identity_kind
 
         names = pd.Series(result.windows.index.get_level_values("identity").unique())
         kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names}))))
-    for (identity, start), w in result.windows.iterrows():
+    # result.windows is in rank order, so a window's rank is its position.
+    for rank, ((identity, start), w) in enumerate(result.windows.iterrows(), start=1):
         if (identity, start) in explained:
             continue
-        rank += 1
         rows.append({"rank": rank, "identity": identity, "kind": kinds.get(identity, ""), "window_start": start,
                      "anomaly_score": float(w["anomaly_score"]), "percentile": float(w["percentile"]),
-                     "is_anomaly": bool(w["is_anomaly"]), "requests": int(round(math.expm1(w["log_requests"]))),
-                     "suppressed": bool(w["suppressed"]), "suppressed_reason": str(w["suppressed_reason"]),
-                     "reasons": ""})
+                     "is_anomaly": bool(w["is_anomaly"]), "is_alert": bool(w["is_alert"]),
+                     "requests": int(round(math.expm1(w["log_requests"]))), "suppressed": bool(w["suppressed"]),
+                     "suppressed_by": str(w["suppressed_by"]), "suppressed_reason": str(w["suppressed_reason"]),
+                     "allowlist_note": str(w["allowlist_note"]), "reasons": ""})
+    rows.sort(key=lambda row: row["rank"])
     return rows
 
 
@@ -97,11 +129,14 @@ def _calls_json(calls: pd.DataFrame) -> list[dict]:
 def write_json(result: ScoreResult, path: Path) -> None:
     """JSON: the findings with reasons and API calls, then the other windows' scores."""
     doc = {"day": str(result.day), "threshold": result.threshold,
-           "windows": len(result.windows), "suppressed": result.n_suppressed,
+           "windows": len(result.windows), "alerts": result.n_alerts, "suppressed": result.n_suppressed,
            "findings": [{"rank": f.rank, "identity": f.identity, "kind": f.kind,
                          "window_start": f.window_start.isoformat(), "anomaly_score": f.anomaly_score,
-                         "percentile": f.percentile, "is_anomaly": f.is_anomaly, "requests": f.requests,
+                         "percentile": f.percentile, "is_anomaly": f.is_anomaly, "is_alert": f.is_alert,
+                         "requests": f.requests,
+                         "suppressed_by": None if f.suppressed_by is None else f.suppressed_by.label,
                          "suppressed_reason": None if f.suppressed_by is None else f.suppressed_by.reason,
+                         "allowlist_note": f.allowlist_note or None,
                          "reasons": [{"feature": r.feature, "rarity": r.rarity, "value": r.value,
                                       "usual": r.usual, "deviation": r.deviation, "text": r.text}
                                      for r in f.reasons],

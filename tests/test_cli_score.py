@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from models.detector import DetectorParams
 from models.persistence import save_bundle
+from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
 from support import AUDIT, ensure_chromium
 
@@ -48,6 +50,30 @@ def hostile_day(tmp_path_factory):
             twin = dict(event, auditID=event["auditID"][:-4] + "ffff",
                         user={"username": HOSTILE_USER, "groups": ["system:authenticated"]})
             lines.append(json.dumps(twin))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+ALICE = "arn:aws:sts::111122223333:assumed-role/Dev/alice"
+
+
+@pytest.fixture(scope="module")
+def stolen_token_day(tmp_path_factory):
+    """The narrated attack day, but the intruder holds alice's token, not cart's.
+
+    At 02:10 (alice works 09:30-16:30) someone with her token, from 203.0.113.7 (a network
+    the cluster has never seen) and sending the user agent Prometheus/2.51.0, lists secrets
+    in five namespaces and execs into a kube-system pod. Nothing else of alice's happens then.
+    """
+    out = tmp_path_factory.mktemp("stolen") / "day.jsonl"
+    lines = []
+    for line in (AUDIT / "attack_day.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["userAgent"] == "curl/8.5.0":
+            event["user"] = {"username": ALICE, "groups": ["developers", "system:authenticated"]}
+            event["userAgent"] = "Prometheus/2.51.0"
+            event["sourceIPs"] = ["203.0.113.7"]
+        lines.append(json.dumps(event))
     out.write_text("\n".join(lines) + "\n")
     return out
 
@@ -113,7 +139,7 @@ def test_allowlist_suppresses_visibly(tmp_path, bundle_path, hostile_day):
                      '[[suppress]]\nidentity = "nobody"\nreason = "old"\nexpires = 2000-01-01\n')
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "50")
     assert result.exit_code == 0, result.output
-    assert "suppressed: cart migration this week" in result.stdout
+    assert "suppressed by allow.toml:1: cart migration this week" in result.stdout
     assert re.search(r"[1-9]\d* suppressed", result.stdout)
     assert "allowlist entry expired 2000-01-01, not applied: old" in result.stderr
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
@@ -145,3 +171,140 @@ def test_html_report_renders_in_headless_chromium(tmp_path, bundle_path, hostile
     assert [int(r) for r, _ in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
     assert rows[0][1] in {"system:serviceaccount:shop:cart", "[bold red]evil\\x1b[2J"}
     assert "alert(1)" not in re.sub(r"&lt;script&gt;alert\(1\)&lt;/script&gt;", "", dom)
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"[\s│]", "", text)
+
+
+def _rows(tmp_path, day="2026-03-05"):
+    with open(tmp_path / f"kaad-{day}.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_user_agent_cannot_claim_suppression(tmp_path, bundle_path, stolen_token_day):
+    # An entry written for Prometheus by its user agent alone would hide the intruder, who
+    # sends that user agent: such an entry is refused, naming where it is written.
+    allow = tmp_path / "allow.toml"
+    allow.write_text('# scrapers\n[[suppress]]\nuser_agent = "Prometheus/*"\n'
+                     'reason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    refused = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert refused.exit_code == 2
+    assert f"{allow}:2: entry 1: every entry needs an identity pattern" in refused.stderr
+    # Named for the identity it is meant for, the same entry leaves alice's window alone.
+    allow.write_text('[[suppress]]\nidentity = "system:serviceaccount:monitoring:prometheus-k8s"\n'
+                     'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert result.exit_code == 0, result.output
+    intruder = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    assert (intruder["suppressed"], intruder["suppressed_by"], intruder["allowlist_note"]) == ("False", "", "")
+
+
+def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_path, bundle_path,
+                                                                             stolen_token_day):
+    allow = tmp_path / "allow.toml"
+    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/*"\n'
+                     'reason = "developers\' routine"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert result.exit_code == 0, result.output
+    alice = {r["window_start"][11:16]: r for r in _rows(tmp_path) if r["identity"] == ALICE}
+    # Her ordinary afternoons are hidden, marked with the entry that hid them...
+    assert {t: (r["suppressed"], r["suppressed_by"]) for t, r in alice.items() if t != "02:00"} == {
+        "09:00": ("True", "allow.toml:1"), "13:00": ("True", "allow.toml:1"), "16:00": ("True", "allow.toml:1")}
+    # ...but the night with an exec into kube-system from a new network stays live, and says why.
+    night = alice["02:00"]
+    assert night["suppressed"] == "False"
+    note = "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, new_source_ip, new_ip_range"
+    assert night["allowlist_note"] == note
+    assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
+    html = (tmp_path / "kaad-2026-03-05.html").read_text()
+    assert note in html
+    # Naming every one of those reasons is a decision someone wrote down; then it is hidden.
+    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
+                     'covers = ["n_exec", "n_exec_kube_system", "new_source_ip", "new_ip_range"]\n'
+                     'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n')
+    covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    assert covered.exit_code == 0, covered.output
+    night = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    assert (night["suppressed"], night["suppressed_reason"]) == ("True", "red-team exercise, ticket SEC-42")
+
+
+def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bundle_path, hostile_day):
+    # The kubelet's 24 hourly windows are known noise; --top 1 shows one row, yet none of the
+    # 24 disappears from any output.
+    node = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
+    allow = tmp_path / "allow.toml"
+    allow.write_text(f'[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
+    result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "1")
+    assert result.exit_code == 0, result.output
+
+    def hours_hidden(rows) -> list[int]:
+        return sorted(pd.Timestamp(r["window_start"]).hour for r in rows
+                      if r["identity"] == node and r["suppressed_by"] == "allow.toml:1")
+
+    doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
+    table = pd.read_parquet(tmp_path / "kaad-2026-03-05.parquet")
+    assert hours_hidden(_rows(tmp_path)) == list(range(24))
+    assert hours_hidden(doc["all_windows"]) == list(range(24)) and doc["suppressed"] == 24
+    assert hours_hidden(table.to_dict("records")) == list(range(24))
+    html = (tmp_path / "kaad-2026-03-05.html").read_text()
+    section = html[html.index("Suppressed by the allowlist (24)"):]
+    assert len(re.findall(rf'<tr class="suppressed"><td class="identity">{re.escape(node)}</td>', section)) == 24
+    assert re.search(rf"{re.escape(node)}\s*│\s*allow\.toml:1\s*│\s*24\s*│", result.stdout)
+    assert ", 24 suppressed," in result.stdout
+
+
+def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
+    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
+
+    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
+    a training score then changes percentile. The cut is put where neither neighbour does.
+    """
+    windows = score_day([day_file], bundle, top=1).windows  # highest score first
+    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
+    train = np.asarray(bundle.train_scores)
+
+    def steady(score: float) -> bool:
+        return bool(np.abs(train - score).min() > 1e-9)
+
+    n = next(k for k in range(at_least, len(pct))
+             if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k]))
+    assert windows["is_anomaly"].sum() <= n
+    return float(pct[n - 1]), n
+
+
+def test_top_limits_only_the_terminal_table(tmp_path, trained):
+    # Five planted attacks on a simulated day; --fail-on is set so that n >= 25 windows are at
+    # or above it. --top 5 shows five rows; all n are explained in every file, and the exit
+    # code counts the same n.
+    bundle = tmp_path / "model.joblib"
+    save_bundle(trained["result"].bundle, bundle)
+    day_file = trained["files"][-1]
+    cut, n = _cut_for(trained["result"].bundle, day_file, 25)
+    result = _score(tmp_path / "out", bundle, day_file, "--top", "5", "--fail-on", repr(cut))
+    assert result.exit_code == 1, result.output
+    assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout
+    out = tmp_path / "out"
+    [doc_path] = out.glob("kaad-*.json")
+    doc = json.loads(doc_path.read_text())
+    # JSON: every counted window is a finding, with its reasons and the API calls behind it.
+    explained = [f for f in doc["findings"] if f["percentile"] >= cut]
+    assert len(explained) == n and all(f["calls"] and f["is_alert"] for f in explained)
+    reasons = {(f["identity"], pd.Timestamp(f["window_start"])): " | ".join(
+        f"[{r['rarity']}] {r['text']}" for r in f["reasons"]) for f in explained}
+    # CSV and Parquet: the same windows with the same reasons.
+    with open(doc_path.with_suffix(".csv"), newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["percentile"]) >= cut]
+    assert {(r["identity"], pd.Timestamp(r["window_start"])): r["reasons"] for r in rows} == reasons
+    table = pd.read_parquet(doc_path.with_suffix(".parquet"))
+    table = table[table["percentile"] >= cut]
+    assert dict(zip(zip(table["identity"], table["window_start"]), table["reasons"])) == reasons
+    # HTML: a drill-down for each of them.
+    html = doc_path.with_suffix(".html").read_text()
+    drilled = re.findall(r'<details id="f\d+"><summary>#\d+ ([^<]*) at (\d\d:\d\d) UTC', html)
+    assert {(i, f"{t:%H:%M}") for i, t in reasons} <= set(drilled)
+    # The terminal: five ranked rows, then where the others are.
+    shown = re.findall(r"^│\s*(\d+)\s*│", result.stdout, re.M)
+    assert shown == ["1", "2", "3", "4", "5"]
+    written = ", ".join(str(out / f"{doc_path.stem}.{ext}") for ext in ("csv", "json", "parquet", "html"))
+    assert f"{n - 5} more alerting window(s) beyond --top 5, explained in {written}" in result.stdout

@@ -44,3 +44,16 @@ def test_day_view_groups_windows_by_identity(all_attacks_scored):
     assert view["identity"].is_unique
     assert view["windows"].sum() == len(scored.windows)
     assert view["peak_score"].is_monotonic_decreasing
+
+
+def test_every_window_above_the_threshold_is_explained_not_only_the_top(trained):
+    # top=1 asks for one row in a terminal; it must not decide what is explained.
+    from pipelines.score import score_day
+
+    scored = score_day(trained["files"][-1:], trained["result"].bundle, top=1, threshold_percentile=97)
+    above = set(scored.windows.index[scored.windows["is_anomaly"]])
+    assert len(above) > 1, "the planted day should put several windows above the 97th percentile"
+    explained = {(f.identity, f.window_start): f for f in scored.findings}
+    assert above <= set(explained)
+    assert all(explained[key].is_alert and not explained[key].calls.empty for key in above)
+    assert [f.rank for f in scored.findings] == list(range(1, len(scored.findings) + 1))
