@@ -358,6 +358,7 @@ def score_cmd(
     notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per unsuppressed alerting window (above the threshold, or at or above --fail-on).")] = None,
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
     notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
+    trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -388,7 +389,8 @@ def score_cmd(
         loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri)
         allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
         result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold,
-                           alert_percentile=fail_on, allowlist=allow, aws=aws)
+                           alert_percentile=fail_on, allowlist=allow, aws=aws,
+                           trusted_proxies=_proxies(trusted_proxies))
         target = out_dir or Path("out") / f"score-{result.day}"
         target.mkdir(parents=True, exist_ok=True)
         written = []

@@ -281,10 +281,11 @@ def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
 def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
               threshold_percentile: float | None = None, alert_percentile: float | None = None,
               allowlist: Allowlist | None = None, on_progress: Callable[[int, str], None] | None = None,
-              aws=None) -> ScoreResult:
+              aws=None, trusted_proxies: tuple | None = None) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
-    streaming: memory does not grow with the size of the day."""
-    ingestor = Ingestor(on_progress=on_progress, aws=aws)
+    streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
+    :func:`pipelines.ingest.ingest`."""
+    ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
     result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, top=top,
                            threshold_percentile=threshold_percentile, alert_percentile=alert_percentile,
                            allowlist=allowlist, stats=ingestor.stats)

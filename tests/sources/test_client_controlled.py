@@ -181,3 +181,16 @@ def test_detection_counts_each_in_the_attackers_window(tmp_path, attack, feature
     assert counts.tolist() == [0, 1]  # 02:00 window: the plain get; 03:00: the attack
     text = reason_text(feature, 1.0, 0.0, events.iloc[[1]], {}, "system:serviceaccount:shop:cart")
     assert text.startswith("1 request(s)")
+
+
+def test_scoring_names_the_peer_and_honours_trusted_proxies(tmp_path, trained):
+    """The daily job sees the attacker's own address; behind a named proxy, the forwarded one."""
+    from features.source_address import parse_proxies
+    from pipelines.score import score_day
+
+    path = _write(tmp_path / "audit.log", FORGED)
+    bundle = trained["result"].bundle
+    for proxies, seen in ((None, "198.51.100.23"), (parse_proxies("198.51.100.0/24"), "10.0.7.21")):
+        result = score_day([path], bundle, trusted_proxies=proxies)
+        (finding,) = [f for f in result.findings if f.identity == "system:serviceaccount:shop:cart"]
+        assert finding.calls["source_ip"].tolist() == [seen]
