@@ -6,9 +6,9 @@ Estimators know nothing about MLflow; the pipelines call this module at the end 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -109,14 +109,18 @@ def _champion_metric(client, model_name: str) -> tuple[float | None, str | None]
 
 def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", experiment: str = DEFAULT_EXPERIMENT,
                  model_name: str = DEFAULT_MODEL_NAME, promote: bool = False, tracking_uri: str | None = None,
-                 run_name: str | None = None) -> TrackedRun:
-    """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model."""
+                 run_name: str | None = None, key: bytes | None = None) -> TrackedRun:
+    """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model.
+
+    The bundle at ``bundle_path`` is checked as :func:`models.persistence.read_verified` does
+    (``key`` defaults to the configured signing key) and exactly those bytes are uploaded.
+    """
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from models.persistence import KAAD_VERSION
+    from models.persistence import KAAD_VERSION, read_verified, sign, signing_key
     from reports.safe_text import csv_cell
 
     _, artifacts = configure_tracking(tracking_uri)
@@ -125,9 +129,12 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     tags = {"cluster": cluster or "unknown", "kaad_version": KAAD_VERSION, "git_commit": _git_commit(),
             "kind": "isolation_forest"}
     bundle = result.bundle
-    from models.persistence import file_sha256
-
-    tags["bundle_sha256"] = file_sha256(Path(bundle_path))
+    key = signing_key() if key is None else key
+    # Verified once, uploaded as read: a bundle swapped after save_bundle is refused, not re-signed.
+    data = read_verified(Path(bundle_path), key=key)
+    tags["bundle_sha256"] = hashlib.sha256(data).hexdigest()
+    if key:
+        tags["bundle_signature"] = sign(data, key)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics().items() if v == v})
@@ -144,8 +151,10 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
                 mlflow.log_artifact(str(tmp_path / name))
         with tempfile.TemporaryDirectory() as tmp:
             # One name in every run, whatever the local file was called: scoring fetches it.
-            shutil.copy(bundle_path, Path(tmp) / "model.joblib")
+            Path(tmp, "model.joblib").write_bytes(data)
             Path(tmp, "model.joblib.sha256").write_text(f"{tags['bundle_sha256']}  model.joblib\n")
+            if key:
+                Path(tmp, "model.joblib.sig").write_text(f"{tags['bundle_signature']}  model.joblib\n")
             mlflow.log_artifacts(tmp, artifact_path="bundle")
         example = result.windows.head(5).reset_index(drop=True)
         signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
