@@ -61,3 +61,35 @@ def test_bad_time_and_empty_history_are_clear_errors(tmp_path, mlflow_store):
     empty = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--since", "2030-01-01",
                                 "--no-track"])
     assert empty.exit_code == 2 and "no events to train on" in empty.stderr
+
+
+def _flat(text: str) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def _train(tmp_path, labels, *extra):
+    return runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--eval-data",
+                               str(AUDIT / "attack_day.jsonl"), "--labels", str(labels),
+                               "--out", str(tmp_path / "model.joblib"), *extra])
+
+
+def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tmp_path, mlflow_store, monkeypatch):
+    """Train signs with the key file; scoring the champion verifies; a wrong key is a clear refusal."""
+    monkeypatch.delenv("KAAD_SIGNING_KEY", raising=False)
+    key_file = tmp_path / "kaad.key"
+    key_file.write_text("kaad-test-signing-key-0123456789abcdef\n")
+    trained = _train(tmp_path, _labels(tmp_path), "--promote", "--signing-key-file", str(key_file))
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "model.joblib.sig").is_file()
+
+    scored = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
+                                 "--format", "csv", "--no-track", "--signing-key-file", str(key_file)])
+    assert scored.exit_code == 0, scored.output
+
+    monkeypatch.setenv("KAAD_SIGNING_KEY", "someone-elses-key-fedcba9876543210")
+    refused = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
+                                  "--no-track"])
+    assert refused.exit_code == 2
+    assert "does not carry a valid signature for the configured key" in _flat(refused.stderr)
+    assert "Traceback" not in refused.output

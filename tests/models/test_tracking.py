@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,55 @@ def test_ui_answers_on_loopback_with_the_run(trained, tmp_path, mlflow_store):
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+KEY = "kaad-test-signing-key-0123456789abcdef"
+
+
+def test_with_a_key_the_registry_serves_only_signed_bundles(trained, tmp_path, mlflow_store, monkeypatch):
+    """Whoever can write the tracking store can rewrite a run's bundle and its bundle_sha256 tag.
+
+    With a signing key, the run carries an HMAC (tag ``bundle_signature`` and ``model.joblib.sig``)
+    that they cannot forge, so the rewritten bundle is refused before it is unpickled; and the
+    download directory is gone afterwards, whether the load succeeded or not.
+    """
+    import hashlib
+    import pickle
+    import tempfile
+    from urllib.parse import unquote, urlparse
+
+    from mlflow.tracking import MlflowClient
+
+    from errors import ModelSignatureError
+    from models.registry import resolve_bundle
+
+    monkeypatch.setenv("KAAD_SIGNING_KEY", KEY)
+    tracked = _log(trained, tmp_path, promote=True)
+    client = MlflowClient(mlflow_store)
+    assert client.get_run(tracked.run_id).data.tags["bundle_signature"]
+    assert "bundle/model.joblib.sig" in {a.path for a in client.list_artifacts(tracked.run_id, "bundle")}
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    bundle, label = resolve_bundle()
+    assert bundle.threshold == trained["result"].bundle.threshold and "version 1" in label
+    assert list(scratch.iterdir()) == []
+
+    marker = tmp_path / "attacker-code-ran"
+    payload = pickle.dumps(_Payload(marker))
+    stored = Path(unquote(urlparse(client.get_run(tracked.run_id).info.artifact_uri).path)) / "bundle"
+    (stored / "model.joblib").write_bytes(payload)
+    client.set_tag(tracked.run_id, "bundle_sha256", hashlib.sha256(payload).hexdigest())
+    with pytest.raises(ModelSignatureError, match=f"the bundle of run '{tracked.run_id}' does not carry a valid"):
+        resolve_bundle(run=tracked.run_id)
+    assert not marker.exists()
+    assert list(scratch.iterdir()) == []
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
