@@ -201,6 +201,7 @@ def train_cmd(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
     promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
+    force_promote: Annotated[bool, typer.Option(help="Make this measured run champion even if the champion scored better or was measured on another evaluation set.")] = False,
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
@@ -242,7 +243,8 @@ def train_cmd(
                           "sources": ",".join(inputs)[:500], "features": len(result.bundle.feature_names),
                           "training_start": result.bundle.training_start, "training_end": result.bundle.training_end}
             tracked = log_training(result, out_path, params=run_params, cluster=cluster, experiment=experiment,
-                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri, key=key)
+                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri, key=key,
+                                   force_promote=force_promote)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
     out.print(render_training(result, out_path, digest, tracked))
