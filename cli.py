@@ -38,6 +38,10 @@ def _root() -> None:
     warnings.filterwarnings("ignore", message=".*pickle or cloudpickle format.*")
 
 
+SIGNING_HELP = ("File holding the HMAC key that signs bundles when saved and verifies them before loading "
+                "(default: $KAAD_SIGNING_KEY).")
+
+
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     from reports.safe_text import printable
 
@@ -214,18 +218,20 @@ def train_cmd(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
     promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
+    force_promote: Annotated[bool, typer.Option(help="Make this measured run champion even if the champion scored better or was measured on another evaluation set.")] = False,
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
 
     Example: kaad train sim/audit-2026-03-0*.jsonl.gz --eval-data holdout/ --promote
     """
     from models.detector import DetectorParams
-    from models.persistence import save_bundle
+    from models.persistence import save_bundle, signing_key
     from pipelines.train import TrainConfig, train
     from reports.progress import byte_progress
     from reports.train_summary import render_training
@@ -238,13 +244,14 @@ def train_cmd(
         params = DetectorParams(n_estimators=n_estimators, max_samples=samples, contamination=contamination,
                                 alerts_per_day=alerts_per_day, seed=seed)
         config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until))
+        key = signing_key(signing_key_file)
         files = expand_inputs(inputs)
         eval_files, labels = _eval_inputs(eval_data, labels)
         total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         aws = _aws_options(since, until, region, profile, None)
         with byte_progress(total, "train: read history") as advance:
             result = train(files, config, eval_inputs=eval_files, labels=labels, on_progress=advance, aws=aws)
-        digest = save_bundle(result.bundle, out_path)
+        digest = save_bundle(result.bundle, out_path, key=key)
         tracked = None
         if track:
             from models.tracking import log_training
@@ -253,7 +260,8 @@ def train_cmd(
                           "sources": ",".join(inputs)[:500], "features": len(result.bundle.feature_names),
                           "training_start": result.bundle.training_start, "training_end": result.bundle.training_end}
             tracked = log_training(result, out_path, params=run_params, cluster=cluster, experiment=experiment,
-                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri)
+                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri, key=key,
+                                   force_promote=force_promote)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
     out.print(render_training(result, out_path, digest, tracked))
@@ -359,6 +367,7 @@ def score_cmd(
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
     notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
     trusted_proxies: TrustedProxiesOption = None,
+    signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -386,7 +395,8 @@ def score_cmd(
             if value is not None and not value.startswith(prefix):
                 raise KaadError(f"{flag} takes {prefix}..., not {value!r}")
         aws = _aws_options(None, None, region, profile, None, day=the_day)
-        loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri)
+        loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri,
+                                       key_file=signing_key_file)
         allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
         result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold,
                            alert_percentile=fail_on, allowlist=allow, aws=aws,

@@ -31,6 +31,10 @@ class ModelCompatibilityError(KaadError, RuntimeError):
     """A saved model was written by incompatible library versions or was tampered with."""
 
 
+class ModelSignatureError(ModelCompatibilityError):
+    """A signing key is configured and a model bundle is unsigned or signed with another key."""
+
+
 __all__ = [
     "KaadError",
     "InputNotFoundError",
@@ -38,4 +42,5 @@ __all__ = [
     "RejectedInputError",
     "SchemaMismatchError",
     "ModelCompatibilityError",
+    "ModelSignatureError",
 ]

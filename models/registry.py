@@ -6,35 +6,44 @@ import tempfile
 from pathlib import Path
 
 from errors import KaadError, ModelCompatibilityError
-from models.persistence import ModelBundle, load_bundle
+from models.persistence import ModelBundle, load_bundle, signing_key
 from models.tracking import CHAMPION, DEFAULT_MODEL_NAME, configure_tracking
 
 
-def _from_run(run_id: str) -> ModelBundle:
+def _from_run(run_id: str, key: bytes | None) -> ModelBundle:
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    try:
-        run = MlflowClient().get_run(run_id)
-        local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bundle",
-                                                         dst_path=tempfile.mkdtemp(prefix="kaad-bundle-")))
-    except MlflowException as exc:
-        raise KaadError(f"cannot fetch the bundle of run {run_id!r}: {exc.message}") from None
-    expected = run.data.tags.get("bundle_sha256")
-    if not expected:
-        raise ModelCompatibilityError(f"run {run_id!r} records no bundle_sha256 tag; refusing to load it")
-    return load_bundle(local / "model.joblib", sha256=expected)
+    with tempfile.TemporaryDirectory(prefix="kaad-bundle-") as tmp:
+        try:
+            run = MlflowClient().get_run(run_id)
+            local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bundle", dst_path=tmp))
+        except MlflowException as exc:
+            raise KaadError(f"cannot fetch the bundle of run {run_id!r}: {exc.message}") from None
+        expected = run.data.tags.get("bundle_sha256")
+        if not expected:
+            raise ModelCompatibilityError(f"run {run_id!r} records no bundle_sha256 tag; refusing to load it")
+        # Tags and artifacts are equally writable by whoever can write the store, so with a key
+        # only the HMAC counts (from the run's tag, else the .sig artifact). The bytes are read,
+        # checked and unpickled in memory before the directory goes.
+        return load_bundle(local / "model.joblib", sha256=expected, signature=run.data.tags.get("bundle_signature"),
+                           key=key, name=f"the bundle of run {run_id!r}")
 
 
 def resolve_bundle(*, bundle: Path | None = None, run: str | None = None, model: str | None = None,
-                   tracking_uri: str | None = None) -> tuple[ModelBundle, str]:
-    """Load the bundle named by one of the options (default: the champion); return it and a label."""
+                   tracking_uri: str | None = None, key_file: Path | None = None) -> tuple[ModelBundle, str]:
+    """Load the bundle named by one of the options (default: the champion); return it and a label.
+
+    With a signing key (``key_file``, else ``$KAAD_SIGNING_KEY``) the bundle must carry a valid
+    signature for it, wherever it comes from.
+    """
+    key = signing_key(key_file)
     if bundle is not None:
-        return load_bundle(bundle), f"bundle {bundle}"
+        return load_bundle(bundle, key=key), f"bundle {bundle}"
     configure_tracking(tracking_uri)
     if run is not None:
-        return _from_run(run), f"run {run}"
+        return _from_run(run, key), f"run {run}"
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -43,7 +52,9 @@ def resolve_bundle(*, bundle: Path | None = None, run: str | None = None, model:
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, alias)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise KaadError(f"cannot look up model {spec!r} in the tracking store: {exc.message}") from None
         raise KaadError(f"no model {spec!r} in the tracking store; train one with --promote, or pass "
                         "--bundle PATH") from None
-    return _from_run(version.run_id), f"model {name} version {version.version} ({spec})"
+    return _from_run(version.run_id, key), f"model {name} version {version.version} ({spec})"

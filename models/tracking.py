@@ -6,9 +6,10 @@ Estimators know nothing about MLflow; the pipelines call this module at the end 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -98,25 +99,57 @@ class TrackedRun:
     baseline_run_ids: dict[str, str]
 
 
-def _champion_metric(client, model_name: str) -> tuple[float | None, str | None]:
+@dataclass(frozen=True)
+class Champion:
+    """The model version the alias ``champion`` points at, and what it was measured on."""
+
+    version: str
+    average_precision: float | None
+    eval_set_hash: str | None
+
+
+def _unreadable(model_name: str, exc) -> KaadError:
+    return KaadError(f"cannot read the champion of model {model_name!r} ({exc.error_code}): "
+                     f"{exc.message}; not promoting")
+
+
+def _champion(client, model_name: str) -> Champion | None:
+    """The champion, or None when the registry says there is none; any other failure is an error."""
+    from mlflow.exceptions import MlflowException
+
     try:
-        version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except Exception:  # noqa: BLE001 - MLflow raises its own RestException for "no alias"
-        return None, None
-    run = client.get_run(version.run_id)
-    return run.data.metrics.get(PROMOTION_METRIC), version.version
+        registered = client.get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise _unreadable(model_name, exc) from None
+    # A missing alias is read from the model's alias list, not guessed from an error: MLflow
+    # reports it as INVALID_PARAMETER_VALUE, a code it also uses for real mistakes.
+    version = registered.aliases.get(CHAMPION)
+    if version is None:
+        return None
+    try:
+        run = client.get_run(client.get_model_version(model_name, version).run_id)
+    except MlflowException as exc:
+        raise _unreadable(model_name, exc) from None
+    return Champion(str(version), run.data.metrics.get(PROMOTION_METRIC), run.data.tags.get("eval_set_hash"))
 
 
 def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", experiment: str = DEFAULT_EXPERIMENT,
                  model_name: str = DEFAULT_MODEL_NAME, promote: bool = False, tracking_uri: str | None = None,
-                 run_name: str | None = None) -> TrackedRun:
-    """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model."""
+                 run_name: str | None = None, key: bytes | None = None, force_promote: bool = False
+                 ) -> TrackedRun:
+    """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model.
+
+    The bundle at ``bundle_path`` is checked as :func:`models.persistence.read_verified` does
+    (``key`` defaults to the configured signing key) and exactly those bytes are uploaded.
+    """
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from models.persistence import KAAD_VERSION
+    from models.persistence import KAAD_VERSION, read_verified, sign, signing_key
     from reports.safe_text import csv_cell
 
     _, artifacts = configure_tracking(tracking_uri)
@@ -125,9 +158,14 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     tags = {"cluster": cluster or "unknown", "kaad_version": KAAD_VERSION, "git_commit": _git_commit(),
             "kind": "isolation_forest"}
     bundle = result.bundle
-    from models.persistence import file_sha256
-
-    tags["bundle_sha256"] = file_sha256(Path(bundle_path))
+    key = signing_key() if key is None else key
+    # Verified once, uploaded as read: a bundle swapped after save_bundle is refused, not re-signed.
+    data = read_verified(Path(bundle_path), key=key)
+    tags["bundle_sha256"] = hashlib.sha256(data).hexdigest()
+    if key:
+        tags["bundle_signature"] = sign(data, key)
+    if getattr(result, "eval_set_hash", None):
+        tags["eval_set_hash"] = result.eval_set_hash
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics().items() if v == v})
@@ -144,8 +182,10 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
                 mlflow.log_artifact(str(tmp_path / name))
         with tempfile.TemporaryDirectory() as tmp:
             # One name in every run, whatever the local file was called: scoring fetches it.
-            shutil.copy(bundle_path, Path(tmp) / "model.joblib")
+            Path(tmp, "model.joblib").write_bytes(data)
             Path(tmp, "model.joblib.sha256").write_text(f"{tags['bundle_sha256']}  model.joblib\n")
+            if key:
+                Path(tmp, "model.joblib.sig").write_text(f"{tags['bundle_signature']}  model.joblib\n")
             mlflow.log_artifacts(tmp, artifact_path="bundle")
         example = result.windows.head(5).reset_index(drop=True)
         signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
@@ -156,8 +196,8 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
                               f"pandas=={pd.__version__}", f"numpy=={np.__version__}"])
         version = str(info.registered_model_version) if info.registered_model_version else None
     promoted, note = False, "not asked to promote"
-    if promote and version is not None:
-        promoted, note = _promote(client, model_name, version, result)
+    if (promote or force_promote) and version is not None:
+        promoted, note = _promote(client, model_name, version, result, force=force_promote)
     baseline_ids = {}
     for name, report in result.baselines.items():
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"baseline: {name}",
@@ -168,21 +208,44 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids)
 
 
-def _promote(client, model_name: str, version: str, result) -> tuple[bool, str]:
+def _short(digest: str | None) -> str:
+    return "unknown" if not digest else digest[:12]
+
+
+def _promote(client, model_name: str, version: str, result, *, force: bool = False) -> tuple[bool, str]:
+    """Move the alias ``champion`` to ``version`` if it was measured and measures at least as well.
+
+    Only a finite average precision counts, and only against a champion measured on the same
+    evaluation set (``eval_set_hash``); ``force`` skips the comparison, never the measurement.
+    """
     ours = None if result.evaluation is None else result.evaluation.average_precision
-    theirs, champion_version = _champion_metric(client, model_name)
-    if champion_version is None:
+    if ours is None or not math.isfinite(ours):
+        why = ("it has no evaluation (train with --eval-data)" if ours is None else
+               "its average precision is not a number (no label matched an evaluated window)")
+        return False, f"not promoted: {why}; only a measured model becomes champion"
+    ours_hash = getattr(result, "eval_set_hash", None)
+    champion = _champion(client, model_name)
+    if champion is None:
         client.set_registered_model_alias(model_name, CHAMPION, version)
-        return True, f"version {version} is the first champion"
-    if ours is None:
-        return False, (f"kept version {champion_version} as champion: this run has no evaluation "
-                       "to compare (train with --eval-data)")
-    if theirs is not None and ours < theirs:
-        return False, (f"kept version {champion_version} as champion: its average precision "
-                       f"{theirs:.3f} beats this run's {ours:.3f}")
+        return True, f"version {version} is the first champion (average precision {ours:.3f})"
+    theirs = champion.average_precision
+    measured = theirs is not None and math.isfinite(theirs)
+    if measured and champion.eval_set_hash != ours_hash:
+        other = (f"champion version {champion.version} was measured on another evaluation set "
+                 f"(hash {_short(champion.eval_set_hash)}, this run {_short(ours_hash)})")
+        if not force:
+            return False, (f"not promoted: {other}, so the average precisions do not compare; "
+                           "evaluate on the champion's set, or pass --force-promote")
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        return True, f"version {version} is champion by --force-promote (average precision {ours:.3f}); {other}"
+    if measured and ours < theirs and not force:
+        return False, (f"kept version {champion.version} as champion: its average precision "
+                       f"{theirs:.3f} beats this run's {ours:.3f} on the same evaluation set")
     client.set_registered_model_alias(model_name, CHAMPION, version)
-    previous = "n/a" if theirs is None else f"{theirs:.3f}"
-    return True, f"version {version} is champion (average precision {ours:.3f} >= {previous})"
+    previous = f"{theirs:.3f}" if measured else "none measured"
+    how = " by --force-promote" if force and measured and ours < theirs else ""
+    return True, (f"version {version} is champion{how} (average precision {ours:.3f}, "
+                  f"version {champion.version} had {previous})")
 
 
 def log_scoring(result, *, model_label: str, top_csv: Path | None, tracking_uri: str | None = None,

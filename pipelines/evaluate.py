@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from errors import KaadError
 
 TOP_K = (10, 20, 50, 100)
+# What identifies an event for the evaluation-set hash; the request URI carries the resource,
+# namespace and name. Stable columns only, so the hash survives new derived columns.
+_EVAL_SET_COLUMNS = ("audit_id", "timestamp", "identity", "verb", "request_uri", "response_code")
 
 
 @dataclass
@@ -35,11 +40,14 @@ class EvalReport:
     average_precision: float
     recall_at: dict[int, float]
     scenarios: list[ScenarioResult] = field(default_factory=list)
+    n_labels: int = 0              # rows of the labels
+    n_unmatched_labels: int = 0    # of which name no evaluated window (an unknown auditID, another day)
 
     def metrics(self, prefix: str = "eval_") -> dict[str, float]:
         """Flat metrics for MLflow."""
         out = {f"{prefix}roc_auc": self.roc_auc, f"{prefix}average_precision": self.average_precision,
-               f"{prefix}positives": float(self.n_positive), f"{prefix}windows": float(self.n_windows)}
+               f"{prefix}positives": float(self.n_positive), f"{prefix}windows": float(self.n_windows),
+               f"{prefix}labels": float(self.n_labels), f"{prefix}unmatched_labels": float(self.n_unmatched_labels)}
         out |= {f"{prefix}recall_at_{k}": v for k, v in self.recall_at.items()}
         if self.scenarios:
             out[f"{prefix}worst_best_rank_in_day"] = float(max(s.best_rank_in_day for s in self.scenarios))
@@ -50,15 +58,19 @@ class EvalReport:
         return pd.DataFrame([asdict(s) for s in self.scenarios])
 
 
-def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "1h") -> pd.DataFrame:
-    """Read labels as (identity, window_start, scenario) rows.
+def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "1h",
+                data: bytes | None = None) -> pd.DataFrame:
+    """Read labels as (identity, window_start, scenario) rows, one per row of the file.
 
     Accepts the simulator's ``labels.csv`` (identity and timestamp per event), a CSV of
     identity windows (``identity, window_start[, scenario]``), or a CSV of ``auditID``s
     (``[scenario]``), which needs the labelled events to find each one's identity and time.
+    An auditID that names no event keeps its row with no identity and no window, so that
+    :func:`evaluate` counts it as unmatched instead of it vanishing. ``data`` is the file's
+    content when the caller has already read it.
     """
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path if data is None else io.BytesIO(data))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise KaadError(f"cannot read labels {str(path)!r}: {exc}") from None
     if "scenario" not in table.columns:
@@ -72,14 +84,28 @@ def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "
             raise KaadError(f"{str(path)!r} labels auditIDs; give the labelled events too")
         lookup = events.set_index("audit_id")[["identity", "timestamp"]]
         found = lookup.reindex(table["auditID"].astype(str))
-        table["identity"] = found["identity"].to_numpy()
+        table["identity"] = found["identity"].to_numpy(dtype=object)
         starts = pd.to_datetime(found["timestamp"], utc=True).dt.floor(freq).to_numpy()
     else:
         raise KaadError(f"{str(path)!r} has neither identity/timestamp, identity/window_start "
                         "nor auditID columns")
-    out = pd.DataFrame({"identity": table["identity"].astype(str), "window_start": starts,
-                        "scenario": table["scenario"].astype(str)})
-    return out.dropna().drop_duplicates()
+    identity = table["identity"].astype(object)
+    return pd.DataFrame({"identity": identity.where(identity.isna(), identity.astype(str)),
+                         "window_start": starts, "scenario": table["scenario"].astype(str)})
+
+
+def eval_set_hash(events: pd.DataFrame, labels: bytes) -> str:
+    """SHA-256 naming an evaluation set: its events (in any order, any file layout) and its labels.
+
+    Average precisions compare only between runs with the same hash.
+    """
+    text = [events[c].astype(str) for c in _EVAL_SET_COLUMNS if c in events.columns]
+    rows = text[0].str.cat(text[1:], sep="\x1f", na_rep="") if text else pd.Series([], dtype=str)
+    digest = hashlib.sha256(b"kaad eval set v1\n")
+    digest.update("\n".join(sorted(rows.tolist())).encode())
+    digest.update(b"\nlabels\n")
+    digest.update(labels)
+    return digest.hexdigest()
 
 
 def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
@@ -88,6 +114,9 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
     frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
     keys = labels[["identity", "window_start", "scenario"]].copy()
     keys["window_start"] = pd.to_datetime(keys["window_start"], utc=True)
+    windows = frame[["identity", "window_start"]].drop_duplicates().assign(_scored=True)
+    matched = keys.merge(windows, on=["identity", "window_start"], how="left")["_scored"].notna()
+    keys = keys.dropna().drop_duplicates()
     positive = frame.merge(keys.drop(columns="scenario").drop_duplicates().assign(_pos=True),
                            on=["identity", "window_start"], how="left")["_pos"].fillna(False)
     y = positive.to_numpy(dtype=bool)
@@ -104,7 +133,8 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
         n_windows=len(s), n_positive=int(y.sum()),
         roc_auc=float(roc_auc_score(y, s)) if both else float("nan"),
         average_precision=float(average_precision_score(y, s)) if y.any() else float("nan"),
-        recall_at={k: float(y[order[:k]].sum() / max(1, y.sum())) for k in TOP_K})
+        recall_at={k: float(y[order[:k]].sum() / max(1, y.sum())) for k in TOP_K},
+        n_labels=len(labels), n_unmatched_labels=int((~matched).sum()))
     hits = frame.merge(keys, on=["identity", "window_start"], how="inner")
     negatives = np.sort(s[~y])[::-1]
     for scenario, group in hits.groupby("scenario", sort=True):

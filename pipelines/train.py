@@ -19,7 +19,7 @@ from features.profiles import ProfileBuilder
 from models.detector import (DetectorParams, anomaly_scores, build_detector, fit_threshold,
                              robust_z_scores, sensitive_count_scores)
 from models.persistence import ModelBundle
-from pipelines.evaluate import EvalReport, evaluate, read_labels
+from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
 from pipelines.ingest import IngestStats, Ingestor, ingest
 
 
@@ -45,6 +45,7 @@ class TrainResult:
     evaluation: EvalReport | None = None
     baselines: dict[str, EvalReport] = field(default_factory=dict)
     eval_scores: pd.Series | None = None
+    eval_set_hash: str | None = None    # what the evaluation was measured on (events and labels)
 
     def metrics(self) -> dict[str, float]:
         s = self.scores.to_numpy()
@@ -111,7 +112,12 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
         events = ingest(eval_inputs, aws=aws).events
         eval_windows = featurise(events, encoder, freq=config.window)
-        truth = read_labels(labels, events, freq=config.window)
+        try:
+            raw_labels = Path(labels).read_bytes()
+        except OSError as exc:
+            raise KaadError(f"cannot read labels {str(labels)!r}: {exc.strerror}") from None
+        truth = read_labels(labels, events, freq=config.window, data=raw_labels)
+        result.eval_set_hash = eval_set_hash(events, raw_labels)
         result.eval_scores = anomaly_scores(detector, eval_windows)
         result.evaluation = evaluate(result.eval_scores, truth)
         result.baselines = {

@@ -17,6 +17,13 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _labels_line(report) -> str:
+    if not report.n_unmatched_labels:
+        return f"{report.n_labels:,}, all matched an evaluated window"
+    return (f"{report.n_labels:,}, of which {report.n_unmatched_labels:,} matched no evaluated window "
+            "(unknown auditID, identity or time outside the data): not counted as attacks")
+
+
 def render_training(result, bundle_path, digest: str, tracked) -> Group:
     """Summary of a training run: data, model, evaluation, where it went."""
     m = result.metrics()
@@ -36,6 +43,9 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         grid.add_row("evaluation", f"average precision {ev.average_precision:.3f}, ROC AUC {ev.roc_auc:.3f}, "
                      f"recall@10 {ev.recall_at[10]:.2f}, @50 {ev.recall_at[50]:.2f} "
                      f"({ev.n_positive} attack windows of {ev.n_windows})")
+        grid.add_row("labels", _labels_line(ev))
+        if result.eval_set_hash:
+            grid.add_row("evaluation set", f"sha256 {result.eval_set_hash[:16]}... (events and labels)")
         for name, rep in result.baselines.items():
             grid.add_row(f"  baseline {name}", f"average precision {rep.average_precision:.3f}, "
                          f"ROC AUC {rep.roc_auc:.3f}")
@@ -45,7 +55,8 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         for s in ev.scenarios:
             table.add_row(terminal_text(s.scenario), str(s.windows), str(s.best_rank), str(s.best_rank_in_day),
                           str(s.false_positives_above))
-        parts.append(table)
+        if ev.scenarios:
+            parts.append(table)
     if tracked is not None:
         grid.add_row("mlflow run", tracked.run_id)
         grid.add_row("model", f"version {tracked.model_version}; {tracked.promotion_note}")
@@ -59,6 +70,7 @@ def render_evaluation(report) -> Group:
     head.add_column(style="bold")
     head.add_column()
     head.add_row("windows", f"{report.n_windows:,} ({report.n_positive} labelled attack windows)")
+    head.add_row("labels", _labels_line(report))
     head.add_row("average precision", _fmt(report.average_precision))
     head.add_row("ROC AUC", _fmt(report.roc_auc))
     head.add_row("recall", ", ".join(f"@{k} {v:.2f}" for k, v in report.recall_at.items()))

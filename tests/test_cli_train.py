@@ -61,3 +61,91 @@ def test_bad_time_and_empty_history_are_clear_errors(tmp_path, mlflow_store):
     empty = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--since", "2030-01-01",
                                 "--no-track"])
     assert empty.exit_code == 2 and "no events to train on" in empty.stderr
+
+
+def _flat(text: str) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def _train(tmp_path, labels, *extra):
+    return runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--eval-data",
+                               str(AUDIT / "attack_day.jsonl"), "--labels", str(labels),
+                               "--out", str(tmp_path / "model.joblib"), *extra])
+
+
+def test_labels_that_match_nothing_are_counted_and_such_a_run_is_not_promoted(tmp_path, mlflow_store):
+    """A label for an identity or hour absent from the evaluation data is reported, not dropped.
+
+    When no label matches, there is nothing to measure: average precision is NaN, and a NaN
+    run does not become champion, not even the first one.
+    """
+    from mlflow.tracking import MlflowClient
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("identity,window_start,scenario\n"
+                      "system:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
+                      "mallory,2026-03-05T02:00:00Z,typo_in_the_identity\n")
+    partly = _train(tmp_path, labels)
+    assert partly.exit_code == 0, partly.output
+    assert "2, of which 1 matched no evaluated window" in _flat(partly.stdout)
+    experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
+    (run,) = [r for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
+              if r.data.tags.get("kind") == "isolation_forest"]
+    assert run.data.metrics["eval_unmatched_labels"] == 1 and run.data.metrics["eval_labels"] == 2
+
+    labels.write_text("identity,window_start,scenario\nmallory,2026-03-05T02:00:00Z,typo_in_the_identity\n")
+    nothing = _train(tmp_path, labels, "--promote")
+    assert nothing.exit_code == 0, nothing.output
+    assert "1, of which 1 matched no evaluated window" in _flat(nothing.stdout)
+    assert "not promoted" in _flat(nothing.stdout) and "only a measured model becomes champion" in _flat(nothing.stdout)
+
+
+def test_a_champion_measured_on_another_evaluation_set_is_kept_unless_forced(tmp_path, mlflow_store):
+    """Promotion compares average precisions only on the same events and labels.
+
+    The champion was measured on a hard label set (its attack hour ranks 31st). The second run
+    is measured on an easy one and scores a perfect 1.0, which says nothing about the champion:
+    the champion stays and the output says why; --force-promote replaces it on purpose.
+    A run on the same set as the champion is compared as before.
+    """
+    hard = tmp_path / "hard-labels.csv"
+    hard.write_text("identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T03:00:00Z,late\n")
+    first = _train(tmp_path, hard, "--promote")
+    assert first.exit_code == 0 and "version 1 is the first champion" in _flat(first.stdout)
+
+    other = _labels(tmp_path)
+    kept = _train(tmp_path, other, "--promote")
+    assert kept.exit_code == 0, kept.output
+    assert "average precision 1.000" in _flat(kept.stdout)
+    assert "champion version 1 was measured on another evaluation set" in _flat(kept.stdout)
+    assert "not promoted" in _flat(kept.stdout)
+
+    forced = _train(tmp_path, other, "--force-promote")
+    assert forced.exit_code == 0, forced.output
+    assert "version 3 is champion by --force-promote" in _flat(forced.stdout)
+
+    # The same events and labels hash the same, so the next run is compared, not refused.
+    again = _train(tmp_path, other, "--promote")
+    assert "version 4 is champion (average precision 1.000, version 3 had 1.000)" in _flat(again.stdout)
+
+
+def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tmp_path, mlflow_store, monkeypatch):
+    """Train signs with the key file; scoring the champion verifies; a wrong key is a clear refusal."""
+    monkeypatch.delenv("KAAD_SIGNING_KEY", raising=False)
+    key_file = tmp_path / "kaad.key"
+    key_file.write_text("kaad-test-signing-key-0123456789abcdef\n")
+    trained = _train(tmp_path, _labels(tmp_path), "--promote", "--signing-key-file", str(key_file))
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "model.joblib.sig").is_file()
+
+    scored = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
+                                 "--format", "csv", "--no-track", "--signing-key-file", str(key_file)])
+    assert scored.exit_code == 0, scored.output
+
+    monkeypatch.setenv("KAAD_SIGNING_KEY", "someone-elses-key-fedcba9876543210")
+    refused = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
+                                  "--no-track"])
+    assert refused.exit_code == 2
+    assert "does not carry a valid signature for the configured key" in _flat(refused.stderr)
+    assert "Traceback" not in refused.output
