@@ -224,6 +224,7 @@ def train_cmd(
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
+    trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
@@ -243,7 +244,8 @@ def train_cmd(
             samples = float(max_samples) if "." in max_samples else int(max_samples)
         params = DetectorParams(n_estimators=n_estimators, max_samples=samples, contamination=contamination,
                                 alerts_per_day=alerts_per_day, seed=seed)
-        config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until))
+        config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until),
+                             trusted_proxies=_proxies(trusted_proxies))
         key = signing_key(signing_key_file)
         files = expand_inputs(inputs)
         eval_files, labels = _eval_inputs(eval_data, labels)

@@ -31,6 +31,8 @@ class TrainConfig:
     params: DetectorParams = field(default_factory=DetectorParams)
     since: datetime | None = None
     until: datetime | None = None
+    #: Networks whose X-Forwarded-For entries are believed (None: loopback only).
+    trusted_proxies: tuple | None = None
 
 
 @dataclass
@@ -88,7 +90,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     >>> result.bundle.n_windows   # 3 days x (24 + 24 + 3) windows of cart, a kubelet, alice
     153
     """
-    ingestor = Ingestor(on_progress=on_progress, aws=aws)
+    ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
     batches = _in_range(ingestor.iter_batches(inputs), config.since, config.until)
     profiles = ProfileBuilder()
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
@@ -110,7 +112,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     if eval_inputs:
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
-        events = ingest(eval_inputs, aws=aws).events
+        events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
         eval_windows = featurise(events, encoder, freq=config.window)
         try:
             raw_labels = Path(labels).read_bytes()
