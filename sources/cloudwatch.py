@@ -99,6 +99,8 @@ class Checkpoint:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
+        for state in self.streams.values():
+            _prune(state)
         tmp.write_text(json.dumps({"source": self.source, "streams": self.streams,
                                    "saved": datetime.now(UTC).isoformat()}, indent=1, sort_keys=True))
         os.replace(tmp, target)
@@ -132,8 +134,11 @@ class Checkpoint:
         state["mark"] = max(state["mark"], max(e["timestamp"] for e in events))
         # The next run starts at mark - overlap at the earliest: older eventIds are never needed.
         state["floor"] = max(run["start"] or 0, state["mark"] - self.overlap_ms)
-        state["seen"] = {ms: ids for ms, ids in state["seen"].items() if int(ms) >= state["floor"]}
-
+        # Pruning walks every remembered millisecond: do it once the floor has moved a quarter
+        # overlap (at most 1.25 overlaps are held in memory), and exactly on save.
+        if state["floor"] >= run.get("pruned", -1) + self.overlap_ms // 4:
+            _prune(state)
+            run["pruned"] = state["floor"]
 
     def lag_warning(self) -> str | None:
         """One line when events read this run trailed their timestamp by more than the overlap.
@@ -147,6 +152,10 @@ class Checkpoint:
         return (f"{self.n_beyond_overlap:,} event(s) reached CloudWatch more than {_minutes(self.overlap_ms)} "
                 f"(the overlap) after their timestamp, up to {_minutes(self.max_lag_ms)}; an event that late "
                 "arriving between runs is missed: raise --overlap above the delivery lag")
+
+
+def _prune(state: dict) -> None:
+    state["seen"] = {ms: ids for ms, ids in state["seen"].items() if int(ms) >= state["floor"]}
 
 
 def _minutes(ms: int) -> str:
