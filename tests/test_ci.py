@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,8 +76,9 @@ def test_under_ci_a_skipped_test_fails_with_its_reason(tmp_path):
 def test_a_missing_golden_file_fails_and_only_make_goldens_writes_it(request, monkeypatch, tmp_path):
     """Writing a missing golden file would make a new test pass on its first run, whatever it
     output; so a missing one fails (CI or not) and says how to create it."""
-    import conftest
-
+    # tests/conftest.py as pytest loaded it (`import conftest` may give another directory's).
+    conftest = next(m for m in request.config.pluginmanager.get_plugins()
+                    if getattr(m, "__file__", None) and Path(m.__file__) == TESTS / "conftest.py")
     monkeypatch.setattr(conftest, "GOLDEN", tmp_path)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(request.config.option, "update_golden", False)
