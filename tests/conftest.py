@@ -1,8 +1,8 @@
 """Shared fixtures: paths to the narrated and real samples, golden files, a CLI runner.
 
-Under CI (``CI=true``, as ``.ci/run`` exports) a skipped test is a failed one: the tests that
-need a kube-apiserver, Chromium, the real samples or a moto server must run there, so CI
-cannot pass because they quietly did not.
+Under CI (``CI=true``, as ``.ci/run`` exports) a skipped test is a failed one (but for the
+few in ``CI_MAY_SKIP``): the tests that need a kube-apiserver, Chromium, the real samples or a
+moto server must run there, so CI cannot pass because they quietly did not.
 """
 
 from __future__ import annotations
@@ -39,12 +39,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.golden)
 
 
+#: The skips CI keeps, each with its reason. scikit-learn's NumPy-only array-API check of
+#: estimators that do not claim array-API support (kaad's do not) runs only when
+#: SCIPY_ARRAY_API=1 was set before scipy was imported: a process-wide scipy mode kaad never
+#: runs in, so the suite does not switch it on.
+CI_MAY_SKIP = ("SCIPY_ARRAY_API is not set: not checking array_api input",)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.skipped and not hasattr(report, "wasxfail") and in_ci():
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(CI_MAY_SKIP):
+            return report
         report.outcome = "failed"
         report.longrepr = f"CI=true, so a skip is a failure: {reason}"
     return report
