@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test goldens bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Rewrite tests/golden/*.json from the current output; review the diff before committing.
+# Tests never write a golden file on their own: a missing one fails.
+goldens: $(STAMP)
+	$(PY) -m pytest -q -m golden --update-golden
 
 bench: $(STAMP)
 	$(PY) -m pip install -qq -e '.[dev,bench]'

@@ -7,6 +7,7 @@ under ``--strict``, missing files, incompatible models).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +77,7 @@ def ingest_cmd(
     region: Annotated[str | None, typer.Option(help="AWS region (default: the credential chain's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")] = None,
+    overlap: Annotated[str, typer.Option(help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
     cluster: Annotated[str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
     trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
@@ -96,7 +98,7 @@ def ingest_cmd(
 
     try:
         files = expand_inputs(inputs)
-        aws = _aws_options(since, until, region, profile, checkpoint)
+        aws = replace(_aws_options(since, until, region, profile, checkpoint), overlap=_duration(overlap, "--overlap"))
         total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         with byte_progress(total, "ingest") as advance, RejectWriter(rejects) as write_reject:
             result = ingest(files, out=out_path, collect=False, on_progress=advance,
@@ -120,7 +122,12 @@ def ingest_cmd(
     elif out_path is not None:
         out.print(f"wrote {stats.n_events:,} events to {out_path}", markup=False)
     if checkpoint is not None and result.checkpoints:
-        out.print(f"checkpoint saved: {checkpoint}", markup=False)
+        caught = sum(state.n_late_caught for state in result.checkpoints.values())
+        out.print(f"checkpoint saved: {checkpoint}"
+                  + (f" ({caught:,} late event(s) caught by the overlap)" if caught else ""), markup=False)
+        for state in result.checkpoints.values():
+            if (warning := state.lag_warning()) is not None:
+                err.print(f"warning: {warning}", markup=False)
     if strict and stats.n_rejected:
         err.print(f"error: {stats.n_rejected:,} rejected input(s) and --strict was given",
                   markup=False)
@@ -193,6 +200,21 @@ def _eval_inputs(eval_data: Path | None, labels: Path | None) -> tuple[list[str]
     if labels is None and eval_data.is_dir() and (eval_data / "labels.csv").is_file():
         labels = eval_data / "labels.csv"
     return files, labels
+
+
+def _duration(value: str, option: str):
+    from datetime import timedelta
+
+    import pandas as pd
+
+    try:
+        # A bare number would be read as nanoseconds: insist on a unit.
+        delta = pd.Timedelta(value) if any(c.isalpha() for c in value) else pd.NaT
+    except ValueError:
+        delta = pd.NaT
+    if pd.isna(delta) or delta < pd.Timedelta(0):
+        raise KaadError(f"{option} {value!r} is not a duration (15min, 2h, 1d)")
+    return timedelta(microseconds=delta.value // 1000)
 
 
 def _when(value: str | None):

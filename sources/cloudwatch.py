@@ -2,11 +2,16 @@
 
 ``eks://<cluster>`` means log group ``/aws/eks/<cluster>/cluster``, streams
 ``kube-apiserver-audit-*``; ``cloudwatch://<log-group>[?prefix=<stream prefix>]`` names any
-group. Each stream is read with FilterLogEvents (paginated; streams in parallel). The
-checkpoint records, per stream, the last event timestamp read and the eventIds at that
-millisecond, so the next run starts at that millisecond (inclusive) and skips exactly the
-events already read: nothing sharing a millisecond is lost on a page or run boundary, nothing
-is read twice. The caller saves the checkpoint only after everything read has been written.
+group. Each stream is read with FilterLogEvents (paginated; streams in parallel).
+
+CloudWatch accepts events up to 14 days after their timestamp, so an event can arrive after a
+newer one was read. The checkpoint therefore keeps, per stream, the latest event time read
+(``mark``) and the eventIds read since ``mark - overlap``; the next run re-reads from
+``mark - overlap`` (FilterLogEvents filters on event time) and drops the eventIds it already
+holds: a late event whose timestamp is within ``overlap`` of ``mark`` arrives exactly once,
+nothing is read twice. An event later than that is still missed; events whose ingestionTime
+trails their timestamp by more than the overlap are counted so that the caller can warn. The
+caller saves the checkpoint only after everything read has been written.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from errors import KaadError
-from sources.aws import AwsOptions, client, translated
+from sources.aws import OVERLAP, AwsOptions, client, translated
 from sources.lines import LineBatch
 from sources.prefetch import merge_parallel
 
@@ -58,10 +63,23 @@ def parse_log_uri(uri: str) -> LogSource:
 
 @dataclass
 class Checkpoint:
-    """Per stream: the last timestamp read (ms) and the eventIds read at that millisecond."""
+    """Per stream: the latest event time read (ms) and the eventIds read in the overlap before it.
+
+    Saved state per stream: ``mark`` (latest timestamp read), ``floor`` (from this time on
+    ``seen`` holds every eventId read) and ``seen`` (ms -> eventIds). The counters describe
+    the current run and are not saved.
+    """
 
     source: str
     streams: dict[str, dict] = field(default_factory=dict)
+    #: Events read this run that are older than the previous run's mark: caught by the overlap.
+    n_late_caught: int = 0
+    #: Events read this run that reached CloudWatch more than the overlap after their timestamp.
+    n_beyond_overlap: int = 0
+    #: The largest ingestionTime - timestamp seen this run (ms).
+    max_lag_ms: int = 0
+    overlap_ms: int = int(OVERLAP.total_seconds() * 1000)
+    _runs: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def load(cls, path: str | None, source: str) -> Checkpoint:
@@ -69,32 +87,87 @@ class Checkpoint:
             return cls(source)
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
+            if data.get("source") != source:
+                raise KaadError(f"checkpoint {path!r} belongs to {data.get('source')!r}, not {source!r}")
+            streams = {name: _stream_state(raw) for name, raw in data.get("streams", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KaadError(f"checkpoint {path!r} is unreadable ({exc}); move it away to start over") from None
-        if data.get("source") != source:
-            raise KaadError(f"checkpoint {path!r} belongs to {data.get('source')!r}, not {source!r}")
-        return cls(source, data.get("streams", {}))
+        return cls(source, streams)
 
     def save(self, path: str) -> None:
         """Write atomically: a crash leaves the old checkpoint or the new one, never half."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
+        for state in self.streams.values():
+            _prune(state)
         tmp.write_text(json.dumps({"source": self.source, "streams": self.streams,
                                    "saved": datetime.now(UTC).isoformat()}, indent=1, sort_keys=True))
         os.replace(tmp, target)
 
+    def begin(self, stream: str, since: int | None) -> tuple[int | None, set[str]]:
+        """Where to start reading ``stream`` (ms, inclusive) and the eventIds to drop there."""
+        state = self.streams.get(stream)
+        if state is None:
+            start = since
+        else:
+            # ``floor`` only binds when the overlap grew since the last run (or the checkpoint
+            # predates overlaps): below it the eventIds read are no longer known.
+            start = max(since or 0, state["floor"] or 0, state["mark"] - self.overlap_ms)
+        self._runs[stream] = {"start": start, "mark": None if state is None else state["mark"]}
+        seen = state["seen"] if state else {}
+        return start, {i for ms, ids in seen.items() if start is None or int(ms) >= start for i in ids}
+
     def advance(self, stream: str, events: list[dict]) -> None:
+        """Record ``events`` of ``stream`` (already handed on) as read."""
         if not events:
             return
-        last = max(e["timestamp"] for e in events)
-        state = self.streams.get(stream, {"ts": -1, "ids": []})
-        ids = [e["eventId"] for e in events if e["timestamp"] == last]
-        if state["ts"] == last:
-            ids = sorted(set(state["ids"]) | set(ids))
-        elif state["ts"] > last:
-            return
-        self.streams[stream] = {"ts": last, "ids": sorted(set(ids))}
+        run = self._runs.setdefault(stream, {"start": None, "mark": None})
+        state = self.streams.setdefault(stream, {"mark": -1, "floor": run["start"], "seen": {}})
+        for e in events:
+            state["seen"].setdefault(str(e["timestamp"]), []).append(e["eventId"])
+            if run["mark"] is not None and e["timestamp"] < run["mark"]:
+                self.n_late_caught += 1
+            lag = e.get("ingestionTime", e["timestamp"]) - e["timestamp"]
+            self.max_lag_ms = max(self.max_lag_ms, lag)
+            self.n_beyond_overlap += lag > self.overlap_ms
+        state["mark"] = max(state["mark"], max(e["timestamp"] for e in events))
+        # The next run starts at mark - overlap at the earliest: older eventIds are never needed.
+        state["floor"] = max(run["start"] or 0, state["mark"] - self.overlap_ms)
+        # Pruning walks every remembered millisecond: do it once the floor has moved a quarter
+        # overlap (at most 1.25 overlaps are held in memory), and exactly on save.
+        if state["floor"] >= run.get("pruned", -1) + self.overlap_ms // 4:
+            _prune(state)
+            run["pruned"] = state["floor"]
+
+    def lag_warning(self) -> str | None:
+        """One line when events read this run trailed their timestamp by more than the overlap.
+
+        Such an event is caught only if it arrives before the run reads past it; one arriving
+        later falls below the next run's start and is missed. kaad cannot see the events it
+        misses, but a delivery lag beyond the overlap is the sign that it can happen.
+        """
+        if not self.n_beyond_overlap:
+            return None
+        return (f"{self.n_beyond_overlap:,} event(s) reached CloudWatch more than {_minutes(self.overlap_ms)} "
+                f"(the overlap) after their timestamp, up to {_minutes(self.max_lag_ms)}; an event that late "
+                "arriving between runs is missed: raise --overlap above the delivery lag")
+
+
+def _prune(state: dict) -> None:
+    state["seen"] = {ms: ids for ms, ids in state["seen"].items() if int(ms) >= state["floor"]}
+
+
+def _minutes(ms: int) -> str:
+    return f"{round(ms / 60_000, 1):g} min"
+
+
+def _stream_state(raw: dict) -> dict:
+    """A saved stream state; a checkpoint from before overlaps (``ts``, ``ids``) resumes at ``ts``."""
+    if "ts" in raw:
+        return {"mark": int(raw["ts"]), "floor": int(raw["ts"]), "seen": {str(raw["ts"]): list(raw["ids"])}}
+    return {"mark": int(raw["mark"]), "floor": int(raw["floor"] or 0),
+            "seen": {str(int(ms)): [str(i) for i in ids] for ms, ids in raw["seen"].items()}}
 
 
 def _ms(when: datetime | None) -> int | None:
@@ -152,15 +225,18 @@ def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None
                         + (f" starting {source.prefix!r}" if source.prefix else "")
                         + "; is audit logging enabled? (kaad doctor " + uri + ")")
     since, until = _ms(options.since), _ms(options.until)
+    checkpoint = checkpoint if checkpoint is not None else Checkpoint(uri)
+    checkpoint.overlap_ms = int(options.overlap.total_seconds() * 1000)
+    plans = {stream: checkpoint.begin(stream, since) for stream in streams}
 
     def pages(stream: str) -> Iterator[list[dict]]:
-        state = (checkpoint.streams.get(stream) if checkpoint else None) or {"ts": None, "ids": []}
-        start = since if state["ts"] is None else max(since or 0, state["ts"])
-        yield from _read_stream(logs, source, stream, start, until, set(state["ids"]), options.page_size)
+        start, skip = plans[stream]
+        if start is not None and until is not None and start > until:
+            return
+        yield from _read_stream(logs, source, stream, start, until, skip, options.page_size)
 
     ordinals = dict.fromkeys(streams, 1)
     for stream, events in merge_parallel(streams, pages, options.workers):
         yield _batch(source, stream, events, ordinals[stream])
         ordinals[stream] += len(events)
-        if checkpoint is not None:
-            checkpoint.advance(stream, events)
+        checkpoint.advance(stream, events)

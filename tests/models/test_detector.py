@@ -9,6 +9,7 @@ import pytest
 from errors import ModelCompatibilityError, SchemaMismatchError
 from models.detector import DetectorParams, anomaly_scores, build_detector, fit_threshold, percentiles
 from models.persistence import load_bundle, save_bundle
+from pipelines.evaluate import read_labels
 from pipelines.train import TrainConfig, train
 from scenarios.cluster import ClusterSpec
 from scenarios.simulate import simulate
@@ -32,13 +33,25 @@ def test_planted_attacks_rank_at_the_top_of_their_day(tmp_path, seed):
 
 
 def test_higher_score_means_more_anomalous(trained):
+    """On the attack day the highest score is a planted attack's window and an alert, while
+    the typical window stays below the threshold; with the sign flipped both would fail."""
     result = trained["result"]
     detector = result.bundle.detector
     windows = result.windows
     scores = anomaly_scores(detector, windows)
     np.testing.assert_allclose(scores.to_numpy(), -detector.score_samples(windows))
-    top = scores.idxmax()
-    assert scores[top] >= result.bundle.threshold
+    attack_day = result.eval_scores
+    truth = read_labels(trained["labels"], freq=result.bundle.window)
+    attacked = set(zip(truth["identity"], pd.to_datetime(truth["window_start"], utc=True), strict=True))
+    identity, start = attack_day.idxmax()
+    assert (identity, pd.Timestamp(start).tz_convert("UTC")) in attacked
+    assert attack_day.max() > result.bundle.threshold > attack_day.median()
+
+
+def test_the_threshold_lets_through_the_contamination_share_of_training_windows(trained):
+    result = trained["result"]
+    share = result.bundle.params["contamination"]
+    assert (result.scores > result.bundle.threshold).mean() == pytest.approx(share, abs=0.002)
 
 
 def test_threshold_from_contamination_and_from_alert_budget(trained):
