@@ -57,7 +57,7 @@ TrustedProxiesOption = Annotated[str | None, typer.Option(
 
 
 def _proxies(spec: str | None):
-    from features.source_address import parse_proxies
+    from events.source_address import parse_proxies
 
     return parse_proxies(spec)
 
@@ -451,11 +451,11 @@ def score_cmd(
             sent, repeated = publish_findings(result, notify.removeprefix("sns:"), aws, notify_state)
             alerts.append(f"sns: {sent} finding(s) published, {repeated} already published before")
         if metrics is not None:
-            from pipelines.ingest import _cluster_of
+            from pipelines.ingest import cluster_of
             from reports.aws_alerts import put_day_metrics
 
             done = put_day_metrics(result, metrics.removeprefix("cloudwatch:"), aws, notify_state,
-                                   cluster=_cluster_of(inputs))
+                                   cluster=cluster_of(inputs))
             alerts.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None

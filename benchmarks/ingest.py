@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.rss import peak_rss_mb  # noqa: E402
 
 
 def _floor(path: str) -> int:
@@ -67,13 +68,13 @@ def _duckdb_peer(path: str) -> int:
     """What a SQL hunter would run: DuckDB read_json of the same fields, to Arrow."""
     import duckdb
 
-    from features.events import _READ_JSON_COLUMNS
+    from events.parse import READ_JSON_COLUMNS
 
     con = duckdb.connect()
     compression = "gzip" if path.endswith(".gz") else "none"
     n = 0
     query = (f"SELECT * FROM read_json('{path}', format='newline_delimited', "
-             f"compression='{compression}', columns={_READ_JSON_COLUMNS})")
+             f"compression='{compression}', columns={READ_JSON_COLUMNS})")
     for batch in con.sql(query).to_arrow_reader(65536):
         n += batch.num_rows
     return n
@@ -103,19 +104,11 @@ def measure(stage: str, path: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _peak_rss_mb() -> float:
-    # VmHWM is this process's own high-water mark; ru_maxrss survives exec from the parent.
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _child(stage: str, path: str) -> None:
     start = time.perf_counter()
     n = STAGES[stage](path)
     seconds = time.perf_counter() - start
-    rss_mb = _peak_rss_mb()
+    rss_mb = peak_rss_mb()
     print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rate": n / seconds,
                       "rss_mb": rss_mb}))
 

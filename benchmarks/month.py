@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.data import BENCH_CLUSTER, CACHE  # noqa: E402
-from benchmarks.scale import FIXED_PER_DAY, PER_NODE_PER_DAY, _peak_rss_mb  # noqa: E402
+from benchmarks.rss import peak_rss_mb  # noqa: E402
+from benchmarks.scale import FIXED_PER_DAY, PER_NODE_PER_DAY  # noqa: E402
 
 NODES = round((1_000_000 - FIXED_PER_DAY) / PER_NODE_PER_DAY)
 
@@ -43,7 +44,7 @@ def _child(days: str) -> None:
     result = train(files, TrainConfig(params=DetectorParams(seed=0)))
     seconds = time.perf_counter() - start
     print(json.dumps({"events": result.stats.n_events + result.stats.n_merged, "windows": len(result.windows),
-                      "seconds": seconds, "fit_seconds": result.fit_seconds, "rss_mb": _peak_rss_mb()}))
+                      "seconds": seconds, "fit_seconds": result.fit_seconds, "rss_mb": peak_rss_mb()}))
 
 
 def main(days: int = 30) -> None:

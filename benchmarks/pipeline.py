@@ -18,12 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from benchmarks.rss import peak_rss_mb  # noqa: E402
 
 
 def _files() -> list[str]:
@@ -67,7 +62,7 @@ def _score(bundle_path: str) -> dict:
 def _child(stage: str, arg: str) -> None:
     row = {"train": _train, "score": _score}[stage](arg)
     row["rate"] = row["events"] / row["seconds"]
-    row["rss_mb"] = _peak_rss_mb()
+    row["rss_mb"] = peak_rss_mb()
     print(json.dumps(row))
 
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.data import BENCH_CLUSTER, CACHE  # noqa: E402
+from benchmarks.rss import peak_rss_mb  # noqa: E402
 
 #: Events a day that do not depend on the node count (control plane, add-ons, people, CI),
 #: and what each node adds, at the real control-plane rate (measured on the simulator).
@@ -37,13 +38,6 @@ def _days(per_day: int) -> list[Path]:
                  spec=replace(BENCH_CLUSTER, nodes=nodes))
         files = sorted(out.glob("*.jsonl.gz"))
     return files
-
-
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _child(stage: str, per_day: str, bundle_path: str) -> None:
@@ -68,7 +62,7 @@ def _child(stage: str, per_day: str, bundle_path: str) -> None:
             html.write_html(result, Path(tmp) / "s.html")
         n = result.stats.n_events + result.stats.n_merged
     seconds = time.perf_counter() - start
-    print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rss_mb": peak_rss_mb()}))
 
 
 def run(sizes: list[int]) -> list[dict]:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
-from features.schema import to_pandas
+from events.schema import to_pandas
 from features.windows import (FEATURE_NAMES, INDEX, PartialWindows, aggregate_windows, finalize,
                               merge_partials, partial_windows, split_partial, window_start)
 
@@ -85,7 +85,7 @@ def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str =
     """
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator()
-    for done, open_from, _ in _window_chunks(batches, freq):
+    for done, open_from, _ in window_chunks(batches, freq):
         if observe is not None:
             observe(done)
         marked = mark_novelty(done, encoder)
@@ -106,7 +106,7 @@ def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
 MAX_HELD_ROWS = 65_536
 
 
-def _window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
+def window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
                    ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
     """Prepared events in time order, with the start of the first window that may still grow,
     and the same rows as they came (Arrow or pandas, unprepared).

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from features.hashset import HashSet
+from events.hashset import HashSet
 
 #: Attributes whose novelty is tracked per identity, as (output name, event column).
 DEFAULT_ATTRIBUTES = (

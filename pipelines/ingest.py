@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.dedupe import AuditIdReuse, StageDeduplicator
-from features.events import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
+from events.dedupe import AuditIdReuse, StageDeduplicator
+from events.parse import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
                              normalise_file, normalise_lines, split_result)
-from features.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
-from features.source_address import Network, TrustedAddress
+from events.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
+from events.source_address import Network, TrustedAddress
 from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs
 from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
 from sources.prefetch import prefetch
@@ -309,7 +309,7 @@ class Ingestor:
             self.on_progress(item.n_bytes, item.source)
 
     def iter_batches(self, inputs: Iterable[str]) -> Iterator[pa.Table]:
-        """Yield deduplicated event tables in :data:`features.schema.EVENT_SCHEMA`."""
+        """Yield deduplicated event tables in :data:`events.schema.EVENT_SCHEMA`."""
         files = expand_inputs(list(inputs))
         self.stats.n_files += len(files)
         con = connect(self.threads)
@@ -339,7 +339,7 @@ class Ingestor:
             self.stats.n_redelivered = dedupe.n_redelivered
 
 
-def _cluster_of(inputs: list[str]) -> str:
+def cluster_of(inputs: list[str]) -> str:
     for item in inputs:
         if item.startswith("eks://"):
             return item.removeprefix("eks://").strip("/")
@@ -376,7 +376,7 @@ def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = Tr
     writer = None
     lake = None
     if out is not None and Path(out).suffix != ".parquet":
-        lake = LakeWriter(Path(out), cluster or _cluster_of(inputs))
+        lake = LakeWriter(Path(out), cluster or cluster_of(inputs))
     ok = False
     try:
         for table in ingestor.iter_batches(inputs):

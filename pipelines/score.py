@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from errors import KaadError
 from features.enrich import identity_kind
-from features.featurise import WindowAccumulator, _window_chunks, mark_novelty, prepare_events
-from features.schema import EVENT_SCHEMA, to_pandas
+from features.featurise import WindowAccumulator, window_chunks, mark_novelty, prepare_events
+from events.schema import EVENT_SCHEMA, to_pandas
 from models.detector import anomaly_scores, percentiles
 from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
@@ -90,7 +90,7 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
     encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
     accumulator, values = WindowAccumulator(), {}
     writer, path = None, spill_dir / "events.parquet"
-    for done, open_from, raw in _window_chunks(batches, bundle.window):
+    for done, open_from, raw in window_chunks(batches, bundle.window):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         accumulator.add(marked, open_from)

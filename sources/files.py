@@ -19,7 +19,7 @@ import orjson
 from errors import InputNotFoundError, KaadError
 from sources.lines import (BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem,
                            iter_line_batches, open_stream)
-from features.salvage import salvage_event
+from events.salvage import salvage_event
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 

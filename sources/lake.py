@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.events import AUDIT_ID_HASH_SQL, REQUEST_KEY_SQL
-from features.schema import EVENT_SCHEMA
+from events.parse import AUDIT_ID_HASH_SQL, REQUEST_KEY_SQL
+from events.schema import EVENT_SCHEMA
 
 _KEYS = f"SELECT {REQUEST_KEY_SQL} AS request, {AUDIT_ID_HASH_SQL} AS id"
 

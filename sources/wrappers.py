@@ -1,6 +1,6 @@
 """Unwrap the envelopes audit events travel in, one document at a time.
 
-The fast path in :mod:`features.events` reads bare events. Everything else comes here:
+The fast path in :mod:`events.parse` reads bare events. Everything else comes here:
 CloudWatch Logs subscription / Firehose payloads (several may be concatenated in one line),
 AKS diagnostic records (``properties.log`` as a JSON string or an object), ``EventList``
 objects and JSON arrays, pretty-printed whole-file documents, invalid lines and truncated
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from features.salvage import salvage_event
+from events.salvage import salvage_event
 from sources.rejects import Reject
 
 _EXPORT_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\S+) (?=\{)")

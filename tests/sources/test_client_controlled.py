@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from features.source_address import parse_proxies
+from events.source_address import parse_proxies
 from pipelines.ingest import ingest
 
 RUNNER = CliRunner()
@@ -185,7 +185,7 @@ def test_detection_counts_each_in_the_attackers_window(tmp_path, attack, feature
 
 def test_scoring_names_the_peer_and_honours_trusted_proxies(tmp_path, trained):
     """The daily job sees the attacker's own address; behind a named proxy, the forwarded one."""
-    from features.source_address import parse_proxies
+    from events.source_address import parse_proxies
     from pipelines.score import score_day
 
     path = _write(tmp_path / "audit.log", FORGED)

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from features.events import REQUEST_KEY_COLUMNS
+from events.parse import REQUEST_KEY_COLUMNS
 from pipelines.ingest import ingest
 
 # (source folder, inputs inside it, events documented in SOURCES.md, expected rejects by kind)

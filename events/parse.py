@@ -5,7 +5,7 @@ Arrow batch of lines: DuckDB's JSON reader (yyjson) parses each line once into a
 which is what lets ingest run faster than ``orjson.loads`` per line in Python. Lines that are
 not plain events (wrappers, invalid JSON, arrays) come back marked ``route = 'python'`` for
 the slower per-document path in :mod:`sources.wrappers`. The part of the query that reads
-request bodies is in :mod:`features.request_body`.
+request bodies is in :mod:`events.request_body`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.request_body import body_columns, body_step
-from features.schema import EVENT_SCHEMA
+from events.request_body import body_columns, body_step
+from events.schema import EVENT_SCHEMA
 
 _EVENT = {
     "kind": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR",
@@ -83,7 +83,7 @@ def _duckdb_type(spec) -> str:
     return "STRUCT(" + ", ".join(f'"{k}" {_duckdb_type(v)}' for k, v in spec.items()) + ")"
 
 
-_READ_JSON_COLUMNS = "{" + ", ".join(f"'{k}': '{_duckdb_type(v)}'" for k, v in _EVENT.items()) + "}"
+READ_JSON_COLUMNS = "{" + ", ".join(f"'{k}': '{_duckdb_type(v)}'" for k, v in _EVENT.items()) + "}"
 
 # The bulk path: DuckDB reads a JSON-lines file itself, in parallel, with no per-line Python.
 # It knows no line numbers, so source_line stays NULL on this path.
@@ -93,7 +93,7 @@ WITH parsed AS (
            NULL::VARCHAR AS fallback_ts, NULL::VARCHAR AS export_ts, NULL::VARCHAR AS text,
            struct_pack({", ".join(f'"{k}" := "{k}"' for k in _EVENT)}) AS j
     FROM read_json($path, format = 'newline_delimited', compression = $compression,
-                   columns = {_READ_JSON_COLUMNS})
+                   columns = {READ_JSON_COLUMNS})
 ),"""
 
 _BODY = f"""
@@ -168,7 +168,7 @@ SELECT
     j.user.extra.accessKeyId[1] AS principal_access_key,
     j.impersonatedUser.username AS impersonated_user,
     -- The last address is the API server's TCP peer; earlier ones come from X-Forwarded-For,
-    -- which the client can set. features.source_address picks past trusted proxies.
+    -- which the client can set. events.source_address picks past trusted proxies.
     j.sourceIPs[-1] AS source_ip,
     j.sourceIPs AS source_ips,
     false AS forwarded_unverified,
@@ -224,7 +224,7 @@ def normalise_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table
 
     Returns a table with ``route`` ('event' or 'python'), ``reject_reason`` (NULL when the
     event is usable), ``text`` (only for python-routed lines) and every column of
-    :data:`features.schema.EVENT_SCHEMA`.
+    :data:`events.schema.EVENT_SCHEMA`.
     """
     con.register("lines", lines)
     try:

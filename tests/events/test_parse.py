@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support import AUDIT, frame_records
-from features.schema import EVENT_COLUMNS, empty_events
+from events.schema import EVENT_COLUMNS, empty_events
 from pipelines.ingest import ingest
 
 

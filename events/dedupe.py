@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from features.hashset import HashSet
+from events.hashset import HashSet
 
 # The stage rank itself (lower is preferred: ResponseComplete 0, ResponseStarted 1, Panic 2,
-# RequestReceived 3, anything else 4) is computed in the parsing SQL, features/events.py.
+# RequestReceived 3, anything else 4) is computed in the parsing SQL, events/parse.py.
 # ResponseStarted beats Panic: exec/attach/watch that never complete still say what was done;
 # Panic only says that the server failed.
 
@@ -113,7 +113,7 @@ class AuditIdReuse:
 
     kube-apiserver takes the auditID from the client's ``Audit-ID`` header, so a client can
     give a second request the ID of its first. Requests are distinct by content (see
-    :data:`features.events.REQUEST_KEY_SQL`); this remembers the ID hashes of the requests
+    :data:`events.parse.REQUEST_KEY_SQL`); this remembers the ID hashes of the requests
     emitted so far (8 bytes each) and flags every later request that shares one.
     """
 

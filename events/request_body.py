@@ -1,6 +1,6 @@
 """The columns read from a logged request body (``requestObject``): pod specs, bindings, roles.
 
-SQL for the parsing query in :mod:`features.events`. DuckDB evaluates every expression on
+SQL for the parsing query in :mod:`events.parse`. DuckDB evaluates every expression on
 every row, so it is written to cost little on events without a body and on bodies of other
 kinds (lease renewals, config maps, events: most bodies in a real log). JSON path extraction
 returns flat strings and lists and is cheap; transforming a body into a struct is not: the
