@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m pipelines.demo
+	$(PY) -m demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

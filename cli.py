@@ -44,7 +44,7 @@ SIGNING_HELP = ("File holding the HMAC key that signs bundles when saved and ver
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    from reports.safe_text import printable
+    from safe_text import printable
 
     err.print(f"error: {printable(exc)}", markup=False)
     return typer.Exit(code=code)
@@ -405,7 +405,7 @@ def score_cmd(
     from pipelines.allowlist import load_allowlist
     from pipelines.score import score_day
     from reports import html, score_outputs
-    from reports.safe_text import printable
+    from safe_text import printable
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     try:
@@ -493,7 +493,7 @@ def doctor_cmd(
     Example: kaad doctor eks://prod --region eu-west-1
     """
     from pipelines.doctor import run_checks
-    from reports.safe_text import printable
+    from safe_text import printable
 
     try:
         checks = run_checks(cluster, _aws_options(None, None, region, profile, None))

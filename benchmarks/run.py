@@ -17,7 +17,7 @@ def demo_path() -> str:
     import tempfile
     import time
 
-    code = ("import runpy, pathlib; runpy.run_module('pipelines.demo', run_name='__main__'); "
+    code = ("import runpy, pathlib; runpy.run_module('demo', run_name='__main__'); "
             "print('VmHWM', [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() "
             "if l.startswith('VmHWM')][0].split()[1])")
     root = Path(__file__).resolve().parent.parent

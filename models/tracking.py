@@ -150,7 +150,7 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     from mlflow.tracking import MlflowClient
 
     from models.persistence import KAAD_VERSION, read_verified, sign, signing_key
-    from reports.safe_text import csv_cell
+    from safe_text import csv_cell
 
     _, artifacts = configure_tracking(tracking_uri)
     experiment_id = _experiment_id(experiment, artifacts)

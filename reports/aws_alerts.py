@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.score import Finding, ScoreResult
-from reports.safe_text import printable
+from safe_text import printable
 from sources.aws import AwsOptions, client, translated
 
 

@@ -1,6 +1,6 @@
 """A self-contained HTML report: one file, inline CSS and SVG, no scripts, no network fetches.
 
-Every value that came from an audit log is escaped with :func:`reports.safe_text.html_text`.
+Every value that came from an audit log is escaped with :func:`safe_text.html_text`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.score import Finding, ScoreResult
-from reports.safe_text import html_text as e
+from safe_text import html_text as e
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;max-width:1200px}

@@ -8,7 +8,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from pipelines.ingest import IngestStats
-from reports.safe_text import terminal_text
+from safe_text import terminal_text
 
 
 def _top(title: str, counter: Counter, n: int) -> Table:

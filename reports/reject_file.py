@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from types import TracebackType
 
-from reports.safe_text import csv_cell, printable
+from safe_text import csv_cell, printable
 from sources.rejects import Reject
 
 

@@ -1,6 +1,6 @@
 """The daily ranking as a terminal table and as CSV, JSON and Parquet files.
 
-Every attacker-controlled string goes through :mod:`reports.safe_text` for its format.
+Every attacker-controlled string goes through :mod:`safe_text` for its format.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.score import Finding, ScoreResult
-from reports.safe_text import csv_cell, printable, terminal_text
+from safe_text import csv_cell, printable, terminal_text
 
 ROW_FIELDS = ("rank", "identity", "kind", "window_start", "anomaly_score", "percentile", "is_anomaly",
               "is_alert", "requests", "suppressed", "suppressed_by", "suppressed_reason", "allowlist_note",

@@ -8,7 +8,7 @@ import pandas as pd
 from rich.console import Group
 from rich.table import Table
 
-from reports.safe_text import terminal_text
+from safe_text import terminal_text
 
 
 def _fmt(value) -> str:

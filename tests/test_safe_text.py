@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from reports.safe_text import csv_cell, html_text, printable, terminal_text
+from safe_text import csv_cell, html_text, printable, terminal_text
 
 
 def test_control_characters_are_shown_not_obeyed():
