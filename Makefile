@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test goldens bench clean
+.PHONY: demo test e2e-deps goldens bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m demo
 
-test: $(STAMP)
+test: $(STAMP) e2e-deps
 	$(PY) -m pytest -q
+
+# Chromium, etcd and a kube-apiserver for the end-to-end tests, which never install anything.
+e2e-deps:
+	@bash tests/e2e_deps.sh
 
 # Rewrite tests/golden/*.json from the current output; review the diff before committing.
 # Tests never write a golden file on their own: a missing one fails.

@@ -29,24 +29,3 @@ def frame_records(frame: pd.DataFrame, drop: tuple[str, ...] = ("source_file",))
     cols = [c for c in frame.columns if c not in drop]
     return [{c: _plain(row[c]) for c in cols} for row in frame[cols].to_dict("records")]
 
-
-def ensure_chromium() -> str | None:
-    """Path to Debian's chromium, installing it with apt-get when missing (root only)."""
-    import os
-    import shutil
-    import subprocess
-
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for attempt in ("install", "update-then-install"):
-        if attempt == "update-then-install":
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        done = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env,
-                              capture_output=True, timeout=900)
-        if done.returncode == 0 and shutil.which("chromium"):
-            return shutil.which("chromium")
-    return None

@@ -1,13 +1,13 @@
 """A real kube-apiserver (with etcd) on loopback ports, writing a JSON audit log.
 
-Built once per machine by ``build_apiserver.sh`` into a cache outside the repository. Started
+Built once per machine by ``make e2e-deps`` (``build_apiserver.sh``) into a cache outside the
+repository; the tests only look for it and for etcd, and never install anything. Started
 with static-token users, service-account token signing (for TokenRequest), RBAC and an audit
 policy; stopped by PID. No controllers run: pods stay Pending, which the audit log does not mind.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import ssl
@@ -50,25 +50,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def build() -> Path:
-    """Build (or find in the cache) kube-apiserver; install etcd. Raises on failure."""
-    out = subprocess.run(["bash", str(HERE / "build_apiserver.sh")], capture_output=True, text=True,
-                         timeout=1500)
-    if out.returncode != 0:
-        raise RuntimeError(f"building kube-apiserver failed:\n{out.stderr[-3000:]}")
-    return Path(out.stdout.strip().splitlines()[-1])
+def binary() -> Path:
+    """Where ``build_apiserver.sh`` puts kube-apiserver (it may not be there yet)."""
+    out = subprocess.run(["bash", str(HERE / "build_apiserver.sh"), "--path"], capture_output=True, text=True,
+                         check=True)
+    return Path(out.stdout.strip())
 
 
-def can_build() -> str | None:
-    """None if this machine can build and run it, else the reason it cannot."""
-    cache = Path(os.environ.get("KAAD_KUBE_CACHE", Path.home() / ".cache/kaad/kube"))
-    if any(cache.glob("kube-apiserver-*")) and shutil.which("etcd"):
+def missing() -> str | None:
+    """None when kube-apiserver and etcd are installed, else what is missing and how to install it."""
+    path = binary()
+    absent = [name for name, there in (("kube-apiserver", path.is_file()), ("etcd", shutil.which("etcd")))
+              if not there]
+    if not absent:
         return None
-    if os.geteuid() != 0:
-        return "building kube-apiserver needs root (apt-get) and no cached binary exists"
-    if not shutil.which("apt-get"):
-        return "building kube-apiserver needs apt-get (Debian)"
-    return None
+    return f"{' and '.join(absent)} not installed (looked in {path.parent} and PATH): run `make e2e-deps`"
 
 
 def _service_account_key(path: Path) -> None:

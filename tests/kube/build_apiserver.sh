@@ -2,11 +2,13 @@
 # Build kube-apiserver v1.20.2 offline from Debian bookworm's `kubernetes` source package
 # (1.20.5+really1.20.2, the full upstream tree with vendor/), with Debian's Go 1.19, and
 # install Debian's etcd-server beside it. The binary is cached outside the repository and
-# built only when missing. Prints the binary's path on the last line.
+# built only when missing. Prints the binary's path on the last line; with --path, only prints
+# where it is (or would be) and installs nothing: the tests ask only that, `make e2e-deps` builds.
 set -euo pipefail
 CACHE="${KAAD_KUBE_CACHE:-$HOME/.cache/kaad/kube}"
 # The name records the build recipe: a changed recipe builds anew instead of reusing.
 BIN="$CACHE/kube-apiserver-v1.20.2-reflect2-1.0.2"
+if [ "${1:-}" = --path ]; then echo "$BIN"; exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
