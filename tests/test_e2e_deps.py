@@ -31,7 +31,8 @@ def _e2e_deps(tmp_path, cache) -> subprocess.CompletedProcess:
 
 
 def test_make_test_installs_the_end_to_end_dependencies_before_running_pytest():
-    steps = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    steps = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=60).stdout.splitlines()
     install = next(i for i, step in enumerate(steps) if "tests/e2e_deps.sh" in step)
     pytest_run = next(i for i, step in enumerate(steps) if "-m pytest" in step)
