@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e-deps goldens bench clean
+.PHONY: demo test e2e-deps goldens bench clean lock
 
-$(STAMP): pyproject.toml
+# Exact versions from constraints.txt (the lock; `make lock` refreshes it).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq --upgrade pip
-	$(PY) -m pip install -qq -e '.[dev]'
+	$(PY) -m pip install -qq --upgrade pip -c constraints.txt
+	$(PY) -m pip install -qq -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,8 +29,19 @@ goldens: $(STAMP)
 	$(PY) -m pytest -q -m golden --update-golden
 
 bench: $(STAMP)
-	$(PY) -m pip install -qq -e '.[dev,bench]'
+	$(PY) -m pip install -qq -e '.[dev,bench]' -c constraints.txt
 	$(PY) benchmarks/run.py
+
+# Rewrite constraints.txt with what a fresh venv resolves today for all extras; review the
+# diff and run `make test` before committing it.
+lock:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && set -e && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/pip" install -qq --upgrade pip && \
+	"$$tmp/venv/bin/pip" install -qq -e '.[dev,bench]' && \
+	{ echo "# Exact versions make installs (pip -c). Refresh: make lock. Resolved with $$($(PYTHON) -V)."; \
+	  "$$tmp/venv/bin/pip" freeze --all --exclude-editable --exclude setuptools --exclude wheel; } > "$$tmp/constraints.txt" && \
+	mv "$$tmp/constraints.txt" constraints.txt
 
 clean:
 	rm -rf $(VENV) out
