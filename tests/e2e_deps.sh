@@ -6,15 +6,19 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="$(bash "$HERE/kube/build_apiserver.sh" --path)"
-if command -v chromium >/dev/null && command -v etcd >/dev/null && [ -x "$BIN" ]; then
-  exit 0
-fi
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v etcd >/dev/null || missing+=(etcd)
+[ -x "$BIN" ] || missing+=(kube-apiserver)
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  echo "e2e-deps: chromium, etcd or kube-apiserver is missing and installing them needs root and apt-get (Debian); the end-to-end tests will skip"
+  echo "e2e-deps: ${missing[*]} missing; installing needs root and apt-get (Debian), so the end-to-end tests will skip"
   exit 0
 fi
 LOG="${TMPDIR:-/tmp}/kaad-e2e-deps.log"
-echo "e2e-deps: installing chromium and etcd-server with apt-get and building kube-apiserver into $(dirname "$BIN") (once, a few minutes; log: $LOG)"
+build=""
+[ -x "$BIN" ] || build=", building kube-apiserver into $(dirname "$BIN") takes a few minutes"
+echo "e2e-deps: installing ${missing[*]} for the end-to-end tests (once$build; log: $LOG)"
 export DEBIAN_FRONTEND=noninteractive
 {
   bash "$HERE/kube/build_apiserver.sh"
