@@ -33,6 +33,11 @@ def identity_kind(events: pd.DataFrame) -> pd.Series:
     return pd.Series(out.to_numpy(dtype=object), index=events.index, name="identity_kind")
 
 
+def kinds_of(identities) -> np.ndarray:
+    """The kind of each identity name (the one definition; see :func:`identity_kind`)."""
+    return _identity_kind(pd.Series(list(identities), dtype=object)).to_numpy(dtype=object)
+
+
 def _identity_kind(ident: pd.Series) -> pd.Series:
     ident = ident.fillna("")
     kind = np.select(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,6 +19,7 @@ from errors import KaadError
 from features.enrich import identity_kind
 from features.featurise import WindowAccumulator, window_chunks, mark_novelty, prepare_events
 from events.schema import EVENT_SCHEMA, to_pandas
+from events.time_range import one_day
 from models.detector import anomaly_scores, percentiles
 from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
@@ -184,7 +185,7 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
     events are read back. Without ``day``, the day holding most requests is scored.
     """
     if day is not None:
-        batches = _day_only(batches, day)
+        batches = one_day(batches, day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
         feats = _featurise_day(batches, bundle, Path(tmp))
         windows = feats.windows
@@ -239,28 +240,6 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         activity[finding.identity] = per.sort_index()
     return ScoreResult(day, out, findings, _day_view(out), stats or IngestStats(), cut, activity,
                        [] if allowlist is None else allowlist.expired)
-
-
-def _day_only(batches: Iterable, day: date) -> Iterator:
-    start = pd.Timestamp(day, tz="UTC")
-    lo, hi = pa.scalar(start, pa.timestamp("us", tz="UTC")), pa.scalar(start + pd.Timedelta(days=1),
-                                                                       pa.timestamp("us", tz="UTC"))
-    for batch in batches:
-        if isinstance(batch, pd.DataFrame):
-            keep = (batch["timestamp"] >= start) & (batch["timestamp"] < start + pd.Timedelta(days=1))
-            yield batch[keep.to_numpy()]
-        else:
-            ts = batch["timestamp"]
-            yield batch.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
-
-
-def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                 threshold_percentile: float | None = None, alert_percentile: float | None = None,
-                 allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
-    """Score an in-memory event table (see :func:`score_batches`)."""
-    ordered = events.sort_values("timestamp", kind="stable") if len(events) else events
-    return score_batches([ordered], bundle, day=day, top=top, threshold_percentile=threshold_percentile,
-                         alert_percentile=alert_percentile, allowlist=allowlist, stats=stats)
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
