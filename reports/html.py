@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from pipelines.score import Finding, ScoreResult
 from safe_text import html_text as e
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.score import Finding, ScoreResult
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;max-width:1200px}

@@ -9,13 +9,16 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.score import Finding, ScoreResult
 from safe_text import csv_cell, printable, terminal_text
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.score import Finding, ScoreResult
 
 ROW_FIELDS = ("rank", "identity", "kind", "window_start", "anomaly_score", "percentile", "is_anomaly",
               "is_alert", "requests", "suppressed", "suppressed_by", "suppressed_reason", "allowlist_note",
