@@ -25,7 +25,7 @@ from reports.train_summary import render_training
 from scenarios.attacks import ATTACKS
 from scenarios.simulate import simulate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 DEMO_DIR = ROOT / "out" / "demo"
 
 
