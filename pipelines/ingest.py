@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.dedupe import AuditIdReuse, StageDeduplicator
+from features.flags import add_flags
 from features.events import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
                              normalise_file, normalise_lines, split_result)
 from features.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
@@ -230,6 +231,7 @@ class Ingestor:
             table = table.set_column(table.column_names.index("audit_id_reused"),
                                      "audit_id_reused", flags)
         table = self.addresses.apply(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        table = add_flags(table)  # last: the flags read the trusted address and the reuse mark
         self.stats.add_events(table)
         return table
 
