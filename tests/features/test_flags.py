@@ -194,3 +194,44 @@ def test_every_flag_has_a_family_and_a_definition():
     assert len({f.name for f in FLAGS}) == len(FLAGS)
     assert all(f.family in FAMILIES and f.definition for f in FLAGS)
 
+
+def test_window_counters_count_what_was_done_and_attempts_apart(tmp_path):
+    """The detector's n_admin_bindings counts the granted binding; the refused one is an attempt."""
+    from features.enrich import enrich_events
+
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in (
+        _event(1, "create", "clusterrolebindings", ns=None, name="a", code=403, body=BINDING),
+        _event(2, "create", "clusterrolebindings", ns=None, name="b", code=201, body=BINDING))))
+    enriched = enrich_events(ingest([str(path)]).events)
+    assert enriched["n_admin_bindings"].tolist() == [False, True]
+    assert enriched["n_attempted"].tolist() == [True, False]
+
+
+def test_tables_written_before_the_flag_columns_get_them_when_read(tmp_path):
+    """An event table from an older kaad (no flag or new body columns) is read with its flags."""
+    import pyarrow.parquet as pq
+
+    from features.flags import FLAG_COLUMNS
+
+    path = tmp_path / "audit.jsonl"
+    path.write_text(json.dumps(_event(1, "create", "clusterrolebindings", ns=None, body=BINDING)) + "\n")
+    new = tmp_path / "new.parquet"
+    ingest([str(path)], out=new)
+    table = pq.read_table(new)
+    old = tmp_path / "old.parquet"
+    pq.write_table(table.drop_columns([*FLAG_COLUMNS, "pod_runs_as_root", "service_type", "ingress_tls",
+                                       "configmap_credentials", "csr_signer"]), old)
+    events = ingest([str(old)]).events
+    assert [_list(v) for v in events["flags"]] == [["privileged_binding"]]
+
+
+def test_frames_without_the_flag_columns_are_flagged_by_the_same_definition(tmp_path):
+    from features.enrich import enrich_events
+    from features.flags import FLAG_COLUMNS
+
+    path = tmp_path / "audit.jsonl"
+    path.write_text(json.dumps(_event(1, "create", "clusterrolebindings", ns=None, body=BINDING)) + "\n")
+    events = ingest([str(path)]).events
+    bare = enrich_events(events.drop(columns=list(FLAG_COLUMNS)))
+    assert bare["n_admin_bindings"].tolist() == enrich_events(events)["n_admin_bindings"].tolist() == [True]
