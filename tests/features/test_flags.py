@@ -235,3 +235,12 @@ def test_frames_without_the_flag_columns_are_flagged_by_the_same_definition(tmp_
     events = ingest([str(path)]).events
     bare = enrich_events(events.drop(columns=list(FLAG_COLUMNS)))
     assert bare["n_admin_bindings"].tolist() == enrich_events(events)["n_admin_bindings"].tolist() == [True]
+
+
+def test_docs_list_every_flag_as_defined():
+    from pathlib import Path
+
+    from features.flags import render_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "flags.md"
+    assert render_markdown() in docs.read_text(), "run: python -m features.flags, paste into docs/flags.md"
