@@ -10,7 +10,8 @@ import pandas as pd
 import pyarrow as pa
 
 from features.first_seen import per_unique
-from features.flags import FLAG_COLUMNS, FLAGS, INPUT_COLUMNS, add_flags, flag_table, identity_kinds
+from features.flag_rules import INPUT_COLUMNS, add_flags
+from features.flags import FLAG_COLUMNS, FLAGS, flag_table, identity_kinds
 from features.schema import EVENT_SCHEMA
 
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")

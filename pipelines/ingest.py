@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.dedupe import AuditIdReuse, StageDeduplicator
-from features.flags import add_flags
+from features.flag_rules import add_flags
 from features.events import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
                              normalise_file, normalise_lines, split_result)
 from features.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
