@@ -94,8 +94,8 @@ def body_step(body: str, text: str, source: str, resource: str, verb: str) -> st
             'resources': nullif(list_distinct(json_extract_string({body}, '$.rules[*].resources[*]')), [])}}"""
     is_object = f"starts_with({text}, '{{')"
     # Whole objects only for TLS: a patch that leaves spec.tls out does not remove it.
-    other = f"""CASE WHEN {is_object} AND {resource} IN ('services', 'ingresses', 'configmaps',
-                                                           'certificatesigningrequests') THEN {{
+    other = f"""CASE WHEN {resource} IN ('services', 'ingresses', 'configmaps',
+                                     'certificatesigningrequests') AND {is_object} THEN {{
             'service_type': CASE WHEN {resource} = 'services' THEN json_extract_string({body}, '$.spec.type') END,
             'ingress_tls': CASE WHEN {resource} = 'ingresses' AND {verb} IN ('create', 'update')
                                 THEN coalesce(json_array_length({body}, '$.spec.tls'), 0) > 0 END,
