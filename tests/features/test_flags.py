@@ -244,3 +244,21 @@ def test_docs_list_every_flag_as_defined():
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "flags.md"
     assert render_markdown() in docs.read_text(), "run: python -m features.flags, paste into docs/flags.md"
+
+
+def test_an_explanation_names_the_actions_that_were_attempted(tmp_path):
+    """Two refused requests in a window: the reason says what they tried, by flag."""
+    from features.enrich import enrich_events
+    from models.explain import reason_text, top_calls
+
+    role = _role(3, (["pods/exec"], ["create"]))
+    role["responseStatus"] = {"code": 403}
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in (
+        _event(1, "get", "pods", name="web-0", code=200),
+        _event(2, "create", "clusterrolebindings", ns=None, name="a", code=403, body=BINDING), role)))
+    events = enrich_events(ingest([str(path)]).events)
+    text = reason_text("n_attempted", 2.0, 0.0, events, {}, "dana@example.com")
+    assert text == ("2 refused or failed attempt(s) at flagged actions (privileged_binding, "
+                    "role_grants_exec, role_grants_write); usual 0")
+    assert top_calls(events)["verb"].tolist()[-1] == "get"  # the attempts come first
