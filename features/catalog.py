@@ -180,6 +180,9 @@ def render_markdown() -> str:
              "windows), and turns hour and weekday into rarity for that identity.", "",
              "Novelty (`new_*`) is causal: a value is new in the first window it appears in, judged",
              "only against earlier windows, so training data holds the novelty rates it really had.",
+             "",
+             "The `sensitive` family counts the event table's flags ([flags.md](flags.md)) that were",
+             "carried out; `n_attempted` counts the requests whose flagged action was refused or failed.",
              ""]
     family = None
     for f in FEATURES:
