@@ -105,7 +105,7 @@ _F += [
 for _name, _def, _att, _mir in (
         ("n_privileged", "pods or workload templates written with a privileged container", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Privileged Pod', GuardDuty PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
         ("n_hostpath", "pods or workloads written with any hostPath volume", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Sensitive Mount Pod'"),
-        ("n_hostpath_root", "... with hostPath /, /proc, /etc, /root, /etc/kubernetes, /var/lib/kubelet or a container runtime socket", "privileged_pod", "GuardDuty Persistence:Kubernetes/ContainerWithSensitiveMount"),
+        ("n_hostpath_root", "pods or workloads written with hostPath /, /proc, /etc, /root, /etc/kubernetes, /var/lib/kubelet or a container runtime socket", "privileged_pod", "GuardDuty Persistence:Kubernetes/ContainerWithSensitiveMount"),
         ("n_hostpid", "pods or workloads sharing the host PID namespace", "privileged_pod", "Falco 'Create HostPid Pod'"),
         ("n_hostnetwork", "pods or workloads on the host network", "privileged_pod", "Falco 'Create HostNetwork Pod'"),
         ("n_hostipc", "pods or workloads sharing the host IPC namespace", "", "Sigma 'Kubernetes host IPC'"),
@@ -122,7 +122,7 @@ for _name, _def, _att, _mir in (
         ("n_webhook_writes", "admission webhook configurations written", "mutating_webhook", "Falco 'Create/Modify Configmap With Private Credentials' family; Sigma webhook rules"),
         ("n_aws_auth_edits", "writes to kube-system/aws-auth or coredns", "aws_auth_edit", "Sigma 'AWS EKS aws-auth ConfigMap modified'"),
         ("n_events_deleted", "Kubernetes events deleted", "events_deleted", "Sigma 'Kubernetes events deleted'"),
-        ("n_anonymous_allowed", "anonymous requests allowed outside /healthz, /livez and /readyz", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),
+        ("n_anonymous_allowed", "anonymous requests allowed outside health probes and issuer discovery (/version counts)", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),
         ("n_bare_pods", "pods without an owner created by a person or service account", "privileged_pod", "Elastic 'Kubernetes pod created with no owner'"),
         ("n_cluster_wide_secret_lists", "secrets listed or watched across all namespaces", "secret_enumeration, cluster_admin_binding", "GuardDuty Discovery:Kubernetes/SuccessfulAnonymousAccess family"),
         ("n_cluster_wide_pod_lists", "pods listed across all namespaces (kubelets excluded)", "stolen_token_external", ""),

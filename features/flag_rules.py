@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.flags import (DANGEROUS_CAPS, FAMILIES, FLAG_NAMES, FLAGS, HEALTH_PATHS,
+from features.flags import (ANONYMOUS_PATHS, DANGEROUS_CAPS, FAMILIES, FLAG_NAMES, FLAGS,
                             PRIVILEGED_ROLES, SENSITIVE_PATHS, SYSTEM_NAMESPACES, WORKLOADS,
                             WRITE_VERBS, identity_kinds, is_public)
 
@@ -27,6 +27,7 @@ INPUT_COLUMNS = ("verb", "identity", "target_resource", "target_subresource", "t
 
 _CREDENTIAL_PATHS = re.compile(r"/var/run/secrets/|serviceaccount|/\.ssh/|id_rsa|id_ed25519|/etc/shadow"
                                r"|\.kube/config|\.aws/credentials|credentials|token", re.IGNORECASE)
+_ANONYMOUS_PATHS = f"^({'|'.join(re.escape(p) for p in ANONYMOUS_PATHS)})([/?]|$)"
 _SYSTEM_SA = re.compile(r"^system:serviceaccount:(kube-system|kube-public|kube-node-lease):")
 
 
@@ -188,8 +189,8 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     c["ingress_without_tls"] = ~pc.fill_null(b.table["ingress_tls"], True).to_numpy(zero_copy_only=False).astype(bool)
     c["pods_listed_cluster_wide"] = (b.isin(verb, ("list", "watch")) & b.eq(res, "pods") & b.empty(ns)
                                      & (kinds != "node"))
-    # The health path itself or below it, with or without a query.
-    health = pc.match_substring_regex(b.table["request_uri"], f"^({'|'.join(HEALTH_PATHS)})([/?]|$)")
+    # The path itself or below it, with or without a query.
+    health = pc.match_substring_regex(b.table["request_uri"], _ANONYMOUS_PATHS)
     c["anonymous_request"] = anonymous & ~pc.fill_null(health, False).to_numpy(zero_copy_only=False)
     public = b.where("source_ip", is_public)
     system_principal = np.isin(kinds, ["system", "node"]) | b.where("identity", _SYSTEM_SA.match)

@@ -103,7 +103,8 @@ FLAGS: tuple[Flag, ...] = (
        "Panther Kubernetes.Ingress.NoTLS"),
     _F("pods_listed_cluster_wide", "discovery", "pods listed across all namespaces (kubelets excepted)",
        "n_cluster_wide_pod_lists"),
-    _F("anonymous_request", "anonymous", "an anonymous request outside /healthz, /livez and /readyz",
+    _F("anonymous_request", "anonymous", "an anonymous request outside the health probes (/healthz, "
+       "/livez, /readyz) and service-account issuer discovery (/version counts)",
        "n_anonymous_allowed", "Falco 'Anonymous Request Allowed'; Panther Kubernetes.API.AnonymousAccess"),
     _F("public_system_namespace", "public_source", "a request into a system namespace from a public address",
        "n_public_source", "Panther Amazon.EKS.Audit.SystemNamespaceFromPublicIP"),
@@ -125,7 +126,10 @@ FLAG_COLUMNS = ("flags", "flags_attempted", "action_families")
 WORKLOADS = ("deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
              "replicationcontrollers")
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
-HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
+#: Paths anonymous clients are meant to use: load-balancer health probes and service-account
+#: issuer discovery. /version is not one: scanners ask it first.
+ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/.well-known/openid-configuration",
+                   "/openid/v1/jwks")
 SENSITIVE_PATHS = ("/", "/proc", "/etc", "/root", "/home/admin", "/etc/kubernetes",
                    "/etc/kubernetes/manifests", "/var/lib/kubelet", "/var/lib/kubelet/pki",
                    "/var/run/docker.sock", "/run/containerd/containerd.sock",

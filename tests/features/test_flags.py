@@ -167,16 +167,19 @@ def test_the_table_written_by_ingest_out_carries_flags_and_families(tmp_path):
 
 
 def test_anonymous_requests_count_on_version_but_not_on_health_probes(tmp_path):
-    """Scanners ask /version first; load balancers ask /healthz and /readyz."""
+    """Scanners ask /version first; load balancers ask /healthz and /readyz, and workload
+    identity clients the service-account issuer's discovery document."""
     def anon(n: int, uri: str, ips=("10.0.0.12",), code: int = 200) -> dict:
         return _event(n, "get", None, ns=None, user="system:anonymous", code=code, uri=uri, ips=ips)
 
     rows = _flags(tmp_path, anon(1, "/version"), anon(2, "/readyz?verbose"), anon(3, "/livez/ping"),
                   anon(4, "/healthz", ips=("44.238.138.237",)),
-                  anon(5, "/vendor/phpunit/src/Util/PHP/eval-stdin.php", ips=("8.216.81.10",), code=403))
+                  anon(5, "/vendor/phpunit/src/Util/PHP/eval-stdin.php", ips=("8.216.81.10",), code=403),
+                  anon(6, "/.well-known/openid-configuration"), anon(7, "/livezzz"))
     assert rows == [(["anonymous_request"], []), ([], []), ([], []),
                     (["public_anonymous"], []),
-                    ([], ["anonymous_request", "public_anonymous", "public_refused"])]
+                    ([], ["anonymous_request", "public_anonymous", "public_refused"]),
+                    ([], []), (["anonymous_request"], [])]
 
 
 def test_public_addresses_are_judged_on_the_trusted_client_address(tmp_path):
