@@ -26,6 +26,7 @@ from events.parse import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, conne
                              normalise_file, normalise_lines, split_result)
 from events.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
 from events.source_address import Network, TrustedAddress
+from features.flag_rules import add_flags
 from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs
 from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
 from sources.prefetch import prefetch
@@ -230,6 +231,7 @@ class Ingestor:
             table = table.set_column(table.column_names.index("audit_id_reused"),
                                      "audit_id_reused", flags)
         table = self.addresses.apply(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        table = add_flags(table)  # last: the flags read the trusted address and the reuse mark
         self.stats.add_events(table)
         return table
 
