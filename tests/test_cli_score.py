@@ -214,14 +214,16 @@ def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_
     # ...but the night with an exec into kube-system from a new network stays live, and says why.
     night = alice["02:00"]
     assert night["suppressed"] == "False"
-    note = "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, new_source_ip, new_ip_range"
+    note = ("allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, "
+            "n_exec_credentials, n_public_source, n_attempted, new_source_ip, new_ip_range")
     assert night["allowlist_note"] == note
     assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
     html = (tmp_path / "kaad-2026-03-05.html").read_text()
     assert note in html
     # Naming every one of those reasons is a decision someone wrote down; then it is hidden.
     allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
-                     'covers = ["n_exec", "n_exec_kube_system", "new_source_ip", "new_ip_range"]\n'
+                     'covers = ["n_exec", "n_exec_kube_system", "n_exec_credentials", "n_public_source", '
+                     '"n_attempted", "new_source_ip", "new_ip_range"]\n'
                      'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n')
     covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert covered.exit_code == 0, covered.output
