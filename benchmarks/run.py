@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import ingest, month, pipeline, scale, simulate  # noqa: E402
 
+
 def demo_path() -> str:
     """Run `make demo`'s job in a child process against a throw-away MLflow store."""
     import subprocess

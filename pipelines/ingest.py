@@ -22,8 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from events.dedupe import AuditIdReuse, StageDeduplicator
-from events.parse import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
-                             normalise_file, normalise_lines, split_result)
+from events.parse import (
+    AUDIT_ID_HASH_SQL,
+    LINE_SCHEMA,
+    REQUEST_KEY_SQL,
+    connect,
+    normalise_file,
+    normalise_lines,
+    split_result,
+)
 from events.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
 from events.source_address import Network, TrustedAddress
 from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs

@@ -16,14 +16,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from errors import KaadError
-from features.enrich import identity_kind
-from features.featurise import WindowAccumulator, window_chunks, mark_novelty, prepare_events
 from events.schema import EVENT_SCHEMA, to_pandas
+from features.enrich import identity_kind
+from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
 from models.detector import anomaly_scores, percentiles
 from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry, guarded_reasons
-from pipelines.ingest import IngestStats, Ingestor
+from pipelines.ingest import Ingestor, IngestStats
 
 
 @dataclass

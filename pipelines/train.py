@@ -16,11 +16,17 @@ import pyarrow.compute as pc
 from errors import KaadError
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.detector import (DetectorParams, anomaly_scores, build_detector, fit_threshold,
-                             robust_z_scores, sensitive_count_scores)
+from models.detector import (
+    DetectorParams,
+    anomaly_scores,
+    build_detector,
+    fit_threshold,
+    robust_z_scores,
+    sensitive_count_scores,
+)
 from models.persistence import ModelBundle
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
-from pipelines.ingest import IngestStats, Ingestor, ingest
+from pipelines.ingest import Ingestor, IngestStats, ingest
 
 
 @dataclass(frozen=True)

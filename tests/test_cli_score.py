@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from support import AUDIT, ensure_chromium
 from typer.testing import CliRunner
 
 from cli import app
@@ -18,7 +19,6 @@ from models.detector import DetectorParams
 from models.persistence import save_bundle
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
-from support import AUDIT, ensure_chromium
 
 runner = CliRunner()
 HOSTILE_UA = "<script>alert(1)</script>"

@@ -8,9 +8,10 @@ import json
 import re
 from pathlib import Path
 
+from sim_data import SMALL
+
 from pipelines.ingest import ingest
 from scenarios.simulate import simulate
-from sim_data import SMALL
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 #: Codes an API server returns for each verb (success and the failures we simulate).
