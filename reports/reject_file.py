@@ -21,7 +21,7 @@ class RejectWriter:
         if self.path is None:
             return lambda reject: None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._handle = open(self.path, "w", newline="", encoding="utf-8")
         writer = csv.writer(self._handle)
         writer.writerow(["source", "line", "kind", "detail"])
 

@@ -234,7 +234,7 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     # 24 disappears from any output.
     node = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
     allow = tmp_path / "allow.toml"
-    allow.write_text(f'[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
+    allow.write_text('[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "1")
     assert result.exit_code == 0, result.output
 

@@ -161,14 +161,14 @@ class _FlakyRegistry(BaseHTTPRequestHandler):
     reads = 0
     aliases_set: list = []
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server's naming
         type(self).reads += 1
         if type(self).reads == 1:
             self._answer(503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "registry database is busy"})
         else:
             self._answer(200, {"registered_model": {"name": "kaad-detector"}})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         type(self).aliases_set.append(self.path)
         self._answer(200, {})
 

@@ -11,7 +11,7 @@ from scenarios.attacks import ATTACKS
 
 
 def _outside_vpc(event) -> bool:
-    return not ipaddress.ip_address(event["sourceIPs"][0]) in ipaddress.ip_network("10.0.0.0/8")
+    return ipaddress.ip_address(event["sourceIPs"][0]) not in ipaddress.ip_network("10.0.0.0/8")
 
 
 def _ref(event, key):
