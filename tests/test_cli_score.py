@@ -88,7 +88,8 @@ def test_every_format_is_written_and_agrees(tmp_path, bundle_path, hostile_day):
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(tmp_path / "kaad-2026-03-05.parquet")
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
-    rows = list(csv.DictReader(open(tmp_path / "kaad-2026-03-05.csv", newline="")))
+    with open(tmp_path / "kaad-2026-03-05.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(table) == len(rows) == len(doc["all_windows"]) == doc["windows"]
     top = doc["findings"][0]
     assert top["identity"] in {"system:serviceaccount:shop:cart", HOSTILE_USER}
