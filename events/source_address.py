@@ -93,7 +93,7 @@ class TrustedAddress:
         chains = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) > 1)
         ips = table["source_ip"].to_pylist()
         flags = table["forwarded_unverified"].to_pylist()
-        for i, chain in zip(chains, table["source_ips"].take(chains).to_pylist()):
+        for i, chain in zip(chains, table["source_ips"].take(chains).to_pylist(), strict=True):
             ips[i], flags[i] = self.client(chain)
         table = table.set_column(table.column_names.index("source_ip"), "source_ip",
                                  pa.array(ips, pa.string()))

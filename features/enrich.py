@@ -80,7 +80,7 @@ def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series
     v, rest = np.divmod(uniques, len(ru) * len(su))
     r, c = np.divmod(rest, len(su))
     names = np.array([f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}"
-                      for a, b, d in zip(v, r, c)], dtype=object)
+                      for a, b, d in zip(v, r, c, strict=True)], dtype=object)
     return pd.Series(names[codes], index=verb.index, dtype="string")
 
 

@@ -134,7 +134,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         elif len(attrs) != len(self.seen_):
             raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted "
                              f"with {len(self.seen_) + 1}")
-        for seen, values in zip(self.seen_, attrs):
+        for seen, values in zip(self.seen_, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
             new = np.unique(pairs[~missing])
             seen.add(new[~seen.contains(new)])
@@ -183,7 +183,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
                              f"{len(self.seen_) + 1} columns as input")
         cols = []
-        for seen, values in zip(self.seen_, attrs):
+        for seen, values in zip(self.seen_, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
             cols.append(self._first_window(pairs, window, ~missing & ~seen.contains(pairs)))
         ids = _codes_hash(identity)[0]

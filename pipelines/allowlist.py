@@ -149,7 +149,7 @@ def load_allowlist(path: Path, today: date) -> Allowlist:
     lines = _header_lines(text)
     lines = lines if len(lines) == len(raws) else [None] * len(raws)
     active, expired = [], []
-    for i, (raw, line) in enumerate(zip(raws, lines), start=1):
+    for i, (raw, line) in enumerate(zip(raws, lines, strict=True), start=1):
         label = f"{path.name}:{line}" if line else f"{path.name} entry {i}"
         where = f"{path}:{line}: entry {i}" if line else f"{path}: entry {i}"
         if not isinstance(raw, dict):

@@ -202,18 +202,18 @@ class Ingestor:
         """
         found = [] if found is None else found
         events, rejects, routed = split_result(result)
-        for src, line, reason, cut in zip(*(rejects[c].to_pylist() for c in rejects.column_names)):
+        for src, line, reason, cut in zip(*(rejects[c].to_pylist() for c in rejects.column_names), strict=True):
             if cut:  # salvaged from a cut-off line, but what survived is not enough
                 reason = f"truncated JSON: line cut off before {reason.partition(': ')[2]}"
             found.append(Reject.from_reason(src, line, reason))
         if events.num_rows:
             yield self._emit(dedupe.push(events))
         if final:  # already unwrapped once: a second trip would loop
-            for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist()):
+            for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist(), strict=True):
                 found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
             return
         out = Unwrapped()
-        for src, line, text, fallback in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+        for src, line, text, fallback in zip(*(routed[c].to_pylist() for c in routed.column_names), strict=True):
             unwrap_text(text, src, line, out, fallback_ts=fallback)
         yield from self._unwrapped(con, out, dedupe, found)
 

@@ -157,8 +157,8 @@ def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | Non
     dev = pd.DataFrame(bundle.detector[0].transform(feat), index=feat.index, columns=bundle.feature_names)
     flags = guarded_reasons(feat, dev)
     decisions = {}
-    for key, row in zip(keys, flags.to_numpy()):
-        guarded = [name for name, on in zip(flags.columns, row) if on]
+    for key, row in zip(keys, flags.to_numpy(), strict=True):
+        guarded = [name for name, on in zip(flags.columns, row, strict=True) if on]
         decisions[key] = allowlist.decide(key[0], *values.get(key, ([], [])), guarded)
     hidden = [k for k, d in decisions.items() if d.entry is not None]
     noted = [k for k, d in decisions.items() if d.note]
@@ -218,7 +218,7 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         feat = head[bundle.feature_names]
         dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
         usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
-    for position, key in zip(positions, head.index):
+    for position, key in zip(positions, head.index, strict=True):
         identity, start = key
         rows = marked.iloc[by_window.get((identity, start), [])]
         row = out.loc[key]

@@ -93,7 +93,7 @@ def finding_rows(result: ScoreResult) -> list[dict]:
         from features.enrich import identity_kind
 
         names = pd.Series(result.windows.index.get_level_values("identity").unique())
-        kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names}))))
+        kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names})), strict=True))
     # result.windows is in rank order, so a window's rank is its position.
     for rank, ((identity, start), w) in enumerate(result.windows.iterrows(), start=1):
         if (identity, start) in explained:

@@ -403,9 +403,9 @@ def schedule(attack: Attack, steps: Steps, ctx: Context, day: datetime, tz_offse
         local_hour = 3 if attack.off_hours else int(rng.integers(10, 17))
         start = day + timedelta(hours=(local_hour - tz_offset) % 24, seconds=float(rng.uniform(0, 1800)))
         gaps = np.cumsum(rng.gamma(1.2, 1.5, size=len(steps)))
-        return [(start + timedelta(seconds=float(g)), c, w) for g, (c, w) in zip(gaps, steps)]
+        return [(start + timedelta(seconds=float(g)), c, w) for g, (c, w) in zip(gaps, steps, strict=True)]
     local_hour = 3 if attack.name == "night_session_new_country" else 9
     span = 1800.0 if local_hour == 3 else 8 * 3600.0
     begin = day + timedelta(hours=(local_hour - tz_offset) % 24)
     offsets = np.sort(rng.uniform(0, span, size=len(steps)))
-    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps)]
+    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps, strict=True)]

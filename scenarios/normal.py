@@ -280,7 +280,7 @@ def _ci_episode(cluster: Cluster):
 def add_routines(cluster: Cluster, rng: np.random.Generator) -> None:
     """Give every actor of ``cluster`` its routines."""
     _control_plane(cluster)
-    for actor, node in zip(cluster.actors_of("node"), cluster.node_names):
+    for actor, node in zip(cluster.actors_of("node"), cluster.node_names, strict=True):
         actor.routines = _node_routines(cluster, actor, node)
     for actor in cluster.actors_of("node-daemon") + cluster.actors_of("addon"):
         actor.routines = _addon_routines(cluster, actor)

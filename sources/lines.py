@@ -129,7 +129,7 @@ def _as_lines(data: bytes) -> pa.LargeStringArray:
     try:
         arr.validate(full=True)  # UTF-8 check; DuckDB must never see invalid text
     except pa.ArrowInvalid:
-        fixed = [data[a:b].decode("utf-8", errors="replace") for a, b in zip(offsets[:-1], offsets[1:])]
+        fixed = [data[a:b].decode("utf-8", errors="replace") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         arr = pa.array(fixed, type=pa.large_string())
     return arr
 

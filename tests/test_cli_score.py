@@ -299,7 +299,7 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     assert {(r["identity"], pd.Timestamp(r["window_start"])): r["reasons"] for r in rows} == reasons
     table = pd.read_parquet(doc_path.with_suffix(".parquet"))
     table = table[table["percentile"] >= cut]
-    assert dict(zip(zip(table["identity"], table["window_start"]), table["reasons"])) == reasons
+    assert dict(zip(zip(table["identity"], table["window_start"], strict=True), table["reasons"], strict=True)) == reasons
     # HTML: a drill-down for each of them.
     html = doc_path.with_suffix(".html").read_text()
     drilled = re.findall(r'<details id="f\d+"><summary>#\d+ ([^<]*) at (\d\d:\d\d) UTC', html)
