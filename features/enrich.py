@@ -129,7 +129,8 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     has_paths = out["pod_host_paths"].notna().to_numpy()
     new["n_privileged"] = pod_create & flag("pod_privileged")
     new["n_hostpath"] = pod_create & has_paths
-    new["n_hostpath_root"] = pod_create & _list_any(out["pod_host_paths"], {"/", "/etc", "/root", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/lib/kubelet"}).to_numpy()
+    root_paths = {"/", "/etc", "/root", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/lib/kubelet"}
+    new["n_hostpath_root"] = pod_create & _list_any(out["pod_host_paths"], root_paths).to_numpy()
     new["n_hostpid"] = pod_create & flag("pod_host_pid")
     new["n_hostnetwork"] = pod_create & flag("pod_host_network")
     new["n_hostipc"] = pod_create & flag("pod_host_ipc")
@@ -144,7 +145,8 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     new["n_token_requests_other"] = (create & (res == "serviceaccounts") & (sub == "token")
                                      & ((name != own_sa) | (ns != new["own_namespace"].fillna(""))))
     new["n_csr_creates"] = create & (res == "certificatesigningrequests") & (sub == "")
-    new["n_csr_approvals"] = (res == "certificatesigningrequests") & (sub == "approval") & verb.isin({"update", "patch"})
+    new["n_csr_approvals"] = ((res == "certificatesigningrequests") & (sub == "approval")
+                              & verb.isin({"update", "patch"}))
     new["n_impersonations"] = out["impersonated_user"].notna()
     new["n_exec"] = (res == "pods") & sub.isin({"exec", "attach"})
     new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system")

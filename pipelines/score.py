@@ -99,8 +99,10 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
             old = values.get(key, ([], []))
             values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
         for key, nss in grouped["target_namespace"].unique().items():
-            values[key] = (values[key][0], sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
-        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
+            values[key] = (values[key][0],
+                           sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
+        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA,
+                                                                           preserve_index=False)
         if writer is None:
             writer = pq.ParquetWriter(str(path), EVENT_SCHEMA)
         writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))

@@ -61,7 +61,8 @@ def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
     bw = (width - 2 * pad) / len(counts)
     bars = "".join(f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
                    f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
-                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>' for i, (c, s) in enumerate(zip(counts, scale, strict=True)))
+                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
+                   for i, (c, s) in enumerate(zip(counts, scale, strict=True)))
     x = pad + (width - 2 * pad) * (threshold - lo) / ((hi - lo) or 1)
     return (f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
             f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'

@@ -284,7 +284,8 @@ def aws_auth_edit(ctx: Context) -> Steps:
     who = replace(admin.identity, ips=(ctx.external_ip(),)) if ctx.loud else admin.identity
     role = "arn:aws:iam::444455556666:role/ext-support" if ctx.loud else \
         "arn:aws:iam::111122223333:role/eks-node-group-2"
-    map_roles = (f"- rolearn: {role}\n  username: {'ext-support' if ctx.loud else 'system:node:{{EC2PrivateDNSName}}'}\n"
+    username = "ext-support" if ctx.loud else "system:node:{{EC2PrivateDNSName}}"
+    map_roles = (f"- rolearn: {role}\n  username: {username}\n"
                  f"  groups:\n  - system:masters\n")
     steps: Steps = [(Call("get", "configmaps", "kube-system", "aws-auth"), who),
                     (Call("patch", "configmaps", "kube-system", "aws-auth", body={

@@ -197,7 +197,8 @@ def test_a_user_agent_cannot_claim_suppression(tmp_path, bundle_path, stolen_tok
                      'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n')
     result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert result.exit_code == 0, result.output
-    intruder = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    intruder = next(r for r in _rows(tmp_path)
+                    if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
     assert (intruder["suppressed"], intruder["suppressed_by"], intruder["allowlist_note"]) == ("False", "", "")
 
 
@@ -215,7 +216,8 @@ def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_
     # ...but the night with an exec into kube-system from a new network stays live, and says why.
     night = alice["02:00"]
     assert night["suppressed"] == "False"
-    note = "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, new_source_ip, new_ip_range"
+    note = ("allowlist entry allow.toml:1 matched but does not cover: "
+            "n_exec, n_exec_kube_system, new_source_ip, new_ip_range")
     assert night["allowlist_note"] == note
     assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
     html = (tmp_path / "kaad-2026-03-05.html").read_text()
@@ -299,7 +301,8 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     assert {(r["identity"], pd.Timestamp(r["window_start"])): r["reasons"] for r in rows} == reasons
     table = pd.read_parquet(doc_path.with_suffix(".parquet"))
     table = table[table["percentile"] >= cut]
-    assert dict(zip(zip(table["identity"], table["window_start"], strict=True), table["reasons"], strict=True)) == reasons
+    keys = zip(table["identity"], table["window_start"], strict=True)
+    assert dict(zip(keys, table["reasons"], strict=True)) == reasons
     # HTML: a drill-down for each of them.
     html = doc_path.with_suffix(".html").read_text()
     drilled = re.findall(r'<details id="f\d+"><summary>#\d+ ([^<]*) at (\d\d:\d\d) UTC', html)

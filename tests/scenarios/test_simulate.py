@@ -64,7 +64,8 @@ def test_values_have_the_forms_of_real_events(attacked):
         assert (decision == "forbid") == (code == 403)
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event["auditID"])
         if event["stage"] == "ResponseStarted":
-            assert event["verb"] == "watch" or event["objectRef"].get("subresource") in {"exec", "attach", "portforward"}
+            assert (event["verb"] == "watch"
+                    or event["objectRef"].get("subresource") in {"exec", "attach", "portforward"})
 
 
 def test_the_cluster_has_its_cast(attacked):

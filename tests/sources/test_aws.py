@@ -395,7 +395,8 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     messages = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
         messages += batch
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch])
+        sqs.delete_message_batch(QueueUrl=queue_url,
+                                 Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch])
     bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
     assert len(bodies) == n_alerts > 0 and all(b["reasons"] and b["calls"] for b in bodies)
     metrics = {m["MetricName"] for m in _client("cloudwatch").list_metrics(Namespace="kaad")["Metrics"]}
