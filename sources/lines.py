@@ -100,7 +100,9 @@ class GzipStream(io.RawIOBase):
 
 def open_stream(raw: BinaryIO) -> BinaryIO:
     """Wrap ``raw`` in a gzip reader when it starts with the gzip magic bytes."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    # Any binary stream with readinto() will do (botocore's body, a socket file); typeshed
+    # wants a RawIOBase.
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return GzipStream(buffered)  # type: ignore[return-value]
     return buffered
