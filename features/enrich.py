@@ -5,6 +5,8 @@ Pure, vectorised functions over the event table; each adds columns and keeps eve
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -96,7 +98,7 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     """
     # New columns are collected and joined once: adding ~45 columns one by one to a wide frame
     # costs more than computing them. The caller's frame is never written.
-    new: dict[str, object] = {}
+    new: dict[str, Any] = {}  # Series and arrays; some are read back below
     out = events
     verb = _s(out, "verb")
     res = _s(out, "target_resource")
