@@ -257,3 +257,18 @@ class _Payload:
 
     def __reduce__(self):
         return Path.touch, (self.marker,)
+
+
+def test_a_champion_registered_without_a_run_is_refused_by_name(tmp_path, mlflow_store):
+    """A model version registered from a plain path has no run, so no bundle to fetch: say so."""
+    from mlflow.tracking import MlflowClient
+
+    from errors import KaadError
+    from models.registry import resolve_bundle
+
+    client = MlflowClient(mlflow_store)
+    client.create_registered_model("kaad-detector")
+    version = client.create_model_version("kaad-detector", source=str(tmp_path))
+    client.set_registered_model_alias("kaad-detector", CHAMPION, version.version)
+    with pytest.raises(KaadError, match="model 'kaad-detector@champion' version 1 was not logged by a run"):
+        resolve_bundle()
