@@ -39,6 +39,9 @@ from sources.prefetch import prefetch
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, unwrap_text
 
+#: What :func:`sources.files.read_inputs` yields.
+_Item = LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile
+
 #: Rejects kept in memory with their location; beyond this only counts are kept
 #: (every reject is still counted, and streamed to ``on_reject`` if given).
 MAX_LISTED_REJECTS = 1000
@@ -264,10 +267,10 @@ class Ingestor:
         skip = consumed
         for line_item in read_file(item.source, self.chunk_bytes):
             if isinstance(line_item, LineBatch):
-                line_item, skip = drop_leading_records(line_item, skip)
-                if line_item is None:
+                rest, skip = drop_leading_records(line_item, skip)
+                if rest is None:
                     continue
-                result = normalise_lines(con, _line_table(line_item))
+                result = normalise_lines(con, _line_table(rest))
                 yield from self._settle(con, result, dedupe, final=False)
             elif isinstance(line_item, StreamProblem):
                 self._reject(Reject(line_item.source, line_item.line, line_item.kind,
@@ -298,7 +301,7 @@ class Ingestor:
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
 
-    def _handle(self, con, item, parsed: Future | None, dedupe: StageDeduplicator
+    def _handle(self, con, item: _Item, parsed: Future | None, dedupe: StageDeduplicator
                 ) -> Iterator[pa.Table]:
         if isinstance(item, StreamProblem):
             self._reject(Reject(item.source, item.line, item.kind, item.detail))
@@ -311,6 +314,7 @@ class Ingestor:
         elif isinstance(item, ParquetFile):
             yield from self._parquet(con, item, dedupe)
         else:
+            assert parsed is not None, "iter_batches submits every LineBatch for parsing"
             yield from self._settle(con, parsed.result(), dedupe, final=False)
         if self.on_progress is not None:
             self.on_progress(item.n_bytes, item.source)
@@ -325,7 +329,7 @@ class Ingestor:
         # DuckDB parses batch n on a worker thread (it releases the GIL) while this thread
         # reads batch n+1 and deduplicates and writes batch n-1.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaad-parse")
-        previous: tuple | None = None
+        previous: tuple[_Item, Future | None] | None = None
         try:
             for item in read_inputs(files, self.chunk_bytes, aws=self.aws, checkpoints=self.checkpoints):
                 parsed = None
