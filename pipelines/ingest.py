@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -38,6 +39,9 @@ from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_re
 from sources.prefetch import prefetch
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, unwrap_text
+
+if TYPE_CHECKING:
+    from sources.lake import LakeWriter
 
 #: What :func:`sources.files.read_inputs` yields.
 _Item = LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile
@@ -113,7 +117,7 @@ class IngestResult:
     events: pd.DataFrame | None
     stats: IngestStats
     checkpoints: dict = field(default_factory=dict)   # CloudWatch source -> Checkpoint, unsaved
-    lake: object | None = None                         # the LakeWriter, when out was a directory
+    lake: LakeWriter | None = None                     # when out was a directory
 
 
 #: DuckDB scans an Arrow table one record batch per task: slicing each chunk of lines into a

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -74,10 +75,14 @@ class ScoreResult:
         return int((live["percentile"] >= percentile).sum())
 
 
+#: (identity, window_start) -> (user agents, namespaces) seen in that window.
+_Seen = dict[Hashable, tuple[list[str], list[str]]]
+
+
 @dataclass
 class _DayFeatures:
     windows: pd.DataFrame
-    values: dict           # (identity, window_start) -> (user agents, namespaces), for the allowlist
+    values: _Seen          # for the allowlist
     spill: Path | None     # the day's events as read (event table schema), for explanations
 
 
@@ -88,7 +93,8 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
     explained identities' calls can be read back later without holding the day in memory.
     """
     encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
-    accumulator, values = WindowAccumulator(), {}
+    accumulator = WindowAccumulator()
+    values: _Seen = {}
     writer, path = None, spill_dir / "events.parquet"
     for done, open_from, raw in window_chunks(batches, bundle.window):
         marked = mark_novelty(done, encoder)
@@ -139,7 +145,7 @@ def _main_day(windows: pd.DataFrame) -> date | None:
     return per_day.idxmax().date()
 
 
-def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | None,
+def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | None,
                      bundle: ModelBundle) -> dict:
     """Mark the windows the allowlist hides (in place); return (identity, window_start) -> Decision.
 
@@ -162,12 +168,12 @@ def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | Non
     for key, row in zip(keys, flags.to_numpy(), strict=True):
         guarded = [name for name, on in zip(flags.columns, row, strict=True) if on]
         decisions[key] = allowlist.decide(key[0], *values.get(key, ([], [])), guarded)
-    hidden = [k for k, d in decisions.items() if d.entry is not None]
+    hidden = {k: d.entry for k, d in decisions.items() if d.entry is not None}
     noted = [k for k, d in decisions.items() if d.note]
     if hidden:
-        out.loc[hidden, "suppressed"] = True
-        out.loc[hidden, "suppressed_by"] = [decisions[k].entry.label for k in hidden]
-        out.loc[hidden, "suppressed_reason"] = [decisions[k].entry.reason for k in hidden]
+        out.loc[list(hidden), "suppressed"] = True
+        out.loc[list(hidden), "suppressed_by"] = [e.label for e in hidden.values()]
+        out.loc[list(hidden), "suppressed_reason"] = [e.reason for e in hidden.values()]
     if noted:
         out.loc[noted, "allowlist_note"] = [decisions[k].note for k in noted]
     return decisions
@@ -232,11 +238,12 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
                     bundle.profiles.get(identity, {}), identity),
             top_calls(rows), None if decision is None else decision.entry,
             is_alert=bool(row["is_alert"]), allowlist_note=str(row["allowlist_note"])))
-    activity = {}
+    activity: dict[str, pd.DataFrame] = {}
     for finding in findings:
         if finding.identity in activity:
             continue
-        per = out.xs(finding.identity, level="identity")[["log_requests", "anomaly_score"]].copy()
+        own = cast(pd.DataFrame, out.xs(finding.identity, level="identity"))  # rows of a frame: a frame
+        per = own[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
         activity[finding.identity] = per.sort_index()
     return ScoreResult(day, out, findings, _day_view(out), stats or IngestStats(), cut, activity,

@@ -119,6 +119,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
         events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
+        assert events is not None  # ingest collects the table unless told not to
         eval_windows = featurise(events, encoder, freq=config.window)
         try:
             raw_labels = Path(labels).read_bytes()
