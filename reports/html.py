@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,9 @@ summary{cursor:pointer;font-weight:600}code{font-size:12px;word-break:break-all}
 def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.Timestamp) -> str:
     """Requests per window over the day as bars, the identity's usual as a dashed line."""
     width, height, pad = 480, 90, 18
-    hours = {(ts - day_start).total_seconds() // 3600: int(n) for ts, n in activity["requests"].items()}
+    # activity is indexed by window_start
+    hours = {(cast(pd.Timestamp, ts) - day_start).total_seconds() // 3600: int(n)
+             for ts, n in activity["requests"].items()}
     top = max([usual_requests, *hours.values(), 1])
     bar_w = (width - 2 * pad) / 24
     bars = []
