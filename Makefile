@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test goldens bench clean
+.PHONY: demo test lint goldens bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q
+
+# Lint and types (config in pyproject.toml); a few seconds, so every `make test` runs them first.
+lint: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m mypy
 
 # Rewrite tests/golden/*.json from the current output; review the diff before committing.
 # Tests never write a golden file on their own: a missing one fails.

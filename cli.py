@@ -76,9 +76,12 @@ def ingest_cmd(
     until: Annotated[str | None, typer.Option(help="Remote sources: until, exclusive (same forms).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: the credential chain's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")] = None,
-    overlap: Annotated[str, typer.Option(help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
-    cluster: Annotated[str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="CloudWatch: resume from and record progress in this file.")] = None,
+    overlap: Annotated[str, typer.Option(
+        help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
+    cluster: Annotated[str | None, typer.Option(
+        help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
     trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
     """Read audit logs into kaad's event table and summarise them.
@@ -231,18 +234,25 @@ def train_cmd(
     window: Annotated[str, typer.Option(help="Window length (pandas offset: 1h, 30min, 1D).")] = "1h",
     n_estimators: Annotated[int, typer.Option(min=10, help="Trees in the isolation forest.")] = 200,
     max_samples: Annotated[str, typer.Option(help="Windows per tree: 'auto', a count or a share.")] = "auto",
-    contamination: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
-    alerts_per_day: Annotated[float | None, typer.Option(help="Alert budget: sets the threshold instead of --contamination.")] = None,
+    contamination: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
+    alerts_per_day: Annotated[float | None, typer.Option(
+        help="Alert budget: sets the threshold instead of --contamination.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the forest.")] = 0,
-    eval_data: Annotated[Path | None, typer.Option(help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
+    eval_data: Annotated[Path | None, typer.Option(
+        help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels for --eval-data when not beside it.")] = None,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
     promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
-    force_promote: Annotated[bool, typer.Option(help="Make this measured run champion even if the champion scored better or was measured on another evaluation set.")] = False,
+    force_promote: Annotated[bool, typer.Option(
+        help="Make this measured run champion even if the champion scored better "
+             "or was measured on another evaluation set.")] = False,
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
@@ -363,23 +373,34 @@ def evaluate_cmd(
 def score_cmd(
     inputs: Annotated[list[str], typer.Argument(help="The day's audit logs: files, directories, globs, -.",
                                                 show_default=False)],
-    model: Annotated[str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
     run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
-    day: Annotated[str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
-    top: Annotated[int, typer.Option(min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
-    threshold: Annotated[float | None, typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")] = None,
-    formats: Annotated[str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
-    fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
-    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
+    day: Annotated[str | None, typer.Option(
+        help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
+    top: Annotated[int, typer.Option(
+        min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
+    threshold: Annotated[float | None, typer.Option(
+        min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Directory for the report files (default out/score-DAY).")] = None,
+    formats: Annotated[str, typer.Option(
+        "--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
+    fail_on: Annotated[float | None, typer.Option(min=0, max=100,
+        help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
+    allowlist: Annotated[Path | None, typer.Option(
+        help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per unsuppressed alerting window (above the threshold, or at or above --fail-on).")] = None,
+    notify: Annotated[str | None, typer.Option(
+        help="sns:TOPIC-ARN: one message per unsuppressed alerting window "
+             "(above the threshold, or at or above --fail-on).")] = None,
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
-    notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
+    notify_state: Annotated[Path, typer.Option(
+        help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:

@@ -73,9 +73,9 @@ def body_step(body: str, text: str, source: str, resource: str, verb: str) -> st
     first_set = {flag: f"coalesce(list_filter(body_flags[{3 * i + 1}:{3 * i + 3}], "
                        f"lambda v: v IS NOT NULL)[1] = 'true', false)"
                  for i, flag in enumerate(_HOST_FLAGS)}
-    pod_root = (f"(list_contains(body_flags[10:12], '0') OR list_contains(body_flags[13:15], 'false') "
-                f"OR list_contains(list_transform(body_settings, lambda c: c[2] = '0' OR c[3] = 'false' "
-                f"OR c[4] = 'true'), true))")
+    pod_root = ("(list_contains(body_flags[10:12], '0') OR list_contains(body_flags[13:15], 'false') "
+                "OR list_contains(list_transform(body_settings, lambda c: c[2] = '0' OR c[3] = 'false' "
+                "OR c[4] = 'true'), true))")
     pod = f"""{{
             'privileged': list_contains(list_transform(body_settings, lambda c: c[1]), 'true'),
             'runs_as_root': coalesce({pod_root}, false),

@@ -97,7 +97,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
             kinds = pd.Series(kinds_of(med.index), index=med.index)
             for kind, members in kinds.groupby(kinds).groups.items():
-                self.kind_center_[kind] = med.loc[members].median().to_numpy(dtype=float)
+                self.kind_center_[str(kind)] = med.loc[members].median().to_numpy(dtype=float)
             for col in np.flatnonzero(time):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)

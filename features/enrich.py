@@ -5,14 +5,16 @@ Pure, vectorised functions over the event table; each adds columns and keeps eve
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from events.schema import EVENT_SCHEMA
 from features.first_seen import per_unique
 from features.flag_rules import INPUT_COLUMNS, add_flags
 from features.flags import FLAG_COLUMNS, FLAGS, flag_table, identity_kinds
-from events.schema import EVENT_SCHEMA
 
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
@@ -72,7 +74,7 @@ def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series
     v, rest = np.divmod(uniques, len(ru) * len(su))
     r, c = np.divmod(rest, len(su))
     names = np.array([f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}"
-                      for a, b, d in zip(v, r, c)], dtype=object)
+                      for a, b, d in zip(v, r, c, strict=True)], dtype=object)
     return pd.Series(names[codes], index=verb.index, dtype="string")
 
 
@@ -88,7 +90,7 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     """
     # New columns are collected and joined once: adding ~45 columns one by one to a wide frame
     # costs more than computing them. The caller's frame is never written.
-    new: dict[str, object] = {}
+    new: dict[str, Any] = {}  # Series and arrays; some are read back below
     out = events
     verb = _s(out, "verb")
     res = _s(out, "target_resource")

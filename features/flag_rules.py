@@ -13,9 +13,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.flags import (ANONYMOUS_PATHS, DANGEROUS_CAPS, FAMILIES, FLAG_NAMES, FLAGS,
-                            PRIVILEGED_ROLES, SENSITIVE_PATHS, SYSTEM_NAMESPACES, WORKLOADS,
-                            WRITE_VERBS, identity_kinds, is_public)
+from features.flags import (
+    ANONYMOUS_PATHS,
+    DANGEROUS_CAPS,
+    FAMILIES,
+    FLAG_NAMES,
+    FLAGS,
+    PRIVILEGED_ROLES,
+    SENSITIVE_PATHS,
+    SYSTEM_NAMESPACES,
+    WORKLOADS,
+    WRITE_VERBS,
+    identity_kinds,
+    is_public,
+)
 
 #: The event-table columns the flags are computed from.
 INPUT_COLUMNS = ("verb", "identity", "target_resource", "target_subresource", "target_namespace",
@@ -135,7 +146,8 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     system_ns = b.isin(ns, SYSTEM_NAMESPACES)
     c: dict[str, np.ndarray] = {}
     c["privileged_container"] = pod_spec & b.true("pod_privileged")
-    c["host_path"] = pod_spec & ~np.asarray(pc.is_null(b.table["pod_host_paths"]).to_numpy(zero_copy_only=False), dtype=bool)
+    paths_null = pc.is_null(b.table["pod_host_paths"]).to_numpy(zero_copy_only=False)
+    c["host_path"] = pod_spec & ~np.asarray(paths_null, dtype=bool)
     c["sensitive_host_path"] = pod_spec & b.list_any("pod_host_paths", SENSITIVE_PATHS)
     c["host_pid"] = pod_spec & b.true("pod_host_pid")
     c["host_network"] = pod_spec & b.true("pod_host_network")
@@ -214,8 +226,9 @@ def _token_for_another(b: _Batch, rows: np.ndarray) -> np.ndarray:
         take = pa.array(picked)
         callers = b.table["identity"].take(take).to_pylist()
         targets = zip(b.table["target_namespace"].take(take).to_pylist(),
-                      b.table["target_name"].take(take).to_pylist())
-        mine = [caller == f"system:serviceaccount:{ns}:{name}" for caller, (ns, name) in zip(callers, targets)]
+                      b.table["target_name"].take(take).to_pylist(), strict=True)
+        mine = [caller == f"system:serviceaccount:{ns}:{name}"
+                for caller, (ns, name) in zip(callers, targets, strict=True)]
         out[picked] = ~np.asarray(mine, dtype=bool)
     return out
 

@@ -40,10 +40,12 @@ FLAGS: tuple[Flag, ...] = (
        "Panther Kubernetes.Pod.HostPath.Volume"),
     _F("sensitive_host_path", "host_access", "a pod spec written with hostPath /, /proc, /etc, /root, /etc/kubernetes, "
        "/var/lib/kubelet or a container runtime socket", "n_hostpath_root", "Falco 'Create Sensitive Mount Pod'"),
-    _F("host_pid", "host_access", "a pod spec sharing the host PID namespace", "n_hostpid", "Panther Kubernetes.Pod.Host.PID"),
+    _F("host_pid", "host_access", "a pod spec sharing the host PID namespace", "n_hostpid",
+       "Panther Kubernetes.Pod.Host.PID"),
     _F("host_network", "host_access", "a pod spec on the host network", "n_hostnetwork",
        "Falco 'Create HostNetwork Pod'; Panther Kubernetes.Pod.Host.Network"),
-    _F("host_ipc", "host_access", "a pod spec sharing the host IPC namespace", "n_hostipc", "Panther Kubernetes.Pod.Host.IPC"),
+    _F("host_ipc", "host_access", "a pod spec sharing the host IPC namespace", "n_hostipc",
+       "Panther Kubernetes.Pod.Host.IPC"),
     _F("dangerous_capabilities", "host_access", "a container adding SYS_ADMIN, SYS_PTRACE, SYS_MODULE, "
        "NET_ADMIN, BPF, ALL or similar", "n_dangerous_caps", "Panther Kubernetes.Pod.Dangerous.Capabilities"),
     _F("runs_as_root", "host_access", "runAsUser 0, runAsNonRoot false or allowPrivilegeEscalation true",

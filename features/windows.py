@@ -7,6 +7,7 @@ sit on either side of it (FirstSeenEncoder before, IdentityBaseline after).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class PartialWindows:
     distinct: dict[str, pd.DataFrame]   # feature -> unique (identity, window_start, value) rows
 
     def windows(self) -> pd.MultiIndex:
-        return self.sums.index
+        return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
 
 
 def partial_windows(events: pd.DataFrame) -> PartialWindows:

@@ -69,7 +69,8 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
     n = len(events)
     lst = lambda flag, col: ", ".join(_values(events, flag, col)) or "?"  # noqa: E731
     if feature == "new_source_ip":
-        return f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity (usual: {_usual(profile, 'source_ip')})"
+        return (f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity "
+                f"(usual: {_usual(profile, 'source_ip')})")
     if feature == "new_ip_range":
         return f"source network {lst('is_new_ip_range', 'ip_range')}.x.x never seen in this cluster before"
     if feature == "new_user_agent":
@@ -81,7 +82,8 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
     if feature == "new_verb_resource":
         return f"does for the first time: {lst('is_new_verb_resource', 'verb_resource')}"
     if feature == "new_namespace":
-        return f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} (usual: {_usual(profile, 'namespace')})"
+        return (f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} "
+                f"(usual: {_usual(profile, 'namespace')})")
     if feature == "new_image":
         return f"deploys image {lst('is_new_image', 'image')} for the first time"
     if feature == "new_identity":

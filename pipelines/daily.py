@@ -16,6 +16,7 @@ from pipelines.allowlist import load_allowlist
 from pipelines.ingest import cluster_of
 from pipelines.score import ScoreResult, score_day
 from reports import html, score_outputs
+from sources.aws import AwsOptions
 
 #: Output formats of the daily job ("table" is the terminal's).
 FORMATS = ("table", "csv", "json", "parquet", "html")
@@ -39,7 +40,7 @@ class ScoreJob:
     formats: tuple[str, ...] = ("table", "csv", "html")
     tracking_uri: str | None = None
     track: bool = True
-    aws: object | None = None
+    aws: AwsOptions | None = None
     notify: str | None = None          # sns:TOPIC-ARN
     metrics: str | None = None         # cloudwatch:NAMESPACE
     notify_state: Path = Path("out/notify-ledger.json")
@@ -84,17 +85,17 @@ def _write_reports(job: ScoreJob, result: ScoreResult, label: str, target: Path)
 
 def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
     sent = []
+    aws = job.aws or AwsOptions()
     if job.notify is not None:
         from reports.aws_alerts import publish_findings
 
-        n_sent, repeated = publish_findings(result, job.notify.removeprefix("sns:"), job.aws,
-                                            job.notify_state)
+        n_sent, repeated = publish_findings(result, job.notify.removeprefix("sns:"), aws, job.notify_state)
         sent.append(f"sns: {n_sent} finding(s) published, {repeated} already published before")
     if job.metrics is not None:
         from reports.aws_alerts import put_day_metrics
 
-        done = put_day_metrics(result, job.metrics.removeprefix("cloudwatch:"), job.aws,
-                               job.notify_state, cluster=cluster_of(job.inputs))
+        done = put_day_metrics(result, job.metrics.removeprefix("cloudwatch:"), aws, job.notify_state,
+                               cluster=cluster_of(job.inputs))
         sent.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
     return sent
 

@@ -15,11 +15,17 @@ from errors import KaadError
 from events.time_range import in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.detector import (DetectorParams, anomaly_scores, build_detector, fit_threshold,
-                             robust_z_scores, sensitive_count_scores)
+from models.detector import (
+    DetectorParams,
+    anomaly_scores,
+    build_detector,
+    fit_threshold,
+    robust_z_scores,
+    sensitive_count_scores,
+)
 from models.persistence import ModelBundle
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
-from pipelines.ingest import IngestStats, Ingestor, ingest
+from pipelines.ingest import Ingestor, IngestStats, ingest
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
         events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
+        assert events is not None  # ingest collects the table unless told not to
         eval_windows = featurise(events, encoder, freq=config.window)
         try:
             raw_labels = Path(labels).read_bytes()

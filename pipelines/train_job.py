@@ -12,6 +12,7 @@ from pathlib import Path
 from models.persistence import save_bundle, signing_key
 from models.tracking import DEFAULT_EXPERIMENT, DEFAULT_MODEL_NAME, TrackedRun, log_training
 from pipelines.train import TrainConfig, TrainResult, train
+from sources.aws import AwsOptions
 from sources.files import expand_inputs
 
 
@@ -24,7 +25,7 @@ class TrainJob:
     out_path: Path = Path("out/kaad-model.joblib")
     eval_inputs: list[str] | None = None
     labels: Path | None = None
-    aws: object | None = None
+    aws: AwsOptions | None = None
     signing_key_file: Path | None = None
     track: bool = True
     cluster: str = ""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import frame_records
 
 import sources.files
 from pipelines.ingest import ingest
-from support import frame_records
 
 
 def _event(n: int, verb: str, resource: str, body, name: str = "web") -> dict:

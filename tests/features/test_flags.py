@@ -43,7 +43,7 @@ def _flags(tmp_path, *events) -> list[tuple[list, list]]:
     path = tmp_path / "audit.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
     rows = ingest([str(path)]).events
-    return [(_list(f), _list(a)) for f, a in zip(rows["flags"], rows["flags_attempted"])]
+    return [(_list(f), _list(a)) for f, a in zip(rows["flags"], rows["flags_attempted"], strict=True)]
 
 
 def _list(value) -> list:
@@ -184,7 +184,7 @@ def test_anonymous_requests_count_on_version_but_not_on_health_probes(tmp_path):
 
 def test_public_addresses_are_judged_on_the_trusted_client_address(tmp_path):
     """A node credential used from the internet, and one that typed a public X-Forwarded-For."""
-    token = dict(sub="token", ns="kube-system", name="kube-proxy", user="system:node:ip-10-0-3-17")
+    token = {"sub": "token", "ns": "kube-system", "name": "kube-proxy", "user": "system:node:ip-10-0-3-17"}
     from_internet = _event(1, "create", "serviceaccounts", ips=("198.18.7.1",), **token)
     forged_header = _event(2, "create", "serviceaccounts", ips=("198.18.7.1", "10.0.3.17"), **token)
     from_vpc = _event(3, "create", "serviceaccounts", ips=("10.0.3.17",), **token)
