@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test e2e-deps goldens bench clean lock
+.PHONY: demo test lint e2e-deps goldens bench clean lock
 
 # Exact versions from constraints.txt (the lock; `make lock` refreshes it).
 $(STAMP): pyproject.toml constraints.txt
@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m demo
 
-test: $(STAMP) e2e-deps
+test: $(STAMP) lint e2e-deps
 	$(PY) -m pytest -q
+
+# Lint and types (config in pyproject.toml); a few seconds, so every `make test` runs them first.
+lint: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m mypy
 
 # Chromium, etcd and a kube-apiserver for the end-to-end tests, which never install anything.
 e2e-deps:

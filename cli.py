@@ -76,9 +76,12 @@ def ingest_cmd(
     until: Annotated[str | None, typer.Option(help="Remote sources: until, exclusive (same forms).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: the credential chain's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")] = None,
-    overlap: Annotated[str, typer.Option(help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
-    cluster: Annotated[str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="CloudWatch: resume from and record progress in this file.")] = None,
+    overlap: Annotated[str, typer.Option(
+        help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
+    cluster: Annotated[str | None, typer.Option(
+        help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
     trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
     """Read audit logs into kaad's event table and summarise them.
@@ -231,18 +234,25 @@ def train_cmd(
     window: Annotated[str, typer.Option(help="Window length (pandas offset: 1h, 30min, 1D).")] = "1h",
     n_estimators: Annotated[int, typer.Option(min=10, help="Trees in the isolation forest.")] = 200,
     max_samples: Annotated[str, typer.Option(help="Windows per tree: 'auto', a count or a share.")] = "auto",
-    contamination: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
-    alerts_per_day: Annotated[float | None, typer.Option(help="Alert budget: sets the threshold instead of --contamination.")] = None,
+    contamination: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
+    alerts_per_day: Annotated[float | None, typer.Option(
+        help="Alert budget: sets the threshold instead of --contamination.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the forest.")] = 0,
-    eval_data: Annotated[Path | None, typer.Option(help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
+    eval_data: Annotated[Path | None, typer.Option(
+        help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels for --eval-data when not beside it.")] = None,
-    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
+    out_path: Annotated[Path, typer.Option(
+        "--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
     promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
-    force_promote: Annotated[bool, typer.Option(help="Make this measured run champion even if the champion scored better or was measured on another evaluation set.")] = False,
+    force_promote: Annotated[bool, typer.Option(
+        help="Make this measured run champion even if the champion scored better "
+             "or was measured on another evaluation set.")] = False,
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
-    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
@@ -254,8 +264,8 @@ def train_cmd(
     Example: kaad train sim/audit-2026-03-0*.jsonl.gz --eval-data holdout/ --promote
     """
     from models.detector import DetectorParams
-    from models.persistence import save_bundle, signing_key
-    from pipelines.train import TrainConfig, train
+    from pipelines.train import TrainConfig
+    from pipelines.train_job import TrainJob, run_train_job
     from reports.progress import byte_progress
     from reports.train_summary import render_training
     from sources.files import expand_inputs
@@ -268,26 +278,19 @@ def train_cmd(
                                 alerts_per_day=alerts_per_day, seed=seed)
         config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until),
                              trusted_proxies=_proxies(trusted_proxies))
-        key = signing_key(signing_key_file)
-        files = expand_inputs(inputs)
         eval_files, labels = _eval_inputs(eval_data, labels)
-        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
-        aws = _aws_options(since, until, region, profile, None)
+        job = TrainJob(inputs=inputs, config=config, out_path=out_path, eval_inputs=eval_files,
+                       labels=labels, aws=_aws_options(since, until, region, profile, None),
+                       signing_key_file=signing_key_file, track=track, cluster=cluster,
+                       experiment=experiment, model_name=model_name, promote=promote,
+                       force_promote=force_promote, tracking_uri=tracking_uri,
+                       run_params={"window": window, "since": since, "until": until})
+        total = sum(os.path.getsize(f) for f in expand_inputs(inputs) if os.path.isfile(f))
         with byte_progress(total, "train: read history") as advance:
-            result = train(files, config, eval_inputs=eval_files, labels=labels, on_progress=advance, aws=aws)
-        digest = save_bundle(result.bundle, out_path, key=key)
-        tracked = None
-        if track:
-            from models.tracking import log_training
-
-            run_params = {**params.as_dict(), "window": window, "since": since, "until": until,
-                          "sources": ",".join(inputs)[:500], "features": len(result.bundle.feature_names),
-                          "training_start": result.bundle.training_start, "training_end": result.bundle.training_end}
-            tracked = log_training(result, out_path, params=run_params, cluster=cluster, experiment=experiment,
-                                   model_name=model_name, promote=promote, tracking_uri=tracking_uri, key=key,
-                                   force_promote=force_promote)
+            done = run_train_job(job, on_progress=advance)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
+    result, digest, tracked = done.result, done.digest, done.tracked
     out.print(render_training(result, out_path, digest, tracked))
 
 
@@ -366,30 +369,38 @@ def evaluate_cmd(
     out.print(render_evaluation(report))
 
 
-FORMATS = ("table", "csv", "json", "parquet", "html")
-
-
 @app.command("score")
 def score_cmd(
     inputs: Annotated[list[str], typer.Argument(help="The day's audit logs: files, directories, globs, -.",
                                                 show_default=False)],
-    model: Annotated[str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
     run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
-    day: Annotated[str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
-    top: Annotated[int, typer.Option(min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
-    threshold: Annotated[float | None, typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")] = None,
-    formats: Annotated[str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
-    fail_on: Annotated[float | None, typer.Option(min=0, max=100, help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
-    allowlist: Annotated[Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
+    day: Annotated[str | None, typer.Option(
+        help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
+    top: Annotated[int, typer.Option(
+        min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
+    threshold: Annotated[float | None, typer.Option(
+        min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Directory for the report files (default out/score-DAY).")] = None,
+    formats: Annotated[str, typer.Option(
+        "--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
+    fail_on: Annotated[float | None, typer.Option(min=0, max=100,
+        help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
+    allowlist: Annotated[Path | None, typer.Option(
+        help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    notify: Annotated[str | None, typer.Option(help="sns:TOPIC-ARN: one message per unsuppressed alerting window (above the threshold, or at or above --fail-on).")] = None,
+    notify: Annotated[str | None, typer.Option(
+        help="sns:TOPIC-ARN: one message per unsuppressed alerting window "
+             "(above the threshold, or at or above --fail-on).")] = None,
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
-    notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
+    notify_state: Annotated[Path, typer.Option(
+        help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:
@@ -401,64 +412,24 @@ def score_cmd(
     """
     from datetime import date as date_type
 
-    from models.registry import resolve_bundle
-    from pipelines.allowlist import load_allowlist
-    from pipelines.score import score_day
-    from reports import html, score_outputs
+    from pipelines.daily import ScoreJob, run_score_job
+    from reports import score_outputs
     from safe_text import printable
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     try:
-        unknown = [f for f in wanted if f not in FORMATS]
-        if unknown:
-            raise KaadError(f"unknown format(s) {unknown!r}; choose from {', '.join(FORMATS)}")
-        if sum(x is not None for x in (model, run, bundle)) > 1:
-            raise KaadError("give at most one of --model, --run, --bundle")
         the_day = None if day is None else date_type.fromisoformat(day)
-        for flag, value, prefix in (("--notify", notify, "sns:"), ("--metrics", metrics, "cloudwatch:")):
-            if value is not None and not value.startswith(prefix):
-                raise KaadError(f"{flag} takes {prefix}..., not {value!r}")
-        aws = _aws_options(None, None, region, profile, None, day=the_day)
-        loaded, label = resolve_bundle(bundle=bundle, run=run, model=model, tracking_uri=tracking_uri,
-                                       key_file=signing_key_file)
-        allow = None if allowlist is None else load_allowlist(allowlist, the_day or date_type.today())
-        result = score_day(inputs, loaded, day=the_day, top=top, threshold_percentile=threshold,
-                           alert_percentile=fail_on, allowlist=allow, aws=aws,
-                           trusted_proxies=_proxies(trusted_proxies))
-        target = out_dir or Path("out") / f"score-{result.day}"
-        target.mkdir(parents=True, exist_ok=True)
-        written = []
-        writers = {"csv": score_outputs.write_csv, "json": score_outputs.write_json,
-                   "parquet": score_outputs.write_parquet}
-        for fmt, write in writers.items():
-            if fmt in wanted:
-                write(result, target / f"kaad-{result.day}.{fmt}")
-                written.append(target / f"kaad-{result.day}.{fmt}")
-        if "html" in wanted:
-            html.write_html(result, target / f"kaad-{result.day}.html", label)
-            written.append(target / f"kaad-{result.day}.html")
-        if track:
-            from models.tracking import log_scoring
-
-            csv_path = target / f"kaad-{result.day}.csv"
-            if not csv_path.exists():
-                score_outputs.write_csv(result, csv_path)
-            log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=tracking_uri)
-        alerts = []
-        if notify is not None:
-            from reports.aws_alerts import publish_findings
-
-            sent, repeated = publish_findings(result, notify.removeprefix("sns:"), aws, notify_state)
-            alerts.append(f"sns: {sent} finding(s) published, {repeated} already published before")
-        if metrics is not None:
-            from pipelines.ingest import cluster_of
-            from reports.aws_alerts import put_day_metrics
-
-            done = put_day_metrics(result, metrics.removeprefix("cloudwatch:"), aws, notify_state,
-                                   cluster=cluster_of(inputs))
-            alerts.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
+        job = ScoreJob(
+            inputs=inputs, day=the_day, model=model, run=run, bundle=bundle,
+            signing_key_file=signing_key_file, top=top, threshold=threshold, fail_on=fail_on,
+            allowlist=allowlist, out_dir=out_dir, formats=tuple(wanted), tracking_uri=tracking_uri,
+            track=track, aws=_aws_options(None, None, region, profile, None, day=the_day),
+            notify=notify, metrics=metrics, notify_state=notify_state,
+            trusted_proxies=_proxies(trusted_proxies))
+        done = run_score_job(job)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
+    result, written, alerts = done.result, done.written, done.sent
     if "table" in wanted:
         out.print(score_outputs.render_table(result, top=top))
         if more := score_outputs.more_alerts(result, top, written):

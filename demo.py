@@ -17,7 +17,7 @@ from rich.console import Console
 from models.detector import DetectorParams
 from models.persistence import save_bundle
 from models.registry import resolve_bundle
-from models.tracking import log_training, log_scoring
+from models.tracking import log_scoring, log_training
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
 from reports import html, score_outputs
@@ -25,7 +25,7 @@ from reports.train_summary import render_training
 from scenarios.attacks import ATTACKS
 from scenarios.simulate import simulate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 DEMO_DIR = ROOT / "out" / "demo"
 
 

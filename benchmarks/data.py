@@ -28,7 +28,7 @@ def events_file(n_events: int, gz: bool = False) -> Path:
             sim_dir = CACHE / f"sim-{days}d"
             if not sim_dir.exists():
                 simulate(sim_dir, days=days, seed=42, spec=BENCH_CLUSTER)
-            total = sum(1 for f in sorted(sim_dir.glob("*.gz")) for _ in gzip.open(f))
+            total = sum(_count_lines(f) for f in sorted(sim_dir.glob("*.gz")))
             if total >= n_events:
                 break
             days = max(days + 1, int(days * n_events / max(total, 1)) + 1)
@@ -51,6 +51,11 @@ def events_file(n_events: int, gz: bool = False) -> Path:
             shutil.copyfileobj(src, dst, 1 << 20)
         packed.with_suffix(".tmp").rename(packed)
     return packed
+
+
+def _count_lines(path: Path) -> int:
+    with gzip.open(path) as handle:
+        return sum(1 for _ in handle)
 
 
 def _pod_spec(name: str) -> dict:

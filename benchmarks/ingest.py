@@ -138,7 +138,7 @@ def run(sizes: list[int], repeats: int = REPEATS) -> list[dict]:
             for _ in range(repeats):
                 for stage in paired:
                     paired[stage].append(measure(stage, path))
-            ratios = [i["rate"] / f["rate"] for f, i in zip(paired["floor"], paired["ingest"])]
+            ratios = [i["rate"] / f["rate"] for f, i in zip(paired["floor"], paired["ingest"], strict=True)]
             results = {stage: sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
                        for stage, runs in paired.items()}  # the median run of each
             others = [s for s in STAGES if s not in paired and (s != "peer_naive_pandas" or n <= 1_000_000)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ingest, month, pipeline, scale, simulate  # noqa: E402
+from benchmarks import ingest, month, pipeline, scale, simulate
+
 
 def demo_path() -> str:
     """Run `make demo`'s job in a child process against a throw-away MLflow store."""

@@ -48,12 +48,13 @@ class StageDeduplicator:
         """
         if self.schema is not None:
             batch = batch.select(self.schema.names).cast(self.schema)
-        n_old = 0 if self._pending is None else self._pending.num_rows
+        pending = self._pending
+        n_old = 0 if pending is None else pending.num_rows
         new_keys = batch["audit_hash"].to_numpy().astype(np.uint64, copy=False)
         new_ranks = batch["stage_rank"].to_numpy()
-        if n_old:
-            keys = np.concatenate([self._pending["audit_hash"].to_numpy().astype(np.uint64), new_keys])
-            ranks = np.concatenate([self._pending["stage_rank"].to_numpy(), new_ranks])
+        if pending is not None and n_old:
+            keys = np.concatenate([pending["audit_hash"].to_numpy().astype(np.uint64), new_keys])
+            ranks = np.concatenate([pending["stage_rank"].to_numpy(), new_ranks])
         else:
             keys, ranks = new_keys, new_ranks
         # One stable sort by key: the stages and copies of a request become neighbours in read
@@ -89,8 +90,8 @@ class StageDeduplicator:
         self._done.add(request_keys[finished], is_sorted=True)
         keep_old, keep_new = waiting[waiting < n_old], waiting[waiting >= n_old] - n_old
         parts = []
-        if len(keep_old):
-            parts.append(self._pending.take(keep_old))
+        if pending is not None and len(keep_old):
+            parts.append(pending.take(keep_old))
         if len(keep_new):
             parts.append(batch.take(keep_new))
         self._pending = pa.concat_tables(parts).combine_chunks() if parts else None

@@ -143,7 +143,7 @@ checked AS (
         END AS reject_reason
     FROM routed
 ),
-{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked')},
+{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked', 'j.objectRef.resource', 'api_verb')},
 rows AS (
 SELECT
     route, reject_reason,
@@ -186,11 +186,16 @@ SELECT
     coalesce(j.annotations."authorization.k8s.io/reason",
              j.annotations."authorization.kubernetes.io/reason") AS auth_reason,
 {body_columns('j.requestObject')}
-    CASE WHEN j.objectRef.subresource = 'exec' THEN nullif(array_to_string(list_transform(
+    -- The command is in the URI; some shippers (AKS samples) log it as a request body too.
+    CASE WHEN j.objectRef.subresource = 'exec' THEN coalesce(nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
-        lambda x: url_decode(replace(x, '+', ' '))), ' '), '') END AS exec_command,
+        lambda x: url_decode(replace(x, '+', ' '))), ' '), ''),
+        CASE WHEN starts_with(j.requestObject::VARCHAR, '{{') THEN nullif(array_to_string(
+            json_extract_string(j.requestObject, '$.command[*]'), ' '), '') END) END AS exec_command,
     coalesce(truncated, false) AS truncated,
     false AS audit_id_reused,
+    -- Set from the other columns once the trusted source address is known (features.flags).
+    NULL::VARCHAR[] AS flags, NULL::VARCHAR[] AS flags_attempted, NULL::VARCHAR[] AS action_families,
     source_file,
     source_line
 FROM bodies

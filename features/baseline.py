@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from features.enrich import kinds_of
+
 #: The smallest scale, as a share of the feature's unit (0.1 for shares, 1 for counts): a
 #: feature constant over all training windows still gives finite deviations.
 MIN_SCALE_SHARE = 0.01
@@ -15,18 +17,6 @@ MIN_SCALE_SHARE = 0.01
 CLIP = 50.0
 TIME_COLUMNS = ("hour_of_day", "weekday")
 _PERIODS = {"hour_of_day": 24, "weekday": 7}
-
-
-def _kind(identity: str) -> str:
-    if identity.startswith("system:serviceaccount:"):
-        return "service_account"
-    if identity.startswith("system:node:"):
-        return "node"
-    if identity in {"system:anonymous", "system:unauthenticated"}:
-        return "anonymous"
-    if identity.startswith(("system:", "eks:")):
-        return "system"
-    return "human"
 
 
 def _identities(X, n_rows: int) -> np.ndarray | None:
@@ -105,9 +95,9 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             for ident in rich:
                 self.center_[ident] = med.loc[ident].to_numpy(dtype=float)
                 self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
-            kinds = pd.Series([_kind(i) for i in med.index], index=med.index)
+            kinds = pd.Series(kinds_of(med.index), index=med.index)
             for kind, members in kinds.groupby(kinds).groups.items():
-                self.kind_center_[kind] = med.loc[members].median().to_numpy(dtype=float)
+                self.kind_center_[str(kind)] = med.loc[members].median().to_numpy(dtype=float)
             for col in np.flatnonzero(time):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
@@ -116,14 +106,22 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                     ident: counts.loc[ident].to_numpy(dtype=float) for ident in rich}
         return self
 
-    def _reference(self, identity: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def _reference(self, identity: str | None, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         if identity is not None and identity in self.center_:
             return self.center_[identity], self.scale_[identity]
         if identity is not None:
-            kind_center = self.kind_center_.get(_kind(identity))
+            kind_center = self.kind_center_.get(kind if kind is not None else kinds_of([identity])[0])
             if kind_center is not None:
                 return kind_center, self.global_scale_
         return self.global_center_, self.global_scale_
+
+    def _references(self, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Codes of each row's identity, and the centre and scale of each distinct identity."""
+        codes, uniques = pd.factorize(pd.Series(identities, dtype=object), use_na_sentinel=False)
+        named = [u for u in uniques if not pd.isna(u)]
+        kinds = dict(zip(named, kinds_of(named), strict=True))
+        refs = [self._reference(None if pd.isna(u) else u, kinds.get(u)) for u in uniques]
+        return codes, np.vstack([c for c, _ in refs]), np.vstack([s for _, s in refs])
 
     def usual(self, X) -> np.ndarray:
         """The centre each row of ``X`` is compared with (its identity's, its kind's, or all)."""
@@ -132,7 +130,10 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         identities = _identities(X, values.shape[0])
         if identities is None:
             return np.tile(self.global_center_, (values.shape[0], 1))
-        return np.vstack([self._reference(i)[0] for i in identities]) if len(identities) else values
+        if not len(identities):
+            return values
+        codes, centers, _ = self._references(identities)
+        return centers[codes]
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "global_center_")
@@ -141,22 +142,28 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         if identities is None:
             identities = np.full(values.shape[0], None, dtype=object)
         time = self._time_mask()
-        out = np.empty_like(values)
-        for ident in pd.unique(identities):
-            rows = identities == ident
-            center, scale = self._reference(ident)
-            out[rows] = np.clip((values[rows] - center) / scale, -CLIP, CLIP)
+        if values.shape[0] == 0:
+            return np.empty_like(values)
+        # One reference row per distinct identity, gathered by code: linear in rows, where a
+        # mask per identity would cost identities x rows (tens of thousands in a lake).
+        codes, centers, scales = self._references(identities)
+        out = np.clip((values - centers[codes]) / scales[codes], -CLIP, CLIP)
+        uniques = pd.unique(pd.Series(identities, dtype=object))
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]
             period = _PERIODS.get(name, 24)
-            for ident in pd.unique(identities):
-                rows = identities == ident
-                counts = self.time_counts_.get(name, {}).get(ident)
-                if counts is None:  # no history of its own: the hour says nothing yet
-                    out[rows, col] = 0.0
-                    continue
-                bins = values[rows, col].astype(int) % period
-                out[rows, col] = 1.0 - (counts[bins] + 1.0) / (counts.max() + 1.0)
+            known = self.time_counts_.get(name, {})
+            table = np.zeros((len(uniques), period))
+            peak = np.ones(len(uniques))
+            has = np.zeros(len(uniques), dtype=bool)
+            for i, ident in enumerate(uniques):
+                counts = known.get(ident)
+                if counts is not None:
+                    table[i], peak[i], has[i] = counts, counts.max(), True
+            bins = values[:, col].astype(int) % period
+            rarity = 1.0 - (table[codes, bins] + 1.0) / (peak[codes] + 1.0)
+            # No history of its own: the hour says nothing yet.
+            out[:, col] = np.where(has[codes], rarity, 0.0)
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -103,17 +103,17 @@ _F += [
             "Reading many different secrets is harvesting.", "secret_enumeration"),
 ]
 for _name, _def, _att, _mir in (
-        ("n_privileged", "pods or workload templates created with a privileged container", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Privileged Pod', GuardDuty PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
-        ("n_hostpath", "pods or workloads created with any hostPath volume", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Sensitive Mount Pod'"),
-        ("n_hostpath_root", "... with hostPath /, /etc, /root, the container runtime socket or /var/lib/kubelet", "privileged_pod", "GuardDuty Persistence:Kubernetes/ContainerWithSensitiveMount"),
+        ("n_privileged", "pods or workload templates written with a privileged container", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Privileged Pod', GuardDuty PrivilegeEscalation:Kubernetes/PrivilegedContainer"),
+        ("n_hostpath", "pods or workloads written with any hostPath volume", "privileged_pod, daemonset_persistence, cronjob_persistence", "Falco 'Create Sensitive Mount Pod'"),
+        ("n_hostpath_root", "pods or workloads written with hostPath /, /proc, /etc, /root, /etc/kubernetes, /var/lib/kubelet or a container runtime socket", "privileged_pod", "GuardDuty Persistence:Kubernetes/ContainerWithSensitiveMount"),
         ("n_hostpid", "pods or workloads sharing the host PID namespace", "privileged_pod", "Falco 'Create HostPid Pod'"),
         ("n_hostnetwork", "pods or workloads on the host network", "privileged_pod", "Falco 'Create HostNetwork Pod'"),
         ("n_hostipc", "pods or workloads sharing the host IPC namespace", "", "Sigma 'Kubernetes host IPC'"),
-        ("n_dangerous_caps", "pods adding SYS_ADMIN, SYS_PTRACE, NET_ADMIN, BPF or ALL", "", "Falco capability rules"),
-        ("n_admin_bindings", "bindings to cluster-admin or admin created or changed", "cluster_admin_binding", "Falco 'Attach to cluster-admin Role', GuardDuty RoleBindingCreated"),
+        ("n_dangerous_caps", "pods adding SYS_ADMIN, SYS_PTRACE, SYS_MODULE, NET_ADMIN, BPF or ALL", "", "Falco capability rules"),
+        ("n_admin_bindings", "bindings written to cluster-admin, admin, system:masters or a control-plane role", "cluster_admin_binding", "Falco 'Attach to cluster-admin Role', GuardDuty RoleBindingCreated"),
         ("n_risky_roles", "roles written with '*', escalate, bind or impersonate", "", "Falco 'ClusterRole With Wildcard Created', GuardDuty RoleCreated"),
-        ("n_token_requests_other", "TokenRequests for a service account other than the caller", "token_request", "Elastic 'Kubernetes service account token requested'"),
-        ("n_csr_creates", "certificate signing requests created", "csr_approval", ""),
+        ("n_token_requests_other", "TokenRequests for a service account other than the caller (kubelets excepted)", "token_request", "Elastic 'Kubernetes service account token requested'"),
+        ("n_csr_creates", "client-certificate signing requests created", "csr_approval", ""),
         ("n_csr_approvals", "certificate signing requests approved", "csr_approval", "Sigma 'Kubernetes CSR approved'"),
         ("n_impersonations", "requests made while impersonating another user", "impersonation", "Elastic 'Kubernetes user impersonation'"),
         ("n_exec", "exec or attach into a pod", "exec_into_pods, privileged_pod", "GuardDuty Execution:Kubernetes/ExecInKubeSystemPod"),
@@ -122,12 +122,23 @@ for _name, _def, _att, _mir in (
         ("n_webhook_writes", "admission webhook configurations written", "mutating_webhook", "Falco 'Create/Modify Configmap With Private Credentials' family; Sigma webhook rules"),
         ("n_aws_auth_edits", "writes to kube-system/aws-auth or coredns", "aws_auth_edit", "Sigma 'AWS EKS aws-auth ConfigMap modified'"),
         ("n_events_deleted", "Kubernetes events deleted", "events_deleted", "Sigma 'Kubernetes events deleted'"),
-        ("n_anonymous_allowed", "anonymous requests allowed outside health endpoints", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),
+        ("n_anonymous_allowed", "anonymous requests allowed outside health probes and issuer discovery (/version counts)", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),
         ("n_bare_pods", "pods without an owner created by a person or service account", "privileged_pod", "Elastic 'Kubernetes pod created with no owner'"),
         ("n_cluster_wide_secret_lists", "secrets listed or watched across all namespaces", "secret_enumeration, cluster_admin_binding", "GuardDuty Discovery:Kubernetes/SuccessfulAnonymousAccess family"),
         ("n_cluster_wide_pod_lists", "pods listed across all namespaces (kubelets excluded)", "stolen_token_external", ""),
         ("n_audit_id_reused", "requests that reuse another request's audit ID (clients set it with the Audit-ID header)", "", "no rule set checks this"),
-        ("n_forwarded_unverified", "requests whose X-Forwarded-For chain no trusted proxy vouches for (a typed header hiding the client)", "", "no rule set checks this")):
+        ("n_forwarded_unverified", "requests whose X-Forwarded-For chain no trusted proxy vouches for (a typed header hiding the client)", "", "no rule set checks this"),
+        ("n_runs_as_root", "pods or workloads written to run as root (runAsUser 0, runAsNonRoot false, allowPrivilegeEscalation)", "", "Panther Kubernetes.Pod.Privileged.Created"),
+        ("n_system_namespace_workloads", "pods or workloads created in kube-system, kube-public or kube-node-lease", "", "Falco 'Pod Created in Kube Namespace'"),
+        ("n_system_namespace_serviceaccounts", "service accounts created in a system namespace", "", "Falco 'Service Account Created in Kube Namespace'"),
+        ("n_role_grants", "roles written granting pods/exec, pods/attach, nodes/proxy or secrets", "", "Falco 'ClusterRole With Pod Exec Created', Panther Kubernetes.Role.NodeProxyPermissions"),
+        ("n_system_role_changes", "system: roles or bindings updated, patched or deleted", "", "Falco 'System ClusterRole Modified/Deleted'"),
+        ("n_configmap_credentials", "config maps written with credential-shaped data", "", "Falco 'Create/Modify Configmap With Private Credentials'"),
+        ("n_exec_credentials", "exec commands naming token, SSH key or credential files", "", "Panther Kubernetes.Pod.StealServiceAccountToken"),
+        ("n_persistent_workloads", "DaemonSets created, CronJobs written", "", "Panther Kubernetes.DaemonSet.Created, Kubernetes.CronJob.CreatedOrModified"),
+        ("n_exposures", "Services written as NodePort or LoadBalancer, Ingresses without TLS", "", "Falco 'Create NodePort Service', Panther Kubernetes.Ingress.NoTLS"),
+        ("n_public_source", "requests from a public address into system namespaces, by system principals, or anonymous", "", "Panther Kubernetes.System.Principal.PublicIP"),
+        ("n_attempted", "refused or failed requests that would have raised a flag (the flags in flags_attempted)", "", "")):
     _F.append(Feature(_name, "sensitive", _def, "A risky action, counted, so that its rarity for this identity is learned.",
                       _att, _mir))
 for _attr, _def, _att, _mir in (
@@ -169,6 +180,9 @@ def render_markdown() -> str:
              "windows), and turns hour and weekday into rarity for that identity.", "",
              "Novelty (`new_*`) is causal: a value is new in the first window it appears in, judged",
              "only against earlier windows, so training data holds the novelty rates it really had.",
+             "",
+             "The `sensitive` family counts the event table's flags ([flags.md](flags.md)) that were",
+             "carried out; `n_attempted` counts the requests whose flagged action was refused or failed.",
              ""]
     family = None
     for f in FEATURES:

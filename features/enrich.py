@@ -5,22 +5,28 @@ Pure, vectorised functions over the event table; each adds columns and keeps eve
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from events.schema import EVENT_SCHEMA
 from features.first_seen import per_unique
+from features.flag_rules import INPUT_COLUMNS, add_flags
+from features.flags import FLAG_COLUMNS, FLAGS, flag_table, identity_kinds
 
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
 WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
              "replicationcontrollers"}
 RBAC = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
-HEALTH_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/.well-known/openid-configuration",
-                "/openid/v1/jwks")
-DANGEROUS_CAPS = {"SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "NET_ADMIN", "DAC_READ_SEARCH", "ALL",
-                  "BPF", "PERFMON", "SYS_RAWIO"}
-RISKY_ROLE_VERBS = {"*", "escalate", "bind", "impersonate"}
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+#: Window feature -> the flags it counts (carried out only; refused ones go to n_attempted).
+FLAG_FEATURES: dict[str, tuple[str, ...]] = {}
+for _flag in FLAGS:
+    if _flag.feature:
+        FLAG_FEATURES.setdefault(_flag.feature, ())
+        FLAG_FEATURES[_flag.feature] += (_flag.name,)
 
 
 def _s(events: pd.DataFrame, col: str) -> pd.Series:
@@ -33,15 +39,13 @@ def identity_kind(events: pd.DataFrame) -> pd.Series:
     return pd.Series(out.to_numpy(dtype=object), index=events.index, name="identity_kind")
 
 
+def kinds_of(identities) -> np.ndarray:
+    """The kind of each identity name (the one definition; see :func:`identity_kind`)."""
+    return _identity_kind(pd.Series(list(identities), dtype=object)).to_numpy(dtype=object)
+
+
 def _identity_kind(ident: pd.Series) -> pd.Series:
-    ident = ident.fillna("")
-    kind = np.select(
-        [ident.str.startswith("system:serviceaccount:"),
-         ident.str.startswith("system:node:"),
-         ident.isin(["system:anonymous", "system:unauthenticated"]),
-         ident.str.startswith(("system:", "eks:", "aksService"))],
-        ["service_account", "node", "anonymous", "system"], default="human")
-    return pd.Series(kind, index=ident.index)
+    return pd.Series(identity_kinds(ident), index=ident.index)
 
 
 def user_agent_family(user_agent: pd.Series) -> pd.Series:
@@ -62,16 +66,6 @@ def _ua_family(user_agent: pd.Series) -> pd.Series:
     return pd.Series(family, index=user_agent.index)
 
 
-def _list_any(values: pd.Series, wanted: set[str]) -> pd.Series:
-    present = values[values.notna()]
-    hit = pd.Series(False, index=values.index)
-    if len(present):
-        exploded = present.explode()
-        hit.loc[present.index] = exploded.isin(wanted).groupby(level=0).any().reindex(
-            present.index, fill_value=False).to_numpy(dtype=bool)
-    return hit
-
-
 def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series:
     """'list secrets', 'create pods/exec', 'get nonresource', built once per distinct triple."""
     (vc, vu), (rc, ru), (sc, su) = (pd.factorize(x) for x in (verb, res, sub))
@@ -80,7 +74,7 @@ def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series
     v, rest = np.divmod(uniques, len(ru) * len(su))
     r, c = np.divmod(rest, len(su))
     names = np.array([f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}"
-                      for a, b, d in zip(v, r, c)], dtype=object)
+                      for a, b, d in zip(v, r, c, strict=True)], dtype=object)
     return pd.Series(names[codes], index=verb.index, dtype="string")
 
 
@@ -96,22 +90,18 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     """
     # New columns are collected and joined once: adding ~45 columns one by one to a wide frame
     # costs more than computing them. The caller's frame is never written.
-    new: dict[str, object] = {}
+    new: dict[str, Any] = {}  # Series and arrays; some are read back below
     out = events
     verb = _s(out, "verb")
     res = _s(out, "target_resource")
     sub = _s(out, "target_subresource")
     ns = _s(out, "target_namespace")
-    name = _s(out, "target_name")
-    uri = _s(out, "request_uri")
     code = out["response_code"].astype("Int64").fillna(0).to_numpy()
     decision = _s(out, "auth_decision")
     kind = identity_kind(out)
     new["identity_kind"] = kind
     new["ua_family"] = user_agent_family(out["user_agent"])
     new["own_namespace"] = own_namespace(out["identity"])
-    write = verb.isin(WRITE_VERBS)
-    create = verb == "create"
     new["is_denied"] = (code == 403) | (decision == "forbid")
     new["is_unauthenticated"] = code == 401
     new["is_other_4xx"] = (code >= 400) & (code < 500) & (code != 401) & (code != 403)
@@ -124,46 +114,26 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     new["is_webhook"] = res.isin({"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
     new["is_csr"] = res == "certificatesigningrequests"
     new["is_self_review"] = res.isin({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
-    pod_create = create & (res.isin({"pods"} | WORKLOADS)) & (sub == "")
-    flag = lambda col: out[col].astype("boolean").fillna(False).to_numpy(dtype=bool)  # noqa: E731
-    has_paths = out["pod_host_paths"].notna().to_numpy()
-    new["n_privileged"] = pod_create & flag("pod_privileged")
-    new["n_hostpath"] = pod_create & has_paths
-    new["n_hostpath_root"] = pod_create & _list_any(out["pod_host_paths"], {"/", "/etc", "/root", "/var/run/docker.sock", "/run/containerd/containerd.sock", "/var/lib/kubelet"}).to_numpy()
-    new["n_hostpid"] = pod_create & flag("pod_host_pid")
-    new["n_hostnetwork"] = pod_create & flag("pod_host_network")
-    new["n_hostipc"] = pod_create & flag("pod_host_ipc")
-    new["n_dangerous_caps"] = pod_create & _list_any(out["pod_capabilities"], DANGEROUS_CAPS).to_numpy()
-    role_ref = _s(out, "role_ref_name")
-    binding_write = verb.isin({"create", "update", "patch"}) & res.isin({"rolebindings", "clusterrolebindings"})
-    new["n_admin_bindings"] = binding_write & role_ref.isin({"cluster-admin", "admin", "system:masters"})
-    role_write = verb.isin({"create", "update", "patch"}) & res.isin({"roles", "clusterroles"})
-    risky_rules = _list_any(out["rule_verbs"], RISKY_ROLE_VERBS) | _list_any(out["rule_resources"], {"*"})
-    new["n_risky_roles"] = role_write & risky_rules.to_numpy()
-    own_sa = per_unique(out["identity"], lambda u: u.str.rsplit(":", n=1).str[-1]).fillna("")
-    new["n_token_requests_other"] = (create & (res == "serviceaccounts") & (sub == "token")
-                                     & ((name != own_sa) | (ns != new["own_namespace"].fillna(""))))
-    new["n_csr_creates"] = create & (res == "certificatesigningrequests") & (sub == "")
-    new["n_csr_approvals"] = (res == "certificatesigningrequests") & (sub == "approval") & verb.isin({"update", "patch"})
-    new["n_impersonations"] = out["impersonated_user"].notna()
-    new["n_exec"] = (res == "pods") & sub.isin({"exec", "attach"})
-    new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system")
-    new["n_portforward_proxy"] = sub.isin({"portforward", "proxy"})
-    new["n_webhook_writes"] = new["is_webhook"] & write
-    new["n_aws_auth_edits"] = write & (res == "configmaps") & (ns == "kube-system") & name.isin({"aws-auth", "coredns"})
-    new["n_events_deleted"] = (res == "events") & verb.isin({"delete", "deletecollection"})
-    health = uri.str.startswith(HEALTH_PATHS)
-    new["n_anonymous_allowed"] = (kind == "anonymous") & ~new["is_denied"] & (code < 400) & ~health
-    owned = out["pod_has_owner"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    new["n_bare_pods"] = create & (res == "pods") & (sub == "") & ~owned & kind.isin({"human", "service_account"})
-    new["n_cluster_wide_secret_lists"] = verb.isin({"list", "watch"}) & (res == "secrets") & (ns == "")
-    new["n_cluster_wide_pod_lists"] = verb.isin({"list", "watch"}) & (res == "pods") & (ns == "") & (kind != "node")
-    # Evidence about the request itself: a client that sets the Audit-ID or X-Forwarded-For
-    # header is shaping what the log says about it. Tables from before these columns: False.
-    for column, feature in (("audit_id_reused", "n_audit_id_reused"),
-                            ("forwarded_unverified", "n_forwarded_unverified")):
-        new[feature] = flag(column) if column in out.columns else np.zeros(len(out), dtype=bool)
+    # The sensitive actions are the event table's flags (features/flags.py): one definition
+    # for hunters, rules and the detector. Counted when carried out; refused ones apart.
+    done, attempted = _flag_tables(out)
+    for feature, names in FLAG_FEATURES.items():
+        new[feature] = done[list(names)].to_numpy().any(axis=1)
+    new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system").to_numpy()
+    new["n_attempted"] = attempted.to_numpy().any(axis=1)
     new["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
     new["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != new["own_namespace"].fillna(""))
     new["verb_resource"] = _verb_resource(verb, res, sub)
     return pd.concat([events, pd.DataFrame(new, index=events.index)], axis=1)
+
+
+def _flag_tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(carried out, refused) flag tables; computed here for frames that predate the columns."""
+    if not all(c in events.columns for c in FLAG_COLUMNS):
+        types = {f.name: f.type for f in EVENT_SCHEMA}
+        flagged = add_flags(pa.table({c: pa.array(events[c], types[c], from_pandas=True)
+                                      if c in events.columns else pa.nulls(len(events), types[c])
+                                      for c in INPUT_COLUMNS}))
+        events = pd.DataFrame({c: pd.Series(flagged[c].to_pandas(types_mapper=pd.ArrowDtype).array,
+                                            index=events.index) for c in ("flags", "flags_attempted")})
+    return flag_table(events, "flags"), flag_table(events, "flags_attempted")

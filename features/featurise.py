@@ -13,11 +13,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from events.schema import to_pandas
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
-from events.schema import to_pandas
-from features.windows import (FEATURE_NAMES, INDEX, PartialWindows, aggregate_windows, finalize,
-                              merge_partials, partial_windows, split_partial, window_start)
+from features.windows import (
+    FEATURE_NAMES,
+    INDEX,
+    PartialWindows,
+    aggregate_windows,
+    finalize,
+    merge_partials,
+    partial_windows,
+    split_partial,
+    window_start,
+)
 
 DEFAULT_WINDOW = "1h"
 _DISTINCT = {"n_verbs", "n_resources", "n_namespaces", "n_names", "n_foreign_namespaces",

@@ -97,8 +97,8 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             if self.window_column and self.window_column in X.columns:
                 # int64 nanoseconds (or plain numbers): cheap to compare and to reduce
                 column = X[self.window_column]
-                window = (pd.DatetimeIndex(column).asi8 if isinstance(column.dtype, pd.DatetimeTZDtype)
-                          or np.issubdtype(column.dtype, np.datetime64) else column.to_numpy())
+                window = (pd.DatetimeIndex(column).asi8 if pd.api.types.is_datetime64_any_dtype(column.dtype)
+                          else column.to_numpy())
             ips = X["source_ip"] if (self.track_ip_ranges and "source_ip" in X.columns) else None
             return identity, attrs, window, ips
         arr = check_array(X, dtype=None, accept_sparse=False, ensure_all_finite=False)
@@ -123,18 +123,19 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------------------
     def fit(self, X, y=None) -> FirstSeenEncoder:
         """Learn every (identity, value) pair in ``X`` as seen."""
-        self.seen_ = None
+        self.seen_: list[HashSet] | None = None
         return self.partial_fit(X)
 
     def partial_fit(self, X, y=None) -> FirstSeenEncoder:
         """Add the pairs in ``X`` to what has been seen (for chunked, causal replay)."""
         identity, attrs, _, ips = self._frame(X)
-        if getattr(self, "seen_", None) is None:
-            self._start(X, len(attrs))
-        elif len(attrs) != len(self.seen_):
+        seen_sets: list[HashSet] | None = getattr(self, "seen_", None)
+        if seen_sets is None:
+            seen_sets = self._start(X, len(attrs))
+        elif len(attrs) != len(seen_sets):
             raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted "
-                             f"with {len(self.seen_) + 1}")
-        for seen, values in zip(self.seen_, attrs):
+                             f"with {len(seen_sets) + 1}")
+        for seen, values in zip(seen_sets, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
             new = np.unique(pairs[~missing])
             seen.add(new[~seen.contains(new)])
@@ -146,12 +147,13 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             self.ip_ranges_.add(ranges[~self.ip_ranges_.contains(ranges)])
         return self
 
-    def _start(self, X, n_attributes: int) -> None:
+    def _start(self, X, n_attributes: int) -> list[HashSet]:
         self.attribute_names_ = self._names(X)
         self.n_features_in_ = n_attributes + 1
-        self.seen_ = [HashSet() for _ in range(n_attributes)]
+        self.seen_ = seen = [HashSet() for _ in range(n_attributes)]
         self.identities_ = HashSet()
         self.ip_ranges_ = HashSet()
+        return seen
 
     # -- transforming ------------------------------------------------------------------
     def _first_window(self, keys: np.ndarray, window: np.ndarray | None,
@@ -178,12 +180,14 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Return 0/1 flags: one column per attribute, then is_new_identity (and ip range)."""
         check_is_fitted(self, "seen_")
+        seen_sets = self.seen_
+        assert seen_sets is not None, "fit sets seen_ to a list before it returns"
         identity, attrs, window, ips = self._frame(X)
-        if len(attrs) != len(self.seen_):
+        if len(attrs) != len(seen_sets):
             raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
-                             f"{len(self.seen_) + 1} columns as input")
+                             f"{len(seen_sets) + 1} columns as input")
         cols = []
-        for seen, values in zip(self.seen_, attrs):
+        for seen, values in zip(seen_sets, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
             cols.append(self._first_window(pairs, window, ~missing & ~seen.contains(pairs)))
         ids = _codes_hash(identity)[0]

@@ -7,6 +7,7 @@ or "usual: 10.0.17.4". A few strings per identity, counted chunk by chunk.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any, cast
 
 import pandas as pd
 
@@ -28,7 +29,8 @@ class ProfileBuilder:
                 continue
             pairs = prepared[["identity", column]].dropna()
             pairs = pairs[pairs[column].astype("string") != ""]
-            for (identity, value), n in pairs.value_counts(sort=False).items():
+            for pair, n in pairs.value_counts(sort=False).items():
+                identity, value = cast(tuple[str, Any], pair)  # a row of the two columns above
                 self._counts[key][identity][value] += int(n)
 
     def profiles(self) -> dict[str, dict[str, list[tuple[str, int]]]]:

@@ -7,6 +7,7 @@ sit on either side of it (FirstSeenEncoder before, IdentityBaseline after).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -24,13 +25,8 @@ RESOURCE_MIX = {
     "events": ("target_resource", "events"), "self_reviews": ("is_self_review", True),
     "nonresource": ("is_nonresource", True),
 }
-SENSITIVE = ("n_privileged", "n_hostpath", "n_hostpath_root", "n_hostpid", "n_hostnetwork",
-             "n_hostipc", "n_dangerous_caps", "n_admin_bindings", "n_risky_roles",
-             "n_token_requests_other", "n_csr_creates", "n_csr_approvals", "n_impersonations",
-             "n_exec", "n_exec_kube_system", "n_portforward_proxy", "n_webhook_writes",
-             "n_aws_auth_edits", "n_events_deleted", "n_anonymous_allowed", "n_bare_pods",
-             "n_cluster_wide_secret_lists", "n_cluster_wide_pod_lists", "n_audit_id_reused",
-             "n_forwarded_unverified")
+#: Counts of flagged actions per window (features/flags.py; catalogue family "sensitive").
+SENSITIVE = tuple(f.name for f in FEATURES if f.family == "sensitive")
 NOVELTY_COLUMNS = {"source_ip": "source_ip", "user_agent": "user_agent", "ua_family": "ua_family",
                    "principal": "principal", "verb_resource": "verb_resource",
                    "namespace": "target_namespace", "image": "image", "ip_range": "ip_range"}
@@ -61,7 +57,7 @@ class PartialWindows:
     distinct: dict[str, pd.DataFrame]   # feature -> unique (identity, window_start, value) rows
 
     def windows(self) -> pd.MultiIndex:
-        return self.sums.index
+        return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
 
 
 def partial_windows(events: pd.DataFrame) -> PartialWindows:

@@ -69,7 +69,8 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
     n = len(events)
     lst = lambda flag, col: ", ".join(_values(events, flag, col)) or "?"  # noqa: E731
     if feature == "new_source_ip":
-        return f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity (usual: {_usual(profile, 'source_ip')})"
+        return (f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity "
+                f"(usual: {_usual(profile, 'source_ip')})")
     if feature == "new_ip_range":
         return f"source network {lst('is_new_ip_range', 'ip_range')}.x.x never seen in this cluster before"
     if feature == "new_user_agent":
@@ -81,7 +82,8 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
     if feature == "new_verb_resource":
         return f"does for the first time: {lst('is_new_verb_resource', 'verb_resource')}"
     if feature == "new_namespace":
-        return f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} (usual: {_usual(profile, 'namespace')})"
+        return (f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} "
+                f"(usual: {_usual(profile, 'namespace')})")
     if feature == "new_image":
         return f"deploys image {lst('is_new_image', 'image')} for the first time"
     if feature == "new_identity":
@@ -107,6 +109,10 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
         chains = ", ".join(" > ".join(map(str, c)) for c in _chains(events))
         return (f"{value:g} request(s) with an X-Forwarded-For chain no trusted proxy vouches for"
                 + (f" ({chains}; the address used is the last)" if chains else ""))
+    if feature == "n_attempted" and "flags_attempted" in events.columns:
+        tried = sorted({f for flags in events["flags_attempted"].dropna() for f in flags})
+        return (f"{value:g} refused or failed attempt(s) at flagged actions "
+                f"({', '.join(tried[:4]) or '?'}); usual {usual:g}")
     if feature == "n_exec" and "exec_command" in events.columns:
         cmds = ", ".join(events["exec_command"].dropna().astype(str).unique()[:2])
         return f"exec or attach into pods: {value:g}; usual {usual:g}" + (f" (command: {cmds})" if cmds else "")
@@ -151,7 +157,9 @@ def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: 
 SUSPICIOUS_FLAGS = ("n_privileged", "n_hostpath", "n_hostpid", "n_admin_bindings", "n_risky_roles",
                     "n_token_requests_other", "n_csr_approvals", "n_impersonations", "n_exec",
                     "n_webhook_writes", "n_aws_auth_edits", "n_events_deleted", "n_cluster_wide_secret_lists",
-                    "n_audit_id_reused", "n_forwarded_unverified",
+                    "n_audit_id_reused", "n_forwarded_unverified", "n_runs_as_root",
+                    "n_system_namespace_workloads", "n_role_grants", "n_system_role_changes",
+                    "n_configmap_credentials", "n_exec_credentials", "n_public_source", "n_attempted",
                     "is_denied", "is_new_verb_resource", "is_new_source_ip", "is_new_user_agent",
                     "is_new_namespace", "is_secret_read")
 CALL_COLUMNS = ("timestamp", "verb", "target_resource", "target_subresource", "target_namespace",

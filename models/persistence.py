@@ -105,7 +105,10 @@ def _sidecar(path: Path, suffix: str) -> Path:
 
 def _recorded(path: Path, suffix: str) -> str | None:
     sidecar = _sidecar(path, suffix)
-    return (sidecar.read_text().split() or [None])[0] if sidecar.is_file() else None
+    if not sidecar.is_file():
+        return None
+    words = sidecar.read_text().split()
+    return words[0] if words else None
 
 
 def _same(actual: str, expected: str) -> bool:

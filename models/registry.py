@@ -57,4 +57,7 @@ def resolve_bundle(*, bundle: Path | None = None, run: str | None = None, model:
             raise KaadError(f"cannot look up model {spec!r} in the tracking store: {exc.message}") from None
         raise KaadError(f"no model {spec!r} in the tracking store; train one with --promote, or pass "
                         "--bundle PATH") from None
+    if not version.run_id:  # registered from a plain path: there is no run to fetch a bundle from
+        raise KaadError(f"model {spec!r} version {version.version} was not logged by a run; kaad loads "
+                        "bundles from training runs (kaad train --promote), or pass --bundle PATH")
     return _from_run(version.run_id, key), f"model {name} version {version.version} ({spec})"

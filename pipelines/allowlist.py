@@ -22,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -146,10 +147,11 @@ def load_allowlist(path: Path, today: date) -> Allowlist:
         raise KaadError(f"{path}: suppress must be an array of tables ([[suppress]])")
     # tomllib gives no positions; the n-th [[suppress]] header is the n-th entry when the
     # counts agree (inline tables have no header, and then there is no line to name).
-    lines = _header_lines(text)
+    lines: Sequence[int | None] = _header_lines(text)
     lines = lines if len(lines) == len(raws) else [None] * len(raws)
-    active, expired = [], []
-    for i, (raw, line) in enumerate(zip(raws, lines), start=1):
+    active: list[Entry] = []
+    expired: list[Entry] = []
+    for i, (raw, line) in enumerate(zip(raws, lines, strict=True), start=1):
         label = f"{path.name}:{line}" if line else f"{path.name} entry {i}"
         where = f"{path}:{line}: entry {i}" if line else f"{path}: entry {i}"
         if not isinstance(raw, dict):

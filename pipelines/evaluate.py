@@ -75,6 +75,7 @@ def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "
         raise KaadError(f"cannot read labels {str(path)!r}: {exc}") from None
     if "scenario" not in table.columns:
         table["scenario"] = table.get("label", "labelled")
+    starts: pd.Series | np.ndarray
     if {"identity", "window_start"} <= set(table.columns):
         starts = pd.to_datetime(table["window_start"], utc=True)
     elif {"identity", "timestamp"} <= set(table.columns):
@@ -100,7 +101,9 @@ def eval_set_hash(events: pd.DataFrame, labels: bytes) -> str:
     Average precisions compare only between runs with the same hash.
     """
     text = [events[c].astype(str) for c in _EVAL_SET_COLUMNS if c in events.columns]
-    rows = text[0].str.cat(text[1:], sep="\x1f", na_rep="") if text else pd.Series([], dtype=str)
+    # pandas takes a list of Series here; pandas-stubs only admits a list of str.
+    rows = (text[0].str.cat(text[1:], sep="\x1f", na_rep="")  # type: ignore[arg-type]
+            if text else pd.Series([], dtype=str))
     digest = hashlib.sha256(b"kaad eval set v1\n")
     digest.update("\n".join(sorted(rows.tolist())).encode())
     digest.update(b"\nlabels\n")
@@ -138,7 +141,7 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
     hits = frame.merge(keys, on=["identity", "window_start"], how="inner")
     negatives = np.sort(s[~y])[::-1]
     for scenario, group in hits.groupby("scenario", sort=True):
-        best = group.loc[group["rank"].idxmin()]
+        best = group.iloc[int(group["rank"].to_numpy().argmin())]
         above = int(np.searchsorted(-negatives, -best["anomaly_score"], side="left"))
         report.scenarios.append(ScenarioResult(str(scenario), len(group), int(best["rank"]),
                                                int(best["rank_in_day"]), above))

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -22,15 +23,29 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from events.dedupe import AuditIdReuse, StageDeduplicator
-from events.parse import (AUDIT_ID_HASH_SQL, LINE_SCHEMA, REQUEST_KEY_SQL, connect,
-                             normalise_file, normalise_lines, split_result)
+from events.parse import (
+    AUDIT_ID_HASH_SQL,
+    LINE_SCHEMA,
+    REQUEST_KEY_SQL,
+    connect,
+    normalise_file,
+    normalise_lines,
+    split_result,
+)
 from events.schema import EVENT_SCHEMA, LATER_COLUMNS, to_pandas
 from events.source_address import Network, TrustedAddress
+from features.flag_rules import add_flags
 from sources.files import BulkFile, DocumentBatch, ParquetFile, expand_inputs, read_file, read_inputs
 from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, drop_leading_records
 from sources.prefetch import prefetch
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, unwrap_text
+
+if TYPE_CHECKING:
+    from sources.lake import LakeWriter
+
+#: What :func:`sources.files.read_inputs` yields.
+_Item = LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile
 
 #: Rejects kept in memory with their location; beyond this only counts are kept
 #: (every reject is still counted, and streamed to ``on_reject`` if given).
@@ -103,7 +118,7 @@ class IngestResult:
     events: pd.DataFrame | None
     stats: IngestStats
     checkpoints: dict = field(default_factory=dict)   # CloudWatch source -> Checkpoint, unsaved
-    lake: object | None = None                         # the LakeWriter, when out was a directory
+    lake: LakeWriter | None = None                     # when out was a directory
 
 
 #: DuckDB scans an Arrow table one record batch per task: slicing each chunk of lines into a
@@ -195,18 +210,18 @@ class Ingestor:
         """
         found = [] if found is None else found
         events, rejects, routed = split_result(result)
-        for src, line, reason, cut in zip(*(rejects[c].to_pylist() for c in rejects.column_names)):
+        for src, line, reason, cut in zip(*(rejects[c].to_pylist() for c in rejects.column_names), strict=True):
             if cut:  # salvaged from a cut-off line, but what survived is not enough
                 reason = f"truncated JSON: line cut off before {reason.partition(': ')[2]}"
             found.append(Reject.from_reason(src, line, reason))
         if events.num_rows:
             yield self._emit(dedupe.push(events))
         if final:  # already unwrapped once: a second trip would loop
-            for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist()):
+            for src, line in zip(routed["source_file"].to_pylist(), routed["source_line"].to_pylist(), strict=True):
                 found.append(Reject(src, line, "not an audit event", "unreadable as an event"))
             return
         out = Unwrapped()
-        for src, line, text, fallback in zip(*(routed[c].to_pylist() for c in routed.column_names)):
+        for src, line, text, fallback in zip(*(routed[c].to_pylist() for c in routed.column_names), strict=True):
             unwrap_text(text, src, line, out, fallback_ts=fallback)
         yield from self._unwrapped(con, out, dedupe, found)
 
@@ -230,6 +245,7 @@ class Ingestor:
             table = table.set_column(table.column_names.index("audit_id_reused"),
                                      "audit_id_reused", flags)
         table = self.addresses.apply(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+        table = add_flags(table)  # last: the flags read the trusted address and the reuse mark
         self.stats.add_events(table)
         return table
 
@@ -257,10 +273,10 @@ class Ingestor:
         skip = consumed
         for line_item in read_file(item.source, self.chunk_bytes):
             if isinstance(line_item, LineBatch):
-                line_item, skip = drop_leading_records(line_item, skip)
-                if line_item is None:
+                rest, skip = drop_leading_records(line_item, skip)
+                if rest is None:
                     continue
-                result = normalise_lines(con, _line_table(line_item))
+                result = normalise_lines(con, _line_table(rest))
                 yield from self._settle(con, result, dedupe, final=False)
             elif isinstance(line_item, StreamProblem):
                 self._reject(Reject(line_item.source, line_item.line, line_item.kind,
@@ -291,7 +307,7 @@ class Ingestor:
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
 
-    def _handle(self, con, item, parsed: Future | None, dedupe: StageDeduplicator
+    def _handle(self, con, item: _Item, parsed: Future | None, dedupe: StageDeduplicator
                 ) -> Iterator[pa.Table]:
         if isinstance(item, StreamProblem):
             self._reject(Reject(item.source, item.line, item.kind, item.detail))
@@ -304,6 +320,7 @@ class Ingestor:
         elif isinstance(item, ParquetFile):
             yield from self._parquet(con, item, dedupe)
         else:
+            assert parsed is not None, "iter_batches submits every LineBatch for parsing"
             yield from self._settle(con, parsed.result(), dedupe, final=False)
         if self.on_progress is not None:
             self.on_progress(item.n_bytes, item.source)
@@ -318,7 +335,7 @@ class Ingestor:
         # DuckDB parses batch n on a worker thread (it releases the GIL) while this thread
         # reads batch n+1 and deduplicates and writes batch n-1.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaad-parse")
-        previous: tuple | None = None
+        previous: tuple[_Item, Future | None] | None = None
         try:
             for item in read_inputs(files, self.chunk_bytes, aws=self.aws, checkpoints=self.checkpoints):
                 parsed = None

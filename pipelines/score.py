@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -16,14 +17,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from errors import KaadError
-from features.enrich import identity_kind
-from features.featurise import WindowAccumulator, window_chunks, mark_novelty, prepare_events
 from events.schema import EVENT_SCHEMA, to_pandas
+from events.time_range import one_day
+from features.enrich import identity_kind
+from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
 from models.detector import anomaly_scores, percentiles
 from models.explain import Reason, explain, top_calls
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry, guarded_reasons
-from pipelines.ingest import IngestStats, Ingestor
+from pipelines.ingest import Ingestor, IngestStats
 
 
 @dataclass
@@ -74,10 +76,14 @@ class ScoreResult:
         return int((live["percentile"] >= percentile).sum())
 
 
+#: (identity, window_start) -> (user agents, namespaces) seen in that window.
+_Seen = dict[Hashable, tuple[list[str], list[str]]]
+
+
 @dataclass
 class _DayFeatures:
     windows: pd.DataFrame
-    values: dict           # (identity, window_start) -> (user agents, namespaces), for the allowlist
+    values: _Seen          # for the allowlist
     spill: Path | None     # the day's events as read (event table schema), for explanations
 
 
@@ -88,7 +94,8 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
     explained identities' calls can be read back later without holding the day in memory.
     """
     encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
-    accumulator, values = WindowAccumulator(), {}
+    accumulator = WindowAccumulator()
+    values: _Seen = {}
     writer, path = None, spill_dir / "events.parquet"
     for done, open_from, raw in window_chunks(batches, bundle.window):
         marked = mark_novelty(done, encoder)
@@ -99,8 +106,10 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
             old = values.get(key, ([], []))
             values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
         for key, nss in grouped["target_namespace"].unique().items():
-            values[key] = (values[key][0], sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
-        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
+            values[key] = (values[key][0],
+                           sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
+        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA,
+                                                                           preserve_index=False)
         if writer is None:
             writer = pq.ParquetWriter(str(path), EVENT_SCHEMA)
         writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
@@ -137,7 +146,7 @@ def _main_day(windows: pd.DataFrame) -> date | None:
     return per_day.idxmax().date()
 
 
-def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | None,
+def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | None,
                      bundle: ModelBundle) -> dict:
     """Mark the windows the allowlist hides (in place); return (identity, window_start) -> Decision.
 
@@ -157,15 +166,15 @@ def _apply_allowlist(out: pd.DataFrame, values: dict, allowlist: Allowlist | Non
     dev = pd.DataFrame(bundle.detector[0].transform(feat), index=feat.index, columns=bundle.feature_names)
     flags = guarded_reasons(feat, dev)
     decisions = {}
-    for key, row in zip(keys, flags.to_numpy()):
-        guarded = [name for name, on in zip(flags.columns, row) if on]
+    for key, row in zip(keys, flags.to_numpy(), strict=True):
+        guarded = [name for name, on in zip(flags.columns, row, strict=True) if on]
         decisions[key] = allowlist.decide(key[0], *values.get(key, ([], [])), guarded)
-    hidden = [k for k, d in decisions.items() if d.entry is not None]
+    hidden = {k: d.entry for k, d in decisions.items() if d.entry is not None}
     noted = [k for k, d in decisions.items() if d.note]
     if hidden:
-        out.loc[hidden, "suppressed"] = True
-        out.loc[hidden, "suppressed_by"] = [decisions[k].entry.label for k in hidden]
-        out.loc[hidden, "suppressed_reason"] = [decisions[k].entry.reason for k in hidden]
+        out.loc[list(hidden), "suppressed"] = True
+        out.loc[list(hidden), "suppressed_by"] = [e.label for e in hidden.values()]
+        out.loc[list(hidden), "suppressed_reason"] = [e.reason for e in hidden.values()]
     if noted:
         out.loc[noted, "allowlist_note"] = [decisions[k].note for k in noted]
     return decisions
@@ -184,7 +193,7 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
     events are read back. Without ``day``, the day holding most requests is scored.
     """
     if day is not None:
-        batches = _day_only(batches, day)
+        batches = one_day(batches, day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
         feats = _featurise_day(batches, bundle, Path(tmp))
         windows = feats.windows
@@ -218,7 +227,7 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         feat = head[bundle.feature_names]
         dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
         usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
-    for position, key in zip(positions, head.index):
+    for position, key in zip(positions, head.index, strict=True):
         identity, start = key
         rows = marked.iloc[by_window.get((identity, start), [])]
         row = out.loc[key]
@@ -230,37 +239,16 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
                     bundle.profiles.get(identity, {}), identity),
             top_calls(rows), None if decision is None else decision.entry,
             is_alert=bool(row["is_alert"]), allowlist_note=str(row["allowlist_note"])))
-    activity = {}
+    activity: dict[str, pd.DataFrame] = {}
     for finding in findings:
         if finding.identity in activity:
             continue
-        per = out.xs(finding.identity, level="identity")[["log_requests", "anomaly_score"]].copy()
+        own = cast(pd.DataFrame, out.xs(finding.identity, level="identity"))  # rows of a frame: a frame
+        per = own[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
         activity[finding.identity] = per.sort_index()
     return ScoreResult(day, out, findings, _day_view(out), stats or IngestStats(), cut, activity,
                        [] if allowlist is None else allowlist.expired)
-
-
-def _day_only(batches: Iterable, day: date) -> Iterator:
-    start = pd.Timestamp(day, tz="UTC")
-    lo, hi = pa.scalar(start, pa.timestamp("us", tz="UTC")), pa.scalar(start + pd.Timedelta(days=1),
-                                                                       pa.timestamp("us", tz="UTC"))
-    for batch in batches:
-        if isinstance(batch, pd.DataFrame):
-            keep = (batch["timestamp"] >= start) & (batch["timestamp"] < start + pd.Timedelta(days=1))
-            yield batch[keep.to_numpy()]
-        else:
-            ts = batch["timestamp"]
-            yield batch.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
-
-
-def score_events(events: pd.DataFrame, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                 threshold_percentile: float | None = None, alert_percentile: float | None = None,
-                 allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
-    """Score an in-memory event table (see :func:`score_batches`)."""
-    ordered = events.sort_values("timestamp", kind="stable") if len(events) else events
-    return score_batches([ordered], bundle, day=day, top=top, threshold_percentile=threshold_percentile,
-                         alert_percentile=alert_percentile, allowlist=allowlist, stats=stats)
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:

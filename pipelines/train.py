@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from errors import KaadError
+from events.time_range import in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.detector import (DetectorParams, anomaly_scores, build_detector, fit_threshold,
-                             robust_z_scores, sensitive_count_scores)
+from models.detector import (
+    DetectorParams,
+    anomaly_scores,
+    build_detector,
+    fit_threshold,
+    robust_z_scores,
+    sensitive_count_scores,
+)
 from models.persistence import ModelBundle
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
-from pipelines.ingest import IngestStats, Ingestor, ingest
+from pipelines.ingest import Ingestor, IngestStats, ingest
 
 
 @dataclass(frozen=True)
@@ -64,21 +69,6 @@ class TrainResult:
         return out
 
 
-def _in_range(batches: Iterable[pa.Table], since: datetime | None, until: datetime | None
-              ) -> Iterator[pa.Table]:
-    for table in batches:
-        mask = None
-        ts = table["timestamp"]
-        if since is not None:
-            mask = pc.greater_equal(ts, pa.scalar(pd.Timestamp(since, tz="UTC") if since.tzinfo is None
-                                                  else pd.Timestamp(since), pa.timestamp("us", tz="UTC")))
-        if until is not None:
-            upper = pc.less(ts, pa.scalar(pd.Timestamp(until, tz="UTC") if until.tzinfo is None
-                                          else pd.Timestamp(until), pa.timestamp("us", tz="UTC")))
-            mask = upper if mask is None else pc.and_(mask, upper)
-        yield table if mask is None else table.filter(mask)
-
-
 def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | None = None,
           labels: Path | None = None, on_progress: Callable[[int, str], None] | None = None,
           aws=None) -> TrainResult:
@@ -91,7 +81,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     153
     """
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
-    batches = _in_range(ingestor.iter_batches(inputs), config.since, config.until)
+    batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until)
     profiles = ProfileBuilder()
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
     if windows.empty:
@@ -113,6 +103,7 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
         events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
+        assert events is not None  # ingest collects the table unless told not to
         eval_windows = featurise(events, encoder, freq=config.window)
         try:
             raw_labels = Path(labels).read_bytes()

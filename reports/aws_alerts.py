@@ -12,10 +12,13 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.score import Finding, ScoreResult
 from safe_text import printable
 from sources.aws import AwsOptions, client, translated
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.score import Finding, ScoreResult
 
 
 @dataclass

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 
-from pipelines.score import Finding, ScoreResult
 from safe_text import html_text as e
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.score import Finding, ScoreResult
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;max-width:1200px}
@@ -34,7 +37,9 @@ summary{cursor:pointer;font-weight:600}code{font-size:12px;word-break:break-all}
 def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.Timestamp) -> str:
     """Requests per window over the day as bars, the identity's usual as a dashed line."""
     width, height, pad = 480, 90, 18
-    hours = {(ts - day_start).total_seconds() // 3600: int(n) for ts, n in activity["requests"].items()}
+    # activity is indexed by window_start
+    hours = {(cast(pd.Timestamp, ts) - day_start).total_seconds() // 3600: int(n)
+             for ts, n in activity["requests"].items()}
     top = max([usual_requests, *hours.values(), 1])
     bar_w = (width - 2 * pad) / 24
     bars = []
@@ -61,7 +66,8 @@ def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
     bw = (width - 2 * pad) / len(counts)
     bars = "".join(f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
                    f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
-                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>' for i, (c, s) in enumerate(zip(counts, scale)))
+                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
+                   for i, (c, s) in enumerate(zip(counts, scale, strict=True)))
     x = pad + (width - 2 * pad) * (threshold - lo) / ((hi - lo) or 1)
     return (f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
             f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.table import Table
 
-from pipelines.ingest import IngestStats
 from safe_text import terminal_text
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.ingest import IngestStats
 
 
 def _top(title: str, counter: Counter, n: int) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 from safe_text import csv_cell, printable
 from sources.rejects import Reject
@@ -15,14 +16,14 @@ class RejectWriter:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._handle = None
+        self._handle: TextIO | None = None
 
     def __enter__(self):
         if self.path is None:
             return lambda reject: None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        writer = csv.writer(self._handle)
+        self._handle = handle = open(self.path, "w", newline="", encoding="utf-8")
+        writer = csv.writer(handle)
         writer.writerow(["source", "line", "kind", "detail"])
 
         def write(reject: Reject) -> None:

@@ -9,13 +9,17 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.score import Finding, ScoreResult
 from safe_text import csv_cell, printable, terminal_text
+
+if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
+    from pipelines.score import Finding, ScoreResult
 
 ROW_FIELDS = ("rank", "identity", "kind", "window_start", "anomaly_score", "percentile", "is_anomaly",
               "is_alert", "requests", "suppressed", "suppressed_by", "suppressed_reason", "allowlist_note",
@@ -29,8 +33,10 @@ def _window(f: Finding) -> str:
 def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) -> Table:
     """The ranked findings for a terminal, the first ``top`` of them (all by default)."""
     table = Table(title=f"kaad: {result.day} ranked by anomaly", title_justify="left", show_lines=True)
-    for col, justify in (("#", "right"), ("identity", "left"), ("kind", "left"), ("window (UTC)", "left"),
-                         ("pct", "right"), ("why", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"), ("identity", "left"), ("kind", "left"), ("window (UTC)", "left"), ("pct", "right"),
+        ("why", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     for f in result.findings:
         if top is not None and f.rank > top:
@@ -58,8 +64,9 @@ def render_suppressed(result: ScoreResult) -> Table | None:
     if hidden.empty:
         return None
     table = Table(title=f"suppressed by the allowlist: {len(hidden)} window(s)", title_justify="left")
-    for col, justify in (("identity", "left"), ("entry", "left"), ("windows", "right"), ("peak pct", "right"),
-                         ("reason", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("identity", "left"), ("entry", "left"), ("windows", "right"), ("peak pct", "right"), ("reason", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     groups = hidden.reset_index().groupby(["identity", "suppressed_by"], sort=False)
     for (identity, label), part in groups:
@@ -79,7 +86,7 @@ def more_alerts(result: ScoreResult, top: int, written: list[Path]) -> str:
 
 def finding_rows(result: ScoreResult) -> list[dict]:
     """One plain row per window in rank order; explained windows carry their reasons."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     explained = {(f.identity, f.window_start) for f in result.findings}
     for f in result.findings:
         rows.append({"rank": f.rank, "identity": f.identity, "kind": f.kind, "window_start": f.window_start,
@@ -93,9 +100,10 @@ def finding_rows(result: ScoreResult) -> list[dict]:
         from features.enrich import identity_kind
 
         names = pd.Series(result.windows.index.get_level_values("identity").unique())
-        kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names}))))
+        kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names})), strict=True))
     # result.windows is in rank order, so a window's rank is its position.
-    for rank, ((identity, start), w) in enumerate(result.windows.iterrows(), start=1):
+    for rank, (key, w) in enumerate(result.windows.iterrows(), start=1):
+        identity, start = cast(tuple[str, pd.Timestamp], key)  # windows are indexed (identity, window_start)
         if (identity, start) in explained:
             continue
         rows.append({"rank": rank, "identity": identity, "kind": kinds.get(identity, ""), "window_start": start,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 from rich.console import Group
@@ -88,6 +89,7 @@ def render_runs(table: pd.DataFrame) -> Table:
     out = Table(show_edge=False)
     for col in ("run_id", "name", "kind", "started", "windows", "eval_ap", "eval_roc_auc", "threshold"):
         out.add_column(col)
+    row: Any  # a namedtuple of the columns above; pandas-stubs types its fields as any scalar
     for row in table.itertuples(index=False):
         out.add_row(row.run_id[:12], terminal_text(row.name or ""), row.kind, f"{row.started:%Y-%m-%d %H:%M}",
                     _fmt(None if row.windows is None or math.isnan(row.windows) else int(row.windows)),

@@ -156,6 +156,7 @@ def cluster_admin_binding(ctx: Context) -> Steps:
     victim = ctx.app(2)
     who = _in_pod(victim, ctx)
     steps: Steps = []
+    subject: dict[str, str | None]
     if ctx.loud:
         steps.append((Call("create", "serviceaccounts", "kube-system", "kube-helper",
                            body={"kind": "ServiceAccount", "apiVersion": "v1",
@@ -284,7 +285,8 @@ def aws_auth_edit(ctx: Context) -> Steps:
     who = replace(admin.identity, ips=(ctx.external_ip(),)) if ctx.loud else admin.identity
     role = "arn:aws:iam::444455556666:role/ext-support" if ctx.loud else \
         "arn:aws:iam::111122223333:role/eks-node-group-2"
-    map_roles = (f"- rolearn: {role}\n  username: {'ext-support' if ctx.loud else 'system:node:{{EC2PrivateDNSName}}'}\n"
+    username = "ext-support" if ctx.loud else "system:node:{{EC2PrivateDNSName}}"
+    map_roles = (f"- rolearn: {role}\n  username: {username}\n"
                  f"  groups:\n  - system:masters\n")
     steps: Steps = [(Call("get", "configmaps", "kube-system", "aws-auth"), who),
                     (Call("patch", "configmaps", "kube-system", "aws-auth", body={
@@ -403,9 +405,9 @@ def schedule(attack: Attack, steps: Steps, ctx: Context, day: datetime, tz_offse
         local_hour = 3 if attack.off_hours else int(rng.integers(10, 17))
         start = day + timedelta(hours=(local_hour - tz_offset) % 24, seconds=float(rng.uniform(0, 1800)))
         gaps = np.cumsum(rng.gamma(1.2, 1.5, size=len(steps)))
-        return [(start + timedelta(seconds=float(g)), c, w) for g, (c, w) in zip(gaps, steps)]
+        return [(start + timedelta(seconds=float(g)), c, w) for g, (c, w) in zip(gaps, steps, strict=True)]
     local_hour = 3 if attack.name == "night_session_new_country" else 9
     span = 1800.0 if local_hour == 3 else 8 * 3600.0
     begin = day + timedelta(hours=(local_hour - tz_offset) % 24)
     offsets = np.sort(rng.uniform(0, span, size=len(steps)))
-    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps)]
+    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps, strict=True)]

@@ -136,7 +136,7 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
     pods: dict[str, list[str]] = {}
     actors: list[Actor] = []
     kubelet_ua = f"kubelet/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"
-    for name, ip in zip(node_names, node_ips):
+    for name, ip in zip(node_names, node_ips, strict=True):
         actors.append(Actor(Identity(f"system:node:{name}", ("system:nodes", "system:authenticated"),
                                      (ip,), kubelet_ua), "node"))
     cp = ("127.0.0.1",)

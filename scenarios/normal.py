@@ -63,7 +63,8 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
         Routine(12, _one(Call("patch", "nodes", None, node, "status", query="timeout=10s"))),
         Routine(6, watch_own_pods),
         Routine(4, _pick([lambda rng: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
-                          lambda rng: Call("get", "secrets", cluster.app_namespaces[int(rng.integers(len(cluster.app_namespaces)))],
+                          lambda rng: Call("get", "secrets",
+                                           cluster.app_namespaces[int(rng.integers(len(cluster.app_namespaces)))],
                                            "db-credentials"),
                           lambda rng: Call("get", "pods", "kube-system", pods_here[int(rng.integers(len(pods_here)))]
                                            if pods_here else "coredns")])),
@@ -99,10 +100,10 @@ def _control_plane(cluster: Cluster) -> None:
         name = ctl.identity.username.rsplit(":", 1)[1]
         verbs = {
             "replicaset-controller": [lambda rng: Call("create", "pods", ns_pick[int(rng.integers(len(ns_pick)))]),
-                                      lambda rng: Call("update", "replicasets", ns_pick[int(rng.integers(len(ns_pick)))],
-                                                       "app", "status")],
-            "deployment-controller": [lambda rng: Call("update", "deployments", ns_pick[int(rng.integers(len(ns_pick)))],
-                                                       "app", "status")],
+                                      lambda rng: Call("update", "replicasets",
+                                                       ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")],
+            "deployment-controller": [lambda rng: Call("update", "deployments",
+                                                       ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")],
             "endpointslice-controller": [lambda rng: Call("update", "endpointslices",
                                                           ns_pick[int(rng.integers(len(ns_pick)))], "app-x7k2p")],
             "generic-garbage-collector": [lambda rng: Call("get", path="/apis", query="timeout=32s"),
@@ -139,15 +140,19 @@ def _control_plane(cluster: Cluster) -> None:
 def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     sa = actor.identity.username.rsplit(":", 1)[1]
     ns = actor.namespace
+    assert ns is not None, "add-ons are service accounts, each in its namespace"
     apps = cluster.app_namespaces
     if sa == "kube-proxy":
-        return [Routine(12, lambda rng, t: [(0.0, _watch(rng, ["endpointslices", "services", "nodes"][int(rng.integers(3))]))])]
+        return [Routine(12, lambda rng, t: [
+            (0.0, _watch(rng, ["endpointslices", "services", "nodes"][int(rng.integers(3))]))])]
     if sa == "aws-node":
-        return [Routine(60, _pick([lambda rng: Call("get", "pods", ns, cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]),
+        return [Routine(60, _pick([lambda rng: Call("get", "pods", ns,
+                                                    cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]),
                                    lambda rng: Call("list", "nodes", query="limit=500"),
                                    lambda rng: Call("get", "eniconfigs", None, "us-west-2a")]))]
     if sa == "coredns":
-        return [Routine(18, lambda rng, t: [(0.0, _watch(rng, ["endpointslices", "services", "namespaces"][int(rng.integers(3))]))])]
+        return [Routine(18, lambda rng, t: [
+            (0.0, _watch(rng, ["endpointslices", "services", "namespaces"][int(rng.integers(3))]))])]
     if sa == "argocd-application-controller":
         kinds = ["deployments", "services", "configmaps", "ingresses", "statefulsets", "applications"]
         return [Routine(20, lambda rng, t: [(0.0, Call("list", kinds[int(rng.integers(len(kinds)))],
@@ -164,7 +169,9 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                                   lambda rng: Call("list", "applications", "argocd")]), profile="business")]
     if sa == "prometheus-k8s":
         return [Routine(120, _one(Call("get", path="/metrics"))),
-                Routine(8, lambda rng, t: [(0.0, _watch(rng, ["pods", "services", "endpoints", "endpointslices", "nodes"][int(rng.integers(5))]))]),
+                Routine(8, lambda rng, t: [
+                    (0.0, _watch(rng, ["pods", "services", "endpoints", "endpointslices",
+                                       "nodes"][int(rng.integers(5))]))]),
                 Routine(4, _one(Call("list", "nodes", query="limit=500")))]
     if sa == "cert-manager":
         return [Routine(180, _lease("kube-system", "cert-manager-controller")),
@@ -178,18 +185,22 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                 Routine(180, _lease("kube-system", "cluster-autoscaler"))]
     if sa == "ingress-nginx":
         return [Routine(120, _lease("ingress-nginx", "ingress-nginx-leader")),
-                Routine(6, lambda rng, t: [(0.0, _watch(rng, ["ingresses", "services", "endpointslices", "secrets", "configmaps"][int(rng.integers(5))]))])]
+                Routine(6, lambda rng, t: [
+                    (0.0, _watch(rng, ["ingresses", "services", "endpointslices", "secrets",
+                                       "configmaps"][int(rng.integers(5))]))])]
     if sa == "db-backup":
         return [Routine(1, _one(Call("get", "secrets", "ops", "db-credentials"),
                                 Call("get", "configmaps", "ops", "backup-config"),
-                                Call("create", "configmaps", "ops", body={"kind": "ConfigMap", "apiVersion": "v1",
-                                                                          "metadata": {"generateName": "backup-report-"}})),
+                                Call("create", "configmaps", "ops",
+                                     body={"kind": "ConfigMap", "apiVersion": "v1",
+                                           "metadata": {"generateName": "backup-report-"}})),
                         profile="nightly", hour=2)]
     return []
 
 
 def _app_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     ns = actor.namespace
+    assert ns is not None, "apps are service accounts, each in its namespace"
     app = ns
     return [Routine(4, _pick([lambda rng: Call("get", "configmaps", ns, f"{app}-config"),
                               lambda rng: Call("get", "secrets", ns, "db-credentials"),
@@ -280,7 +291,7 @@ def _ci_episode(cluster: Cluster):
 def add_routines(cluster: Cluster, rng: np.random.Generator) -> None:
     """Give every actor of ``cluster`` its routines."""
     _control_plane(cluster)
-    for actor, node in zip(cluster.actors_of("node"), cluster.node_names):
+    for actor, node in zip(cluster.actors_of("node"), cluster.node_names, strict=True):
         actor.routines = _node_routines(cluster, actor, node)
     for actor in cluster.actors_of("node-daemon") + cluster.actors_of("addon"):
         actor.routines = _addon_routines(cluster, actor)

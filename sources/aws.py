@@ -78,8 +78,13 @@ _FIXES = {
 @contextmanager
 def translated(what: str) -> Iterator[None]:
     """Turn botocore errors raised inside into :class:`AwsError` naming ``what`` and the fix."""
-    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
-                                     NoCredentialsError, NoRegionError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
 
     try:
         yield

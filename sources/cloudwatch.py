@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -187,7 +188,7 @@ def list_streams(logs, source: LogSource) -> list[str]:
 
 def _read_stream(logs, source: LogSource, stream: str, start: int | None, end: int | None,
                  skip_ids: set[str], page_size: int | None = None) -> Iterator[list[dict]]:
-    kwargs = {"logGroupName": source.group, "logStreamNames": [stream]}
+    kwargs: dict[str, Any] = {"logGroupName": source.group, "logStreamNames": [stream]}
     if start is not None:
         kwargs["startTime"] = start
     if end is not None:

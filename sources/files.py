@@ -17,9 +17,8 @@ import json5
 import orjson
 
 from errors import InputNotFoundError, KaadError
-from sources.lines import (BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem,
-                           iter_line_batches, open_stream)
 from events.salvage import salvage_event
+from sources.lines import BOM, CHUNK_BYTES, GzipStream, LineBatch, StreamProblem, iter_line_batches, open_stream
 from sources.rejects import Reject
 from sources.wrappers import Unwrapped, iter_documents, unwrap_document
 

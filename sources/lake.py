@@ -3,8 +3,8 @@
 ``data/cluster=prod/date=2026-03-22/part-<id>.parquet``. Appending a batch drops the requests
 its date partition already holds (the same auditID and request content, as in ingest), so a
 daily job that overlaps yesterday's read, or reruns after an interruption, adds nothing twice.
-A different request that reuses an auditID the partition holds is kept and flagged. ``train`` and ``score`` read the lake like
-any other input (the directory, or a partition of it).
+A different request that reuses an auditID the partition holds is kept and flagged. ``train``
+and ``score`` read the lake like any other input (the directory, or a partition of it).
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ class GzipStream(io.RawIOBase):
 
 def open_stream(raw: BinaryIO) -> BinaryIO:
     """Wrap ``raw`` in a gzip reader when it starts with the gzip magic bytes."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    # Any binary stream with readinto() will do (botocore's body, a socket file); typeshed
+    # wants a RawIOBase.
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return GzipStream(buffered)  # type: ignore[return-value]
     return buffered
@@ -129,7 +131,7 @@ def _as_lines(data: bytes) -> pa.LargeStringArray:
     try:
         arr.validate(full=True)  # UTF-8 check; DuckDB must never see invalid text
     except pa.ArrowInvalid:
-        fixed = [data[a:b].decode("utf-8", errors="replace") for a, b in zip(offsets[:-1], offsets[1:])]
+        fixed = [data[a:b].decode("utf-8", errors="replace") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
         arr = pa.array(fixed, type=pa.large_string())
     return arr
 

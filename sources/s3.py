@@ -63,7 +63,8 @@ def list_objects(s3, bucket: str, prefix: str, options: AwsOptions) -> list[str]
     # until is not midnight; keep that day unless until is exactly its start.
     last = None
     if options.until:
-        last = options.until.date() - (timedelta(days=1) if options.until.time() == options.until.time().min else timedelta(0))
+        at_midnight = options.until.time() == options.until.time().min
+        last = options.until.date() - (timedelta(days=1) if at_midnight else timedelta(0))
     keys = []
     with translated(f"S3 bucket {bucket!r}"):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -80,7 +81,8 @@ def read_s3(uri: str, options: AwsOptions) -> Iterator:
     s3 = client(options, "s3")
     keys = list_objects(s3, bucket, prefix, options)
     if not keys:
-        raise KaadError(f"{uri!r}: no objects under this prefix" + (" in the time range" if options.since or options.until else ""))
+        in_range = " in the time range" if options.since or options.until else ""
+        raise KaadError(f"{uri!r}: no objects under this prefix" + in_range)
 
     def items(key: str) -> Iterator:
         name = f"s3://{bucket}/{key}"

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -52,7 +52,7 @@ def iter_documents(text: str) -> list[tuple[Any, int]]:
 
     Raises ``ValueError`` when any part is not JSON.
     """
-    docs = []
+    docs: list[tuple[Any, int]] = []
     pos, end = 0, len(text)
     while True:
         while pos < end and text[pos] in " \t\r\n":
@@ -105,6 +105,15 @@ def _salvage_or_reject(body: str, source: str, line: int, out: Unwrapped,
         out.rejects.append(Reject(source, line, "not JSON", f"{error}{at}"))
 
 
+class _Nested(TypedDict):
+    """The arguments every nested unwrap call passes on unchanged."""
+
+    source: str
+    line: int
+    out: Unwrapped
+    depth: int
+
+
 def unwrap_document(doc: Any, source: str, line: int, out: Unwrapped, *,
                     fallback_ts: str | None = None, where: str = "", depth: int = 0) -> None:
     """Add the events inside one decoded JSON document to ``out``."""
@@ -112,7 +121,7 @@ def unwrap_document(doc: Any, source: str, line: int, out: Unwrapped, *,
         out.rejects.append(Reject(source, line, "unsupported format",
                                   f"envelopes nested deeper than {_MAX_DEPTH}{where}"))
         return
-    nested = {"source": source, "line": line, "out": out, "depth": depth + 1}
+    nested: _Nested = {"source": source, "line": line, "out": out, "depth": depth + 1}
     if isinstance(doc, list):
         for i, item in enumerate(doc):
             unwrap_document(item, fallback_ts=fallback_ts, where=f"{where}[{i}]", **nested)

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from support import GOLDEN, REAL_SAMPLES
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

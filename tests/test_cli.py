@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from support import AUDIT
 from typer.testing import CliRunner
 
 from cli import app
-from support import AUDIT
 
 runner = CliRunner()
 

@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from support import AUDIT
 from typer.testing import CliRunner
 
 from cli import app
@@ -18,7 +19,6 @@ from models.detector import DetectorParams
 from models.persistence import save_bundle
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
-from support import AUDIT
 
 runner = CliRunner()
 HOSTILE_UA = "<script>alert(1)</script>"
@@ -88,7 +88,8 @@ def test_every_format_is_written_and_agrees(tmp_path, bundle_path, hostile_day):
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(tmp_path / "kaad-2026-03-05.parquet")
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
-    rows = list(csv.DictReader(open(tmp_path / "kaad-2026-03-05.csv", newline="")))
+    with open(tmp_path / "kaad-2026-03-05.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(table) == len(rows) == len(doc["all_windows"]) == doc["windows"]
     top = doc["findings"][0]
     assert top["identity"] in {"system:serviceaccount:shop:cart", HOSTILE_USER}
@@ -194,7 +195,8 @@ def test_a_user_agent_cannot_claim_suppression(tmp_path, bundle_path, stolen_tok
                      'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n')
     result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert result.exit_code == 0, result.output
-    intruder = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    intruder = next(r for r in _rows(tmp_path)
+                    if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
     assert (intruder["suppressed"], intruder["suppressed_by"], intruder["allowlist_note"]) == ("False", "", "")
 
 
@@ -212,14 +214,16 @@ def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_
     # ...but the night with an exec into kube-system from a new network stays live, and says why.
     night = alice["02:00"]
     assert night["suppressed"] == "False"
-    note = "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, new_source_ip, new_ip_range"
+    note = ("allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, "
+            "n_exec_credentials, n_public_source, n_attempted, new_source_ip, new_ip_range")
     assert night["allowlist_note"] == note
     assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
     html = (tmp_path / "kaad-2026-03-05.html").read_text()
     assert note in html
     # Naming every one of those reasons is a decision someone wrote down; then it is hidden.
     allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
-                     'covers = ["n_exec", "n_exec_kube_system", "new_source_ip", "new_ip_range"]\n'
+                     'covers = ["n_exec", "n_exec_kube_system", "n_exec_credentials", "n_public_source", '
+                     '"n_attempted", "new_source_ip", "new_ip_range"]\n'
                      'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n')
     covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert covered.exit_code == 0, covered.output
@@ -232,7 +236,7 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     # 24 disappears from any output.
     node = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
     allow = tmp_path / "allow.toml"
-    allow.write_text(f'[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
+    allow.write_text('[[suppress]]\nidentity = "system:node:*"\nreason = "lease renewals"\nexpires = 2099-01-01\n')
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "1")
     assert result.exit_code == 0, result.output
 
@@ -296,7 +300,8 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     assert {(r["identity"], pd.Timestamp(r["window_start"])): r["reasons"] for r in rows} == reasons
     table = pd.read_parquet(doc_path.with_suffix(".parquet"))
     table = table[table["percentile"] >= cut]
-    assert dict(zip(zip(table["identity"], table["window_start"]), table["reasons"])) == reasons
+    keys = zip(table["identity"], table["window_start"], strict=True)
+    assert dict(zip(keys, table["reasons"], strict=True)) == reasons
     # HTML: a drill-down for each of them.
     html = doc_path.with_suffix(".html").read_text()
     drilled = re.findall(r'<details id="f\d+"><summary>#\d+ ([^<]*) at (\d\d:\d\d) UTC', html)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from support import AUDIT
 from typer.testing import CliRunner
 
 from cli import app
-from support import AUDIT
 
 runner = CliRunner()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from support import AUDIT
+
 from pipelines.ingest import ingest
 
 

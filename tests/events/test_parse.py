@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from support import AUDIT, frame_records
+
 from events.schema import EVENT_COLUMNS, empty_events
 from pipelines.ingest import ingest
 

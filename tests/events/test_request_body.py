@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import frame_records
 
 import sources.files
 from pipelines.ingest import ingest
-from support import frame_records
 
 
 def _event(n: int, verb: str, resource: str, body, name: str = "web") -> dict:
@@ -49,6 +49,18 @@ BODIES = {
     "cluster_role": _event(6, "create", "clusterroles", {"kind": "ClusterRole", "rules": [
         {"verbs": ["get", "list"], "resources": ["secrets"]},
         {"verbs": ["list", "watch"], "resources": ["secrets", "pods"]}]}),
+    # Security settings that run a container as root, at pod and container level.
+    "root_pod": _event(8, "create", "pods", {"kind": "Pod", "spec": {
+        "securityContext": {"runAsNonRoot": False}, "containers": [{"image": "web:1.2"}]}}),
+    "root_container": _event(9, "create", "deployments", {"kind": "Deployment", "spec": {"template": {
+        "spec": {"containers": [{"image": "web:1.2", "securityContext": {"runAsUser": 0}}]}}}}),
+    # Services, ingresses and config maps are read by resource: their patches carry no kind.
+    "nodeport_patch": _event(10, "patch", "services", {"spec": {"type": "NodePort"}}),
+    "ingress": _event(11, "create", "ingresses", {"kind": "Ingress", "spec": {"rules": [{"host": "shop"}]}}),
+    "config_map": _event(12, "create", "configmaps", {"kind": "ConfigMap", "data": {
+        "db.ini": "user=shop\npassword=hunter2\n"}}),
+    "csr": _event(13, "create", "certificatesigningrequests", {
+        "kind": "CertificateSigningRequest", "spec": {"signerName": "kubernetes.io/kube-apiserver-client"}}),
     "binding": _event(7, "create", "clusterrolebindings", {
         "kind": "ClusterRoleBinding", "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "shop"},
@@ -100,3 +112,17 @@ def test_rbac_bodies_give_rules_and_subjects(rows):
     assert (binding["role_ref_kind"], binding["role_ref_name"]) == ("ClusterRole", "cluster-admin")
     assert binding["subjects"] == ["ServiceAccount:shop/deployer", "Group:system:masters"]
     assert role["subjects"] is None and binding["rule_verbs"] is None
+
+
+def test_containers_that_run_as_root_are_read_from_pod_or_container_settings(rows):
+    assert rows["root_pod"]["pod_runs_as_root"] and rows["root_container"]["pod_runs_as_root"]
+    assert not rows["merge_patch"]["pod_runs_as_root"]  # privileged, but says nothing of the user
+
+
+def test_service_ingress_config_map_and_csr_bodies_give_their_facts_not_their_data(rows):
+    assert rows["nodeport_patch"]["service_type"] == "NodePort"
+    assert rows["ingress"]["ingress_tls"] is False
+    assert rows["config_map"]["configmap_credentials"] is True
+    assert "hunter2" not in json.dumps(rows["config_map"], default=str)
+    assert rows["csr"]["csr_signer"] == "kubernetes.io/kube-apiserver-client"
+    assert rows["lease"]["service_type"] is None and rows["lease"]["configmap_credentials"] is None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support import AUDIT
 
 from features.catalog import FEATURES
 from features.featurise import featurise, featurise_history, new_encoder
 from features.windows import FEATURE_NAMES, aggregate_windows
 from pipelines.ingest import ingest
-from support import AUDIT
 
 
 def _events(name: str) -> pd.DataFrame:
@@ -101,8 +101,9 @@ def test_empty_input_gives_empty_typed_windows():
 
 
 def test_every_feature_is_documented():
-    from features.catalog import render_markdown
     from support import TESTS
+
+    from features.catalog import render_markdown
 
     doc = (TESTS.parent / "docs" / "features.md").read_text()
     assert doc == render_markdown(), "docs/features.md is stale: python -m features.catalog > docs/features.md"

@@ -78,7 +78,8 @@ def setup(url: str) -> dict[str, str]:
         role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="pod-reader")))
     tokens = {}
     for name, ns in (("app", "team-a"), ("deployer", "team-b"), ("monitor", "kube-system")):
-        _quiet(core.create_namespaced_service_account, ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
+        _quiet(core.create_namespaced_service_account, ns,
+               client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
         request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
             audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=86400))
         tokens[name] = core.create_namespaced_service_account_token(name, ns, request).status.token

@@ -161,14 +161,14 @@ class _FlakyRegistry(BaseHTTPRequestHandler):
     reads = 0
     aliases_set: list = []
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):  # http.server's naming
         type(self).reads += 1
         if type(self).reads == 1:
             self._answer(503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "registry database is busy"})
         else:
             self._answer(200, {"registered_model": {"name": "kaad-detector"}})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         type(self).aliases_set.append(self.path)
         self._answer(200, {})
 
@@ -257,3 +257,18 @@ class _Payload:
 
     def __reduce__(self):
         return Path.touch, (self.marker,)
+
+
+def test_a_champion_registered_without_a_run_is_refused_by_name(tmp_path, mlflow_store):
+    """A model version registered from a plain path has no run, so no bundle to fetch: say so."""
+    from mlflow.tracking import MlflowClient
+
+    from errors import KaadError
+    from models.registry import resolve_bundle
+
+    client = MlflowClient(mlflow_store)
+    client.create_registered_model("kaad-detector")
+    version = client.create_model_version("kaad-detector", source=str(tmp_path))
+    client.set_registered_model_alias("kaad-detector", CHAMPION, version.version)
+    with pytest.raises(KaadError, match="model 'kaad-detector@champion' version 1 was not logged by a run"):
+        resolve_bundle()

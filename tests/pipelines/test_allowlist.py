@@ -85,7 +85,7 @@ def test_a_guarded_reason_is_hidden_only_by_an_entry_that_covers_it(tmp_path):
 
 def test_guarded_reasons_follow_the_explanation_rule():
     # An identity that always execs (deviation 0) has no exec reason; one that never does has.
-    windows = pd.DataFrame({name: 0.0 for name in GUARDED}, index=["scraper", "thief", "quiet"])
+    windows = pd.DataFrame(dict.fromkeys(GUARDED, 0.0), index=["scraper", "thief", "quiet"])
     deviations = windows.copy()
     windows.loc[["scraper", "thief"], "n_exec"] = 3.0
     deviations.loc["thief", "n_exec"] = 50.0

@@ -6,6 +6,7 @@ import gzip
 import json
 
 from support import AUDIT
+
 from pipelines.ingest import ingest
 
 GOOD = (AUDIT / "privileged_pod.jsonl").read_text().strip()

@@ -11,7 +11,7 @@ from scenarios.attacks import ATTACKS
 
 
 def _outside_vpc(event) -> bool:
-    return not ipaddress.ip_address(event["sourceIPs"][0]) in ipaddress.ip_network("10.0.0.0/8")
+    return ipaddress.ip_address(event["sourceIPs"][0]) not in ipaddress.ip_network("10.0.0.0/8")
 
 
 def _ref(event, key):
@@ -97,7 +97,7 @@ def test_attack_is_present_labelled_and_looks_like_its_technique(attacked, name)
     assert labels, f"{name} injected nothing"
     by_id = {(e["auditID"], e["stage"]): e for e in attacked["events"]}
     events = [by_id[(row["auditID"], row["stage"])] for row in labels]
-    for row, event in zip(labels, events):
+    for row, event in zip(labels, events, strict=True):
         assert row["identity"] == event["user"]["username"]
         assert row["technique"] == ATTACKS[name].technique
         assert row["variant"] == attacked["variant"]

@@ -8,9 +8,10 @@ import json
 import re
 from pathlib import Path
 
+from sim_data import SMALL
+
 from pipelines.ingest import ingest
 from scenarios.simulate import simulate
-from sim_data import SMALL
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 #: Codes an API server returns for each verb (success and the failures we simulate).
@@ -63,7 +64,8 @@ def test_values_have_the_forms_of_real_events(attacked):
         assert (decision == "forbid") == (code == 403)
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event["auditID"])
         if event["stage"] == "ResponseStarted":
-            assert event["verb"] == "watch" or event["objectRef"].get("subresource") in {"exec", "attach", "portforward"}
+            assert (event["verb"] == "watch"
+                    or event["objectRef"].get("subresource") in {"exec", "attach", "portforward"})
 
 
 def test_the_cluster_has_its_cast(attacked):

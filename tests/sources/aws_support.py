@@ -31,10 +31,10 @@ class MotoServer:
             try:
                 urllib.request.urlopen(self.url + "/moto-api/", timeout=1).read()
                 return
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     self.stop()
-                    raise RuntimeError("moto server did not start within 30 s")
+                    raise RuntimeError("moto server did not start within 30 s") from exc
                 time.sleep(0.2)
 
     def reset(self) -> None:

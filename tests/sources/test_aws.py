@@ -374,7 +374,7 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     assert trained.exit_code == 0, trained.output
 
     day_lines = _lines(recent_days.files[2])
-    put_events({f"kube-apiserver-audit-{i}": [(_ms(l), l) for l in day_lines[i::2]] for i in range(2)})
+    put_events({f"kube-apiserver-audit-{i}": [(_ms(line), line) for line in day_lines[i::2]] for i in range(2)})
     sns, sqs = _client("sns"), _client("sqs")
     topic = sns.create_topic(Name="kaad-findings")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="oncall")["QueueUrl"]
@@ -395,7 +395,8 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     messages = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
         messages += batch
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch])
+        sqs.delete_message_batch(QueueUrl=queue_url,
+                                 Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch])
     bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
     assert len(bodies) == n_alerts > 0 and all(b["reasons"] and b["calls"] for b in bodies)
     metrics = {m["MetricName"] for m in _client("cloudwatch").list_metrics(Namespace="kaad")["Metrics"]}

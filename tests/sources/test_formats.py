@@ -12,8 +12,8 @@ import json
 import sys
 
 import pytest
-
 from support import AUDIT, frame_records
+
 from pipelines.ingest import ingest
 
 EVENT_LINE = (AUDIT / "privileged_pod.jsonl").read_text().strip()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from support import AUDIT
 from typer.testing import CliRunner
 
 from cli import app
 from pipelines.ingest import ingest
-from support import AUDIT
 
 RUNNER = CliRunner()
 EXAMPLE = AUDIT / "eks_guide_example.json"

@@ -1,0 +1,122 @@
+"""The daily job: load a model, score a day, write every report, record it, page on alerts.
+
+``kaad score`` parses its options into a :class:`ScoreJob` and calls :func:`run_score_job`;
+everything else (which model, which files, MLflow, SNS, CloudWatch metrics) happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from errors import KaadError
+from models.registry import resolve_bundle
+from pipelines.allowlist import load_allowlist
+from pipelines.ingest import cluster_of
+from pipelines.score import ScoreResult, score_day
+from reports import html, score_outputs
+from sources.aws import AwsOptions
+
+#: Output formats of the daily job ("table" is the terminal's).
+FORMATS = ("table", "csv", "json", "parquet", "html")
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Everything ``kaad score`` was asked to do."""
+
+    inputs: list[str]
+    day: date | None = None
+    model: str | None = None
+    run: str | None = None
+    bundle: Path | None = None
+    signing_key_file: Path | None = None
+    top: int = 20
+    threshold: float | None = None
+    fail_on: float | None = None
+    allowlist: Path | None = None
+    out_dir: Path | None = None
+    formats: tuple[str, ...] = ("table", "csv", "html")
+    tracking_uri: str | None = None
+    track: bool = True
+    aws: AwsOptions | None = None
+    notify: str | None = None          # sns:TOPIC-ARN
+    metrics: str | None = None         # cloudwatch:NAMESPACE
+    notify_state: Path = Path("out/notify-ledger.json")
+    trusted_proxies: tuple | None = None
+
+    def check(self) -> None:
+        """Raise :class:`errors.KaadError` for options that cannot work together."""
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown:
+            raise KaadError(f"unknown format(s) {unknown!r}; choose from {', '.join(FORMATS)}")
+        if sum(x is not None for x in (self.model, self.run, self.bundle)) > 1:
+            raise KaadError("give at most one of --model, --run, --bundle")
+        for flag, value, prefix in (("--notify", self.notify, "sns:"),
+                                    ("--metrics", self.metrics, "cloudwatch:")):
+            if value is not None and not value.startswith(prefix):
+                raise KaadError(f"{flag} takes {prefix}..., not {value!r}")
+
+
+@dataclass
+class ScoreJobResult:
+    """The scored day, the model that scored it, the files written and what was sent where."""
+
+    result: ScoreResult
+    model_label: str
+    written: list[Path] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+
+def _write_reports(job: ScoreJob, result: ScoreResult, label: str, target: Path) -> list[Path]:
+    written = []
+    writers = {"csv": score_outputs.write_csv, "json": score_outputs.write_json,
+               "parquet": score_outputs.write_parquet}
+    for fmt, write in writers.items():
+        if fmt in job.formats:
+            write(result, target / f"kaad-{result.day}.{fmt}")
+            written.append(target / f"kaad-{result.day}.{fmt}")
+    if "html" in job.formats:
+        html.write_html(result, target / f"kaad-{result.day}.html", label)
+        written.append(target / f"kaad-{result.day}.html")
+    return written
+
+
+def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
+    sent = []
+    aws = job.aws or AwsOptions()
+    if job.notify is not None:
+        from reports.aws_alerts import publish_findings
+
+        n_sent, repeated = publish_findings(result, job.notify.removeprefix("sns:"), aws, job.notify_state)
+        sent.append(f"sns: {n_sent} finding(s) published, {repeated} already published before")
+    if job.metrics is not None:
+        from reports.aws_alerts import put_day_metrics
+
+        done = put_day_metrics(result, job.metrics.removeprefix("cloudwatch:"), aws, job.notify_state,
+                               cluster=cluster_of(job.inputs))
+        sent.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
+    return sent
+
+
+def run_score_job(job: ScoreJob) -> ScoreJobResult:
+    """Score the day of ``job.inputs`` and deliver it as the job asks."""
+    job.check()
+    loaded, label = resolve_bundle(bundle=job.bundle, run=job.run, model=job.model,
+                                   tracking_uri=job.tracking_uri, key_file=job.signing_key_file)
+    allow = None if job.allowlist is None else load_allowlist(job.allowlist, job.day or date.today())
+    result = score_day(job.inputs, loaded, day=job.day, top=job.top, threshold_percentile=job.threshold,
+                       alert_percentile=job.fail_on, allowlist=allow, aws=job.aws,
+                       trusted_proxies=job.trusted_proxies)
+    target = job.out_dir or Path("out") / f"score-{result.day}"
+    target.mkdir(parents=True, exist_ok=True)
+    written = _write_reports(job, result, label, target)
+    if job.track:
+        from models.tracking import log_scoring
+
+        csv_path = target / f"kaad-{result.day}.csv"
+        if not csv_path.exists():
+            score_outputs.write_csv(result, csv_path)
+        log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=job.tracking_uri)
+    return ScoreJobResult(result, label, written, _send(job, result))
