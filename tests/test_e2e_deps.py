@@ -11,6 +11,7 @@ import os
 import subprocess
 
 from support import TESTS
+
 from tests.kube.apiserver import binary, missing
 
 ROOT = TESTS.parent

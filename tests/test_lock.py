@@ -12,7 +12,6 @@ import tomllib
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
 from support import TESTS
 
 ROOT = TESTS.parent
