@@ -21,7 +21,7 @@ test: $(STAMP) lint e2e-deps
 
 # Lint and types (config in pyproject.toml); a few seconds, so every `make test` runs them first.
 lint: $(STAMP)
-	$(PY) -m ruff check . && $(PY) -m mypy
+	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 # Chromium, etcd and a kube-apiserver for the end-to-end tests, which never install anything.
 e2e-deps:

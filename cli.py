@@ -16,9 +16,12 @@ from rich.console import Console
 
 from errors import KaadError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  help="Kubernetes Audit Anomaly Detector: who in the cluster is doing "
-                       "something they have never done before.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Kubernetes Audit Anomaly Detector: who in the cluster is doing something they have never done before.",
+)
 # Piped output (files, CI logs) gets a wide page instead of rich's 80-column default.
 out = Console(highlight=False, soft_wrap=True, width=None if Console().is_terminal else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,8 +42,10 @@ def _root() -> None:
     warnings.filterwarnings("ignore", message=".*pickle or cloudpickle format.*")
 
 
-SIGNING_HELP = ("File holding the HMAC key that signs bundles when saved and verifies them before loading "
-                "(default: $KAAD_SIGNING_KEY).")
+SIGNING_HELP = (
+    "File holding the HMAC key that signs bundles when saved and verifies them before loading "
+    "(default: $KAAD_SIGNING_KEY)."
+)
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -50,10 +55,14 @@ def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
-TrustedProxiesOption = Annotated[str | None, typer.Option(
-    help="Proxies whose X-Forwarded-For entries are believed, as CIDR,... (default: loopback "
-         "only; EKS needs none). The client is the rightmost address of sourceIPs that is not "
-         "one of them.")]
+TrustedProxiesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Proxies whose X-Forwarded-For entries are believed, as CIDR,... (default: loopback "
+        "only; EKS needs none). The client is the rightmost address of sourceIPs that is not "
+        "one of them."
+    ),
+]
 
 
 def _proxies(spec: str | None):
@@ -64,24 +73,29 @@ def _proxies(spec: str | None):
 
 @app.command("ingest")
 def ingest_cmd(
-    inputs: Annotated[list[str], typer.Argument(
-        help="Audit log files, directories, globs, or - for stdin.", show_default=False)],
-    out_path: Annotated[Path | None, typer.Option(
-        "--out", help="Write the normalised event table as Parquet.")] = None,
+    inputs: Annotated[
+        list[str], typer.Argument(help="Audit log files, directories, globs, or - for stdin.", show_default=False)
+    ],
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write the normalised event table as Parquet.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 2 if any input was rejected.")] = False,
-    rejects: Annotated[Path | None, typer.Option(
-        help="Write every reject (file, line, kind, detail) as CSV.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Write every reject (file, line, kind, detail) as CSV.")] = None,
     top: Annotated[int, typer.Option(help="How many top identities/verbs/codes to show.")] = 10,
     since: Annotated[str | None, typer.Option(help="Remote sources: from (ISO time, or 24h / 7d ago).")] = None,
     until: Annotated[str | None, typer.Option(help="Remote sources: until, exclusive (same forms).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: the credential chain's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(
-        help="CloudWatch: resume from and record progress in this file.")] = None,
-    overlap: Annotated[str, typer.Option(
-        help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late.")] = "15min",
-    cluster: Annotated[str | None, typer.Option(
-        help="Cluster name for the lake partition (default: from eks://NAME).")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="CloudWatch: resume from and record progress in this file.")
+    ] = None,
+    overlap: Annotated[
+        str,
+        typer.Option(
+            help="CloudWatch: re-read this much event time before the checkpoint, for events that arrive late."
+        ),
+    ] = "15min",
+    cluster: Annotated[
+        str | None, typer.Option(help="Cluster name for the lake partition (default: from eks://NAME).")
+    ] = None,
     trusted_proxies: TrustedProxiesOption = None,
 ) -> None:
     """Read audit logs into kaad's event table and summarise them.
@@ -104,9 +118,16 @@ def ingest_cmd(
         aws = replace(_aws_options(since, until, region, profile, checkpoint), overlap=_duration(overlap, "--overlap"))
         total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         with byte_progress(total, "ingest") as advance, RejectWriter(rejects) as write_reject:
-            result = ingest(files, out=out_path, collect=False, on_progress=advance,
-                            on_reject=write_reject, aws=aws, cluster=cluster,
-                            trusted_proxies=_proxies(trusted_proxies))
+            result = ingest(
+                files,
+                out=out_path,
+                collect=False,
+                on_progress=advance,
+                on_reject=write_reject,
+                aws=aws,
+                cluster=cluster,
+                trusted_proxies=_proxies(trusted_proxies),
+            )
         if checkpoint is not None:
             for state in result.checkpoints.values():
                 state.save(str(checkpoint))  # only now: everything read has been written
@@ -116,24 +137,32 @@ def ingest_cmd(
     out.print(render_summary(stats, top=top))
     print_rejects(stats, err)
     if result.lake is not None:
-        out.print(f"lake {out_path}: {result.lake.n_written:,} new events, "
-                  f"{result.lake.n_already_there:,} already there, in {len(result.lake.partitions)} "
-                  "partition(s)", markup=False)
+        out.print(
+            f"lake {out_path}: {result.lake.n_written:,} new events, "
+            f"{result.lake.n_already_there:,} already there, in {len(result.lake.partitions)} "
+            "partition(s)",
+            markup=False,
+        )
         if result.lake.n_audit_id_reused:
-            out.print(f"lake {out_path}: {result.lake.n_audit_id_reused:,} new request(s) reuse "
-                      "an auditID the lake already holds (kept, flagged)", markup=False)
+            out.print(
+                f"lake {out_path}: {result.lake.n_audit_id_reused:,} new request(s) reuse "
+                "an auditID the lake already holds (kept, flagged)",
+                markup=False,
+            )
     elif out_path is not None:
         out.print(f"wrote {stats.n_events:,} events to {out_path}", markup=False)
     if checkpoint is not None and result.checkpoints:
         caught = sum(state.n_late_caught for state in result.checkpoints.values())
-        out.print(f"checkpoint saved: {checkpoint}"
-                  + (f" ({caught:,} late event(s) caught by the overlap)" if caught else ""), markup=False)
+        out.print(
+            f"checkpoint saved: {checkpoint}"
+            + (f" ({caught:,} late event(s) caught by the overlap)" if caught else ""),
+            markup=False,
+        )
         for state in result.checkpoints.values():
             if (warning := state.lag_warning()) is not None:
                 err.print(f"warning: {warning}", markup=False)
     if strict and stats.n_rejected:
-        err.print(f"error: {stats.n_rejected:,} rejected input(s) and --strict was given",
-                  markup=False)
+        err.print(f"error: {stats.n_rejected:,} rejected input(s) and --strict was given", markup=False)
         raise typer.Exit(code=2)
 
 
@@ -142,15 +171,17 @@ def simulate_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the day files and labels.csv.")],
     days: Annotated[int, typer.Option(min=1, help="Days of cluster life to simulate.")] = 21,
     attacks: Annotated[str, typer.Option(help="'all', 'none' or a comma list of attack names.")] = "none",
-    attack_day: Annotated[int | None, typer.Option(
-        help="1-based day to inject the attacks on (default: the last).")] = None,
+    attack_day: Annotated[
+        int | None, typer.Option(help="1-based day to inject the attacks on (default: the last).")
+    ] = None,
     variant: Annotated[str, typer.Option(help="loud or quiet.")] = "loud",
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     nodes: Annotated[int, typer.Option(min=1, help="Worker nodes.")] = 4,
     namespaces: Annotated[int, typer.Option(min=1, max=12, help="Application namespaces.")] = 6,
     humans: Annotated[int, typer.Option(min=3, max=12, help="People using kubectl.")] = 6,
-    rate_scale: Annotated[float, typer.Option(
-        help="Share of the periodic control-plane traffic to keep (1.0 = real rate).")] = 0.1,
+    rate_scale: Annotated[
+        float, typer.Option(help="Share of the periodic control-plane traffic to keep (1.0 = real rate).")
+    ] = 0.1,
 ) -> None:
     """Write a simulated EKS cluster's audit logs with labelled attacks injected.
 
@@ -165,17 +196,26 @@ def simulate_cmd(
     spec = ClusterSpec(nodes=nodes, app_namespaces=namespaces, humans=humans, rate_scale=rate_scale)
     try:
         with count_progress(days, "simulate days") as advance:
-            result = simulate(out_dir, days=days, attacks=names, variant=variant, seed=seed, spec=spec,
-                              attack_day_index=None if attack_day is None else attack_day - 1,
-                              on_day=lambda done, total: advance(1))
+            result = simulate(
+                out_dir,
+                days=days,
+                attacks=names,
+                variant=variant,
+                seed=seed,
+                spec=spec,
+                attack_day_index=None if attack_day is None else attack_day - 1,
+                on_day=lambda done, total: advance(1),
+            )
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
-    out.print(f"wrote {result.n_events:,} events in {len(result.files)} day files to {out_dir}",
-              markup=False)
+    out.print(f"wrote {result.n_events:,} events in {len(result.files)} day files to {out_dir}", markup=False)
     for row in result.injected:
-        out.print(f"injected {row['scenario']} ({row['technique']}, {row['variant']}): "
-                  f"{row['requests']} requests by {', '.join(row['identities'])} "
-                  f"{row['start']:%Y-%m-%d %H:%M}-{row['end']:%H:%M} UTC", markup=False)
+        out.print(
+            f"injected {row['scenario']} ({row['technique']}, {row['variant']}): "
+            f"{row['requests']} requests by {', '.join(row['identities'])} "
+            f"{row['start']:%Y-%m-%d %H:%M}-{row['end']:%H:%M} UTC",
+            markup=False,
+        )
     out.print(f"labels: {result.labels}", markup=False)
 
 
@@ -190,8 +230,13 @@ def _aws_options(since, until, region, profile, checkpoint, day=None):
 
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         end = start + timedelta(days=1)
-    return AwsOptions(region=region, profile=profile, since=start, until=end,
-                      checkpoint=None if checkpoint is None else str(checkpoint))
+    return AwsOptions(
+        region=region,
+        profile=profile,
+        since=start,
+        until=end,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )
 
 
 def _eval_inputs(eval_data: Path | None, labels: Path | None) -> tuple[list[str] | None, Path | None]:
@@ -234,25 +279,34 @@ def train_cmd(
     window: Annotated[str, typer.Option(help="Window length (pandas offset: 1h, 30min, 1D).")] = "1h",
     n_estimators: Annotated[int, typer.Option(min=10, help="Trees in the isolation forest.")] = 200,
     max_samples: Annotated[str, typer.Option(help="Windows per tree: 'auto', a count or a share.")] = "auto",
-    contamination: Annotated[float, typer.Option(
-        min=0.0, max=0.5, help="Share of training windows above the alert threshold.")] = 0.005,
-    alerts_per_day: Annotated[float | None, typer.Option(
-        help="Alert budget: sets the threshold instead of --contamination.")] = None,
+    contamination: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of training windows above the alert threshold.")
+    ] = 0.005,
+    alerts_per_day: Annotated[
+        float | None, typer.Option(help="Alert budget: sets the threshold instead of --contamination.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the forest.")] = 0,
-    eval_data: Annotated[Path | None, typer.Option(
-        help="Held-out logs to evaluate on (a directory with labels.csv).")] = None,
+    eval_data: Annotated[
+        Path | None, typer.Option(help="Held-out logs to evaluate on (a directory with labels.csv).")
+    ] = None,
     labels: Annotated[Path | None, typer.Option(help="Labels for --eval-data when not beside it.")] = None,
-    out_path: Annotated[Path, typer.Option(
-        "--out", help="Where to save the model bundle.")] = Path("out/kaad-model.joblib"),
+    out_path: Annotated[Path, typer.Option("--out", help="Where to save the model bundle.")] = Path(
+        "out/kaad-model.joblib"
+    ),
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "kaad",
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "kaad-detector",
     promote: Annotated[bool, typer.Option(help="Move alias 'champion' here if it evaluates at least as well.")] = False,
-    force_promote: Annotated[bool, typer.Option(
-        help="Make this measured run champion even if the champion scored better "
-             "or was measured on another evaluation set.")] = False,
+    force_promote: Annotated[
+        bool,
+        typer.Option(
+            help="Make this measured run champion even if the champion scored better "
+            "or was measured on another evaluation set."
+        ),
+    ] = False,
     cluster: Annotated[str, typer.Option(help="Cluster name, recorded as a tag.")] = "",
-    tracking_uri: Annotated[str | None, typer.Option(
-        help="MLflow tracking URI (default: sqlite store in mlruns/).")] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: sqlite store in mlruns/).")
+    ] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3:// and eks:// history.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
@@ -274,17 +328,38 @@ def train_cmd(
         samples: int | float | str = max_samples
         if max_samples != "auto":
             samples = float(max_samples) if "." in max_samples else int(max_samples)
-        params = DetectorParams(n_estimators=n_estimators, max_samples=samples, contamination=contamination,
-                                alerts_per_day=alerts_per_day, seed=seed)
-        config = TrainConfig(window=window, params=params, since=_when(since), until=_when(until),
-                             trusted_proxies=_proxies(trusted_proxies))
+        params = DetectorParams(
+            n_estimators=n_estimators,
+            max_samples=samples,
+            contamination=contamination,
+            alerts_per_day=alerts_per_day,
+            seed=seed,
+        )
+        config = TrainConfig(
+            window=window,
+            params=params,
+            since=_when(since),
+            until=_when(until),
+            trusted_proxies=_proxies(trusted_proxies),
+        )
         eval_files, labels = _eval_inputs(eval_data, labels)
-        job = TrainJob(inputs=inputs, config=config, out_path=out_path, eval_inputs=eval_files,
-                       labels=labels, aws=_aws_options(since, until, region, profile, None),
-                       signing_key_file=signing_key_file, track=track, cluster=cluster,
-                       experiment=experiment, model_name=model_name, promote=promote,
-                       force_promote=force_promote, tracking_uri=tracking_uri,
-                       run_params={"window": window, "since": since, "until": until})
+        job = TrainJob(
+            inputs=inputs,
+            config=config,
+            out_path=out_path,
+            eval_inputs=eval_files,
+            labels=labels,
+            aws=_aws_options(since, until, region, profile, None),
+            signing_key_file=signing_key_file,
+            track=track,
+            cluster=cluster,
+            experiment=experiment,
+            model_name=model_name,
+            promote=promote,
+            force_promote=force_promote,
+            tracking_uri=tracking_uri,
+            run_params={"window": window, "since": since, "until": until},
+        )
         total = sum(os.path.getsize(f) for f in expand_inputs(inputs) if os.path.isfile(f))
         with byte_progress(total, "train: read history") as advance:
             done = run_train_job(job, on_progress=advance)
@@ -371,36 +446,57 @@ def evaluate_cmd(
 
 @app.command("score")
 def score_cmd(
-    inputs: Annotated[list[str], typer.Argument(help="The day's audit logs: files, directories, globs, -.",
-                                                show_default=False)],
-    model: Annotated[str | None, typer.Option(
-        help="Registered model NAME@alias (default kaad-detector@champion).")] = None,
+    inputs: Annotated[
+        list[str], typer.Argument(help="The day's audit logs: files, directories, globs, -.", show_default=False)
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")
+    ] = None,
     run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
-    day: Annotated[str | None, typer.Option(
-        help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")] = None,
-    top: Annotated[int, typer.Option(
-        min=1, help="Rows of the terminal table (every alerting window is explained and written anyway).")] = 20,
-    threshold: Annotated[float | None, typer.Option(
-        min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's).")] = None,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Directory for the report files (default out/score-DAY).")] = None,
-    formats: Annotated[str, typer.Option(
-        "--format", help="Comma list of table, csv, json, parquet, html.")] = "table,csv,html",
-    fail_on: Annotated[float | None, typer.Option(min=0, max=100,
-        help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).")] = None,
-    allowlist: Annotated[Path | None, typer.Option(
-        help="TOML allowlist of known noise (identity, reason and expiry per entry).")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")
+    ] = None,
+    top: Annotated[
+        int,
+        typer.Option(min=1, help="Rows of the terminal table (every alerting window is explained and written anyway)."),
+    ] = 20,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma list of table, csv, json, parquet, html.")
+    ] = "table,csv,html",
+    fail_on: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=100,
+            help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).",
+        ),
+    ] = None,
+    allowlist: Annotated[
+        Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")
+    ] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
     region: Annotated[str | None, typer.Option(help="AWS region for s3://, eks://, sns:, cloudwatch:.")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
-    notify: Annotated[str | None, typer.Option(
-        help="sns:TOPIC-ARN: one message per unsuppressed alerting window "
-             "(above the threshold, or at or above --fail-on).")] = None,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            help="sns:TOPIC-ARN: one message per unsuppressed alerting window "
+            "(above the threshold, or at or above --fail-on)."
+        ),
+    ] = None,
     metrics: Annotated[str | None, typer.Option(help="cloudwatch:NAMESPACE: put the day's counts as metrics.")] = None,
-    notify_state: Annotated[Path, typer.Option(
-        help="Ledger of what was sent, so reruns do not page twice.")] = Path("out/notify-ledger.json"),
+    notify_state: Annotated[Path, typer.Option(help="Ledger of what was sent, so reruns do not page twice.")] = Path(
+        "out/notify-ledger.json"
+    ),
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
 ) -> None:
@@ -420,12 +516,26 @@ def score_cmd(
     try:
         the_day = None if day is None else date_type.fromisoformat(day)
         job = ScoreJob(
-            inputs=inputs, day=the_day, model=model, run=run, bundle=bundle,
-            signing_key_file=signing_key_file, top=top, threshold=threshold, fail_on=fail_on,
-            allowlist=allowlist, out_dir=out_dir, formats=tuple(wanted), tracking_uri=tracking_uri,
-            track=track, aws=_aws_options(None, None, region, profile, None, day=the_day),
-            notify=notify, metrics=metrics, notify_state=notify_state,
-            trusted_proxies=_proxies(trusted_proxies))
+            inputs=inputs,
+            day=the_day,
+            model=model,
+            run=run,
+            bundle=bundle,
+            signing_key_file=signing_key_file,
+            top=top,
+            threshold=threshold,
+            fail_on=fail_on,
+            allowlist=allowlist,
+            out_dir=out_dir,
+            formats=tuple(wanted),
+            tracking_uri=tracking_uri,
+            track=track,
+            aws=_aws_options(None, None, region, profile, None, day=the_day),
+            notify=notify,
+            metrics=metrics,
+            notify_state=notify_state,
+            trusted_proxies=_proxies(trusted_proxies),
+        )
         done = run_score_job(job)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
@@ -443,11 +553,14 @@ def score_cmd(
         out.print(f"wrote {path}", markup=False)
     for line in alerts:
         out.print(line, markup=False)
-    summary = (f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
-               f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects")
+    summary = (
+        f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
+        f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
+    )
     if fail_on is not None and result.n_at_or_above(fail_on):
-        out.print(f"{summary}; {result.n_at_or_above(fail_on)} at or above percentile {fail_on:g}: exit 1",
-                  markup=False)
+        out.print(
+            f"{summary}; {result.n_at_or_above(fail_on)} at or above percentile {fail_on:g}: exit 1", markup=False
+        )
         raise typer.Exit(code=1)
     tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
     out.print(summary + tail, markup=False)

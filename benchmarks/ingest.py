@@ -73,8 +73,10 @@ def _duckdb_peer(path: str) -> int:
     con = duckdb.connect()
     compression = "gzip" if path.endswith(".gz") else "none"
     n = 0
-    query = (f"SELECT * FROM read_json('{path}', format='newline_delimited', "
-             f"compression='{compression}', columns={READ_JSON_COLUMNS})")
+    query = (
+        f"SELECT * FROM read_json('{path}', format='newline_delimited', "
+        f"compression='{compression}', columns={READ_JSON_COLUMNS})"
+    )
     for batch in con.sql(query).to_arrow_reader(65536):
         n += batch.num_rows
     return n
@@ -92,15 +94,25 @@ def _naive_pandas(path: str) -> int:
     return len(raw)
 
 
-STAGES = {"floor": _floor, "ingest": _ingest, "ingest_parquet": _ingest_parquet,
-          "ingest_featurise": _featurise, "peer_duckdb_read_json": _duckdb_peer,
-          "peer_naive_pandas": _naive_pandas}
+STAGES = {
+    "floor": _floor,
+    "ingest": _ingest,
+    "ingest_parquet": _ingest_parquet,
+    "ingest_featurise": _featurise,
+    "peer_duckdb_read_json": _duckdb_peer,
+    "peer_naive_pandas": _naive_pandas,
+}
 
 
 def measure(stage: str, path: str) -> dict:
     """Run one stage in a child process; return lines/s and peak RSS."""
-    out = subprocess.run([sys.executable, __file__, "--child", stage, path], check=True,
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", stage, path],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -109,8 +121,7 @@ def _child(stage: str, path: str) -> None:
     n = STAGES[stage](path)
     seconds = time.perf_counter() - start
     rss_mb = peak_rss_mb()
-    print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rate": n / seconds,
-                      "rss_mb": rss_mb}))
+    print(json.dumps({"stage": stage, "events": n, "seconds": seconds, "rate": n / seconds, "rss_mb": rss_mb}))
 
 
 #: The floor and kaad's ingest run this many times, alternately, on each file: both move by
@@ -139,19 +150,37 @@ def run(sizes: list[int], repeats: int = REPEATS) -> list[dict]:
                 for stage in paired:
                     paired[stage].append(measure(stage, path))
             ratios = [i["rate"] / f["rate"] for f, i in zip(paired["floor"], paired["ingest"], strict=True)]
-            results = {stage: sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-                       for stage, runs in paired.items()}  # the median run of each
-            others = [s for s in STAGES if s not in paired and (s != "peer_naive_pandas" or n <= 1_000_000)
-                      and (kind != "bodies" or s in ("ingest_parquet",))]
+            results = {
+                stage: sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2] for stage, runs in paired.items()
+            }  # the median run of each
+            others = [
+                s
+                for s in STAGES
+                if s not in paired
+                and (s != "peer_naive_pandas" or n <= 1_000_000)
+                and (kind != "bodies" or s in ("ingest_parquet",))
+            ]
             results.update({stage: measure(stage, path) for stage in others})
             floor = results["floor"]["rate"]
             for stage, r in results.items():
-                ratio = (f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
-                         if stage == "ingest" else f"{r['rate'] / floor:.2f}")
-                rows.append({"events": n, "file": kind, "MB": round(mb), "stage": stage,
-                             "events/s": round(r["rate"]), "MB/s": round(mb / r["seconds"]),
-                             "ratio_to_floor": ratio, "seconds": round(r["seconds"], 2),
-                             "peak_rss_mb": round(r["rss_mb"])})
+                ratio = (
+                    f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+                    if stage == "ingest"
+                    else f"{r['rate'] / floor:.2f}"
+                )
+                rows.append(
+                    {
+                        "events": n,
+                        "file": kind,
+                        "MB": round(mb),
+                        "stage": stage,
+                        "events/s": round(r["rate"]),
+                        "MB/s": round(mb / r["seconds"]),
+                        "ratio_to_floor": ratio,
+                        "seconds": round(r["seconds"], 2),
+                        "peak_rss_mb": round(r["rss_mb"]),
+                    }
+                )
     return rows
 
 

@@ -43,20 +43,36 @@ def _child(days: str) -> None:
     start = time.perf_counter()
     result = train(files, TrainConfig(params=DetectorParams(seed=0)))
     seconds = time.perf_counter() - start
-    print(json.dumps({"events": result.stats.n_events + result.stats.n_merged, "windows": len(result.windows),
-                      "seconds": seconds, "fit_seconds": result.fit_seconds, "rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "events": result.stats.n_events + result.stats.n_merged,
+                "windows": len(result.windows),
+                "seconds": seconds,
+                "fit_seconds": result.fit_seconds,
+                "rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 def main(days: int = 30) -> None:
     t = time.perf_counter()
     _files(days)
     print(f"simulated {days} days in {time.perf_counter() - t:.0f} s (cached after the first run)", flush=True)
-    out = subprocess.run([sys.executable, __file__, "--child", str(days)], check=True, capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(days)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     row = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"train on {days} days: {row['events']:,} events, {row['windows']:,} windows in "
-          f"{row['seconds'] / 60:.1f} min ({row['events'] / row['seconds']:,.0f} events/s; forest fit "
-          f"{row['fit_seconds']:.1f} s), peak RSS {row['rss_mb']:,.0f} MB")
+    print(
+        f"train on {days} days: {row['events']:,} events, {row['windows']:,} windows in "
+        f"{row['seconds'] / 60:.1f} min ({row['events'] / row['seconds']:,.0f} events/s; forest fit "
+        f"{row['fit_seconds']:.1f} s), peak RSS {row['rss_mb']:,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,13 @@ def run() -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         bundle = str(Path(tmp) / "model.joblib")
         for stage in ("train", "score"):
-            out = subprocess.run([sys.executable, __file__, "--child", stage, bundle], check=True,
-                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", stage, bundle],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 
@@ -83,5 +88,7 @@ if __name__ == "__main__":
         _child(sys.argv[2], sys.argv[3])
     else:
         for r in run():
-            print(f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
-                  f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB")
+            print(
+                f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
+                f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB"
+            )

@@ -18,15 +18,18 @@ def demo_path() -> str:
     import tempfile
     import time
 
-    code = ("import runpy, pathlib; runpy.run_module('demo', run_name='__main__'); "
-            "print('VmHWM', [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() "
-            "if l.startswith('VmHWM')][0].split()[1])")
+    code = (
+        "import runpy, pathlib; runpy.run_module('demo', run_name='__main__'); "
+        "print('VmHWM', [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() "
+        "if l.startswith('VmHWM')][0].split()[1])"
+    )
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "PYTHONPATH": str(root)}
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, check=True, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - start
     rss_kb = int(out.stdout.strip().splitlines()[-1].split()[1])
     return f"demo path: {seconds:.1f} s end to end, peak RSS {rss_kb / 1024:,.0f} MB"
@@ -41,8 +44,10 @@ if __name__ == "__main__":
     ingest.print_table(ingest.run(sizes))
     print("\n## train and score (benchmark cluster, real control-plane rate)")
     for r in pipeline.run():
-        print(f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
-              f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB")
+        print(
+            f"{r['stage']}: {r['events']:,} events, {r['windows']:,} windows in {r['seconds']:.1f} s "
+            f"({r['rate']:,.0f} events/s), peak RSS {r['rss_mb']:,.0f} MB"
+        )
     print("\n## the make demo path (simulate 21 days, train, MLflow, score, report)")
     print(demo_path())
     if full:

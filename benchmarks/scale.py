@@ -34,8 +34,13 @@ def _days(per_day: int) -> list[Path]:
     files = sorted(out.glob("*.jsonl.gz"))
     if len(files) < 2:
         nodes = max(1, round((per_day - FIXED_PER_DAY) / PER_NODE_PER_DAY))
-        simulate(out, days=2, attacks=["secret_enumeration", "privileged_pod"], seed=11,
-                 spec=replace(BENCH_CLUSTER, nodes=nodes))
+        simulate(
+            out,
+            days=2,
+            attacks=["secret_enumeration", "privileged_pod"],
+            seed=11,
+            spec=replace(BENCH_CLUSTER, nodes=nodes),
+        )
         files = sorted(out.glob("*.jsonl.gz"))
     return files
 
@@ -72,14 +77,21 @@ def run(sizes: list[int]) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = str(Path(tmp) / "model.joblib")
             for stage in ("train", "score"):
-                out = subprocess.run([sys.executable, __file__, "--child", stage, str(per_day), bundle],
-                                     check=True, capture_output=True, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", stage, str(per_day), bundle],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                )
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 row["per_day"] = per_day
                 rows.append(row)
-                print(f"{per_day:,}/day {stage}: {row['events']:,} events in {row['seconds']:.1f} s "
-                      f"({row['events'] / row['seconds']:,.0f}/s), peak RSS {row['rss_mb']:,.0f} MB", flush=True)
+                print(
+                    f"{per_day:,}/day {stage}: {row['events']:,} events in {row['seconds']:.1f} s "
+                    f"({row['events'] / row['seconds']:,.0f}/s), peak RSS {row['rss_mb']:,.0f} MB",
+                    flush=True,
+                )
     return rows
 
 

@@ -20,10 +20,12 @@ def main(days: int = 4) -> None:
         start = time.perf_counter()
         result = simulate(Path(tmp), days=days, attacks=list(ATTACKS), seed=1, spec=BENCH_CLUSTER)
         seconds = time.perf_counter() - start
-    print(f"simulated {result.n_events:,} events ({days} days, {BENCH_CLUSTER.nodes} nodes, "
-          f"rate_scale {BENCH_CLUSTER.rate_scale}) in {seconds:.1f} s: "
-          f"{result.n_events / seconds:,.0f} events/s, "
-          f"{1e6 / (result.n_events / seconds):.1f} s per million")
+    print(
+        f"simulated {result.n_events:,} events ({days} days, {BENCH_CLUSTER.nodes} nodes, "
+        f"rate_scale {BENCH_CLUSTER.rate_scale}) in {seconds:.1f} s: "
+        f"{result.n_events / seconds:,.0f} events/s, "
+        f"{1e6 / (result.n_events / seconds):.1f} s per million"
+    )
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class StageDeduplicator:
         self.n_stage_merged += int((seen & (best_ranks != 0)).sum())
 
         finished = ~seen & (best_ranks == 0)
-        complete = best[finished]                          # always rows of the new batch
+        complete = best[finished]  # always rows of the new batch
         waiting = np.sort(best[~seen & (best_ranks != 0)])  # old pending rows first, then new
         self._done.add(request_keys[finished], is_sorted=True)
         keep_old, keep_new = waiting[waiting < n_old], waiting[waiting >= n_old] - n_old

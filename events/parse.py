@@ -20,30 +20,54 @@ from events.request_body import body_columns, body_step
 from events.schema import EVENT_SCHEMA
 
 _EVENT = {
-    "kind": "VARCHAR", "level": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR",
-    "requestURI": "VARCHAR", "verb": "VARCHAR",
+    "kind": "VARCHAR",
+    "level": "VARCHAR",
+    "auditID": "VARCHAR",
+    "stage": "VARCHAR",
+    "requestURI": "VARCHAR",
+    "verb": "VARCHAR",
     "user": {
-        "username": "VARCHAR", "groups": ["VARCHAR"],
-        "extra": {"arn": ["VARCHAR"], "canonicalArn": ["VARCHAR"],
-                  "sessionName": ["VARCHAR"], "accessKeyId": ["VARCHAR"]},
+        "username": "VARCHAR",
+        "groups": ["VARCHAR"],
+        "extra": {
+            "arn": ["VARCHAR"],
+            "canonicalArn": ["VARCHAR"],
+            "sessionName": ["VARCHAR"],
+            "accessKeyId": ["VARCHAR"],
+        },
     },
     "impersonatedUser": {"username": "VARCHAR"},
-    "sourceIPs": ["VARCHAR"], "userAgent": "VARCHAR",
-    "objectRef": {"resource": "VARCHAR", "subresource": "VARCHAR", "apiGroup": "VARCHAR",
-                  "apiVersion": "VARCHAR", "namespace": "VARCHAR", "name": "VARCHAR"},
+    "sourceIPs": ["VARCHAR"],
+    "userAgent": "VARCHAR",
+    "objectRef": {
+        "resource": "VARCHAR",
+        "subresource": "VARCHAR",
+        "apiGroup": "VARCHAR",
+        "apiVersion": "VARCHAR",
+        "namespace": "VARCHAR",
+        "name": "VARCHAR",
+    },
     "responseStatus": {"code": "INTEGER"},
     "requestObject": "JSON",
     # Parsed as a struct: reading the two keys with ->> would parse the JSON twice per row.
-    "annotations": {"authorization.k8s.io/decision": "VARCHAR",
-                    "authorization.k8s.io/reason": "VARCHAR",
-                    # The spelling in EKS blog posts and some webhook authorizers.
-                    "authorization.kubernetes.io/decision": "VARCHAR",
-                    "authorization.kubernetes.io/reason": "VARCHAR"},
-    "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
+    "annotations": {
+        "authorization.k8s.io/decision": "VARCHAR",
+        "authorization.k8s.io/reason": "VARCHAR",
+        # The spelling in EKS blog posts and some webhook authorizers.
+        "authorization.kubernetes.io/decision": "VARCHAR",
+        "authorization.kubernetes.io/reason": "VARCHAR",
+    },
+    "requestReceivedTimestamp": "VARCHAR",
+    "stageTimestamp": "VARCHAR",
+    "timestamp": "VARCHAR",
     "requestTimestamp": "VARCHAR",
     # Wrapper keys: a line holding one of these is not an event but contains some.
-    "records": "JSON", "logEvents": "JSON", "items": "JSON", "protoPayload": "JSON",
-    "messageType": "VARCHAR", "properties": "JSON",
+    "records": "JSON",
+    "logEvents": "JSON",
+    "items": "JSON",
+    "protoPayload": "JSON",
+    "messageType": "VARCHAR",
+    "properties": "JSON",
 }
 
 #: One request, whatever stage or copy of it was read: the auditID together with what the
@@ -51,9 +75,20 @@ _EVENT = {
 #: alone would let a client hide a second request behind the ID of its first. Computed from
 #: event-table columns, so the lake and kaad's own Parquet compute the same key. The response
 #: code is left out: the RequestReceived stage has none, and it must merge with the others.
-REQUEST_KEY_COLUMNS = ("audit_id", "identity", "verb", "request_uri", "target_resource",
-                       "target_subresource", "api_group", "target_namespace", "target_name",
-                       "timestamp", "source_ips", "user_agent")
+REQUEST_KEY_COLUMNS = (
+    "audit_id",
+    "identity",
+    "verb",
+    "request_uri",
+    "target_resource",
+    "target_subresource",
+    "api_group",
+    "target_namespace",
+    "target_name",
+    "timestamp",
+    "source_ips",
+    "user_agent",
+)
 REQUEST_KEY_SQL = "hash(" + ", ".join(REQUEST_KEY_COLUMNS) + ")"
 #: The auditID alone: two request keys that share it are a reused ID.
 AUDIT_ID_HASH_SQL = "hash(audit_id)"
@@ -143,7 +178,7 @@ checked AS (
         END AS reject_reason
     FROM routed
 ),
-{body_step('j.requestObject', 'j.requestObject::VARCHAR', 'checked', 'j.objectRef.resource', 'api_verb')},
+{body_step("j.requestObject", "j.requestObject::VARCHAR", "checked", "j.objectRef.resource", "api_verb")},
 rows AS (
 SELECT
     route, reject_reason,
@@ -185,7 +220,7 @@ SELECT
              j.annotations."authorization.kubernetes.io/decision") AS auth_decision,
     coalesce(j.annotations."authorization.k8s.io/reason",
              j.annotations."authorization.kubernetes.io/reason") AS auth_reason,
-{body_columns('j.requestObject')}
+{body_columns("j.requestObject")}
     -- The command is in the URI; some shippers (AKS samples) log it as a request body too.
     CASE WHEN j.objectRef.subresource = 'exec' THEN coalesce(nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),
@@ -204,13 +239,15 @@ SELECT *, {REQUEST_KEY_SQL} AS audit_hash, {AUDIT_ID_HASH_SQL} AS id_hash FROM r
 """
 _SQL = _FROM_LINES + _BODY
 
-LINE_SCHEMA = pa.schema([
-    ("source_file", pa.string()),
-    ("source_line", pa.int64()),
-    ("text", pa.large_string()),
-    ("truncated", pa.bool_()),
-    ("fallback_ts", pa.string()),
-])
+LINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+        ("text", pa.large_string()),
+        ("truncated", pa.bool_()),
+        ("fallback_ts", pa.string()),
+    ]
+)
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -238,8 +275,9 @@ def normalise_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> pa.Table
         con.unregister("lines")
 
 
-def normalise_file(con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool,
-                   rows_per_batch: int = 65536) -> pa.RecordBatchReader:
+def normalise_file(
+    con: duckdb.DuckDBPyConnection, path: str, *, gzip: bool, rows_per_batch: int = 65536
+) -> pa.RecordBatchReader:
     """Stream a JSON-lines file through the same normalisation, parsed by DuckDB itself.
 
     Batches carry ``clean`` (the row needs no reject, unwrap or line number), the dedupe
@@ -271,9 +309,13 @@ def split_result(result: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     events = result.select([*EVENT_SCHEMA.names, *DEDUPE_COLUMNS])
     if pc.all(good).as_py():  # the common case: skip copying the batch through filters
         empty = result.slice(0, 0)
-        return (events, empty.select(["source_file", "source_line", "reject_reason", "truncated"]),
-                empty.select(["source_file", "source_line", "text", "fallback_ts"]))
+        return (
+            events,
+            empty.select(["source_file", "source_line", "reject_reason", "truncated"]),
+            empty.select(["source_file", "source_line", "text", "fallback_ts"]),
+        )
     rejects = result.filter(pc.and_(is_event, rejected)).select(
-        ["source_file", "source_line", "reject_reason", "truncated"])
+        ["source_file", "source_line", "reject_reason", "truncated"]
+    )
     routed = result.filter(pc.invert(is_event)).select(["source_file", "source_line", "text", "fallback_ts"])
     return events.filter(good), rejects, routed

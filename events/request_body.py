@@ -14,8 +14,7 @@ kind can hold them, and each pod body is parsed three times, not once a field an
 from __future__ import annotations
 
 _SPECS = ("$.spec", "$.spec.template.spec", "$.spec.jobTemplate.spec.template.spec")
-_CONTAINER_LISTS = [f"{s}.{lst}" for s in _SPECS for lst in ("containers", "initContainers",
-                                                             "ephemeralContainers")]
+_CONTAINER_LISTS = [f"{s}.{lst}" for s in _SPECS for lst in ("containers", "initContainers", "ephemeralContainers")]
 _HOST_FLAGS = ("hostNetwork", "hostPID", "hostIPC")
 #: Pod-level securityContext settings that run containers as root, read at every spec level.
 _POD_ROOT = ("securityContext.runAsUser", "securityContext.runAsNonRoot")
@@ -24,16 +23,27 @@ _CONTAINER_SETTINGS = ("$.privileged", "$.runAsUser", "$.runAsNonRoot", "$.allow
 #: What a credential looks like in a ConfigMap's data, by key or value (case ignored): Falco's
 #: list (AWS key IDs, password, passphrase) plus secret keys, API keys and tokens, PEM private
 #: keys and AWS access key IDs. Only whether it matches is kept; the text goes nowhere.
-CREDENTIAL_SHAPE = (r"(?i)(aws[_-]?(s3[_-]?)?access[_-]?key[_-]?id|secret[_-]?access[_-]?key"
-                    r"|passw(or)?d|passphrase|api[_-]?key|client[_-]?secret"
-                    r"|(access|auth|bearer|refresh)[_-]?token|BEGIN [A-Z ]*PRIVATE KEY"
-                    r"|\b(AKIA|ASIA)[0-9A-Z]{16}\b)")
+CREDENTIAL_SHAPE = (
+    r"(?i)(aws[_-]?(s3[_-]?)?access[_-]?key[_-]?id|secret[_-]?access[_-]?key"
+    r"|passw(or)?d|passphrase|api[_-]?key|client[_-]?secret"
+    r"|(access|auth|bearer|refresh)[_-]?token|BEGIN [A-Z ]*PRIVATE KEY"
+    r"|\b(AKIA|ASIA)[0-9A-Z]{16}\b)"
+)
 _SUBJECTS = '[{"kind": "VARCHAR", "name": "VARCHAR", "namespace": "VARCHAR"}]'
 
 #: Kinds whose bodies hold a pod spec (the Pod's own, or a template) or RBAC fields. Bodies
 #: without a kind (strategic merge patches) may hold either.
-POD_KINDS = ("Pod", "PodTemplate", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet",
-             "ReplicationController", "Job", "CronJob")
+POD_KINDS = (
+    "Pod",
+    "PodTemplate",
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+)
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
 
 
@@ -43,14 +53,17 @@ def _quoted(paths) -> str:
 
 def _each(lists: str, path: str, name: str) -> str:
     """``path`` read in every element of every JSON list in ``lists``, flattened, no NULLs."""
-    return (f"nullif(list_filter(flatten(list_transform({lists}, lambda l: "
-            f"json_extract_string(l, '$[*].{path}'))), lambda {name}: {name} IS NOT NULL), [])")
+    return (
+        f"nullif(list_filter(flatten(list_transform({lists}, lambda l: "
+        f"json_extract_string(l, '$[*].{path}'))), lambda {name}: {name} IS NOT NULL), [])"
+    )
 
 
 def body_step(body: str, text: str, source: str, resource: str, verb: str) -> str:
     """A query step (``bodies AS (...)``) over ``source`` reading the body's kind, and its pod
     and RBAC fields as two structs, only from objects of kinds that can hold them; services,
     ingresses, config maps and CSRs are read by ``resource`` (their patches carry no kind)."""
+
     def may_hold(kinds) -> str:
         listed = ", ".join(f"'{k}'" for k in kinds)
         # JSON patches (arrays) are not read: they hold operations, not objects.
@@ -59,32 +72,39 @@ def body_step(body: str, text: str, source: str, resource: str, verb: str) -> st
     # One parse of the body finds the container and volume lists and the host flags of all
     # three spec levels; fields are then read from those small lists.
     flags = [f"{s}.{flag}" for flag in (*_HOST_FLAGS, *_POD_ROOT) for s in _SPECS]
-    lists = {"body_containers": f"json_extract({body}, {_quoted(_CONTAINER_LISTS)})",
-             "body_volumes": f"json_extract({body}, {_quoted(f'{s}.volumes' for s in _SPECS)})",
-             "body_flags": f"json_extract_string({body}, {_quoted(flags)})"}
+    lists = {
+        "body_containers": f"json_extract({body}, {_quoted(_CONTAINER_LISTS)})",
+        "body_volumes": f"json_extract({body}, {_quoted(f'{s}.volumes' for s in _SPECS)})",
+        "body_flags": f"json_extract_string({body}, {_quoted(flags)})",
+    }
     read_lists = ", ".join(f"CASE WHEN pod_body THEN {expr} END AS {name}" for name, expr in lists.items())
     # Each container's securityContext once, as [privileged, runAsUser, runAsNonRoot,
     # allowPrivilegeEscalation]: one small parse a container, not one a setting.
     settings = "[" + ", ".join(f"'{p}'" for p in _CONTAINER_SETTINGS) + "]"
-    read_settings = (f"CASE WHEN pod_body THEN list_transform(flatten(list_transform(body_containers, "
-                     f"lambda l: json_extract(l, '$[*].securityContext'))), "
-                     f"lambda c: json_extract_string(c, {settings})) END AS body_settings")
+    read_settings = (
+        f"CASE WHEN pod_body THEN list_transform(flatten(list_transform(body_containers, "
+        f"lambda l: json_extract(l, '$[*].securityContext'))), "
+        f"lambda c: json_extract_string(c, {settings})) END AS body_settings"
+    )
     # A flag is taken from the first spec level that sets it.
-    first_set = {flag: f"coalesce(list_filter(body_flags[{3 * i + 1}:{3 * i + 3}], "
-                       f"lambda v: v IS NOT NULL)[1] = 'true', false)"
-                 for i, flag in enumerate(_HOST_FLAGS)}
-    pod_root = ("(list_contains(body_flags[10:12], '0') OR list_contains(body_flags[13:15], 'false') "
-                "OR list_contains(list_transform(body_settings, lambda c: c[2] = '0' OR c[3] = 'false' "
-                "OR c[4] = 'true'), true))")
+    first_set = {
+        flag: f"coalesce(list_filter(body_flags[{3 * i + 1}:{3 * i + 3}], lambda v: v IS NOT NULL)[1] = 'true', false)"
+        for i, flag in enumerate(_HOST_FLAGS)
+    }
+    pod_root = (
+        "(list_contains(body_flags[10:12], '0') OR list_contains(body_flags[13:15], 'false') "
+        "OR list_contains(list_transform(body_settings, lambda c: c[2] = '0' OR c[3] = 'false' "
+        "OR c[4] = 'true'), true))"
+    )
     pod = f"""{{
             'privileged': list_contains(list_transform(body_settings, lambda c: c[1]), 'true'),
             'runs_as_root': coalesce({pod_root}, false),
-            'host_paths': {_each('body_volumes', 'hostPath.path', 'p')},
-            'host_network': {first_set['hostNetwork']},
-            'host_pid': {first_set['hostPID']},
-            'host_ipc': {first_set['hostIPC']},
-            'capabilities': {_each('body_containers', 'securityContext.capabilities.add[*]', 'c')},
-            'images': {_each('body_containers', 'image', 'i')}}}"""
+            'host_paths': {_each("body_volumes", "hostPath.path", "p")},
+            'host_network': {first_set["hostNetwork"]},
+            'host_pid': {first_set["hostPID"]},
+            'host_ipc': {first_set["hostIPC"]},
+            'capabilities': {_each("body_containers", "securityContext.capabilities.add[*]", "c")},
+            'images': {_each("body_containers", "image", "i")}}}"""
     rbac = f"""{{
             'role_ref_kind': json_extract_string({body}, '$.roleRef.kind'),
             'role_ref_name': json_extract_string({body}, '$.roleRef.name'),

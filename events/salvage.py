@@ -12,8 +12,17 @@ import re
 from typing import Any
 
 _STRING = r'"((?:[^"\\]|\\.)*)"'
-_TOP_FIELDS = ("auditID", "stage", "verb", "requestURI", "level", "userAgent",
-               "requestReceivedTimestamp", "stageTimestamp", "timestamp")
+_TOP_FIELDS = (
+    "auditID",
+    "stage",
+    "verb",
+    "requestURI",
+    "level",
+    "userAgent",
+    "requestReceivedTimestamp",
+    "stageTimestamp",
+    "timestamp",
+)
 _OBJECT_REF_FIELDS = ("resource", "subresource", "namespace", "name", "apiGroup", "apiVersion")
 
 

@@ -17,9 +17,12 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("audit_id", _STR, "auditID; 'md5:<hash of the line>' when the event has none"),
     ("stage", _STR, "stage as given (ResponseComplete, ResponseStarted, Panic, RequestReceived)"),
     ("level", _STR, "audit level as given (Metadata, Request, RequestResponse)"),
-    ("timestamp", pa.timestamp("us", tz="UTC"),
-     "requestReceivedTimestamp, else stageTimestamp, else the legacy top-level timestamp, "
-     "else the CloudWatch ingestion time; UTC"),
+    (
+        "timestamp",
+        pa.timestamp("us", tz="UTC"),
+        "requestReceivedTimestamp, else stageTimestamp, else the legacy top-level timestamp, "
+        "else the CloudWatch ingestion time; UTC",
+    ),
     ("verb", _STR, "API verb (get, list, watch, create, patch, ...)"),
     ("identity", _STR, "user.username; 'system:unauthenticated' for a 401 with no user"),
     ("user_groups", _STRS, "user.groups"),
@@ -28,11 +31,19 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("principal_session", _STR, "EKS: user.extra.sessionName[0]"),
     ("principal_access_key", _STR, "EKS: user.extra.accessKeyId[0]"),
     ("impersonated_user", _STR, "impersonatedUser.username"),
-    ("source_ip", _STR, "the client address: the rightmost of sourceIPs that is not a trusted "
-     "proxy (the last one is the API server's TCP peer; the others are X-Forwarded-For)"),
+    (
+        "source_ip",
+        _STR,
+        "the client address: the rightmost of sourceIPs that is not a trusted "
+        "proxy (the last one is the API server's TCP peer; the others are X-Forwarded-For)",
+    ),
     ("source_ips", _STRS, "sourceIPs as logged; untrusted: the client can set all but the last"),
-    ("forwarded_unverified", pa.bool_(), "sourceIPs names addresses beyond source_ip: a forwarded "
-     "chain that no trusted proxy vouches for (someone typed an X-Forwarded-For header)"),
+    (
+        "forwarded_unverified",
+        pa.bool_(),
+        "sourceIPs names addresses beyond source_ip: a forwarded "
+        "chain that no trusted proxy vouches for (someone typed an X-Forwarded-For header)",
+    ),
     ("user_agent", _STR, "userAgent"),
     ("target_resource", _STR, "objectRef.resource"),
     ("target_subresource", _STR, "objectRef.subresource (exec, attach, token, approval, ...)"),
@@ -46,8 +57,12 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("auth_reason", _STR, "annotation authorization.k8s.io/reason"),
     ("request_object_kind", _STR, "requestObject.kind, when the body was logged"),
     ("pod_privileged", pa.bool_(), "a container of the pod spec in the body is privileged"),
-    ("pod_runs_as_root", pa.bool_(), "the pod spec sets runAsUser 0 or runAsNonRoot false (pod or "
-     "container), or a container sets allowPrivilegeEscalation true"),
+    (
+        "pod_runs_as_root",
+        pa.bool_(),
+        "the pod spec sets runAsUser 0 or runAsNonRoot false (pod or "
+        "container), or a container sets allowPrivilegeEscalation true",
+    ),
     ("pod_host_paths", _STRS, "hostPath volume paths of the pod spec in the body"),
     ("pod_host_network", pa.bool_(), "pod spec sets hostNetwork"),
     ("pod_host_pid", pa.bool_(), "pod spec sets hostPID"),
@@ -61,19 +76,37 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("rule_verbs", _STRS, "Role/ClusterRole: distinct verbs over all rules"),
     ("rule_resources", _STRS, "Role/ClusterRole: distinct resources over all rules"),
     ("service_type", _STR, "Service body: spec.type (ClusterIP, NodePort, LoadBalancer, ...)"),
-    ("ingress_tls", pa.bool_(), "Ingress created or replaced: whether spec.tls names a "
-     "certificate; NULL for other events and for patches"),
-    ("configmap_credentials", pa.bool_(), "ConfigMap body: a data key or value is shaped like a "
-     "credential (password, AWS key, private key, token); the value itself is never kept"),
+    (
+        "ingress_tls",
+        pa.bool_(),
+        "Ingress created or replaced: whether spec.tls names a certificate; NULL for other events and for patches",
+    ),
+    (
+        "configmap_credentials",
+        pa.bool_(),
+        "ConfigMap body: a data key or value is shaped like a "
+        "credential (password, AWS key, private key, token); the value itself is never kept",
+    ),
     ("csr_signer", _STR, "CertificateSigningRequest body: spec.signerName"),
     ("exec_command", _STR, "pods/exec: the command from the URI query, joined by spaces"),
     ("truncated", pa.bool_(), "the line was cut off; the row holds the fields that survived"),
-    ("audit_id_reused", pa.bool_(), "another request read before this one carries the same "
-     "auditID (clients can set it with the Audit-ID header)"),
-    ("flags", _STRS, "sensitive-action flags the request raised and the API server carried out "
-     "(features/flags.py, docs/flags.md); NULL when none"),
-    ("flags_attempted", _STRS, "the same flags, raised by a request that was refused or failed "
-     "(a 4xx/5xx response or decision forbid); NULL when none"),
+    (
+        "audit_id_reused",
+        pa.bool_(),
+        "another request read before this one carries the same auditID (clients can set it with the Audit-ID header)",
+    ),
+    (
+        "flags",
+        _STRS,
+        "sensitive-action flags the request raised and the API server carried out "
+        "(features/flags.py, docs/flags.md); NULL when none",
+    ),
+    (
+        "flags_attempted",
+        _STRS,
+        "the same flags, raised by a request that was refused or failed "
+        "(a 4xx/5xx response or decision forbid); NULL when none",
+    ),
     ("action_families", _STRS, "the action families of the flags in either column"),
     ("source_file", _STR, "file (or s3/cloudwatch URI) the event was read from"),
     ("source_line", pa.int64(), "1-based line of that file where the event (or its wrapper) starts"),
@@ -81,9 +114,17 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
 
 #: Columns added after event tables were first written: older tables read with these defaults.
 LATER_COLUMNS: dict[str, object] = {
-    "forwarded_unverified": False, "audit_id_reused": False, "pod_runs_as_root": False,
-    "service_type": None, "ingress_tls": None, "configmap_credentials": None, "csr_signer": None,
-    "flags": None, "flags_attempted": None, "action_families": None}
+    "forwarded_unverified": False,
+    "audit_id_reused": False,
+    "pod_runs_as_root": False,
+    "service_type": None,
+    "ingress_tls": None,
+    "configmap_credentials": None,
+    "csr_signer": None,
+    "flags": None,
+    "flags_attempted": None,
+    "action_families": None,
+}
 
 EVENT_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in EVENT_FIELDS])
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)

@@ -102,5 +102,4 @@ class TrustedAddress:
         ips = pc.replace_with_mask(table["source_ip"].combine_chunks(), mask, new_ips)
         flags = pc.replace_with_mask(table["forwarded_unverified"].combine_chunks(), mask, new_flags)
         table = table.set_column(table.column_names.index("source_ip"), "source_ip", ips)
-        return table.set_column(table.column_names.index("forwarded_unverified"),
-                                "forwarded_unverified", flags)
+        return table.set_column(table.column_names.index("forwarded_unverified"), "forwarded_unverified", flags)

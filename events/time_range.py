@@ -17,8 +17,9 @@ def _utc(when: datetime | date) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def in_time_range(batches: Iterable[pa.Table | pd.DataFrame], since: datetime | date | None,
-                  until: datetime | date | None) -> Iterator[pa.Table | pd.DataFrame]:
+def in_time_range(
+    batches: Iterable[pa.Table | pd.DataFrame], since: datetime | date | None, until: datetime | date | None
+) -> Iterator[pa.Table | pd.DataFrame]:
     """Yield each batch with only the events at or after ``since`` and before ``until``.
 
     Naive times are UTC; a date means its midnight. Either bound may be None (open).

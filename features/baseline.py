@@ -51,8 +51,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     [[7.2]]
     """
 
-    def __init__(self, *, min_history: int = 24, min_scale: float = 0.1,
-                 time_columns: tuple[str, ...] = TIME_COLUMNS):
+    def __init__(self, *, min_history: int = 24, min_scale: float = 0.1, time_columns: tuple[str, ...] = TIME_COLUMNS):
         self.min_history = min_history
         self.min_scale = min_scale
         self.time_columns = time_columns
@@ -103,7 +102,8 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
                 counts = counts.reindex(columns=range(period), fill_value=0)
                 self.time_counts_[self.feature_names_in_[col]] = {
-                    ident: counts.loc[ident].to_numpy(dtype=float) for ident in rich}
+                    ident: counts.loc[ident].to_numpy(dtype=float) for ident in rich
+                }
         return self
 
     def _reference(self, identity: str | None, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -171,5 +171,4 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             names = [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray([f"{n}_rarity" if n in self.time_columns else f"{n}_dev" for n in names],
-                          dtype=object)
+        return np.asarray([f"{n}_rarity" if n in self.time_columns else f"{n}_dev" for n in names], dtype=object)

@@ -18,8 +18,7 @@ from features.flags import FLAG_COLUMNS, FLAGS, flag_table, identity_kinds
 
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
-WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
-             "replicationcontrollers"}
+WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"}
 RBAC = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
 #: Window feature -> the flags it counts (carried out only; refused ones go to n_attempted).
 FLAG_FEATURES: dict[str, tuple[str, ...]] = {}
@@ -57,12 +56,18 @@ def user_agent_family(user_agent: pd.Series) -> pd.Series:
 def _ua_family(user_agent: pd.Series) -> pd.Series:
     ua = user_agent.fillna("").str.lower()
     family = np.select(
-        [ua.str.startswith("kubectl/"), ua.str.startswith("helm/"), ua.str.startswith("curl/"),
-         ua.str.contains(r"python|^openapi-generator", regex=True),
-         ua.str.startswith("mozilla/"),
-         ua.str.contains(r"^[\w.-]+/v?[\d.]+[\w.+-]* \(\w+/\w+\) (?:kubernetes|[\w-]+)/", regex=True)
-         | ua.str.startswith(("go-http-client", "kube-probe", "prometheus", "coredns"))],
-        ["kubectl", "helm", "curl", "python", "browser", "client-go"], default="other")
+        [
+            ua.str.startswith("kubectl/"),
+            ua.str.startswith("helm/"),
+            ua.str.startswith("curl/"),
+            ua.str.contains(r"python|^openapi-generator", regex=True),
+            ua.str.startswith("mozilla/"),
+            ua.str.contains(r"^[\w.-]+/v?[\d.]+[\w.+-]* \(\w+/\w+\) (?:kubernetes|[\w-]+)/", regex=True)
+            | ua.str.startswith(("go-http-client", "kube-probe", "prometheus", "coredns")),
+        ],
+        ["kubectl", "helm", "curl", "python", "browser", "client-go"],
+        default="other",
+    )
     return pd.Series(family, index=user_agent.index)
 
 
@@ -73,8 +78,10 @@ def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series
     codes, uniques = pd.factorize(combined)
     v, rest = np.divmod(uniques, len(ru) * len(su))
     r, c = np.divmod(rest, len(su))
-    names = np.array([f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}"
-                      for a, b, d in zip(v, r, c, strict=True)], dtype=object)
+    names = np.array(
+        [f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}" for a, b, d in zip(v, r, c, strict=True)],
+        dtype=object,
+    )
     return pd.Series(names[codes], index=verb.index, dtype="string")
 
 
@@ -131,9 +138,20 @@ def _flag_tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(carried out, refused) flag tables; computed here for frames that predate the columns."""
     if not all(c in events.columns for c in FLAG_COLUMNS):
         types = {f.name: f.type for f in EVENT_SCHEMA}
-        flagged = add_flags(pa.table({c: pa.array(events[c], types[c], from_pandas=True)
-                                      if c in events.columns else pa.nulls(len(events), types[c])
-                                      for c in INPUT_COLUMNS}))
-        events = pd.DataFrame({c: pd.Series(flagged[c].to_pandas(types_mapper=pd.ArrowDtype).array,
-                                            index=events.index) for c in ("flags", "flags_attempted")})
+        flagged = add_flags(
+            pa.table(
+                {
+                    c: pa.array(events[c], types[c], from_pandas=True)
+                    if c in events.columns
+                    else pa.nulls(len(events), types[c])
+                    for c in INPUT_COLUMNS
+                }
+            )
+        )
+        events = pd.DataFrame(
+            {
+                c: pd.Series(flagged[c].to_pandas(types_mapper=pd.ArrowDtype).array, index=events.index)
+                for c in ("flags", "flags_attempted")
+            }
+        )
     return flag_table(events, "flags"), flag_table(events, "flags_attempted")

@@ -29,16 +29,25 @@ from features.windows import (
 )
 
 DEFAULT_WINDOW = "1h"
-_DISTINCT = {"n_verbs", "n_resources", "n_namespaces", "n_names", "n_foreign_namespaces",
-             "n_secret_namespaces", "n_secret_names", "new_identity", "hour_of_day", "weekday"}
+_DISTINCT = {
+    "n_verbs",
+    "n_resources",
+    "n_namespaces",
+    "n_names",
+    "n_foreign_namespaces",
+    "n_secret_namespaces",
+    "n_secret_names",
+    "new_identity",
+    "hour_of_day",
+    "weekday",
+}
 
 
 def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataFrame:
     """Enrich events and add the window and novelty attribute columns (rows kept)."""
     out = enrich_events(events)
     out["window_start"] = window_start(out["timestamp"], freq)
-    out["principal"] = (out["principal_session"].astype("string")
-                        .fillna(out["principal_arn"].astype("string")))
+    out["principal"] = out["principal_session"].astype("string").fillna(out["principal_arn"].astype("string"))
     images = out["pod_images"]
     out["image"] = pd.Series(pd.NA, index=out.index, dtype="string")
     has = images.notna().to_numpy()
@@ -60,8 +69,9 @@ def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFr
 def new_encoder() -> FirstSeenEncoder:
     """An encoder that has seen nothing yet (the start of history)."""
     encoder = FirstSeenEncoder()
-    return encoder.fit(pd.DataFrame({"identity": pd.Series([], dtype="string"),
-                                     "source_ip": pd.Series([], dtype="string")}))
+    return encoder.fit(
+        pd.DataFrame({"identity": pd.Series([], dtype="string"), "source_ip": pd.Series([], dtype="string")})
+    )
 
 
 def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -83,10 +93,13 @@ def _combine(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return out.loc[:, list(FEATURE_NAMES)]
 
 
-def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str = DEFAULT_WINDOW,
-                      encoder: FirstSeenEncoder | None = None,
-                      observe: Callable[[pd.DataFrame], None] | None = None
-                      ) -> tuple[pd.DataFrame, FirstSeenEncoder]:
+def featurise_history(
+    batches: Iterable[pd.DataFrame | pa.Table],
+    *,
+    freq: str = DEFAULT_WINDOW,
+    encoder: FirstSeenEncoder | None = None,
+    observe: Callable[[pd.DataFrame], None] | None = None,
+) -> tuple[pd.DataFrame, FirstSeenEncoder]:
     """Causal window features over history given in time-ordered batches of events.
 
     Returns the windows and the encoder that has learned all of history (for scoring later).
@@ -103,8 +116,9 @@ def featurise_history(batches: Iterable[pd.DataFrame | pa.Table], *, freq: str =
     return windows.windows(), encoder
 
 
-def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
-              freq: str = DEFAULT_WINDOW) -> pd.DataFrame:
+def featurise(
+    events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *, freq: str = DEFAULT_WINDOW
+) -> pd.DataFrame:
     """Window features of new activity, novelty judged against a fitted encoder (not updated)."""
     frame = to_pandas(events) if isinstance(events, pa.Table) else events
     return _combine([aggregate_windows(mark_novelty(prepare_events(frame, freq), encoder))])
@@ -115,8 +129,9 @@ def featurise(events: pd.DataFrame | pa.Table, encoder: FirstSeenEncoder, *,
 MAX_HELD_ROWS = 65_536
 
 
-def window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
-                   ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
+def window_chunks(
+    batches: Iterable[pd.DataFrame | pa.Table], freq: str
+) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
     """Prepared events in time order, with the start of the first window that may still grow,
     and the same rows as they came (Arrow or pandas, unprepared).
 
@@ -128,8 +143,11 @@ def window_chunks(batches: Iterable[pd.DataFrame | pa.Table], freq: str
         if len(batch) == 0:
             continue
         if carry is not None:
-            batch = pa.concat_tables([carry, batch]) if isinstance(batch, pa.Table) else pd.concat(
-                [carry, batch], ignore_index=True)
+            batch = (
+                pa.concat_tables([carry, batch])
+                if isinstance(batch, pa.Table)
+                else pd.concat([carry, batch], ignore_index=True)
+            )
         stamps = batch["timestamp"].to_pandas() if isinstance(batch, pa.Table) else batch["timestamp"]
         starts = window_start(stamps, freq)
         last = starts.max()

@@ -18,9 +18,13 @@ from events.hashset import HashSet
 
 #: Attributes whose novelty is tracked per identity, as (output name, event column).
 DEFAULT_ATTRIBUTES = (
-    ("source_ip", "source_ip"), ("user_agent", "user_agent"), ("ua_family", "ua_family"),
-    ("principal", "principal"), ("verb_resource", "verb_resource"),
-    ("namespace", "target_namespace"), ("image", "image"),
+    ("source_ip", "source_ip"),
+    ("user_agent", "user_agent"),
+    ("ua_family", "ua_family"),
+    ("principal", "principal"),
+    ("verb_resource", "verb_resource"),
+    ("namespace", "target_namespace"),
+    ("image", "image"),
 )
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads identity bits
 
@@ -80,8 +84,14 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     [0.0, 1.0]
     """
 
-    def __init__(self, *, attributes=DEFAULT_ATTRIBUTES, identity_column: str = "identity",
-                 window_column: str | None = "window_start", track_ip_ranges: bool = True):
+    def __init__(
+        self,
+        *,
+        attributes=DEFAULT_ATTRIBUTES,
+        identity_column: str = "identity",
+        window_column: str | None = "window_start",
+        track_ip_ranges: bool = True,
+    ):
         self.attributes = attributes
         self.identity_column = identity_column
         self.window_column = window_column
@@ -91,22 +101,26 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     def _frame(self, X) -> tuple[pd.Series, list[pd.Series], np.ndarray | None, pd.Series | None]:
         if isinstance(X, pd.DataFrame) and self.identity_column in X.columns:
             identity = X[self.identity_column]
-            attrs = [X[col] if col in X.columns else pd.Series(pd.NA, index=X.index)
-                     for _, col in self.attributes]
+            attrs = [X[col] if col in X.columns else pd.Series(pd.NA, index=X.index) for _, col in self.attributes]
             window = None
             if self.window_column and self.window_column in X.columns:
                 # int64 nanoseconds (or plain numbers): cheap to compare and to reduce
                 column = X[self.window_column]
-                window = (pd.DatetimeIndex(column).asi8 if pd.api.types.is_datetime64_any_dtype(column.dtype)
-                          else column.to_numpy())
+                window = (
+                    pd.DatetimeIndex(column).asi8
+                    if pd.api.types.is_datetime64_any_dtype(column.dtype)
+                    else column.to_numpy()
+                )
             ips = X["source_ip"] if (self.track_ip_ranges and "source_ip" in X.columns) else None
             return identity, attrs, window, ips
         arr = check_array(X, dtype=None, accept_sparse=False, ensure_all_finite=False)
         if np.iscomplexobj(arr):
             raise ValueError("Complex data not supported")
         if getattr(self, "seen_", None) is not None and arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {arr.shape[1]} features, but FirstSeenEncoder is expecting "
-                             f"{self.n_features_in_} features as input")
+            raise ValueError(
+                f"X has {arr.shape[1]} features, but FirstSeenEncoder is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         frame = pd.DataFrame(arr.astype(object))
         return frame[0], [frame[i] for i in range(1, arr.shape[1])], None, None
 
@@ -133,8 +147,9 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         if seen_sets is None:
             seen_sets = self._start(X, len(attrs))
         elif len(attrs) != len(seen_sets):
-            raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted "
-                             f"with {len(seen_sets) + 1}")
+            raise ValueError(
+                f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted with {len(seen_sets) + 1}"
+            )
         for seen, values in zip(seen_sets, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
             new = np.unique(pairs[~missing])
@@ -156,8 +171,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         return seen
 
     # -- transforming ------------------------------------------------------------------
-    def _first_window(self, keys: np.ndarray, window: np.ndarray | None,
-                      candidates: np.ndarray) -> np.ndarray:
+    def _first_window(self, keys: np.ndarray, window: np.ndarray | None, candidates: np.ndarray) -> np.ndarray:
         """True for candidate rows in the first window their key occurs in (within this input).
 
         Only candidates (not seen before) are examined: in a steady state they are few.
@@ -170,8 +184,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             out[rows] = ~pd.Index(keys[rows]).duplicated(keep="first")
             return out
         codes, uniques = pd.factorize(keys[rows])
-        stamps = pd.DatetimeIndex(window[rows]).asi8 if window.dtype == object else \
-            window[rows].astype(np.int64)
+        stamps = pd.DatetimeIndex(window[rows]).asi8 if window.dtype == object else window[rows].astype(np.int64)
         first = np.full(len(uniques), np.iinfo(np.int64).max)
         np.minimum.at(first, codes, stamps)
         out[rows] = stamps == first[codes]
@@ -184,8 +197,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         assert seen_sets is not None, "fit sets seen_ to a list before it returns"
         identity, attrs, window, ips = self._frame(X)
         if len(attrs) != len(seen_sets):
-            raise ValueError(f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
-                             f"{len(seen_sets) + 1} columns as input")
+            raise ValueError(
+                f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
+                f"{len(seen_sets) + 1} columns as input"
+            )
         cols = []
         for seen, values in zip(seen_sets, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
@@ -198,8 +213,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         return np.column_stack(cols).astype(np.float64)
 
     def _tracks_ranges(self, X) -> bool:
-        return bool(self.track_ip_ranges and isinstance(X, pd.DataFrame)
-                    and self.identity_column in X.columns)
+        return bool(self.track_ip_ranges and isinstance(X, pd.DataFrame) and self.identity_column in X.columns)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         """Causal novelty on ``X`` (each value new in its first window), then learn ``X``."""

@@ -29,15 +29,43 @@ from features.flags import (
 )
 
 #: The event-table columns the flags are computed from.
-INPUT_COLUMNS = ("verb", "identity", "target_resource", "target_subresource", "target_namespace",
-                 "target_name", "request_uri", "response_code", "auth_decision", "impersonated_user",
-                 "source_ip", "pod_privileged", "pod_runs_as_root", "pod_host_paths", "pod_host_network",
-                 "pod_host_pid", "pod_host_ipc", "pod_capabilities", "pod_has_owner", "role_ref_name",
-                 "rule_verbs", "rule_resources", "service_type", "ingress_tls", "configmap_credentials",
-                 "csr_signer", "exec_command", "audit_id_reused", "forwarded_unverified")
+INPUT_COLUMNS = (
+    "verb",
+    "identity",
+    "target_resource",
+    "target_subresource",
+    "target_namespace",
+    "target_name",
+    "request_uri",
+    "response_code",
+    "auth_decision",
+    "impersonated_user",
+    "source_ip",
+    "pod_privileged",
+    "pod_runs_as_root",
+    "pod_host_paths",
+    "pod_host_network",
+    "pod_host_pid",
+    "pod_host_ipc",
+    "pod_capabilities",
+    "pod_has_owner",
+    "role_ref_name",
+    "rule_verbs",
+    "rule_resources",
+    "service_type",
+    "ingress_tls",
+    "configmap_credentials",
+    "csr_signer",
+    "exec_command",
+    "audit_id_reused",
+    "forwarded_unverified",
+)
 
-_CREDENTIAL_PATHS = re.compile(r"/var/run/secrets/|serviceaccount|/\.ssh/|id_rsa|id_ed25519|/etc/shadow"
-                               r"|\.kube/config|\.aws/credentials|credentials|token", re.IGNORECASE)
+_CREDENTIAL_PATHS = re.compile(
+    r"/var/run/secrets/|serviceaccount|/\.ssh/|id_rsa|id_ed25519|/etc/shadow"
+    r"|\.kube/config|\.aws/credentials|credentials|token",
+    re.IGNORECASE,
+)
 _ANONYMOUS_PATHS = f"^({'|'.join(re.escape(p) for p in ANONYMOUS_PATHS)})([/?]|$)"
 _SYSTEM_SA = re.compile(r"^system:serviceaccount:(kube-system|kube-public|kube-node-lease):")
 
@@ -58,8 +86,7 @@ class _Batch:
             values = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
             missing = np.array([v is None or v == "" for v in values], dtype=bool)
             remap = np.where(missing, -1, np.arange(len(values)))
-            idx = remap[encoded.indices.to_numpy(zero_copy_only=False)] if len(values) else \
-                np.full(self.n, -1)
+            idx = remap[encoded.indices.to_numpy(zero_copy_only=False)] if len(values) else np.full(self.n, -1)
             self._codes[column] = (idx, np.where(missing, "", values))
         return self._codes[column]
 
@@ -113,9 +140,23 @@ class _Batch:
 
 #: Resources and subresources some flag is about; the rest can raise only the flags about who
 #: asked and from where, so most rows (lease renewals) are settled without the full test.
-_RESOURCES = ("pods", *WORKLOADS, "roles", "clusterroles", "rolebindings", "clusterrolebindings",
-              "serviceaccounts", "certificatesigningrequests", "secrets", "configmaps", "services",
-              "ingresses", "events", "mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+_RESOURCES = (
+    "pods",
+    *WORKLOADS,
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+    "serviceaccounts",
+    "certificatesigningrequests",
+    "secrets",
+    "configmaps",
+    "services",
+    "ingresses",
+    "events",
+    "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations",
+)
 _SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
 _RESOURCE_SET, _SUBRESOURCE_SET = pa.array(_RESOURCES), pa.array(_SUBRESOURCES)
 _ANONYMOUS = pa.array(["system:anonymous", "system:unauthenticated"])
@@ -124,8 +165,10 @@ _ANONYMOUS = pa.array(["system:anonymous", "system:unauthenticated"])
 def _candidates(b: _Batch) -> np.ndarray:
     """Rows that may raise a flag (Arrow kernels over the whole batch; codes only for addresses)."""
     t = b.table
-    maybe = pc.or_(pc.is_in(t["target_resource"], value_set=_RESOURCE_SET),
-                   pc.is_in(t["target_subresource"], value_set=_SUBRESOURCE_SET))
+    maybe = pc.or_(
+        pc.is_in(t["target_resource"], value_set=_RESOURCE_SET),
+        pc.is_in(t["target_subresource"], value_set=_SUBRESOURCE_SET),
+    )
     maybe = pc.or_(maybe, pc.is_valid(t["impersonated_user"]))
     maybe = pc.or_(maybe, pc.is_in(t["identity"], value_set=_ANONYMOUS))
     maybe = pc.or_(pc.or_(maybe, t["audit_id_reused"]), t["forwarded_unverified"])
@@ -154,25 +197,34 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     c["host_ipc"] = pod_spec & b.true("pod_host_ipc")
     c["dangerous_capabilities"] = pod_spec & b.list_any("pod_capabilities", DANGEROUS_CAPS)
     c["runs_as_root"] = pod_spec & b.true("pod_runs_as_root")
-    c["system_namespace_workload"] = (create & no_sub & b.isin(res, ("pods", *WORKLOADS)) & system_ns
-                                      & (kinds != "node"))
+    c["system_namespace_workload"] = create & no_sub & b.isin(res, ("pods", *WORKLOADS)) & system_ns & (kinds != "node")
     c["system_namespace_serviceaccount"] = create & no_sub & b.eq(res, "serviceaccounts") & system_ns
-    c["privileged_binding"] = (write & b.isin(res, ("rolebindings", "clusterrolebindings"))
-                               & b.where("role_ref_name", lambda v: v in PRIVILEGED_ROLES
-                                         or v.startswith("system:controller:")))
+    c["privileged_binding"] = (
+        write
+        & b.isin(res, ("rolebindings", "clusterrolebindings"))
+        & b.where("role_ref_name", lambda v: v in PRIVILEGED_ROLES or v.startswith("system:controller:"))
+    )
     c["role_wildcard"] = role & (b.list_any("rule_verbs", ["*"]) | b.list_any("rule_resources", ["*"]))
     c["role_escalation_verbs"] = role & b.list_any("rule_verbs", ["escalate", "bind", "impersonate"])
     c["role_grants_exec"] = role & b.list_any("rule_resources", ["pods/exec", "pods/attach", "pods/*"])
     c["role_grants_node_proxy"] = role & b.list_any("rule_resources", ["nodes/proxy", "nodes/*"])
     c["role_grants_secrets"] = role & b.list_any("rule_resources", ["secrets"])
     c["role_grants_write"] = role & b.list_any("rule_verbs", WRITE_VERBS)
-    c["system_role_changed"] = (b.isin(verb, ("update", "patch", "delete"))
-                                & b.isin(res, ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
-                                & b.where("target_name", lambda v: v.startswith("system:")))
+    c["system_role_changed"] = (
+        b.isin(verb, ("update", "patch", "delete"))
+        & b.isin(res, ("roles", "clusterroles", "rolebindings", "clusterrolebindings"))
+        & b.where("target_name", lambda v: v.startswith("system:"))
+    )
     c["impersonation"] = ~b.empty("impersonated_user")
     # Kubelets fetch their pods' tokens, and the controller manager its controllers' ones.
-    c["token_request_other"] = _token_for_another(b, create & b.eq(res, "serviceaccounts") & b.eq(sub, "token")
-                                                  & (kinds != "node") & ~((kinds == "system") & system_ns))
+    c["token_request_other"] = _token_for_another(
+        b,
+        create
+        & b.eq(res, "serviceaccounts")
+        & b.eq(sub, "token")
+        & (kinds != "node")
+        & ~((kinds == "system") & system_ns),
+    )
     csr = b.eq(res, "certificatesigningrequests")
     # A client certificate is a credential for any name it asks for; serving and kubelet
     # certificates are not. Without a logged body the signer is unknown: flagged.
@@ -192,15 +244,20 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     c["bare_pod"] = create & b.eq(res, "pods") & no_sub & ~owned & np.isin(kinds, ["human", "service_account"])
     c["daemonset_created"] = create & no_sub & b.eq(res, "daemonsets")
     c["cronjob_written"] = write & no_sub & b.eq(res, "cronjobs")
-    c["webhook_written"] = (b.isin(verb, WRITE_VERBS) & b.isin(
-        res, ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")))
-    c["aws_auth_edited"] = (b.isin(verb, WRITE_VERBS) & b.eq(res, "configmaps") & b.eq(ns, "kube-system")
-                            & b.isin("target_name", ("aws-auth", "coredns")))
-    c["service_exposed"] = write & no_sub & b.eq(res, "services") & b.isin(
-        "service_type", ("NodePort", "LoadBalancer"))
+    c["webhook_written"] = b.isin(verb, WRITE_VERBS) & b.isin(
+        res, ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    )
+    c["aws_auth_edited"] = (
+        b.isin(verb, WRITE_VERBS)
+        & b.eq(res, "configmaps")
+        & b.eq(ns, "kube-system")
+        & b.isin("target_name", ("aws-auth", "coredns"))
+    )
+    c["service_exposed"] = write & no_sub & b.eq(res, "services") & b.isin("service_type", ("NodePort", "LoadBalancer"))
     c["ingress_without_tls"] = ~pc.fill_null(b.table["ingress_tls"], True).to_numpy(zero_copy_only=False).astype(bool)
-    c["pods_listed_cluster_wide"] = (b.isin(verb, ("list", "watch")) & b.eq(res, "pods") & b.empty(ns)
-                                     & (kinds != "node"))
+    c["pods_listed_cluster_wide"] = (
+        b.isin(verb, ("list", "watch")) & b.eq(res, "pods") & b.empty(ns) & (kinds != "node")
+    )
     # The path itself or below it, with or without a query.
     health = pc.match_substring_regex(b.table["request_uri"], _ANONYMOUS_PATHS)
     c["anonymous_request"] = anonymous & ~pc.fill_null(health, False).to_numpy(zero_copy_only=False)
@@ -225,10 +282,14 @@ def _token_for_another(b: _Batch, rows: np.ndarray) -> np.ndarray:
     if len(picked):
         take = pa.array(picked)
         callers = b.table["identity"].take(take).to_pylist()
-        targets = zip(b.table["target_namespace"].take(take).to_pylist(),
-                      b.table["target_name"].take(take).to_pylist(), strict=True)
-        mine = [caller == f"system:serviceaccount:{ns}:{name}"
-                for caller, (ns, name) in zip(callers, targets, strict=True)]
+        targets = zip(
+            b.table["target_namespace"].take(take).to_pylist(),
+            b.table["target_name"].take(take).to_pylist(),
+            strict=True,
+        )
+        mine = [
+            caller == f"system:serviceaccount:{ns}:{name}" for caller, (ns, name) in zip(callers, targets, strict=True)
+        ]
         out[picked] = ~np.asarray(mine, dtype=bool)
     return out
 
@@ -260,9 +321,11 @@ def add_flags(table: pa.Table) -> pa.Table:
     refused = cond.pop("_refused", np.zeros(0, dtype=bool))
     raised = np.column_stack([cond[f.name] for f in FLAGS]) if len(rows) else np.zeros((0, len(FLAGS)), bool)
     families = np.column_stack([raised[:, _FAMILY_OF == k].any(axis=1) for k in range(len(FAMILIES))])
-    columns = {"flags": _lists(n, rows, raised & ~refused[:, None], FLAG_NAMES),
-               "flags_attempted": _lists(n, rows, raised & refused[:, None], FLAG_NAMES),
-               "action_families": _lists(n, rows, families, np.array(FAMILIES, dtype=object))}
+    columns = {
+        "flags": _lists(n, rows, raised & ~refused[:, None], FLAG_NAMES),
+        "flags_attempted": _lists(n, rows, raised & refused[:, None], FLAG_NAMES),
+        "action_families": _lists(n, rows, families, np.array(FAMILIES, dtype=object)),
+    }
     for name, column in columns.items():
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, column)

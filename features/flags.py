@@ -28,125 +28,333 @@ class Flag:
     name: str
     family: str
     definition: str
-    feature: str | None = None   # the window feature that counts it (carried out only)
+    feature: str | None = None  # the window feature that counts it (carried out only)
     mirrors: str = ""
 
 
 _F = Flag
 FLAGS: tuple[Flag, ...] = (
-    _F("privileged_container", "host_access", "a pod spec written with a privileged container", "n_privileged",
-       "Falco 'Create Privileged Pod'; Panther Kubernetes.Pod.Privileged.Created"),
-    _F("host_path", "host_access", "a pod spec written with a hostPath volume", "n_hostpath",
-       "Panther Kubernetes.Pod.HostPath.Volume"),
-    _F("sensitive_host_path", "host_access", "a pod spec written with hostPath /, /proc, /etc, /root, /etc/kubernetes, "
-       "/var/lib/kubelet or a container runtime socket", "n_hostpath_root", "Falco 'Create Sensitive Mount Pod'"),
-    _F("host_pid", "host_access", "a pod spec sharing the host PID namespace", "n_hostpid",
-       "Panther Kubernetes.Pod.Host.PID"),
-    _F("host_network", "host_access", "a pod spec on the host network", "n_hostnetwork",
-       "Falco 'Create HostNetwork Pod'; Panther Kubernetes.Pod.Host.Network"),
-    _F("host_ipc", "host_access", "a pod spec sharing the host IPC namespace", "n_hostipc",
-       "Panther Kubernetes.Pod.Host.IPC"),
-    _F("dangerous_capabilities", "host_access", "a container adding SYS_ADMIN, SYS_PTRACE, SYS_MODULE, "
-       "NET_ADMIN, BPF, ALL or similar", "n_dangerous_caps", "Panther Kubernetes.Pod.Dangerous.Capabilities"),
-    _F("runs_as_root", "host_access", "runAsUser 0, runAsNonRoot false or allowPrivilegeEscalation true",
-       "n_runs_as_root", "Panther Kubernetes.Pod.Privileged.Created (run-as-root tests)"),
-    _F("system_namespace_workload", "system_namespace", "a pod or workload created in kube-system, "
-       "kube-public or kube-node-lease (kubelet mirror pods excepted)", "n_system_namespace_workloads",
-       "Falco 'Pod Created in Kube Namespace'; Panther Kubernetes.Pod.SystemNamespace"),
-    _F("system_namespace_serviceaccount", "system_namespace", "a service account created in a system "
-       "namespace", "n_system_namespace_serviceaccounts", "Falco 'Service Account Created in Kube Namespace'"),
-    _F("privileged_binding", "rbac", "a binding written to cluster-admin, admin, system:masters or a "
-       "control-plane role (system:kube-*, system:node, system:controller:*)", "n_admin_bindings",
-       "Falco 'Attach to cluster-admin Role'; Panther Kubernetes.ClusterRoleBinding.Privileged"),
-    _F("role_wildcard", "rbac", "a role written with '*' verbs or resources", "n_risky_roles",
-       "Falco 'ClusterRole With Wildcard Created'; Panther Kubernetes.Role.Wildcard"),
+    _F(
+        "privileged_container",
+        "host_access",
+        "a pod spec written with a privileged container",
+        "n_privileged",
+        "Falco 'Create Privileged Pod'; Panther Kubernetes.Pod.Privileged.Created",
+    ),
+    _F(
+        "host_path",
+        "host_access",
+        "a pod spec written with a hostPath volume",
+        "n_hostpath",
+        "Panther Kubernetes.Pod.HostPath.Volume",
+    ),
+    _F(
+        "sensitive_host_path",
+        "host_access",
+        "a pod spec written with hostPath /, /proc, /etc, /root, /etc/kubernetes, "
+        "/var/lib/kubelet or a container runtime socket",
+        "n_hostpath_root",
+        "Falco 'Create Sensitive Mount Pod'",
+    ),
+    _F(
+        "host_pid",
+        "host_access",
+        "a pod spec sharing the host PID namespace",
+        "n_hostpid",
+        "Panther Kubernetes.Pod.Host.PID",
+    ),
+    _F(
+        "host_network",
+        "host_access",
+        "a pod spec on the host network",
+        "n_hostnetwork",
+        "Falco 'Create HostNetwork Pod'; Panther Kubernetes.Pod.Host.Network",
+    ),
+    _F(
+        "host_ipc",
+        "host_access",
+        "a pod spec sharing the host IPC namespace",
+        "n_hostipc",
+        "Panther Kubernetes.Pod.Host.IPC",
+    ),
+    _F(
+        "dangerous_capabilities",
+        "host_access",
+        "a container adding SYS_ADMIN, SYS_PTRACE, SYS_MODULE, NET_ADMIN, BPF, ALL or similar",
+        "n_dangerous_caps",
+        "Panther Kubernetes.Pod.Dangerous.Capabilities",
+    ),
+    _F(
+        "runs_as_root",
+        "host_access",
+        "runAsUser 0, runAsNonRoot false or allowPrivilegeEscalation true",
+        "n_runs_as_root",
+        "Panther Kubernetes.Pod.Privileged.Created (run-as-root tests)",
+    ),
+    _F(
+        "system_namespace_workload",
+        "system_namespace",
+        "a pod or workload created in kube-system, kube-public or kube-node-lease (kubelet mirror pods excepted)",
+        "n_system_namespace_workloads",
+        "Falco 'Pod Created in Kube Namespace'; Panther Kubernetes.Pod.SystemNamespace",
+    ),
+    _F(
+        "system_namespace_serviceaccount",
+        "system_namespace",
+        "a service account created in a system namespace",
+        "n_system_namespace_serviceaccounts",
+        "Falco 'Service Account Created in Kube Namespace'",
+    ),
+    _F(
+        "privileged_binding",
+        "rbac",
+        "a binding written to cluster-admin, admin, system:masters or a "
+        "control-plane role (system:kube-*, system:node, system:controller:*)",
+        "n_admin_bindings",
+        "Falco 'Attach to cluster-admin Role'; Panther Kubernetes.ClusterRoleBinding.Privileged",
+    ),
+    _F(
+        "role_wildcard",
+        "rbac",
+        "a role written with '*' verbs or resources",
+        "n_risky_roles",
+        "Falco 'ClusterRole With Wildcard Created'; Panther Kubernetes.Role.Wildcard",
+    ),
     _F("role_escalation_verbs", "rbac", "a role written with escalate, bind or impersonate", "n_risky_roles"),
-    _F("role_grants_exec", "rbac", "a role written granting pods/exec, pods/attach or pods/*", "n_role_grants",
-       "Falco 'ClusterRole With Pod Exec Created'; Panther Kubernetes.Role.PodExec"),
-    _F("role_grants_node_proxy", "rbac", "a role written granting nodes/proxy or nodes/*", "n_role_grants",
-       "Panther Kubernetes.Role.NodeProxyPermissions"),
+    _F(
+        "role_grants_exec",
+        "rbac",
+        "a role written granting pods/exec, pods/attach or pods/*",
+        "n_role_grants",
+        "Falco 'ClusterRole With Pod Exec Created'; Panther Kubernetes.Role.PodExec",
+    ),
+    _F(
+        "role_grants_node_proxy",
+        "rbac",
+        "a role written granting nodes/proxy or nodes/*",
+        "n_role_grants",
+        "Panther Kubernetes.Role.NodeProxyPermissions",
+    ),
     _F("role_grants_secrets", "rbac", "a role written granting access to secrets", "n_role_grants"),
-    _F("role_grants_write", "rbac", "a role written granting create, update, patch or delete (flag "
-       "only: operators install such roles all the time)", None,
-       "Falco 'ClusterRole With Write Privileges Created'; Panther Kubernetes.Role.WritePermissions"),
-    _F("system_role_changed", "rbac", "a system: role or binding updated, patched or deleted",
-       "n_system_role_changes", "Falco 'System ClusterRole Modified/Deleted'; Panther Kubernetes.SystemRole.Modified"),
+    _F(
+        "role_grants_write",
+        "rbac",
+        "a role written granting create, update, patch or delete (flag "
+        "only: operators install such roles all the time)",
+        None,
+        "Falco 'ClusterRole With Write Privileges Created'; Panther Kubernetes.Role.WritePermissions",
+    ),
+    _F(
+        "system_role_changed",
+        "rbac",
+        "a system: role or binding updated, patched or deleted",
+        "n_system_role_changes",
+        "Falco 'System ClusterRole Modified/Deleted'; Panther Kubernetes.SystemRole.Modified",
+    ),
     _F("impersonation", "identity", "a request made while impersonating another user", "n_impersonations"),
-    _F("token_request_other", "identity", "a token requested for a service account other than the "
-       "caller's own (kubelets, and the control plane in system namespaces, excepted)",
-       "n_token_requests_other",
-       "Panther Kubernetes.ServiceAccount.TokenCreated"),
-    _F("csr_created", "identity", "a client-certificate signing request created (signer "
-       "kube-apiserver-client or not logged; nodes excepted)",
-       "n_csr_creates", "Panther Kubernetes.ClientCertificate.Created"),
+    _F(
+        "token_request_other",
+        "identity",
+        "a token requested for a service account other than the "
+        "caller's own (kubelets, and the control plane in system namespaces, excepted)",
+        "n_token_requests_other",
+        "Panther Kubernetes.ServiceAccount.TokenCreated",
+    ),
+    _F(
+        "csr_created",
+        "identity",
+        "a client-certificate signing request created (signer kube-apiserver-client or not logged; nodes excepted)",
+        "n_csr_creates",
+        "Panther Kubernetes.ClientCertificate.Created",
+    ),
     _F("csr_approved", "identity", "a certificate signing request approved", "n_csr_approvals"),
-    _F("secret_read", "credentials", "secrets read, listed or watched by a person or anonymously "
-       "(or by anyone, when refused)", None, "Panther Kubernetes.BulkSecretAccess, Kubernetes.Secret.AccessDenied"),
-    _F("secrets_listed_cluster_wide", "credentials", "secrets listed or watched across all namespaces",
-       "n_cluster_wide_secret_lists", "Panther Kubernetes.Secrets.DumpAllNamespaces"),
-    _F("configmap_credentials", "credentials", "a ConfigMap written whose data looks like a credential",
-       "n_configmap_credentials", "Falco 'Create/Modify Configmap With Private Credentials'"),
-    _F("exec", "execution", "exec or attach into a pod", "n_exec",
-       "Falco 'Attach/Exec Pod'; Panther Kubernetes.Pod.Exec, Kubernetes.Kubectl.CP.Operation"),
-    _F("exec_reads_credentials", "execution", "an exec command naming a service-account token, SSH "
-       "key or credentials file", "n_exec_credentials", "Panther Kubernetes.Pod.StealServiceAccountToken"),
+    _F(
+        "secret_read",
+        "credentials",
+        "secrets read, listed or watched by a person or anonymously (or by anyone, when refused)",
+        None,
+        "Panther Kubernetes.BulkSecretAccess, Kubernetes.Secret.AccessDenied",
+    ),
+    _F(
+        "secrets_listed_cluster_wide",
+        "credentials",
+        "secrets listed or watched across all namespaces",
+        "n_cluster_wide_secret_lists",
+        "Panther Kubernetes.Secrets.DumpAllNamespaces",
+    ),
+    _F(
+        "configmap_credentials",
+        "credentials",
+        "a ConfigMap written whose data looks like a credential",
+        "n_configmap_credentials",
+        "Falco 'Create/Modify Configmap With Private Credentials'",
+    ),
+    _F(
+        "exec",
+        "execution",
+        "exec or attach into a pod",
+        "n_exec",
+        "Falco 'Attach/Exec Pod'; Panther Kubernetes.Pod.Exec, Kubernetes.Kubectl.CP.Operation",
+    ),
+    _F(
+        "exec_reads_credentials",
+        "execution",
+        "an exec command naming a service-account token, SSH key or credentials file",
+        "n_exec_credentials",
+        "Panther Kubernetes.Pod.StealServiceAccountToken",
+    ),
     _F("portforward_proxy", "execution", "port-forward or proxy through the API server", "n_portforward_proxy"),
     _F("bare_pod", "execution", "a pod without an owner created by a person or service account", "n_bare_pods"),
-    _F("daemonset_created", "persistence", "a DaemonSet created", "n_persistent_workloads",
-       "Panther Kubernetes.DaemonSet.Created"),
-    _F("cronjob_written", "persistence", "a CronJob created, updated or patched", "n_persistent_workloads",
-       "Panther Kubernetes.CronJob.CreatedOrModified"),
-    _F("webhook_written", "persistence", "an admission webhook configuration written or deleted",
-       "n_webhook_writes", "Panther Kubernetes.AdmissionController.Created"),
+    _F(
+        "daemonset_created",
+        "persistence",
+        "a DaemonSet created",
+        "n_persistent_workloads",
+        "Panther Kubernetes.DaemonSet.Created",
+    ),
+    _F(
+        "cronjob_written",
+        "persistence",
+        "a CronJob created, updated or patched",
+        "n_persistent_workloads",
+        "Panther Kubernetes.CronJob.CreatedOrModified",
+    ),
+    _F(
+        "webhook_written",
+        "persistence",
+        "an admission webhook configuration written or deleted",
+        "n_webhook_writes",
+        "Panther Kubernetes.AdmissionController.Created",
+    ),
     _F("aws_auth_edited", "persistence", "kube-system/aws-auth or coredns written", "n_aws_auth_edits"),
-    _F("service_exposed", "exposure", "a Service written as NodePort or LoadBalancer", "n_exposures",
-       "Falco 'Create NodePort Service'; Panther Kubernetes.Service.NodePort.Deployed"),
-    _F("ingress_without_tls", "exposure", "an Ingress created or replaced without TLS", "n_exposures",
-       "Panther Kubernetes.Ingress.NoTLS"),
-    _F("pods_listed_cluster_wide", "discovery", "pods listed across all namespaces (kubelets excepted)",
-       "n_cluster_wide_pod_lists"),
-    _F("anonymous_request", "anonymous", "an anonymous request outside the health probes (/healthz, "
-       "/livez, /readyz) and service-account issuer discovery (/version counts)",
-       "n_anonymous_allowed", "Falco 'Anonymous Request Allowed'; Panther Kubernetes.API.AnonymousAccess"),
-    _F("public_system_namespace", "public_source", "a request into a system namespace from a public address",
-       "n_public_source", "Panther Amazon.EKS.Audit.SystemNamespaceFromPublicIP"),
-    _F("public_system_principal", "public_source", "a request by a system principal (control plane, "
-       "node, system service account) from a public address", "n_public_source",
-       "Panther Kubernetes.System.Principal.PublicIP"),
-    _F("public_anonymous", "public_source", "an anonymous request from a public address, any path",
-       "n_public_source", "Panther Amazon.EKS.AnonymousAPIAccess"),
-    _F("public_refused", "public_source", "a request from a public address that was refused (only ever "
-       "in flags_attempted)", None, "Panther Kubernetes.API.Multiple403.PublicIP"),
+    _F(
+        "service_exposed",
+        "exposure",
+        "a Service written as NodePort or LoadBalancer",
+        "n_exposures",
+        "Falco 'Create NodePort Service'; Panther Kubernetes.Service.NodePort.Deployed",
+    ),
+    _F(
+        "ingress_without_tls",
+        "exposure",
+        "an Ingress created or replaced without TLS",
+        "n_exposures",
+        "Panther Kubernetes.Ingress.NoTLS",
+    ),
+    _F(
+        "pods_listed_cluster_wide",
+        "discovery",
+        "pods listed across all namespaces (kubelets excepted)",
+        "n_cluster_wide_pod_lists",
+    ),
+    _F(
+        "anonymous_request",
+        "anonymous",
+        "an anonymous request outside the health probes (/healthz, "
+        "/livez, /readyz) and service-account issuer discovery (/version counts)",
+        "n_anonymous_allowed",
+        "Falco 'Anonymous Request Allowed'; Panther Kubernetes.API.AnonymousAccess",
+    ),
+    _F(
+        "public_system_namespace",
+        "public_source",
+        "a request into a system namespace from a public address",
+        "n_public_source",
+        "Panther Amazon.EKS.Audit.SystemNamespaceFromPublicIP",
+    ),
+    _F(
+        "public_system_principal",
+        "public_source",
+        "a request by a system principal (control plane, node, system service account) from a public address",
+        "n_public_source",
+        "Panther Kubernetes.System.Principal.PublicIP",
+    ),
+    _F(
+        "public_anonymous",
+        "public_source",
+        "an anonymous request from a public address, any path",
+        "n_public_source",
+        "Panther Amazon.EKS.AnonymousAPIAccess",
+    ),
+    _F(
+        "public_refused",
+        "public_source",
+        "a request from a public address that was refused (only ever in flags_attempted)",
+        None,
+        "Panther Kubernetes.API.Multiple403.PublicIP",
+    ),
     _F("events_deleted", "evasion", "Kubernetes events deleted", "n_events_deleted"),
     _F("audit_id_reused", "evasion", "a request reusing an earlier request's auditID", "n_audit_id_reused"),
-    _F("forwarded_unverified", "evasion", "an X-Forwarded-For chain no trusted proxy vouches for",
-       "n_forwarded_unverified"),
+    _F(
+        "forwarded_unverified",
+        "evasion",
+        "an X-Forwarded-For chain no trusted proxy vouches for",
+        "n_forwarded_unverified",
+    ),
 )
 BY_NAME = {f.name: f for f in FLAGS}
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(f.family for f in FLAGS))
 FLAG_COLUMNS = ("flags", "flags_attempted", "action_families")
-WORKLOADS = ("deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs",
-             "replicationcontrollers")
+WORKLOADS = ("deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers")
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 #: Paths anonymous clients are meant to use: load-balancer health probes and service-account
 #: issuer discovery. /version is not one: scanners ask it first.
-ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/.well-known/openid-configuration",
-                   "/openid/v1/jwks")
-SENSITIVE_PATHS = ("/", "/proc", "/etc", "/root", "/home/admin", "/etc/kubernetes",
-                   "/etc/kubernetes/manifests", "/var/lib/kubelet", "/var/lib/kubelet/pki",
-                   "/var/run/docker.sock", "/run/containerd/containerd.sock",
-                   "/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
-DANGEROUS_CAPS = ("SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "NET_ADMIN", "DAC_READ_SEARCH", "ALL",
-                  "BPF", "PERFMON", "SYS_RAWIO")
-PRIVILEGED_ROLES = ("cluster-admin", "admin", "system:masters", "system:kube-controller-manager",
-                    "system:kube-scheduler", "system:node")
+ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/.well-known/openid-configuration", "/openid/v1/jwks")
+SENSITIVE_PATHS = (
+    "/",
+    "/proc",
+    "/etc",
+    "/root",
+    "/home/admin",
+    "/etc/kubernetes",
+    "/etc/kubernetes/manifests",
+    "/var/lib/kubelet",
+    "/var/lib/kubelet/pki",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+)
+DANGEROUS_CAPS = (
+    "SYS_ADMIN",
+    "SYS_PTRACE",
+    "SYS_MODULE",
+    "NET_ADMIN",
+    "DAC_READ_SEARCH",
+    "ALL",
+    "BPF",
+    "PERFMON",
+    "SYS_RAWIO",
+)
+PRIVILEGED_ROLES = (
+    "cluster-admin",
+    "admin",
+    "system:masters",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "system:node",
+)
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 #: Addresses that are not the internet: RFC 1918, carrier-grade NAT (EKS pod ranges use it),
 #: loopback, link-local and IPv6 unique-local. Python's is_private also counts the
 #: documentation ranges, which sample logs use to stand for public addresses.
-INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-    "169.254.0.0/16", "0.0.0.0/8", "::1/128", "fc00::/7", "fe80::/10"))
+INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "0.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 def _kind(identity) -> str:
     if not isinstance(identity, str):
         return "human"
@@ -199,8 +407,10 @@ def render_markdown() -> str:
     """The flag table of docs/flags.md."""
     lines = ["| flag | family | raised by | window feature | mirrors |", "|---|---|---|---|---|"]
     for f in FLAGS:
-        lines.append(f"| `{f.name}` | {f.family} | {f.definition} | "
-                     f"{f'`{f.feature}`' if f.feature else '(flag only)'} | {f.mirrors} |")
+        lines.append(
+            f"| `{f.name}` | {f.family} | {f.definition} | "
+            f"{f'`{f.feature}`' if f.feature else '(flag only)'} | {f.mirrors} |"
+        )
     return "\n".join(lines) + "\n"
 
 

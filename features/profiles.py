@@ -11,8 +11,13 @@ from typing import Any, cast
 
 import pandas as pd
 
-_COLUMNS = {"user_agent": "user_agent", "ua_family": "ua_family", "source_ip": "source_ip",
-            "namespace": "target_namespace", "verb_resource": "verb_resource"}
+_COLUMNS = {
+    "user_agent": "user_agent",
+    "ua_family": "ua_family",
+    "source_ip": "source_ip",
+    "namespace": "target_namespace",
+    "verb_resource": "verb_resource",
+}
 KEEP = 3
 
 

@@ -32,8 +32,9 @@ class DeviationSummary(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
         magnitude = np.abs(values)
-        return np.column_stack([values, magnitude.max(axis=1, initial=0.0),
-                                (magnitude >= self.unusual).sum(axis=1).astype(float)])
+        return np.column_stack(
+            [values, magnitude.max(axis=1, initial=0.0), (magnitude >= self.unusual).sum(axis=1).astype(float)]
+        )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "n_features_in_")

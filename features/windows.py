@@ -17,19 +17,33 @@ from features.catalog import FEATURES
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
 RESOURCE_MIX = {
-    "pods": ("target_resource", "pods"), "secrets": ("target_resource", "secrets"),
-    "configmaps": ("target_resource", "configmaps"), "rbac": ("is_rbac", True),
-    "serviceaccounts": ("is_sa_or_token", True), "workloads": ("is_workload", True),
-    "nodes": ("target_resource", "nodes"), "namespaces": ("target_resource", "namespaces"),
-    "crds": ("is_crd", True), "webhooks": ("is_webhook", True), "csrs": ("is_csr", True),
-    "events": ("target_resource", "events"), "self_reviews": ("is_self_review", True),
+    "pods": ("target_resource", "pods"),
+    "secrets": ("target_resource", "secrets"),
+    "configmaps": ("target_resource", "configmaps"),
+    "rbac": ("is_rbac", True),
+    "serviceaccounts": ("is_sa_or_token", True),
+    "workloads": ("is_workload", True),
+    "nodes": ("target_resource", "nodes"),
+    "namespaces": ("target_resource", "namespaces"),
+    "crds": ("is_crd", True),
+    "webhooks": ("is_webhook", True),
+    "csrs": ("is_csr", True),
+    "events": ("target_resource", "events"),
+    "self_reviews": ("is_self_review", True),
     "nonresource": ("is_nonresource", True),
 }
 #: Counts of flagged actions per window (features/flags.py; catalogue family "sensitive").
 SENSITIVE = tuple(f.name for f in FEATURES if f.family == "sensitive")
-NOVELTY_COLUMNS = {"source_ip": "source_ip", "user_agent": "user_agent", "ua_family": "ua_family",
-                   "principal": "principal", "verb_resource": "verb_resource",
-                   "namespace": "target_namespace", "image": "image", "ip_range": "ip_range"}
+NOVELTY_COLUMNS = {
+    "source_ip": "source_ip",
+    "user_agent": "user_agent",
+    "ua_family": "ua_family",
+    "principal": "principal",
+    "verb_resource": "verb_resource",
+    "namespace": "target_namespace",
+    "image": "image",
+    "ip_range": "ip_range",
+}
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 INDEX = ["identity", "window_start"]
 
@@ -39,11 +53,15 @@ def window_start(timestamps: pd.Series, freq: str) -> pd.Series:
     return pd.to_datetime(timestamps, utc=True).dt.floor(freq)
 
 
-_DISTINCT_OF = {"n_verbs": ("verb", None), "n_resources": ("target_resource", None),
-                "n_namespaces": ("target_namespace", None), "n_names": ("target_name", None),
-                "n_foreign_namespaces": ("target_namespace", "is_foreign_namespace"),
-                "n_secret_namespaces": ("target_namespace", "is_secret_read"),
-                "n_secret_names": ("target_name", "is_secret_read")}
+_DISTINCT_OF = {
+    "n_verbs": ("verb", None),
+    "n_resources": ("target_resource", None),
+    "n_namespaces": ("target_namespace", None),
+    "n_names": ("target_name", None),
+    "n_foreign_namespaces": ("target_namespace", "is_foreign_namespace"),
+    "n_secret_namespaces": ("target_namespace", "is_secret_read"),
+    "n_secret_names": ("target_name", "is_secret_read"),
+}
 _DISTINCT_OF |= {f"new_{attr}": (column, f"is_new_{attr}") for attr, column in NOVELTY_COLUMNS.items()}
 _FLAGS = ("is_denied", "is_unauthenticated", "is_other_4xx", "is_5xx", "is_secret_read", *SENSITIVE)
 
@@ -54,7 +72,7 @@ class PartialWindows:
     feature, per (identity, window): enough to merge parts of a window exactly."""
 
     sums: pd.DataFrame
-    distinct: dict[str, pd.DataFrame]   # feature -> unique (identity, window_start, value) rows
+    distinct: dict[str, pd.DataFrame]  # feature -> unique (identity, window_start, value) rows
 
     def windows(self) -> pd.MultiIndex:
         return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
@@ -74,8 +92,11 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
     for s in SUBRESOURCES:
         cols[f"sub_{s}"] = (sub == s).to_numpy()
     for name, (col, value) in RESOURCE_MIX.items():
-        cols[f"res_{name}"] = (events[col].astype("string").fillna("") == value).to_numpy() \
-            if isinstance(value, str) else events[col].to_numpy(dtype=bool)
+        cols[f"res_{name}"] = (
+            (events[col].astype("string").fillna("") == value).to_numpy()
+            if isinstance(value, str)
+            else events[col].to_numpy(dtype=bool)
+        )
     for flag in _FLAGS:
         cols[flag] = events[flag].to_numpy(dtype=bool)
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
@@ -97,8 +118,13 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
         width = len(uniques) + 1
         pairs = np.unique(groups[keep].astype(np.int64) * width + codes[keep])
         g, c = np.divmod(pairs, width)
-        distinct[feature] = pd.DataFrame({"identity": identities[g], "window_start": starts[g],
-                                          "value": pd.Series(np.asarray(uniques, dtype=object)[c], dtype="string")})
+        distinct[feature] = pd.DataFrame(
+            {
+                "identity": identities[g],
+                "window_start": starts[g],
+                "value": pd.Series(np.asarray(uniques, dtype=object)[c], dtype="string"),
+            }
+        )
     return PartialWindows(sums, distinct)
 
 
@@ -151,8 +177,9 @@ def finalize(part: PartialWindows) -> pd.DataFrame:
 
 
 def _empty_windows() -> pd.DataFrame:
-    index = pd.MultiIndex.from_arrays([pd.Series([], dtype="string"),
-                                       pd.Series([], dtype="datetime64[us, UTC]")], names=INDEX)
+    index = pd.MultiIndex.from_arrays(
+        [pd.Series([], dtype="string"), pd.Series([], dtype="datetime64[us, UTC]")], names=INDEX
+    )
     return pd.DataFrame({name: pd.Series([], dtype="float64") for name in FEATURE_NAMES}, index=index)
 
 

@@ -27,7 +27,7 @@ class DetectorParams:
     max_samples: int | float | str = "auto"
     contamination: float = 0.005
     alerts_per_day: float | None = None
-    min_history: int = 24   # windows an identity needs before its own baseline is trusted
+    min_history: int = 24  # windows an identity needs before its own baseline is trusted
     seed: int | None = None
 
     def as_dict(self) -> dict:
@@ -37,8 +37,9 @@ class DetectorParams:
 def build_detector(params: DetectorParams) -> Pipeline:
     """An unfitted ``IdentityBaseline -> DeviationSummary -> IsolationForest`` pipeline."""
     baseline = IdentityBaseline(min_history=params.min_history)
-    forest = IsolationForest(n_estimators=params.n_estimators, max_samples=params.max_samples,
-                             random_state=params.seed, n_jobs=1)
+    forest = IsolationForest(
+        n_estimators=params.n_estimators, max_samples=params.max_samples, random_state=params.seed, n_jobs=1
+    )
     return make_pipeline(baseline, DeviationSummary(), forest)
 
 

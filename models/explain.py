@@ -63,14 +63,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, profile: dict,
-                identity: str) -> str:
+def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, profile: dict, identity: str) -> str:
     """The plain-words sentence for one feature of one window."""
     n = len(events)
     lst = lambda flag, col: ", ".join(_values(events, flag, col)) or "?"  # noqa: E731
     if feature == "new_source_ip":
-        return (f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity "
-                f"(usual: {_usual(profile, 'source_ip')})")
+        return (
+            f"new source IP {lst('is_new_source_ip', 'source_ip')}, never seen for this identity "
+            f"(usual: {_usual(profile, 'source_ip')})"
+        )
     if feature == "new_ip_range":
         return f"source network {lst('is_new_ip_range', 'ip_range')}.x.x never seen in this cluster before"
     if feature == "new_user_agent":
@@ -82,8 +83,10 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
     if feature == "new_verb_resource":
         return f"does for the first time: {lst('is_new_verb_resource', 'verb_resource')}"
     if feature == "new_namespace":
-        return (f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} "
-                f"(usual: {_usual(profile, 'namespace')})")
+        return (
+            f"first access to namespace(s) {lst('is_new_namespace', 'target_namespace')} "
+            f"(usual: {_usual(profile, 'namespace')})"
+        )
     if feature == "new_image":
         return f"deploys image {lst('is_new_image', 'image')} for the first time"
     if feature == "new_identity":
@@ -107,20 +110,30 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
         return f"{value:g} request(s) reuse another request's audit ID (usual {usual:g})"
     if feature == "n_forwarded_unverified":
         chains = ", ".join(" > ".join(map(str, c)) for c in _chains(events))
-        return (f"{value:g} request(s) with an X-Forwarded-For chain no trusted proxy vouches for"
-                + (f" ({chains}; the address used is the last)" if chains else ""))
+        return f"{value:g} request(s) with an X-Forwarded-For chain no trusted proxy vouches for" + (
+            f" ({chains}; the address used is the last)" if chains else ""
+        )
     if feature == "n_attempted" and "flags_attempted" in events.columns:
         tried = sorted({f for flags in events["flags_attempted"].dropna() for f in flags})
-        return (f"{value:g} refused or failed attempt(s) at flagged actions "
-                f"({', '.join(tried[:4]) or '?'}); usual {usual:g}")
+        return (
+            f"{value:g} refused or failed attempt(s) at flagged actions "
+            f"({', '.join(tried[:4]) or '?'}); usual {usual:g}"
+        )
     if feature == "n_exec" and "exec_command" in events.columns:
         cmds = ", ".join(events["exec_command"].dropna().astype(str).unique()[:2])
         return f"exec or attach into pods: {value:g}; usual {usual:g}" + (f" (command: {cmds})" if cmds else "")
     return f"{BY_NAME[feature].definition}: {value:g}; usual {usual:g}"
 
 
-def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: pd.DataFrame,
-            profile: dict, identity: str, max_reasons: int = MAX_REASONS) -> list[Reason]:
+def explain(
+    window: pd.Series,
+    deviations: pd.Series,
+    usual: pd.Series,
+    events: pd.DataFrame,
+    profile: dict,
+    identity: str,
+    max_reasons: int = MAX_REASONS,
+) -> list[Reason]:
     """Reasons for one window: its features ordered by how far they moved for this identity.
 
     ``deviations`` and ``usual`` are indexed by feature name (the baseline's output and
@@ -129,8 +142,7 @@ def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: 
     reasons = []
     # Ties (deviations are clipped, so the most extreme ones tie) go to the most specific
     # family: a sensitive action says more than the share of a verb.
-    order = sorted(deviations.index, key=lambda f: (-abs(float(deviations[f])),
-                                                    FAMILY_ORDER.index(BY_NAME[f].family)))
+    order = sorted(deviations.index, key=lambda f: (-abs(float(deviations[f])), FAMILY_ORDER.index(BY_NAME[f].family)))
     for feature in order:
         dev = float(deviations[feature])
         value = float(window[feature])
@@ -154,17 +166,51 @@ def explain(window: pd.Series, deviations: pd.Series, usual: pd.Series, events: 
     return reasons
 
 
-SUSPICIOUS_FLAGS = ("n_privileged", "n_hostpath", "n_hostpid", "n_admin_bindings", "n_risky_roles",
-                    "n_token_requests_other", "n_csr_approvals", "n_impersonations", "n_exec",
-                    "n_webhook_writes", "n_aws_auth_edits", "n_events_deleted", "n_cluster_wide_secret_lists",
-                    "n_audit_id_reused", "n_forwarded_unverified", "n_runs_as_root",
-                    "n_system_namespace_workloads", "n_role_grants", "n_system_role_changes",
-                    "n_configmap_credentials", "n_exec_credentials", "n_public_source", "n_attempted",
-                    "is_denied", "is_new_verb_resource", "is_new_source_ip", "is_new_user_agent",
-                    "is_new_namespace", "is_secret_read")
-CALL_COLUMNS = ("timestamp", "verb", "target_resource", "target_subresource", "target_namespace",
-                "target_name", "response_code", "source_ip", "user_agent", "exec_command",
-                "impersonated_user", "audit_id")
+SUSPICIOUS_FLAGS = (
+    "n_privileged",
+    "n_hostpath",
+    "n_hostpid",
+    "n_admin_bindings",
+    "n_risky_roles",
+    "n_token_requests_other",
+    "n_csr_approvals",
+    "n_impersonations",
+    "n_exec",
+    "n_webhook_writes",
+    "n_aws_auth_edits",
+    "n_events_deleted",
+    "n_cluster_wide_secret_lists",
+    "n_audit_id_reused",
+    "n_forwarded_unverified",
+    "n_runs_as_root",
+    "n_system_namespace_workloads",
+    "n_role_grants",
+    "n_system_role_changes",
+    "n_configmap_credentials",
+    "n_exec_credentials",
+    "n_public_source",
+    "n_attempted",
+    "is_denied",
+    "is_new_verb_resource",
+    "is_new_source_ip",
+    "is_new_user_agent",
+    "is_new_namespace",
+    "is_secret_read",
+)
+CALL_COLUMNS = (
+    "timestamp",
+    "verb",
+    "target_resource",
+    "target_subresource",
+    "target_namespace",
+    "target_name",
+    "response_code",
+    "source_ip",
+    "user_agent",
+    "exec_command",
+    "impersonated_user",
+    "audit_id",
+)
 
 
 def top_calls(events: pd.DataFrame, limit: int = 10) -> pd.DataFrame:

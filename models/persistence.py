@@ -34,8 +34,13 @@ MIN_KEY_BYTES = 16
 
 
 def _versions() -> dict[str, str]:
-    return {"kaad": KAAD_VERSION, "scikit-learn": sklearn.__version__, "pandas": pd.__version__,
-            "numpy": np.__version__, "bundle_format": str(BUNDLE_FORMAT)}
+    return {
+        "kaad": KAAD_VERSION,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "bundle_format": str(BUNDLE_FORMAT),
+    }
 
 
 @dataclass
@@ -47,14 +52,14 @@ class ModelBundle:
     feature_names: list[str]
     window: str
     threshold: float
-    train_scores: np.ndarray            # sorted, for score percentiles
+    train_scores: np.ndarray  # sorted, for score percentiles
     params: dict
     training_start: str = ""
     training_end: str = ""
     sources: list[str] = field(default_factory=list)
     n_windows: int = 0
     n_events: int = 0
-    profiles: dict = field(default_factory=dict)   # identity -> usual values, for explanations
+    profiles: dict = field(default_factory=dict)  # identity -> usual values, for explanations
     versions: dict[str, str] = field(default_factory=_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -68,7 +73,8 @@ class ModelBundle:
                 "scoring data does not have the features the model was trained on "
                 f"(missing {missing!r}, unexpected {extra!r}"
                 + (", same names in another order" if not missing and not extra else "")
-                + "); retrain the model with this version of kaad")
+                + "); retrain the model with this version of kaad"
+            )
 
 
 def signing_key(key_file: Path | None = None) -> bytes | None:
@@ -80,8 +86,7 @@ def signing_key(key_file: Path | None = None) -> bytes | None:
         try:
             key = Path(key_file).read_bytes().strip()
         except OSError as exc:
-            raise InputNotFoundError(f"cannot read the signing key file {str(key_file)!r}: "
-                                     f"{exc.strerror}") from None
+            raise InputNotFoundError(f"cannot read the signing key file {str(key_file)!r}: {exc.strerror}") from None
         source = f"signing key file {str(key_file)!r}"
     else:
         value = os.environ.get(SIGNING_KEY_ENV)
@@ -89,8 +94,10 @@ def signing_key(key_file: Path | None = None) -> bytes | None:
             return None
         key, source = value.strip().encode(), f"${SIGNING_KEY_ENV}"
     if len(key) < MIN_KEY_BYTES:
-        raise KaadError(f"{source} holds {len(key)} bytes; a signing key needs at least {MIN_KEY_BYTES} "
-                        "(for example: openssl rand -hex 32)")
+        raise KaadError(
+            f"{source} holds {len(key)} bytes; a signing key needs at least {MIN_KEY_BYTES} "
+            "(for example: openssl rand -hex 32)"
+        )
     return key
 
 
@@ -137,8 +144,14 @@ def save_bundle(bundle: ModelBundle, path: Path, *, key: bytes | None = None) ->
     return digest
 
 
-def read_verified(path: Path, *, sha256: str | None = None, signature: str | None = None,
-                  key: bytes | None = None, name: str | None = None) -> bytes:
+def read_verified(
+    path: Path,
+    *,
+    sha256: str | None = None,
+    signature: str | None = None,
+    key: bytes | None = None,
+    name: str | None = None,
+) -> bytes:
     """Read a bundle's bytes once and check them: the SHA-256 always, the HMAC when a key is set.
 
     ``sha256`` and ``signature`` are the expected values, read from ``<path>.sha256`` and
@@ -153,28 +166,41 @@ def read_verified(path: Path, *, sha256: str | None = None, signature: str | Non
     key = signing_key() if key is None else key
     sha256 = sha256 or _recorded(path, ".sha256")
     if not sha256:
-        raise ModelCompatibilityError(f"{name} has no {path.name}.sha256 beside it; "
-                                      "refusing to unpickle a bundle of unknown origin")
+        raise ModelCompatibilityError(
+            f"{name} has no {path.name}.sha256 beside it; refusing to unpickle a bundle of unknown origin"
+        )
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if not _same(actual, sha256):
-        raise ModelCompatibilityError(f"{name} does not match its recorded SHA-256 "
-                                      f"({actual[:12]}... != {sha256[:12]}...): it was changed "
-                                      "after it was saved; refusing to load it")
+        raise ModelCompatibilityError(
+            f"{name} does not match its recorded SHA-256 "
+            f"({actual[:12]}... != {sha256[:12]}...): it was changed "
+            "after it was saved; refusing to load it"
+        )
     if key:
         expected = signature or _recorded(path, ".sig")
         if not expected:
-            raise ModelSignatureError(f"{name} is not signed and a signing key is configured; "
-                                      "refusing to unpickle it (retrain, or save it again, with the key)")
+            raise ModelSignatureError(
+                f"{name} is not signed and a signing key is configured; "
+                "refusing to unpickle it (retrain, or save it again, with the key)"
+            )
         if not _same(sign(data, key), expected):
-            raise ModelSignatureError(f"{name} does not carry a valid signature for the configured key: "
-                                      "it was changed after it was signed, or signed with another key; "
-                                      "refusing to unpickle it")
+            raise ModelSignatureError(
+                f"{name} does not carry a valid signature for the configured key: "
+                "it was changed after it was signed, or signed with another key; "
+                "refusing to unpickle it"
+            )
     return data
 
 
-def load_bundle(path: Path, *, sha256: str | None = None, signature: str | None = None,
-                key: bytes | None = None, name: str | None = None) -> ModelBundle:
+def load_bundle(
+    path: Path,
+    *,
+    sha256: str | None = None,
+    signature: str | None = None,
+    key: bytes | None = None,
+    name: str | None = None,
+) -> ModelBundle:
     """Load a bundle after checking its checksum, its signature (with a key) and its library versions.
 
     The checks and their defaults are those of :func:`read_verified`.
@@ -190,5 +216,6 @@ def load_bundle(path: Path, *, sha256: str | None = None, signature: str | None 
         if ours[lib].split(".")[:2] != str(theirs.get(lib, "")).split(".")[:2]:
             raise ModelCompatibilityError(
                 f"{name} was written with {lib} {theirs.get(lib)!r}, this is "
-                f"{ours[lib]!r}; retrain, or score with the versions it was trained with")
+                f"{ours[lib]!r}; retrain, or score with the versions it was trained with"
+            )
     return bundle

@@ -27,12 +27,23 @@ def _from_run(run_id: str, key: bytes | None) -> ModelBundle:
         # Tags and artifacts are equally writable by whoever can write the store, so with a key
         # only the HMAC counts (from the run's tag, else the .sig artifact). The bytes are read,
         # checked and unpickled in memory before the directory goes.
-        return load_bundle(local / "model.joblib", sha256=expected, signature=run.data.tags.get("bundle_signature"),
-                           key=key, name=f"the bundle of run {run_id!r}")
+        return load_bundle(
+            local / "model.joblib",
+            sha256=expected,
+            signature=run.data.tags.get("bundle_signature"),
+            key=key,
+            name=f"the bundle of run {run_id!r}",
+        )
 
 
-def resolve_bundle(*, bundle: Path | None = None, run: str | None = None, model: str | None = None,
-                   tracking_uri: str | None = None, key_file: Path | None = None) -> tuple[ModelBundle, str]:
+def resolve_bundle(
+    *,
+    bundle: Path | None = None,
+    run: str | None = None,
+    model: str | None = None,
+    tracking_uri: str | None = None,
+    key_file: Path | None = None,
+) -> tuple[ModelBundle, str]:
     """Load the bundle named by one of the options (default: the champion); return it and a label.
 
     With a signing key (``key_file``, else ``$KAAD_SIGNING_KEY``) the bundle must carry a valid
@@ -55,9 +66,12 @@ def resolve_bundle(*, bundle: Path | None = None, run: str | None = None, model:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise KaadError(f"cannot look up model {spec!r} in the tracking store: {exc.message}") from None
-        raise KaadError(f"no model {spec!r} in the tracking store; train one with --promote, or pass "
-                        "--bundle PATH") from None
+        raise KaadError(
+            f"no model {spec!r} in the tracking store; train one with --promote, or pass --bundle PATH"
+        ) from None
     if not version.run_id:  # registered from a plain path: there is no run to fetch a bundle from
-        raise KaadError(f"model {spec!r} version {version.version} was not logged by a run; kaad loads "
-                        "bundles from training runs (kaad train --promote), or pass --bundle PATH")
+        raise KaadError(
+            f"model {spec!r} version {version.version} was not logged by a run; kaad loads "
+            "bundles from training runs (kaad train --promote), or pass --bundle PATH"
+        )
     return _from_run(version.run_id, key), f"model {name} version {version.version} ({spec})"

@@ -109,8 +109,9 @@ class Champion:
 
 
 def _unreadable(model_name: str, exc) -> KaadError:
-    return KaadError(f"cannot read the champion of model {model_name!r} ({exc.error_code}): "
-                     f"{exc.message}; not promoting")
+    return KaadError(
+        f"cannot read the champion of model {model_name!r} ({exc.error_code}): {exc.message}; not promoting"
+    )
 
 
 def _champion(client, model_name: str) -> Champion | None:
@@ -135,10 +136,20 @@ def _champion(client, model_name: str) -> Champion | None:
     return Champion(str(version), run.data.metrics.get(PROMOTION_METRIC), run.data.tags.get("eval_set_hash"))
 
 
-def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", experiment: str = DEFAULT_EXPERIMENT,
-                 model_name: str = DEFAULT_MODEL_NAME, promote: bool = False, tracking_uri: str | None = None,
-                 run_name: str | None = None, key: bytes | None = None, force_promote: bool = False
-                 ) -> TrackedRun:
+def log_training(
+    result,
+    bundle_path: Path,
+    *,
+    params: dict,
+    cluster: str = "",
+    experiment: str = DEFAULT_EXPERIMENT,
+    model_name: str = DEFAULT_MODEL_NAME,
+    promote: bool = False,
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+    key: bytes | None = None,
+    force_promote: bool = False,
+) -> TrackedRun:
     """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model.
 
     The bundle at ``bundle_path`` is checked as :func:`models.persistence.read_verified` does
@@ -155,8 +166,12 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
     _, artifacts = configure_tracking(tracking_uri)
     experiment_id = _experiment_id(experiment, artifacts)
     client = MlflowClient()
-    tags = {"cluster": cluster or "unknown", "kaad_version": KAAD_VERSION, "git_commit": _git_commit(),
-            "kind": "isolation_forest"}
+    tags = {
+        "cluster": cluster or "unknown",
+        "kaad_version": KAAD_VERSION,
+        "git_commit": _git_commit(),
+        "kind": "isolation_forest",
+    }
     bundle = result.bundle
     key = signing_key() if key is None else key
     # Verified once, uploaded as read: a bundle swapped after save_bundle is refused, not re-signed.
@@ -190,18 +205,29 @@ def log_training(result, bundle_path: Path, *, params: dict, cluster: str = "", 
         example = result.windows.head(5).reset_index(drop=True)
         signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
         info = mlflow.sklearn.log_model(
-            bundle.detector, name="model", serialization_format="cloudpickle", signature=signature,
-            input_example=example, registered_model_name=model_name,
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}",
-                              f"pandas=={pd.__version__}", f"numpy=={np.__version__}"])
+            bundle.detector,
+            name="model",
+            serialization_format="cloudpickle",
+            signature=signature,
+            input_example=example,
+            registered_model_name=model_name,
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+            ],
+        )
         version = str(info.registered_model_version) if info.registered_model_version else None
     promoted, note = False, "not asked to promote"
     if (promote or force_promote) and version is not None:
         promoted, note = _promote(client, model_name, version, result, force=force_promote)
     baseline_ids = {}
     for name, report in result.baselines.items():
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"baseline: {name}",
-                              tags={**tags, "kind": f"baseline_{name}", "compares_with": run.info.run_id}) as b:
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=f"baseline: {name}",
+            tags={**tags, "kind": f"baseline_{name}", "compares_with": run.info.run_id},
+        ) as b:
             mlflow.log_params({"method": name, "window": bundle.window})
             mlflow.log_metrics({k: float(v) for k, v in report.metrics().items() if v == v})
             baseline_ids[name] = b.info.run_id
@@ -220,8 +246,11 @@ def _promote(client, model_name: str, version: str, result, *, force: bool = Fal
     """
     ours = None if result.evaluation is None else result.evaluation.average_precision
     if ours is None or not math.isfinite(ours):
-        why = ("it has no evaluation (train with --eval-data)" if ours is None else
-               "its average precision is not a number (no label matched an evaluated window)")
+        why = (
+            "it has no evaluation (train with --eval-data)"
+            if ours is None
+            else "its average precision is not a number (no label matched an evaluated window)"
+        )
         return False, f"not promoted: {why}; only a measured model becomes champion"
     ours_hash = getattr(result, "eval_set_hash", None)
     champion = _champion(client, model_name)
@@ -231,44 +260,56 @@ def _promote(client, model_name: str, version: str, result, *, force: bool = Fal
     theirs = champion.average_precision
     measured = theirs is not None and math.isfinite(theirs)
     if measured and champion.eval_set_hash != ours_hash:
-        other = (f"champion version {champion.version} was measured on another evaluation set "
-                 f"(hash {_short(champion.eval_set_hash)}, this run {_short(ours_hash)})")
+        other = (
+            f"champion version {champion.version} was measured on another evaluation set "
+            f"(hash {_short(champion.eval_set_hash)}, this run {_short(ours_hash)})"
+        )
         if not force:
-            return False, (f"not promoted: {other}, so the average precisions do not compare; "
-                           "evaluate on the champion's set, or pass --force-promote")
+            return False, (
+                f"not promoted: {other}, so the average precisions do not compare; "
+                "evaluate on the champion's set, or pass --force-promote"
+            )
         client.set_registered_model_alias(model_name, CHAMPION, version)
         return True, f"version {version} is champion by --force-promote (average precision {ours:.3f}); {other}"
     if measured and ours < theirs and not force:
-        return False, (f"kept version {champion.version} as champion: its average precision "
-                       f"{theirs:.3f} beats this run's {ours:.3f} on the same evaluation set")
+        return False, (
+            f"kept version {champion.version} as champion: its average precision "
+            f"{theirs:.3f} beats this run's {ours:.3f} on the same evaluation set"
+        )
     client.set_registered_model_alias(model_name, CHAMPION, version)
     previous = f"{theirs:.3f}" if measured else "none measured"
     how = " by --force-promote" if force and measured and ours < theirs else ""
-    return True, (f"version {version} is champion{how} (average precision {ours:.3f}, "
-                  f"version {champion.version} had {previous})")
+    return True, (
+        f"version {version} is champion{how} (average precision {ours:.3f}, version {champion.version} had {previous})"
+    )
 
 
-def log_scoring(result, *, model_label: str, top_csv: Path | None, tracking_uri: str | None = None,
-                experiment: str = "kaad-scoring") -> str:
+def log_scoring(
+    result, *, model_label: str, top_csv: Path | None, tracking_uri: str | None = None, experiment: str = "kaad-scoring"
+) -> str:
     """Record a daily scoring run: the model used, the day, counts and the top-N table."""
     import mlflow
 
     _, artifacts = configure_tracking(tracking_uri)
     experiment_id = _experiment_id(experiment, artifacts)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {result.day}",
-                          tags={"kind": "scoring"}) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {result.day}", tags={"kind": "scoring"}) as run:
         mlflow.log_params({"day": str(result.day), "model": model_label[:500]})
-        mlflow.log_metrics({"windows": float(len(result.windows)),
-                            "anomalous_windows": float(result.windows["is_anomaly"].sum()),
-                            "suppressed": float(result.n_suppressed), "events": float(result.stats.n_events),
-                            "rejects": float(result.stats.n_rejected), "threshold": float(result.threshold)})
+        mlflow.log_metrics(
+            {
+                "windows": float(len(result.windows)),
+                "anomalous_windows": float(result.windows["is_anomaly"].sum()),
+                "suppressed": float(result.n_suppressed),
+                "events": float(result.stats.n_events),
+                "rejects": float(result.stats.n_rejected),
+                "threshold": float(result.threshold),
+            }
+        )
         if top_csv is not None and Path(top_csv).exists():
             mlflow.log_artifact(str(top_csv))
     return run.info.run_id
 
 
-def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None, limit: int = 20
-                ) -> pd.DataFrame:
+def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None, limit: int = 20) -> pd.DataFrame:
     """Recent runs of an experiment with their key metrics, newest first."""
     from mlflow.tracking import MlflowClient
 
@@ -281,10 +322,18 @@ def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None =
     rows = []
     for r in runs:
         m = r.data.metrics
-        rows.append({"run_id": r.info.run_id, "name": r.info.run_name, "kind": r.data.tags.get("kind", ""),
-                     "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC"),
-                     "windows": m.get("windows"), "eval_ap": m.get("eval_average_precision"),
-                     "eval_roc_auc": m.get("eval_roc_auc"), "threshold": m.get("threshold")})
+        rows.append(
+            {
+                "run_id": r.info.run_id,
+                "name": r.info.run_name,
+                "kind": r.data.tags.get("kind", ""),
+                "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC"),
+                "windows": m.get("windows"),
+                "eval_ap": m.get("eval_average_precision"),
+                "eval_roc_auc": m.get("eval_roc_auc"),
+                "threshold": m.get("threshold"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -296,8 +345,20 @@ def ui_command(port: int, tracking_uri: str | None = None, root: Path = ROOT) ->
     artifacts = None
     if not uri:
         uri, artifacts = default_store(root)
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if artifacts:
         cmd += ["--default-artifact-root", artifacts]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -36,7 +36,9 @@ from features.catalog import FEATURES
 #: Reasons an entry hides only when it names them in ``covers``: every sensitive action, and
 #: a source IP new for the identity or a network new for the cluster (a stolen token in use).
 GUARDED: tuple[str, ...] = tuple(f.name for f in FEATURES if f.family == "sensitive") + (
-    "new_source_ip", "new_ip_range")
+    "new_source_ip",
+    "new_ip_range",
+)
 #: explain() lists a count feature as a reason from one scale unit of deviation on.
 _MOVED = 1.0
 _FIELDS = {"identity", "user_agent", "namespace", "covers", "reason", "expires"}
@@ -58,11 +60,13 @@ class Entry:
     def matches(self, identity: str, user_agents: list[str], namespaces: list[str]) -> bool:
         if not fnmatch.fnmatchcase(identity, self.identity):
             return False
-        if self.user_agent is not None and not (user_agents and all(
-                fnmatch.fnmatchcase(u, self.user_agent) for u in user_agents)):
+        if self.user_agent is not None and not (
+            user_agents and all(fnmatch.fnmatchcase(u, self.user_agent) for u in user_agents)
+        ):
             return False
-        if self.namespace is not None and not (namespaces and all(
-                fnmatch.fnmatchcase(n, self.namespace) for n in namespaces)):
+        if self.namespace is not None and not (
+            namespaces and all(fnmatch.fnmatchcase(n, self.namespace) for n in namespaces)
+        ):
             return False
         return True
 
@@ -82,8 +86,7 @@ class Allowlist:
     entries: list[Entry]
     expired: list[Entry] = field(default_factory=list)
 
-    def decide(self, identity: str, user_agents: list[str], namespaces: list[str],
-               guarded: list[str]) -> Decision:
+    def decide(self, identity: str, user_agents: list[str], namespaces: list[str], guarded: list[str]) -> Decision:
         """The first matching entry that covers all of the window's ``guarded`` reasons hides it."""
         matched = [e for e in self.entries if e.matches(identity, user_agents, namespaces)]
         for entry in matched:
@@ -119,8 +122,9 @@ def _identity_pattern(value: object, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KaadError(f"{where}: identity must be a non-empty pattern, not {value!r}")
     if not re.sub(r"\[[^\]]*\]|[*?]", "", value).strip():
-        raise KaadError(f"{where}: identity {value!r} matches every identity; name one "
-                        "(e.g. system:serviceaccount:monitoring:*)")
+        raise KaadError(
+            f"{where}: identity {value!r} matches every identity; name one (e.g. system:serviceaccount:monitoring:*)"
+        )
     return value
 
 
@@ -129,8 +133,9 @@ def _covers(value: object, where: str) -> frozenset[str]:
         raise KaadError(f"{where}: covers must be a list of reason names, not {value!r}")
     unknown = [v for v in value if v not in GUARDED]
     if unknown:
-        raise KaadError(f"{where}: covers names {unknown!r}, which are not guarded reasons; "
-                        f"choose from {', '.join(GUARDED)}")
+        raise KaadError(
+            f"{where}: covers names {unknown!r}, which are not guarded reasons; choose from {', '.join(GUARDED)}"
+        )
     return frozenset(value)
 
 
@@ -160,8 +165,10 @@ def load_allowlist(path: Path, today: date) -> Allowlist:
         if unknown:
             raise KaadError(f"{where}: unknown field(s) {sorted(unknown)!r}")
         if "identity" not in raw:
-            raise KaadError(f"{where}: every entry needs an identity pattern; user_agent and namespace "
-                            "only narrow an entry (any client can send them)")
+            raise KaadError(
+                f"{where}: every entry needs an identity pattern; user_agent and namespace "
+                "only narrow an entry (any client can send them)"
+            )
         identity = _identity_pattern(raw["identity"], where)
         if not raw.get("reason") or "expires" not in raw:
             raise KaadError(f"{where}: every entry needs a reason and an expires date")
@@ -173,7 +180,14 @@ def load_allowlist(path: Path, today: date) -> Allowlist:
         for key in ("user_agent", "namespace"):
             if key in raw and not isinstance(raw[key], str):
                 raise KaadError(f"{where}: {key} must be a pattern string, not {raw[key]!r}")
-        entry = Entry(identity, str(raw["reason"]), expires, raw.get("user_agent"), raw.get("namespace"),
-                      _covers(raw.get("covers", []), where), label)
+        entry = Entry(
+            identity,
+            str(raw["reason"]),
+            expires,
+            raw.get("user_agent"),
+            raw.get("namespace"),
+            _covers(raw.get("covers", []), where),
+            label,
+        )
         (active if expires >= today else expired).append(entry)
     return Allowlist(active, expired)

@@ -41,8 +41,8 @@ class ScoreJob:
     tracking_uri: str | None = None
     track: bool = True
     aws: AwsOptions | None = None
-    notify: str | None = None          # sns:TOPIC-ARN
-    metrics: str | None = None         # cloudwatch:NAMESPACE
+    notify: str | None = None  # sns:TOPIC-ARN
+    metrics: str | None = None  # cloudwatch:NAMESPACE
     notify_state: Path = Path("out/notify-ledger.json")
     trusted_proxies: tuple | None = None
 
@@ -53,8 +53,7 @@ class ScoreJob:
             raise KaadError(f"unknown format(s) {unknown!r}; choose from {', '.join(FORMATS)}")
         if sum(x is not None for x in (self.model, self.run, self.bundle)) > 1:
             raise KaadError("give at most one of --model, --run, --bundle")
-        for flag, value, prefix in (("--notify", self.notify, "sns:"),
-                                    ("--metrics", self.metrics, "cloudwatch:")):
+        for flag, value, prefix in (("--notify", self.notify, "sns:"), ("--metrics", self.metrics, "cloudwatch:")):
             if value is not None and not value.startswith(prefix):
                 raise KaadError(f"{flag} takes {prefix}..., not {value!r}")
 
@@ -71,8 +70,7 @@ class ScoreJobResult:
 
 def _write_reports(job: ScoreJob, result: ScoreResult, label: str, target: Path) -> list[Path]:
     written = []
-    writers = {"csv": score_outputs.write_csv, "json": score_outputs.write_json,
-               "parquet": score_outputs.write_parquet}
+    writers = {"csv": score_outputs.write_csv, "json": score_outputs.write_json, "parquet": score_outputs.write_parquet}
     for fmt, write in writers.items():
         if fmt in job.formats:
             write(result, target / f"kaad-{result.day}.{fmt}")
@@ -94,8 +92,9 @@ def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
     if job.metrics is not None:
         from reports.aws_alerts import put_day_metrics
 
-        done = put_day_metrics(result, job.metrics.removeprefix("cloudwatch:"), aws, job.notify_state,
-                               cluster=cluster_of(job.inputs))
+        done = put_day_metrics(
+            result, job.metrics.removeprefix("cloudwatch:"), aws, job.notify_state, cluster=cluster_of(job.inputs)
+        )
         sent.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
     return sent
 
@@ -103,12 +102,21 @@ def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
 def run_score_job(job: ScoreJob) -> ScoreJobResult:
     """Score the day of ``job.inputs`` and deliver it as the job asks."""
     job.check()
-    loaded, label = resolve_bundle(bundle=job.bundle, run=job.run, model=job.model,
-                                   tracking_uri=job.tracking_uri, key_file=job.signing_key_file)
+    loaded, label = resolve_bundle(
+        bundle=job.bundle, run=job.run, model=job.model, tracking_uri=job.tracking_uri, key_file=job.signing_key_file
+    )
     allow = None if job.allowlist is None else load_allowlist(job.allowlist, job.day or date.today())
-    result = score_day(job.inputs, loaded, day=job.day, top=job.top, threshold_percentile=job.threshold,
-                       alert_percentile=job.fail_on, allowlist=allow, aws=job.aws,
-                       trusted_proxies=job.trusted_proxies)
+    result = score_day(
+        job.inputs,
+        loaded,
+        day=job.day,
+        top=job.top,
+        threshold_percentile=job.threshold,
+        alert_percentile=job.fail_on,
+        allowlist=allow,
+        aws=job.aws,
+        trusted_proxies=job.trusted_proxies,
+    )
     target = job.out_dir or Path("out") / f"score-{result.day}"
     target.mkdir(parents=True, exist_ok=True)
     written = _write_reports(job, result, label, target)

@@ -25,9 +25,9 @@ class ScenarioResult:
 
     scenario: str
     windows: int
-    best_rank: int                 # 1-based, among all scored windows
-    best_rank_in_day: int          # 1-based, among the windows of the same UTC day
-    false_positives_above: int     # unlabelled windows ranked above its best window
+    best_rank: int  # 1-based, among all scored windows
+    best_rank_in_day: int  # 1-based, among the windows of the same UTC day
+    false_positives_above: int  # unlabelled windows ranked above its best window
 
 
 @dataclass
@@ -40,14 +40,19 @@ class EvalReport:
     average_precision: float
     recall_at: dict[int, float]
     scenarios: list[ScenarioResult] = field(default_factory=list)
-    n_labels: int = 0              # rows of the labels
-    n_unmatched_labels: int = 0    # of which name no evaluated window (an unknown auditID, another day)
+    n_labels: int = 0  # rows of the labels
+    n_unmatched_labels: int = 0  # of which name no evaluated window (an unknown auditID, another day)
 
     def metrics(self, prefix: str = "eval_") -> dict[str, float]:
         """Flat metrics for MLflow."""
-        out = {f"{prefix}roc_auc": self.roc_auc, f"{prefix}average_precision": self.average_precision,
-               f"{prefix}positives": float(self.n_positive), f"{prefix}windows": float(self.n_windows),
-               f"{prefix}labels": float(self.n_labels), f"{prefix}unmatched_labels": float(self.n_unmatched_labels)}
+        out = {
+            f"{prefix}roc_auc": self.roc_auc,
+            f"{prefix}average_precision": self.average_precision,
+            f"{prefix}positives": float(self.n_positive),
+            f"{prefix}windows": float(self.n_windows),
+            f"{prefix}labels": float(self.n_labels),
+            f"{prefix}unmatched_labels": float(self.n_unmatched_labels),
+        }
         out |= {f"{prefix}recall_at_{k}": v for k, v in self.recall_at.items()}
         if self.scenarios:
             out[f"{prefix}worst_best_rank_in_day"] = float(max(s.best_rank_in_day for s in self.scenarios))
@@ -58,8 +63,9 @@ class EvalReport:
         return pd.DataFrame([asdict(s) for s in self.scenarios])
 
 
-def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "1h",
-                data: bytes | None = None) -> pd.DataFrame:
+def read_labels(
+    path: Path, events: pd.DataFrame | None = None, *, freq: str = "1h", data: bytes | None = None
+) -> pd.DataFrame:
     """Read labels as (identity, window_start, scenario) rows, one per row of the file.
 
     Accepts the simulator's ``labels.csv`` (identity and timestamp per event), a CSV of
@@ -88,11 +94,15 @@ def read_labels(path: Path, events: pd.DataFrame | None = None, *, freq: str = "
         table["identity"] = found["identity"].to_numpy(dtype=object)
         starts = pd.to_datetime(found["timestamp"], utc=True).dt.floor(freq).to_numpy()
     else:
-        raise KaadError(f"{str(path)!r} has neither identity/timestamp, identity/window_start "
-                        "nor auditID columns")
+        raise KaadError(f"{str(path)!r} has neither identity/timestamp, identity/window_start nor auditID columns")
     identity = table["identity"].astype(object)
-    return pd.DataFrame({"identity": identity.where(identity.isna(), identity.astype(str)),
-                         "window_start": starts, "scenario": table["scenario"].astype(str)})
+    return pd.DataFrame(
+        {
+            "identity": identity.where(identity.isna(), identity.astype(str)),
+            "window_start": starts,
+            "scenario": table["scenario"].astype(str),
+        }
+    )
 
 
 def eval_set_hash(events: pd.DataFrame, labels: bytes) -> str:
@@ -102,8 +112,11 @@ def eval_set_hash(events: pd.DataFrame, labels: bytes) -> str:
     """
     text = [events[c].astype(str) for c in _EVAL_SET_COLUMNS if c in events.columns]
     # pandas takes a list of Series here; pandas-stubs only admits a list of str.
-    rows = (text[0].str.cat(text[1:], sep="\x1f", na_rep="")  # type: ignore[arg-type]
-            if text else pd.Series([], dtype=str))
+    rows = (
+        text[0].str.cat(text[1:], sep="\x1f", na_rep="")  # type: ignore[arg-type]
+        if text
+        else pd.Series([], dtype=str)
+    )
     digest = hashlib.sha256(b"kaad eval set v1\n")
     digest.update("\n".join(sorted(rows.tolist())).encode())
     digest.update(b"\nlabels\n")
@@ -120,8 +133,9 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
     windows = frame[["identity", "window_start"]].drop_duplicates().assign(_scored=True)
     matched = keys.merge(windows, on=["identity", "window_start"], how="left")["_scored"].notna()
     keys = keys.dropna().drop_duplicates()
-    positive = frame.merge(keys.drop(columns="scenario").drop_duplicates().assign(_pos=True),
-                           on=["identity", "window_start"], how="left")["_pos"].fillna(False)
+    positive = frame.merge(
+        keys.drop(columns="scenario").drop_duplicates().assign(_pos=True), on=["identity", "window_start"], how="left"
+    )["_pos"].fillna(False)
     y = positive.to_numpy(dtype=bool)
     s = frame["anomaly_score"].to_numpy(dtype=float)
     order = np.argsort(-s, kind="stable")
@@ -133,16 +147,20 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
     frame["positive"] = y
     both = len(set(y)) == 2
     report = EvalReport(
-        n_windows=len(s), n_positive=int(y.sum()),
+        n_windows=len(s),
+        n_positive=int(y.sum()),
         roc_auc=float(roc_auc_score(y, s)) if both else float("nan"),
         average_precision=float(average_precision_score(y, s)) if y.any() else float("nan"),
         recall_at={k: float(y[order[:k]].sum() / max(1, y.sum())) for k in TOP_K},
-        n_labels=len(labels), n_unmatched_labels=int((~matched).sum()))
+        n_labels=len(labels),
+        n_unmatched_labels=int((~matched).sum()),
+    )
     hits = frame.merge(keys, on=["identity", "window_start"], how="inner")
     negatives = np.sort(s[~y])[::-1]
     for scenario, group in hits.groupby("scenario", sort=True):
         best = group.iloc[int(group["rank"].to_numpy().argmin())]
         above = int(np.searchsorted(-negatives, -best["anomaly_score"], side="left"))
-        report.scenarios.append(ScenarioResult(str(scenario), len(group), int(best["rank"]),
-                                               int(best["rank_in_day"]), above))
+        report.scenarios.append(
+            ScenarioResult(str(scenario), len(group), int(best["rank"]), int(best["rank_in_day"]), above)
+        )
     return report

@@ -54,8 +54,14 @@ MAX_LISTED_REJECTS = 1000
 ProgressFn = Callable[[int, str], None]
 #: One schema for every batch the deduplicator sees, whichever path parsed it: rows waiting for
 #: their ResponseComplete from one path are concatenated with rows of another.
-DEDUPE_SCHEMA = pa.schema([*EVENT_SCHEMA, pa.field("audit_hash", pa.uint64()),
-                           pa.field("id_hash", pa.uint64()), pa.field("stage_rank", pa.int8())])
+DEDUPE_SCHEMA = pa.schema(
+    [
+        *EVENT_SCHEMA,
+        pa.field("audit_hash", pa.uint64()),
+        pa.field("id_hash", pa.uint64()),
+        pa.field("stage_rank", pa.int8()),
+    ]
+)
 
 
 @dataclass
@@ -74,7 +80,7 @@ class IngestStats:
     n_rejected: int = 0
     rejects_by_kind: Counter = field(default_factory=Counter)
     rejects: list[Reject] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)   # input read, but not as it should be
+    warnings: list[str] = field(default_factory=list)  # input read, but not as it should be
     time_min: datetime | None = None
     time_max: datetime | None = None
     identities: Counter = field(default_factory=Counter)
@@ -117,8 +123,8 @@ class IngestResult:
 
     events: pd.DataFrame | None
     stats: IngestStats
-    checkpoints: dict = field(default_factory=dict)   # CloudWatch source -> Checkpoint, unsaved
-    lake: LakeWriter | None = None                     # when out was a directory
+    checkpoints: dict = field(default_factory=dict)  # CloudWatch source -> Checkpoint, unsaved
+    lake: LakeWriter | None = None  # when out was a directory
 
 
 #: DuckDB scans an Arrow table one record batch per task: slicing each chunk of lines into a
@@ -128,25 +134,36 @@ SCAN_SLICES = 4
 
 def _line_table(batch: LineBatch) -> pa.Table:
     n = len(batch.texts)
-    lines = batch.line_numbers if batch.line_numbers is not None else np.arange(
-        batch.first_line, batch.first_line + n, dtype=np.int64)
-    table = pa.Table.from_arrays([
-        pa.repeat(batch.source, n),
-        pa.array(lines, pa.int64()),
-        batch.texts,
-        pa.nulls(n, pa.bool_()),
-        batch.fallback_ts if batch.fallback_ts is not None else pa.nulls(n, pa.string()),
-    ], schema=LINE_SCHEMA)
+    lines = (
+        batch.line_numbers
+        if batch.line_numbers is not None
+        else np.arange(batch.first_line, batch.first_line + n, dtype=np.int64)
+    )
+    table = pa.Table.from_arrays(
+        [
+            pa.repeat(batch.source, n),
+            pa.array(lines, pa.int64()),
+            batch.texts,
+            pa.nulls(n, pa.bool_()),
+            batch.fallback_ts if batch.fallback_ts is not None else pa.nulls(n, pa.string()),
+        ],
+        schema=LINE_SCHEMA,
+    )
     step = max(1, -(-n // SCAN_SLICES))
     return pa.concat_tables([table.slice(i, step) for i in range(0, n, step)]) if n else table
 
 
 def _unwrapped_table(out: Unwrapped) -> pa.Table:
-    return pa.Table.from_arrays([
-        pa.array(out.sources, pa.string()), pa.array(out.lines, pa.int64()),
-        pa.array(out.texts, pa.large_string()), pa.array(out.truncated, pa.bool_()),
-        pa.array(out.fallback_ts, pa.string()),
-    ], schema=LINE_SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            pa.array(out.sources, pa.string()),
+            pa.array(out.lines, pa.int64()),
+            pa.array(out.texts, pa.large_string()),
+            pa.array(out.truncated, pa.bool_()),
+            pa.array(out.fallback_ts, pa.string()),
+        ],
+        schema=LINE_SCHEMA,
+    )
 
 
 class _FileConstants:
@@ -182,10 +199,16 @@ class Ingestor:
     1
     """
 
-    def __init__(self, *, chunk_bytes: int = CHUNK_BYTES, threads: int | None = None,
-                 on_progress: ProgressFn | None = None,
-                 on_reject: Callable[[Reject], None] | None = None, aws=None,
-                 trusted_proxies: tuple[Network, ...] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        chunk_bytes: int = CHUNK_BYTES,
+        threads: int | None = None,
+        on_progress: ProgressFn | None = None,
+        on_reject: Callable[[Reject], None] | None = None,
+        aws=None,
+        trusted_proxies: tuple[Network, ...] | None = None,
+    ) -> None:
         self.chunk_bytes = chunk_bytes
         self.addresses = TrustedAddress(trusted_proxies)
         self._reuse = AuditIdReuse()
@@ -202,8 +225,9 @@ class Ingestor:
         if self.on_reject is not None:
             self.on_reject(reject)
 
-    def _settle(self, con, result: pa.Table, dedupe: StageDeduplicator, *, final: bool,
-                found: list[Reject] | None = None) -> Iterator[pa.Table]:
+    def _settle(
+        self, con, result: pa.Table, dedupe: StageDeduplicator, *, final: bool, found: list[Reject] | None = None
+    ) -> Iterator[pa.Table]:
         """Dedupe and emit the parsed events; unwrap python-routed lines; report rejects.
 
         Rejects of one batch are reported together, in line order.
@@ -225,8 +249,9 @@ class Ingestor:
             unwrap_text(text, src, line, out, fallback_ts=fallback)
         yield from self._unwrapped(con, out, dedupe, found)
 
-    def _unwrapped(self, con, out: Unwrapped, dedupe: StageDeduplicator,
-                   found: list[Reject] | None = None) -> Iterator[pa.Table]:
+    def _unwrapped(
+        self, con, out: Unwrapped, dedupe: StageDeduplicator, found: list[Reject] | None = None
+    ) -> Iterator[pa.Table]:
         found = [] if found is None else found
         self.stats.n_control_messages += out.control_messages
         self.stats.warnings.extend(out.warnings)
@@ -242,8 +267,7 @@ class Ingestor:
         reused = self._reuse.mark(table["id_hash"].to_numpy())
         if reused.any():
             flags = pc.or_(pc.fill_null(table["audit_id_reused"], False), pa.array(reused))
-            table = table.set_column(table.column_names.index("audit_id_reused"),
-                                     "audit_id_reused", flags)
+            table = table.set_column(table.column_names.index("audit_id_reused"), "audit_id_reused", flags)
         table = self.addresses.apply(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
         table = add_flags(table)  # last: the flags read the trusted address and the reuse mark
         self.stats.add_events(table)
@@ -258,8 +282,9 @@ class Ingestor:
             for batch in prefetch(normalise_file(con, item.source, gzip=item.gzip)):
                 table = pa.Table.from_batches([batch])
                 clean = table["clean"]
-                n_clean = table.num_rows if pc.all(clean).as_py() else int(
-                    np.argmin(clean.to_numpy(zero_copy_only=False)))
+                n_clean = (
+                    table.num_rows if pc.all(clean).as_py() else int(np.argmin(clean.to_numpy(zero_copy_only=False)))
+                )
                 if n_clean:
                     events = constants.add_to(table.slice(0, n_clean))
                     yield self._emit(dedupe.push(events))
@@ -279,17 +304,18 @@ class Ingestor:
                 result = normalise_lines(con, _line_table(rest))
                 yield from self._settle(con, result, dedupe, final=False)
             elif isinstance(line_item, StreamProblem):
-                self._reject(Reject(line_item.source, line_item.line, line_item.kind,
-                                    line_item.detail))
+                self._reject(Reject(line_item.source, line_item.line, line_item.kind, line_item.detail))
             else:
                 yield from self._unwrapped(con, line_item.unwrapped, dedupe)
 
     def _parquet(self, con, item: ParquetFile, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
         """kaad's own event table: already normalised; deduplicated again across inputs."""
-        query = (f"SELECT *, {REQUEST_KEY_SQL} AS audit_hash, {AUDIT_ID_HASH_SQL} AS id_hash, "
-                 "CASE stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1 "
-                 "WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 ELSE 4 END::TINYINT AS stage_rank "
-                 "FROM read_parquet($path, union_by_name = true)")
+        query = (
+            f"SELECT *, {REQUEST_KEY_SQL} AS audit_hash, {AUDIT_ID_HASH_SQL} AS id_hash, "
+            "CASE stage WHEN 'ResponseComplete' THEN 0 WHEN 'ResponseStarted' THEN 1 "
+            "WHEN 'Panic' THEN 2 WHEN 'RequestReceived' THEN 3 ELSE 4 END::TINYINT AS stage_rank "
+            "FROM read_parquet($path, union_by_name = true)"
+        )
         try:
             reader = con.sql(query, params={"path": item.source}).to_arrow_reader(65536)
             for batch in reader:
@@ -299,16 +325,21 @@ class Ingestor:
                         table = table.append_column(name, pa.repeat(default, table.num_rows))
                 missing = [c for c in EVENT_SCHEMA.names if c not in table.column_names]
                 if missing:
-                    self._reject(Reject(item.source, 0, "unsupported format",
-                                        f"Parquet without kaad's event columns {missing[:3]!r}"))
+                    self._reject(
+                        Reject(
+                            item.source,
+                            0,
+                            "unsupported format",
+                            f"Parquet without kaad's event columns {missing[:3]!r}",
+                        )
+                    )
                     return
                 events = table.select([*EVENT_SCHEMA.names, "audit_hash", "id_hash", "stage_rank"])
                 yield self._emit(dedupe.push(events))
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             self._reject(Reject(item.source, 0, "unreadable file", str(exc).splitlines()[0]))
 
-    def _handle(self, con, item: _Item, parsed: Future | None, dedupe: StageDeduplicator
-                ) -> Iterator[pa.Table]:
+    def _handle(self, con, item: _Item, parsed: Future | None, dedupe: StageDeduplicator) -> Iterator[pa.Table]:
         if isinstance(item, StreamProblem):
             self._reject(Reject(item.source, item.line, item.kind, item.detail))
             return
@@ -363,10 +394,18 @@ def cluster_of(inputs: list[str]) -> str:
     return "default"
 
 
-def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = True,
-           chunk_bytes: int = CHUNK_BYTES, on_progress: ProgressFn | None = None,
-           on_reject: Callable[[Reject], None] | None = None, aws=None, cluster: str | None = None,
-           trusted_proxies: tuple[Network, ...] | None = None) -> IngestResult:
+def ingest(
+    inputs: Iterable[str],
+    *,
+    out: Path | None = None,
+    collect: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
+    on_progress: ProgressFn | None = None,
+    on_reject: Callable[[Reject], None] | None = None,
+    aws=None,
+    cluster: str | None = None,
+    trusted_proxies: tuple[Network, ...] | None = None,
+) -> IngestResult:
     """Read audit logs into the normalised event table.
 
     Parameters
@@ -387,8 +426,9 @@ def ingest(inputs: Iterable[str], *, out: Path | None = None, collect: bool = Tr
     from sources.lake import LakeWriter
 
     inputs = list(inputs)
-    ingestor = Ingestor(chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject,
-                        aws=aws, trusted_proxies=trusted_proxies)
+    ingestor = Ingestor(
+        chunk_bytes=chunk_bytes, on_progress=on_progress, on_reject=on_reject, aws=aws, trusted_proxies=trusted_proxies
+    )
     tables: list[pa.Table] = []
     writer = None
     lake = None

@@ -43,8 +43,8 @@ class Finding:
     reasons: list[Reason]
     calls: pd.DataFrame
     suppressed_by: Entry | None = None
-    is_alert: bool = False        # above the threshold or at/above the alert percentile
-    allowlist_note: str = ""      # an entry matched but could not hide this window, and why
+    is_alert: bool = False  # above the threshold or at/above the alert percentile
+    allowlist_note: str = ""  # an entry matched but could not hide this window, and why
 
 
 @dataclass
@@ -55,8 +55,8 @@ class ScoreResult:
     # features + anomaly_score, percentile, is_anomaly, is_alert, suppressed, suppressed_by,
     # suppressed_reason, allowlist_note; sorted by anomaly_score, highest first
     windows: pd.DataFrame
-    findings: list[Finding]          # every alerting window and the top ones, explained, by rank
-    identities: pd.DataFrame         # day view: one row per identity
+    findings: list[Finding]  # every alerting window and the top ones, explained, by rank
+    identities: pd.DataFrame  # day view: one row per identity
     stats: IngestStats
     threshold: float
     activity: dict[str, pd.DataFrame] = field(default_factory=dict)  # identity -> requests per window
@@ -83,8 +83,8 @@ _Seen = dict[Hashable, tuple[list[str], list[str]]]
 @dataclass
 class _DayFeatures:
     windows: pd.DataFrame
-    values: _Seen          # for the allowlist
-    spill: Path | None     # the day's events as read (event table schema), for explanations
+    values: _Seen  # for the allowlist
+    spill: Path | None  # the day's events as read (event table schema), for explanations
 
 
 def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
@@ -106,10 +106,13 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
             old = values.get(key, ([], []))
             values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
         for key, nss in grouped["target_namespace"].unique().items():
-            values[key] = (values[key][0],
-                           sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}))
-        table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA,
-                                                                           preserve_index=False)
+            values[key] = (
+                values[key][0],
+                sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}),
+            )
+        table = (
+            raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
+        )
         if writer is None:
             writer = pq.ParquetWriter(str(path), EVENT_SCHEMA)
         writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
@@ -141,25 +144,25 @@ def _explained_events(path: Path | None, identities: list[str], bundle: ModelBun
 def _main_day(windows: pd.DataFrame) -> date | None:
     if windows.empty:
         return None
-    per_day = np.expm1(windows["log_requests"]).groupby(
-        pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()).sum()
+    per_day = (
+        np.expm1(windows["log_requests"])
+        .groupby(pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize())
+        .sum()
+    )
     return per_day.idxmax().date()
 
 
-def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | None,
-                     bundle: ModelBundle) -> dict:
+def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | None, bundle: ModelBundle) -> dict:
     """Mark the windows the allowlist hides (in place); return (identity, window_start) -> Decision.
 
     Only windows some entry matches are looked at further: their deviations say which
     guarded reasons they carry, and an entry hides a window only if it covers all of them.
     """
-    for col, empty in (("suppressed", False), ("suppressed_by", ""), ("suppressed_reason", ""),
-                       ("allowlist_note", "")):
+    for col, empty in (("suppressed", False), ("suppressed_by", ""), ("suppressed_reason", ""), ("allowlist_note", "")):
         out[col] = empty
     if allowlist is None or out.empty:
         return {}
-    keys = [key for key in out.index
-            if any(e.matches(key[0], *values.get(key, ([], []))) for e in allowlist.entries)]
+    keys = [key for key in out.index if any(e.matches(key[0], *values.get(key, ([], []))) for e in allowlist.entries)]
     if not keys:
         return {}
     feat = out.loc[keys, bundle.feature_names]
@@ -180,9 +183,17 @@ def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | No
     return decisions
 
 
-def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-                  threshold_percentile: float | None = None, alert_percentile: float | None = None,
-                  allowlist: Allowlist | None = None, stats: IngestStats | None = None) -> ScoreResult:
+def score_batches(
+    batches: Iterable,
+    bundle: ModelBundle,
+    *,
+    day: date | None = None,
+    top: int = 20,
+    threshold_percentile: float | None = None,
+    alert_percentile: float | None = None,
+    allowlist: Allowlist | None = None,
+    stats: IngestStats | None = None,
+) -> ScoreResult:
     """Score a stream of event batches (time-ordered) against ``bundle`` and explain windows.
 
     Every window that alerts is explained: above the threshold (``threshold_percentile`` of
@@ -209,17 +220,24 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         out = windows.copy()
         out["anomaly_score"] = scores
         out["percentile"] = percentiles(bundle.train_scores, scores.to_numpy())
-        cut = bundle.threshold if threshold_percentile is None else float(
-            np.quantile(bundle.train_scores, threshold_percentile / 100.0))
+        cut = (
+            bundle.threshold
+            if threshold_percentile is None
+            else float(np.quantile(bundle.train_scores, threshold_percentile / 100.0))
+        )
         out["is_anomaly"] = out["anomaly_score"] > cut
-        out["is_alert"] = out["is_anomaly"] if alert_percentile is None else (
-            out["is_anomaly"] | (out["percentile"] >= alert_percentile))
+        out["is_alert"] = (
+            out["is_anomaly"]
+            if alert_percentile is None
+            else (out["is_anomaly"] | (out["percentile"] >= alert_percentile))
+        )
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
         decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
         positions = np.flatnonzero((np.arange(len(out)) < top) | out["is_alert"].to_numpy(dtype=bool))
         head = out.iloc[positions]
-        marked = _explained_events(feats.spill, sorted(set(head.index.get_level_values("identity")))
-                                   if len(head) else [], bundle)
+        marked = _explained_events(
+            feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [], bundle
+        )
     baseline = bundle.detector[0]
     by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices if len(marked) else {}
     findings: list[Finding] = []
@@ -232,13 +250,30 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         rows = marked.iloc[by_window.get((identity, start), [])]
         row = out.loc[key]
         decision = decisions.get(key)
-        findings.append(Finding(
-            int(position) + 1, identity, identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0], start,
-            float(row["anomaly_score"]), float(row["percentile"]), bool(row["is_anomaly"]), len(rows),
-            explain(row[bundle.feature_names], dev.loc[key], usual.loc[key], rows,
-                    bundle.profiles.get(identity, {}), identity),
-            top_calls(rows), None if decision is None else decision.entry,
-            is_alert=bool(row["is_alert"]), allowlist_note=str(row["allowlist_note"])))
+        findings.append(
+            Finding(
+                int(position) + 1,
+                identity,
+                identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0],
+                start,
+                float(row["anomaly_score"]),
+                float(row["percentile"]),
+                bool(row["is_anomaly"]),
+                len(rows),
+                explain(
+                    row[bundle.feature_names],
+                    dev.loc[key],
+                    usual.loc[key],
+                    rows,
+                    bundle.profiles.get(identity, {}),
+                    identity,
+                ),
+                top_calls(rows),
+                None if decision is None else decision.entry,
+                is_alert=bool(row["is_alert"]),
+                allowlist_note=str(row["allowlist_note"]),
+            )
+        )
     activity: dict[str, pd.DataFrame] = {}
     for finding in findings:
         if finding.identity in activity:
@@ -247,36 +282,64 @@ def score_batches(batches: Iterable, bundle: ModelBundle, *, day: date | None = 
         per = own[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
         activity[finding.identity] = per.sort_index()
-    return ScoreResult(day, out, findings, _day_view(out), stats or IngestStats(), cut, activity,
-                       [] if allowlist is None else allowlist.expired)
+    return ScoreResult(
+        day,
+        out,
+        findings,
+        _day_view(out),
+        stats or IngestStats(),
+        cut,
+        activity,
+        [] if allowlist is None else allowlist.expired,
+    )
 
 
 def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
     if windows.empty:
-        return pd.DataFrame(columns=["identity", "peak_score", "peak_percentile", "anomalous_windows",
-                                     "windows", "suppressed"])
+        return pd.DataFrame(
+            columns=["identity", "peak_score", "peak_percentile", "anomalous_windows", "windows", "suppressed"]
+        )
     frame = windows.reset_index()
     grouped = frame.groupby("identity", sort=False)
-    view = pd.DataFrame({
-        "peak_score": grouped["anomaly_score"].max(),
-        "peak_percentile": grouped["percentile"].max(),
-        "anomalous_windows": grouped["is_anomaly"].sum().astype(int),
-        "windows": grouped.size(),
-        "suppressed": grouped["suppressed"].all()})
+    view = pd.DataFrame(
+        {
+            "peak_score": grouped["anomaly_score"].max(),
+            "peak_percentile": grouped["percentile"].max(),
+            "anomalous_windows": grouped["is_anomaly"].sum().astype(int),
+            "windows": grouped.size(),
+            "suppressed": grouped["suppressed"].all(),
+        }
+    )
     return view.sort_values("peak_score", ascending=False).reset_index()
 
 
-def score_day(inputs: list[str], bundle: ModelBundle, *, day: date | None = None, top: int = 20,
-              threshold_percentile: float | None = None, alert_percentile: float | None = None,
-              allowlist: Allowlist | None = None, on_progress: Callable[[int, str], None] | None = None,
-              aws=None, trusted_proxies: tuple | None = None) -> ScoreResult:
+def score_day(
+    inputs: list[str],
+    bundle: ModelBundle,
+    *,
+    day: date | None = None,
+    top: int = 20,
+    threshold_percentile: float | None = None,
+    alert_percentile: float | None = None,
+    allowlist: Allowlist | None = None,
+    on_progress: Callable[[int, str], None] | None = None,
+    aws=None,
+    trusted_proxies: tuple | None = None,
+) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
     :func:`pipelines.ingest.ingest`."""
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
-    result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, top=top,
-                           threshold_percentile=threshold_percentile, alert_percentile=alert_percentile,
-                           allowlist=allowlist, stats=ingestor.stats)
+    result = score_batches(
+        ingestor.iter_batches(inputs),
+        bundle,
+        day=day,
+        top=top,
+        threshold_percentile=threshold_percentile,
+        alert_percentile=alert_percentile,
+        allowlist=allowlist,
+        stats=ingestor.stats,
+    )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
     if result.windows.empty:

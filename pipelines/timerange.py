@@ -19,6 +19,7 @@ def parse_time(value: str, now: datetime | None = None) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise KaadError(f"{value!r} is not a time: use an ISO date/time (2026-03-01T12:00Z) "
-                        "or a duration ago (24h, 7d, 30min)") from None
+        raise KaadError(
+            f"{value!r} is not a time: use an ISO date/time (2026-03-01T12:00Z) or a duration ago (24h, 7d, 30min)"
+        ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

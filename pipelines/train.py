@@ -52,26 +52,39 @@ class TrainResult:
     evaluation: EvalReport | None = None
     baselines: dict[str, EvalReport] = field(default_factory=dict)
     eval_scores: pd.Series | None = None
-    eval_set_hash: str | None = None    # what the evaluation was measured on (events and labels)
+    eval_set_hash: str | None = None  # what the evaluation was measured on (events and labels)
 
     def metrics(self) -> dict[str, float]:
         s = self.scores.to_numpy()
         q = np.quantile(s, [0.5, 0.9, 0.99, 0.999]) if len(s) else [np.nan] * 4
-        out = {"events": float(self.stats.n_events), "rejects": float(self.stats.n_rejected),
-               "merged": float(self.stats.n_merged),
-               "identities": float(self.windows.index.get_level_values("identity").nunique()),
-               "windows": float(len(self.windows)), "threshold": self.bundle.threshold,
-               "score_p50": q[0], "score_p90": q[1], "score_p99": q[2], "score_p999": q[3],
-               "fit_seconds": self.fit_seconds,
-               "training_alert_windows": float((s > self.bundle.threshold).sum())}
+        out = {
+            "events": float(self.stats.n_events),
+            "rejects": float(self.stats.n_rejected),
+            "merged": float(self.stats.n_merged),
+            "identities": float(self.windows.index.get_level_values("identity").nunique()),
+            "windows": float(len(self.windows)),
+            "threshold": self.bundle.threshold,
+            "score_p50": q[0],
+            "score_p90": q[1],
+            "score_p99": q[2],
+            "score_p999": q[3],
+            "fit_seconds": self.fit_seconds,
+            "training_alert_windows": float((s > self.bundle.threshold).sum()),
+        }
         if self.evaluation is not None:
             out |= self.evaluation.metrics()
         return out
 
 
-def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | None = None,
-          labels: Path | None = None, on_progress: Callable[[int, str], None] | None = None,
-          aws=None) -> TrainResult:
+def train(
+    inputs: list[str],
+    config: TrainConfig,
+    *,
+    eval_inputs: list[str] | None = None,
+    labels: Path | None = None,
+    on_progress: Callable[[int, str], None] | None = None,
+    aws=None,
+) -> TrainResult:
     """Fit the detector on the history in ``inputs``; evaluate on ``eval_inputs`` + ``labels``.
 
     Examples
@@ -93,11 +106,20 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
     scores = anomaly_scores(detector, windows)
     starts = windows.index.get_level_values("window_start")
     bundle = ModelBundle(
-        detector=detector, encoder=encoder, feature_names=list(windows.columns), window=config.window,
-        threshold=fit_threshold(scores, config.params), train_scores=np.sort(scores.to_numpy()),
-        params=config.params.as_dict(), training_start=str(starts.min()), training_end=str(starts.max()),
-        sources=[str(i) for i in inputs], n_windows=len(windows), n_events=ingestor.stats.n_events,
-        profiles=profiles.profiles())
+        detector=detector,
+        encoder=encoder,
+        feature_names=list(windows.columns),
+        window=config.window,
+        threshold=fit_threshold(scores, config.params),
+        train_scores=np.sort(scores.to_numpy()),
+        params=config.params.as_dict(),
+        training_start=str(starts.min()),
+        training_end=str(starts.max()),
+        sources=[str(i) for i in inputs],
+        n_windows=len(windows),
+        n_events=ingestor.stats.n_events,
+        profiles=profiles.profiles(),
+    )
     result = TrainResult(bundle, windows, scores, ingestor.stats, fit_seconds)
     if eval_inputs:
         if labels is None:
@@ -115,5 +137,6 @@ def train(inputs: list[str], config: TrainConfig, *, eval_inputs: list[str] | No
         result.evaluation = evaluate(result.eval_scores, truth)
         result.baselines = {
             "robust_z": evaluate(robust_z_scores(detector[0], eval_windows), truth),
-            "sensitive_count": evaluate(sensitive_count_scores(eval_windows), truth)}
+            "sensitive_count": evaluate(sensitive_count_scores(eval_windows), truth),
+        }
     return result

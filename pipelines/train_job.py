@@ -20,7 +20,7 @@ from sources.files import expand_inputs
 class TrainJob:
     """Everything ``kaad train`` was asked to do."""
 
-    inputs: list[str]                  # as given: paths, directories, globs, s3://, eks://
+    inputs: list[str]  # as given: paths, directories, globs, s3://, eks://
     config: TrainConfig
     out_path: Path = Path("out/kaad-model.joblib")
     eval_inputs: list[str] | None = None
@@ -50,17 +50,36 @@ class TrainJobResult:
 def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None = None) -> TrainJobResult:
     """Train, save and (unless ``job.track`` is False) log and register the model."""
     key = signing_key(job.signing_key_file)
-    result = train(expand_inputs(job.inputs), job.config, eval_inputs=job.eval_inputs, labels=job.labels,
-                   on_progress=on_progress, aws=job.aws)
+    result = train(
+        expand_inputs(job.inputs),
+        job.config,
+        eval_inputs=job.eval_inputs,
+        labels=job.labels,
+        on_progress=on_progress,
+        aws=job.aws,
+    )
     digest = save_bundle(result.bundle, job.out_path, key=key)
     tracked = None
     if job.track:
         bundle = result.bundle
-        params = {**job.config.params.as_dict(), **job.run_params,
-                  "sources": ",".join(job.inputs)[:500], "features": len(bundle.feature_names),
-                  "training_start": bundle.training_start, "training_end": bundle.training_end}
-        tracked = log_training(result, job.out_path, params=params, cluster=job.cluster,
-                               experiment=job.experiment, model_name=job.model_name,
-                               promote=job.promote, tracking_uri=job.tracking_uri, key=key,
-                               force_promote=job.force_promote)
+        params = {
+            **job.config.params.as_dict(),
+            **job.run_params,
+            "sources": ",".join(job.inputs)[:500],
+            "features": len(bundle.feature_names),
+            "training_start": bundle.training_start,
+            "training_end": bundle.training_end,
+        }
+        tracked = log_training(
+            result,
+            job.out_path,
+            params=params,
+            cluster=job.cluster,
+            experiment=job.experiment,
+            model_name=job.model_name,
+            promote=job.promote,
+            tracking_uri=job.tracking_uri,
+            key=key,
+            force_promote=job.force_promote,
+        )
     return TrainJobResult(result, digest, tracked)

@@ -37,8 +37,9 @@ class Ledger:
         except ValueError:
             from errors import KaadError
 
-            raise KaadError(f"notification ledger {str(path)!r} is unreadable; move it away "
-                            "(doing so may repeat notifications)") from None
+            raise KaadError(
+                f"notification ledger {str(path)!r} is unreadable; move it away (doing so may repeat notifications)"
+            ) from None
 
     def add(self, key: str) -> None:
         self.keys.add(key)
@@ -57,14 +58,20 @@ def finding_message(result: ScoreResult, f: Finding) -> dict:
     calls = []
     for rec in f.calls.head(5).to_dict("records"):
         calls.append({k: (None if v is None or v != v else str(v)) for k, v in rec.items()})
-    return {"source": "kaad", "day": str(result.day), "identity": f.identity, "kind": f.kind,
-            "window_start": f.window_start.isoformat(), "percentile": round(f.percentile, 3),
-            "anomaly_score": round(f.anomaly_score, 6), "reasons": [r.line() for r in f.reasons],
-            "calls": calls} | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
+    return {
+        "source": "kaad",
+        "day": str(result.day),
+        "identity": f.identity,
+        "kind": f.kind,
+        "window_start": f.window_start.isoformat(),
+        "percentile": round(f.percentile, 3),
+        "anomaly_score": round(f.anomaly_score, 6),
+        "reasons": [r.line() for r in f.reasons],
+        "calls": calls,
+    } | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
 
 
-def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path
-                     ) -> tuple[int, int]:
+def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path) -> tuple[int, int]:
     """Send every alerting, unsuppressed window; return (sent, already sent).
 
     Scoring explains every alerting window, so the findings hold all of them, not a top N.
@@ -82,12 +89,14 @@ def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, l
             continue
         subject = printable(f"kaad: {f.identity} at {f.window_start:%Y-%m-%d %H:%M} UTC", max_len=100)
         subject = subject.encode("ascii", "replace").decode()
-        kwargs = {"TopicArn": topic_arn, "Subject": subject,
-                  "Message": json.dumps(finding_message(result, f)),
-                  "MessageAttributes": {"identity_kind": {"DataType": "String", "StringValue": f.kind}}}
+        kwargs = {
+            "TopicArn": topic_arn,
+            "Subject": subject,
+            "Message": json.dumps(finding_message(result, f)),
+            "MessageAttributes": {"identity_kind": {"DataType": "String", "StringValue": f.kind}},
+        }
         if fifo:
-            kwargs |= {"MessageGroupId": "kaad",
-                       "MessageDeduplicationId": hashlib.sha256(key.encode()).hexdigest()}
+            kwargs |= {"MessageGroupId": "kaad", "MessageDeduplicationId": hashlib.sha256(key.encode()).hexdigest()}
         with translated(f"SNS topic {topic_arn!r}"):
             sns.publish(**kwargs)
         ledger.add(key)
@@ -95,8 +104,9 @@ def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, l
     return sent, skipped
 
 
-def put_day_metrics(result: ScoreResult, namespace: str, options: AwsOptions, ledger_path: Path,
-                    cluster: str = "default") -> bool:
+def put_day_metrics(
+    result: ScoreResult, namespace: str, options: AwsOptions, ledger_path: Path, cluster: str = "default"
+) -> bool:
     """Put the day's counts once (windows scored, findings, suppressed, rejects); False if done before."""
     ledger = Ledger.load(ledger_path)
     key = f"metrics|{namespace}|{cluster}|{result.day}"
@@ -107,10 +117,22 @@ def put_day_metrics(result: ScoreResult, namespace: str, options: AwsOptions, le
     when = datetime(result.day.year, result.day.month, result.day.day, tzinfo=UTC) if result.day else now
     if (now - when).days >= 14:  # CloudWatch refuses datapoints older than two weeks
         when = now
-    values = {"WindowsScored": len(result.windows), "Findings": result.n_alerts,
-              "Suppressed": result.n_suppressed, "Rejects": result.stats.n_rejected}
-    data = [{"MetricName": name, "Dimensions": [{"Name": "Cluster", "Value": cluster}],
-             "Timestamp": when, "Value": float(value), "Unit": "Count"} for name, value in values.items()]
+    values = {
+        "WindowsScored": len(result.windows),
+        "Findings": result.n_alerts,
+        "Suppressed": result.n_suppressed,
+        "Rejects": result.stats.n_rejected,
+    }
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": "Cluster", "Value": cluster}],
+            "Timestamp": when,
+            "Value": float(value),
+            "Unit": "Count",
+        }
+        for name, value in values.items()
+    ]
     with translated(f"CloudWatch metrics namespace {namespace!r}"):
         cw.put_metric_data(Namespace=namespace, MetricData=data)
     ledger.add(key)

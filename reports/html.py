@@ -38,22 +38,28 @@ def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.T
     """Requests per window over the day as bars, the identity's usual as a dashed line."""
     width, height, pad = 480, 90, 18
     # activity is indexed by window_start
-    hours = {(cast(pd.Timestamp, ts) - day_start).total_seconds() // 3600: int(n)
-             for ts, n in activity["requests"].items()}
+    hours = {
+        (cast(pd.Timestamp, ts) - day_start).total_seconds() // 3600: int(n) for ts, n in activity["requests"].items()
+    }
     top = max([usual_requests, *hours.values(), 1])
     bar_w = (width - 2 * pad) / 24
     bars = []
     for h in range(24):
         n = hours.get(h, 0)
         bh = (height - 2 * pad) * n / top
-        bars.append(f'<rect class="bar" x="{pad + h * bar_w:.1f}" y="{height - pad - bh:.1f}" '
-                    f'width="{bar_w - 2:.1f}" height="{bh:.1f}"><title>{h:02d}:00 {n} requests</title></rect>')
+        bars.append(
+            f'<rect class="bar" x="{pad + h * bar_w:.1f}" y="{height - pad - bh:.1f}" '
+            f'width="{bar_w - 2:.1f}" height="{bh:.1f}"><title>{h:02d}:00 {n} requests</title></rect>'
+        )
     y = height - pad - (height - 2 * pad) * usual_requests / top
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="requests per hour">'
-            + "".join(bars) + f'<line class="usual" x1="{pad}" x2="{width - pad}" y1="{y:.1f}" y2="{y:.1f}">'
-            f'<title>usual {usual_requests:.0f} requests per window</title></line>'
-            f'<text x="{pad}" y="{height - 3}" font-size="10">00:00</text>'
-            f'<text x="{width - pad - 28}" y="{height - 3}" font-size="10">23:00</text></svg>')
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="requests per hour">'
+        + "".join(bars)
+        + f'<line class="usual" x1="{pad}" x2="{width - pad}" y1="{y:.1f}" y2="{y:.1f}">'
+        f"<title>usual {usual_requests:.0f} requests per window</title></line>"
+        f'<text x="{pad}" y="{height - 3}" font-size="10">00:00</text>'
+        f'<text x="{width - pad - 28}" y="{height - 3}" font-size="10">23:00</text></svg>'
+    )
 
 
 def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
@@ -64,16 +70,20 @@ def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
     counts, edges = np.histogram(scores, bins=50, range=(lo, hi if hi > lo else lo + 1))
     scale = np.log1p(counts) / max(np.log1p(counts).max(), 1)
     bw = (width - 2 * pad) / len(counts)
-    bars = "".join(f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
-                   f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
-                   f'{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
-                   for i, (c, s) in enumerate(zip(counts, scale, strict=True)))
+    bars = "".join(
+        f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
+        f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
+        f"{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>"
+        for i, (c, s) in enumerate(zip(counts, scale, strict=True))
+    )
     x = pad + (width - 2 * pad) * (threshold - lo) / ((hi - lo) or 1)
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
-            f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'
-            f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold {threshold:.3f}</text>'
-            f'<text x="{pad}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
-            f'<text x="{width - pad - 30}" y="{height - 6}" font-size="10">{hi:.2f}</text></svg>')
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
+        f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'
+        f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold {threshold:.3f}</text>'
+        f'<text x="{pad}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
+        f'<text x="{width - pad - 30}" y="{height - 6}" font-size="10">{hi:.2f}</text></svg>'
+    )
 
 
 def _reasons(f: Finding) -> str:
@@ -91,8 +101,11 @@ def _calls(calls: pd.DataFrame) -> str:
         cells = []
         for c in cols:
             v = rec[c]
-            text = "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else (
-                f"{v:%H:%M:%S}" if isinstance(v, pd.Timestamp) else str(v))
+            text = (
+                ""
+                if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                else (f"{v:%H:%M:%S}" if isinstance(v, pd.Timestamp) else str(v))
+            )
             cells.append(f"<td><code>{e(text)}</code></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="calls"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -109,30 +122,42 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
             why = f"<strong>{e(f.allowlist_note)}</strong><br>" + why
         if f.suppressed_by is not None:
             why = f"suppressed by {e(f.suppressed_by.label)}: {e(f.suppressed_by.reason)}<br>" + why
-        rows.append(f'<tr class="finding {cls}" data-rank="{f.rank}"><td class="num">{f.rank}</td>'
-                    f'<td class="identity"><a href="#f{f.rank}">{e(f.identity)}</a></td><td>{e(f.kind)}</td>'
-                    f'<td>{f.window_start:%H:%M}</td><td class="num">{f.percentile:.2f}</td>'
-                    f'<td class="num">{f.requests}</td><td>{why}</td></tr>')
+        rows.append(
+            f'<tr class="finding {cls}" data-rank="{f.rank}"><td class="num">{f.rank}</td>'
+            f'<td class="identity"><a href="#f{f.rank}">{e(f.identity)}</a></td><td>{e(f.kind)}</td>'
+            f'<td>{f.window_start:%H:%M}</td><td class="num">{f.percentile:.2f}</td>'
+            f'<td class="num">{f.requests}</td><td>{why}</td></tr>'
+        )
     drill = []
     for f in result.findings:
         activity = result.activity.get(f.identity)
         usual = next((r.usual for r in f.reasons if r.feature == "log_requests"), None)
-        usual_requests = float(np.expm1(usual)) if usual is not None else float(
-            activity["requests"].median()) if activity is not None and len(activity) else 0.0
+        usual_requests = (
+            float(np.expm1(usual))
+            if usual is not None
+            else float(activity["requests"].median())
+            if activity is not None and len(activity)
+            else 0.0
+        )
         chart = _svg_activity(activity, usual_requests, day) if activity is not None else ""
-        drill.append(f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)} at {f.window_start:%H:%M} UTC '
-                     f'(percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}'
-                     f'<h3>Activity today (bars) against its usual (dashed)</h3>{chart}'
-                     f'<h3>API calls, most suspicious first</h3>{_calls(f.calls)}</details>')
+        drill.append(
+            f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)} at {f.window_start:%H:%M} UTC '
+            f"(percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}"
+            f"<h3>Activity today (bars) against its usual (dashed)</h3>{chart}"
+            f"<h3>API calls, most suspicious first</h3>{_calls(f.calls)}</details>"
+        )
     hidden = result.windows[result.windows["suppressed"]].reset_index()
     suppressed = "".join(
         f'<tr class="suppressed"><td class="identity">{e(w.identity)}</td><td>{w.window_start:%H:%M}</td>'
         f'<td class="num">{w.percentile:.2f}</td><td>{e(w.suppressed_by)}</td><td>{e(w.suppressed_reason)}</td></tr>'
-        for w in hidden.itertuples(index=False))
+        for w in hidden.itertuples(index=False)
+    )
     if suppressed:  # hidden from alerts, never from the report
-        suppressed = (f'<h2>Suppressed by the allowlist ({len(hidden)})</h2><table id="suppressed"><thead><tr>'
-                      '<th>identity</th><th>window</th><th>percentile</th><th>entry</th><th>reason</th></tr>'
-                      f'</thead><tbody>{suppressed}</tbody></table>')
+        suppressed = (
+            f'<h2>Suppressed by the allowlist ({len(hidden)})</h2><table id="suppressed"><thead><tr>'
+            "<th>identity</th><th>window</th><th>percentile</th><th>entry</th><th>reason</th></tr>"
+            f"</thead><tbody>{suppressed}</tbody></table>"
+        )
     expired = "".join(f"<li>{e(x.reason)} (expired {x.expires})</li>" for x in result.expired_allowlist)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

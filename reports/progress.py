@@ -16,8 +16,13 @@ def byte_progress(total: int, description: str) -> Iterator[Callable[[int, str],
     if not console.is_terminal:
         yield lambda n, source: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total or None)
         yield lambda n, source: progress.advance(task, n)
@@ -30,8 +35,13 @@ def count_progress(total: int, description: str) -> Iterator[Callable[[int], Non
     if not console.is_terminal:
         yield lambda n: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)

@@ -27,11 +27,14 @@ class RejectWriter:
         writer.writerow(["source", "line", "kind", "detail"])
 
         def write(reject: Reject) -> None:
-            writer.writerow([csv_cell(printable(reject.source)), reject.line,
-                             reject.kind, csv_cell(printable(reject.detail))])
+            writer.writerow(
+                [csv_cell(printable(reject.source)), reject.line, reject.kind, csv_cell(printable(reject.detail))]
+            )
+
         return write
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._handle is not None:
             self._handle.close()

@@ -21,8 +21,10 @@ def _fmt(value) -> str:
 def _labels_line(report) -> str:
     if not report.n_unmatched_labels:
         return f"{report.n_labels:,}, all matched an evaluated window"
-    return (f"{report.n_labels:,}, of which {report.n_unmatched_labels:,} matched no evaluated window "
-            "(unknown auditID, identity or time outside the data): not counted as attacks")
+    return (
+        f"{report.n_labels:,}, of which {report.n_unmatched_labels:,} matched no evaluated window "
+        "(unknown auditID, identity or time outside the data): not counted as attacks"
+    )
 
 
 def render_training(result, bundle_path, digest: str, tracked) -> Group:
@@ -31,31 +33,46 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("history", f"{int(m['events']):,} events ({int(m['rejects']):,} rejected, "
-                 f"{int(m['merged']):,} merged), {result.bundle.training_start} .. {result.bundle.training_end}")
-    grid.add_row("windows", f"{int(m['windows']):,} of {int(m['identities'])} identities, "
-                 f"{len(result.bundle.feature_names)} features")
-    grid.add_row("threshold", f"{result.bundle.threshold:.4f} ({int(m['training_alert_windows'])} training "
-                 "windows above it)")
+    grid.add_row(
+        "history",
+        f"{int(m['events']):,} events ({int(m['rejects']):,} rejected, "
+        f"{int(m['merged']):,} merged), {result.bundle.training_start} .. {result.bundle.training_end}",
+    )
+    grid.add_row(
+        "windows",
+        f"{int(m['windows']):,} of {int(m['identities'])} identities, {len(result.bundle.feature_names)} features",
+    )
+    grid.add_row(
+        "threshold", f"{result.bundle.threshold:.4f} ({int(m['training_alert_windows'])} training windows above it)"
+    )
     grid.add_row("bundle", f"{bundle_path} (sha256 {digest[:16]}...)")
     parts = [grid]
     if result.evaluation is not None:
         ev = result.evaluation
-        grid.add_row("evaluation", f"average precision {ev.average_precision:.3f}, ROC AUC {ev.roc_auc:.3f}, "
-                     f"recall@10 {ev.recall_at[10]:.2f}, @50 {ev.recall_at[50]:.2f} "
-                     f"({ev.n_positive} attack windows of {ev.n_windows})")
+        grid.add_row(
+            "evaluation",
+            f"average precision {ev.average_precision:.3f}, ROC AUC {ev.roc_auc:.3f}, "
+            f"recall@10 {ev.recall_at[10]:.2f}, @50 {ev.recall_at[50]:.2f} "
+            f"({ev.n_positive} attack windows of {ev.n_windows})",
+        )
         grid.add_row("labels", _labels_line(ev))
         if result.eval_set_hash:
             grid.add_row("evaluation set", f"sha256 {result.eval_set_hash[:16]}... (events and labels)")
         for name, rep in result.baselines.items():
-            grid.add_row(f"  baseline {name}", f"average precision {rep.average_precision:.3f}, "
-                         f"ROC AUC {rep.roc_auc:.3f}")
+            grid.add_row(
+                f"  baseline {name}", f"average precision {rep.average_precision:.3f}, ROC AUC {rep.roc_auc:.3f}"
+            )
         table = Table(title="attack scenarios: best rank", title_justify="left", show_edge=False)
         for col in ("scenario", "windows", "rank", "rank in day", "false positives above"):
             table.add_column(col, justify="left" if col == "scenario" else "right")
         for s in ev.scenarios:
-            table.add_row(terminal_text(s.scenario), str(s.windows), str(s.best_rank), str(s.best_rank_in_day),
-                          str(s.false_positives_above))
+            table.add_row(
+                terminal_text(s.scenario),
+                str(s.windows),
+                str(s.best_rank),
+                str(s.best_rank_in_day),
+                str(s.false_positives_above),
+            )
         if ev.scenarios:
             parts.append(table)
     if tracked is not None:
@@ -79,8 +96,13 @@ def render_evaluation(report) -> Group:
     for col in ("scenario", "windows", "rank", "rank in day", "false positives above"):
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for s in report.scenarios:
-        table.add_row(terminal_text(s.scenario), str(s.windows), str(s.best_rank), str(s.best_rank_in_day),
-                      str(s.false_positives_above))
+        table.add_row(
+            terminal_text(s.scenario),
+            str(s.windows),
+            str(s.best_rank),
+            str(s.best_rank_in_day),
+            str(s.false_positives_above),
+        )
     return Group(head, table)
 
 
@@ -91,8 +113,14 @@ def render_runs(table: pd.DataFrame) -> Table:
         out.add_column(col)
     row: Any  # a namedtuple of the columns above; pandas-stubs types its fields as any scalar
     for row in table.itertuples(index=False):
-        out.add_row(row.run_id[:12], terminal_text(row.name or ""), row.kind, f"{row.started:%Y-%m-%d %H:%M}",
-                    _fmt(None if row.windows is None or math.isnan(row.windows) else int(row.windows)),
-                    _fmt(row.eval_ap),
-                    _fmt(row.eval_roc_auc), _fmt(row.threshold))
+        out.add_row(
+            row.run_id[:12],
+            terminal_text(row.name or ""),
+            row.kind,
+            f"{row.started:%Y-%m-%d %H:%M}",
+            _fmt(None if row.windows is None or math.isnan(row.windows) else int(row.windows)),
+            _fmt(row.eval_ap),
+            _fmt(row.eval_roc_auc),
+            _fmt(row.threshold),
+        )
     return out

@@ -19,11 +19,34 @@ REGION = "us-west-2"
 #: Documentation and benchmark ranges only (RFC 5737, RFC 2544): offices, VPN and CI NAT.
 OFFICE_NETS = {"berlin": "198.51.100", "austin": "198.51.100", "remote": "203.0.113"}
 CI_NAT_IPS = ("198.18.0.10", "198.18.0.11", "198.18.0.12")
-APP_NAMES = ("payments", "orders", "catalog", "checkout", "search", "accounts", "shipping",
-             "inventory", "pricing", "reviews", "notifications", "billing")
-PEOPLE = ("maria.lopez", "jonas.weber", "aiko.tanaka", "samuel.okafor", "priya.nair",
-          "lucas.martin", "fatima.haddad", "tom.becker", "elena.rossi", "david.kim",
-          "nora.berg", "ivan.petrov")
+APP_NAMES = (
+    "payments",
+    "orders",
+    "catalog",
+    "checkout",
+    "search",
+    "accounts",
+    "shipping",
+    "inventory",
+    "pricing",
+    "reviews",
+    "notifications",
+    "billing",
+)
+PEOPLE = (
+    "maria.lopez",
+    "jonas.weber",
+    "aiko.tanaka",
+    "samuel.okafor",
+    "priya.nair",
+    "lucas.martin",
+    "fatima.haddad",
+    "tom.becker",
+    "elena.rossi",
+    "david.kim",
+    "nora.berg",
+    "ivan.petrov",
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +74,8 @@ class Routine:
 
     rate: float
     episode: Episode
-    profile: str = "flat"          # flat, business, nightly, deploy
-    hour: int = 0                  # for nightly
+    profile: str = "flat"  # flat, business, nightly, deploy
+    hour: int = 0  # for nightly
 
 
 @dataclass
@@ -62,8 +85,8 @@ class Actor:
     identity: Identity
     kind: str
     routines: list[Routine] = field(default_factory=list)
-    tz_offset: int = 0             # hours from UTC, for people
-    namespace: str | None = None   # a service account's own namespace
+    tz_offset: int = 0  # hours from UTC, for people
+    namespace: str | None = None  # a service account's own namespace
     pod_names: tuple[str, ...] = ()
 
 
@@ -77,7 +100,7 @@ class Cluster:
     app_namespaces: list[str]
     node_names: list[str]
     node_ips: list[str]
-    pods: dict[str, list[str]]     # namespace -> pod names
+    pods: dict[str, list[str]]  # namespace -> pod names
 
     def actor(self, username: str) -> Actor:
         for a in self.actors:
@@ -93,23 +116,29 @@ def _suffix(rng: np.random.Generator, n: int = 5) -> str:
     return "".join(rng.choice(list("bcdfghjklmnpqrstvwxz2456789"), n))
 
 
-def sa_identity(namespace: str, name: str, ips: tuple[str, ...], ua: str,
-                rng: np.random.Generator) -> Identity:
+def sa_identity(namespace: str, name: str, ips: tuple[str, ...], ua: str, rng: np.random.Generator) -> Identity:
     from scenarios.eks import audit_id
 
-    return Identity(f"system:serviceaccount:{namespace}:{name}",
-                    ("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
-                     "system:authenticated"), ips, ua, uid=audit_id(rng))
+    return Identity(
+        f"system:serviceaccount:{namespace}:{name}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+        ips,
+        ua,
+        uid=audit_id(rng),
+    )
 
 
 def iam_extra(role: str, session: str, rng: np.random.Generator) -> dict[str, list[str]]:
     key = "ASIA" + "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), 16))
     principal = "AROA" + "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), 17))
-    return {"accessKeyId": [key],
-            "arn": [f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"],
-            "canonicalArn": [f"arn:aws:iam::{ACCOUNT}:role/{role}"],
-            "principalId": [principal], "sessionName": [session],
-            "sigs.k8s.io/aws-iam-authenticator/principalId": [principal]}
+    return {
+        "accessKeyId": [key],
+        "arn": [f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}"],
+        "canonicalArn": [f"arn:aws:iam::{ACCOUNT}:role/{role}"],
+        "principalId": [principal],
+        "sessionName": [session],
+        "sigs.k8s.io/aws-iam-authenticator/principalId": [principal],
+    }
 
 
 def client_go_ua(binary: str, version: str = "v0.0.0", commit: str = "$Format") -> str:
@@ -122,12 +151,20 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
 
     rng = np.random.default_rng([seed, 1])
     apps = list(APP_NAMES[: spec.app_namespaces])
-    system_ns = ["default", "kube-system", "kube-public", "kube-node-lease", "argocd",
-                 "monitoring", "cert-manager", "ingress-nginx", "ops"]
+    system_ns = [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "argocd",
+        "monitoring",
+        "cert-manager",
+        "ingress-nginx",
+        "ops",
+    ]
     namespaces = system_ns + apps
     subnets = [1 + i % 3 for i in range(spec.nodes)]
-    node_ips = [f"10.0.{16 * s + int(rng.integers(0, 15))}.{int(rng.integers(10, 250))}"
-                for s in subnets]
+    node_ips = [f"10.0.{16 * s + int(rng.integers(0, 15))}.{int(rng.integers(10, 250))}" for s in subnets]
     node_names = [f"ip-{ip.replace('.', '-')}.{REGION}.compute.internal" for ip in node_ips]
 
     def pod_ip() -> str:
@@ -137,50 +174,88 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
     actors: list[Actor] = []
     kubelet_ua = f"kubelet/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"
     for name, ip in zip(node_names, node_ips, strict=True):
-        actors.append(Actor(Identity(f"system:node:{name}", ("system:nodes", "system:authenticated"),
-                                     (ip,), kubelet_ua), "node"))
+        actors.append(
+            Actor(Identity(f"system:node:{name}", ("system:nodes", "system:authenticated"), (ip,), kubelet_ua), "node")
+        )
     cp = ("127.0.0.1",)
     kcm_ua = f"kube-controller-manager/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"
     actors += [
-        Actor(Identity("system:kube-controller-manager", ("system:authenticated",), cp,
-                       kcm_ua + "/leader-election"), "control-plane"),
-        Actor(Identity("system:kube-scheduler", ("system:authenticated",), cp,
-                       f"kube-scheduler/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a/leader-election"),
-              "control-plane"),
-        Actor(Identity("system:apiserver", ("system:authenticated", "system:masters"), ("::1",),
-                       f"kube-apiserver/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a",
-                       uid="2f1c3a4e-9b1d-4f43-a1b0-4cdd9ab0e6b1"), "control-plane"),
+        Actor(
+            Identity("system:kube-controller-manager", ("system:authenticated",), cp, kcm_ua + "/leader-election"),
+            "control-plane",
+        ),
+        Actor(
+            Identity(
+                "system:kube-scheduler",
+                ("system:authenticated",),
+                cp,
+                f"kube-scheduler/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a/leader-election",
+            ),
+            "control-plane",
+        ),
+        Actor(
+            Identity(
+                "system:apiserver",
+                ("system:authenticated", "system:masters"),
+                ("::1",),
+                f"kube-apiserver/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a",
+                uid="2f1c3a4e-9b1d-4f43-a1b0-4cdd9ab0e6b1",
+            ),
+            "control-plane",
+        ),
     ]
-    for controller in ("replicaset-controller", "deployment-controller", "endpointslice-controller",
-                       "generic-garbage-collector", "job-controller", "cronjob-controller",
-                       "daemon-set-controller", "namespace-controller"):
-        actors.append(Actor(sa_identity("kube-system", controller, cp,
-                                        f"{kcm_ua}/system:serviceaccount:kube-system:{controller}", rng),
-                            "controller", namespace="kube-system"))
+    for controller in (
+        "replicaset-controller",
+        "deployment-controller",
+        "endpointslice-controller",
+        "generic-garbage-collector",
+        "job-controller",
+        "cronjob-controller",
+        "daemon-set-controller",
+        "namespace-controller",
+    ):
+        actors.append(
+            Actor(
+                sa_identity(
+                    "kube-system", controller, cp, f"{kcm_ua}/system:serviceaccount:kube-system:{controller}", rng
+                ),
+                "controller",
+                namespace="kube-system",
+            )
+        )
     eks_ips = tuple(f"10.0.{int(rng.integers(100, 120))}.{int(rng.integers(2, 250))}" for _ in range(2))
-    for eks_user, ua in (("eks:certificate-controller", client_go_ua("eks-certificates-controller")),
-                         ("eks:node-manager", client_go_ua("eks-node-manager")),
-                         ("eks:cloud-controller-manager",
-                          f"aws-cloud-controller-manager/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"),
-                         ("eks:addon-manager", client_go_ua("eks-addon-manager")),
-                         ("eks:k8s-metrics", "eks-k8s-metrics/v0.0.0")):
+    for eks_user, ua in (
+        ("eks:certificate-controller", client_go_ua("eks-certificates-controller")),
+        ("eks:node-manager", client_go_ua("eks-node-manager")),
+        (
+            "eks:cloud-controller-manager",
+            f"aws-cloud-controller-manager/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a",
+        ),
+        ("eks:addon-manager", client_go_ua("eks-addon-manager")),
+        ("eks:k8s-metrics", "eks-k8s-metrics/v0.0.0"),
+    ):
         actors.append(Actor(Identity(eks_user, ("system:authenticated",), eks_ips, ua), "eks"))
     # Node daemons: one pod per node, calling from the node's IP (hostNetwork).
-    for ns, sa, ua in (("kube-system", "kube-proxy", f"kube-proxy/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"),
-                       ("kube-system", "aws-node", client_go_ua("aws-vpc-cni", "v1.18.1"))):
+    for ns, sa, ua in (
+        ("kube-system", "kube-proxy", f"kube-proxy/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"),
+        ("kube-system", "aws-node", client_go_ua("aws-vpc-cni", "v1.18.1")),
+    ):
         pods.setdefault(ns, []).extend(f"{sa}-{_suffix(rng)}" for _ in node_names)
         actors.append(Actor(sa_identity(ns, sa, tuple(node_ips), ua, rng), "node-daemon", namespace=ns))
-    addons = [("kube-system", "coredns", "coredns/1.11.1 (linux/amd64) kubernetes/$Format"),
-              ("argocd", "argocd-application-controller",
-               client_go_ua("argocd-application-controller", "v2.10.4", "f5d0a5a")),
-              ("argocd", "argocd-server", client_go_ua("argocd-server", "v2.10.4", "f5d0a5a")),
-              ("monitoring", "prometheus-k8s", "Prometheus/2.51.1"),
-              ("cert-manager", "cert-manager", client_go_ua("cert-manager-controller", "v1.14.4",
-                                                            "7f83a5a")),
-              ("kube-system", "cluster-autoscaler", client_go_ua("cluster-autoscaler", "v1.29.0")),
-              ("ingress-nginx", "ingress-nginx", client_go_ua("nginx-ingress-controller", "v1.10.0",
-                                                              "71f78d4")),
-              ("ops", "db-backup", "python-kubernetes/29.0.0")]
+    addons = [
+        ("kube-system", "coredns", "coredns/1.11.1 (linux/amd64) kubernetes/$Format"),
+        (
+            "argocd",
+            "argocd-application-controller",
+            client_go_ua("argocd-application-controller", "v2.10.4", "f5d0a5a"),
+        ),
+        ("argocd", "argocd-server", client_go_ua("argocd-server", "v2.10.4", "f5d0a5a")),
+        ("monitoring", "prometheus-k8s", "Prometheus/2.51.1"),
+        ("cert-manager", "cert-manager", client_go_ua("cert-manager-controller", "v1.14.4", "7f83a5a")),
+        ("kube-system", "cluster-autoscaler", client_go_ua("cluster-autoscaler", "v1.29.0")),
+        ("ingress-nginx", "ingress-nginx", client_go_ua("nginx-ingress-controller", "v1.10.0", "71f78d4")),
+        ("ops", "db-backup", "python-kubernetes/29.0.0"),
+    ]
     for ns, sa, ua in addons:
         ips = tuple(pod_ip() for _ in range(2))
         names = tuple(f"{sa}-{_suffix(rng, 9)}-{_suffix(rng)}" for _ in range(2))
@@ -190,8 +265,14 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
         ips = tuple(pod_ip() for _ in range(3))
         names = tuple(f"{app}-api-{_suffix(rng, 9)}-{_suffix(rng)}" for _ in range(3))
         pods.setdefault(app, []).extend(names)
-        actors.append(Actor(sa_identity(app, f"{app}-api", ips, client_go_ua(f"{app}-api"), rng),
-                            "app", namespace=app, pod_names=names))
+        actors.append(
+            Actor(
+                sa_identity(app, f"{app}-api", ips, client_go_ua(f"{app}-api"), rng),
+                "app",
+                namespace=app,
+                pod_names=names,
+            )
+        )
     # People: developers share the aws-auth-mapped username "developer"; platform admins come
     # in through EKS access entries, whose username is the assumed-role session ARN.
     people = list(PEOPLE[: spec.humans])
@@ -204,31 +285,61 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
         if i % 3 == 2:
             role = "AWSReservedSSO_PlatformAdmin_5c2a8e1f0b9d7a64"
             username = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{person}"
-            who = Identity(username, ("platform-admins", "system:authenticated"), ips, ua,
-                           uid=f"aws-iam-authenticator:{ACCOUNT}:AROA{i:017d}",
-                           extra=iam_extra(role, person, rng))
+            who = Identity(
+                username,
+                ("platform-admins", "system:authenticated"),
+                ips,
+                ua,
+                uid=f"aws-iam-authenticator:{ACCOUNT}:AROA{i:017d}",
+                extra=iam_extra(role, person, rng),
+            )
             actors.append(Actor(who, "admin", tz_offset=tz))
         else:
             role = "AWSReservedSSO_Developer_8d41b0c2e7f5a913"
-            who = Identity("developer", ("developers", "system:authenticated"), ips, ua,
-                           uid=f"aws-iam-authenticator:{ACCOUNT}:AROA{i:017d}",
-                           extra=iam_extra(role, person, rng))
+            who = Identity(
+                "developer",
+                ("developers", "system:authenticated"),
+                ips,
+                ua,
+                uid=f"aws-iam-authenticator:{ACCOUNT}:AROA{i:017d}",
+                extra=iam_extra(role, person, rng),
+            )
             actors.append(Actor(who, "developer", tz_offset=tz, namespace=apps[i % len(apps)]))
     ci_role = "github-actions-deploy"
-    actors.append(Actor(Identity("ci-deployer", ("ci-deployers", "system:authenticated"), CI_NAT_IPS,
-                                 "Helm/3.14.2", uid=f"aws-iam-authenticator:{ACCOUNT}:AROACIDEPLOY0000001",
-                                 extra=iam_extra(ci_role, "GitHubActions", rng)), "ci"))
-    actors.append(Actor(Identity("system:anonymous", ("system:unauthenticated",),
-                                 tuple(f"10.0.{16 * s}.{5 + s}" for s in (1, 2, 3)), "kube-probe/1.29"),
-                        "anonymous"))
+    actors.append(
+        Actor(
+            Identity(
+                "ci-deployer",
+                ("ci-deployers", "system:authenticated"),
+                CI_NAT_IPS,
+                "Helm/3.14.2",
+                uid=f"aws-iam-authenticator:{ACCOUNT}:AROACIDEPLOY0000001",
+                extra=iam_extra(ci_role, "GitHubActions", rng),
+            ),
+            "ci",
+        )
+    )
+    actors.append(
+        Actor(
+            Identity(
+                "system:anonymous",
+                ("system:unauthenticated",),
+                tuple(f"10.0.{16 * s}.{5 + s}" for s in (1, 2, 3)),
+                "kube-probe/1.29",
+            ),
+            "anonymous",
+        )
+    )
     cluster = Cluster(spec, actors, namespaces, apps, node_names, node_ips, pods)
     add_routines(cluster, rng)
     return cluster
 
 
-KUBECTL_UAS = ("kubectl/v1.29.3 (darwin/arm64) kubernetes/6813625",
-               "kubectl/v1.30.2 (linux/amd64) kubernetes/39683505",
-               "kubectl/v1.29.3 (darwin/amd64) kubernetes/6813625")
+KUBECTL_UAS = (
+    "kubectl/v1.29.3 (darwin/arm64) kubernetes/6813625",
+    "kubectl/v1.30.2 (linux/amd64) kubernetes/39683505",
+    "kubectl/v1.29.3 (darwin/amd64) kubernetes/6813625",
+)
 
 
 def day_start(spec: ClusterSpec, day: int) -> datetime:

@@ -18,15 +18,29 @@ K8S_VERSION = "v1.29.10-eks-7f9249a"
 
 #: resource -> (API group, version). Core group resources have group "".
 RESOURCE_GROUPS: dict[str, tuple[str, str]] = {
-    "pods": ("", "v1"), "secrets": ("", "v1"), "configmaps": ("", "v1"),
-    "services": ("", "v1"), "endpoints": ("", "v1"), "namespaces": ("", "v1"),
-    "nodes": ("", "v1"), "serviceaccounts": ("", "v1"), "events": ("", "v1"),
-    "persistentvolumeclaims": ("", "v1"), "replicationcontrollers": ("", "v1"),
-    "deployments": ("apps", "v1"), "replicasets": ("apps", "v1"), "daemonsets": ("apps", "v1"),
-    "statefulsets": ("apps", "v1"), "jobs": ("batch", "v1"), "cronjobs": ("batch", "v1"),
-    "leases": ("coordination.k8s.io", "v1"), "endpointslices": ("discovery.k8s.io", "v1"),
-    "ingresses": ("networking.k8s.io", "v1"), "networkpolicies": ("networking.k8s.io", "v1"),
-    "roles": ("rbac.authorization.k8s.io", "v1"), "rolebindings": ("rbac.authorization.k8s.io", "v1"),
+    "pods": ("", "v1"),
+    "secrets": ("", "v1"),
+    "configmaps": ("", "v1"),
+    "services": ("", "v1"),
+    "endpoints": ("", "v1"),
+    "namespaces": ("", "v1"),
+    "nodes": ("", "v1"),
+    "serviceaccounts": ("", "v1"),
+    "events": ("", "v1"),
+    "persistentvolumeclaims": ("", "v1"),
+    "replicationcontrollers": ("", "v1"),
+    "deployments": ("apps", "v1"),
+    "replicasets": ("apps", "v1"),
+    "daemonsets": ("apps", "v1"),
+    "statefulsets": ("apps", "v1"),
+    "jobs": ("batch", "v1"),
+    "cronjobs": ("batch", "v1"),
+    "leases": ("coordination.k8s.io", "v1"),
+    "endpointslices": ("discovery.k8s.io", "v1"),
+    "ingresses": ("networking.k8s.io", "v1"),
+    "networkpolicies": ("networking.k8s.io", "v1"),
+    "roles": ("rbac.authorization.k8s.io", "v1"),
+    "rolebindings": ("rbac.authorization.k8s.io", "v1"),
     "clusterroles": ("rbac.authorization.k8s.io", "v1"),
     "clusterrolebindings": ("rbac.authorization.k8s.io", "v1"),
     "certificatesigningrequests": ("certificates.k8s.io", "v1"),
@@ -37,15 +51,27 @@ RESOURCE_GROUPS: dict[str, tuple[str, str]] = {
     "selfsubjectrulesreviews": ("authorization.k8s.io", "v1"),
     "subjectaccessreviews": ("authorization.k8s.io", "v1"),
     "tokenreviews": ("authentication.k8s.io", "v1"),
-    "certificates": ("cert-manager.io", "v1"), "applications": ("argoproj.io", "v1alpha1"),
+    "certificates": ("cert-manager.io", "v1"),
+    "applications": ("argoproj.io", "v1alpha1"),
     "eniconfigs": ("crd.k8s.amazonaws.com", "v1alpha1"),
-    "podmetrics": ("metrics.k8s.io", "v1beta1"), "nodemetrics": ("metrics.k8s.io", "v1beta1"),
+    "podmetrics": ("metrics.k8s.io", "v1beta1"),
+    "nodemetrics": ("metrics.k8s.io", "v1beta1"),
 }
-CLUSTER_SCOPED = {"nodes", "namespaces", "clusterroles", "clusterrolebindings",
-                  "certificatesigningrequests", "mutatingwebhookconfigurations",
-                  "validatingwebhookconfigurations", "customresourcedefinitions",
-                  "selfsubjectaccessreviews", "selfsubjectrulesreviews", "subjectaccessreviews",
-                  "tokenreviews", "nodemetrics"}
+CLUSTER_SCOPED = {
+    "nodes",
+    "namespaces",
+    "clusterroles",
+    "clusterrolebindings",
+    "certificatesigningrequests",
+    "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations",
+    "customresourcedefinitions",
+    "selfsubjectaccessreviews",
+    "selfsubjectrulesreviews",
+    "subjectaccessreviews",
+    "tokenreviews",
+    "nodemetrics",
+}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -70,15 +96,15 @@ class Call:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
-    path: str | None = None           # non-resource URL (/healthz, /api, /metrics)
+    path: str | None = None  # non-resource URL (/healthz, /api, /metrics)
     query: str = ""
-    code: int = 0                      # 0: the usual success code for the verb
+    code: int = 0  # 0: the usual success code for the verb
     body: dict[str, Any] | None = None
-    duration_s: float = 0.0            # watches and exec sessions run for a while
-    reason: str = ""                   # authorization reason annotation
+    duration_s: float = 0.0  # watches and exec sessions run for a while
+    reason: str = ""  # authorization reason annotation
     allowed: bool = True
-    user_agent: str | None = None      # overrides the identity's
-    source_ip: str | None = None       # overrides the identity's
+    user_agent: str | None = None  # overrides the identity's
+    source_ip: str | None = None  # overrides the identity's
     impersonate: str | None = None
     extra_annotations: dict[str, str] = field(default_factory=dict)
 
@@ -122,25 +148,34 @@ def audit_id(rng: np.random.Generator) -> str:
 def _status(call: Call, code: int, who: Identity) -> dict[str, Any]:
     if code < 400:
         return {"metadata": {}, "code": code}
-    reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-              422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-              503: "ServiceUnavailable"}.get(code, "BadRequest")
+    reason = {
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        422: "Invalid",
+        429: "TooManyRequests",
+        500: "InternalError",
+        503: "ServiceUnavailable",
+    }.get(code, "BadRequest")
     if code == 403:
         what = call.resource or call.path or ""
-        scope = (f'in the namespace "{call.namespace}"' if call.namespace else "at the cluster scope")
+        scope = f'in the namespace "{call.namespace}"' if call.namespace else "at the cluster scope"
         group = RESOURCE_GROUPS.get(call.resource or "", ("", ""))[0]
-        message = (f'{what} is forbidden: User "{who.username}" cannot {call.verb} resource '
-                   f'"{what}" in API group "{group}" {scope}')
+        message = (
+            f'{what} is forbidden: User "{who.username}" cannot {call.verb} resource '
+            f'"{what}" in API group "{group}" {scope}'
+        )
     elif code == 404:
         message = f'{call.resource} "{call.name}" not found'
     else:
         message = reason
-    return {"metadata": {}, "status": "Failure", "message": message, "reason": reason,
-            "code": code}
+    return {"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}
 
 
-def build_events(call: Call, who: Identity, t: datetime, rng: np.random.Generator
-                 ) -> list[tuple[datetime, dict[str, Any]]]:
+def build_events(
+    call: Call, who: Identity, t: datetime, rng: np.random.Generator
+) -> list[tuple[datetime, dict[str, Any]]]:
     """Return (write time, event) for each stage that ``call`` made at ``t`` produces."""
     code = success_code(call) if call.allowed else (call.code or 403)
     write = call.verb in WRITE_VERBS
@@ -152,13 +187,17 @@ def build_events(call: Call, who: Identity, t: datetime, rng: np.random.Generato
     if who.extra:
         user["extra"] = who.extra
     event: dict[str, Any] = {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level,
-        "auditID": audit_id(rng), "stage": "ResponseComplete",
-        "requestURI": request_uri(call), "verb": call.verb, "user": user,
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": level,
+        "auditID": audit_id(rng),
+        "stage": "ResponseComplete",
+        "requestURI": request_uri(call),
+        "verb": call.verb,
+        "user": user,
     }
     if call.impersonate:
-        event["impersonatedUser"] = {"username": call.impersonate,
-                                     "groups": ["system:authenticated"]}
+        event["impersonatedUser"] = {"username": call.impersonate, "groups": ["system:authenticated"]}
     event["sourceIPs"] = [call.source_ip or who.ips[int(rng.integers(len(who.ips)))]]
     event["userAgent"] = call.user_agent or who.user_agent
     if call.path is None:
@@ -180,8 +219,10 @@ def build_events(call: Call, who: Identity, t: datetime, rng: np.random.Generato
     latency = timedelta(microseconds=int(rng.gamma(2.0, 2500)))
     event["requestReceivedTimestamp"] = _iso(t)
     event["stageTimestamp"] = _iso(t + latency)
-    annotations = {"authorization.k8s.io/decision": "allow" if call.allowed else "forbid",
-                   "authorization.k8s.io/reason": call.reason if call.allowed else ""}
+    annotations = {
+        "authorization.k8s.io/decision": "allow" if call.allowed else "forbid",
+        "authorization.k8s.io/reason": call.reason if call.allowed else "",
+    }
     if call.resource == "pods" and call.verb == "create" and call.subresource is None:
         annotations["pod-security.kubernetes.io/enforce-policy"] = "privileged:latest"
     annotations.update(call.extra_annotations)

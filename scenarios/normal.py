@@ -18,8 +18,7 @@ WATCH_Q = "allowWatchBookmarks=true&resourceVersion={rv}&timeout={t}m{s}s&timeou
 DISCOVERY = [Call("get", path="/api", query="timeout=32s"), Call("get", path="/apis", query="timeout=32s")]
 
 
-def _watch(rng: np.random.Generator, resource: str, namespace: str | None = None,
-           name: str | None = None) -> Call:
+def _watch(rng: np.random.Generator, resource: str, namespace: str | None = None, name: str | None = None) -> Call:
     ts = int(rng.integers(300, 600))
     query = WATCH_Q.format(rv=int(rng.integers(1_000_000, 9_000_000)), t=ts // 60, s=ts % 60, ts=ts)
     if name:
@@ -29,15 +28,19 @@ def _watch(rng: np.random.Generator, resource: str, namespace: str | None = None
 
 def _one(*calls: Call):
     """An episode of fixed calls issued together (a few ms apart)."""
+
     def episode(rng, t):
         return [(i * 0.004, c) for i, c in enumerate(calls)]
+
     return episode
 
 
 def _pick(options):
     """An episode that issues one of ``options`` (each a zero-argument call factory)."""
+
     def episode(rng, t):
         return [(0.0, options[int(rng.integers(len(options)))](rng))]
+
     return episode
 
 
@@ -55,84 +58,170 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
 
     def watch_own_pods(rng, t):
         query = f"fieldSelector=spec.nodeName%3D{node}&" + WATCH_Q.format(
-            rv=int(rng.integers(1_000_000, 9_000_000)), t=8, s=2, ts=482)
+            rv=int(rng.integers(1_000_000, 9_000_000)), t=8, s=2, ts=482
+        )
         return [(0.0, Call("watch", "pods", None, query=query, duration_s=482.0))]
 
     return [
         Routine(360, _lease("kube-node-lease", node)),
         Routine(12, _one(Call("patch", "nodes", None, node, "status", query="timeout=10s"))),
         Routine(6, watch_own_pods),
-        Routine(4, _pick([lambda rng: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
-                          lambda rng: Call("get", "secrets",
-                                           cluster.app_namespaces[int(rng.integers(len(cluster.app_namespaces)))],
-                                           "db-credentials"),
-                          lambda rng: Call("get", "pods", "kube-system", pods_here[int(rng.integers(len(pods_here)))]
-                                           if pods_here else "coredns")])),
+        Routine(
+            4,
+            _pick(
+                [
+                    lambda rng: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
+                    lambda rng: Call(
+                        "get",
+                        "secrets",
+                        cluster.app_namespaces[int(rng.integers(len(cluster.app_namespaces)))],
+                        "db-credentials",
+                    ),
+                    lambda rng: Call(
+                        "get",
+                        "pods",
+                        "kube-system",
+                        pods_here[int(rng.integers(len(pods_here)))] if pods_here else "coredns",
+                    ),
+                ]
+            ),
+        ),
         Routine(2, _one(Call("create", "events", "default"))),
-        Routine(0.5, _one(Call("create", "certificatesigningrequests", query="timeout=10s",
-                               body={"kind": "CertificateSigningRequest", "apiVersion": "certificates.k8s.io/v1",
-                                     "metadata": {"generateName": "csr-"},
-                                     "spec": {"signerName": "kubernetes.io/kubelet-serving",
-                                              "usages": ["digital signature", "server auth"]}}))),
+        Routine(
+            0.5,
+            _one(
+                Call(
+                    "create",
+                    "certificatesigningrequests",
+                    query="timeout=10s",
+                    body={
+                        "kind": "CertificateSigningRequest",
+                        "apiVersion": "certificates.k8s.io/v1",
+                        "metadata": {"generateName": "csr-"},
+                        "spec": {
+                            "signerName": "kubernetes.io/kubelet-serving",
+                            "usages": ["digital signature", "server auth"],
+                        },
+                    },
+                )
+            ),
+        ),
     ]
 
 
 def _control_plane(cluster: Cluster) -> None:
     kcm = cluster.actor("system:kube-controller-manager")
-    kcm.routines = [Routine(1800, _lease("kube-system", "kube-controller-manager",
-                                         _rbac("ClusterRoleBinding", "system:kube-controller-manager",
-                                               'User "system:kube-controller-manager"'))),
-                    Routine(6, _one(*DISCOVERY))]
+    kcm.routines = [
+        Routine(
+            1800,
+            _lease(
+                "kube-system",
+                "kube-controller-manager",
+                _rbac("ClusterRoleBinding", "system:kube-controller-manager", 'User "system:kube-controller-manager"'),
+            ),
+        ),
+        Routine(6, _one(*DISCOVERY)),
+    ]
     sched = cluster.actor("system:kube-scheduler")
-    sched.routines = [Routine(1800, _lease("kube-system", "kube-scheduler",
-                                           _rbac("ClusterRoleBinding", "system:kube-scheduler",
-                                                 'User "system:kube-scheduler"'))),
-                      Routine(3, lambda rng, t: [(0.0, _watch(rng, "pods"))]),
-                      Routine(2, lambda rng, t: [(0.0, Call("create", "pods", cluster.app_namespaces[0],
-                                                            cluster.pods[cluster.app_namespaces[0]][0],
-                                                            "binding"))])]
+    sched.routines = [
+        Routine(
+            1800,
+            _lease(
+                "kube-system",
+                "kube-scheduler",
+                _rbac("ClusterRoleBinding", "system:kube-scheduler", 'User "system:kube-scheduler"'),
+            ),
+        ),
+        Routine(3, lambda rng, t: [(0.0, _watch(rng, "pods"))]),
+        Routine(
+            2,
+            lambda rng, t: [
+                (
+                    0.0,
+                    Call(
+                        "create",
+                        "pods",
+                        cluster.app_namespaces[0],
+                        cluster.pods[cluster.app_namespaces[0]][0],
+                        "binding",
+                    ),
+                )
+            ],
+        ),
+    ]
     api = cluster.actor("system:apiserver")
-    api.routines = [Routine(360, lambda rng, t: [(0.0, Call("update", "leases", "kube-system",
-                                                           "apiserver-kx3vbx5fbhk4oelk6t3xqrw5ai"))]),
-                    Routine(60, _one(Call("get", path="/apis/metrics.k8s.io/v1beta1", query="timeout=32s")))]
+    api.routines = [
+        Routine(
+            360, lambda rng, t: [(0.0, Call("update", "leases", "kube-system", "apiserver-kx3vbx5fbhk4oelk6t3xqrw5ai"))]
+        ),
+        Routine(60, _one(Call("get", path="/apis/metrics.k8s.io/v1beta1", query="timeout=32s"))),
+    ]
     ns_pick = cluster.app_namespaces
     for ctl in cluster.actors_of("controller"):
         name = ctl.identity.username.rsplit(":", 1)[1]
         verbs = {
-            "replicaset-controller": [lambda rng: Call("create", "pods", ns_pick[int(rng.integers(len(ns_pick)))]),
-                                      lambda rng: Call("update", "replicasets",
-                                                       ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")],
-            "deployment-controller": [lambda rng: Call("update", "deployments",
-                                                       ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")],
-            "endpointslice-controller": [lambda rng: Call("update", "endpointslices",
-                                                          ns_pick[int(rng.integers(len(ns_pick)))], "app-x7k2p")],
-            "generic-garbage-collector": [lambda rng: Call("get", path="/apis", query="timeout=32s"),
-                                          lambda rng: Call("get", path="/apis/metrics.k8s.io/v1beta1",
-                                                           query="timeout=32s",
-                                                           code=503 if rng.random() < 0.05 else 0)],
+            "replicaset-controller": [
+                lambda rng: Call("create", "pods", ns_pick[int(rng.integers(len(ns_pick)))]),
+                lambda rng: Call("update", "replicasets", ns_pick[int(rng.integers(len(ns_pick)))], "app", "status"),
+            ],
+            "deployment-controller": [
+                lambda rng: Call("update", "deployments", ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")
+            ],
+            "endpointslice-controller": [
+                lambda rng: Call("update", "endpointslices", ns_pick[int(rng.integers(len(ns_pick)))], "app-x7k2p")
+            ],
+            "generic-garbage-collector": [
+                lambda rng: Call("get", path="/apis", query="timeout=32s"),
+                lambda rng: Call(
+                    "get",
+                    path="/apis/metrics.k8s.io/v1beta1",
+                    query="timeout=32s",
+                    code=503 if rng.random() < 0.05 else 0,
+                ),
+            ],
             "job-controller": [lambda rng: Call("update", "jobs", "ops", "db-backup-28512000", "status")],
             "cronjob-controller": [lambda rng: Call("list", "jobs", None, query="limit=500")],
             "daemon-set-controller": [lambda rng: Call("update", "daemonsets", "kube-system", "aws-node", "status")],
             "namespace-controller": [lambda rng: Call("get", path="/apis", query="timeout=32s")],
         }[name]
-        rate = {"endpointslice-controller": 120, "generic-garbage-collector": 60,
-                "replicaset-controller": 20, "deployment-controller": 10}.get(name, 4)
+        rate = {
+            "endpointslice-controller": 120,
+            "generic-garbage-collector": 60,
+            "replicaset-controller": 20,
+            "deployment-controller": 10,
+        }.get(name, 4)
         ctl.routines = [Routine(rate, _pick(verbs))]
     for eks in cluster.actors_of("eks"):
         user = eks.identity.username
         if user == "eks:certificate-controller":
-            eks.routines = [Routine(360, _lease("kube-system", "eks-certificates-controller")),
-                            Routine(0.5 * len(cluster.node_names), _one(
-                                Call("update", "certificatesigningrequests", None, "csr-x8k2d", "approval")))]
+            eks.routines = [
+                Routine(360, _lease("kube-system", "eks-certificates-controller")),
+                Routine(
+                    0.5 * len(cluster.node_names),
+                    _one(Call("update", "certificatesigningrequests", None, "csr-x8k2d", "approval")),
+                ),
+            ]
         elif user == "eks:cloud-controller-manager":
-            eks.routines = [Routine(360, _lease("kube-system", "cloud-controller-manager")),
-                            Routine(12, _one(Call("list", "nodes", query="limit=500")))]
+            eks.routines = [
+                Routine(360, _lease("kube-system", "cloud-controller-manager")),
+                Routine(12, _one(Call("list", "nodes", query="limit=500"))),
+            ]
         elif user == "eks:node-manager":
             eks.routines = [Routine(6, _one(Call("get", "configmaps", "kube-system", "aws-auth")))]
         elif user == "eks:addon-manager":
-            eks.routines = [Routine(1, _pick([lambda rng: Call("get", "daemonsets", "kube-system", "aws-node"),
-                                              lambda rng: Call("patch", "deployments", "kube-system", "coredns",
-                                                               query="fieldManager=eks")]))]
+            eks.routines = [
+                Routine(
+                    1,
+                    _pick(
+                        [
+                            lambda rng: Call("get", "daemonsets", "kube-system", "aws-node"),
+                            lambda rng: Call(
+                                "patch", "deployments", "kube-system", "coredns", query="fieldManager=eks"
+                            ),
+                        ]
+                    ),
+                )
+            ]
         else:
             eks.routines = [Routine(60, _one(Call("get", path="/metrics")))]
 
@@ -143,58 +232,143 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     assert ns is not None, "add-ons are service accounts, each in its namespace"
     apps = cluster.app_namespaces
     if sa == "kube-proxy":
-        return [Routine(12, lambda rng, t: [
-            (0.0, _watch(rng, ["endpointslices", "services", "nodes"][int(rng.integers(3))]))])]
+        return [
+            Routine(
+                12, lambda rng, t: [(0.0, _watch(rng, ["endpointslices", "services", "nodes"][int(rng.integers(3))]))]
+            )
+        ]
     if sa == "aws-node":
-        return [Routine(60, _pick([lambda rng: Call("get", "pods", ns,
-                                                    cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]),
-                                   lambda rng: Call("list", "nodes", query="limit=500"),
-                                   lambda rng: Call("get", "eniconfigs", None, "us-west-2a")]))]
+        return [
+            Routine(
+                60,
+                _pick(
+                    [
+                        lambda rng: Call("get", "pods", ns, cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]),
+                        lambda rng: Call("list", "nodes", query="limit=500"),
+                        lambda rng: Call("get", "eniconfigs", None, "us-west-2a"),
+                    ]
+                ),
+            )
+        ]
     if sa == "coredns":
-        return [Routine(18, lambda rng, t: [
-            (0.0, _watch(rng, ["endpointslices", "services", "namespaces"][int(rng.integers(3))]))])]
+        return [
+            Routine(
+                18,
+                lambda rng, t: [(0.0, _watch(rng, ["endpointslices", "services", "namespaces"][int(rng.integers(3))]))],
+            )
+        ]
     if sa == "argocd-application-controller":
         kinds = ["deployments", "services", "configmaps", "ingresses", "statefulsets", "applications"]
-        return [Routine(20, lambda rng, t: [(0.0, Call("list", kinds[int(rng.integers(len(kinds)))],
-                                                       query="limit=500"))]),
-                Routine(10, lambda rng, t: [(0.0, _watch(rng, kinds[int(rng.integers(len(kinds)))]))]),
-                Routine(2, _pick([lambda rng: Call("get", "secrets", "argocd", "repo-creds-github"),
-                                  lambda rng: Call("get", "configmaps", "argocd", "argocd-cm")])),
-                Routine(0.4, lambda rng, t: [(0.0, Call("patch", "deployments", apps[int(rng.integers(len(apps)))],
-                                                        f"{apps[int(rng.integers(len(apps)))]}-api",
-                                                        query="fieldManager=argocd-controller"))],
-                        profile="deploy")]
+        return [
+            Routine(20, lambda rng, t: [(0.0, Call("list", kinds[int(rng.integers(len(kinds)))], query="limit=500"))]),
+            Routine(10, lambda rng, t: [(0.0, _watch(rng, kinds[int(rng.integers(len(kinds)))]))]),
+            Routine(
+                2,
+                _pick(
+                    [
+                        lambda rng: Call("get", "secrets", "argocd", "repo-creds-github"),
+                        lambda rng: Call("get", "configmaps", "argocd", "argocd-cm"),
+                    ]
+                ),
+            ),
+            Routine(
+                0.4,
+                lambda rng, t: [
+                    (
+                        0.0,
+                        Call(
+                            "patch",
+                            "deployments",
+                            apps[int(rng.integers(len(apps)))],
+                            f"{apps[int(rng.integers(len(apps)))]}-api",
+                            query="fieldManager=argocd-controller",
+                        ),
+                    )
+                ],
+                profile="deploy",
+            ),
+        ]
     if sa == "argocd-server":
-        return [Routine(6, _pick([lambda rng: Call("get", "applications", "argocd", apps[int(rng.integers(len(apps)))]),
-                                  lambda rng: Call("list", "applications", "argocd")]), profile="business")]
+        return [
+            Routine(
+                6,
+                _pick(
+                    [
+                        lambda rng: Call("get", "applications", "argocd", apps[int(rng.integers(len(apps)))]),
+                        lambda rng: Call("list", "applications", "argocd"),
+                    ]
+                ),
+                profile="business",
+            )
+        ]
     if sa == "prometheus-k8s":
-        return [Routine(120, _one(Call("get", path="/metrics"))),
-                Routine(8, lambda rng, t: [
-                    (0.0, _watch(rng, ["pods", "services", "endpoints", "endpointslices",
-                                       "nodes"][int(rng.integers(5))]))]),
-                Routine(4, _one(Call("list", "nodes", query="limit=500")))]
+        return [
+            Routine(120, _one(Call("get", path="/metrics"))),
+            Routine(
+                8,
+                lambda rng, t: [
+                    (
+                        0.0,
+                        _watch(rng, ["pods", "services", "endpoints", "endpointslices", "nodes"][int(rng.integers(5))]),
+                    )
+                ],
+            ),
+            Routine(4, _one(Call("list", "nodes", query="limit=500"))),
+        ]
     if sa == "cert-manager":
-        return [Routine(180, _lease("kube-system", "cert-manager-controller")),
-                Routine(4, lambda rng, t: [(0.0, _watch(rng, "certificates"))]),
-                Routine(0.25, lambda rng, t: (lambda app: [(0.0, Call("get", "secrets", app, f"{app}-tls")),
-                                                           (0.05, Call("update", "secrets", app, f"{app}-tls"))])(
-                    apps[int(rng.integers(len(apps)))]))]
+        return [
+            Routine(180, _lease("kube-system", "cert-manager-controller")),
+            Routine(4, lambda rng, t: [(0.0, _watch(rng, "certificates"))]),
+            Routine(
+                0.25,
+                lambda rng, t: (
+                    lambda app: [
+                        (0.0, Call("get", "secrets", app, f"{app}-tls")),
+                        (0.05, Call("update", "secrets", app, f"{app}-tls")),
+                    ]
+                )(apps[int(rng.integers(len(apps)))]),
+            ),
+        ]
     if sa == "cluster-autoscaler":
-        return [Routine(360, _one(Call("list", "pods", query="limit=500"))),
-                Routine(360, _one(Call("update", "configmaps", "kube-system", "cluster-autoscaler-status"))),
-                Routine(180, _lease("kube-system", "cluster-autoscaler"))]
+        return [
+            Routine(360, _one(Call("list", "pods", query="limit=500"))),
+            Routine(360, _one(Call("update", "configmaps", "kube-system", "cluster-autoscaler-status"))),
+            Routine(180, _lease("kube-system", "cluster-autoscaler")),
+        ]
     if sa == "ingress-nginx":
-        return [Routine(120, _lease("ingress-nginx", "ingress-nginx-leader")),
-                Routine(6, lambda rng, t: [
-                    (0.0, _watch(rng, ["ingresses", "services", "endpointslices", "secrets",
-                                       "configmaps"][int(rng.integers(5))]))])]
+        return [
+            Routine(120, _lease("ingress-nginx", "ingress-nginx-leader")),
+            Routine(
+                6,
+                lambda rng, t: [
+                    (
+                        0.0,
+                        _watch(
+                            rng,
+                            ["ingresses", "services", "endpointslices", "secrets", "configmaps"][int(rng.integers(5))],
+                        ),
+                    )
+                ],
+            ),
+        ]
     if sa == "db-backup":
-        return [Routine(1, _one(Call("get", "secrets", "ops", "db-credentials"),
-                                Call("get", "configmaps", "ops", "backup-config"),
-                                Call("create", "configmaps", "ops",
-                                     body={"kind": "ConfigMap", "apiVersion": "v1",
-                                           "metadata": {"generateName": "backup-report-"}})),
-                        profile="nightly", hour=2)]
+        return [
+            Routine(
+                1,
+                _one(
+                    Call("get", "secrets", "ops", "db-credentials"),
+                    Call("get", "configmaps", "ops", "backup-config"),
+                    Call(
+                        "create",
+                        "configmaps",
+                        "ops",
+                        body={"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"generateName": "backup-report-"}},
+                    ),
+                ),
+                profile="nightly",
+                hour=2,
+            )
+        ]
     return []
 
 
@@ -202,11 +376,20 @@ def _app_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     ns = actor.namespace
     assert ns is not None, "apps are service accounts, each in its namespace"
     app = ns
-    return [Routine(4, _pick([lambda rng: Call("get", "configmaps", ns, f"{app}-config"),
-                              lambda rng: Call("get", "secrets", ns, "db-credentials"),
-                              lambda rng: Call("get", "secrets", ns, f"{app}-tls")])),
-            Routine(60, _lease(ns, f"{app}-api-leader")),
-            Routine(1, lambda rng, t: [(0.0, _watch(rng, "configmaps", ns, f"{app}-config"))])]
+    return [
+        Routine(
+            4,
+            _pick(
+                [
+                    lambda rng: Call("get", "configmaps", ns, f"{app}-config"),
+                    lambda rng: Call("get", "secrets", ns, "db-credentials"),
+                    lambda rng: Call("get", "secrets", ns, f"{app}-tls"),
+                ]
+            ),
+        ),
+        Routine(60, _lease(ns, f"{app}-api-leader")),
+        Routine(1, lambda rng, t: [(0.0, _watch(rng, "configmaps", ns, f"{app}-config"))]),
+    ]
 
 
 def _kubectl_session(cluster: Cluster, actor: Actor):
@@ -223,8 +406,10 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
         if r < 0.30:
             return [Call("list", "pods", ns, query="limit=500")]
         if r < 0.45:
-            return [Call("get", "pods", ns, pod), Call("list", "events", ns,
-                                                       query=f"fieldSelector=involvedObject.name%3D{pod}")]
+            return [
+                Call("get", "pods", ns, pod),
+                Call("list", "events", ns, query=f"fieldSelector=involvedObject.name%3D{pod}"),
+            ]
         if r < 0.60:
             return [Call("get", "pods", ns, pod, "log", query="container=api&follow=false")]
         if r < 0.70:
@@ -232,9 +417,17 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
         if r < 0.76:
             return [Call("patch", "deployments", ns, f"{ns}-api", query="fieldManager=kubectl-rollout")]
         if r < 0.80:
-            return [Call("create", "selfsubjectaccessreviews", body={
-                "kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                "spec": {"resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods"}}})]
+            return [
+                Call(
+                    "create",
+                    "selfsubjectaccessreviews",
+                    body={
+                        "kind": "SelfSubjectAccessReview",
+                        "apiVersion": "authorization.k8s.io/v1",
+                        "spec": {"resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods"}},
+                    },
+                )
+            ]
         if r < 0.84 and not admin:  # a misconfigured RoleBinding: benign, recurring 403s
             other = apps[int(rng.integers(len(apps)))]
             return [Call("list", "secrets", other, query="limit=500", allowed=(other == home))]
@@ -244,9 +437,17 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
             return [Call("list", "nodes", query="limit=500")]
         if r < 0.895:
             # on call: a shell in the team's own pod, now and then
-            return [Call("create", "pods", ns, pod, "exec",
-                         query="command=sh&container=api&stdin=true&stdout=true&tty=true",
-                         duration_s=float(rng.integers(30, 600)))]
+            return [
+                Call(
+                    "create",
+                    "pods",
+                    ns,
+                    pod,
+                    "exec",
+                    query="command=sh&container=api&stdin=true&stdout=true&tty=true",
+                    duration_s=float(rng.integers(30, 600)),
+                )
+            ]
         if r < 0.93:
             return [Call("get", "configmaps", ns, f"{ns}-config")]
         return [Call("list", "services", ns, query="limit=500")]
@@ -270,19 +471,35 @@ def _ci_episode(cluster: Cluster):
     def episode(rng, t):
         app = apps[int(rng.integers(len(apps)))]
         image = f"{cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com/{app}-api:{int(rng.integers(1000, 9999))}"
-        deploy_body = {"kind": "Deployment", "apiVersion": "apps/v1",
-                       "metadata": {"name": f"{app}-api", "namespace": app},
-                       "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": f"{app}-api"}},
-                                "spec": {"serviceAccountName": f"{app}-api",
-                                         "containers": [{"name": "api", "image": image,
-                                                         "securityContext": {"runAsNonRoot": True}}]}}}}
-        calls = [Call("get", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(10, 99))}"),
-                 Call("list", "secrets", app, query="labelSelector=name%3D" + app + "%2Cowner%3Dhelm"),
-                 Call("patch", "configmaps", app, f"{app}-config", body={"kind": "ConfigMap", "apiVersion": "v1",
-                                                                         "data": {"LOG_LEVEL": "info"}}),
-                 Call("patch", "deployments", app, f"{app}-api", body=deploy_body),
-                 Call("patch", "services", app, f"{app}-api", body={"kind": "Service", "apiVersion": "v1"}),
-                 Call("create", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(100, 999))}")]
+        deploy_body = {
+            "kind": "Deployment",
+            "apiVersion": "apps/v1",
+            "metadata": {"name": f"{app}-api", "namespace": app},
+            "spec": {
+                "replicas": 3,
+                "template": {
+                    "metadata": {"labels": {"app": f"{app}-api"}},
+                    "spec": {
+                        "serviceAccountName": f"{app}-api",
+                        "containers": [{"name": "api", "image": image, "securityContext": {"runAsNonRoot": True}}],
+                    },
+                },
+            },
+        }
+        calls = [
+            Call("get", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(10, 99))}"),
+            Call("list", "secrets", app, query="labelSelector=name%3D" + app + "%2Cowner%3Dhelm"),
+            Call(
+                "patch",
+                "configmaps",
+                app,
+                f"{app}-config",
+                body={"kind": "ConfigMap", "apiVersion": "v1", "data": {"LOG_LEVEL": "info"}},
+            ),
+            Call("patch", "deployments", app, f"{app}-api", body=deploy_body),
+            Call("patch", "services", app, f"{app}-api", body={"kind": "Service", "apiVersion": "v1"}),
+            Call("create", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(100, 999))}"),
+        ]
         return [(1.5 * i, c) for i, c in enumerate(calls)]
 
     return episode
@@ -298,17 +515,25 @@ def add_routines(cluster: Cluster, rng: np.random.Generator) -> None:
     for actor in cluster.actors_of("app"):
         actor.routines = _app_routines(cluster, actor)
     for actor in cluster.actors_of("developer") + cluster.actors_of("admin"):
-        actor.routines = [Routine(2.0 if actor.kind == "developer" else 1.5,
-                                  _kubectl_session(cluster, actor), profile="business")]
+        actor.routines = [
+            Routine(2.0 if actor.kind == "developer" else 1.5, _kubectl_session(cluster, actor), profile="business")
+        ]
     for actor in cluster.actors_of("ci"):
         actor.routines = [Routine(1.2, _ci_episode(cluster), profile="deploy")]
     for actor in cluster.actors_of("anonymous"):
-        actor.routines = [Routine(240, _pick([lambda rng: Call("get", path="/readyz"),
-                                              lambda rng: Call("get", path="/livez"),
-                                              lambda rng: Call("get", path="/version",
-                                                               user_agent="Go-http-client/1.1")])),
-                          Routine(0.2, _one(Call("get", path="/api/v1/namespaces/default/pods",
-                                                 allowed=False)))]
+        actor.routines = [
+            Routine(
+                240,
+                _pick(
+                    [
+                        lambda rng: Call("get", path="/readyz"),
+                        lambda rng: Call("get", path="/livez"),
+                        lambda rng: Call("get", path="/version", user_agent="Go-http-client/1.1"),
+                    ]
+                ),
+            ),
+            Routine(0.2, _one(Call("get", path="/api/v1/namespaces/default/pods", allowed=False))),
+        ]
 
 
 def hourly_weights(actor: Actor, routine: Routine, day: datetime) -> np.ndarray:

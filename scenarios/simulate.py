@@ -21,8 +21,7 @@ from scenarios.cluster import Cluster, ClusterSpec, build_cluster, day_start
 from scenarios.eks import build_events
 from scenarios.normal import hourly_weights
 
-LABEL_FIELDS = ("auditID", "stage", "scenario", "technique", "variant", "identity", "day",
-                "timestamp", "start", "end")
+LABEL_FIELDS = ("auditID", "stage", "scenario", "technique", "variant", "identity", "day", "timestamp", "start", "end")
 #: Routines at or above this rate (per hour) are the periodic machine traffic that
 #: ``ClusterSpec.rate_scale`` thins; people, CI and applications are never thinned.
 PERIODIC_RATE = 30.0
@@ -35,7 +34,7 @@ class SimulationResult:
     files: list[Path] = field(default_factory=list)
     labels: Path | None = None
     n_events: int = 0
-    injected: list[dict] = field(default_factory=list)   # one summary row per attack
+    injected: list[dict] = field(default_factory=list)  # one summary row per attack
 
 
 def normal_day(cluster: Cluster, day: int, seed: int) -> list[tuple[datetime, dict]]:
@@ -55,8 +54,9 @@ def normal_day(cluster: Cluster, day: int, seed: int) -> list[tuple[datetime, di
     return out
 
 
-def attack_day(cluster: Cluster, names: Iterable[str], day: int, variant: str, seed: int
-               ) -> tuple[list[tuple[datetime, dict]], list[dict], list[dict]]:
+def attack_day(
+    cluster: Cluster, names: Iterable[str], day: int, variant: str, seed: int
+) -> tuple[list[tuple[datetime, dict]], list[dict], list[dict]]:
     """Events and label rows for the named attacks injected on ``day``."""
     events: list[tuple[datetime, dict]] = []
     labels: list[dict] = []
@@ -75,14 +75,31 @@ def attack_day(cluster: Cluster, names: Iterable[str], day: int, variant: str, s
             for wt, event in build_events(call, who, t, rng):
                 events.append((wt, event))
                 ids.add(event["auditID"])
-                labels.append({"auditID": event["auditID"], "stage": event["stage"], "scenario": name,
-                               "technique": attack.technique, "variant": variant,
-                               "identity": who.username, "day": start.date().isoformat(),
-                               "timestamp": event["requestReceivedTimestamp"],
-                               "start": first.isoformat() + "Z", "end": last.isoformat() + "Z"})
-        summary.append({"scenario": name, "technique": attack.technique, "variant": variant,
-                        "identities": sorted({w.username for _, _, w in timed}), "requests": len(ids),
-                        "start": first, "end": last})
+                labels.append(
+                    {
+                        "auditID": event["auditID"],
+                        "stage": event["stage"],
+                        "scenario": name,
+                        "technique": attack.technique,
+                        "variant": variant,
+                        "identity": who.username,
+                        "day": start.date().isoformat(),
+                        "timestamp": event["requestReceivedTimestamp"],
+                        "start": first.isoformat() + "Z",
+                        "end": last.isoformat() + "Z",
+                    }
+                )
+        summary.append(
+            {
+                "scenario": name,
+                "technique": attack.technique,
+                "variant": variant,
+                "identities": sorted({w.username for _, _, w in timed}),
+                "requests": len(ids),
+                "start": first,
+                "end": last,
+            }
+        )
     return events, labels, summary
 
 
@@ -93,9 +110,17 @@ def _victim_tz(cluster: Cluster, username: str) -> int:
     return 0
 
 
-def simulate(out_dir: Path, *, days: int = 21, attacks: Iterable[str] = (), attack_day_index: int | None = None,
-             variant: str = "loud", seed: int = 0, spec: ClusterSpec | None = None,
-             on_day: Callable[[int, int], None] | None = None) -> SimulationResult:
+def simulate(
+    out_dir: Path,
+    *,
+    days: int = 21,
+    attacks: Iterable[str] = (),
+    attack_day_index: int | None = None,
+    variant: str = "loud",
+    seed: int = 0,
+    spec: ClusterSpec | None = None,
+    on_day: Callable[[int, int], None] | None = None,
+) -> SimulationResult:
     """Simulate ``days`` days of a cluster and write them to ``out_dir``.
 
     Parameters

@@ -33,10 +33,10 @@ class AwsOptions:
     profile: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    checkpoint: str | None = None     # path of the checkpoint file (CloudWatch)
-    overlap: timedelta = OVERLAP      # CloudWatch: re-read this far before the checkpoint
-    workers: int = 4                  # streams or objects read in parallel
-    page_size: int | None = None      # FilterLogEvents page size (None: the service's)
+    checkpoint: str | None = None  # path of the checkpoint file (CloudWatch)
+    overlap: timedelta = OVERLAP  # CloudWatch: re-read this far before the checkpoint
+    workers: int = 4  # streams or objects read in parallel
+    page_size: int | None = None  # FilterLogEvents page size (None: the service's)
 
 
 def session(options: AwsOptions):
@@ -46,8 +46,9 @@ def session(options: AwsOptions):
     try:
         return boto3.Session(profile_name=options.profile, region_name=options.region)
     except ProfileNotFound:
-        raise AwsError(f"AWS profile {options.profile!r} not found in ~/.aws/config; "
-                       "fix --profile or AWS_PROFILE") from None
+        raise AwsError(
+            f"AWS profile {options.profile!r} not found in ~/.aws/config; fix --profile or AWS_PROFILE"
+        ) from None
 
 
 def client(options: AwsOptions, service: str):
@@ -89,8 +90,10 @@ def translated(what: str) -> Iterator[None]:
     try:
         yield
     except NoCredentialsError:
-        raise AwsError(f"{what}: no AWS credentials found; set AWS_PROFILE, run aws sso login, "
-                       "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        raise AwsError(
+            f"{what}: no AWS credentials found; set AWS_PROFILE, run aws sso login, "
+            "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ) from None
     except NoRegionError:
         raise AwsError(f"{what}: no AWS region; pass --region or set AWS_REGION") from None
     except EndpointConnectionError as exc:

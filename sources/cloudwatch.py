@@ -102,8 +102,13 @@ class Checkpoint:
         tmp = target.with_name(target.name + ".tmp")
         for state in self.streams.values():
             _prune(state)
-        tmp.write_text(json.dumps({"source": self.source, "streams": self.streams,
-                                   "saved": datetime.now(UTC).isoformat()}, indent=1, sort_keys=True))
+        tmp.write_text(
+            json.dumps(
+                {"source": self.source, "streams": self.streams, "saved": datetime.now(UTC).isoformat()},
+                indent=1,
+                sort_keys=True,
+            )
+        )
         os.replace(tmp, target)
 
     def begin(self, stream: str, since: int | None) -> tuple[int | None, set[str]]:
@@ -150,9 +155,11 @@ class Checkpoint:
         """
         if not self.n_beyond_overlap:
             return None
-        return (f"{self.n_beyond_overlap:,} event(s) reached CloudWatch more than {_minutes(self.overlap_ms)} "
-                f"(the overlap) after their timestamp, up to {_minutes(self.max_lag_ms)}; an event that late "
-                "arriving between runs is missed: raise --overlap above the delivery lag")
+        return (
+            f"{self.n_beyond_overlap:,} event(s) reached CloudWatch more than {_minutes(self.overlap_ms)} "
+            f"(the overlap) after their timestamp, up to {_minutes(self.max_lag_ms)}; an event that late "
+            "arriving between runs is missed: raise --overlap above the delivery lag"
+        )
 
 
 def _prune(state: dict) -> None:
@@ -167,8 +174,11 @@ def _stream_state(raw: dict) -> dict:
     """A saved stream state; a checkpoint from before overlaps (``ts``, ``ids``) resumes at ``ts``."""
     if "ts" in raw:
         return {"mark": int(raw["ts"]), "floor": int(raw["ts"]), "seen": {str(raw["ts"]): list(raw["ids"])}}
-    return {"mark": int(raw["mark"]), "floor": int(raw["floor"] or 0),
-            "seen": {str(int(ms)): [str(i) for i in ids] for ms, ids in raw["seen"].items()}}
+    return {
+        "mark": int(raw["mark"]),
+        "floor": int(raw["floor"] or 0),
+        "seen": {str(int(ms)): [str(i) for i in ids] for ms, ids in raw["seen"].items()},
+    }
 
 
 def _ms(when: datetime | None) -> int | None:
@@ -186,8 +196,15 @@ def list_streams(logs, source: LogSource) -> list[str]:
     return sorted(names)
 
 
-def _read_stream(logs, source: LogSource, stream: str, start: int | None, end: int | None,
-                 skip_ids: set[str], page_size: int | None = None) -> Iterator[list[dict]]:
+def _read_stream(
+    logs,
+    source: LogSource,
+    stream: str,
+    start: int | None,
+    end: int | None,
+    skip_ids: set[str],
+    page_size: int | None = None,
+) -> Iterator[list[dict]]:
     kwargs: dict[str, Any] = {"logGroupName": source.group, "logStreamNames": [stream]}
     if start is not None:
         kwargs["startTime"] = start
@@ -195,7 +212,8 @@ def _read_stream(logs, source: LogSource, stream: str, start: int | None, end: i
         kwargs["endTime"] = end
     with translated(f"CloudWatch stream {source.group}/{stream}"):
         pages = logs.get_paginator("filter_log_events").paginate(
-            **kwargs, PaginationConfig={"PageSize": page_size} if page_size else {})
+            **kwargs, PaginationConfig={"PageSize": page_size} if page_size else {}
+        )
         for page in pages:
             events = [e for e in page.get("events", []) if e["eventId"] not in skip_ids]
             if events:
@@ -204,15 +222,13 @@ def _read_stream(logs, source: LogSource, stream: str, start: int | None, end: i
 
 def _batch(source: LogSource, stream: str, events: list[dict], first: int) -> LineBatch:
     texts = pa.array([e["message"] for e in events], pa.large_string())
-    stamps = pa.array([datetime.fromtimestamp(e["timestamp"] / 1000, tz=UTC).isoformat() for e in events],
-                      pa.string())
+    stamps = pa.array([datetime.fromtimestamp(e["timestamp"] / 1000, tz=UTC).isoformat() for e in events], pa.string())
     lines = np.arange(first, first + len(events), dtype=np.int64)
     size = sum(len(e["message"]) for e in events)
     return LineBatch(f"{source.uri}#{stream}", first, texts, size, fallback_ts=stamps, line_numbers=lines)
 
 
-def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None = None
-                    ) -> Iterator[LineBatch]:
+def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None = None) -> Iterator[LineBatch]:
     """Yield the audit events of a log group as line batches (one per page per stream).
 
     ``checkpoint`` (updated in place as pages are handed on) decides where each stream
@@ -222,9 +238,13 @@ def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None
     logs = client(options, "logs")
     streams = list_streams(logs, source)
     if not streams:
-        raise KaadError(f"{uri!r}: log group {source.group!r} has no streams"
-                        + (f" starting {source.prefix!r}" if source.prefix else "")
-                        + "; is audit logging enabled? (kaad doctor " + uri + ")")
+        raise KaadError(
+            f"{uri!r}: log group {source.group!r} has no streams"
+            + (f" starting {source.prefix!r}" if source.prefix else "")
+            + "; is audit logging enabled? (kaad doctor "
+            + uri
+            + ")"
+        )
     since, until = _ms(options.since), _ms(options.until)
     checkpoint = checkpoint if checkpoint is not None else Checkpoint(uri)
     checkpoint.overlap_ms = int(options.overlap.total_seconds() * 1000)

@@ -99,12 +99,15 @@ def expand_inputs(inputs: list[str]) -> list[str]:
         elif item.startswith(REMOTE):
             files.append(item)
         elif os.path.isdir(item):
-            found = sorted(str(p) for p in Path(item).rglob("*")
-                           if p.is_file() and not p.name.startswith(".")
-                           and p.name.lower().endswith(LOG_SUFFIXES))
+            found = sorted(
+                str(p)
+                for p in Path(item).rglob("*")
+                if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(LOG_SUFFIXES)
+            )
             if not found:
-                raise InputNotFoundError(f"{item!r}: directory holds no log files "
-                                         f"(looked for {', '.join(LOG_SUFFIXES)})")
+                raise InputNotFoundError(
+                    f"{item!r}: directory holds no log files (looked for {', '.join(LOG_SUFFIXES)})"
+                )
             files.extend(found)
         elif os.path.isfile(item):
             files.append(item)
@@ -152,8 +155,7 @@ def _documents(data: bytes, source: str) -> DocumentBatch | None:
     return DocumentBatch(source, out, len(data))
 
 
-def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_bytes: int
-                     ) -> DocumentBatch | None:
+def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_bytes: int) -> DocumentBatch | None:
     """A document that is not strict JSON: JSON5 as pasted from docs (comments, trailing
     commas) is read with a warning; anything else is ONE reject at its first error, not one
     per line. Returns None when the file is JSON lines after all (some line parses alone)."""
@@ -163,13 +165,21 @@ def _not_strict_json(text: str, source: str, error: json.JSONDecodeError, n_byte
     except ValueError as exc5:
         if any(_is_event_line(line) for line in text.splitlines()[:1000]):
             return None  # JSON lines with broken or cut lines: the line path handles each
-        out.rejects.append(Reject(source, error.lineno, "not JSON",
-                                  f"{error.msg} at line {error.lineno} column {error.colno} "
-                                  f"(not JSON5 either: {str(exc5).splitlines()[0]})"))
+        out.rejects.append(
+            Reject(
+                source,
+                error.lineno,
+                "not JSON",
+                f"{error.msg} at line {error.lineno} column {error.colno} "
+                f"(not JSON5 either: {str(exc5).splitlines()[0]})",
+            )
+        )
         return DocumentBatch(source, out, n_bytes)
-    out.warnings.append(f"{source}:{error.lineno}: not strict JSON ({error.msg} at line "
-                        f"{error.lineno} column {error.colno}); read as JSON5, as pasted from "
-                        "documentation (comments, trailing commas)")
+    out.warnings.append(
+        f"{source}:{error.lineno}: not strict JSON ({error.msg} at line "
+        f"{error.lineno} column {error.colno}); read as JSON5, as pasted from "
+        "documentation (comments, trailing commas)"
+    )
     start = len(text) - len(text.lstrip())
     unwrap_document(doc, source, text.count("\n", 0, start) + 1, out)
     return DocumentBatch(source, out, n_bytes)
@@ -186,8 +196,9 @@ def _is_event_line(line: str) -> bool:
         return salvage_event(line) is not None
 
 
-def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
-                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
+def read_stream(
+    raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
     """Read one byte stream, detecting gzip, a BOM and whole-file JSON documents."""
     stream = open_stream(raw)
     try:
@@ -197,7 +208,7 @@ def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
         yield StreamProblem(source, 1, kind, str(exc) or type(exc).__name__)
         return
     if head.startswith(BOM):
-        head = head[len(BOM):]
+        head = head[len(BOM) :]
     if _looks_like_document(head):
         rest = b""
         try:
@@ -212,8 +223,7 @@ def read_stream(raw: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES
     yield from iter_line_batches(stream, source, chunk_bytes, head=head)
 
 
-def read_file(name: str, chunk_bytes: int = CHUNK_BYTES
-              ) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
+def read_file(name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineBatch | StreamProblem | DocumentBatch]:
     """Read one local file on the line path; an unreadable file becomes a StreamProblem."""
     try:
         handle = open(name, "rb")  # noqa: SIM115 - closed below, after the generator drains
@@ -224,9 +234,9 @@ def read_file(name: str, chunk_bytes: int = CHUNK_BYTES
         yield from read_stream(handle, name, chunk_bytes)
 
 
-def read_inputs(files: list[str], chunk_bytes: int = CHUNK_BYTES, *, bulk: bool = True,
-                aws=None, checkpoints: dict | None = None
-                ) -> Iterator[LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile]:
+def read_inputs(
+    files: list[str], chunk_bytes: int = CHUNK_BYTES, *, bulk: bool = True, aws=None, checkpoints: dict | None = None
+) -> Iterator[LineBatch | StreamProblem | DocumentBatch | BulkFile | ParquetFile]:
     """Read each input in turn; an unreadable file is reported, the others are still read.
 
     With ``bulk``, large clean-looking JSON-lines files come out as :class:`BulkFile` for

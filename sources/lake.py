@@ -28,8 +28,8 @@ _KEYS = f"SELECT {REQUEST_KEY_SQL} AS request, {AUDIT_ID_HASH_SQL} AS id"
 
 def _keys(con: duckdb.DuckDBPyConnection, relation: str, **params) -> tuple[np.ndarray, np.ndarray]:
     table = con.sql(f"{_KEYS} FROM {relation}", params=params or None).to_arrow_table()
-    return (table["request"].to_numpy().astype(np.uint64),
-            table["id"].to_numpy().astype(np.uint64))
+    return (table["request"].to_numpy().astype(np.uint64), table["id"].to_numpy().astype(np.uint64))
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -44,12 +44,12 @@ class LakeWriter:
     def __init__(self, root: Path, cluster: str) -> None:
         self.root = Path(root)
         self.cluster = cluster
-        self._known: dict[str, tuple[set[int], set[int]]] = {}   # day -> (requests, auditIDs)
+        self._known: dict[str, tuple[set[int], set[int]]] = {}  # day -> (requests, auditIDs)
         self._con = duckdb.connect()
         self._writers: dict[str, pq.ParquetWriter] = {}
         self.n_written = 0
         self.n_already_there = 0
-        self.n_audit_id_reused = 0     # flagged here: the auditID was in the partition already
+        self.n_audit_id_reused = 0  # flagged here: the auditID was in the partition already
         self.partitions: set[Path] = set()
 
     def _existing(self, day: str) -> tuple[set[int], set[int]]:
@@ -85,8 +85,7 @@ class LakeWriter:
             flags = np.array([reused[i] or int(ids[i]) in known_ids for i in fresh], dtype=bool)
             self.n_audit_id_reused += int(flags.sum() - reused[fresh].sum())
             part = table.take(fresh).cast(EVENT_SCHEMA)
-            part = part.set_column(part.column_names.index("audit_id_reused"), "audit_id_reused",
-                                   pa.array(flags))
+            part = part.set_column(part.column_names.index("audit_id_reused"), "audit_id_reused", pa.array(flags))
             known_requests.update(requests[fresh].tolist())
             known_ids.update(ids[fresh].tolist())
             writer = self._writers.get(day)

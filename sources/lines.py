@@ -71,8 +71,7 @@ class GzipStream(io.RawIOBase):
             if not data:
                 self._eof = True
                 if not self._inflate.eof and (self._inflate.unconsumed_tail or self._started):
-                    self._pending_error = EOFError(
-                        "compressed file ended before the end-of-stream marker was reached")
+                    self._pending_error = EOFError("compressed file ended before the end-of-stream marker was reached")
                 return
             self._started = True
             while data:
@@ -126,8 +125,7 @@ def _line_offsets(data: bytes) -> np.ndarray:
 
 def _as_lines(data: bytes) -> pa.LargeStringArray:
     offsets = _line_offsets(data)
-    arr = pa.LargeStringArray.from_buffers(
-        len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+    arr = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
     try:
         arr.validate(full=True)  # UTF-8 check; DuckDB must never see invalid text
     except pa.ArrowInvalid:
@@ -136,8 +134,9 @@ def _as_lines(data: bytes) -> pa.LargeStringArray:
     return arr
 
 
-def iter_line_batches(stream: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES, *,
-                      head: bytes = b"") -> Iterator[LineBatch | StreamProblem]:
+def iter_line_batches(
+    stream: BinaryIO, source: str, chunk_bytes: int = CHUNK_BYTES, *, head: bytes = b""
+) -> Iterator[LineBatch | StreamProblem]:
     """Yield batches of complete lines, and a :class:`StreamProblem` if the stream breaks.
 
     A truncated gzip member keeps every line decompressed before the break; the partial last
@@ -159,7 +158,7 @@ def iter_line_batches(stream: BinaryIO, source: str, chunk_bytes: int = CHUNK_BY
             return
         if first:
             if chunk.startswith(BOM):
-                chunk = chunk[len(BOM):]
+                chunk = chunk[len(BOM) :]
             first = False
         if not chunk:
             break
@@ -194,7 +193,7 @@ def drop_leading_records(batch: LineBatch, n_records: int) -> tuple[LineBatch | 
         if not _is_blank(texts[i].as_py()):
             seen += 1
             if seen == n_records:
-                rest = texts[i + 1:]
+                rest = texts[i + 1 :]
                 if len(rest) == 0:
                     return None, 0
                 return LineBatch(batch.source, batch.first_line + i + 1, rest, batch.n_bytes), 0

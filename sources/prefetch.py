@@ -78,8 +78,9 @@ def merge_parallel(tasks: list, produce, workers: int, depth: int = 8) -> Iterat
                 results.put((task, None, exc))
                 return
 
-    threads = [threading.Thread(target=work, daemon=True, name="kaad-read")
-               for _ in range(max(1, min(workers, len(tasks))))]
+    threads = [
+        threading.Thread(target=work, daemon=True, name="kaad-read") for _ in range(max(1, min(workers, len(tasks))))
+    ]
     for t in threads:
         t.start()
     try:

@@ -68,8 +68,7 @@ def list_objects(s3, bucket: str, prefix: str, options: AwsOptions) -> list[str]
     keys = []
     with translated(f"S3 bucket {bucket!r}"):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys += [o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/")
-                     and o.get("Size", 1) > 0]
+            keys += [o["Key"] for o in page.get("Contents", []) if not o["Key"].endswith("/") and o.get("Size", 1) > 0]
     return sorted(k for k in keys if _in_range(k, first, last))
 
 

@@ -36,7 +36,7 @@ class Unwrapped:
     truncated: list[bool] = field(default_factory=list)
     fallback_ts: list[str | None] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)   # read, but the user should know how
+    warnings: list[str] = field(default_factory=list)  # read, but the user should know how
     control_messages: int = 0
 
     def add(self, text: str, source: str, line: int, truncated: bool, fallback_ts: str | None):
@@ -70,15 +70,23 @@ def _epoch_ms_to_iso(value: Any) -> str | None:
     return None
 
 
-def unwrap_text(text: str, source: str, line: int, out: Unwrapped, *,
-                fallback_ts: str | None = None, where: str = "", depth: int = 0) -> None:
+def unwrap_text(
+    text: str,
+    source: str,
+    line: int,
+    out: Unwrapped,
+    *,
+    fallback_ts: str | None = None,
+    where: str = "",
+    depth: int = 0,
+) -> None:
     """Find the events in one line (or message string) and add them to ``out``."""
     body = text.strip()
     if not body:
         return  # blank line: nothing to read, nothing lost
     if m := _EXPORT_LINE.match(body):
         fallback_ts = fallback_ts or m.group(1)
-        body = body[m.end():]
+        body = body[m.end() :]
     try:
         docs = [(orjson.loads(body), 0)]
     except orjson.JSONDecodeError as exc:
@@ -91,16 +99,22 @@ def unwrap_text(text: str, source: str, line: int, out: Unwrapped, *,
         unwrap_document(doc, source, line, out, fallback_ts=fallback_ts, where=where, depth=depth)
 
 
-def _salvage_or_reject(body: str, source: str, line: int, out: Unwrapped,
-                       fallback_ts: str | None, where: str, error: str) -> None:
+def _salvage_or_reject(
+    body: str, source: str, line: int, out: Unwrapped, fallback_ts: str | None, where: str, error: str
+) -> None:
     event = salvage_event(body)
     at = f" at {where}" if where else ""
     if event is not None:
         out.add(orjson.dumps(event).decode(), source, line, True, fallback_ts)
     elif body.startswith("{") and "unexpected end" in error.lower():
-        out.rejects.append(Reject(source, line, "truncated JSON",
-                                  f"line cut off after {len(body)} characters{at}, "
-                                  "no auditID left to salvage"))
+        out.rejects.append(
+            Reject(
+                source,
+                line,
+                "truncated JSON",
+                f"line cut off after {len(body)} characters{at}, no auditID left to salvage",
+            )
+        )
     else:
         out.rejects.append(Reject(source, line, "not JSON", f"{error}{at}"))
 
@@ -114,20 +128,21 @@ class _Nested(TypedDict):
     depth: int
 
 
-def unwrap_document(doc: Any, source: str, line: int, out: Unwrapped, *,
-                    fallback_ts: str | None = None, where: str = "", depth: int = 0) -> None:
+def unwrap_document(
+    doc: Any, source: str, line: int, out: Unwrapped, *, fallback_ts: str | None = None, where: str = "", depth: int = 0
+) -> None:
     """Add the events inside one decoded JSON document to ``out``."""
     if depth > _MAX_DEPTH:
-        out.rejects.append(Reject(source, line, "unsupported format",
-                                  f"envelopes nested deeper than {_MAX_DEPTH}{where}"))
+        out.rejects.append(
+            Reject(source, line, "unsupported format", f"envelopes nested deeper than {_MAX_DEPTH}{where}")
+        )
         return
     nested: _Nested = {"source": source, "line": line, "out": out, "depth": depth + 1}
     if isinstance(doc, list):
         for i, item in enumerate(doc):
             unwrap_document(item, fallback_ts=fallback_ts, where=f"{where}[{i}]", **nested)
     elif not isinstance(doc, dict):
-        out.rejects.append(Reject(source, line, "not an audit event",
-                                  f"JSON {type(doc).__name__} {doc!r:.40}{where}"))
+        out.rejects.append(Reject(source, line, "not an audit event", f"JSON {type(doc).__name__} {doc!r:.40}{where}"))
     elif "logEvents" in doc or "messageType" in doc:
         if doc.get("messageType") == "CONTROL_MESSAGE":
             out.control_messages += 1  # CloudWatch's own connectivity probe, not data
@@ -148,15 +163,17 @@ def unwrap_document(doc: Any, source: str, line: int, out: Unwrapped, *,
         log = doc["properties"].get("log")
         sub = f"{where}.properties.log"
         if category not in _AKS_AUDIT_CATEGORIES:
-            out.rejects.append(Reject(source, line, "not an audit event",
-                                      f"AKS diagnostic record of category {category!r}{where}"))
+            out.rejects.append(
+                Reject(source, line, "not an audit event", f"AKS diagnostic record of category {category!r}{where}")
+            )
         elif isinstance(log, str):
             unwrap_text(log, fallback_ts=fallback_ts or doc.get("time"), where=sub, **nested)
         else:
             unwrap_document(log, fallback_ts=fallback_ts or doc.get("time"), where=sub, **nested)
     elif "protoPayload" in doc:
-        out.rejects.append(Reject(source, line, "unsupported format",
-                                  f"GKE Cloud Logging record (protoPayload){where}"))
+        out.rejects.append(
+            Reject(source, line, "unsupported format", f"GKE Cloud Logging record (protoPayload){where}")
+        )
     elif doc.get("kind") == "EventList" or isinstance(doc.get("items"), list):
         for i, item in enumerate(doc.get("items") or []):
             unwrap_document(item, fallback_ts=fallback_ts, where=f"{where}.items[{i}]", **nested)

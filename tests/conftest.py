@@ -23,8 +23,9 @@ def in_ci() -> bool:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true",
-                     help="Rewrite the golden files from the current output (make goldens).")
+    parser.addoption(
+        "--update-golden", action="store_true", help="Rewrite the golden files from the current output (make goldens)."
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,10 +74,13 @@ def golden(request: pytest.FixtureRequest):
             path.write_text(text)
             return
         if not path.exists():
-            pytest.fail(f"golden file {path} is missing; create it with `make goldens` "
-                        "(pytest -m golden --update-golden) and review it before committing")
+            pytest.fail(
+                f"golden file {path} is missing; create it with `make goldens` "
+                "(pytest -m golden --update-golden) and review it before committing"
+            )
         assert json.loads(text) == json.loads(path.read_text()), (
-            f"output differs from {path}; review and run `make goldens` if intended")
+            f"output differs from {path}; review and run `make goldens` if intended"
+        )
 
     return check
 
@@ -125,13 +129,11 @@ def trained(tmp_path_factory):
     spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
     sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
     files = [str(f) for f in sim.files]
-    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=1)), eval_inputs=files[-1:],
-                   labels=sim.labels)
+    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=1)), eval_inputs=files[-1:], labels=sim.labels)
     return {"result": result, "files": files, "labels": sim.labels, "dir": out}
 
 
-PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external",
-           "exec_into_pods"]
+PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external", "exec_into_pods"]
 
 
 @pytest.fixture(scope="session")

@@ -28,4 +28,3 @@ def frame_records(frame: pd.DataFrame, drop: tuple[str, ...] = ("source_file",))
     """Rows of ``frame`` as plain JSON-ready dicts (for golden comparisons)."""
     cols = [c for c in frame.columns if c not in drop]
     return [{c: _plain(row[c]) for c in cols} for row in frame[cols].to_dict("records")]
-

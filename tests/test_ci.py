@@ -24,13 +24,12 @@ def test_the_ci_entry_point_runs_make_test_with_ci_set(tmp_path):
     make.write_text('#!/bin/sh\necho "make $* CI=${CI:-unset}" > "$KAAD_MAKE_LOG"\n')
     make.chmod(0o755)
     env = _env_without_ci(PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}", KAAD_MAKE_LOG=str(log))
-    done = subprocess.run(["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(["bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert log.read_text().strip() == "make test CI=true"
 
 
-SKIPPING = '''
+SKIPPING = """
 import pytest
 
 
@@ -50,16 +49,34 @@ def test_known_bug():
 
 def test_optional_array_api_check():
     pytest.skip("SCIPY_ARRAY_API is not set: not checking array_api input")
-'''
+"""
 
 
 def _pytest_with_our_conftest(tmp_path, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run a tiny suite in ``tmp_path`` with tests/conftest.py loaded as a plugin."""
     (tmp_path / "test_skipping.py").write_text(SKIPPING)
     env = env | {"PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfsx", "-p", "no:cacheprovider",
-                           "-p", "conftest", "--rootdir", str(tmp_path), str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rfsx",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "conftest",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_under_ci_a_skipped_test_fails_with_its_reason(tmp_path):
@@ -72,7 +89,7 @@ def test_under_ci_a_skipped_test_fails_with_its_reason(tmp_path):
 
     ci = _pytest_with_our_conftest(tmp_path, _env_without_ci(CI="true"))
     assert ci.returncode == 1, ci.stdout
-    assert "1 failed, 1 skipped, 1 xfailed, 1 error" in ci.stdout   # a skip while setting up is an error
+    assert "1 failed, 1 skipped, 1 xfailed, 1 error" in ci.stdout  # a skip while setting up is an error
     assert "CI=true, so a skip is a failure: chromium is not installed" in ci.stdout
     assert "CI=true, so a skip is a failure: no kube-apiserver here" in ci.stdout
 
@@ -81,8 +98,11 @@ def test_a_missing_golden_file_fails_and_only_make_goldens_writes_it(request, mo
     """Writing a missing golden file would make a new test pass on its first run, whatever it
     output; so a missing one fails (CI or not) and says how to create it."""
     # tests/conftest.py as pytest loaded it (`import conftest` may give another directory's).
-    conftest = next(m for m in request.config.pluginmanager.get_plugins()
-                    if getattr(m, "__file__", None) and Path(m.__file__) == TESTS / "conftest.py")
+    conftest = next(
+        m
+        for m in request.config.pluginmanager.get_plugins()
+        if getattr(m, "__file__", None) and Path(m.__file__) == TESTS / "conftest.py"
+    )
     monkeypatch.setattr(conftest, "GOLDEN", tmp_path)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(request.config.option, "update_golden", False)
@@ -91,7 +111,7 @@ def test_a_missing_golden_file_fails_and_only_make_goldens_writes_it(request, mo
         golden("windows_of_a_new_test", {"n_exec": 3})
     assert list(tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(request.config.option, "update_golden", True)   # what `make goldens` passes
+    monkeypatch.setattr(request.config.option, "update_golden", True)  # what `make goldens` passes
     golden("windows_of_a_new_test", {"n_exec": 3})
     monkeypatch.setattr(request.config.option, "update_golden", False)
     golden("windows_of_a_new_test", {"n_exec": 3})

@@ -15,8 +15,7 @@ runner = CliRunner()
 
 def test_ingest_prints_a_summary_and_writes_parquet(tmp_path):
     out = tmp_path / "events.parquet"
-    result = runner.invoke(app, ["ingest", str(AUDIT / "stages.jsonl"), str(AUDIT / "exec.jsonl"),
-                                 "--out", str(out)])
+    result = runner.invoke(app, ["ingest", str(AUDIT / "stages.jsonl"), str(AUDIT / "exec.jsonl"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "events kept  4" in result.stdout
     assert "merged       3" in result.stdout

@@ -47,8 +47,11 @@ def hostile_day(tmp_path_factory):
             event.setdefault("objectRef", {})["name"] = HOSTILE_NAME
         lines.append(json.dumps(event))
         if event["requestReceivedTimestamp"].startswith("2026-03-05T02:1"):
-            twin = dict(event, auditID=event["auditID"][:-4] + "ffff",
-                        user={"username": HOSTILE_USER, "groups": ["system:authenticated"]})
+            twin = dict(
+                event,
+                auditID=event["auditID"][:-4] + "ffff",
+                user={"username": HOSTILE_USER, "groups": ["system:authenticated"]},
+            )
             lines.append(json.dumps(twin))
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -79,8 +82,21 @@ def stolen_token_day(tmp_path_factory):
 
 
 def _score(tmp_path, bundle_path, day_file, *extra):
-    return runner.invoke(app, ["score", str(day_file), "--bundle", str(bundle_path), "--no-track",
-                               "--out", str(tmp_path), "--format", "table,csv,json,parquet,html", *extra])
+    return runner.invoke(
+        app,
+        [
+            "score",
+            str(day_file),
+            "--bundle",
+            str(bundle_path),
+            "--no-track",
+            "--out",
+            str(tmp_path),
+            "--format",
+            "table,csv,json,parquet,html",
+            *extra,
+        ],
+    )
 
 
 def test_every_format_is_written_and_agrees(tmp_path, bundle_path, hostile_day):
@@ -135,9 +151,11 @@ def test_a_model_with_another_feature_schema_is_refused(tmp_path, bundle_path, h
 
 def test_allowlist_suppresses_visibly(tmp_path, bundle_path, hostile_day):
     allow = tmp_path / "allow.toml"
-    allow.write_text('[[suppress]]\nidentity = "system:serviceaccount:shop:*"\n'
-                     'reason = "cart migration this week"\nexpires = 2099-01-01\n'
-                     '[[suppress]]\nidentity = "nobody"\nreason = "old"\nexpires = 2000-01-01\n')
+    allow.write_text(
+        '[[suppress]]\nidentity = "system:serviceaccount:shop:*"\n'
+        'reason = "cart migration this week"\nexpires = 2099-01-01\n'
+        '[[suppress]]\nidentity = "nobody"\nreason = "old"\nexpires = 2000-01-01\n'
+    )
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "50")
     assert result.exit_code == 0, result.output
     assert "suppressed by allow.toml:1: cart migration this week" in result.stdout
@@ -158,14 +176,27 @@ def test_html_report_renders_in_headless_chromium(tmp_path, bundle_path, hostile
     result = _score(tmp_path, bundle_path, hostile_day)
     assert result.exit_code == 0, result.output
     page = (tmp_path / "kaad-2026-03-05.html").as_uri()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1280,1600", page],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1280,1600", page],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 10_000
-    dom = subprocess.run([chromium, *flags, "--dump-dom", page], check=True, capture_output=True,
-                         text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
     rows = re.findall(r'<tr class="finding[^"]*" data-rank="(\d+)">.*?<a href="#f\d+">([^<]*)</a>', dom, re.S)
     assert [int(r) for r, _ in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
     assert rows[0][1] in {"system:serviceaccount:shop:cart", "[bold red]evil\\x1b[2J"}
@@ -185,46 +216,59 @@ def test_a_user_agent_cannot_claim_suppression(tmp_path, bundle_path, stolen_tok
     # An entry written for Prometheus by its user agent alone would hide the intruder, who
     # sends that user agent: such an entry is refused, naming where it is written.
     allow = tmp_path / "allow.toml"
-    allow.write_text('# scrapers\n[[suppress]]\nuser_agent = "Prometheus/*"\n'
-                     'reason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    allow.write_text(
+        '# scrapers\n[[suppress]]\nuser_agent = "Prometheus/*"\n'
+        'reason = "scrapes every namespace"\nexpires = 2099-01-01\n'
+    )
     refused = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert refused.exit_code == 2
     assert f"{allow}:2: entry 1: every entry needs an identity pattern" in refused.stderr
     # Named for the identity it is meant for, the same entry leaves alice's window alone.
-    allow.write_text('[[suppress]]\nidentity = "system:serviceaccount:monitoring:prometheus-k8s"\n'
-                     'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n')
+    allow.write_text(
+        '[[suppress]]\nidentity = "system:serviceaccount:monitoring:prometheus-k8s"\n'
+        'user_agent = "Prometheus/*"\nreason = "scrapes every namespace"\nexpires = 2099-01-01\n'
+    )
     result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert result.exit_code == 0, result.output
-    intruder = next(r for r in _rows(tmp_path)
-                    if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
+    intruder = next(
+        r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02")
+    )
     assert (intruder["suppressed"], intruder["suppressed_by"], intruder["allowlist_note"]) == ("False", "", "")
 
 
-def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_path, bundle_path,
-                                                                             stolen_token_day):
+def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_path, bundle_path, stolen_token_day):
     allow = tmp_path / "allow.toml"
-    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/*"\n'
-                     'reason = "developers\' routine"\nexpires = 2099-01-01\n')
+    allow.write_text(
+        '[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/*"\n'
+        'reason = "developers\' routine"\nexpires = 2099-01-01\n'
+    )
     result = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert result.exit_code == 0, result.output
     alice = {r["window_start"][11:16]: r for r in _rows(tmp_path) if r["identity"] == ALICE}
     # Her ordinary afternoons are hidden, marked with the entry that hid them...
     assert {t: (r["suppressed"], r["suppressed_by"]) for t, r in alice.items() if t != "02:00"} == {
-        "09:00": ("True", "allow.toml:1"), "13:00": ("True", "allow.toml:1"), "16:00": ("True", "allow.toml:1")}
+        "09:00": ("True", "allow.toml:1"),
+        "13:00": ("True", "allow.toml:1"),
+        "16:00": ("True", "allow.toml:1"),
+    }
     # ...but the night with an exec into kube-system from a new network stays live, and says why.
     night = alice["02:00"]
     assert night["suppressed"] == "False"
-    note = ("allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, "
-            "n_exec_credentials, n_public_source, n_attempted, new_source_ip, new_ip_range")
+    note = (
+        "allowlist entry allow.toml:1 matched but does not cover: n_exec, n_exec_kube_system, "
+        "n_exec_credentials, n_public_source, n_attempted, new_source_ip, new_ip_range"
+    )
     assert night["allowlist_note"] == note
     assert _flat(note) in _flat(result.stdout)  # the terminal wraps it inside the table cell
     html = (tmp_path / "kaad-2026-03-05.html").read_text()
     assert note in html
     # Naming every one of those reasons is a decision someone wrote down; then it is hidden.
-    allow.write_text('[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
-                     'covers = ["n_exec", "n_exec_kube_system", "n_exec_credentials", "n_public_source", '
-                     '"n_attempted", "new_source_ip", "new_ip_range"]\n'
-                     'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n')
+    allow.write_text(
+        '[[suppress]]\nidentity = "arn:aws:sts::111122223333:assumed-role/Dev/alice"\n'
+        'covers = ["n_exec", "n_exec_kube_system", "n_exec_credentials", "n_public_source", '
+        '"n_attempted", "new_source_ip", "new_ip_range"]\n'
+        'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n'
+    )
     covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
     assert covered.exit_code == 0, covered.output
     night = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
@@ -241,8 +285,11 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     assert result.exit_code == 0, result.output
 
     def hours_hidden(rows) -> list[int]:
-        return sorted(pd.Timestamp(r["window_start"]).hour for r in rows
-                      if r["identity"] == node and r["suppressed_by"] == "allow.toml:1")
+        return sorted(
+            pd.Timestamp(r["window_start"]).hour
+            for r in rows
+            if r["identity"] == node and r["suppressed_by"] == "allow.toml:1"
+        )
 
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
     table = pd.read_parquet(tmp_path / "kaad-2026-03-05.parquet")
@@ -250,7 +297,7 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     assert hours_hidden(doc["all_windows"]) == list(range(24)) and doc["suppressed"] == 24
     assert hours_hidden(table.to_dict("records")) == list(range(24))
     html = (tmp_path / "kaad-2026-03-05.html").read_text()
-    section = html[html.index("Suppressed by the allowlist (24)"):]
+    section = html[html.index("Suppressed by the allowlist (24)") :]
     assert len(re.findall(rf'<tr class="suppressed"><td class="identity">{re.escape(node)}</td>', section)) == 24
     assert re.search(rf"{re.escape(node)}\s*│\s*allow\.toml:1\s*│\s*24\s*│", result.stdout)
     assert ", 24 suppressed," in result.stdout
@@ -269,8 +316,9 @@ def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
     def steady(score: float) -> bool:
         return bool(np.abs(train - score).min() > 1e-9)
 
-    n = next(k for k in range(at_least, len(pct))
-             if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k]))
+    n = next(
+        k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
+    )
     assert windows["is_anomaly"].sum() <= n
     return float(pct[n - 1]), n
 
@@ -292,8 +340,12 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     # JSON: every counted window is a finding, with its reasons and the API calls behind it.
     explained = [f for f in doc["findings"] if f["percentile"] >= cut]
     assert len(explained) == n and all(f["calls"] and f["is_alert"] for f in explained)
-    reasons = {(f["identity"], pd.Timestamp(f["window_start"])): " | ".join(
-        f"[{r['rarity']}] {r['text']}" for r in f["reasons"]) for f in explained}
+    reasons = {
+        (f["identity"], pd.Timestamp(f["window_start"])): " | ".join(
+            f"[{r['rarity']}] {r['text']}" for r in f["reasons"]
+        )
+        for f in explained
+    }
     # CSV and Parquet: the same windows with the same reasons.
     with open(doc_path.with_suffix(".csv"), newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if float(r["percentile"]) >= cut]

@@ -12,8 +12,9 @@ runner = CliRunner()
 
 def _labels(tmp_path):
     path = tmp_path / "labels.csv"
-    path.write_text("identity,window_start,scenario\n"
-                    "system:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n")
+    path.write_text(
+        "identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
+    )
     return path
 
 
@@ -21,21 +22,38 @@ def test_train_then_score_with_the_champion_then_evaluate(tmp_path, mlflow_store
     from mlflow.tracking import MlflowClient
 
     labels = _labels(tmp_path)
-    trained = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--eval-data",
-                                  str(AUDIT / "attack_day.jsonl"), "--labels", str(labels), "--promote",
-                                  "--out", str(tmp_path / "model.joblib"), "--cluster", "narrated"])
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(AUDIT / "normal_3days.jsonl"),
+            "--eval-data",
+            str(AUDIT / "attack_day.jsonl"),
+            "--labels",
+            str(labels),
+            "--promote",
+            "--out",
+            str(tmp_path / "model.joblib"),
+            "--cluster",
+            "narrated",
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     assert "version 1 is the first champion" in trained.stdout
     experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
-    (run,) = [r for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
-              if r.data.tags.get("kind") == "isolation_forest"]
+    (run,) = [
+        r
+        for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
+        if r.data.tags.get("kind") == "isolation_forest"
+    ]
     assert run.data.tags["cluster"] == "narrated"
 
     listed = runner.invoke(app, ["runs"])
     assert listed.exit_code == 0 and run.info.run_id[:12] in listed.stdout
 
-    scored = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
-                                 "--format", "parquet"])
+    scored = runner.invoke(
+        app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"), "--format", "parquet"]
+    )
     assert scored.exit_code == 0, scored.output
     scoring = MlflowClient(mlflow_store).get_experiment_by_name("kaad-scoring")
     (score_run,) = MlflowClient(mlflow_store).search_runs([scoring.experiment_id])
@@ -43,8 +61,9 @@ def test_train_then_score_with_the_champion_then_evaluate(tmp_path, mlflow_store
     assert "kaad-detector version 1" in score_run.data.params["model"]
     assert score_run.data.metrics["windows"] > 0
 
-    evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "s" / "kaad-2026-03-05.parquet"),
-                                    "--labels", str(labels)])
+    evaluated = runner.invoke(
+        app, ["evaluate", str(tmp_path / "s" / "kaad-2026-03-05.parquet"), "--labels", str(labels)]
+    )
     assert evaluated.exit_code == 0, evaluated.output
     assert "stolen_token" in evaluated.stdout and "average precision" in evaluated.stdout
 
@@ -58,8 +77,7 @@ def test_score_without_a_champion_says_what_to_do(tmp_path, mlflow_store):
 def test_bad_time_and_empty_history_are_clear_errors(tmp_path, mlflow_store):
     bad = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--since", "last tuesday"])
     assert bad.exit_code == 2 and "is not a time" in bad.stderr
-    empty = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--since", "2030-01-01",
-                                "--no-track"])
+    empty = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--since", "2030-01-01", "--no-track"])
     assert empty.exit_code == 2 and "no events to train on" in empty.stderr
 
 
@@ -69,9 +87,20 @@ def _flat(text: str) -> str:
 
 
 def _train(tmp_path, labels, *extra):
-    return runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--eval-data",
-                               str(AUDIT / "attack_day.jsonl"), "--labels", str(labels),
-                               "--out", str(tmp_path / "model.joblib"), *extra])
+    return runner.invoke(
+        app,
+        [
+            "train",
+            str(AUDIT / "normal_3days.jsonl"),
+            "--eval-data",
+            str(AUDIT / "attack_day.jsonl"),
+            "--labels",
+            str(labels),
+            "--out",
+            str(tmp_path / "model.joblib"),
+            *extra,
+        ],
+    )
 
 
 def test_labels_that_match_nothing_are_counted_and_such_a_run_is_not_promoted(tmp_path, mlflow_store):
@@ -83,15 +112,20 @@ def test_labels_that_match_nothing_are_counted_and_such_a_run_is_not_promoted(tm
     from mlflow.tracking import MlflowClient
 
     labels = tmp_path / "labels.csv"
-    labels.write_text("identity,window_start,scenario\n"
-                      "system:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
-                      "mallory,2026-03-05T02:00:00Z,typo_in_the_identity\n")
+    labels.write_text(
+        "identity,window_start,scenario\n"
+        "system:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
+        "mallory,2026-03-05T02:00:00Z,typo_in_the_identity\n"
+    )
     partly = _train(tmp_path, labels)
     assert partly.exit_code == 0, partly.output
     assert "2, of which 1 matched no evaluated window" in _flat(partly.stdout)
     experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
-    (run,) = [r for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
-              if r.data.tags.get("kind") == "isolation_forest"]
+    (run,) = [
+        r
+        for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
+        if r.data.tags.get("kind") == "isolation_forest"
+    ]
     assert run.data.metrics["eval_unmatched_labels"] == 1 and run.data.metrics["eval_labels"] == 2
 
     labels.write_text("identity,window_start,scenario\nmallory,2026-03-05T02:00:00Z,typo_in_the_identity\n")
@@ -139,13 +173,24 @@ def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tm
     assert trained.exit_code == 0, trained.output
     assert (tmp_path / "model.joblib.sig").is_file()
 
-    scored = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
-                                 "--format", "csv", "--no-track", "--signing-key-file", str(key_file)])
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            str(AUDIT / "attack_day.jsonl"),
+            "--out",
+            str(tmp_path / "s"),
+            "--format",
+            "csv",
+            "--no-track",
+            "--signing-key-file",
+            str(key_file),
+        ],
+    )
     assert scored.exit_code == 0, scored.output
 
     monkeypatch.setenv("KAAD_SIGNING_KEY", "someone-elses-key-fedcba9876543210")
-    refused = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"),
-                                  "--no-track"])
+    refused = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"), "--no-track"])
     assert refused.exit_code == 2
     assert "does not carry a valid signature for the configured key" in _flat(refused.stderr)
     assert "Traceback" not in refused.output

@@ -25,24 +25,30 @@ def _stand_ins(bin_dir, **scripts: str) -> None:
 
 
 def _e2e_deps(tmp_path, cache) -> subprocess.CompletedProcess:
-    env = os.environ | {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                        "KAAD_KUBE_CACHE": str(cache), "TMPDIR": str(tmp_path)}
-    return subprocess.run(["bash", str(TESTS / "e2e_deps.sh")], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = os.environ | {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "KAAD_KUBE_CACHE": str(cache),
+        "TMPDIR": str(tmp_path),
+    }
+    return subprocess.run(["bash", str(TESTS / "e2e_deps.sh")], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_make_test_installs_the_end_to_end_dependencies_before_running_pytest():
     env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
-    steps = subprocess.run(["make", "-n", "test"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=60).stdout.splitlines()
+    steps = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    ).stdout.splitlines()
     install = next(i for i, step in enumerate(steps) if "tests/e2e_deps.sh" in step)
     pytest_run = next(i for i, step in enumerate(steps) if "-m pytest" in step)
     assert install < pytest_run
 
 
 def test_no_test_installs_system_packages():
-    installing = [str(path.relative_to(ROOT)) for path in TESTS.rglob("*.py")
-                  if path.name != "test_e2e_deps.py" and "apt-get" in path.read_text()]
+    installing = [
+        str(path.relative_to(ROOT))
+        for path in TESTS.rglob("*.py")
+        if path.name != "test_e2e_deps.py" and "apt-get" in path.read_text()
+    ]
     assert installing == []
 
 
@@ -64,8 +70,10 @@ def test_without_root_e2e_deps_says_so_and_lets_the_tests_skip(tmp_path):
     _stand_ins(tmp_path / "bin", id="echo 1000", **{"apt-get": f'echo "$*" >> {calls}'})
     done = _e2e_deps(tmp_path, tmp_path / "empty-cache")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ("e2e-deps: kube-apiserver missing; installing needs root and apt-get (Debian), "
-                           "so the end-to-end tests will skip\n")
+    assert done.stdout == (
+        "e2e-deps: kube-apiserver missing; installing needs root and apt-get (Debian), "
+        "so the end-to-end tests will skip\n"
+    )
     assert not calls.exists()
 
 

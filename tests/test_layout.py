@@ -20,8 +20,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Bottom to top; a module may import its own layer and the ones before it.
-LAYERS = [{"errors", "safe_text"}, {"events"}, {"sources"}, {"features"}, {"models"},
-          {"reports"}, {"pipelines"}, {"demo", "cli"}]
+LAYERS = [
+    {"errors", "safe_text"},
+    {"events"},
+    {"sources"},
+    {"features"},
+    {"models"},
+    {"reports"},
+    {"pipelines"},
+    {"demo", "cli"},
+]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 OURS = set(LAYER_OF) | {"scenarios"}
 
@@ -58,7 +66,7 @@ def _violations(name: str) -> list[str]:
             if name == "scenarios":
                 allowed = target == "errors"
             elif target == "scenarios":
-                allowed = LAYER_OF[name] == LAYER_OF["cli"]   # only the apps start a simulation
+                allowed = LAYER_OF[name] == LAYER_OF["cli"]  # only the apps start a simulation
             else:
                 allowed = LAYER_OF[target] <= LAYER_OF[name]
             if not allowed:
@@ -83,9 +91,11 @@ def test_the_check_sees_a_violation(tmp_path, monkeypatch):
 def test_type_checking_imports_do_not_count(tmp_path, monkeypatch):
     fake = tmp_path / "reports"
     fake.mkdir()
-    (fake / "ok.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                "    from pipelines.score import ScoreResult\n"
-                                "import features.catalog\n")
+    (fake / "ok.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from pipelines.score import ScoreResult\n"
+        "import features.catalog\n"
+    )
     monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
     assert _violations("reports") == []
     (fake / "bad.py").write_text("def f():\n    from pipelines.score import score_day\n")

@@ -30,16 +30,18 @@ def test_the_lock_pins_every_dependency_pyproject_names_within_its_range():
     pins = _pins()
     unpinned = [str(r) for r in wanted if canonicalize_name(r.name) not in pins]
     assert unpinned == [], "run `make lock`"
-    outside = [f"{r} but locked {pins[canonicalize_name(r.name)]}" for r in wanted
-               if not r.specifier.contains(pins[canonicalize_name(r.name)], prereleases=True)]
+    outside = [
+        f"{r} but locked {pins[canonicalize_name(r.name)]}"
+        for r in wanted
+        if not r.specifier.contains(pins[canonicalize_name(r.name)], prereleases=True)
+    ]
     assert outside == [], "run `make lock`"
 
 
 def _make_dry_run(*args: str) -> list[str]:
     # Not the flags of a `make test` this may run under (-s, -j, the recursion level).
     env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
-    done = subprocess.run(["make", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(["make", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
@@ -56,6 +58,7 @@ def test_a_changed_lock_reinstalls_the_venv(tmp_path):
     venv.mkdir()
     (venv / ".installed").touch()  # installed after pyproject.toml and the lock last changed
     stamp = f"{venv}/.installed"
+
     def installs(*args: str) -> list[str]:
         return [step for step in _make_dry_run(f"VENV={venv}", *args, stamp) if "pip install" in step]
 

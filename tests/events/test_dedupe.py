@@ -32,8 +32,10 @@ def test_the_same_file_read_twice_collapses_to_one_copy():
 
 
 def test_panic_loses_to_response_started_but_beats_request_received(tmp_path):
-    base = ('{"kind":"Event","auditID":"a-1","verb":"get","user":{"username":"u"},'
-            '"requestReceivedTimestamp":"2026-01-01T00:00:00Z","stage":"%s"}\n')
+    base = (
+        '{"kind":"Event","auditID":"a-1","verb":"get","user":{"username":"u"},'
+        '"requestReceivedTimestamp":"2026-01-01T00:00:00Z","stage":"%s"}\n'
+    )
     path = tmp_path / "stages.jsonl"
     path.write_text(base % "RequestReceived" + base % "Panic")
     assert ingest([str(path)]).events["stage"].tolist() == ["Panic"]

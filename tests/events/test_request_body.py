@@ -13,58 +13,140 @@ from pipelines.ingest import ingest
 
 def _event(n: int, verb: str, resource: str, body, name: str = "web") -> dict:
     return {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
-        "auditID": f"00000000-0000-4000-8000-{n:012d}", "stage": "ResponseComplete",
-        "requestURI": f"/apis/apps/v1/namespaces/shop/{resource}/{name}", "verb": verb,
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "RequestResponse",
+        "auditID": f"00000000-0000-4000-8000-{n:012d}",
+        "stage": "ResponseComplete",
+        "requestURI": f"/apis/apps/v1/namespaces/shop/{resource}/{name}",
+        "verb": verb,
         "user": {"username": "system:serviceaccount:shop:deployer", "groups": ["system:authenticated"]},
-        "sourceIPs": ["10.0.3.17"], "userAgent": "kubectl/v1.29.3 (linux/amd64) kubernetes/6813625",
+        "sourceIPs": ["10.0.3.17"],
+        "userAgent": "kubectl/v1.29.3 (linux/amd64) kubernetes/6813625",
         "objectRef": {"resource": resource, "namespace": "shop", "name": name},
-        "responseStatus": {"code": 200}, "requestObject": body,
+        "responseStatus": {"code": 200},
+        "requestObject": body,
         "requestReceivedTimestamp": f"2026-03-10T14:02:{n:02d}.000000Z",
     }
 
 
-_PRIVILEGED = {"name": "debug", "image": "alpine:3.19",
-               "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_PTRACE"]}}}
+_PRIVILEGED = {
+    "name": "debug",
+    "image": "alpine:3.19",
+    "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_PTRACE"]}},
+}
 
 BODIES = {
     # kubectl patch deployment web -p '...': a strategic merge patch has no kind, and is read.
-    "merge_patch": _event(1, "patch", "deployments", {"spec": {"template": {"spec": {
-        "hostPID": True, "containers": [_PRIVILEGED],
-        "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}}}),
+    "merge_patch": _event(
+        1,
+        "patch",
+        "deployments",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "hostPID": True,
+                        "containers": [_PRIVILEGED],
+                        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+                    }
+                }
+            }
+        },
+    ),
     # A CronJob's pods are specified two templates deep.
-    "cronjob": _event(2, "create", "cronjobs", {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {
-        "template": {"spec": {"hostNetwork": True, "initContainers": [{"image": "busybox:1.36"}],
-                              "containers": [{"image": "miner:latest"}]}}}}}}),
+    "cronjob": _event(
+        2,
+        "create",
+        "cronjobs",
+        {
+            "kind": "CronJob",
+            "spec": {
+                "jobTemplate": {
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "hostNetwork": True,
+                                "initContainers": [{"image": "busybox:1.36"}],
+                                "containers": [{"image": "miner:latest"}],
+                            }
+                        }
+                    }
+                }
+            },
+        },
+    ),
     # kubectl debug adds an ephemeral container to a running pod.
-    "ephemeral": _event(3, "patch", "pods", {"kind": "Pod", "spec": {
-        "containers": [{"image": "web:1.2"}], "ephemeralContainers": [_PRIVILEGED]}}),
+    "ephemeral": _event(
+        3,
+        "patch",
+        "pods",
+        {"kind": "Pod", "spec": {"containers": [{"image": "web:1.2"}], "ephemeralContainers": [_PRIVILEGED]}},
+    ),
     # A JSON patch is a list of operations, not an object: nothing in it is a pod spec.
-    "json_patch": _event(4, "patch", "deployments", [
-        {"op": "add", "path": "/spec/template/spec/containers/0/securityContext",
-         "value": {"privileged": True}}]),
+    "json_patch": _event(
+        4,
+        "patch",
+        "deployments",
+        [{"op": "add", "path": "/spec/template/spec/containers/0/securityContext", "value": {"privileged": True}}],
+    ),
     # Only kinds that hold a pod spec are read as one.
-    "lease": _event(5, "update", "leases", {"kind": "Lease", "spec": {
-        "holderIdentity": "web", "containers": [_PRIVILEGED]}}),
-    "cluster_role": _event(6, "create", "clusterroles", {"kind": "ClusterRole", "rules": [
-        {"verbs": ["get", "list"], "resources": ["secrets"]},
-        {"verbs": ["list", "watch"], "resources": ["secrets", "pods"]}]}),
+    "lease": _event(
+        5, "update", "leases", {"kind": "Lease", "spec": {"holderIdentity": "web", "containers": [_PRIVILEGED]}}
+    ),
+    "cluster_role": _event(
+        6,
+        "create",
+        "clusterroles",
+        {
+            "kind": "ClusterRole",
+            "rules": [
+                {"verbs": ["get", "list"], "resources": ["secrets"]},
+                {"verbs": ["list", "watch"], "resources": ["secrets", "pods"]},
+            ],
+        },
+    ),
     # Security settings that run a container as root, at pod and container level.
-    "root_pod": _event(8, "create", "pods", {"kind": "Pod", "spec": {
-        "securityContext": {"runAsNonRoot": False}, "containers": [{"image": "web:1.2"}]}}),
-    "root_container": _event(9, "create", "deployments", {"kind": "Deployment", "spec": {"template": {
-        "spec": {"containers": [{"image": "web:1.2", "securityContext": {"runAsUser": 0}}]}}}}),
+    "root_pod": _event(
+        8,
+        "create",
+        "pods",
+        {"kind": "Pod", "spec": {"securityContext": {"runAsNonRoot": False}, "containers": [{"image": "web:1.2"}]}},
+    ),
+    "root_container": _event(
+        9,
+        "create",
+        "deployments",
+        {
+            "kind": "Deployment",
+            "spec": {"template": {"spec": {"containers": [{"image": "web:1.2", "securityContext": {"runAsUser": 0}}]}}},
+        },
+    ),
     # Services, ingresses and config maps are read by resource: their patches carry no kind.
     "nodeport_patch": _event(10, "patch", "services", {"spec": {"type": "NodePort"}}),
     "ingress": _event(11, "create", "ingresses", {"kind": "Ingress", "spec": {"rules": [{"host": "shop"}]}}),
-    "config_map": _event(12, "create", "configmaps", {"kind": "ConfigMap", "data": {
-        "db.ini": "user=shop\npassword=hunter2\n"}}),
-    "csr": _event(13, "create", "certificatesigningrequests", {
-        "kind": "CertificateSigningRequest", "spec": {"signerName": "kubernetes.io/kube-apiserver-client"}}),
-    "binding": _event(7, "create", "clusterrolebindings", {
-        "kind": "ClusterRoleBinding", "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "shop"},
-                     {"kind": "Group", "name": "system:masters"}]}),
+    "config_map": _event(
+        12, "create", "configmaps", {"kind": "ConfigMap", "data": {"db.ini": "user=shop\npassword=hunter2\n"}}
+    ),
+    "csr": _event(
+        13,
+        "create",
+        "certificatesigningrequests",
+        {"kind": "CertificateSigningRequest", "spec": {"signerName": "kubernetes.io/kube-apiserver-client"}},
+    ),
+    "binding": _event(
+        7,
+        "create",
+        "clusterrolebindings",
+        {
+            "kind": "ClusterRoleBinding",
+            "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "deployer", "namespace": "shop"},
+                {"kind": "Group", "name": "system:masters"},
+            ],
+        },
+    ),
 }
 
 

@@ -24,8 +24,7 @@ def documented(scenario: str) -> list[str]:
 @pytest.fixture(scope="module", params=["loud", "quiet"])
 def simulated(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"features-{request.param}")
-    result = simulate(out, days=HISTORY_DAYS + 1, attacks=list(ATTACKS), variant=request.param,
-                      seed=23, spec=SPEC)
+    result = simulate(out, days=HISTORY_DAYS + 1, attacks=list(ATTACKS), variant=request.param, seed=23, spec=SPEC)
     windows, _ = featurise_history(Ingestor().iter_batches([str(f) for f in result.files]))
     labels = pd.read_csv(result.labels)
     labels["window_start"] = pd.to_datetime(labels["timestamp"], utc=True).dt.floor("1h")

@@ -23,18 +23,25 @@ def _expected(estimator):
     return {}
 
 
-@parametrize_with_checks([IdentityBaseline(), FirstSeenEncoder(), DeviationSummary()],
-                         expected_failed_checks=_expected)
+@parametrize_with_checks([IdentityBaseline(), FirstSeenEncoder(), DeviationSummary()], expected_failed_checks=_expected)
 def test_sklearn_contract(estimator, check):
     check(estimator)
 
 
 def _windows() -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    idx = pd.MultiIndex.from_product([["sa", "alice"], pd.date_range("2026-01-01", periods=48, freq="h", tz="UTC")],
-                                     names=["identity", "window_start"])
-    return pd.DataFrame({"frac_get": rng.uniform(0.4, 0.6, 96), "n_exec": rng.poisson(0.1, 96).astype(float),
-                         "hour_of_day": idx.get_level_values(1).hour.to_numpy(float)}, index=idx)
+    idx = pd.MultiIndex.from_product(
+        [["sa", "alice"], pd.date_range("2026-01-01", periods=48, freq="h", tz="UTC")],
+        names=["identity", "window_start"],
+    )
+    return pd.DataFrame(
+        {
+            "frac_get": rng.uniform(0.4, 0.6, 96),
+            "n_exec": rng.poisson(0.1, 96).astype(float),
+            "hour_of_day": idx.get_level_values(1).hour.to_numpy(float),
+        },
+        index=idx,
+    )
 
 
 def test_baseline_is_per_identity_with_a_population_fallback():

@@ -82,8 +82,8 @@ PANTHER_RULES = {
 #: Rules whose verdict no field of the audit event can reveal.
 NO_FIELD = {
     "Kubernetes.API.IOC.Activity": "Panther matches the source address against its Tor exit-node "
-                                   "list (its own enrichment); nothing in the event says an address "
-                                   "is a Tor exit, and kaad ships no threat-intelligence list",
+    "list (its own enrichment); nothing in the event says an address "
+    "is a Tor exit, and kaad ships no threat-intelligence list",
 }
 
 
@@ -119,8 +119,9 @@ def _read_each_alone(folder: Path, docs: list[dict]) -> dict[int, dict | None]:
 def _labelled(real_samples: Path, source: str, folder: Path, *, placeholder: bool):
     docs = [json.loads(line) for line in (real_samples / source / "events.jsonl").read_text().splitlines()]
     if placeholder:
-        docs = [d if any(k in d for k in TIME_FIELDS) else {**d, "requestReceivedTimestamp": PLACEHOLDER_TIME}
-                for d in docs]
+        docs = [
+            d if any(k in d for k in TIME_FIELDS) else {**d, "requestReceivedTimestamp": PLACEHOLDER_TIME} for d in docs
+        ]
     rows = _read_each_alone(folder, docs)
     with open(real_samples / source / "labels.csv", newline="") as handle:
         labels = list(csv.DictReader(handle))
@@ -176,8 +177,9 @@ def _documented(section: str) -> list[list[str]]:
     """The table rows under ``## <section>`` of docs/flags.md, as lists of cells."""
     text = DOCS.read_text()
     body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in body.splitlines()
-            if line.startswith("|")]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")] for line in body.splitlines() if line.startswith("|")
+    ]
     return rows[2:]  # past the header and its rule
 
 
@@ -208,8 +210,11 @@ def test_flags_on_the_kubeadm_clusters_day_are_the_documented_counts(real_sample
 
     events = ingest([str(real_samples / "kubernetes-event-dataset" / "events.jsonl")]).events
     done, tried = flag_table(events, "flags"), flag_table(events, "flags_attempted")
-    found = {(name, int(done[name].sum()), int(tried[name].sum())) for name in done.columns
-             if done[name].any() or tried[name].any()}
+    found = {
+        (name, int(done[name].sum()), int(tried[name].sum()))
+        for name in done.columns
+        if done[name].any() or tried[name].any()
+    }
     rows = _documented("Flags on a real kubeadm cluster")
     assert all(r[3] for r in rows), "every flag raised needs a reason"
     assert {(_names(r[0])[0], int(r[1]), int(r[2])) for r in rows} == found

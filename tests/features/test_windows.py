@@ -20,8 +20,9 @@ def _events(name: str) -> pd.DataFrame:
 def _records(windows: pd.DataFrame) -> list[dict]:
     frame = windows.reset_index()
     frame["window_start"] = frame["window_start"].astype(str)
-    return [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
+    return [
+        {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()} for row in frame.to_dict("records")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,9 @@ def test_the_attack_window_says_what_happened(history):
     row = windows.loc[("system:serviceaccount:shop:cart", pd.Timestamp("2026-03-05 02:00", tz="UTC"))]
     assert row["n_denied"] == 4 and row["n_secret_namespaces"] == 5
     assert row["n_exec_kube_system"] == 1 and row["frac_res_self_reviews"] > 0
-    assert row["new_user_agent"] == 1 and row["new_ua_family"] == 1   # curl, first time
-    assert row["new_source_ip"] == 0                                  # same pod IP
-    assert row["new_namespace"] == 4                                  # all but its own shop
+    assert row["new_user_agent"] == 1 and row["new_ua_family"] == 1  # curl, first time
+    assert row["new_source_ip"] == 0  # same pod IP
+    assert row["new_namespace"] == 4  # all but its own shop
     quiet = windows.loc[("system:serviceaccount:shop:cart", pd.Timestamp("2026-03-05 05:00", tz="UTC"))]
     assert quiet[[c for c in FEATURE_NAMES if c.startswith("new_")]].sum() == 0
 
@@ -87,7 +88,7 @@ def test_input_is_not_mutated():
 def test_chunked_and_unchunked_featurisation_agree(size):
     events = pd.concat([_events("normal_3days.jsonl"), _events("attack_day.jsonl")], ignore_index=True)
     whole, _ = featurise_history([events])
-    chunks = [events.iloc[i:i + size] for i in range(0, len(events), size)]
+    chunks = [events.iloc[i : i + size] for i in range(0, len(events), size)]
     chunked, _ = featurise_history(chunks)
     pd.testing.assert_frame_equal(whole, chunked)
 
@@ -125,6 +126,6 @@ def test_a_busy_window_processed_in_parts_is_merged_exactly(monkeypatch, size):
     events = pd.concat([_events("normal_3days.jsonl"), _events("attack_day.jsonl")], ignore_index=True)
     whole, _ = featurise_history([events])
     monkeypatch.setattr(featurise_module, "MAX_HELD_ROWS", 3)
-    chunks = [events.iloc[i:i + size] for i in range(0, len(events), size)]
+    chunks = [events.iloc[i : i + size] for i in range(0, len(events), size)]
     parted, _ = featurise_history(chunks)
     pd.testing.assert_frame_equal(whole, parted)

@@ -52,16 +52,16 @@ def _free_port() -> int:
 
 def binary() -> Path:
     """Where ``build_apiserver.sh`` puts kube-apiserver (it may not be there yet)."""
-    out = subprocess.run(["bash", str(HERE / "build_apiserver.sh"), "--path"], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["bash", str(HERE / "build_apiserver.sh"), "--path"], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip())
 
 
 def missing() -> str | None:
     """None when kube-apiserver and etcd are installed, else what is missing and how to install it."""
     path = binary()
-    absent = [name for name, there in (("kube-apiserver", path.is_file()), ("etcd", shutil.which("etcd")))
-              if not there]
+    absent = [name for name, there in (("kube-apiserver", path.is_file()), ("etcd", shutil.which("etcd"))) if not there]
     if not absent:
         return None
     return f"{' and '.join(absent)} not installed (looked in {path.parent} and PATH): run `make e2e-deps`"
@@ -72,8 +72,11 @@ def _service_account_key(path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
 
 
 class ApiServer:
@@ -87,13 +90,27 @@ class ApiServer:
         self.url = f"https://127.0.0.1:{self.port}"
         (workdir / "etcd").mkdir()
         self._logs = [open(workdir / "etcd.out", "w"), open(workdir / "apiserver.out", "w")]  # noqa: SIM115
-        self.procs.append(subprocess.Popen(
-            ["etcd", "--data-dir", str(workdir / "etcd"), "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-             "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-             "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-             "--initial-cluster", f"default=http://127.0.0.1:{peer_port}"],
-            stdout=self._logs[0], stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "etcd",
+                    "--data-dir",
+                    str(workdir / "etcd"),
+                    "--listen-client-urls",
+                    f"http://127.0.0.1:{etcd_port}",
+                    "--advertise-client-urls",
+                    f"http://127.0.0.1:{etcd_port}",
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-cluster",
+                    f"default=http://127.0.0.1:{peer_port}",
+                ],
+                stdout=self._logs[0],
+                stderr=subprocess.STDOUT,
+            )
+        )
         tokens = workdir / "tokens.csv"
         tokens.write_text("".join(f'{t},{u},{i},"{g}"\n' for t, (u, i, g) in USERS.items()))
         policy = workdir / "audit-policy.yaml"
@@ -101,18 +118,35 @@ class ApiServer:
         key = workdir / "sa.key"
         _service_account_key(key)
         (workdir / "certs").mkdir()
-        self.procs.append(subprocess.Popen(
-            [str(binary), f"--etcd-servers=http://127.0.0.1:{etcd_port}", "--bind-address=127.0.0.1",
-             f"--secure-port={self.port}", "--insecure-port=0", "--advertise-address=127.0.0.1",
-             "--endpoint-reconciler-type=none", "--authorization-mode=RBAC", f"--token-auth-file={tokens}",
-             f"--service-account-key-file={key}", f"--service-account-signing-key-file={key}",
-             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-             "--api-audiences=https://kubernetes.default.svc.cluster.local",
-             f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-             f"--cert-dir={workdir / 'certs'}", "--service-cluster-ip-range=10.96.0.0/16",
-             "--allow-privileged=true", "--anonymous-auth=true",
-             "--enable-admission-plugins=NamespaceLifecycle", "--disable-admission-plugins=ServiceAccount"],
-            stdout=self._logs[1], stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    str(binary),
+                    f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={self.port}",
+                    "--insecure-port=0",
+                    "--advertise-address=127.0.0.1",
+                    "--endpoint-reconciler-type=none",
+                    "--authorization-mode=RBAC",
+                    f"--token-auth-file={tokens}",
+                    f"--service-account-key-file={key}",
+                    f"--service-account-signing-key-file={key}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                    f"--audit-policy-file={policy}",
+                    f"--audit-log-path={self.audit_log}",
+                    f"--cert-dir={workdir / 'certs'}",
+                    "--service-cluster-ip-range=10.96.0.0/16",
+                    "--allow-privileged=true",
+                    "--anonymous-auth=true",
+                    "--enable-admission-plugins=NamespaceLifecycle",
+                    "--disable-admission-plugins=ServiceAccount",
+                ],
+                stdout=self._logs[1],
+                stderr=subprocess.STDOUT,
+            )
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 90) -> None:

@@ -97,9 +97,21 @@ def test_the_attacking_service_account_ranks_first_with_reasons(real_log, tmp_pa
         for reason in top.reasons:
             print(f"  {reason.line()}")
     assert top.identity == ATTACKER
-    documented = {f.name for f in FEATURES if any(s in f.catches for s in (
-        "secret_enumeration", "permission_discovery", "exec_into_pods", "privileged_pod", "cluster_admin_binding",
-        "stolen_token_external"))}
+    documented = {
+        f.name
+        for f in FEATURES
+        if any(
+            s in f.catches
+            for s in (
+                "secret_enumeration",
+                "permission_discovery",
+                "exec_into_pods",
+                "privileged_pod",
+                "cluster_admin_binding",
+                "stolen_token_external",
+            )
+        )
+    }
     assert {r.feature for r in top.reasons} & documented
     assert any(r.rarity in {"UNSEEN", "RARE"} for r in top.reasons)
     calls = top.calls

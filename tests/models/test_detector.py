@@ -14,8 +14,7 @@ from pipelines.train import TrainConfig, train
 from scenarios.cluster import ClusterSpec
 from scenarios.simulate import simulate
 
-ATTACKS = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external",
-           "exec_into_pods"]
+ATTACKS = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external", "exec_into_pods"]
 
 
 @pytest.mark.parametrize("seed", [2, 3])
@@ -24,8 +23,7 @@ def test_planted_attacks_rank_at_the_top_of_their_day(tmp_path, seed):
     spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
     sim = simulate(tmp_path, days=8, attacks=ATTACKS, variant="loud", seed=seed, spec=spec)
     files = [str(f) for f in sim.files]
-    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=seed)), eval_inputs=files[-1:],
-                   labels=sim.labels)
+    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=seed)), eval_inputs=files[-1:], labels=sim.labels)
     report = result.evaluation
     assert report.average_precision >= 0.8  # the target
     assert {s.scenario for s in report.scenarios} == set(ATTACKS)
@@ -73,8 +71,7 @@ def test_save_load_round_trip_gives_identical_scores(trained, tmp_path):
     digest = save_bundle(bundle, path)
     loaded = load_bundle(path)
     windows = trained["result"].windows
-    pd.testing.assert_series_equal(anomaly_scores(bundle.detector, windows),
-                                   anomaly_scores(loaded.detector, windows))
+    pd.testing.assert_series_equal(anomaly_scores(bundle.detector, windows), anomaly_scores(loaded.detector, windows))
     assert load_bundle(path, sha256=digest).threshold == bundle.threshold
 
 

@@ -34,8 +34,17 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
     run = client.get_run(tracked.run_id)
     assert run.data.params["n_estimators"] == "200" and run.data.params["window"] == "1h"
     metrics = run.data.metrics
-    for name in ("events", "rejects", "identities", "windows", "score_p99", "fit_seconds",
-                 "eval_average_precision", "eval_roc_auc", "eval_recall_at_10"):
+    for name in (
+        "events",
+        "rejects",
+        "identities",
+        "windows",
+        "score_p99",
+        "fit_seconds",
+        "eval_average_precision",
+        "eval_roc_auc",
+        "eval_recall_at_10",
+    ):
         assert name in metrics, name
     assert metrics["windows"] == len(trained["result"].windows)
     assert run.data.tags["cluster"] == "sim" and run.data.tags["kaad_version"]
@@ -43,7 +52,9 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
     names = {a.path for a in client.list_artifacts(tracked.run_id)}
     assert {"features.json", "score_histogram.png", "training_top_outliers.csv", "bundle"} <= names
     assert {a.path for a in client.list_artifacts(tracked.run_id, "bundle")} == {
-        "bundle/model.joblib", "bundle/model.joblib.sha256"}
+        "bundle/model.joblib",
+        "bundle/model.joblib.sha256",
+    }
     assert tracked.promoted and tracked.model_version == "1"
     assert set(tracked.baseline_run_ids) == {"robust_z", "sensitive_count"}
     baseline = client.get_run(tracked.baseline_run_ids["robust_z"])
@@ -56,8 +67,7 @@ def test_champion_loads_from_the_registry_and_scores_the_same(trained, tmp_path,
     _log(trained, tmp_path, promote=True)
     model = mlflow.sklearn.load_model(f"models:/kaad-detector@{CHAMPION}")
     windows = trained["result"].windows
-    np.testing.assert_allclose(model.score_samples(windows),
-                               trained["result"].bundle.detector.score_samples(windows))
+    np.testing.assert_allclose(model.score_samples(windows), trained["result"].bundle.detector.score_samples(windows))
 
 
 def test_a_worse_model_is_not_promoted_and_says_why(trained, tmp_path, mlflow_store):
@@ -196,7 +206,7 @@ def test_only_not_found_means_there_is_no_champion(trained, mlflow_store, monkey
     from errors import KaadError
     from models import tracking
 
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")   # the 503 reaches kaad at once
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the 503 reaches kaad at once
     _FlakyRegistry.reads, _FlakyRegistry.aliases_set = 0, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyRegistry)
     threading.Thread(target=server.serve_forever, daemon=True).start()

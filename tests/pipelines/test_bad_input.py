@@ -15,8 +15,7 @@ EXEC = (AUDIT / "exec.jsonl").read_text().strip()
 
 
 def _event(**changes) -> str:
-    return json.dumps({**GOOD_EVENT, "auditID": changes.pop("auditID", "x-" + str(len(changes))),
-                       **changes})
+    return json.dumps({**GOOD_EVENT, "auditID": changes.pop("auditID", "x-" + str(len(changes))), **changes})
 
 
 def _read(tmp_path, text: str, name: str = "audit.log"):
@@ -29,15 +28,15 @@ def test_each_kind_of_bad_line_is_located_and_the_rest_kept(tmp_path):
     no_user = {k: v for k, v in GOOD_EVENT.items() if k != "user"}
     no_time = {k: v for k, v in GOOD_EVENT.items() if "imestamp" not in k}
     lines = [
-        GOOD,                                                         # 1 kept
-        "this is not json {",                                         # 2
-        '{"kind": 0}',                                                # 3 FAL-01-003
-        json.dumps({**no_user, "auditID": "no-user"}),                # 4
-        json.dumps({**no_time, "auditID": "no-time"}),                # 5
+        GOOD,  # 1 kept
+        "this is not json {",  # 2
+        '{"kind": 0}',  # 3 FAL-01-003
+        json.dumps({**no_user, "auditID": "no-user"}),  # 4
+        json.dumps({**no_time, "auditID": "no-time"}),  # 5
         _event(auditID="bad-time", requestReceivedTimestamp="yesterday", stageTimestamp="soon"),
-        "",                                                           # 7 blank: ignored
-        EXEC,                                                         # 8 kept
-        "[1, 2]",                                                     # 9 array of non-events
+        "",  # 7 blank: ignored
+        EXEC,  # 8 kept
+        "[1, 2]",  # 9 array of non-events
     ]
     result = _read(tmp_path, "\n".join(lines) + "\n")
     found = {r.line: (r.kind, r.detail) for r in result.stats.rejects}
@@ -76,11 +75,13 @@ def test_garbage_with_a_gz_name_is_a_reject_not_a_crash(tmp_path):
 
 def test_event_cut_at_the_cloudwatch_limit_is_kept_with_its_core_fields(tmp_path):
     """CloudWatch caps events at 256 KiB: the body and timestamps are lost, not who/what."""
-    big = _event(auditID="big-1", requestObject={**GOOD_EVENT["requestObject"],
-                                                 "padding": "A" * 300_000})
+    big = _event(auditID="big-1", requestObject={**GOOD_EVENT["requestObject"], "padding": "A" * 300_000})
     cut = big[:262_144]
-    payload = {"messageType": "DATA_MESSAGE", "logGroup": "/aws/eks/prod/cluster",
-               "logEvents": [{"id": "1", "timestamp": 1773151331501, "message": cut}]}
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "logGroup": "/aws/eks/prod/cluster",
+        "logEvents": [{"id": "1", "timestamp": 1773151331501, "message": cut}],
+    }
     path = tmp_path / "firehose.gz"
     path.write_bytes(gzip.compress(json.dumps(payload).encode()))
     result = ingest([str(path)])
@@ -133,7 +134,13 @@ def test_bad_line_inside_a_large_file_is_found_by_line(tmp_path, monkeypatch):
 
 def test_failed_authentication_is_kept_as_unauthenticated(tmp_path):
     """The API server audits a 401 with an empty user; the attempt itself is the signal."""
-    event = {**GOOD_EVENT, "auditID": "authn-1", "user": {}, "responseStatus": {"code": 401},
-             "requestURI": "/api/v1/secrets", "verb": "list"}
+    event = {
+        **GOOD_EVENT,
+        "auditID": "authn-1",
+        "user": {},
+        "responseStatus": {"code": 401},
+        "requestURI": "/api/v1/secrets",
+        "verb": "list",
+    }
     result = _read(tmp_path, json.dumps(event) + "\n")
     assert result.events["identity"].tolist() == ["system:unauthenticated"]

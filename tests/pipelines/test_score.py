@@ -20,9 +20,11 @@ def test_each_attack_is_in_the_top_20_identities_with_a_reason_naming_it(all_att
     attackers = set(labels.loc[labels["scenario"] == scenario, "identity"])
     top20 = list(scored.identities["identity"].head(20))
     assert attackers & set(top20), f"{scenario}: none of {attackers} in the top 20 of the day view"
-    windows = set(labels.loc[labels["scenario"] == scenario].assign(
-        w=lambda t: pd.to_datetime(t["timestamp"], utc=True).dt.floor("1h"))[["identity", "w"]]
-        .itertuples(index=False, name=None))
+    windows = set(
+        labels.loc[labels["scenario"] == scenario]
+        .assign(w=lambda t: pd.to_datetime(t["timestamp"], utc=True).dt.floor("1h"))[["identity", "w"]]
+        .itertuples(index=False, name=None)
+    )
     reasons = [r for f in scored.findings if (f.identity, f.window_start) in windows for r in f.reasons]
     assert reasons, f"{scenario}: its windows are not among the explained findings"
     named = {r.feature for r in reasons} & documented(scenario)

@@ -14,5 +14,9 @@ def attacked(request, tmp_path_factory):
     """Two days of a small cluster, every attack injected on day 2 in one variant."""
     out = tmp_path_factory.mktemp(f"sim-{request.param}")
     result = simulate(out, days=2, attacks=list(ATTACKS), variant=request.param, seed=11, spec=SMALL)
-    return {"variant": request.param, "result": result, "events": read_events(result.files),
-            "labels": read_labels(result.labels)}
+    return {
+        "variant": request.param,
+        "result": result,
+        "events": read_events(result.files),
+        "labels": read_labels(result.labels),
+    }

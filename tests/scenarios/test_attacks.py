@@ -37,53 +37,77 @@ def _containers(spec):
 LOOKS_LIKE = {
     "secret_enumeration": lambda ev, loud: (
         sum(_is(e, "list", "secrets") for e in ev) >= (5 if loud else 2)
-        and any(e["responseStatus"]["code"] == 403 for e in ev)),
+        and any(e["responseStatus"]["code"] == 403 for e in ev)
+    ),
     "permission_discovery": lambda ev, loud: (
         any(_is(e, "create", "selfsubjectrulesreviews") for e in ev)
-        and any(_is(e, "create", "selfsubjectaccessreviews") for e in ev)),
+        and any(_is(e, "create", "selfsubjectaccessreviews") for e in ev)
+    ),
     "exec_into_pods": lambda ev, loud: (
         all(_is(e, "create", "pods", "exec") and "command=" in e["requestURI"] for e in ev)
-        and any(_ref(e, "namespace") == "kube-system" for e in ev)),
+        and any(_ref(e, "namespace") == "kube-system" for e in ev)
+    ),
     "privileged_pod": lambda ev, loud: any(
-        _is(e, "create", "pods") and e["level"] == "RequestResponse"
+        _is(e, "create", "pods")
+        and e["level"] == "RequestResponse"
         and _containers(e["requestObject"]["spec"])[0]["securityContext"]["privileged"]
-        and e["requestObject"]["spec"]["volumes"][0]["hostPath"]["path"] == "/" for e in ev),
+        and e["requestObject"]["spec"]["volumes"][0]["hostPath"]["path"] == "/"
+        for e in ev
+    ),
     "cluster_admin_binding": lambda ev, loud: any(
-        _is(e, "create", "clusterrolebindings") and e["requestObject"]["roleRef"]["name"] == "cluster-admin"
-        for e in ev),
-    "token_request": lambda ev, loud: any(
-        _is(e, "create", "serviceaccounts", "token")
-        and _ref(e, "name") not in e["user"]["username"] for e in ev)
-        and len({e["user"]["username"] for e in ev}) == 2,
-    "stolen_token_external": lambda ev, loud: all(_outside_vpc(e) for e in ev) and all(
-        e["userAgent"].startswith(("curl/", "python-requests/")) for e in ev),
-    "anonymous_probing": lambda ev, loud: all(e["user"]["username"] == "system:anonymous" and _outside_vpc(e)
-                                              for e in ev)
+        _is(e, "create", "clusterrolebindings") and e["requestObject"]["roleRef"]["name"] == "cluster-admin" for e in ev
+    ),
+    "token_request": lambda ev, loud: (
+        any(_is(e, "create", "serviceaccounts", "token") and _ref(e, "name") not in e["user"]["username"] for e in ev)
+        and len({e["user"]["username"] for e in ev}) == 2
+    ),
+    "stolen_token_external": lambda ev, loud: (
+        all(_outside_vpc(e) for e in ev) and all(e["userAgent"].startswith(("curl/", "python-requests/")) for e in ev)
+    ),
+    "anonymous_probing": lambda ev, loud: (
+        all(e["user"]["username"] == "system:anonymous" and _outside_vpc(e) for e in ev)
         and len({e["requestURI"] for e in ev}) >= 4
-        and sum(e["responseStatus"]["code"] == 403 for e in ev) > len(ev) / 2,
+        and sum(e["responseStatus"]["code"] == 403 for e in ev) > len(ev) / 2
+    ),
     "cronjob_persistence": lambda ev, loud: any(
-        _is(e, "create", "cronjobs") and "| sh" in " ".join(
-            e["requestObject"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
-        for e in ev),
+        _is(e, "create", "cronjobs")
+        and "| sh"
+        in " ".join(e["requestObject"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"])
+        for e in ev
+    ),
     "daemonset_persistence": lambda ev, loud: any(
-        _is(e, "create", "daemonsets") and _ref(e, "namespace") == "kube-system"
+        _is(e, "create", "daemonsets")
+        and _ref(e, "namespace") == "kube-system"
         and e["requestObject"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"]
-        for e in ev),
+        for e in ev
+    ),
     "mutating_webhook": lambda ev, loud: any(
         _is(e, "create", "mutatingwebhookconfigurations")
-        and e["requestObject"]["webhooks"][0]["clientConfig"]["url"].startswith("https://") for e in ev),
+        and e["requestObject"]["webhooks"][0]["clientConfig"]["url"].startswith("https://")
+        for e in ev
+    ),
     "aws_auth_edit": lambda ev, loud: any(
-        _is(e, "patch", "configmaps") and _ref(e, "name") == "aws-auth" and _ref(e, "namespace") == "kube-system"
-        and "system:masters" in e["requestObject"]["data"]["mapRoles"] for e in ev),
-    "events_deleted": lambda ev, loud: ev and all(
-        e["verb"] in {"delete", "deletecollection"} and _ref(e, "resource") == "events" for e in ev),
-    "csr_approval": lambda ev, loud: any(
-        _is(e, "create", "certificatesigningrequests") and "system:masters" in e["requestObject"]["spec"]["groups"]
-        for e in ev) and any(_is(e, "update", "certificatesigningrequests", "approval") for e in ev)
-        and len({e["user"]["username"] for e in ev}) == 1,
+        _is(e, "patch", "configmaps")
+        and _ref(e, "name") == "aws-auth"
+        and _ref(e, "namespace") == "kube-system"
+        and "system:masters" in e["requestObject"]["data"]["mapRoles"]
+        for e in ev
+    ),
+    "events_deleted": lambda ev, loud: (
+        ev and all(e["verb"] in {"delete", "deletecollection"} and _ref(e, "resource") == "events" for e in ev)
+    ),
+    "csr_approval": lambda ev, loud: (
+        any(
+            _is(e, "create", "certificatesigningrequests") and "system:masters" in e["requestObject"]["spec"]["groups"]
+            for e in ev
+        )
+        and any(_is(e, "update", "certificatesigningrequests", "approval") for e in ev)
+        and len({e["user"]["username"] for e in ev}) == 1
+    ),
     "impersonation": lambda ev, loud: ev and all("impersonatedUser" in e for e in ev),
     "night_session_new_country": lambda ev, loud: all(
-        _outside_vpc(e) and e["user"]["username"].startswith("arn:aws:sts::") for e in ev),
+        _outside_vpc(e) and e["user"]["username"].startswith("arn:aws:sts::") for e in ev
+    ),
 }
 
 

@@ -15,9 +15,16 @@ from scenarios.simulate import simulate
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 #: Codes an API server returns for each verb (success and the failures we simulate).
-PLAUSIBLE = {"get": {200, 403, 404, 503}, "list": {200, 403}, "watch": {200, 403},
-             "create": {201, 101, 403, 409}, "update": {200, 403, 409}, "patch": {200, 403},
-             "delete": {200, 403, 404}, "deletecollection": {200, 403}}
+PLAUSIBLE = {
+    "get": {200, 403, 404, 503},
+    "list": {200, 403},
+    "watch": {200, 403},
+    "create": {201, 101, 403, 409},
+    "update": {200, 403, 409},
+    "patch": {200, 403},
+    "delete": {200, 403, 404},
+    "deletecollection": {200, 403},
+}
 
 
 def _keys(value, prefix="") -> set[str]:
@@ -64,20 +71,32 @@ def test_values_have_the_forms_of_real_events(attacked):
         assert (decision == "forbid") == (code == 403)
         assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event["auditID"])
         if event["stage"] == "ResponseStarted":
-            assert (event["verb"] == "watch"
-                    or event["objectRef"].get("subresource") in {"exec", "attach", "portforward"})
+            assert event["verb"] == "watch" or event["objectRef"].get("subresource") in {
+                "exec",
+                "attach",
+                "portforward",
+            }
 
 
 def test_the_cluster_has_its_cast(attacked):
     users = collections.Counter(e["user"]["username"] for e in attacked["events"])
     assert any(u.startswith("system:node:ip-10-0-") for u in users)
-    for expected in ("system:kube-controller-manager", "system:kube-scheduler", "system:apiserver",
-                     "eks:certificate-controller", "system:serviceaccount:argocd:argocd-application-controller",
-                     "system:serviceaccount:monitoring:prometheus-k8s", "ci-deployer", "developer",
-                     "system:anonymous", "system:serviceaccount:kube-system:aws-node"):
+    for expected in (
+        "system:kube-controller-manager",
+        "system:kube-scheduler",
+        "system:apiserver",
+        "eks:certificate-controller",
+        "system:serviceaccount:argocd:argocd-application-controller",
+        "system:serviceaccount:monitoring:prometheus-k8s",
+        "ci-deployer",
+        "developer",
+        "system:anonymous",
+        "system:serviceaccount:kube-system:aws-node",
+    ):
         assert users[expected] > 0, expected
-    sessions = {e["user"]["extra"]["sessionName"][0] for e in attacked["events"]
-                if e["user"]["username"] == "developer"}
+    sessions = {
+        e["user"]["extra"]["sessionName"][0] for e in attacked["events"] if e["user"]["username"] == "developer"
+    }
     assert len(sessions) >= 2  # several people share the mapped "developer" username
 
 

@@ -24,8 +24,11 @@ class MotoServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -56,7 +59,7 @@ class FaultProxy:
     def __init__(self, target_port: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.faults: list[tuple[str, str, int, str]] = []   # (action, code, status, message)
+        self.faults: list[tuple[str, str, int, str]] = []  # (action, code, status, message)
         self.remaining = 0
         self.seen_faults = 0
         proxy = self

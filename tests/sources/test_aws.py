@@ -58,8 +58,9 @@ def recent_days(tmp_path_factory):
     start = date.today() - timedelta(days=3)
     spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05, start=start)
     out = tmp_path_factory.mktemp("recent")
-    sim = simulate(out, days=3, attacks=["secret_enumeration", "stolen_token_external", "privileged_pod"],
-                   seed=3, spec=spec)
+    sim = simulate(
+        out, days=3, attacks=["secret_enumeration", "stolen_token_external", "privileged_pod"], seed=3, spec=spec
+    )
     return sim
 
 
@@ -85,8 +86,11 @@ def put_events(streams: dict[str, list[tuple[int, str]]]) -> None:
             pass
         events = sorted(events, key=lambda e: e[0])
         for i in range(0, len(events), 500):
-            logs.put_log_events(logGroupName=GROUP, logStreamName=stream,
-                                logEvents=[{"timestamp": t, "message": m} for t, m in events[i:i + 500]])
+            logs.put_log_events(
+                logGroupName=GROUP,
+                logStreamName=stream,
+                logEvents=[{"timestamp": t, "message": m} for t, m in events[i : i + 500]],
+            )
 
 
 def _spread(lines: list[str], n_streams: int, same_ms: int = 1) -> dict[str, list[tuple[int, str]]]:
@@ -177,8 +181,7 @@ def test_an_event_that_reaches_cloudwatch_late_is_read_exactly_once(aws, recent_
     assert third.stats.n_events + third.stats.n_merged == 0
 
 
-def test_an_event_later_than_the_overlap_is_missed_and_the_delivery_lag_is_warned_about(aws, recent_days,
-                                                                                       tmp_path):
+def test_an_event_later_than_the_overlap_is_missed_and_the_delivery_lag_is_warned_about(aws, recent_days, tmp_path):
     """The overlap's limit, and how a run shows it is too short.
 
     FilterLogEvents selects by event time, so an event that reaches CloudWatch later than the
@@ -202,17 +205,20 @@ def test_an_event_later_than_the_overlap_is_missed_and_the_delivery_lag_is_warne
     saved = json.loads(checkpoint.read_text())["streams"][stream]
     assert saved["mark"] == first[-1][0]
     assert min(int(ms) for ms in saved["seen"]) >= saved["mark"] - 60_000
-    assert sum(len(ids) for ids in saved["seen"].values()) == 61   # the last minute, both ends included
+    assert sum(len(ids) for ids in saved["seen"].values()) == 61  # the last minute, both ends included
 
     newest = first[-1][0]
-    too_late, late, new = ((newest - 5 * 60_000, lines[100]), (newest - 30_000, lines[101]),
-                           (newest + 1_000, lines[102]))
+    too_late, late, new = (
+        (newest - 5 * 60_000, lines[100]),
+        (newest - 30_000, lines[101]),
+        (newest + 1_000, lines[102]),
+    )
     put_events({stream: [too_late, late, new]})
     again = runner.invoke(app, [*args, "--out", str(tmp_path / "second.parquet")])
     assert again.exit_code == 0, again.output
     assert "(1 late event(s) caught by the overlap)" in again.stdout
     read = set(pd.read_parquet(tmp_path / "second.parquet")["audit_id"])
-    assert read == _ids([late[1], new[1]])   # the five-minute-late event is gone for good
+    assert read == _ids([late[1], new[1]])  # the five-minute-late event is gone for good
 
 
 def test_a_checkpoint_from_before_the_overlap_resumes_where_it_stopped(aws, recent_days, tmp_path):
@@ -225,8 +231,9 @@ def test_a_checkpoint_from_before_the_overlap_resumes_where_it_stopped(aws, rece
     events = logs.filter_log_events(logGroupName=GROUP, logStreamNames=[stream])["events"]
     last = events[-1]
     checkpoint = tmp_path / "prod.json"
-    checkpoint.write_text(json.dumps({"source": "eks://prod",
-                                      "streams": {stream: {"ts": last["timestamp"], "ids": [last["eventId"]]}}}))
+    checkpoint.write_text(
+        json.dumps({"source": "eks://prod", "streams": {stream: {"ts": last["timestamp"], "ids": [last["eventId"]]}}})
+    )
     put_events({stream: [(last["timestamp"] + 1_000, lines[50])]})
     result = _read(AwsOptions(region=REGION, checkpoint=str(checkpoint)))
     assert set(result.events["audit_id"]) == _ids([lines[50]])
@@ -247,12 +254,16 @@ def test_throttling_is_retried_by_botocore(aws, recent_days, monkeypatch):
         proxy.stop()
 
 
-@pytest.mark.parametrize(("code", "status", "expected"), [
-    ("AccessDeniedException", 400, "grant the permission"),
-    ("ExpiredTokenException", 400, "the session expired"),
-])
-def test_auth_failures_are_one_line_and_leave_the_checkpoint(aws, recent_days, monkeypatch, tmp_path, code,
-                                                              status, expected):
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDeniedException", 400, "grant the permission"),
+        ("ExpiredTokenException", 400, "the session expired"),
+    ],
+)
+def test_auth_failures_are_one_line_and_leave_the_checkpoint(
+    aws, recent_days, monkeypatch, tmp_path, code, status, expected
+):
     put_events(_spread(_lines(recent_days.files[0])[:300], n_streams=1))
     checkpoint = tmp_path / "prod.json"
     checkpoint.write_text('{"source": "eks://prod", "streams": {}}')
@@ -285,12 +296,22 @@ def test_missing_credentials_unknown_group_and_bucket(aws, monkeypatch, tmp_path
 
 def _firehose(lines: list[str]) -> bytes:
     """Firehose writes concatenated, gzipped CloudWatch subscription payloads."""
+
     def payload(chunk):
-        return json.dumps({"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": GROUP,
-                           "logStream": "kube-apiserver-audit-0", "subscriptionFilters": ["kaad"],
-                           "logEvents": [{"id": str(i), "timestamp": 1, "message": m} for i, m in enumerate(chunk)]})
+        return json.dumps(
+            {
+                "messageType": "DATA_MESSAGE",
+                "owner": "111122223333",
+                "logGroup": GROUP,
+                "logStream": "kube-apiserver-audit-0",
+                "subscriptionFilters": ["kaad"],
+                "logEvents": [{"id": str(i), "timestamp": 1, "message": m} for i, m in enumerate(chunk)],
+            }
+        )
+
     body = json.dumps({"messageType": "CONTROL_MESSAGE", "logEvents": []}) + "".join(
-        payload(lines[i:i + 50]) for i in range(0, len(lines), 50))
+        payload(lines[i : i + 50]) for i in range(0, len(lines), 50)
+    )
     return gzip.compress(body.encode())
 
 
@@ -300,9 +321,11 @@ def test_s3_objects_in_each_format(aws, recent_days):
     lines = _lines(recent_days.files[0])[:900]
     day = recent_days.files[0].name[6:16]
     y, m, d = day.split("-")
-    s3.put_object(Bucket="audit-archive", Key=f"export/{y}/{m}/{d}/000000.gz",
-                  Body=gzip.compress("".join(f"{json.loads(line)['stageTimestamp']} {line}\n"
-                                             for line in lines[:300]).encode()))
+    s3.put_object(
+        Bucket="audit-archive",
+        Key=f"export/{y}/{m}/{d}/000000.gz",
+        Body=gzip.compress("".join(f"{json.loads(line)['stageTimestamp']} {line}\n" for line in lines[:300]).encode()),
+    )
     s3.put_object(Bucket="audit-archive", Key=f"firehose/{y}/{m}/{d}/part-1", Body=_firehose(lines[300:600]))
     s3.put_object(Bucket="audit-archive", Key=f"jsonl/dt={day}/events.jsonl", Body="\n".join(lines[600:]).encode())
     s3.put_object(Bucket="audit-archive", Key="jsonl/dt=2020-01-01/old.jsonl", Body=lines[0].encode())
@@ -333,19 +356,30 @@ def test_doctor_with_and_without_audit_logging(aws, tmp_path):
     eks = _client("eks")
     iam = "arn:aws:iam::123456789012:role/eks"
     vpc = {"subnetIds": ["subnet-1"], "securityGroupIds": []}
-    eks.create_cluster(name="prod", roleArn=iam, resourcesVpcConfig=vpc,
-                       logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+    eks.create_cluster(
+        name="prod",
+        roleArn=iam,
+        resourcesVpcConfig=vpc,
+        logging={"clusterLogging": [{"types": ["api"], "enabled": True}]},
+    )
     off = runner.invoke(app, ["doctor", "eks://prod", "--region", REGION])
     assert off.exit_code == 2
     assert "FAIL  audit logging" in off.stdout
     assert "aws eks update-cluster-config --region us-east-1 --name prod --logging" in off.stdout
-    eks.create_cluster(name="audited", roleArn=iam, resourcesVpcConfig=vpc,
-                       logging={"clusterLogging": [{"types": ["audit", "api"], "enabled": True}]})
+    eks.create_cluster(
+        name="audited",
+        roleArn=iam,
+        resourcesVpcConfig=vpc,
+        logging={"clusterLogging": [{"types": ["audit", "api"], "enabled": True}]},
+    )
     logs = _client("logs")
     logs.create_log_group(logGroupName="/aws/eks/audited/cluster")
     logs.create_log_stream(logGroupName="/aws/eks/audited/cluster", logStreamName="kube-apiserver-audit-1")
-    logs.put_log_events(logGroupName="/aws/eks/audited/cluster", logStreamName="kube-apiserver-audit-1",
-                        logEvents=[{"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": "{}"}])
+    logs.put_log_events(
+        logGroupName="/aws/eks/audited/cluster",
+        logStreamName="kube-apiserver-audit-1",
+        logEvents=[{"timestamp": int(datetime.now(UTC).timestamp() * 1000), "message": "{}"}],
+    )
     on = runner.invoke(app, ["doctor", "eks://audited", "--region", REGION])
     assert on.exit_code == 0, on.stdout
     assert on.stdout.count("PASS") == 5
@@ -369,8 +403,10 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     s3.create_bucket(Bucket="history")
     for f in recent_days.files[:2]:
         s3.put_object(Bucket="history", Key=f"audit/{f.name}", Body=f.read_bytes())
-    trained = runner.invoke(app, ["train", "s3://history/audit/", "--region", REGION, "--no-track",
-                                  "--out", str(tmp_path / "s3-model.joblib")])
+    trained = runner.invoke(
+        app,
+        ["train", "s3://history/audit/", "--region", REGION, "--no-track", "--out", str(tmp_path / "s3-model.joblib")],
+    )
     assert trained.exit_code == 0, trained.output
 
     day_lines = _lines(recent_days.files[2])
@@ -381,22 +417,44 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     day = recent_days.files[2].name[6:16]
-    args = ["score", "eks://prod", "--day", day, "--region", REGION, "--bundle", str(recent_bundle), "--no-track",
-            "--out", str(tmp_path / "report"), "--format", "json", "--notify", f"sns:{topic}",
-            "--metrics", "cloudwatch:kaad", "--notify-state", str(tmp_path / "ledger.json")]
+    args = [
+        "score",
+        "eks://prod",
+        "--day",
+        day,
+        "--region",
+        REGION,
+        "--bundle",
+        str(recent_bundle),
+        "--no-track",
+        "--out",
+        str(tmp_path / "report"),
+        "--format",
+        "json",
+        "--notify",
+        f"sns:{topic}",
+        "--metrics",
+        "cloudwatch:kaad",
+        "--notify-state",
+        str(tmp_path / "ledger.json"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "report" / f"kaad-{day}.json").read_text())
-    attackers = {"system:serviceaccount:payments:payments-api", "system:serviceaccount:search:search-api",
-                 "ci-deployer"}
+    attackers = {
+        "system:serviceaccount:payments:payments-api",
+        "system:serviceaccount:search:search-api",
+        "ci-deployer",
+    }
     assert attackers & {f["identity"] for f in doc["findings"][:5]}
     n_alerts = sum(1 for f in doc["findings"] if f["is_anomaly"] and not f["suppressed_reason"])
     assert f"sns: {n_alerts} finding(s) published" in result.stdout
     messages = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
         messages += batch
-        sqs.delete_message_batch(QueueUrl=queue_url,
-                                 Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch])
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
+        )
     bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
     assert len(bodies) == n_alerts > 0 and all(b["reasons"] and b["calls"] for b in bodies)
     metrics = {m["MetricName"] for m in _client("cloudwatch").list_metrics(Namespace="kaad")["Metrics"]}
@@ -407,4 +465,3 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     assert f"sns: 0 finding(s) published, {n_alerts} already published before" in rerun.stdout
     assert "day metrics already put before" in rerun.stdout
     assert not sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages")
-

@@ -21,14 +21,20 @@ RUNNER = CliRunner()
 
 def _event(**over) -> dict:
     event = {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-        "auditID": "4d3c2b1a-0000-4000-8000-00000000beef", "stage": "ResponseComplete",
-        "requestURI": "/api/v1/namespaces/shop/configmaps/cart-settings", "verb": "get",
-        "user": {"username": "system:serviceaccount:shop:cart",
-                 "groups": ["system:serviceaccounts", "system:authenticated"]},
-        "sourceIPs": ["10.0.7.21"], "userAgent": "cart/1.4.2 (linux/amd64) kubernetes/abc1234",
-        "objectRef": {"resource": "configmaps", "namespace": "shop", "name": "cart-settings",
-                      "apiVersion": "v1"},
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": "4d3c2b1a-0000-4000-8000-00000000beef",
+        "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/shop/configmaps/cart-settings",
+        "verb": "get",
+        "user": {
+            "username": "system:serviceaccount:shop:cart",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+        },
+        "sourceIPs": ["10.0.7.21"],
+        "userAgent": "cart/1.4.2 (linux/amd64) kubernetes/abc1234",
+        "objectRef": {"resource": "configmaps", "namespace": "shop", "name": "cart-settings", "apiVersion": "v1"},
         "responseStatus": {"metadata": {}, "code": 200},
         "requestReceivedTimestamp": "2026-03-22T02:10:00.100000Z",
         "stageTimestamp": "2026-03-22T02:10:00.104000Z",
@@ -40,13 +46,19 @@ def _event(**over) -> dict:
 
 # The attacker's second request carries the auditID of the first (curl -H 'Audit-ID: ...').
 BINDING = _event(
-    requestURI="/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", verb="create",
+    requestURI="/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    verb="create",
     userAgent="curl/8.5.0",
-    objectRef={"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io",
-               "apiVersion": "v1", "name": "cart-admin"},
+    objectRef={
+        "resource": "clusterrolebindings",
+        "apiGroup": "rbac.authorization.k8s.io",
+        "apiVersion": "v1",
+        "name": "cart-admin",
+    },
     responseStatus={"metadata": {}, "code": 201},
     requestReceivedTimestamp="2026-03-22T02:10:03.900000Z",
-    stageTimestamp="2026-03-22T02:10:03.912000Z")
+    stageTimestamp="2026-03-22T02:10:03.912000Z",
+)
 
 
 def _write(path, *events) -> str:
@@ -126,8 +138,7 @@ def test_the_source_address_is_the_peer_not_the_typed_header(tmp_path):
 
 def test_a_trusted_proxy_forwards_the_client_it_saw(tmp_path):
     """Behind a proxy the operator names, the address the proxy reports is the client."""
-    events = ingest([_write(tmp_path / "audit.log", FORGED)],
-                    trusted_proxies=parse_proxies("198.51.100.0/24")).events
+    events = ingest([_write(tmp_path / "audit.log", FORGED)], trusted_proxies=parse_proxies("198.51.100.0/24")).events
     assert events["source_ip"].tolist() == ["10.0.7.21"]
     assert events["forwarded_unverified"].tolist() == [False]
 
@@ -164,8 +175,7 @@ def test_a_bad_trusted_proxy_is_a_one_line_error(tmp_path):
     assert "Traceback" not in outcome.output
 
 
-@pytest.mark.parametrize(("attack", "feature"), [(BINDING, "n_audit_id_reused"),
-                                                  (FORGED, "n_forwarded_unverified")])
+@pytest.mark.parametrize(("attack", "feature"), [(BINDING, "n_audit_id_reused"), (FORGED, "n_forwarded_unverified")])
 def test_detection_counts_each_in_the_attackers_window(tmp_path, attack, feature):
     """Each is a counted feature of the window it happened in, explained in plain words."""
     from features.featurise import featurise_history
@@ -173,8 +183,11 @@ def test_detection_counts_each_in_the_attackers_window(tmp_path, attack, feature
     from models.explain import reason_text
 
     assert feature in SENSITIVE
-    later = {**attack, "auditID": attack["auditID"] if attack is BINDING else "x-1",
-             "requestReceivedTimestamp": "2026-03-22T03:10:00.000000Z"}
+    later = {
+        **attack,
+        "auditID": attack["auditID"] if attack is BINDING else "x-1",
+        "requestReceivedTimestamp": "2026-03-22T03:10:00.000000Z",
+    }
     events = ingest([_write(tmp_path / "audit.log", _event(), later)]).events
     windows, _ = featurise_history([events])
     counts = windows[feature].droplevel("identity")

@@ -34,11 +34,17 @@ def expected():
 
 def _subscription_payload(messages, message_type="DATA_MESSAGE"):
     """A CloudWatch Logs subscription payload, as Firehose delivers it to S3."""
-    return {"messageType": message_type, "owner": "111122223333",
-            "logGroup": "/aws/eks/prod/cluster", "logStream": "kube-apiserver-audit-0a1b2c",
-            "subscriptionFilters": ["kaad"],
-            "logEvents": [{"id": str(36000000000000000000 + i), "timestamp": 1773151331501,
-                           "message": m} for i, m in enumerate(messages)]}
+    return {
+        "messageType": message_type,
+        "owner": "111122223333",
+        "logGroup": "/aws/eks/prod/cluster",
+        "logStream": "kube-apiserver-audit-0a1b2c",
+        "subscriptionFilters": ["kaad"],
+        "logEvents": [
+            {"id": str(36000000000000000000 + i), "timestamp": 1773151331501, "message": m}
+            for i, m in enumerate(messages)
+        ],
+    }
 
 
 WRAPPERS = {
@@ -46,8 +52,7 @@ WRAPPERS = {
     "crlf_and_blank_lines": lambda: "\r\n" + EVENT_LINE + "\r\n\r\n",
     "bom": lambda: "\ufeff" + EVENT_LINE + "\n",
     "pretty_printed_bom": lambda: "\ufeff" + json.dumps(EVENT, indent=2) + "\n",
-    "event_list": lambda: json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
-                                      "items": [EVENT]}),
+    "event_list": lambda: json.dumps({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [EVENT]}),
     "json_array": lambda: json.dumps([EVENT]),
     "v1beta1": lambda: json.dumps({**EVENT, "apiVersion": "audit.k8s.io/v1beta1"}) + "\n",
     "no_api_version": lambda: json.dumps({k: v for k, v in EVENT.items() if k != "apiVersion"}),
@@ -55,17 +60,31 @@ WRAPPERS = {
     # Firehose concatenates subscription payloads with no separator; a CONTROL_MESSAGE is
     # CloudWatch checking the destination and holds no data.
     "firehose_concatenated": lambda: (
-        json.dumps(_subscription_payload(["CWL CONTROL MESSAGE: Checking health of destination"],
-                                         "CONTROL_MESSAGE"))
-        + json.dumps(_subscription_payload([EVENT_LINE]))),
-    "aks_log_as_string": lambda: json.dumps({"records": [{
-        "time": "2026-03-10T14:02:11.5012000Z", "category": "kube-audit",
-        "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
-        "properties": {"log": EVENT_LINE, "stream": "stdout", "pod": "kube-apiserver-7d9"}}]}),
-    "aks_log_as_object": lambda: json.dumps({
-        "category": "kube-audit-admin",
-        "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
-        "properties": {"log": EVENT, "containerID": "c0ffee"}}) + "\n",
+        json.dumps(_subscription_payload(["CWL CONTROL MESSAGE: Checking health of destination"], "CONTROL_MESSAGE"))
+        + json.dumps(_subscription_payload([EVENT_LINE]))
+    ),
+    "aks_log_as_string": lambda: json.dumps(
+        {
+            "records": [
+                {
+                    "time": "2026-03-10T14:02:11.5012000Z",
+                    "category": "kube-audit",
+                    "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
+                    "properties": {"log": EVENT_LINE, "stream": "stdout", "pod": "kube-apiserver-7d9"},
+                }
+            ]
+        }
+    ),
+    "aks_log_as_object": lambda: (
+        json.dumps(
+            {
+                "category": "kube-audit-admin",
+                "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
+                "properties": {"log": EVENT, "containerID": "c0ffee"},
+            }
+        )
+        + "\n"
+    ),
 }
 
 

@@ -20,7 +20,11 @@ def test_the_eks_guide_example_is_one_create_pods_event():
     assert result.stats.n_rejected == 0
     (event,) = result.events.to_dict("records")
     assert (event["identity"], event["verb"], event["target_resource"], event["target_name"]) == (
-        "system:serviceaccount:default:my-compromised-sa", "create", "pods", "malicious-shell")
+        "system:serviceaccount:default:my-compromised-sa",
+        "create",
+        "pods",
+        "malicious-shell",
+    )
     assert event["level"] == "Metadata"
     assert event["auth_decision"] == "allow"  # authorization.kubernetes.io/decision
     assert str(event["timestamp"]) == "2023-10-27 10:30:00+00:00"
@@ -49,8 +53,15 @@ def test_a_broken_pretty_printed_document_is_one_located_reject(tmp_path):
 
 def test_json_lines_with_one_broken_line_still_reject_only_that_line(tmp_path):
     """A cut-off first line does not turn a JSON-lines file into one 'document'."""
-    good = json.dumps({"kind": "Event", "auditID": "a-2", "verb": "get", "user": {"username": "u"},
-                       "requestReceivedTimestamp": "2026-01-01T00:00:00Z"})
+    good = json.dumps(
+        {
+            "kind": "Event",
+            "auditID": "a-2",
+            "verb": "get",
+            "user": {"username": "u"},
+            "requestReceivedTimestamp": "2026-01-01T00:00:00Z",
+        }
+    )
     path = tmp_path / "audit.log"
     path.write_text('{"kind": "Event", "auditID": "a-1", "ver\n' + good + "\n")
     stats = ingest([str(path)]).stats
@@ -60,20 +71,28 @@ def test_json_lines_with_one_broken_line_still_reject_only_that_line(tmp_path):
 
 def _event(verb: str, uri: str, name: str | None) -> dict:
     ref = {"resource": "pods", "namespace": "default", **({"name": name} if name else {})}
-    return {"kind": "Event", "auditID": f"{verb}-{uri}", "verb": verb, "requestURI": uri,
-            "user": {"username": "alice"}, "objectRef": ref,
-            "requestTimestamp": "2026-01-01T00:00:00Z"}
+    return {
+        "kind": "Event",
+        "auditID": f"{verb}-{uri}",
+        "verb": verb,
+        "requestURI": uri,
+        "user": {"username": "alice"},
+        "objectRef": ref,
+        "requestTimestamp": "2026-01-01T00:00:00Z",
+    }
 
 
 def test_http_methods_become_api_verbs(tmp_path):
     """POST create, PUT update, PATCH patch, DELETE delete, GET get (list on a collection)."""
-    cases = [("POST", "/api/v1/namespaces/default/pods", None, "create"),
-             ("PUT", "/api/v1/namespaces/default/pods/web", "web", "update"),
-             ("PATCH", "/api/v1/namespaces/default/pods/web", "web", "patch"),
-             ("DELETE", "/api/v1/namespaces/default/pods/web", "web", "delete"),
-             ("GET", "/api/v1/namespaces/default/pods/web", "web", "get"),
-             ("GET", "/api/v1/namespaces/default/pods", None, "list"),
-             ("watch", "/api/v1/namespaces/default/pods?watch=1", None, "watch")]
+    cases = [
+        ("POST", "/api/v1/namespaces/default/pods", None, "create"),
+        ("PUT", "/api/v1/namespaces/default/pods/web", "web", "update"),
+        ("PATCH", "/api/v1/namespaces/default/pods/web", "web", "patch"),
+        ("DELETE", "/api/v1/namespaces/default/pods/web", "web", "delete"),
+        ("GET", "/api/v1/namespaces/default/pods/web", "web", "get"),
+        ("GET", "/api/v1/namespaces/default/pods", None, "list"),
+        ("watch", "/api/v1/namespaces/default/pods?watch=1", None, "watch"),
+    ]
     path = tmp_path / "audit.log"
     path.write_text("".join(json.dumps(_event(m, u, n)) + "\n" for m, u, n, _ in cases))
     events = ingest([str(path)]).events
@@ -86,10 +105,8 @@ def test_scoring_a_day_with_the_example_explains_it(trained):
     from pipelines.score import score_day
 
     result = score_day([str(EXAMPLE)], trained["result"].bundle)
-    (finding,) = [f for f in result.findings
-                  if f.identity == "system:serviceaccount:default:my-compromised-sa"]
+    (finding,) = [f for f in result.findings if f.identity == "system:serviceaccount:default:my-compromised-sa"]
     assert finding.reasons
     assert "new_identity" in {r.feature for r in finding.reasons}
     call = finding.calls.iloc[0]
-    assert (call["verb"], call["target_resource"], call["target_name"]) == (
-        "create", "pods", "malicious-shell")
+    assert (call["verb"], call["target_resource"], call["target_name"]) == ("create", "pods", "malicious-shell")

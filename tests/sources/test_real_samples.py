@@ -27,8 +27,7 @@ CASES = [
     ("elastic-integrations", ["events.jsonl"], 5, {}),
     # 3 plain events, 1 AKS record with log as an object, 1 with log as a string, and a GKE
     # protoPayload record that is not a Kubernetes audit event.
-    ("elastic-integrations", ["test-audit.log", "test-kube-audit.log"], 5,
-     {"unsupported format": 1}),
+    ("elastic-integrations", ["test-audit.log", "test-kube-audit.log"], 5, {"unsupported format": 1}),
     ("kubernetes-event-dataset", ["events.jsonl"], 16563, {}),
 ]
 
@@ -36,8 +35,9 @@ CASES = [
 REUSED_IDS = {"falco": 1, "elastic-integrations": 2}
 
 
-@pytest.mark.parametrize(("source", "inputs", "n_documented", "rejects"), CASES,
-                         ids=[f"{c[0]}/{'+'.join(c[1])}" for c in CASES])
+@pytest.mark.parametrize(
+    ("source", "inputs", "n_documented", "rejects"), CASES, ids=[f"{c[0]}/{'+'.join(c[1])}" for c in CASES]
+)
 def test_every_event_is_accounted_for(real_samples, source, inputs, n_documented, rejects):
     result = ingest([str(real_samples / source / name) for name in inputs])
     stats = result.stats
@@ -84,8 +84,11 @@ def test_panther_fragments_without_timestamp_are_rejected_for_it(real_samples):
     """Panther's rule tests hold fragments; those with no timestamp at all are rejects."""
     path = real_samples / "panther-analysis/events.jsonl"
     docs = [json.loads(line) for line in path.read_text().splitlines()]
-    no_time = {i + 1 for i, d in enumerate(docs)
-               if not any(k in d for k in ("requestReceivedTimestamp", "stageTimestamp", "timestamp"))}
+    no_time = {
+        i + 1
+        for i, d in enumerate(docs)
+        if not any(k in d for k in ("requestReceivedTimestamp", "stageTimestamp", "timestamp"))
+    }
     result = ingest([str(path)])
     stats = result.stats
     rejected_for_time = {r.line for r in stats.rejects if "requestReceivedTimestamp" in r.detail}

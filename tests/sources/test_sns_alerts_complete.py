@@ -53,8 +53,9 @@ def _received(sqs, queue) -> list[dict]:
     bodies = []
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
         bodies += [json.loads(json.loads(m["Body"])["Message"]) for m in batch]
-        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]}
-                                                          for m in batch])
+        sqs.delete_message_batch(
+            QueueUrl=queue, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
+        )
     return bodies
 
 
@@ -71,8 +72,9 @@ def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
     def steady(score: float) -> bool:
         return bool(np.abs(train - score).min() > 1e-9)
 
-    n = next(k for k in range(at_least, len(pct))
-             if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k]))
+    n = next(
+        k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
+    )
     assert windows["is_anomaly"].sum() <= n
     return float(pct[n - 1]), n
 
@@ -83,9 +85,27 @@ def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trai
     save_bundle(trained["result"].bundle, bundle)
     day_file = trained["files"][-1]
     cut, n = _cut_for(trained["result"].bundle, day_file, 25)  # n >= 25 windows at or above --fail-on
-    args = ["score", day_file, "--bundle", str(bundle), "--no-track", "--top", "5", "--fail-on", repr(cut),
-            "--out", str(tmp_path / "report"), "--format", "json", "--region", REGION,
-            "--notify", f"sns:{topic}", "--notify-state", str(tmp_path / "ledger.json")]
+    args = [
+        "score",
+        day_file,
+        "--bundle",
+        str(bundle),
+        "--no-track",
+        "--top",
+        "5",
+        "--fail-on",
+        repr(cut),
+        "--out",
+        str(tmp_path / "report"),
+        "--format",
+        "json",
+        "--region",
+        REGION,
+        "--notify",
+        f"sns:{topic}",
+        "--notify-state",
+        str(tmp_path / "ledger.json"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout
@@ -94,8 +114,11 @@ def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trai
     [doc_path] = (tmp_path / "report").glob("kaad-*.json")
     doc = json.loads(doc_path.read_text())
     # The pages are exactly the windows the exit code counted, each explained as in the report.
-    counted = {(w["identity"], pd.Timestamp(w["window_start"])) for w in doc["all_windows"]
-               if w["percentile"] >= cut and not w["suppressed"]}
+    counted = {
+        (w["identity"], pd.Timestamp(w["window_start"]))
+        for w in doc["all_windows"]
+        if w["percentile"] >= cut and not w["suppressed"]
+    }
     assert len(counted) == n and set(pages) == counted
     for f in doc["findings"]:
         page = pages.get((f["identity"], pd.Timestamp(f["window_start"])))
