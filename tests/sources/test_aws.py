@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import boto3
 import pandas as pd
 import pytest
-from aws_support import FaultProxy, MotoServer
+from aws_support import FaultProxy
 from typer.testing import CliRunner
 
 from cli import app
@@ -25,27 +25,6 @@ from sources.aws import AwsOptions
 REGION = "us-east-1"
 GROUP = "/aws/eks/prod/cluster"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def moto_server():
-    server = MotoServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch, tmp_path):
-    """Fresh moto state; boto3 pointed at it with dummy credentials."""
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
 
 
 def _client(service: str):

@@ -12,7 +12,6 @@ import boto3
 import numpy as np
 import pandas as pd
 import pytest
-from aws_support import MotoServer
 from typer.testing import CliRunner
 
 from cli import app
@@ -23,24 +22,9 @@ REGION = "us-east-1"
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def moto():
-    server = MotoServer()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def oncall(moto, monkeypatch, tmp_path):
+def oncall(aws):
     """A topic and the queue subscribed to it, on fresh moto state with dummy credentials."""
-    moto.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="kaad-findings")["TopicArn"]
     queue = sqs.create_queue(QueueName="oncall")["QueueUrl"]
