@@ -28,16 +28,23 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show MLflow's own log lines (INFO and up) on stderr.")
+    ] = False,
+) -> None:
     """Kubernetes Audit Anomaly Detector."""
     # MLflow phones home by default; kaad's processes never do. Its INFO chatter (database
-    # migrations, "registered model") is not what a kaad user asked to read.
+    # migrations, "registered model") and its pickle warning are not what a kaad user asked
+    # to read: kaad's own summary says what happened. MLflow reads the level when imported.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO" if verbose else "ERROR"
     import logging
     import warnings
 
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.INFO if verbose else logging.ERROR)
+    # Even -v leaves out alembic's line per database migration (as MLflow itself does).
+    logging.getLogger("alembic").setLevel(logging.WARNING if verbose else logging.ERROR)
     # kaad saves with cloudpickle on purpose (bundles are SHA-256 checked; see docs).
     warnings.filterwarnings("ignore", message=".*pickle or cloudpickle format.*")
 

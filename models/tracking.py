@@ -7,11 +7,14 @@ Estimators know nothing about MLflow; the pipelines call this module at the end 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import math
 import os
 import subprocess
 import tempfile
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +52,35 @@ def configure_tracking(tracking_uri: str | None = None, root: Path = ROOT) -> tu
     elif uri.startswith("sqlite:///"):
         artifacts = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
     mlflow.set_tracking_uri(uri)
+    _apply_log_level()
     return uri, artifacts
+
+
+def _apply_log_level() -> None:
+    """Hold MLflow's and alembic's loggers at ``$MLFLOW_LOGGING_LEVEL`` (the CLI sets it).
+
+    MLflow reads the variable once, on import; a process that imported it earlier (a test
+    session, a notebook) would otherwise keep whatever level it had then.
+    """
+    level = logging.getLevelName(os.environ.get("MLFLOW_LOGGING_LEVEL", "").strip().upper())
+    if isinstance(level, int):
+        logging.getLogger("mlflow").setLevel(level)
+        # A line per database migration is noise even when debugging (MLflow agrees).
+        logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+
+
+@contextmanager
+def _mlflow_prints_only_if_verbose():
+    """Drop what MLflow prints to stderr ("Successfully registered model ...") unless its INFO logs show.
+
+    Those lines bypass logging, and MLflow re-enables its own stream switch inside
+    ``log_model``; kaad's summary says what was registered and promoted.
+    """
+    if logging.getLogger("mlflow").isEnabledFor(logging.INFO):
+        yield
+        return
+    with redirect_stderr(io.StringIO()):
+        yield
 
 
 def _experiment_id(name: str, artifacts: str | None) -> str:
@@ -204,19 +235,20 @@ def log_training(
             mlflow.log_artifacts(tmp, artifact_path="bundle")
         example = result.windows.head(5).reset_index(drop=True)
         signature = infer_signature(example, bundle.detector.score_samples(result.windows.head(5)))
-        info = mlflow.sklearn.log_model(
-            bundle.detector,
-            name="model",
-            serialization_format="cloudpickle",
-            signature=signature,
-            input_example=example,
-            registered_model_name=model_name,
-            pip_requirements=[
-                f"scikit-learn=={sklearn.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-            ],
-        )
+        with _mlflow_prints_only_if_verbose():
+            info = mlflow.sklearn.log_model(
+                bundle.detector,
+                name="model",
+                serialization_format="cloudpickle",
+                signature=signature,
+                input_example=example,
+                registered_model_name=model_name,
+                pip_requirements=[
+                    f"scikit-learn=={sklearn.__version__}",
+                    f"pandas=={pd.__version__}",
+                    f"numpy=={np.__version__}",
+                ],
+            )
         version = str(info.registered_model_version) if info.registered_model_version else None
     promoted, note = False, "not asked to promote"
     if (promote or force_promote) and version is not None:
