@@ -459,7 +459,9 @@ def score_cmd(
     model: Annotated[
         str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")
     ] = None,
-    run: Annotated[str | None, typer.Option(help="Score with the bundle of this MLflow run.")] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Score with the bundle of this MLflow run (any unique start of its id).")
+    ] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
     day: Annotated[
         str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")

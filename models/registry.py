@@ -10,6 +10,34 @@ from models.persistence import ModelBundle, load_bundle, signing_key
 from models.tracking import CHAMPION, DEFAULT_MODEL_NAME, configure_tracking
 
 
+def _full_run_id(prefix: str) -> str:
+    """The id of the one run whose id starts with ``prefix`` (``kaad runs`` shows 12 characters)."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    prefix = prefix.strip().lower()
+    if len(prefix) >= 32:
+        return prefix  # a whole id: fetched (or reported missing) as given
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    matches: list[str] = []
+    token = None
+    while experiments:
+        page = client.search_runs(experiments, run_view_type=ViewType.ALL, max_results=1000, page_token=token)
+        matches += [r.info.run_id for r in page if r.info.run_id.startswith(prefix)]
+        token = page.token
+        if not token:
+            break
+    if not prefix or not matches:
+        raise KaadError(f"no run whose id starts with {prefix!r} in the tracking store; `kaad runs` lists them")
+    if len(matches) > 1:
+        raise KaadError(
+            f"run id {prefix!r} is ambiguous: {len(matches)} runs start with it "
+            f"({', '.join(sorted(matches))}); give more of the id"
+        )
+    return matches[0]
+
+
 def _from_run(run_id: str, key: bytes | None) -> ModelBundle:
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -54,6 +82,7 @@ def resolve_bundle(
         return load_bundle(bundle, key=key), f"bundle {bundle}"
     configure_tracking(tracking_uri)
     if run is not None:
+        run = _full_run_id(run)
         return _from_run(run, key), f"run {run}"
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -62,13 +91,25 @@ def resolve_bundle(
     name, sep, alias = spec.partition("@")
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, alias)
+        registered = client.get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise KaadError(f"cannot look up model {spec!r} in the tracking store: {exc.message}") from None
         raise KaadError(
             f"no model {spec!r} in the tracking store; train one with --promote, or pass --bundle PATH"
         ) from None
+    # The model exists: a wrong alias is read from its alias list (MLflow reports a missing
+    # alias as INVALID_PARAMETER_VALUE, a code it also uses for real mistakes).
+    if sep and alias not in registered.aliases:
+        have = ", ".join(f"{a} (version {v})" for a, v in sorted(registered.aliases.items()))
+        raise KaadError(
+            f"model {name!r} has no alias {alias!r}; "
+            + (f"its aliases: {have}" if have else "it has none yet (kaad train --promote sets 'champion')")
+        )
+    try:
+        version = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, alias)
+    except MlflowException as exc:
+        raise KaadError(f"cannot look up model {spec!r} in the tracking store: {exc.message}") from None
     if not version.run_id:  # registered from a plain path: there is no run to fetch a bundle from
         raise KaadError(
             f"model {spec!r} version {version.version} was not logged by a run; kaad loads "

@@ -7,8 +7,12 @@ import subprocess
 import sys
 
 from support import AUDIT
+from typer.testing import CliRunner
+
+from cli import app
 
 ROOT = AUDIT.parents[2]
+runner = CliRunner()
 
 
 def _labels(tmp_path):
@@ -67,3 +71,75 @@ def test_mlflow_keeps_quiet_unless_verbose_and_kaad_says_what_happened(tmp_path)
     verbose = _kaad("-v", "score", str(AUDIT / "attack_day.jsonl"), "--model", "nobody@x", store=tmp_path / "v.db")
     assert verbose.returncode == 2
     assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in verbose.stderr
+
+
+def _train_champion(tmp_path) -> str:
+    """Train and promote a model through the CLI; return the id of its run."""
+    from mlflow.tracking import MlflowClient
+
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(AUDIT / "normal_3days.jsonl"),
+            "--eval-data",
+            str(AUDIT / "attack_day.jsonl"),
+            "--labels",
+            str(_labels(tmp_path)),
+            "--promote",
+            "--out",
+            str(tmp_path / "model.joblib"),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("kaad").experiment_id], filter_string="tags.kind = 'isolation_forest'"
+    )
+    return run.info.run_id
+
+
+def test_score_accepts_the_short_run_id_that_runs_shows(tmp_path, mlflow_store):
+    from mlflow.tracking import MlflowClient
+
+    run_id = _train_champion(tmp_path)
+    listed = runner.invoke(app, ["runs"])
+    assert listed.exit_code == 0 and run_id[:12] in listed.stdout and run_id not in listed.stdout
+
+    # The 12 characters `kaad runs` shows are enough to name the run to score with.
+    scored = runner.invoke(
+        app, ["score", str(AUDIT / "attack_day.jsonl"), "--run", run_id[:12], "--out", str(tmp_path / "s")]
+    )
+    assert scored.exit_code == 0, scored.output
+    scoring = MlflowClient().get_experiment_by_name("kaad-scoring")
+    (score_run,) = MlflowClient().search_runs([scoring.experiment_id])
+    assert score_run.data.params["model"] == f"run {run_id}"
+
+    # A prefix that starts several runs names none of them: the error lists the candidates.
+    client = MlflowClient()
+    seen: dict[str, str] = {}
+    while True:  # at most 17 runs until two share a first hex digit
+        other = client.create_run(client.get_experiment_by_name("kaad").experiment_id).info.run_id
+        if other[0] in seen:
+            break
+        seen[other[0]] = other
+    ambiguous = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--run", other[0]])
+    assert ambiguous.exit_code == 2
+    assert f"error: run id {other[0]!r} is ambiguous" in ambiguous.stderr
+    assert other in ambiguous.stderr and seen[other[0]] in ambiguous.stderr
+
+    unknown = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--run", "zz"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == (
+        "error: no run whose id starts with 'zz' in the tracking store; `kaad runs` lists them"
+    )
+
+
+def test_a_wrong_alias_of_an_existing_model_names_the_aliases_it_has(tmp_path, mlflow_store):
+    _train_champion(tmp_path)
+    result = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--model", "kaad-detector@nosuch"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: model 'kaad-detector' has no alias 'nosuch'; its aliases: champion (version 1)"
+    )
+    assert "--promote" not in result.stderr  # the model is there: training another is not the fix
