@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from errors import KaadError
+from errors import InputNotFoundError, KaadError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -426,7 +426,7 @@ def evaluate_cmd(
 ) -> None:
     """Measure how well scores rank labelled attacks: ROC AUC, average precision, recall@k, ranks.
 
-    Example: kaad evaluate out/score-2026-03-22/kaad-2026-03-22.parquet --labels sim/labels.csv
+    Example: kaad evaluate out/score-2026-03-22/kaad-2026-03-22.csv --labels sim/labels.csv
     """
     import pandas as pd
 
@@ -435,6 +435,9 @@ def evaluate_cmd(
     from reports.train_summary import render_evaluation
 
     try:
+        for path in (scores, labels):
+            if not path.exists():  # the same one line as every other missing input, not "[Errno 2]"
+                raise InputNotFoundError(f"{str(path)!r}: no such file or directory")
         if scores.suffix == ".parquet":
             table = pd.read_parquet(scores)
         else:

@@ -143,3 +143,40 @@ def test_a_wrong_alias_of_an_existing_model_names_the_aliases_it_has(tmp_path, m
         "error: model 'kaad-detector' has no alias 'nosuch'; its aliases: champion (version 1)"
     )
     assert "--promote" not in result.stderr  # the model is there: training another is not the fix
+
+
+def test_evaluate_names_a_missing_file_in_one_line(tmp_path):
+    labels = _labels(tmp_path)
+    missing_scores = runner.invoke(app, ["evaluate", "nope.csv", "--labels", str(labels)])
+    assert missing_scores.exit_code == 2
+    assert missing_scores.stderr.strip() == "error: 'nope.csv': no such file or directory"
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text("identity,window_start,anomaly_score\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,1.0\n")
+    missing_labels = runner.invoke(app, ["evaluate", str(scores), "--labels", "no/labels.csv"])
+    assert missing_labels.exit_code == 2
+    assert missing_labels.stderr.strip() == "error: 'no/labels.csv': no such file or directory"
+    assert "Errno" not in missing_scores.output + missing_labels.output
+
+
+def test_the_example_in_evaluate_help_reads_a_file_score_writes_by_default(tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    labels = _labels(tmp_path)
+    help_text = " ".join(runner.invoke(app, ["evaluate", "--help"]).stdout.split())
+    example = re.search(r"kaad evaluate out/score-(\S+)/kaad-\1\.(\w+) --labels", help_text)
+    assert example is not None, help_text
+    extension = example.group(2)
+
+    trained = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--no-track", "--out", "model.joblib"])
+    assert trained.exit_code == 0, trained.output
+    # score with its default --format and --out, as the example assumes
+    scored = runner.invoke(app, ["score", str(AUDIT / "attack_day.jsonl"), "--bundle", "model.joblib", "--no-track"])
+    assert scored.exit_code == 0, scored.output
+
+    evaluated = runner.invoke(
+        app, ["evaluate", f"out/score-2026-03-05/kaad-2026-03-05.{extension}", "--labels", str(labels)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "stolen_token" in evaluated.stdout
