@@ -128,6 +128,7 @@ class TrackedRun:
     promoted: bool
     promotion_note: str
     baseline_run_ids: dict[str, str]
+    model_name: str = DEFAULT_MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -263,7 +264,7 @@ def log_training(
             mlflow.log_params({"method": name, "window": bundle.window})
             mlflow.log_metrics({k: float(v) for k, v in report.metrics().items() if v == v})
             baseline_ids[name] = b.info.run_id
-    return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids)
+    return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids, model_name)
 
 
 def _short(digest: str | None) -> str:

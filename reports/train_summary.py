@@ -77,7 +77,13 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
             parts.append(table)
     if tracked is not None:
         grid.add_row("mlflow run", tracked.run_id)
-        grid.add_row("model", f"version {tracked.model_version}; {tracked.promotion_note}")
+        # In kaad's words what MLflow would print itself ("Created version '1' of model ...").
+        registered = (
+            f"registered as {tracked.model_name} version {tracked.model_version}"
+            if tracked.model_version is not None
+            else "not registered"
+        )
+        grid.add_row("model", f"{registered}; {tracked.promotion_note}")
         grid.add_row("compare", "kaad ui  (then open the experiment and compare runs)")
     return Group(*parts)
 

@@ -65,7 +65,8 @@ def test_mlflow_keeps_quiet_unless_verbose_and_kaad_says_what_happened(tmp_path)
     # No "Successfully registered model", "Created version '1'" or pickle warning on stderr...
     assert trained.stderr == ""
     # ...kaad's summary says it instead.
-    assert "version 1 is the first champion" in trained.stdout
+    summary = " ".join(trained.stdout.split())
+    assert "registered as kaad-detector version 1; version 1 is the first champion" in summary
 
     # -v (before the command) lets MLflow speak again.
     verbose = _kaad("-v", "score", str(AUDIT / "attack_day.jsonl"), "--model", "nobody@x", store=tmp_path / "v.db")
