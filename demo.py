@@ -62,6 +62,8 @@ if __name__ == "__main__":
     import logging
     import warnings
 
+    # MLflow resets its loggers on import; it reads this variable then (see models.tracking).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*pickle or cloudpickle format.*")
