@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 # Exact versions from constraints.txt (the lock; `make lock` refreshes it).
 $(STAMP): pyproject.toml constraints.txt
+	@echo "kaad: installing kaad, scikit-learn, pandas, DuckDB, MLflow, boto3, moto and the test tools into $(VENV) at the versions in constraints.txt (once, about 2 minutes)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq --upgrade pip -c constraints.txt
 	$(PY) -m pip install -qq -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
+	@echo "kaad: installed. The command is $(VENV)/bin/kaad; 'source $(VENV)/bin/activate' puts it on PATH as kaad"
 
 demo: $(STAMP)
 	$(PY) -m demo

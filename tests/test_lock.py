@@ -64,3 +64,11 @@ def test_a_changed_lock_reinstalls_the_venv(tmp_path):
 
     assert installs() == []
     assert len(installs("-W", "constraints.txt")) == 2
+
+
+def test_the_first_install_says_what_it_installs_and_where_kaad_lands(tmp_path):
+    """The first make is not two silent minutes; and the README's bare `kaad` is explained."""
+    steps = _make_dry_run("-B", f"VENV={tmp_path / 'venv'}", f"{tmp_path / 'venv'}/.installed")
+    said = " ".join(step for step in steps if step.startswith("echo"))
+    assert "once, about 2 minutes" in said and "constraints.txt" in said
+    assert f"source {tmp_path / 'venv'}/bin/activate" in said
