@@ -43,7 +43,9 @@ def run_checks(uri: str, options: AwsOptions) -> list[Check]:
             who = sts.get_caller_identity()
         checks.append(Check("credentials", True, f"calling as {who.get('Arn', '?')}"))
     except AwsError as exc:
-        return [Check("credentials", False, str(exc), "configure AWS credentials for this account")]
+        # The check is already named: "credentials: credentials: ..." says it twice.
+        detail = str(exc).removeprefix("credentials: ")
+        return [Check("credentials", False, detail, "configure AWS credentials for this account")]
     try:
         eks = client(options, "eks")
         with translated(f"EKS cluster {cluster!r}"):

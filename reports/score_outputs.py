@@ -43,6 +43,15 @@ def _window(f: Finding) -> str:
     return f"{f.window_start:%Y-%m-%d %H:%M}"
 
 
+def _alert_mark(f: Finding) -> Text:
+    """Whether the row alerts, in words (bold alone is lost in a log file or a pipe)."""
+    if not f.is_alert:
+        return Text("")
+    if f.suppressed_by is not None:
+        return Text("suppressed", style="dim")
+    return Text("ALERT", style="bold red")
+
+
 def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) -> Table:
     """The ranked findings for a terminal, the first ``top`` of them (all by default)."""
     table = Table(title=f"kaad: {result.day} ranked by anomaly", title_justify="left", show_lines=True)
@@ -52,6 +61,7 @@ def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) 
         ("kind", "left"),
         ("window (UTC)", "left"),
         ("pct", "right"),
+        ("alert", "left"),
         ("why", "left"),
     )
     for col, justify in columns:
@@ -77,6 +87,7 @@ def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) 
             f.kind,
             _window(f),
             f"{f.percentile:.2f}",
+            _alert_mark(f),
             why,
         )
     return table

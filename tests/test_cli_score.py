@@ -136,6 +136,31 @@ def test_exit_codes_follow_fail_on(tmp_path, bundle_path, hostile_day):
     assert broken.exit_code == 2 and "no model bundle" in broken.stderr
 
 
+def test_the_terminal_table_says_which_rows_alert(tmp_path, trained):
+    """In a log file bold is lost: each row that alerts says ALERT, the others say nothing."""
+    bundle = tmp_path / "model.joblib"
+    save_bundle(trained["result"].bundle, bundle)
+    day_file = trained["files"][-1]
+    cut, n = _cut_for(trained["result"].bundle, day_file, 25)
+    found = _score(tmp_path, bundle, day_file, "--top", str(n + 10), "--fail-on", repr(cut))
+    assert found.exit_code == 1, found.output
+    rows = _rows_of_table(found.stdout)
+    doc = json.loads(next(tmp_path.glob("kaad-*.json")).read_text())
+    shown = {f["rank"]: f["is_alert"] for f in doc["findings"] if f["rank"] <= len(rows)}
+    assert len(rows) == n + 10 and {rank: mark == "ALERT" for rank, mark in rows} == shown
+    assert [mark for _, mark in rows].count("ALERT") == n
+
+
+def _rows_of_table(text: str) -> list[tuple[int, str]]:
+    """(rank, alert column) of each row of the rendered findings table."""
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line)]
+        if len(cells) > 7 and cells[1].isdigit():
+            rows.append((int(cells[1]), cells[6]))
+    return rows
+
+
 def test_a_model_with_another_feature_schema_is_refused(tmp_path, bundle_path, hostile_day):
     from models.persistence import load_bundle
 
@@ -158,7 +183,7 @@ def test_allowlist_suppresses_visibly(tmp_path, bundle_path, hostile_day):
     )
     result = _score(tmp_path, bundle_path, hostile_day, "--allowlist", str(allow), "--top", "50")
     assert result.exit_code == 0, result.output
-    assert "suppressed by allow.toml:1: cart migration this week" in result.stdout
+    assert _flat("suppressed by allow.toml:1: cart migration this week") in _flat(result.stdout)  # wraps in its cell
     assert re.search(r"[1-9]\d* suppressed", result.stdout)
     assert "allowlist entry expired 2000-01-01, not applied: old" in result.stderr
     doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())

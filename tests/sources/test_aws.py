@@ -444,3 +444,17 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     assert f"sns: 0 finding(s) published, {n_alerts} already published before" in rerun.stdout
     assert "day metrics already put before" in rerun.stdout
     assert not sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages")
+
+
+def test_doctor_without_credentials_says_so_once(monkeypatch, tmp_path):
+    """No credentials anywhere: one FAIL line that names the problem once, and the fix."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing is ever sent
+    result = runner.invoke(app, ["doctor", "eks://prod", "--region", REGION])
+    (line,) = [row for row in result.output.splitlines() if row.startswith("FAIL")]
+    assert line.startswith("FAIL  credentials: no AWS credentials found")
+    assert line.count("credentials:") == 1
