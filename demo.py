@@ -48,6 +48,10 @@ def main() -> None:
 
     console.rule("3. score day 21 with the champion")
     bundle, label = resolve_bundle()
+    if tracked.promoted:
+        console.print(f"scoring with {label}: the model trained above", markup=False)
+    else:  # an earlier run (another `kaad train --promote`) holds the alias
+        console.print(f"scoring with {label}, NOT the model trained above: {tracked.promotion_note}", markup=False)
     scored = score_day(held_out, bundle, top=20)
     console.print(score_outputs.render_table(scored))
     report = DEMO_DIR / f"kaad-{scored.day}.html"
