@@ -565,6 +565,12 @@ def score_cmd(
         out.print(f"wrote {path}", markup=False)
     for line in alerts:
         out.print(line, markup=False)
+    other = (
+        f"; {result.n_other_days:,} events of other days read and not scored (choose the day with --day)"
+        if result.n_other_days
+        else ""
+    )
+    out.print(f"day scored: {result.day} (UTC){other}", markup=False)
     summary = (
         f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
         f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
