@@ -492,7 +492,11 @@ def score_cmd(
         ),
     ] = None,
     allowlist: Annotated[
-        Path | None, typer.Option(help="TOML allowlist of known noise (identity, reason and expiry per entry).")
+        Path | None,
+        typer.Option(
+            help="TOML allowlist of known noise: [[suppress]] entries with identity, reason, expires "
+            "(format: README.md, 'An allowlist'; check a file with kaad allowlist check FILE)."
+        ),
     ] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     track: Annotated[bool, typer.Option(help="Record the scoring run in MLflow.")] = True,
@@ -565,6 +569,12 @@ def score_cmd(
         out.print(f"wrote {path}", markup=False)
     for line in alerts:
         out.print(line, markup=False)
+    other = (
+        f"; {result.n_other_days:,} events of other days read and not scored (choose the day with --day)"
+        if result.n_other_days
+        else ""
+    )
+    out.print(f"day scored: {result.day} (UTC){other}", markup=False)
     summary = (
         f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
         f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
@@ -576,6 +586,34 @@ def score_cmd(
         raise typer.Exit(code=1)
     tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
     out.print(summary + tail, markup=False)
+
+
+allowlist_app = typer.Typer(no_args_is_help=True, help="Check an allowlist file (format: README.md, 'An allowlist').")
+app.add_typer(allowlist_app, name="allowlist")
+
+
+@allowlist_app.command("check")
+def allowlist_check_cmd(
+    path: Annotated[Path, typer.Argument(help="The TOML allowlist.", show_default=False)],
+) -> None:
+    """Validate an allowlist; print one line per entry, or the error naming the file and line (exit 2).
+
+    Example: kaad allowlist check allow.toml
+    """
+    from datetime import UTC, datetime
+
+    from pipelines.allowlist import load_allowlist
+    from safe_text import printable
+
+    try:
+        allowlist = load_allowlist(path, datetime.now(UTC).date())
+    except KaadError as exc:
+        raise _fail(exc) from None
+    for entry in allowlist.entries:
+        out.print(printable(entry.describe()), markup=False)
+    for entry in allowlist.expired:
+        out.print(printable(entry.describe()) + " (expired: not applied)", markup=False)
+    out.print(f"{len(allowlist.entries)} active, {len(allowlist.expired)} expired entries", markup=False)
 
 
 @app.command("doctor")

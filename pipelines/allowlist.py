@@ -57,6 +57,19 @@ class Entry:
     covers: frozenset[str] = frozenset()
     label: str = ""
 
+    def describe(self) -> str:
+        """One line: where, which identity (and narrowing), why, until when, what it covers."""
+        narrow = "".join(
+            f" {name} {value}"
+            for name, value in (("user_agent", self.user_agent), ("namespace", self.namespace))
+            if value
+        )
+        covers = ", ".join(sorted(self.covers)) or "-"
+        return (
+            f"{self.label}: identity {self.identity}{narrow}; reason: {self.reason}; "
+            f"expires {self.expires}; covers {covers}"
+        )
+
     def matches(self, identity: str, user_agents: list[str], namespaces: list[str]) -> bool:
         if not fnmatch.fnmatchcase(identity, self.identity):
             return False
@@ -118,6 +131,12 @@ def _header_lines(text: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), start=1) if _HEADER.match(line)]
 
 
+def _first_line(text: str, name: str) -> int | None:
+    """The line where a top-level table or key ``name`` is written, if it can be found."""
+    pattern = re.compile(rf"^\s*(\[\[?\s*{re.escape(name)}\s*[\].]|[\"']?{re.escape(name)}[\"']?\s*=)")
+    return next((i for i, line in enumerate(text.splitlines(), start=1) if pattern.match(line)), None)
+
+
 def _identity_pattern(value: object, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KaadError(f"{where}: identity must be a non-empty pattern, not {value!r}")
@@ -147,6 +166,12 @@ def load_allowlist(path: Path, today: date) -> Allowlist:
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise KaadError(f"cannot read allowlist {str(path)!r}: {exc}") from None
+    for name, value in data.items():
+        if name != "suppress":  # e.g. [[allow]]: read as nothing, it would suppress nothing, silently
+            line = _first_line(text, name)
+            kind = "table" if isinstance(value, dict | list) else "key"
+            where = f"{path}:{line}" if line else str(path)
+            raise KaadError(f"{where}: unknown {kind} {name!r}; entries are [[suppress]] tables")
     raws = data.get("suppress", [])
     if not isinstance(raws, list):
         raise KaadError(f"{path}: suppress must be an array of tables ([[suppress]])")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from errors import KaadError
 from events.schema import EVENT_SCHEMA, to_pandas
-from events.time_range import one_day
+from events.time_range import RangeCounts, one_day
 from features.enrich import identity_kind
 from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
 from models.detector import anomaly_scores, percentiles
@@ -61,6 +61,8 @@ class ScoreResult:
     threshold: float
     activity: dict[str, pd.DataFrame] = field(default_factory=dict)  # identity -> requests per window
     expired_allowlist: list[Entry] = field(default_factory=list)
+    #: Events read but not scored because they are not of ``day`` (one day is scored per run).
+    n_other_days: int = 0
 
     @property
     def n_suppressed(self) -> int:
@@ -201,18 +203,24 @@ def score_batches(
     ``--fail-on``). The ``top`` windows are explained too, alerting or not, for the terminal.
     Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
     by chunk and spilled to a temporary Parquet file, from which only the explained identities'
-    events are read back. Without ``day``, the day holding most requests is scored.
+    events are read back. Without ``day``, the day holding most requests is scored. Either
+    way the events of other days are counted (``n_other_days``), not scored.
     """
+    in_day = RangeCounts()
     if day is not None:
-        batches = one_day(batches, day)
+        batches = one_day(batches, day, in_day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
         feats = _featurise_day(batches, bundle, Path(tmp))
         windows = feats.windows
         bundle.check_schema(windows)
         day = day or _main_day(windows)
+        n_other_days = in_day.left_out
         if day is not None and not windows.empty:
             starts = pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()
-            windows = windows[starts == pd.Timestamp(day, tz="UTC")]
+            on_day = starts == pd.Timestamp(day, tz="UTC")
+            # The events of the windows left out, as their request counts say.
+            n_other_days += int(np.rint(np.expm1(windows.loc[~on_day, "log_requests"]).sum()))
+            windows = windows[on_day]
         if windows.empty:
             scores = pd.Series([], dtype=float, index=windows.index, name="anomaly_score")
         else:
@@ -291,6 +299,7 @@ def score_batches(
         cut,
         activity,
         [] if allowlist is None else allowlist.expired,
+        n_other_days,
     )
 
 

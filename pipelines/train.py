@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from errors import KaadError
-from events.time_range import in_time_range
+from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
 from models.detector import (
@@ -53,12 +53,17 @@ class TrainResult:
     baselines: dict[str, EvalReport] = field(default_factory=dict)
     eval_scores: pd.Series | None = None
     eval_set_hash: str | None = None  # what the evaluation was measured on (events and labels)
+    #: Of the events read, those trained on and those outside --since/--until.
+    in_range: RangeCounts = field(default_factory=RangeCounts)
 
     def metrics(self) -> dict[str, float]:
         s = self.scores.to_numpy()
         q = np.quantile(s, [0.5, 0.9, 0.99, 0.999]) if len(s) else [np.nan] * 4
         out = {
             "events": float(self.stats.n_events),
+            "events_used": float(self.in_range.kept),
+            "events_before_since": float(self.in_range.before),
+            "events_after_until": float(self.in_range.after),
             "rejects": float(self.stats.n_rejected),
             "merged": float(self.stats.n_merged),
             "identities": float(self.windows.index.get_level_values("identity").nunique()),
@@ -94,7 +99,8 @@ def train(
     153
     """
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
-    batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until)
+    in_range = RangeCounts()
+    batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
     profiles = ProfileBuilder()
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
     if windows.empty:
@@ -117,10 +123,10 @@ def train(
         training_end=str(starts.max()),
         sources=[str(i) for i in inputs],
         n_windows=len(windows),
-        n_events=ingestor.stats.n_events,
+        n_events=in_range.kept,  # trained on, not merely read
         profiles=profiles.profiles(),
     )
-    result = TrainResult(bundle, windows, scores, ingestor.stats, fit_seconds)
+    result = TrainResult(bundle, windows, scores, ingestor.stats, fit_seconds, in_range=in_range)
     if eval_inputs:
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")

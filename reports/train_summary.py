@@ -27,6 +27,15 @@ def _labels_line(report) -> str:
     )
 
 
+def _range_line(counts) -> str:
+    parts = [f"{counts.kept:,} events"]
+    if counts.before:
+        parts.append(f"{counts.before:,} before --since")
+    if counts.after:
+        parts.append(f"{counts.after:,} at or after --until")
+    return f"{parts[0]}; left out: {', '.join(parts[1:])}"
+
+
 def render_training(result, bundle_path, digest: str, tracked) -> Group:
     """Summary of a training run: data, model, evaluation, where it went."""
     m = result.metrics()
@@ -38,6 +47,8 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         f"{int(m['events']):,} events ({int(m['rejects']):,} rejected, "
         f"{int(m['merged']):,} merged), {result.bundle.training_start} .. {result.bundle.training_end}",
     )
+    if result.in_range.left_out:
+        grid.add_row("trained on", _range_line(result.in_range))
     grid.add_row(
         "windows",
         f"{int(m['windows']):,} of {int(m['identities'])} identities, {len(result.bundle.feature_names)} features",

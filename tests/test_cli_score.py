@@ -388,3 +388,23 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     assert shown == ["1", "2", "3", "4", "5"]
     written = ", ".join(str(out / f"{doc_path.stem}.{ext}") for ext in ("csv", "json", "parquet", "html"))
     assert f"{n - 5} more alerting window(s) beyond --top 5, explained in {written}" in result.stdout
+
+
+def test_a_directory_of_many_days_says_which_day_it_scored_and_what_it_left_out(tmp_path, bundle_path):
+    """Four days in one directory (102 events a day, then 109 on the attack day): one day is
+    scored, and the summary names it and counts the events of the other days it read."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(AUDIT / "normal_3days.jsonl", logs)
+    shutil.copy(AUDIT / "attack_day.jsonl", logs)
+
+    busiest = _score(tmp_path / "busiest", bundle_path, logs, "--format", "csv")
+    assert busiest.exit_code == 0, busiest.output
+    assert "day scored: 2026-03-05 (UTC); 306 events of other days read and not scored" in busiest.output
+
+    chosen = _score(tmp_path / "chosen", bundle_path, logs, "--format", "csv", "--day", "2026-03-03")
+    assert chosen.exit_code == 0, chosen.output
+    assert "day scored: 2026-03-03 (UTC); 313 events of other days read and not scored" in chosen.output
+
+    alone = _score(tmp_path / "alone", bundle_path, AUDIT / "attack_day.jsonl", "--format", "csv")
+    assert "day scored: 2026-03-05 (UTC)\n" in alone.output  # nothing left out, nothing to say

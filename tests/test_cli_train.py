@@ -194,3 +194,40 @@ def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tm
     assert refused.exit_code == 2
     assert "does not carry a valid signature for the configured key" in _flat(refused.stderr)
     assert "Traceback" not in refused.output
+
+
+def test_a_time_range_reports_what_was_trained_on_and_what_was_left_out(tmp_path, mlflow_store):
+    """Three days read (102 events each), the middle one trained on: the summary and the run's
+    metrics say so, instead of letting the 306 events read pass for the training data."""
+    from mlflow.tracking import MlflowClient
+
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            str(AUDIT / "normal_3days.jsonl"),
+            "--since",
+            "2026-03-03",
+            "--until",
+            "2026-03-04",
+            "--out",
+            str(tmp_path / "model.joblib"),
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    text = _flat(trained.stdout)
+    assert "history 306 events" in text
+    assert "trained on 102 events; left out: 102 before --since, 102 at or after --until" in text
+    experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
+    (run,) = [
+        r
+        for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
+        if r.data.tags.get("kind") == "isolation_forest"
+    ]
+    metrics = run.data.metrics
+    assert (metrics["events"], metrics["events_used"]) == (306, 102)
+    assert (metrics["events_before_since"], metrics["events_after_until"]) == (102, 102)
+
+    whole = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--no-track", "--out", str(tmp_path / "w")])
+    assert whole.exit_code == 0, whole.output
+    assert "trained on" not in whole.stdout  # nothing left out, nothing more to say

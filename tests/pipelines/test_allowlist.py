@@ -123,3 +123,15 @@ def test_guarded_reasons_follow_the_explanation_rule():
         "thief": ["n_exec", "new_ip_range"],
         "quiet": [],
     }
+
+
+def test_an_unknown_table_or_key_is_refused_naming_it_and_its_line(tmp_path):
+    """A file of `[[allow]]` tables would otherwise be an empty allowlist that hides nothing, silently."""
+    path = _write(
+        tmp_path, '[[suppress]]\nidentity = "a"\nreason = "r"\nexpires = 2099-01-01\n\n[[allow]]\nidentity = "b"\n'
+    )
+    with pytest.raises(KaadError, match=r"allow\.toml:6: unknown table 'allow'; entries are \[\[suppress\]\] tables"):
+        load_allowlist(path, TODAY)
+    path = _write(tmp_path, 'identity = "a"\n')
+    with pytest.raises(KaadError, match=r"allow\.toml:1: unknown key 'identity'"):
+        load_allowlist(path, TODAY)
