@@ -405,16 +405,11 @@ def ui_cmd(
 
     Example: kaad ui --port 5000
     """
-    import subprocess
-
-    from models.tracking import ui_command
+    from models.tracking import run_process_group, ui_command
 
     cmd, env = ui_command(port, tracking_uri)
     err.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)", markup=False)
-    try:
-        raise typer.Exit(code=subprocess.call(cmd, env=env))
-    except KeyboardInterrupt:
-        raise typer.Exit(code=0) from None
+    raise typer.Exit(code=run_process_group(cmd, env))
 
 
 @app.command("evaluate")

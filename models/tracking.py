@@ -394,5 +394,59 @@ def ui_command(port: int, tracking_uri: str | None = None, root: Path = ROOT) ->
     ]
     if artifacts:
         cmd += ["--default-artifact-root", artifacts]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # MLflow's own import of a deprecated starlette module warns at every start; not ours to act on.
+    warnings = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:starlette.middleware.wsgi is deprecated"])
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONWARNINGS": warnings,
+    }
     return cmd, env
+
+
+def run_process_group(cmd: list[str], env: dict[str, str], grace: float = 10.0) -> int:
+    """Run ``cmd`` in a process group of its own until it ends or we get SIGINT, SIGTERM or SIGHUP.
+
+    Any of those signals stops the whole group (the MLflow server and the uvicorn workers it
+    starts) with one SIGTERM, their quiet shutdown, then SIGKILL after ``grace`` seconds.
+    A group of its own also keeps the terminal's Ctrl-C from reaching uvicorn directly,
+    which answers it with an asyncio traceback. Returns the exit code, 0 when stopped by a signal.
+    """
+    import signal
+    import time
+
+    server = subprocess.Popen(cmd, env=env, process_group=0)
+    stopped: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopped.append(signum)
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = server.wait()
+        # The server may be gone before its workers: wait for the whole group, not just it.
+        deadline = time.monotonic() + grace
+        while _group_alive(server.pid):
+            if time.monotonic() > deadline:
+                os.killpg(server.pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopped else code
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -26,6 +26,7 @@ from models.detector import (
 from models.persistence import ModelBundle
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
 from pipelines.ingest import Ingestor, IngestStats, ingest
+from reports.progress import step
 
 
 @dataclass(frozen=True)
@@ -130,19 +131,27 @@ def train(
     if eval_inputs:
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
-        events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
-        assert events is not None  # ingest collects the table unless told not to
-        eval_windows = featurise(events, encoder, freq=config.window)
-        try:
-            raw_labels = Path(labels).read_bytes()
-        except OSError as exc:
-            raise KaadError(f"cannot read labels {str(labels)!r}: {exc.strerror}") from None
-        truth = read_labels(labels, events, freq=config.window, data=raw_labels)
-        result.eval_set_hash = eval_set_hash(events, raw_labels)
-        result.eval_scores = anomaly_scores(detector, eval_windows)
-        result.evaluation = evaluate(result.eval_scores, truth)
-        result.baselines = {
-            "robust_z": evaluate(robust_z_scores(detector[0], eval_windows), truth),
-            "sensitive_count": evaluate(sensitive_count_scores(eval_windows), truth),
-        }
+        with step("train: evaluate on the held-out data"):
+            _evaluate_into(result, detector, encoder, eval_inputs, labels, config, aws)
     return result
+
+
+def _evaluate_into(
+    result: TrainResult, detector, encoder, eval_inputs: list[str], labels: Path, config: TrainConfig, aws
+) -> None:
+    """Score the held-out data and record the evaluation and the baselines' in ``result``."""
+    events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
+    assert events is not None  # ingest collects the table unless told not to
+    eval_windows = featurise(events, encoder, freq=config.window)
+    try:
+        raw_labels = Path(labels).read_bytes()
+    except OSError as exc:
+        raise KaadError(f"cannot read labels {str(labels)!r}: {exc.strerror}") from None
+    truth = read_labels(labels, events, freq=config.window, data=raw_labels)
+    result.eval_set_hash = eval_set_hash(events, raw_labels)
+    result.eval_scores = anomaly_scores(detector, eval_windows)
+    result.evaluation = evaluate(result.eval_scores, truth)
+    result.baselines = {
+        "robust_z": evaluate(robust_z_scores(detector[0], eval_windows), truth),
+        "sensitive_count": evaluate(sensitive_count_scores(eval_windows), truth),
+    }

@@ -12,6 +12,7 @@ from pathlib import Path
 from models.persistence import save_bundle, signing_key
 from models.tracking import DEFAULT_EXPERIMENT, DEFAULT_MODEL_NAME, TrackedRun, log_training
 from pipelines.train import TrainConfig, TrainResult, train
+from reports.progress import step
 from sources.aws import AwsOptions
 from sources.files import expand_inputs
 
@@ -70,16 +71,18 @@ def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None 
             "training_start": bundle.training_start,
             "training_end": bundle.training_end,
         }
-        tracked = log_training(
-            result,
-            job.out_path,
-            params=params,
-            cluster=job.cluster,
-            experiment=job.experiment,
-            model_name=job.model_name,
-            promote=job.promote,
-            tracking_uri=job.tracking_uri,
-            key=key,
-            force_promote=job.force_promote,
-        )
+        # Seconds on a new store (tables created, model registered): say so on a terminal.
+        with step("train: log the run to MLflow"):
+            tracked = log_training(
+                result,
+                job.out_path,
+                params=params,
+                cluster=job.cluster,
+                experiment=job.experiment,
+                model_name=job.model_name,
+                promote=job.promote,
+                tracking_uri=job.tracking_uri,
+                key=key,
+                force_promote=job.force_promote,
+            )
     return TrainJobResult(result, digest, tracked)

@@ -45,3 +45,14 @@ def count_progress(total: int, description: str) -> Iterator[Callable[[int], Non
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+@contextmanager
+def step(description: str) -> Iterator[None]:
+    """Show ``description`` with a spinner on stderr while a step of unknown length runs."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(description):
+        yield
