@@ -27,6 +27,13 @@ def _labels_line(report) -> str:
     )
 
 
+def _time_range(bundle) -> str:
+    """The training period in plain UTC minutes, its end the end of the last window."""
+    start = pd.Timestamp(bundle.training_start)
+    end = pd.Timestamp(bundle.training_end) + pd.tseries.frequencies.to_offset(bundle.window)
+    return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC (end exclusive)"
+
+
 def _range_line(counts) -> str:
     parts = [f"{counts.kept:,} events"]
     if counts.before:
@@ -45,7 +52,7 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
     grid.add_row(
         "history",
         f"{int(m['events']):,} events ({int(m['rejects']):,} rejected, "
-        f"{int(m['merged']):,} merged), {result.bundle.training_start} .. {result.bundle.training_end}",
+        f"{int(m['merged']):,} merged), {_time_range(result.bundle)}",
     )
     if result.in_range.left_out:
         grid.add_row("trained on", _range_line(result.in_range))

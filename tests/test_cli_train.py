@@ -40,6 +40,8 @@ def test_train_then_score_with_the_champion_then_evaluate(tmp_path, mlflow_store
     )
     assert trained.exit_code == 0, trained.output
     assert "version 1 is the first champion" in trained.stdout
+    # Three whole days, said as a person would: no pandas offsets, the end where it ends.
+    assert "2026-03-02 00:00 .. 2026-03-05 00:00 UTC (end exclusive)" in trained.stdout
     experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
     (run,) = [
         r
