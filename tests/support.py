@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TESTS = Path(__file__).parent
@@ -28,3 +29,34 @@ def frame_records(frame: pd.DataFrame, drop: tuple[str, ...] = ("source_file",))
     """Rows of ``frame`` as plain JSON-ready dicts (for golden comparisons)."""
     cols = [c for c in frame.columns if c not in drop]
     return [{c: _plain(row[c]) for c in cols} for row in frame[cols].to_dict("records")]
+
+
+def cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
+    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
+
+    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
+    a training score then changes percentile. The cut is put where neither neighbour does.
+    """
+    from pipelines.score import score_day
+
+    windows = score_day([day_file], bundle, top=1).windows  # highest score first
+    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
+    train = np.asarray(bundle.train_scores)
+
+    def steady(score: float) -> bool:
+        return bool(np.abs(train - score).min() > 1e-9)
+
+    n = next(
+        k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
+    )
+    assert windows["is_anomaly"].sum() <= n
+    return float(pct[n - 1]), n
+
+
+def narrated_labels(tmp_path):
+    """labels.csv for the narrated attack day: cart's stolen token at 02:00."""
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
+    )
+    return path

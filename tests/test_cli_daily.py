@@ -6,21 +6,13 @@ import os
 import subprocess
 import sys
 
-from support import AUDIT
+from support import AUDIT, narrated_labels
 from typer.testing import CliRunner
 
 from cli import app
 
 ROOT = AUDIT.parents[2]
 runner = CliRunner()
-
-
-def _labels(tmp_path):
-    path = tmp_path / "labels.csv"
-    path.write_text(
-        "identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
-    )
-    return path
 
 
 def _kaad(*args: str, store) -> subprocess.CompletedProcess:
@@ -55,7 +47,7 @@ def test_mlflow_keeps_quiet_unless_verbose_and_kaad_says_what_happened(tmp_path)
         "--eval-data",
         str(AUDIT / "attack_day.jsonl"),
         "--labels",
-        str(_labels(tmp_path)),
+        str(narrated_labels(tmp_path)),
         "--promote",
         "--out",
         str(tmp_path / "model.joblib"),
@@ -86,7 +78,7 @@ def _train_champion(tmp_path) -> str:
             "--eval-data",
             str(AUDIT / "attack_day.jsonl"),
             "--labels",
-            str(_labels(tmp_path)),
+            str(narrated_labels(tmp_path)),
             "--promote",
             "--out",
             str(tmp_path / "model.joblib"),
@@ -147,7 +139,7 @@ def test_a_wrong_alias_of_an_existing_model_names_the_aliases_it_has(tmp_path, m
 
 
 def test_evaluate_names_a_missing_file_in_one_line(tmp_path):
-    labels = _labels(tmp_path)
+    labels = narrated_labels(tmp_path)
     missing_scores = runner.invoke(app, ["evaluate", "nope.csv", "--labels", str(labels)])
     assert missing_scores.exit_code == 2
     assert missing_scores.stderr.strip() == "error: 'nope.csv': no such file or directory"
@@ -164,7 +156,7 @@ def test_the_example_in_evaluate_help_reads_a_file_score_writes_by_default(tmp_p
     import re
 
     monkeypatch.chdir(tmp_path)
-    labels = _labels(tmp_path)
+    labels = narrated_labels(tmp_path)
     help_text = " ".join(runner.invoke(app, ["evaluate", "--help"]).stdout.split())
     example = re.search(r"kaad evaluate out/score-(\S+)/kaad-\1\.(\w+) --labels", help_text)
     assert example is not None, help_text

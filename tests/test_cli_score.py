@@ -8,16 +8,14 @@ import re
 import shutil
 import subprocess
 
-import numpy as np
 import pandas as pd
 import pytest
-from support import AUDIT
+from support import AUDIT, cut_for
 from typer.testing import CliRunner
 
 from cli import app
 from models.detector import DetectorParams
 from models.persistence import save_bundle
-from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
 
 runner = CliRunner()
@@ -141,7 +139,7 @@ def test_the_terminal_table_says_which_rows_alert(tmp_path, trained):
     bundle = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, bundle)
     day_file = trained["files"][-1]
-    cut, n = _cut_for(trained["result"].bundle, day_file, 25)
+    cut, n = cut_for(trained["result"].bundle, day_file, 25)
     found = _score(tmp_path, bundle, day_file, "--top", str(n + 10), "--fail-on", repr(cut))
     assert found.exit_code == 1, found.output
     rows = _rows_of_table(found.stdout)
@@ -328,26 +326,6 @@ def test_suppressed_windows_stay_in_every_output_marked_and_counted(tmp_path, bu
     assert ", 24 suppressed," in result.stdout
 
 
-def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
-    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
-
-    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
-    a training score then changes percentile. The cut is put where neither neighbour does.
-    """
-    windows = score_day([day_file], bundle, top=1).windows  # highest score first
-    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
-    train = np.asarray(bundle.train_scores)
-
-    def steady(score: float) -> bool:
-        return bool(np.abs(train - score).min() > 1e-9)
-
-    n = next(
-        k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
-    )
-    assert windows["is_anomaly"].sum() <= n
-    return float(pct[n - 1]), n
-
-
 def test_top_limits_only_the_terminal_table(tmp_path, trained):
     # Five planted attacks on a simulated day; --fail-on is set so that n >= 25 windows are at
     # or above it. --top 5 shows five rows; all n are explained in every file, and the exit
@@ -355,7 +333,7 @@ def test_top_limits_only_the_terminal_table(tmp_path, trained):
     bundle = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, bundle)
     day_file = trained["files"][-1]
-    cut, n = _cut_for(trained["result"].bundle, day_file, 25)
+    cut, n = cut_for(trained["result"].bundle, day_file, 25)
     result = _score(tmp_path / "out", bundle, day_file, "--top", "5", "--fail-on", repr(cut))
     assert result.exit_code == 1, result.output
     assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout

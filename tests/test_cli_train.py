@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support import AUDIT
+from support import AUDIT, narrated_labels
 from typer.testing import CliRunner
 
 from cli import app
@@ -10,18 +10,10 @@ from cli import app
 runner = CliRunner()
 
 
-def _labels(tmp_path):
-    path = tmp_path / "labels.csv"
-    path.write_text(
-        "identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
-    )
-    return path
-
-
 def test_train_then_score_with_the_champion_then_evaluate(tmp_path, mlflow_store):
     from mlflow.tracking import MlflowClient
 
-    labels = _labels(tmp_path)
+    labels = narrated_labels(tmp_path)
     trained = runner.invoke(
         app,
         [
@@ -150,7 +142,7 @@ def test_a_champion_measured_on_another_evaluation_set_is_kept_unless_forced(tmp
     first = _train(tmp_path, hard, "--promote")
     assert first.exit_code == 0 and "version 1 is the first champion" in _flat(first.stdout)
 
-    other = _labels(tmp_path)
+    other = narrated_labels(tmp_path)
     kept = _train(tmp_path, other, "--promote")
     assert kept.exit_code == 0, kept.output
     assert "average precision 1.000" in _flat(kept.stdout)
@@ -171,7 +163,7 @@ def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tm
     monkeypatch.delenv("KAAD_SIGNING_KEY", raising=False)
     key_file = tmp_path / "kaad.key"
     key_file.write_text("kaad-test-signing-key-0123456789abcdef\n")
-    trained = _train(tmp_path, _labels(tmp_path), "--promote", "--signing-key-file", str(key_file))
+    trained = _train(tmp_path, narrated_labels(tmp_path), "--promote", "--signing-key-file", str(key_file))
     assert trained.exit_code == 0, trained.output
     assert (tmp_path / "model.joblib.sig").is_file()
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 
 import boto3
-import numpy as np
 import pandas as pd
 import pytest
+from support import cut_for
 from typer.testing import CliRunner
 
 from cli import app
 from models.persistence import save_bundle
-from pipelines.score import score_day
 
 REGION = "us-east-1"
 runner = CliRunner()
@@ -43,32 +42,12 @@ def _received(sqs, queue) -> list[dict]:
     return bodies
 
 
-def _cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
-    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
-
-    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
-    a training score then changes percentile. The cut is put where neither neighbour does.
-    """
-    windows = score_day([day_file], bundle, top=1).windows  # highest score first
-    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
-    train = np.asarray(bundle.train_scores)
-
-    def steady(score: float) -> bool:
-        return bool(np.abs(train - score).min() > 1e-9)
-
-    n = next(
-        k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
-    )
-    assert windows["is_anomaly"].sum() <= n
-    return float(pct[n - 1]), n
-
-
 def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trained, tmp_path):
     topic, sqs, queue = oncall
     bundle = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, bundle)
     day_file = trained["files"][-1]
-    cut, n = _cut_for(trained["result"].bundle, day_file, 25)  # n >= 25 windows at or above --fail-on
+    cut, n = cut_for(trained["result"].bundle, day_file, 25)  # n >= 25 windows at or above --fail-on
     args = [
         "score",
         day_file,
