@@ -20,10 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from events.hashset import HashSet
 from events.parse import AUDIT_ID_HASH_SQL, REQUEST_KEY_SQL
 from events.schema import EVENT_SCHEMA
 
 _KEYS = f"SELECT {REQUEST_KEY_SQL} AS request, {AUDIT_ID_HASH_SQL} AS id"
+
+
+def _add_new(known: HashSet, keys: np.ndarray) -> None:
+    distinct = np.unique(keys)
+    known.add(distinct[~known.contains(distinct, is_sorted=True)], is_sorted=True)
 
 
 def _keys(con: duckdb.DuckDBPyConnection, relation: str, **params) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +50,7 @@ class LakeWriter:
     def __init__(self, root: Path, cluster: str) -> None:
         self.root = Path(root)
         self.cluster = cluster
-        self._known: dict[str, tuple[set[int], set[int]]] = {}  # day -> (requests, auditIDs)
+        self._known: dict[str, tuple[HashSet, HashSet]] = {}  # day -> (requests, auditIDs)
         self._con = duckdb.connect()
         self._writers: dict[str, pq.ParquetWriter] = {}
         self.n_written = 0
@@ -52,15 +58,14 @@ class LakeWriter:
         self.n_audit_id_reused = 0  # flagged here: the auditID was in the partition already
         self.partitions: set[Path] = set()
 
-    def _existing(self, day: str) -> tuple[set[int], set[int]]:
+    def _existing(self, day: str) -> tuple[HashSet, HashSet]:
         if day not in self._known:
             part = lake_partition(self.root, self.cluster, day)
-            requests: set[int] = set()
-            ids: set[int] = set()
+            requests, ids = HashSet(), HashSet()
             for path in sorted(part.glob("*.parquet")):
                 got_requests, got_ids = _keys(self._con, "read_parquet($path)", path=str(path))
-                requests.update(got_requests.tolist())
-                ids.update(got_ids.tolist())
+                _add_new(requests, got_requests)
+                _add_new(ids, got_ids)
             self._known[day] = (requests, ids)
         return self._known[day]
 
@@ -77,17 +82,17 @@ class LakeWriter:
         for day in np.unique(days):
             rows = np.flatnonzero(days == day)
             known_requests, known_ids = self._existing(day)
-            fresh = np.array([i for i in rows if int(requests[i]) not in known_requests], dtype=np.int64)
+            fresh = rows[~known_requests.contains(requests[rows])]
             self.n_already_there += len(rows) - len(fresh)
             if len(fresh) == 0:
                 continue
             # A new request under an auditID this partition already holds: flag it here too.
-            flags = np.array([reused[i] or int(ids[i]) in known_ids for i in fresh], dtype=bool)
+            flags = reused[fresh] | known_ids.contains(ids[fresh])
             self.n_audit_id_reused += int(flags.sum() - reused[fresh].sum())
             part = table.take(fresh).cast(EVENT_SCHEMA)
             part = part.set_column(part.column_names.index("audit_id_reused"), "audit_id_reused", pa.array(flags))
-            known_requests.update(requests[fresh].tolist())
-            known_ids.update(ids[fresh].tolist())
+            _add_new(known_requests, requests[fresh])
+            _add_new(known_ids, ids[fresh])
             writer = self._writers.get(day)
             if writer is None:
                 target = lake_partition(self.root, self.cluster, day)
