@@ -120,7 +120,6 @@ class AuditIdReuse:
 
     def __init__(self) -> None:
         self._seen = HashSet()
-        self.n_reused = 0
 
     def mark(self, id_hashes: np.ndarray) -> np.ndarray:
         """Return which of these requests (in emit order) reuse an auditID seen before."""
@@ -138,5 +137,4 @@ class AuditIdReuse:
         self._seen.add(distinct[~seen], is_sorted=True)
         reused = np.empty(len(ids), dtype=bool)
         reused[order] = reused_sorted
-        self.n_reused += int(reused.sum())
         return reused
