@@ -63,6 +63,8 @@ class ScoreResult:
     expired_allowlist: list[Entry] = field(default_factory=list)
     #: Events read but not scored because they are not of ``day`` (one day is scored per run).
     n_other_days: int = 0
+    #: Where ``threshold`` sits among the training windows' scores (0-100), as the table's percentiles.
+    threshold_percentile: float = float("nan")
 
     @property
     def n_suppressed(self) -> int:
@@ -300,6 +302,7 @@ def score_batches(
         activity,
         [] if allowlist is None else allowlist.expired,
         n_other_days,
+        float(percentiles(bundle.train_scores, np.array([cut]))[0]),
     )
 
 

@@ -62,26 +62,46 @@ def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.T
     )
 
 
-def _svg_histogram(scores: np.ndarray, threshold: float) -> str:
-    width, height, pad = 640, 160, 24
+def _svg_histogram(scores: np.ndarray, threshold: float, threshold_percentile: float) -> str:
+    """Windows per score bin on a log axis (one alert among thousands stays visible)."""
+    width, height, pad, left = 640, 180, 24, 52
     if len(scores) == 0:
         return "<p>No windows.</p>"
     lo, hi = float(min(scores.min(), threshold)), float(max(scores.max(), threshold))
     counts, edges = np.histogram(scores, bins=50, range=(lo, hi if hi > lo else lo + 1))
-    scale = np.log1p(counts) / max(np.log1p(counts).max(), 1)
-    bw = (width - 2 * pad) / len(counts)
+    top = max(float(np.log10(max(counts.max(), 1))), 1.0)
+    plot_h = height - 2 * pad
+
+    def y(count: float) -> float:
+        # log10(1 + n) keeps a bin of one window above the axis.
+        return height - pad - plot_h * math.log10(1 + count) / math.log10(1 + 10**top)
+
+    bw = (width - left - pad) / len(counts)
     bars = "".join(
-        f'<rect class="bar" x="{pad + i * bw:.1f}" y="{height - pad - (height - 2 * pad) * s:.1f}" '
-        f'width="{bw - 1:.1f}" height="{(height - 2 * pad) * s:.1f}"><title>{c} windows '
-        f"{edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>"
-        for i, (c, s) in enumerate(zip(counts, scale, strict=True))
+        f'<rect class="bar" x="{left + i * bw:.1f}" y="{y(c):.1f}" width="{bw - 1:.1f}" '
+        f'height="{height - pad - y(c):.1f}"><title>{c} windows {edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
+        for i, c in enumerate(counts)
     )
-    x = pad + (width - 2 * pad) * (threshold - lo) / ((hi - lo) or 1)
+    ticks = "".join(
+        f'<line x1="{left - 4}" x2="{left}" y1="{y(10**k):.1f}" y2="{y(10**k):.1f}" stroke="#5a6272"/>'
+        f'<text x="{left - 6}" y="{y(10**k) + 4:.1f}" font-size="10" text-anchor="end">{10**k:,}</text>'
+        for k in range(math.ceil(top) + 1)
+        if 10**k <= 10**top * 1.0001
+    )
+    x = left + (width - left - pad) * (threshold - lo) / ((hi - lo) or 1)
+    where = (
+        f"{threshold_percentile:.1f}th percentile of training windows"
+        if math.isfinite(threshold_percentile)
+        else f"score {threshold:.3f}"
+    )
     return (
-        f'<svg width="{width}" height="{height}" role="img" aria-label="score distribution">{bars}'
+        f'<svg width="{width}" height="{height}" role="img" aria-label="windows per anomaly score">{bars}'
+        f'<line x1="{left}" x2="{left}" y1="{pad / 2}" y2="{height - pad}" stroke="#5a6272"/>{ticks}'
+        f'<text x="4" y="{pad / 2 + 2}" font-size="10">windows</text>'
         f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'
-        f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold {threshold:.3f}</text>'
-        f'<text x="{pad}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
+        f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold: {where}</text>'
+        f'<text x="{left}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
+        f'<text x="{(width + left) / 2 - 40:.1f}" y="{height - 6}" font-size="10">anomaly score</text>'
         f'<text x="{width - pad - 30}" y="{height - 6}" font-size="10">{hi:.2f}</text></svg>'
     )
 
@@ -159,6 +179,9 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
             f"</thead><tbody>{suppressed}</tbody></table>"
         )
     expired = "".join(f"<li>{e(x.reason)} (expired {x.expires})</li>" for x in result.expired_allowlist)
+    histogram = _svg_histogram(
+        result.windows["anomaly_score"].to_numpy(dtype=float), result.threshold, result.threshold_percentile
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -172,7 +195,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Drill-down</h2>{"".join(drill)}
 {suppressed}
-<h2>Score distribution</h2>{_svg_histogram(result.windows["anomaly_score"].to_numpy(dtype=float), result.threshold)}
+<h2>Score distribution</h2>{histogram}
 {f"<h2>Expired allowlist entries (not applied)</h2><ul>{expired}</ul>" if expired else ""}
 </body></html>
 """

@@ -192,6 +192,26 @@ def test_allowlist_suppresses_visibly(tmp_path, bundle_path, hostile_day):
     assert refused.exit_code == 2 and "needs a reason and an expires date" in refused.stderr
 
 
+def test_html_histogram_has_a_count_axis_and_names_the_threshold_as_a_percentile(tmp_path, bundle_path, hostile_day):
+    """The ranking speaks in percentiles of the training windows; so does the histogram.
+
+    Its y-axis is labelled (windows, log scale: 1, 10, 100, ...) so one alert among thousands
+    of windows is readable, and the threshold line says where it sits among training windows.
+    """
+    result = _score(tmp_path, bundle_path, hostile_day)
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "kaad-2026-03-05.html").read_text()
+    chart = html[html.index('aria-label="windows per anomaly score"') :]
+    chart = chart[: chart.index("</svg>")]
+    doc = json.loads((tmp_path / "kaad-2026-03-05.json").read_text())
+    assert ">windows</text>" in chart and ">anomaly score</text>" in chart
+    assert re.findall(r'text-anchor="end">([\d,]+)</text>', chart)[:2] == ["1", "10"]
+    where = re.search(r"threshold: ([\d.]+)th percentile of training windows", chart)
+    assert where is not None, chart[-600:]
+    assert 90.0 <= float(where.group(1)) <= 100.0
+    assert len(doc["all_windows"]) > 0
+
+
 def test_html_report_renders_in_headless_chromium(tmp_path, bundle_path, hostile_day):
     chromium = shutil.which("chromium")
     if chromium is None:
