@@ -462,7 +462,10 @@ def score_cmd(
     ] = None,
     bundle: Annotated[Path | None, typer.Option(help="Score with this bundle file.")] = None,
     day: Annotated[
-        str | None, typer.Option(help="UTC day to score, YYYY-MM-DD (default: the inputs' main day).")
+        str | None,
+        typer.Option(
+            help="UTC day to score, YYYY-MM-DD (default: the inputs' main day), or 'all': every day, oldest first."
+        ),
     ] = None,
     top: Annotated[
         int,
@@ -519,13 +522,12 @@ def score_cmd(
     """
     from datetime import date as date_type
 
-    from pipelines.daily import ScoreJob, run_score_job
-    from reports import score_outputs
-    from safe_text import printable
+    from pipelines.daily import ScoreJob, run_score_days, run_score_job
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    every_day = day == "all"
     try:
-        the_day = None if day is None else date_type.fromisoformat(day)
+        the_day = None if day is None or every_day else date_type.fromisoformat(day)
         job = ScoreJob(
             inputs=inputs,
             day=the_day,
@@ -547,9 +549,28 @@ def score_cmd(
             notify_state=notify_state,
             trusted_proxies=_proxies(trusted_proxies),
         )
-        done = run_score_job(job)
+        if every_day:
+            done, days = None, run_score_days(job)
+        else:
+            done = run_score_job(job)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
+    if done is None:  # --day all
+        n_high = 0
+        for one in days.days:
+            n_high += _report_day(one, wanted=[], top=top, fail_on=fail_on)
+        out.print(f"{len(days.days)} day(s) scored, {days.stats.n_rejected} input rejects", markup=False)
+    else:
+        n_high = _report_day(done, wanted=wanted, top=top, fail_on=fail_on)
+    if n_high:
+        raise typer.Exit(code=1)
+
+
+def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> int:
+    """Print one scored day as ``kaad score`` does; return its windows at or above ``fail_on``."""
+    from reports import score_outputs
+    from safe_text import printable
+
     result, written, alerts = done.result, done.written, done.sent
     if "table" in wanted:
         out.print(score_outputs.render_table(result, top=top))
@@ -574,13 +595,12 @@ def score_cmd(
         f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
         f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
     )
-    if fail_on is not None and result.n_at_or_above(fail_on):
-        out.print(
-            f"{summary}; {result.n_at_or_above(fail_on)} at or above percentile {fail_on:g}: exit 1", markup=False
-        )
-        raise typer.Exit(code=1)
+    if fail_on is not None and (n_high := result.n_at_or_above(fail_on)):
+        out.print(f"{summary}; {n_high} at or above percentile {fail_on:g}: exit 1", markup=False)
+        return n_high
     tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
     out.print(summary + tail, markup=False)
+    return 0
 
 
 allowlist_app = typer.Typer(no_args_is_help=True, help="Check an allowlist file (format: README.md, 'An allowlist').")

@@ -6,14 +6,17 @@ everything else (which model, which files, MLflow, SNS, CloudWatch metrics) happ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+
+import duckdb
 
 from errors import KaadError
 from models.registry import resolve_bundle
 from pipelines.allowlist import load_allowlist
-from pipelines.ingest import cluster_of
+from pipelines.ingest import IngestStats, cluster_of, ingest
 from pipelines.score import ScoreResult, score_day
 from reports import html, score_outputs
 from sources.aws import AwsOptions
@@ -45,6 +48,8 @@ class ScoreJob:
     metrics: str | None = None  # cloudwatch:NAMESPACE
     notify_state: Path = Path("out/notify-ledger.json")
     trusted_proxies: tuple | None = None
+    #: The cluster's name for metrics (default: from the inputs' paths).
+    cluster: str | None = None
 
     def check(self) -> None:
         """Raise :class:`errors.KaadError` for options that cannot work together."""
@@ -93,7 +98,11 @@ def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
         from reports.aws_alerts import put_day_metrics
 
         done = put_day_metrics(
-            result, job.metrics.removeprefix("cloudwatch:"), aws, job.notify_state, cluster=cluster_of(job.inputs)
+            result,
+            job.metrics.removeprefix("cloudwatch:"),
+            aws,
+            job.notify_state,
+            cluster=job.cluster or cluster_of(job.inputs),
         )
         sent.append("cloudwatch: day metrics " + ("put" if done else "already put before"))
     return sent
@@ -128,3 +137,42 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
             score_outputs.write_csv(result, csv_path)
         log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=job.tracking_uri)
     return ScoreJobResult(result, label, written, _send(job, result))
+
+
+@dataclass
+class DaysResult:
+    """``--day all``: each UTC day of the inputs scored in time order, and what the one read found."""
+
+    days: list[ScoreJobResult]
+    stats: IngestStats
+
+
+def run_score_days(job: ScoreJob) -> DaysResult:
+    """Score every UTC day of ``job.inputs``, oldest first, reading the inputs once.
+
+    The inputs are parsed once into a temporary event table; each day is then scored from it
+    as :func:`run_score_job` scores one day, with its own reports, MLflow run and alerts.
+    """
+    job.check()
+    with tempfile.TemporaryDirectory(prefix="kaad-days-") as tmp:
+        table = Path(tmp) / "events.parquet"
+        read = ingest(job.inputs, out=table, collect=False, aws=job.aws, trusted_proxies=job.trusted_proxies)
+        if read.stats.n_events == 0:
+            raise KaadError("no events to score in the given inputs")
+        con = duckdb.connect()
+        quoted = str(table).replace("'", "''")
+        con.execute(
+            "CREATE VIEW events AS SELECT *, CAST(timezone('UTC', timestamp) AS DATE) AS utc_day "
+            f"FROM read_parquet('{quoted}') WHERE timestamp IS NOT NULL"
+        )
+        each = replace(job, cluster=job.cluster or cluster_of(job.inputs))
+        done = []
+        for (day,) in con.execute("SELECT DISTINCT utc_day FROM events ORDER BY utc_day").fetchall():
+            # One table per day, so each day reads its own events only.
+            part = Path(tmp) / f"events-{day}.parquet"
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (utc_day) FROM events WHERE utc_day = DATE '{day}') "
+                f"TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
+            )
+            done.append(run_score_job(replace(each, inputs=[str(part)], day=day)))
+    return DaysResult(done, read.stats)

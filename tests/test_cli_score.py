@@ -406,3 +406,29 @@ def test_a_directory_of_many_days_says_which_day_it_scored_and_what_it_left_out(
 
     alone = _score(tmp_path / "alone", bundle_path, AUDIT / "attack_day.jsonl", "--format", "csv")
     assert "day scored: 2026-03-05 (UTC)\n" in alone.output  # nothing left out, nothing to say
+
+
+def test_day_all_scores_every_day_oldest_first_each_with_its_own_report(tmp_path, bundle_path):
+    """`--day all` over the same four days: the inputs are read once, then each UTC day is
+    scored in time order with its own CSV, and the exit code covers every day."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(AUDIT / "attack_day.jsonl", logs)  # listed first; scored last
+    shutil.copy(AUDIT / "normal_3days.jsonl", logs)
+
+    result = _score(tmp_path / "all", bundle_path, logs, "--format", "csv", "--day", "all", "--fail-on", "90")
+
+    scored = re.findall(r"day scored: (\S+) \(UTC\)(.*)", result.output)
+    assert [d for d, _ in scored] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"], result.output
+    assert all(rest == "" for _, rest in scored)  # no day's events are "of other days"
+    for day, _ in scored:
+        assert (tmp_path / "all" / f"kaad-{day}.csv").exists()
+    assert "4 day(s) scored, 0 input rejects" in result.output
+    assert result.exit_code == 1  # the attack day has windows at or above percentile 90
+    one = _score(tmp_path / "one", bundle_path, logs, "--format", "csv", "--day", "2026-03-05", "--fail-on", "90")
+    with (
+        open(tmp_path / "one" / "kaad-2026-03-05.csv", newline="") as a,
+        open(tmp_path / "all" / "kaad-2026-03-05.csv", newline="") as b,
+    ):
+        assert list(csv.reader(a)) == list(csv.reader(b))  # the same day, scored the same way
+    assert one.exit_code == 1
