@@ -6,6 +6,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from support import AUDIT
@@ -38,33 +39,48 @@ def test_simulate_prints_no_bar_when_stderr_is_not_a_terminal(tmp_path):
 
 
 def _on_a_terminal(args: list[str]) -> tuple[subprocess.CompletedProcess, str]:
-    """Run kaad with stderr on a real pseudo-terminal, as in an interactive shell; stdout piped."""
+    """Run kaad with stderr on a real pseudo-terminal, as in an interactive shell; stdout piped.
+
+    The terminal is read while kaad runs, as a terminal emulator does: a pseudo-terminal holds
+    only a few kilobytes, and a bar redrawn often on a slow machine would otherwise block kaad.
+    """
     leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "cli", *args],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=follower,
             env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
-            timeout=300,
         )
         os.close(follower)
         follower = -1
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the terminal has no writer left
-                break
-            if not chunk:
-                break
-            drawn += chunk
+        try:
+            stdout, _ = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        reader.join(timeout=30)
     finally:
         if follower != -1:
             os.close(follower)
-        os.close(leader)
-    return done, drawn.decode(errors="replace")
+    os.close(leader)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, None)
+    return done, b"".join(chunks).decode(errors="replace")
 
 
 def test_simulate_draws_a_bar_on_a_terminal(tmp_path):
