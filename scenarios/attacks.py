@@ -101,6 +101,7 @@ class Attack:
     summary: str
     build: Callable[[Context], Steps]
     off_hours: bool = False  # the loud variant happens at night (victim's time)
+    paced: bool = False  # low and slow: a few calls an hour through the victim's working day
 
 
 def _in_pod(actor: Actor, ctx: Context, loud_ua: str) -> Identity:
@@ -615,6 +616,36 @@ def night_session_new_country(ctx: Context) -> Steps:
     return steps
 
 
+def _per_hour(ctx: Context) -> int:
+    return 3 if ctx.loud else 1
+
+
+def low_and_slow_probing(ctx: Context) -> Steps:
+    """A compromised application feels out its neighbours: list and get secrets, config maps and
+    pods in namespaces it has no rights in, a call or three an hour so that no hour stands out.
+
+    The calls come from the application's own pod with its own client (a malicious dependency
+    or an injected payload using the pod's client-go), and every one of them is denied.
+    """
+    victim = ctx.app(6)
+    who = _in_pod(victim, ctx, victim.identity.user_agent)
+    foreign = [ns for ns in ctx.cluster.namespaces if ns != victim.namespace]
+    probes = [
+        ("list", "secrets", None),
+        ("get", "secrets", "db-credentials"),
+        ("list", "configmaps", None),
+        ("get", "configmaps", "kube-root-ca.crt"),
+        ("list", "pods", None),
+    ]
+    hours = int(ctx.rng.integers(8, WORKING_HOURS[1] - WORKING_HOURS[0] + 1))
+    steps: Steps = []
+    for _ in range(hours * _per_hour(ctx)):
+        verb, resource, name = probes[int(ctx.rng.integers(len(probes)))]
+        ns = foreign[int(ctx.rng.integers(len(foreign)))]
+        steps.append((Call(verb, resource, ns, name, allowed=False), who))
+    return steps
+
+
 ATTACKS: dict[str, Attack] = {
     a.name: a
     for a in [
@@ -740,9 +771,19 @@ ATTACKS: dict[str, Attack] = {
             "T1078.004",
             "Valid Accounts: Cloud Accounts",
             "A platform admin's IAM session is used from a new country: at night through a VPN exit with "
-            "another kubectl (loud), or in the admin's working hours from a foreign mobile network (quiet).",
+            "the intruder's kubectl (loud), or in the admin's working hours from a foreign mobile network (quiet).",
             night_session_new_country,
             off_hours=True,
+        ),
+        Attack(
+            "low_and_slow_probing",
+            "T1613",
+            "Container and Resource Discovery (low and slow)",
+            "A compromised application's service account probes other namespaces from its own pod with its "
+            "own client: one denied get or list of secrets, config maps or pods an hour (three when loud) "
+            "through a working day.",
+            low_and_slow_probing,
+            paced=True,
         ),
     ]
 }
@@ -761,7 +802,8 @@ def schedule(
     Hours are the victim's local hours (``ctx.victim``'s time zone, else ``tz_offset``). A loud
     off-hours attack is a burst in the night (00-06); every other loud attack a burst in
     working hours (09-18). A quiet attack spreads its calls over a random stretch of the
-    victim's working hours.
+    victim's working hours. A paced (low-and-slow) attack makes its calls a few an hour, in
+    consecutive hours of the working day.
     """
     rng = ctx.rng
     tz = ctx.victim.tz_offset if ctx.victim is not None else tz_offset
@@ -770,6 +812,14 @@ def schedule(
         # Modulo 24 keeps the attack inside the simulated UTC day whatever the time zone.
         return day + timedelta(hours=(local_hour - tz) % 24)
 
+    if attack.paced:
+        per_hour = _per_hour(ctx)
+        n_hours = -(-len(steps) // per_hour)
+        first = _local_hour(rng, WORKING_HOURS, n_hours)
+        hour_of_step = np.repeat(np.arange(n_hours), per_hour)[: len(steps)]
+        offsets = np.sort(3600.0 * hour_of_step + rng.uniform(0, 3600, size=len(steps)))
+        begin = at(first)
+        return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps, strict=True)]
     if ctx.loud:
         local_hour = _local_hour(rng, NIGHT_HOURS if attack.off_hours else WORKING_HOURS)
         # The burst starts in the first half hour and lasts minutes, so it ends within the hour.

@@ -109,6 +109,11 @@ LOOKS_LIKE = {
     "night_session_new_country": lambda ev, loud: all(
         _outside_vpc(e) and e["user"]["username"].startswith("arn:aws:sts::") for e in ev
     ),
+    "low_and_slow_probing": lambda ev, loud: (
+        len({e["user"]["username"] for e in ev}) == 1
+        and all(e["responseStatus"]["code"] == 403 and e["verb"] in {"get", "list"} for e in ev)
+        and len({e["requestReceivedTimestamp"][11:13] for e in ev}) >= 8
+    ),
 }
 
 

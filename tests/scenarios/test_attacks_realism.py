@@ -18,7 +18,7 @@ from sim_data import SMALL
 
 from scenarios import networks
 from scenarios.attacks import ATTACKS, NIGHT_HOURS, TOOL_UAS, WORKING_HOURS
-from scenarios.cluster import Cluster, build_cluster
+from scenarios.cluster import Cluster, build_cluster, day_start
 from scenarios.simulate import attack_day
 
 DOCUMENTATION_NET = ipaddress.ip_network("192.0.2.0/24")  # the attackers' range before issue #15
@@ -138,3 +138,41 @@ def test_a_developer_attack_keeps_the_hours_of_the_developer_whose_session_it_is
     assert _victim_tz(cluster, first) == -6
     utc_hours = {int(row["timestamp"][11:13]) for row in labels}
     assert utc_hours <= set(range(9 + 6, 18 + 6)), utc_hours
+
+
+@pytest.mark.parametrize("variant", ["loud", "quiet"])
+def test_low_and_slow_probing_is_a_denied_call_or_three_an_hour_through_a_working_day(cluster, variant):
+    """A compromised application probes other namespaces from its own pod with its own client:
+    every call denied, one an hour (three when loud), over at least eight consecutive hours."""
+    per_hour = 3 if variant == "loud" else 1
+    for seed in SEEDS:
+        events, labels, _ = attack_day(cluster, ["low_and_slow_probing"], DAY, variant, seed)
+        probes = [e for _, e in events]
+        app = cluster.actor(probes[0]["user"]["username"])
+        assert app.kind == "app"
+        assert {e["userAgent"] for e in probes} == {app.identity.user_agent}
+        assert len({e["sourceIPs"][0] for e in probes}) == 1 and probes[0]["sourceIPs"][0] in app.identity.ips
+        assert all(e["responseStatus"]["code"] == 403 for e in probes)
+        assert all(e["objectRef"]["namespace"] != app.namespace for e in probes)
+        assert {e["objectRef"]["resource"] for e in probes} <= {"secrets", "configmaps", "pods"}
+        assert {e["verb"] for e in probes} <= {"get", "list"}
+        per_utc_hour = collections.Counter(int(e["requestReceivedTimestamp"][11:13]) for e in probes)
+        hours = sorted(per_utc_hour)
+        assert len(hours) >= 8 and hours == list(range(hours[0], hours[0] + len(hours))), hours
+        assert set(per_utc_hour.values()) == {per_hour}, per_utc_hour
+        assert len(labels) == len(probes)
+
+
+def test_labels_round_trip_for_the_new_attack_alone(tmp_path):
+    """simulate(..., attacks=[...]) writes a label for every request of the low-and-slow probe."""
+    from sim_data import read_events, read_labels
+
+    from scenarios.simulate import simulate
+
+    result = simulate(tmp_path, days=1, attacks=["low_and_slow_probing"], variant="quiet", seed=4, spec=SMALL)
+    labels = read_labels(result.labels)
+    denied = [e for e in read_events(result.files) if e["auditID"] in {r["auditID"] for r in labels}]
+    assert len(labels) == len(denied) >= 8
+    assert {r["scenario"] for r in labels} == {"low_and_slow_probing"}
+    assert {r["technique"] for r in labels} == {"T1613"}
+    assert str(day_start(SMALL, 0).date()) == labels[0]["day"]
