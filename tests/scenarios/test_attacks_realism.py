@@ -13,13 +13,14 @@ import collections
 import ipaddress
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 from sim_data import SMALL
 
 from scenarios import networks
-from scenarios.attacks import ATTACKS, NIGHT_HOURS, TOOL_UAS, WORKING_HOURS
+from scenarios.attacks import ATTACKS, NIGHT_HOURS, TOOL_UAS, WORKING_HOURS, Context, schedule
 from scenarios.cluster import Cluster, build_cluster, day_start
-from scenarios.simulate import attack_day
+from scenarios.eks import Call, Identity
 
 DOCUMENTATION_NET = ipaddress.ip_network("192.0.2.0/24")  # the attackers' range before issue #15
 POD_SUBNETS = ipaddress.ip_network("10.0.16.0/20"), ipaddress.ip_network("10.0.32.0/20")
@@ -35,37 +36,41 @@ def _in_a_pool_or_a_pod(ip: str) -> bool:
 
 
 def _split(attacked) -> tuple[list[dict], list[dict]]:
-    """The fixture's events: (attack events, ordinary events)."""
-    attack_ids = {row["auditID"] for row in attacked["labels"]}
+    """The fixture's events: (attack events, everything else)."""
+    attack_ids = {row["auditID"] for row in attacked["labels"] if row["scenario"] in ATTACKS}
     attack = [e for e in attacked["events"] if e["auditID"] in attack_ids]
     normal = [e for e in attacked["events"] if e["auditID"] not in attack_ids]
     return attack, normal
 
 
-def _session(user: dict) -> str | None:
-    return ((user.get("extra") or {}).get("sessionName") or [None])[0]
+def _session(extra: dict | None) -> str | None:
+    return ((extra or {}).get("sessionName") or [None])[0]
 
 
-def _victim_tz(cluster: Cluster, event: dict) -> int:
-    """The time zone of the actor behind an event (people told apart by their IAM session)."""
+def _tz_of(cluster: Cluster, who: Identity) -> int:
+    """The time zone of the actor behind an identity (people told apart by their IAM session)."""
     for actor in cluster.actors:
-        who = actor.identity
-        if who.username == event["user"]["username"] and _session({"extra": who.extra}) == _session(event["user"]):
+        if actor.identity.username == who.username and _session(actor.identity.extra) == _session(who.extra):
             return actor.tz_offset
-    raise LookupError(event["user"]["username"])
+    raise LookupError(who.username)
+
+
+def _injected(cluster: Cluster, name: str, variant: str, seed: int) -> list[tuple[datetime, Call, Identity]]:
+    """One attack built and timed alone, handed what scenarios.simulate.attack_day hands it."""
+    attack = ATTACKS[name]
+    ctx = Context(cluster, np.random.default_rng([seed, 3, DAY, 0]), loud=(variant == "loud"))
+    steps = attack.build(ctx)
+    # attack_day's time zone: that of the first actor with the first step's username.
+    first_user = steps[0][1].username
+    tz = next((a.tz_offset for a in cluster.actors if a.identity.username == first_user), 0)
+    return schedule(attack, steps, ctx, day_start(cluster.spec, DAY), tz)
 
 
 def _local_hours(name: str, variant: str, seed: int, cluster: Cluster) -> list[int]:
-    """Local hours (victim's time zone) of every request of one attack injected alone."""
-    events, labels, _ = attack_day(cluster, [name], DAY, variant, seed)
-    by_id = {e["auditID"]: e for _, e in events}
-    first = by_id[labels[0]["auditID"]]
-    tz = _victim_tz(cluster, first)
-    hours = []
-    for row in labels:
-        t = datetime.fromisoformat(row["timestamp"].replace("Z", ""))
-        hours.append((t + timedelta(hours=tz)).hour)
-    return hours
+    """Local hours, in the time zone of the victim behind the first call, of an attack's calls."""
+    timed = _injected(cluster, name, variant, seed)
+    tz = _tz_of(cluster, timed[0][2])
+    return [(t + timedelta(hours=tz)).hour for t, _, _ in timed]
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +136,15 @@ def test_the_hour_of_an_attack_changes_with_the_seed(cluster, name, variant):
 
 
 def test_a_developer_attack_keeps_the_hours_of_the_developer_whose_session_it_is(cluster):
-    """Several people share the username ``developer``; exec_into_pods uses the second one's
-    session (Austin, UTC-6), so quiet it lands in Austin's working day, not Berlin's."""
-    events, labels, _ = attack_day(cluster, ["exec_into_pods"], DAY, "quiet", 3)
-    first = next(e for _, e in events if e["auditID"] == labels[0]["auditID"])
-    assert _victim_tz(cluster, first) == -6
-    utc_hours = {int(row["timestamp"][11:13]) for row in labels}
-    assert utc_hours <= set(range(9 + 6, 18 + 6)), utc_hours
+    """Several people share the username ``developer``, in different time zones; exec_into_pods
+    uses one person's session, and quiet it lands in that person's working day."""
+    first_developer = cluster.actors_of("developer")[0]
+    for seed in SEEDS:
+        timed = _injected(cluster, "exec_into_pods", "quiet", seed)
+        tz = _tz_of(cluster, timed[0][2])
+        assert tz != first_developer.tz_offset  # else this test could not tell the two apart
+        hours = {(t + timedelta(hours=tz)).hour for t, _, _ in timed}
+        assert all(WORKING_HOURS[0] <= h < WORKING_HOURS[1] for h in hours), (seed, hours)
 
 
 @pytest.mark.parametrize("variant", ["loud", "quiet"])
@@ -146,21 +153,20 @@ def test_low_and_slow_probing_is_a_denied_call_or_three_an_hour_through_a_workin
     every call denied, one an hour (three when loud), over at least eight consecutive hours."""
     per_hour = 3 if variant == "loud" else 1
     for seed in SEEDS:
-        events, labels, _ = attack_day(cluster, ["low_and_slow_probing"], DAY, variant, seed)
-        probes = [e for _, e in events]
-        app = cluster.actor(probes[0]["user"]["username"])
-        assert app.kind == "app"
-        assert {e["userAgent"] for e in probes} == {app.identity.user_agent}
-        assert len({e["sourceIPs"][0] for e in probes}) == 1 and probes[0]["sourceIPs"][0] in app.identity.ips
-        assert all(e["responseStatus"]["code"] == 403 for e in probes)
-        assert all(e["objectRef"]["namespace"] != app.namespace for e in probes)
-        assert {e["objectRef"]["resource"] for e in probes} <= {"secrets", "configmaps", "pods"}
-        assert {e["verb"] for e in probes} <= {"get", "list"}
-        per_utc_hour = collections.Counter(int(e["requestReceivedTimestamp"][11:13]) for e in probes)
-        hours = sorted(per_utc_hour)
+        timed = _injected(cluster, "low_and_slow_probing", variant, seed)
+        app = cluster.actor(timed[0][2].username)
+        assert app.kind == "app" and {who.username for _, _, who in timed} == {app.identity.username}
+        assert {who.user_agent for _, _, who in timed} == {app.identity.user_agent}
+        addresses = {ip for _, _, who in timed for ip in who.ips}
+        assert len(addresses) == 1 and addresses <= set(app.identity.ips)  # one of its own pods
+        assert not any(call.allowed for _, call, _ in timed)
+        assert all(call.namespace not in {None, app.namespace} for _, call, _ in timed)
+        assert {call.resource for _, call, _ in timed} <= {"secrets", "configmaps", "pods"}
+        assert {call.verb for _, call, _ in timed} <= {"get", "list"}
+        per_clock_hour = collections.Counter(t.hour for t, _, _ in timed)
+        hours = sorted(per_clock_hour)
         assert len(hours) >= 8 and hours == list(range(hours[0], hours[0] + len(hours))), hours
-        assert set(per_utc_hour.values()) == {per_hour}, per_utc_hour
-        assert len(labels) == len(probes)
+        assert set(per_clock_hour.values()) == {per_hour}, per_clock_hour
 
 
 def test_labels_round_trip_for_the_new_attack_alone(tmp_path):
@@ -170,9 +176,11 @@ def test_labels_round_trip_for_the_new_attack_alone(tmp_path):
     from scenarios.simulate import simulate
 
     result = simulate(tmp_path, days=1, attacks=["low_and_slow_probing"], variant="quiet", seed=4, spec=SMALL)
-    labels = read_labels(result.labels)
-    denied = [e for e in read_events(result.files) if e["auditID"] in {r["auditID"] for r in labels}]
-    assert len(labels) == len(denied) >= 8
-    assert {r["scenario"] for r in labels} == {"low_and_slow_probing"}
-    assert {r["technique"] for r in labels} == {"T1613"}
-    assert str(day_start(SMALL, 0).date()) == labels[0]["day"]
+    rows = [r for r in read_labels(result.labels) if r["scenario"] in ATTACKS]
+    ids = {r["auditID"] for r in rows}
+    denied = [e for e in read_events(result.files) if e["auditID"] in ids]
+    assert len(rows) == len(denied) >= 8
+    assert {r["scenario"] for r in rows} == {"low_and_slow_probing"}
+    assert {r["technique"] for r in rows} == {"T1613"} and {r["variant"] for r in rows} == {"quiet"}
+    assert {e["responseStatus"]["code"] for e in denied} == {403}
+    assert {r["day"] for r in rows} == {str(day_start(SMALL, 0).date())}
