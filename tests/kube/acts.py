@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from kubernetes import client
 
-from tests.kube.cast import CRD_GROUP, KUBECTL, NAMESPACES, Cast, deployment, pod, rule, subject
+from tests.kube.cast import CRD_GROUP, KUBECTL, NAMESPACES, Cast, deployment, pod, replica_set, rule, subject
 from tests.kube.workload import _quiet
 
 #: Each service account's configmap and secret, by namespace.
@@ -61,6 +61,12 @@ def developer_hour(cast: Cast, who: str, ns: str, rng: np.random.Generator) -> N
         _quiet(core.list_namespaced_secret, ns)
 
 
+def kubelet_hour(cast: Cast) -> None:
+    """The kubelet refreshes the projected token of every pod it runs (at 80% of an hour's TTL)."""
+    for name in cast.running:
+        cast.token(name)
+
+
 def admin_hour(cast: Cast) -> None:
     core = cast.core("admin")
     core.list_node()
@@ -69,24 +75,26 @@ def admin_hour(cast: Cast) -> None:
 
 
 def deploy(cast: Cast, ns: str, version: str) -> None:
-    """CI rolls out a new version: config first, then the deployment's pod template."""
+    """CI rolls out a new version: config first, then the deployment's image."""
     name, core, apps = APP_OF[ns], cast.core("deployer"), cast.apps("deployer")
+    image = f"registry.local/{name}:{version}"
     apps.read_namespaced_deployment(name, ns)
     core.patch_namespaced_config_map(name, ns, {"data": {"VERSION": version}})
-    patch = {"spec": {"template": {"metadata": {"annotations": {"ci/version": version}}}}}
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}
     apps.patch_namespaced_deployment(name, ns, patch)
     apps.read_namespaced_deployment_status(name, ns)
+    cast.images[ns] = image
 
 
 def replace_pod(cast: Cast, ns: str, suffix: str) -> None:
     """The replicaset controller replaces the app's pod (after a rollout or a deletion)."""
-    core, name = cast.core("controller"), APP_OF[ns]
-    old = cast.pods.get(ns)
+    core, name, image = cast.core("controller"), APP_OF[ns], cast.images[ns]
+    old, new = cast.pods.get(ns), f"{replica_set(name, image)}-{suffix}"
     core.list_namespaced_pod(ns, label_selector=f"app={name}")
-    core.create_namespaced_pod(ns, pod(f"{name}-{suffix}", name, f"registry.local/{name}:{suffix}"))
+    core.create_namespaced_pod(ns, pod(new, name, image))
     if old:
         _quiet(core.delete_namespaced_pod, old, ns)  # 404 when someone deleted it already
-    cast.pods[ns] = f"{name}-{suffix}"
+    cast.pods[ns] = new
 
 
 # --- benign change ---------------------------------------------------------------------------
@@ -107,11 +115,13 @@ def new_service(cast: Cast, ns: str) -> None:
     core = cast.core("admin")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     cast.service_account("app-c")
+    cast.running.append("app-c")
     cast.bind_role("admin", ns, "app", "ServiceAccount", "app", ns)
     core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="app"), data={}))
     secret = client.V1Secret(metadata=client.V1ObjectMeta(name="app-db"), string_data={"password": "x"})
     core.create_namespaced_secret(ns, secret)
-    cast.apps("admin").create_namespaced_deployment(ns, deployment("app", "registry.local/app-c:0.1.0"))
+    cast.images[ns] = "registry.local/app-c:0.1.0"
+    cast.apps("admin").create_namespaced_deployment(ns, deployment("app", cast.images[ns]))
 
 
 def install_operator(cast: Cast) -> None:
@@ -140,6 +150,7 @@ def install_operator(cast: Cast) -> None:
     ]
     rbac.create_cluster_role(client.V1ClusterRole(metadata=client.V1ObjectMeta(name="backup-operator"), rules=rules))
     cast.service_account("operator", who="deployer")
+    cast.running.append("operator")
     cast.bind_cluster_role(
         "deployer", "backup-operator", "backup-operator", [subject("ServiceAccount", "operator", ns)]
     )
@@ -160,7 +171,8 @@ def install_operator(cast: Cast) -> None:
         metadata=client.V1ObjectMeta(name="backup-operator"), webhooks=[webhook]
     )
     client.AdmissionregistrationV1Api(cast.api_client("deployer")).create_validating_webhook_configuration(config)
-    cast.apps("deployer").create_namespaced_deployment(ns, deployment("operator", "registry.local/backup-op:0.3.1"))
+    cast.images[ns] = "registry.local/backup-operator:0.3.1"
+    cast.apps("deployer").create_namespaced_deployment(ns, deployment("operator", cast.images[ns]))
     # Helm keeps each release in a secret of its namespace.
     release = client.V1Secret(
         metadata=client.V1ObjectMeta(name="sh.helm.release.v1.backup-operator.v1", labels={"owner": "helm"}),

@@ -15,6 +15,8 @@ none: it runs on the control plane, as in a real cluster.
 
 from __future__ import annotations
 
+import uuid
+import zlib
 from dataclasses import dataclass, field
 
 from kubernetes import client
@@ -42,7 +44,17 @@ LATER_ACCOUNTS = {
     "app-c": ("team-c", "app", "app/v1.4.0 (linux/amd64) kubernetes/$Format"),
     "operator": ("backup-operator", "operator", "backup-operator/v0.3.1 (linux/amd64) kubernetes/$Format"),
 }
-USER_TOKENS = {"admin": ADMIN_TOKEN, "alice": "kaad-alice-token", "bob": "kaad-bob-token", "carol": "kaad-carol-token"}
+USER_TOKENS = {
+    "admin": ADMIN_TOKEN,
+    "alice": "kaad-alice-token",
+    "bob": "kaad-bob-token",
+    "carol": "kaad-carol-token",
+    "node": "kaad-node-token",
+}
+#: The kubelet of the node the workloads run on: it requests (and every hour refreshes) their
+#: service account tokens, as a real kubelet does for each pod's projected token.
+NODE = "system:node:ip-10-0-1-17"
+KUBELET = "kubelet/v1.20.2 (linux/amd64) kubernetes/faecb19"
 NAMESPACES = ("team-a", "team-b", "kube-system", "payments", "ci")
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CRD_GROUP = "ops.example.com"
@@ -51,7 +63,7 @@ CRD_GROUP = "ops.example.com"
 def identity(name: str) -> str:
     """The ``user.username`` the API server records for one of the cast."""
     if name in USER_TOKENS:
-        return name
+        return NODE if name == "node" else name
     ns, sa, _ = (SERVICE_ACCOUNTS | LATER_ACCOUNTS)[name]
     return f"system:serviceaccount:{ns}:{sa}"
 
@@ -68,16 +80,28 @@ ROLES = {
 
 
 def subject(kind: str, name: str, ns: str | None = None) -> client.RbacV1Subject:
-    if kind == "User":
-        return client.RbacV1Subject(kind="User", name=name, api_group=RBAC_GROUP)
+    if kind in ("User", "Group"):
+        return client.RbacV1Subject(kind=kind, name=name, api_group=RBAC_GROUP)
     return client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=ns)
 
 
+def replica_set(app: str, image: str) -> str:
+    """The ReplicaSet name a Deployment gives its pods' template (``app-<template hash>``)."""
+    return f"{app}-{zlib.crc32(image.encode()):08x}"[:20]
+
+
 def pod(name: str, app: str, image: str) -> client.V1Pod:
-    container = client.V1Container(name=app, image=image)
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name, labels={"app": app}), spec=client.V1PodSpec(containers=[container])
+    """A pod of ``app``'s current ReplicaSet, owned by it as the controller's pods are."""
+    owner = client.V1OwnerReference(
+        api_version="apps/v1",
+        kind="ReplicaSet",
+        name=replica_set(app, image),
+        uid=str(uuid.uuid5(uuid.NAMESPACE_URL, image)),
+        controller=True,
+        block_owner_deletion=True,
     )
+    meta = client.V1ObjectMeta(name=name, labels={"app": app}, owner_references=[owner])
+    return client.V1Pod(metadata=meta, spec=client.V1PodSpec(containers=[client.V1Container(name=app, image=image)]))
 
 
 def deployment(name: str, image: str) -> client.V1Deployment:
@@ -97,12 +121,21 @@ class Cast:
     addresses: dict[str, str]  # name -> the address its X-Forwarded-For carries
     tokens: dict[str, str] = field(default_factory=dict)  # service account name -> token
     pods: dict[str, str] = field(default_factory=dict)  # namespace -> its app's current pod
+    images: dict[str, str] = field(default_factory=dict)  # namespace -> its deployment's image
+    running: list[str] = field(default_factory=lambda: ["app", "worker", "monitor"])  # in-cluster pods' accounts
     _clients: dict[tuple[str, str, str], client.ApiClient] = field(default_factory=dict)
 
     def api_client(self, name: str, *, token: str | None = None, ua: str | None = None, address: str | None = None):
         """An ApiClient for ``name`` (its own token, user agent and address unless given)."""
         token = token or USER_TOKENS.get(name) or self.tokens[name]
-        ua = ua or (KUBECTL if name in USER_TOKENS else (SERVICE_ACCOUNTS | LATER_ACCOUNTS)[name][2])
+        if ua is None:
+            ua = (
+                KUBELET
+                if name == "node"
+                else KUBECTL
+                if name in USER_TOKENS
+                else (SERVICE_ACCOUNTS | LATER_ACCOUNTS)[name][2]
+            )
         address = address if address is not None else self.addresses.get(name, "")
         key = (token, ua, address)
         if key not in self._clients:
@@ -122,15 +155,22 @@ class Cast:
         return client.RbacAuthorizationV1Api(self.api_client(name, **kw))
 
     def service_account(self, name: str, who: str = "admin") -> None:
-        """``who`` creates ``name``'s service account and gets it a token (TokenRequest, 30 days)."""
+        """``who`` creates ``name``'s service account; the kubelet gets its pod a token."""
         ns, sa, _ = (SERVICE_ACCOUNTS | LATER_ACCOUNTS)[name]
-        core = self.core(who)
-        core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=sa)))
+        self.core(who).create_namespaced_service_account(
+            ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=sa))
+        )
+        self.tokens[name] = self.token(name)
+
+    def token(self, name: str) -> str:
+        """The kubelet's TokenRequest for a pod running as ``name`` (long-lived: the harness
+        keeps using the first one; the hourly refreshes are for the log)."""
+        ns, sa, _ = (SERVICE_ACCOUNTS | LATER_ACCOUNTS)[name]
         spec = client.V1TokenRequestSpec(
             audiences=["https://kubernetes.default.svc.cluster.local"], expiration_seconds=30 * 86400
         )
         request = client.AuthenticationV1TokenRequest(spec=spec)
-        self.tokens[name] = core.create_namespaced_service_account_token(sa, ns, request).status.token
+        return self.core("node").create_namespaced_service_account_token(sa, ns, request).status.token
 
     def bind_role(self, who: str, ns: str, role: str, kind: str, name: str, sa_ns: str | None = None) -> None:
         """``who`` creates Role ``role`` in ``ns`` (if absent) and binds it to a subject."""
@@ -166,8 +206,11 @@ class Cast:
 def setup(cast: Cast) -> None:
     """The cluster before the first day: namespaces, workloads, roles, service accounts."""
     core, rbac = cast.core("admin"), cast.rbac("admin")
-    for ns in set(NAMESPACES) - {n.metadata.name for n in core.list_namespace().items}:
+    for ns in sorted(set(NAMESPACES) - {n.metadata.name for n in core.list_namespace().items}):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    tokens = [rule([""], ["serviceaccounts/token"], ["create"]), rule([""], ["serviceaccounts"], ["get"])]
+    rbac.create_cluster_role(client.V1ClusterRole(metadata=client.V1ObjectMeta(name="kubelet-tokens"), rules=tokens))
+    cast.bind_cluster_role("admin", "kubelet-tokens", "kubelet-tokens", [subject("Group", "system:nodes")])
     for name in SERVICE_ACCOUNTS:
         cast.service_account(name)
     cast.bind_role("admin", "team-a", "developer", "User", "alice")
@@ -194,5 +237,5 @@ def setup(cast: Cast) -> None:
         core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data=data))
         secret = client.V1Secret(metadata=client.V1ObjectMeta(name=f"{name}-db"), string_data={"password": "x"})
         core.create_namespaced_secret(ns, secret)
-        cast.pods[ns] = f"{name}-0"
-        cast.core("controller").create_namespaced_pod(ns, pod(f"{name}-0", name, image))
+        cast.images[ns], cast.pods[ns] = image, f"{replica_set(name, image)}-0"
+        cast.core("controller").create_namespaced_pod(ns, pod(cast.pods[ns], name, image))

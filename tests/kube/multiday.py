@@ -84,6 +84,7 @@ def addresses(rng: np.random.Generator) -> dict[str, str]:
     out = {name: pod_address(rng) for name in ("app", "worker", "monitor", "app-c", "operator")}
     out |= {name: address(rng, "residential") for name in ("alice", "bob", "carol")}
     out |= {"admin": address(rng, "vpn"), "deployer": address(rng, "cloud"), "controller": ""}
+    out["node"] = f"10.0.1.{int(rng.integers(10, 250))}"
     return out
 
 
@@ -105,6 +106,7 @@ def plan(cast: Cast, days: int, rng: np.random.Generator) -> list[Burst]:
             add(at(day, h), "worker", partial(acts.app_hour, cast, "worker", "team-b", rng))
             add(at(day, h), "monitor", partial(acts.monitor_hour, cast))
             add(at(day, h), "system:anonymous", partial(acts.probes, cast, nodes))
+            add(at(day, h), "node", partial(acts.kubelet_hour, cast))
             if on_last and h >= 11:  # the new service, from its first hour
                 add(at(day, h), "app-c", partial(acts.app_hour, cast, "app-c", "team-c", rng), NEW_SERVICE)
             if on_last and h >= 11:
