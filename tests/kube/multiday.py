@@ -1,8 +1,9 @@
 """A week of a real kube-apiserver's life with benign change, and attacks on the last day.
 
 Days run from Tuesday 2026-02-03; with the default eight days the last one is a Tuesday too
-(people work Monday to Friday; the applications, the monitor, the health checks and the
-replicaset controller every hour of every day). The real log is written in about a minute;
+(people and CI work Monday to Friday; the applications, the monitor, the health checks and
+the kubelet refreshing pod tokens every hour of every day, the replicaset controller after
+each rollout). The real log is written in about a minute;
 ``timeshift`` spreads it over the synthetic days (see there for exactly what moves).
 
 Benign change, labelled ``benign_*`` (variant ``benign``, technique empty):
@@ -107,9 +108,8 @@ def plan(cast: Cast, days: int, rng: np.random.Generator) -> list[Burst]:
             add(at(day, h), "monitor", partial(acts.monitor_hour, cast))
             add(at(day, h), "system:anonymous", partial(acts.probes, cast, nodes))
             add(at(day, h), "node", partial(acts.kubelet_hour, cast))
-            if on_last and h >= 11:  # the new service, from its first hour
+            if on_last and h >= 11:  # the new service and the operator, from their first hour
                 add(at(day, h), "app-c", partial(acts.app_hour, cast, "app-c", "team-c", rng), NEW_SERVICE)
-            if on_last and h >= 11:
                 add(at(day, h), "operator", partial(acts.operator_hour, cast, True), OPERATOR)
         if d in (min(3, last - 1), last):
             night = partial(acts.on_call, cast, "team-a", address(rng, "residential"))
