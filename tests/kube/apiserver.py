@@ -23,6 +23,8 @@ USERS = {
     ADMIN_TOKEN: ("admin", "u-admin", "system:masters"),
     "kaad-alice-token": ("alice", "u-alice", "developers"),
     "kaad-bob-token": ("bob", "u-bob", "developers"),
+    "kaad-carol-token": ("carol", "u-carol", "developers"),  # joins mid-way in multiday.py
+    "kaad-node-token": ("system:node:ip-10-0-1-17", "u-node", "system:nodes"),  # multiday.py's kubelet
 }
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
