@@ -38,7 +38,20 @@ OPERATORS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "velero": ("velero", "v1.13.0", ()),
     "strimzi-cluster-operator": ("strimzi", "0.40.0", ("validating",)),
 }
-PIPELINES = ("data-platform", "mobile-backend", "infra-terraform", "ml-serving", "web-frontend")
+PIPELINES = (
+    "data-platform",
+    "mobile-backend",
+    "infra-terraform",
+    "ml-serving",
+    "web-frontend",
+    "payments-batch",
+    "search-indexer",
+    "edge-proxy",
+    "reporting",
+    "partner-api",
+    "growth-experiments",
+    "docs-site",
+)
 
 
 def _sa(day: Day, name: str) -> Identity:

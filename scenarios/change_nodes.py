@@ -35,8 +35,8 @@ def _node_ip(day: Day) -> str:
             return ip
 
 
-def join_node(day: Day, t: float, scenario: str) -> Actor:
-    """A new node's first minutes; returns its kubelet, active from ``t``."""
+def join_node(day: Day, t: float, scenario: str) -> tuple[Actor, list[Step]]:
+    """A new node's first minutes: its kubelet (active from ``t``) and the calls made."""
     ip = _node_ip(day)
     name = f"ip-{ip.replace('.', '-')}.{REGION}.compute.internal"
     kubelet = Identity(f"system:node:{name}", ("system:nodes", "system:authenticated"), (ip,), KUBELET_UA)
@@ -83,12 +83,11 @@ def join_node(day: Day, t: float, scenario: str) -> Actor:
             (s + 3.0, Call("patch", "pods", "kube-system", pod, "status"), kubelet),
         ]
     steps.append((t + 9.0, Call("get", "configmaps", "kube-system", "kube-proxy"), kubelet))
-    day.record(scenario, kubelet.username, steps)
     # The kubelet's routines start once it has registered; its first hour is labelled.
-    return day.join(Actor(kubelet, "node"), t + 10.0, f"benign_{scenario}")
+    return day.join(Actor(kubelet, "node"), t + 10.0, f"benign_{scenario}"), steps
 
 
-def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> None:
+def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> list[Step]:
     """Cordon, evict, stop, delete: a node leaving the cluster, from ``t``."""
     name = node.identity.username.removeprefix("system:node:")
     steps: list[Step] = [
@@ -129,7 +128,7 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
         (gone + 40.0 + i, Call("delete", "pods", "kube-system", p), _sa(day, "generic-garbage-collector"))
         for i, p in enumerate(doomed)
     ]
-    day.record(scenario, node.identity.username, steps)
+    return steps
 
 
 def _fleet(day: Day) -> list[Actor]:
@@ -142,25 +141,28 @@ def node_replaced(day: Day) -> None:
     if old is None:
         return
     t = day.at(0, 22)
-    join_node(day, t, "node_replaced")
+    new, steps = join_node(day, t, "node_replaced")
     # Managed node groups bring the new node up first, then drain the old one.
-    drain_node(day, old, t + float(day.rng.uniform(120, 600)), "node_replaced", day.who("eks:node-manager"))
+    steps += drain_node(day, old, t + float(day.rng.uniform(120, 600)), "node_replaced", day.who("eks:node-manager"))
+    day.record("node_replaced", new.identity.username, steps)
 
 
 @handler("node_added", weekends=True)
 def node_added(day: Day) -> None:
-    if len(_fleet(day)) >= day.spec.nodes + max(2, day.spec.nodes // 4):
+    if len(_fleet(day)) >= day.spec.nodes + max(3, day.spec.nodes // 4):
         return  # the node group's maximum size
-    join_node(day, day.at(6, 18), "node_added")
+    new, steps = join_node(day, day.at(6, 18), "node_added")
+    day.record("node_added", new.identity.username, steps)
 
 
 @handler("node_removed", weekends=True)
 def node_removed(day: Day) -> None:
-    if len(_fleet(day)) <= max(1, day.spec.nodes - max(1, day.spec.nodes // 10)):
+    if len(_fleet(day)) <= max(1, day.spec.nodes - max(2, day.spec.nodes // 5)):
         return  # the node group's minimum size
     node = day.pick("node")
     if node is not None:
-        drain_node(day, node, day.at(19, 29), "node_removed", _sa(day, "cluster-autoscaler"))
+        steps = drain_node(day, node, day.at(19, 29), "node_removed", _sa(day, "cluster-autoscaler"))
+        day.record("node_removed", node.identity.username, steps)
 
 
 @handler("daemonset_upgrade")

@@ -12,19 +12,20 @@ from scenarios.eks import Call, Identity
 from scenarios.networks import address
 from scenarios.normal import DISCOVERY
 
-NEW_PEOPLE = (
-    "zoe.hughes",
-    "omar.farouk",
-    "lena.schmidt",
-    "kenji.mori",
-    "amara.diallo",
-    "pablo.ruiz",
-    "hana.novak",
-    "ravi.shah",
-    "sofia.costa",
-    "mateo.silva",
-    "ingrid.lund",
-    "yusuf.demir",
+FIRST_NAMES = ("zoe", "omar", "lena", "kenji", "amara", "pablo", "hana", "ravi", "sofia", "mateo", "ingrid", "yusuf")
+LAST_NAMES = (
+    "hughes",
+    "farouk",
+    "schmidt",
+    "mori",
+    "diallo",
+    "ruiz",
+    "novak",
+    "shah",
+    "costa",
+    "silva",
+    "lund",
+    "demir",
 )
 #: kubectl builds people move between (each an upstream release's git commit).
 KUBECTL_VERSIONS = (
@@ -61,10 +62,10 @@ def _home(day: Day, person: Actor) -> str:
 @handler("new_hire")
 def new_hire(day: Day) -> None:
     known = {a.identity.extra["sessionName"][0] for a in _people(day) if a.identity.extra}
-    fresh = [p for p in NEW_PEOPLE if p not in known]
-    if not fresh or not day.app_namespaces:
+    if not day.app_namespaces:
         return
-    person = fresh[int(day.rng.integers(len(fresh)))]
+    first, last = FIRST_NAMES[int(day.rng.integers(12))], LAST_NAMES[int(day.rng.integers(12))]
+    person = f"{first}.{last}" if f"{first}.{last}" not in known else f"{first}.{last}{len(known)}"
     office = list(OFFICE_NETS)[int(day.rng.integers(len(OFFICE_NETS)))]
     tz = {"berlin": 1, "austin": -6, "remote": 0}[office]
     ips = (f"{OFFICE_NETS[office]}.{int(day.rng.integers(100, 250))}", address(day.rng, "residential"))

@@ -77,6 +77,12 @@ class ChangeRates:
         """A cluster that never changes (the simulator before issue 15)."""
         return cls(**{f.name: 0.0 for f in fields(cls)})
 
+    def scaled(self, factor: float) -> ChangeRates:
+        """Every rate times ``factor`` (0 freezes the cast, 2 is a hectic month)."""
+        if factor < 0:
+            raise ValueError(f"a change rate factor cannot be negative, got {factor}")
+        return ChangeRates(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
     def per_day(self, spec: ClusterSpec) -> dict[str, float]:
         """Expected events a day of each change on a cluster of ``spec``'s size."""
         size = {"nodes": spec.nodes, "apps": spec.app_namespaces, "people": spec.humans}

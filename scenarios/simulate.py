@@ -36,6 +36,7 @@ class SimulationResult:
     labels: Path | None = None
     n_events: int = 0
     injected: list[dict] = field(default_factory=list)  # one summary row per attack
+    changes: dict[str, int] = field(default_factory=dict)  # benign change scenario -> times made
 
 
 def normal_day(cluster: Cluster, day: int, seed: int) -> list[tuple[datetime, dict]]:
@@ -212,6 +213,8 @@ def simulate(
     for day in range(days):
         events, benign = simulate_day(cluster, day, seed)
         all_labels += benign
+        for change in cluster.changes_on(day):
+            result.changes[change.scenario] = result.changes.get(change.scenario, 0) + 1
         if names and day == target_day:
             injected, labels, summary = attack_day(cluster, names, day, variant, seed)
             events += injected
