@@ -68,6 +68,7 @@ class Day:
         self.pods_today = {ns: list(p) for ns, p in state.pods.items()}  # every pod of the day
         self.changes: list[Change] = []
         self._restore: list[tuple[Actor, Identity]] = []
+        self.gone = set(state.gone)
 
     # -- reading the cast ------------------------------------------------------------------
     def pick(self, *kinds: str, untouched: bool = True) -> Actor | None:
@@ -153,6 +154,7 @@ class Day:
             [a.identity.username.removeprefix("system:node:") for a in live],
             [a.identity.ips[0] for a in live],
             self.pods,
+            gone=frozenset(self.gone),
         )
         for a in state.actors_of("node-daemon"):
             a.identity = replace(a.identity, ips=tuple(state.node_ips))
@@ -183,6 +185,14 @@ Handler = Callable[[Day], None]
 HANDLERS: dict[str, tuple[Handler, bool]] = {}
 
 
+def handlers() -> dict[str, tuple[Handler, bool]]:
+    """Every change's handler and whether it happens at weekends too."""
+    # The handlers register themselves when their modules are imported.
+    for module in ("change_ci", "change_nodes", "change_people"):
+        importlib.import_module(f"scenarios.{module}")
+    return HANDLERS
+
+
 def handler(name: str, weekends: bool = False) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[name] = (fn, weekends)
@@ -205,9 +215,6 @@ class World:
     def plan(self, day: int) -> DayPlan:
         if day < 0:
             raise ValueError(f"day must be 0 or later, not {day}")
-        # The handlers register themselves when their modules are imported.
-        for module in ("change_ci", "change_nodes", "change_people"):
-            importlib.import_module(f"scenarios.{module}")
 
         while len(self.plans) <= day:
             d = len(self.plans)
@@ -219,12 +226,13 @@ class World:
 
 def plan_day(state: Cluster, index: int, seed: int) -> tuple[DayPlan, Cluster]:
     """Draw and apply the benign changes of day ``index`` to ``state`` (the cast at its start)."""
+    registry = handlers()
     day = Day(state, index, np.random.default_rng([seed, 4, index]))
     weekend = day.start.weekday() >= 5
     rates = state.spec.change.per_day(state.spec)
     # In the order of ChangeRates' fields, whatever order the handler modules were imported in.
     for name in rates:
-        fn, weekends = HANDLERS[name]
+        fn, weekends = registry[name]
         # Work changes happen on the five working days: the weekly rate spread over them.
         rate = rates[name] if weekends else (0.0 if weekend else rates[name] * 7 / 5)
         for _ in range(int(day.rng.poisson(rate))):

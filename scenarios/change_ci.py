@@ -111,7 +111,7 @@ def rollout(day: Day) -> None:
 @handler("team_onboarded")
 def team_onboarded(day: Day) -> None:
     """A new team's namespace and service account, created by CI; the app then lives like its peers."""
-    fresh = [a for a in NEW_APPS if a not in day.namespaces]
+    fresh = [a for a in NEW_APPS if a not in day.namespaces and a not in day.gone]
     if not fresh:
         return
     ns = fresh[int(day.rng.integers(len(fresh)))]
@@ -180,6 +180,7 @@ def sa_retired(day: Day) -> None:
     day.leave(app, t)
     day.namespaces.remove(ns)
     day.app_namespaces.remove(ns)
+    day.gone.add(ns)
     day.pods.pop(ns, None)
     others = [a for a in day.app_namespaces if a != ns]
     for person in day.actors:

@@ -226,7 +226,8 @@ def apiserver_restart(day: Day) -> None:
         for r in day.rng.choice(len(kinds), size=min(2, len(kinds)), replace=False):
             steps.append((s, Call("list", kinds[r], None, query="limit=500&resourceVersion=0"), actor.identity))
             steps.append((s + 0.3, _watch(day.rng, kinds[r]), actor.identity))
-        if day.rng.random() < 0.2:  # aggregated APIs answer 503 until their endpoints are back
+        if actor.kind in {"controller", "control-plane"} and day.rng.random() < 0.5:
+            # Discovery of aggregated APIs answers 503 until their endpoints are back.
             steps.append(
                 (s, Call("get", path="/apis/metrics.k8s.io/v1beta1", query="timeout=32s", code=503), actor.identity)
             )

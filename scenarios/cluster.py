@@ -136,6 +136,7 @@ class Cluster:
     node_ips: list[str]
     pods: dict[str, list[str]]  # namespace -> pod names
     seed: int = 0
+    gone: frozenset[str] = frozenset()  # retired namespaces: never reused for a new team
     world: Any = field(default=None, repr=False, compare=False)  # scenarios.change.World, lazily
 
     def on(self, day: int) -> Cluster:
