@@ -29,4 +29,4 @@ def test_change_names_what_changed_and_labels_it(tmp_path):
 def test_a_negative_change_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["simulate", "--days", "1", "--change", "-1", "--out", str(tmp_path), *SMALL])
     assert result.exit_code == 2
-    assert "--change" in result.stderr and "not in the range" in result.stderr
+    assert "--change" in result.stderr and "greater than or equal to 0" in result.stderr
