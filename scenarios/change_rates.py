@@ -47,8 +47,9 @@ class ChangeRates:
     new_laptop: float = _rate(0.1, "people")
     # People work from home, a phone hotspot or through a VPN exit a few days a month each.
     remote_address: float = _rate(12.0, "people")
-    # kubectl is upgraded by package managers every few months per person.
-    kubectl_upgrade: float = _rate(1.0, "people")
+    # Homebrew and package managers pick up kubectl's monthly patch releases: each person
+    # runs a new kubectl build about once a month.
+    kubectl_upgrade: float = _rate(3.0, "people")
     # Client libraries and add-ons move to new versions (a new user agent) ~twice a month.
     client_upgrade: float = _rate(0.5, "apps")
     # An on-call rotation is woken about once a week.
