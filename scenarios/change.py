@@ -188,7 +188,7 @@ HANDLERS: dict[str, tuple[Handler, bool]] = {}
 def handlers() -> dict[str, tuple[Handler, bool]]:
     """Every change's handler and whether it happens at weekends too."""
     # The handlers register themselves when their modules are imported.
-    for module in ("change_ci", "change_nodes", "change_people"):
+    for module in ("change_ci", "change_nodes", "change_operators", "change_people"):
         importlib.import_module(f"scenarios.{module}")
     return HANDLERS
 

@@ -134,3 +134,20 @@ def csr(signer: str, usages: list[str]) -> dict[str, Any]:
         "metadata": {"generateName": "csr-"},
         "spec": {"signerName": signer, "usages": usages},
     }
+
+
+def binding(kind: str, name: str, role: str, subject_kind: str, subject: str, ns: str | None = None) -> dict[str, Any]:
+    """A RoleBinding or ClusterRoleBinding of ``role`` (a ClusterRole) to one subject."""
+    subj: dict[str, Any] = {"kind": subject_kind, "name": subject}
+    if subject_kind == "ServiceAccount":
+        subj["namespace"] = ns
+    else:
+        subj["apiGroup"] = "rbac.authorization.k8s.io"
+    meta: dict[str, Any] = {"name": name} | ({"namespace": ns} if kind == "RoleBinding" else {})
+    return {
+        "kind": kind,
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [subj],
+    }

@@ -5,14 +5,13 @@ upgrades, hosted CI runners, new pipelines, operator installs, certificate renew
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from scenarios import change_bodies as bodies
 from scenarios.change import Day, Step, handler
 from scenarios.cluster import ACCOUNT, CI_NAT_IPS, DAY_S, Actor, _suffix, client_go_ua, iam_extra, sa_identity
-from scenarios.eks import RESOURCE_GROUPS, Call, Identity
+from scenarios.eks import Call, Identity
 from scenarios.networks import address, pod_address
-from scenarios.normal import OPERATOR_KINDS, helm_release
+from scenarios.normal import helm_release
 
 REPO = f"{ACCOUNT}.dkr.ecr.us-west-2.amazonaws.com"
 NEW_APPS = (
@@ -29,15 +28,6 @@ NEW_APPS = (
     "gateway",
     "identity",
 )
-#: Operators CI installs with Helm: service account -> (namespace, chart version, webhook kinds).
-OPERATORS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "external-secrets": ("external-secrets", "v0.9.13", ("validating",)),
-    "keda-operator": ("keda", "v2.13.1", ("validating",)),
-    "kyverno": ("kyverno", "v1.11.4", ("validating", "mutating")),
-    "aws-load-balancer-controller": ("kube-system", "v2.7.1", ("validating", "mutating")),
-    "velero": ("velero", "v1.13.0", ()),
-    "strimzi-cluster-operator": ("strimzi", "0.40.0", ("validating",)),
-}
 PIPELINES = (
     "data-platform",
     "mobile-backend",
@@ -58,7 +48,7 @@ def _sa(day: Day, name: str) -> Identity:
     return day.who(f"system:serviceaccount:kube-system:{name}")
 
 
-def _new_pods(
+def new_pods(
     day: Day, ns: str, sa: str, n: int, t: float, owner: str = "replicaset-controller"
 ) -> tuple[list[str], list[Step]]:
     """``n`` pods created for a workload and bound by the scheduler."""
@@ -95,7 +85,7 @@ def rollout(day: Day) -> None:
             _sa(day, "deployment-controller"),
         )
     )
-    names, created = _new_pods(day, ns, f"{ns}-api", max(1, len(app.pod_names)), s + 1.0)
+    names, created = new_pods(day, ns, f"{ns}-api", max(1, len(app.pod_names)), s + 1.0)
     steps += created
     steps += [
         (s + 40.0 + 3 * i, Call("delete", "pods", ns, p), _sa(day, "replicaset-controller"))
@@ -131,7 +121,7 @@ def team_onboarded(day: Day) -> None:
             "create",
             "rolebindings",
             ns,
-            body=_binding("RoleBinding", f"{ns}-developers", "edit", "Group", "developers", ns),
+            body=bodies.binding("RoleBinding", f"{ns}-developers", "edit", "Group", "developers", ns),
         ),
         Call(
             "create",
@@ -147,7 +137,7 @@ def team_onboarded(day: Day) -> None:
         ),
     ]
     steps: list[Step] = [(t + 1.5 * i, c, ci) for i, c in enumerate(calls)]
-    names, created = _new_pods(day, ns, sa, 3, t + 15.0)
+    names, created = new_pods(day, ns, sa, 3, t + 15.0)
     steps += created
     day.record("team_onboarded", f"system:serviceaccount:{ns}:{sa}", steps)
     day.namespaces.append(ns)
@@ -203,7 +193,7 @@ def client_upgrade(day: Day) -> None:
     steps: list[Step] = [
         (t, Call("patch", "deployments", ns, sa, body={"kind": "Deployment", "apiVersion": "apps/v1"}), by)
     ]
-    names, created = _new_pods(day, ns, sa, max(1, len(addon.pod_names)), t + 3.0)
+    names, created = new_pods(day, ns, sa, max(1, len(addon.pod_names)), t + 3.0)
     steps += created
     day.drop_pods(ns, list(addon.pod_names))
     ident = replace(addon.identity, user_agent=new_ua, ips=tuple(pod_address(day.rng) for _ in names))
@@ -247,117 +237,6 @@ def new_pipeline(day: Day) -> None:
     day.record("new_pipeline", who.username, [(t + dt, c, who) for dt, c in helm_release(app, REPO, day.rng)])
     actor = day.join(Actor(who, "ci"), t + 60.0, "benign_new_pipeline", DAY_S)
     actor.share = 0.3
-
-
-def _binding(kind: str, name: str, role: str, subject_kind: str, subject: str, ns: str | None = None) -> dict[str, Any]:
-    subj: dict[str, Any] = {"kind": subject_kind, "name": subject}
-    if subject_kind == "ServiceAccount":
-        subj["namespace"] = ns
-    else:
-        subj["apiGroup"] = "rbac.authorization.k8s.io"
-    meta: dict[str, Any] = {"name": name} | ({"namespace": ns} if kind == "RoleBinding" else {})
-    return {
-        "kind": kind,
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [subj],
-    }
-
-
-@handler("operator_install")
-def operator_install(day: Day) -> None:
-    """``helm install`` (or upgrade) of an operator: CRDs, ClusterRole, binding, webhooks, Deployment."""
-    sa = list(OPERATORS)[int(day.rng.integers(len(OPERATORS)))]
-    ns, version, hooks = OPERATORS[sa]
-    installed = any(a.kind == "operator" and a.identity.username.endswith(f":{ns}:{sa}") for a in day.actors)
-    verb = "patch" if installed else "create"
-    ci = day.who("ci-deployer")
-    t = day.at(9, 17)
-    kinds = OPERATOR_KINDS[sa]
-    calls = [
-        Call("get", "secrets", ns, f"sh.helm.release.v1.{sa}.v1", code=0 if installed else 404),
-        Call("list", "secrets", ns, query=f"labelSelector=name%3D{sa}%2Cowner%3Dhelm"),
-    ]
-    if not installed and ns not in day.namespaces:
-        calls.append(
-            Call("create", "namespaces", body={"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns}})
-        )
-    for k in kinds:
-        group = RESOURCE_GROUPS[k][0]
-        crd = {
-            "kind": "CustomResourceDefinition",
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "metadata": {"name": f"{k}.{group}", "labels": {"app.kubernetes.io/version": version}},
-            "spec": {"group": group, "names": {"plural": k}, "scope": "Namespaced"},
-        }
-        calls.append(Call(verb, "customresourcedefinitions", None, f"{k}.{group}" if installed else None, body=crd))
-    role = {
-        "kind": "ClusterRole",
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "metadata": {"name": sa},
-        "rules": [
-            {"apiGroups": [RESOURCE_GROUPS[kinds[0]][0]], "resources": list(kinds), "verbs": ["*"]},
-            {
-                "apiGroups": [""],
-                "resources": ["pods", "configmaps", "secrets", "events"],
-                "verbs": ["get", "list", "watch", "create", "patch"],
-            },
-        ],
-    }
-    named = sa if installed else None
-    calls += [
-        Call(
-            verb,
-            "serviceaccounts",
-            ns,
-            named,
-            body={"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": sa}},
-        ),
-        Call(verb, "clusterroles", None, named, body=role),
-        Call(
-            verb,
-            "clusterrolebindings",
-            None,
-            named,
-            body=_binding("ClusterRoleBinding", sa, sa, "ServiceAccount", sa, ns),
-        ),
-        Call(verb, "services", ns, named, body={"kind": "Service", "apiVersion": "v1", "metadata": {"name": sa}}),
-        Call(
-            verb,
-            "deployments",
-            ns,
-            named,
-            body={"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": sa}},
-        ),
-    ]
-    for hook in hooks:
-        resource = f"{hook}webhookconfigurations"
-        body = {
-            "kind": f"{hook.capitalize()}WebhookConfiguration",
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "metadata": {"name": f"{sa}-webhook"},
-            "webhooks": [
-                {
-                    "name": f"{hook}.{sa}.svc",
-                    "clientConfig": {"service": {"namespace": ns, "name": sa, "path": f"/{hook}"}},
-                    "failurePolicy": "Fail" if hook == "validating" else "Ignore",
-                    "sideEffects": "None",
-                }
-            ],
-        }
-        calls.append(Call(verb, resource, None, f"{sa}-webhook" if installed else None, body=body))
-    calls.append(Call("create", "secrets", ns, f"sh.helm.release.v1.{sa}.v{2 if installed else 1}"))
-    steps: list[Step] = [(t + 0.8 * i, c, ci) for i, c in enumerate(calls)]
-    names, created = _new_pods(day, ns, sa, 1, t + 0.8 * len(calls) + 5.0)
-    steps += created
-    day.record("operator_install", ci.username, steps)
-    if installed:
-        return
-    if ns not in day.namespaces:
-        day.namespaces.append(ns)
-    ident = sa_identity(ns, sa, (pod_address(day.rng),), client_go_ua(sa, version), day.rng)
-    day.join(Actor(ident, "operator", namespace=ns, pod_names=tuple(names)), t + 60.0, "benign_operator_install", DAY_S)
 
 
 @handler("cert_rotation", weekends=True)
