@@ -149,7 +149,7 @@ def team_onboarded(day: Day) -> None:
 @handler("sa_retired")
 def sa_retired(day: Day) -> None:
     """A service is decommissioned: its namespace and service account are deleted."""
-    apps = [a for a in day.actors if a.kind == "app" and a.active[1] == DAY_S]
+    apps = [a for a in day.actors if a.kind == "app" and a.active == (0.0, DAY_S)]
     if len(apps) <= 3:
         return  # keep a few services running
     app = day.pick("app")

@@ -90,7 +90,7 @@ def new_hire(day: Day) -> None:
 @handler("leaver")
 def leaver(day: Day) -> None:
     for kind in ("developer", "admin"):
-        if len([a for a in _people(day) if a.kind == kind]) <= 2:
+        if len([a for a in _people(day) if a.kind == kind and a.active == (0.0, DAY_S)]) <= 2:
             continue  # a team keeps at least two of each
         person = day.pick(kind)
         if person is None:

@@ -157,8 +157,8 @@ class Cluster:
         return self.world.plan(day).changes
 
     def actors_on(self, day: int) -> list[Actor]:
-        """Actors present all of ``day`` and unchanged in it: safe victims for an attack."""
-        return [a for a in self.on(day).actors if a.whole_day]
+        """Actors present all of ``day`` (perhaps with a new address or key): an attack's victims."""
+        return [a for a in self.on(day).actors if a.active == (0.0, DAY_S)]
 
     def as_of(self, day: int) -> Cluster:
         """``on(day)`` with only :meth:`actors_on` as its cast."""

@@ -230,6 +230,19 @@ def test_attack_victims_exist_on_the_attack_day():
     assert not retired & {row["identity"] for row in labels}
 
 
+def test_every_attack_finds_its_victims_on_every_day_of_a_hectic_month():
+    """People with a new session or a day at home are still there to be attacked."""
+    spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.01, change=every_change(10.0))
+    cluster = build_cluster(spec, seed=3)
+    for day in range(21):
+        present = {a.identity.username for a in cluster.actors_on(day)}
+        for variant in ("loud", "quiet"):
+            _, labels, summary = attack_day(cluster, list(ATTACKS), day, variant, seed=3)
+            assert len(summary) == len(ATTACKS)
+            victims = {row["identity"] for row in labels if row["scenario"] in {"exec_into_pods", "secret_enumeration"}}
+            assert victims <= present, (day, victims - present)
+
+
 def novelty_per_day(events: list[dict], days: range) -> list[dict[str, int]]:
     """New source IPs, /16 networks, user agents and usernames per day, from the raw events."""
     seen: dict[str, set] = {k: set() for k in ("ips", "nets", "agents", "identities")}
