@@ -49,7 +49,7 @@ def _people(day: Day) -> list[Actor]:
     return [a for a in day.actors if a.kind in {"developer", "admin"}]
 
 
-def _first_commands(person: Actor, t: float, who: Identity, ns: str) -> list[Step]:
+def _first_commands(t: float, who: Identity, ns: str) -> list[Step]:
     """What anyone runs first in a new shell: discovery, then a look at their pods."""
     calls = [*DISCOVERY, Call("list", "pods", ns, query="limit=500")]
     return [(t + 0.05 * i, c, who) for i, c in enumerate(calls)]
@@ -82,7 +82,7 @@ def new_hire(day: Day) -> None:
     ns = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
     actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
     t = day.at(10, 15, tz)
-    day.record("new_hire", who.username, _first_commands(actor, t, who, ns))
+    day.record("new_hire", who.username, _first_commands(t, who, ns))
     # A first day: everything the new person does is new, so all of it is labelled.
     day.join(actor, t + 60.0, "benign_new_hire", novel_for=86400.0)
 
@@ -96,7 +96,7 @@ def leaver(day: Day) -> None:
         if person is None:
             return
         t = day.at(15, 17, person.tz_offset)
-        steps = _first_commands(person, t, person.identity, _home(day, person))
+        steps = _first_commands(t, person.identity, _home(day, person))
         day.record("leaver", person.identity.username, steps)
         # The last day's calls are labelled: the session that never comes back.
         person.novel = Novelty("benign_leaver", 0.0, DAY_S)
@@ -111,7 +111,7 @@ def _switch_person(day: Day, scenario: str, change) -> None:
     t = day.at(8, 17, person.tz_offset)
     new = change(person.identity)
     day.switch(person, new, t, f"benign_{scenario}", novel_for=4 * 3600.0)
-    day.record(scenario, new.username, _first_commands(person, t, new, _home(day, person)))
+    day.record(scenario, new.username, _first_commands(t, new, _home(day, person)))
 
 
 @handler("new_iam_session")
@@ -156,7 +156,7 @@ def remote_address(day: Day) -> None:
     who = replace(person.identity, ips=(address(day.rng, kind),))
     day.for_today(person, who, "benign_remote_address")
     t = day.at(8, 10, person.tz_offset)
-    day.record("remote_address", who.username, _first_commands(person, t, who, _home(day, person)))
+    day.record("remote_address", who.username, _first_commands(t, who, _home(day, person)))
 
 
 @handler("oncall_night", weekends=True)
