@@ -82,9 +82,6 @@ class Day:
                 return a.identity
         raise KeyError(username)
 
-    def of(self, kind: str) -> list[Actor]:
-        return [a for a in self.actors if a.kind == kind and a.active[1] == DAY_S]
-
     def at(self, lo: float, hi: float, tz: int = 0) -> float:
         """A random second of the day between local hours ``lo`` and ``hi`` (kept before 23:00 UTC)."""
         hour = float(self.rng.uniform(lo, hi)) - tz
