@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 from sim_data import read_events, read_labels
@@ -265,7 +265,7 @@ def novelty_per_day(events: list[dict], days: range) -> list[dict[str, int]]:
 def test_new_addresses_agents_and_identities_appear_on_working_days(changing, tmp_path):
     """Days 3-7 (Thursday to Monday): novelty on working days now, none in a frozen cluster."""
     now = novelty_per_day(changing["events"], range(3, 8))
-    frozen = simulate(tmp_path, days=8, seed=4, spec=ClusterSpec(**{**MODEST.__dict__, "change": ChangeRates.none()}))
+    frozen = simulate(tmp_path, days=8, seed=4, spec=replace(MODEST, change=ChangeRates.none()))
     before = novelty_per_day(read_events(frozen.files), range(3, 8))
     assert all(v == 0 for day in before for v in day.values())
     working = [now[0], now[1], now[4]]  # Thursday, Friday, Monday
