@@ -189,6 +189,14 @@ def simulate_cmd(
     rate_scale: Annotated[
         float, typer.Option(help="Share of the periodic control-plane traffic to keep (1.0 = real rate).")
     ] = 0.1,
+    change: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Benign change (nodes replaced, rollouts, hires, CI runners...) as a multiple of a busy "
+            "month; 0 = a cluster that never changes. Labelled benign_* in labels.csv.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Write a simulated EKS cluster's audit logs with labelled attacks injected.
 
@@ -196,11 +204,13 @@ def simulate_cmd(
     """
     from reports.progress import count_progress
     from scenarios.attacks import ATTACKS
+    from scenarios.change_rates import ChangeRates
     from scenarios.cluster import ClusterSpec
     from scenarios.simulate import simulate
 
     names = {"all": list(ATTACKS), "none": []}.get(attacks, [a.strip() for a in attacks.split(",") if a.strip()])
-    spec = ClusterSpec(nodes=nodes, app_namespaces=namespaces, humans=humans, rate_scale=rate_scale)
+    rates = ChangeRates().scaled(change)
+    spec = ClusterSpec(nodes=nodes, app_namespaces=namespaces, humans=humans, rate_scale=rate_scale, change=rates)
     try:
         with count_progress(days, "simulate days") as advance:
             result = simulate(
@@ -223,6 +233,9 @@ def simulate_cmd(
             f"{row['start']:%Y-%m-%d %H:%M}-{row['end']:%H:%M} UTC",
             markup=False,
         )
+    if result.changes:
+        made = ", ".join(f"{n} {name.removeprefix('benign_')}" for name, n in sorted(result.changes.items()))
+        out.print(f"benign changes (labelled benign_*): {made}", markup=False)
     out.print(f"labels: {result.labels}", markup=False)
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
+from scenarios.change_rates import ChangeRates
 from scenarios.eks import K8S_VERSION, Call, Identity
+
+#: Seconds in a simulated day; an actor's ``active`` span is measured in them.
+DAY_S = 86400.0
 
 ACCOUNT = "111122223333"
 REGION = "us-west-2"
@@ -54,7 +59,9 @@ class ClusterSpec:
     """Size and shape of a simulated cluster.
 
     ``rate_scale`` thins the periodic control-plane traffic (lease renewals every 2-10 s,
-    health probes) that dominates a real cluster's volume; 1.0 is the real rate.
+    health probes) that dominates a real cluster's volume; 1.0 is the real rate. ``change``
+    sets how often the cluster changes for benign reasons (:mod:`scenarios.change`);
+    ``ChangeRates.none()`` freezes the cast as built.
     """
 
     name: str = "prod"
@@ -63,6 +70,7 @@ class ClusterSpec:
     humans: int = 6
     start: date = date(2026, 3, 2)  # a Monday
     rate_scale: float = 0.1
+    change: ChangeRates = field(default_factory=ChangeRates)
 
 
 Episode = Callable[[np.random.Generator, datetime], list[tuple[float, Call]]]
@@ -78,9 +86,25 @@ class Routine:
     hour: int = 0  # for nightly
 
 
+@dataclass(frozen=True)
+class Novelty:
+    """Routine calls made between ``since`` and ``until`` (seconds into the day) by an actor
+    that a benign change just created or altered; they are labelled ``scenario``."""
+
+    scenario: str
+    since: float
+    until: float
+
+
 @dataclass
 class Actor:
-    """One identity and its routines. ``kind`` is only a label for documentation."""
+    """One identity and its routines. ``kind`` is only a label for documentation.
+
+    The fields after ``pod_names`` describe one day of a changing cluster (see
+    :meth:`Cluster.on`): the span of the day the actor exists in, the identity it had
+    before a change at ``switch_at``, and ``share``, the part of its routines' rate it
+    carries (a node daemon on one node of many).
+    """
 
     identity: Identity
     kind: str
@@ -88,6 +112,16 @@ class Actor:
     tz_offset: int = 0  # hours from UTC, for people
     namespace: str | None = None  # a service account's own namespace
     pod_names: tuple[str, ...] = ()
+    active: tuple[float, float] = (0.0, DAY_S)
+    was: Identity | None = None
+    switch_at: float = 0.0
+    novel: Novelty | None = None
+    share: float = 1.0
+
+    @property
+    def whole_day(self) -> bool:
+        """Present from midnight to midnight, unchanged."""
+        return self.active == (0.0, DAY_S) and self.was is None and self.novel is None
 
 
 @dataclass
@@ -101,6 +135,44 @@ class Cluster:
     node_names: list[str]
     node_ips: list[str]
     pods: dict[str, list[str]]  # namespace -> pod names
+    seed: int = 0
+    gone: frozenset[str] = frozenset()  # retired namespaces: never reused for a new team
+    world: Any = field(default=None, repr=False, compare=False)  # scenarios.change.World, lazily
+
+    def on(self, day: int) -> Cluster:
+        """The cluster as it lives on ``day``: every actor that acts that day, with routines.
+
+        Benign change (nodes replaced, teams onboarded, people hired...) happens in the order
+        of the days, deterministic for the cluster's seed; see :mod:`scenarios.change`.
+        """
+        from scenarios.change import World
+
+        if self.world is None:
+            self.world = World(self)
+        return self.world.plan(day).view
+
+    def changes_on(self, day: int) -> list[Any]:
+        """The benign changes (``scenarios.change.Change``) made on ``day``."""
+        self.on(day)
+        return self.world.plan(day).changes
+
+    def actors_on(self, day: int) -> list[Actor]:
+        """Actors present all of ``day`` (perhaps with a new address or key): an attack's victims."""
+        return [a for a in self.on(day).actors if a.active == (0.0, DAY_S)]
+
+    def as_of(self, day: int) -> Cluster:
+        """``on(day)`` with only :meth:`actors_on` as its cast."""
+        view = self.on(day)
+        return Cluster(
+            view.spec,
+            self.actors_on(day),
+            view.namespaces,
+            view.app_namespaces,
+            view.node_names,
+            view.node_ips,
+            view.pods,
+            self.seed,
+        )
 
     def actor(self, username: str) -> Actor:
         for a in self.actors:
@@ -330,7 +402,7 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
             "anonymous",
         )
     )
-    cluster = Cluster(spec, actors, namespaces, apps, node_names, node_ips, pods)
+    cluster = Cluster(spec, actors, namespaces, apps, node_names, node_ips, pods, seed)
     add_routines(cluster, rng)
     return cluster
 

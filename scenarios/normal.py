@@ -392,6 +392,34 @@ def _app_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     ]
 
 
+def _operator_routines(actor: Actor) -> list[Routine]:
+    """An operator installed by Helm: its leader lease, watches on its own kinds, status updates."""
+    ns = actor.namespace
+    assert ns is not None, "operators are service accounts, each in its namespace"
+    name = actor.identity.username.rsplit(":", 1)[1]
+    kinds = list(OPERATOR_KINDS.get(name, ("configmaps",)))
+    return [
+        Routine(120, _lease(ns, f"{name}-leader")),
+        Routine(6, lambda rng, t: [(0.0, _watch(rng, kinds[int(rng.integers(len(kinds)))]))]),
+        Routine(2, lambda rng, t: [(0.0, Call("list", "pods", ns, query="limit=500"))]),
+        Routine(
+            3,
+            _one(Call("update", kinds[0], ns, f"{name}-default", "status")),
+        ),
+    ]
+
+
+#: The custom resources each operator that CI may install watches (scenarios.change_ci).
+OPERATOR_KINDS: dict[str, tuple[str, ...]] = {
+    "external-secrets": ("externalsecrets", "secretstores", "clustersecretstores"),
+    "keda-operator": ("scaledobjects", "scaledjobs", "triggerauthentications"),
+    "kyverno": ("policies", "clusterpolicies", "policyreports"),
+    "aws-load-balancer-controller": ("targetgroupbindings", "ingressclassparams"),
+    "velero": ("backups", "schedules", "backupstoragelocations"),
+    "strimzi-cluster-operator": ("kafkas", "kafkatopics", "kafkausers"),
+}
+
+
 def _kubectl_session(cluster: Cluster, actor: Actor):
     """A person runs a few kubectl commands in a row: discovery first, then the commands."""
     admin = actor.kind == "admin"
@@ -465,42 +493,47 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
     return episode
 
 
-def _ci_episode(cluster: Cluster):
-    apps = cluster.app_namespaces
-
-    def episode(rng, t):
-        app = apps[int(rng.integers(len(apps)))]
-        image = f"{cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com/{app}-api:{int(rng.integers(1000, 9999))}"
-        deploy_body = {
-            "kind": "Deployment",
-            "apiVersion": "apps/v1",
-            "metadata": {"name": f"{app}-api", "namespace": app},
-            "spec": {
-                "replicas": 3,
-                "template": {
-                    "metadata": {"labels": {"app": f"{app}-api"}},
-                    "spec": {
-                        "serviceAccountName": f"{app}-api",
-                        "containers": [{"name": "api", "image": image, "securityContext": {"runAsNonRoot": True}}],
-                    },
+def helm_release(app: str, image_repo: str, rng: np.random.Generator) -> list[tuple[float, Call]]:
+    """The calls of one ``helm upgrade`` of an application's chart, as CI runs it."""
+    image = f"{image_repo}/{app}-api:{int(rng.integers(1000, 9999))}"
+    deploy_body = {
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": f"{app}-api", "namespace": app},
+        "spec": {
+            "replicas": 3,
+            "template": {
+                "metadata": {"labels": {"app": f"{app}-api"}},
+                "spec": {
+                    "serviceAccountName": f"{app}-api",
+                    "containers": [{"name": "api", "image": image, "securityContext": {"runAsNonRoot": True}}],
                 },
             },
-        }
-        calls = [
-            Call("get", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(10, 99))}"),
-            Call("list", "secrets", app, query="labelSelector=name%3D" + app + "%2Cowner%3Dhelm"),
-            Call(
-                "patch",
-                "configmaps",
-                app,
-                f"{app}-config",
-                body={"kind": "ConfigMap", "apiVersion": "v1", "data": {"LOG_LEVEL": "info"}},
-            ),
-            Call("patch", "deployments", app, f"{app}-api", body=deploy_body),
-            Call("patch", "services", app, f"{app}-api", body={"kind": "Service", "apiVersion": "v1"}),
-            Call("create", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(100, 999))}"),
-        ]
-        return [(1.5 * i, c) for i, c in enumerate(calls)]
+        },
+    }
+    calls = [
+        Call("get", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(10, 99))}"),
+        Call("list", "secrets", app, query="labelSelector=name%3D" + app + "%2Cowner%3Dhelm"),
+        Call(
+            "patch",
+            "configmaps",
+            app,
+            f"{app}-config",
+            body={"kind": "ConfigMap", "apiVersion": "v1", "data": {"LOG_LEVEL": "info"}},
+        ),
+        Call("patch", "deployments", app, f"{app}-api", body=deploy_body),
+        Call("patch", "services", app, f"{app}-api", body={"kind": "Service", "apiVersion": "v1"}),
+        Call("create", "secrets", app, f"sh.helm.release.v1.{app}.v{int(rng.integers(100, 999))}"),
+    ]
+    return [(1.5 * i, c) for i, c in enumerate(calls)]
+
+
+def _ci_episode(cluster: Cluster):
+    apps = cluster.app_namespaces
+    repo = f"{cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com"
+
+    def episode(rng, t):
+        return helm_release(apps[int(rng.integers(len(apps)))], repo, rng)
 
     return episode
 
@@ -508,10 +541,12 @@ def _ci_episode(cluster: Cluster):
 def add_routines(cluster: Cluster, rng: np.random.Generator) -> None:
     """Give every actor of ``cluster`` its routines."""
     _control_plane(cluster)
-    for actor, node in zip(cluster.actors_of("node"), cluster.node_names, strict=True):
-        actor.routines = _node_routines(cluster, actor, node)
+    for actor in cluster.actors_of("node"):
+        actor.routines = _node_routines(cluster, actor, actor.identity.username.removeprefix("system:node:"))
     for actor in cluster.actors_of("node-daemon") + cluster.actors_of("addon"):
         actor.routines = _addon_routines(cluster, actor)
+    for actor in cluster.actors_of("operator"):
+        actor.routines = _operator_routines(actor)
     for actor in cluster.actors_of("app"):
         actor.routines = _app_routines(cluster, actor)
     for actor in cluster.actors_of("developer") + cluster.actors_of("admin"):

@@ -1,7 +1,8 @@
 """Write a simulated cluster's audit log, day by day, with labelled attacks injected.
 
 Output: one ``audit-YYYY-MM-DD.jsonl.gz`` per day (events in the order the API server
-writes them: by stage time) and ``labels.csv`` with one row per injected event.
+writes them: by stage time) and ``labels.csv`` with one row per injected event and one per
+event of a benign change (scenario ``benign_*``, variant ``benign``, no technique).
 """
 
 from __future__ import annotations
@@ -35,23 +36,81 @@ class SimulationResult:
     labels: Path | None = None
     n_events: int = 0
     injected: list[dict] = field(default_factory=list)  # one summary row per attack
+    changes: dict[str, int] = field(default_factory=dict)  # benign change scenario -> times made
 
 
 def normal_day(cluster: Cluster, day: int, seed: int) -> list[tuple[datetime, dict]]:
-    """The events of one ordinary day, unsorted, as (write time, event)."""
-    rng = np.random.default_rng([seed, 2, day])
+    """The events of one ordinary day, unsorted, as (write time, event).
+
+    Ordinary includes the day's benign change (see :func:`simulate_day`, which also
+    returns its labels).
+    """
+    return simulate_day(cluster, day, seed)[0]
+
+
+def simulate_day(cluster: Cluster, day: int, seed: int) -> tuple[list[tuple[datetime, dict]], list[dict]]:
+    """One day of the cluster's life: every actor's routines and the day's benign changes.
+
+    Returns the events, unsorted, as (write time, event), and one label row per event of a
+    benign change (the change's own calls, and the routine calls of an actor it created or
+    altered while they are new). Deterministic for the cluster and ``seed``.
+    """
+    view = cluster.on(day)
     start = day_start(cluster.spec, day)
+    events, labels = _routines(view, start, np.random.default_rng([seed, 2, day]))
+    rng = np.random.default_rng([seed, 5, day])
+    for change in cluster.changes_on(day):
+        first, last = (start + timedelta(seconds=s) for s in change.span)
+        for s, call, who in change.steps:
+            built = build_events(call, who, start + timedelta(seconds=s), rng)
+            events += built
+            labels += [_benign_label(e, change.scenario, who.username, start, first, last) for _, e in built]
+    return events, labels
+
+
+def _routines(
+    view: Cluster, start: datetime, rng: np.random.Generator
+) -> tuple[list[tuple[datetime, dict]], list[dict]]:
     out: list[tuple[datetime, dict]] = []
-    for actor in cluster.actors:
+    labels: list[dict] = []
+    for actor in view.actors:
+        lo, hi = actor.active
+        novel = actor.novel
         for routine in actor.routines:
-            scale = cluster.spec.rate_scale if routine.rate >= PERIODIC_RATE else 1.0
-            counts = rng.poisson(routine.rate * scale * hourly_weights(actor, routine, start))
+            scale = view.spec.rate_scale if routine.rate >= PERIODIC_RATE else 1.0
+            counts = rng.poisson(routine.rate * scale * actor.share * hourly_weights(actor, routine, start))
             for hour in np.flatnonzero(counts):
                 for offset in np.sort(rng.uniform(0, 3600, counts[hour])):
-                    t = start + timedelta(seconds=float(hour * 3600 + offset))
+                    s = float(hour * 3600 + offset)
+                    if not lo <= s < hi:
+                        continue  # the actor does not exist yet, or any more
+                    who = actor.was if actor.was is not None and s < actor.switch_at else actor.identity
+                    t = start + timedelta(seconds=s)
                     for dt, call in routine.episode(rng, t):
-                        out.extend(build_events(call, actor.identity, t + timedelta(seconds=dt), rng))
-    return out
+                        built = build_events(call, who, t + timedelta(seconds=dt), rng)
+                        out.extend(built)
+                        if novel is not None and novel.since <= s < novel.until and who is actor.identity:
+                            first = start + timedelta(seconds=novel.since)
+                            last = start + timedelta(seconds=novel.until)
+                            labels += [
+                                _benign_label(e, novel.scenario, who.username, start, first, last) for _, e in built
+                            ]
+    return out, labels
+
+
+def _benign_label(event: dict, scenario: str, identity: str, day: datetime, first: datetime, last: datetime) -> dict:
+    return {
+        "auditID": event["auditID"],
+        "stage": event["stage"],
+        "scenario": scenario,
+        "technique": "",
+        "variant": "benign",
+        "identity": identity,
+        "day": day.date().isoformat(),
+        "timestamp": event["requestReceivedTimestamp"],
+        "start": first.isoformat() + "Z",
+        "end": last.isoformat() + "Z",
+    }
 
 
 def attack_day(
@@ -65,9 +124,10 @@ def attack_day(
     for i, name in enumerate(names):
         attack = ATTACKS[name]
         rng = np.random.default_rng([seed, 3, day, i])
-        ctx = Context(cluster, rng, loud=(variant == "loud"))
+        # Victims are picked among the actors that exist all that day (benign change moves the cast).
+        ctx = Context(cluster.as_of(day), rng, loud=(variant == "loud"))
         steps = attack.build(ctx)
-        tz = _victim_tz(cluster, steps[0][1].username)
+        tz = _victim_tz(ctx.cluster, steps[0][1].username)
         timed = schedule(attack, steps, ctx, start, tz)
         first, last = timed[0][0], timed[-1][0]
         ids = set()
@@ -151,7 +211,10 @@ def simulate(
     result = SimulationResult()
     all_labels: list[dict] = []
     for day in range(days):
-        events = normal_day(cluster, day, seed)
+        events, benign = simulate_day(cluster, day, seed)
+        all_labels += benign
+        for change in cluster.changes_on(day):
+            result.changes[change.scenario] = result.changes.get(change.scenario, 0) + 1
         if names and day == target_day:
             injected, labels, summary = attack_day(cluster, names, day, variant, seed)
             events += injected
