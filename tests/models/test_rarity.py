@@ -1,8 +1,9 @@
 """Sensitive actions count by their rarity: for the identity, its peers and the cluster.
 
 The story: three days of a small cluster, hour by hour. Six kubelets read the secrets of the
-pods they run in every window. Two payments service accounts call their own API and never touch
-RBAC or secrets. A developer execs into a pod now and then (one window in twelve). A platform
+pods they run in every window and are denied something in one window in four. cert-manager's
+service account reads secrets all the time; the two payments service accounts call their own
+API and never touch RBAC or secrets. A developer execs into a pod now and then (one window in twelve). A platform
 admin binds roles once a day. Every identity's first window is new (causal novelty, as
 features/featurise.py marks it).
 """
@@ -18,6 +19,7 @@ from features.windows import FEATURE_NAMES
 from models.rarity import ActionRarity, peer_groups
 
 KUBELETS = [f"system:node:ip-10-0-1-{i}.eu-west-1.compute.internal" for i in range(6)]
+CERT_MANAGER = "system:serviceaccount:cert-manager:cert-manager"
 PAYMENTS_API = "system:serviceaccount:payments:payments-api"
 PAYMENTS_WORKER = "system:serviceaccount:payments:payments-worker"
 DEVELOPER = "developer"
@@ -46,7 +48,8 @@ def history(hours: int = 72) -> pd.DataFrame:
     rows = []
     for h in range(hours):
         for node in KUBELETS:
-            rows.append((node, h, {"n_secret_names": 3.0, **first(h)}))
+            rows.append((node, h, {"n_secret_names": 3.0, "n_denied": float(h % 4 == 1), **first(h)}))
+        rows.append((CERT_MANAGER, h, {"n_secret_names": 2.0, **first(h)}))
         rows.append((PAYMENTS_API, h, first(h)))
         rows.append((PAYMENTS_WORKER, h, first(h)))
         rows.append((DEVELOPER, h, {"n_exec": 1.0 if h % 12 == 5 else 0.0, **first(h)}))
@@ -81,12 +84,15 @@ def test_a_first_cluster_admin_binding_by_an_identity_whose_peers_never_bind_is_
 
 def test_a_new_kubelet_is_judged_against_the_other_kubelets(rarity):
     """A replaced node's kubelet has no history of its own: reading pod secrets is what every
-    kubelet does, so it is barely unusual, even though its address and client are new. A new
-    payments service account reading secrets does what neither it nor its peers ever did,
-    although secrets are read in most windows of the cluster (by kubelets)."""
+    kubelet does, so it is barely unusual, and a denial (one kubelet window in four) is mildly
+    so, even though its address and client are new (they are new for every new identity). A
+    new payments service account reading secrets does what neither it nor its peers ever did,
+    although secrets are read in most windows of the cluster, by kubelets and cert-manager."""
     new_node = "system:node:ip-10-0-9-9.eu-west-1.compute.internal"
     kubelet = surprisal(rarity, new_node, {"n_secret_names": 3.0, **first(0)})
     assert kubelet.sum() < 0.1
+    denied = surprisal(rarity, new_node, {"n_secret_names": 3.0, "n_denied": 1.0, **first(0)})
+    assert denied.sum() < 2.0
     new_sa = surprisal(rarity, "system:serviceaccount:payments:payments-batch", {"n_secret_names": 1.0, **first(0)})
     assert new_sa["secrets_read"] > 3.0
     # The new kubelet doing what no kubelet ever did is as unusual as anyone doing it.
@@ -166,7 +172,7 @@ def test_peer_groups_follow_the_names_people_use():
 def test_the_usual_is_said_in_counts(rarity):
     assert rarity.usual(PAYMENTS_API, "privileged_binding") == (
         "binding to an admin role: this identity 0 of 72 windows, other serviceaccounts of payments "
-        "0 of 72 windows, the cluster 3 of 720 windows"
+        "0 of 72 windows, the cluster 3 of 792 windows"
     )
 
 
