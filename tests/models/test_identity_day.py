@@ -136,4 +136,4 @@ def test_rarity_calibration_and_identity_days_together_rank_the_low_and_slow_int
     assert window_p.idxmin()[0] == ctrl  # the burst hour is the most unusual window
     found = identity_days(window_p)
     assert found.days.index.get_level_values("identity")[0] == INTRUDER
-    assert found.days.loc[(INTRUDER, DAY), "anomaly_score"] > threshold
+    assert found.days.loc[(INTRUDER, DAY + pd.Timedelta(days=28)), "anomaly_score"] > threshold
