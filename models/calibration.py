@@ -15,6 +15,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from features.enrich import kinds_of
+from models.rarity import peer_groups
+
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None) -> np.ndarray:
     """Conformal p-value ``(1 + #{reference >= s}) / (n + 1)`` of each score (higher is rarer).
@@ -62,6 +65,18 @@ def fisher_combine(p_values) -> np.ndarray:
     return np.minimum(1.0, np.exp(-half) * terms.sum(axis=1))
 
 
+def _identities(X) -> np.ndarray | None:
+    index = getattr(X, "index", None)
+    if isinstance(index, pd.MultiIndex) and "identity" in index.names:
+        return np.asarray(index.get_level_values("identity").astype("string").fillna(""), dtype=object)
+    return None
+
+
+def _local_keys(identity: str) -> list[str]:
+    """Where an identity's own reference is looked for: itself, its peer group, its kind."""
+    return [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+
+
 class TailCalibrator(TransformerMixin, BaseEstimator):
     """Turn score columns (higher = more anomalous) into evidence against held-out normal windows.
 
@@ -70,6 +85,13 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     ``combined_p_values`` ranks a window's Fisher statistic among the held-out ones. Fisher
     chooses how to combine; the held-out windows, not the chi-squared law, say how rare the
     result is, because the sources are not independent (forest and rarity both see a binding).
+
+    With identities in the index (level ``"identity"``), the combined p-value is the larger of
+    the cluster's and the identity's own (Mondrian conformal): the held-out windows of the
+    identity, else of its peer group or kind, the first with ``min_reference`` windows. A
+    window must be unusual for the cluster *and* for whoever made it, so an identity whose
+    ordinary windows all sit in the cluster's tail (a developer who does a bit of everything)
+    does not pile up evidence every day.
 
     Examples
     --------
@@ -80,13 +102,28 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     [0.579, 0.01, 0.0009]
     """
 
-    def __init__(self, *, tail_size: int | None = 50):
+    def __init__(self, *, tail_size: int | None = 50, min_reference: int = 48):
         self.tail_size = tail_size
+        self.min_reference = min_reference
 
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)
         self.reference_ = np.sort(values, axis=0)
-        self.combined_reference_ = np.sort(self._statistic(values))
+        statistic = self._statistic(values)
+        self.combined_reference_ = np.sort(statistic)
+        self.local_reference_: dict[str, np.ndarray] = {}
+        identities = _identities(X)
+        if identities is not None and len(identities):
+            frame = pd.DataFrame({"statistic": statistic, "identity": identities})
+            levels = {
+                "identity": frame["identity"],
+                "group": pd.Series(peer_groups(identities)),
+                "kind": pd.Series(kinds_of(identities.tolist())),
+            }
+            for level, keys in levels.items():
+                for key, rows in frame["statistic"].groupby(keys.to_numpy()):
+                    if len(rows) >= self.min_reference:
+                        self.local_reference_[f"{level} {key}"] = np.sort(rows.to_numpy())
         return self
 
     def p_values(self, X) -> np.ndarray:
@@ -112,7 +149,20 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         """The window's p-value: its Fisher statistic's tail among the held-out windows'."""
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
-        return tail_p_values(self.combined_reference_, self._statistic(values), tail_size=self.tail_size)
+        statistic = self._statistic(values)
+        p = tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
+        identities = _identities(X)
+        if identities is None or not self.local_reference_:
+            return p
+        codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
+        for code, identity in enumerate(uniques):
+            reference = next(
+                (self.local_reference_[k] for k in _local_keys(identity) if k in self.local_reference_), None
+            )
+            if reference is not None:
+                rows = codes == code
+                p[rows] = np.maximum(p[rows], tail_p_values(reference, statistic[rows], tail_size=self.tail_size))
+        return p
 
     def score_samples(self, X) -> np.ndarray:
         """Log of the combined p-value (higher is more usual, as in scikit-learn)."""

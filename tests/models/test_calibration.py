@@ -8,6 +8,7 @@ window in twenty, and a threshold set on some normal days gives the same rate on
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -45,6 +46,32 @@ def test_combined_p_values_stay_uniform_when_the_sources_agree():
     assert _rate_below(calibrator.combined_p_values(new), 0.01) == pytest.approx(0.01, abs=0.004)
     naive = fisher_combine(calibrator.p_values(new))
     assert _rate_below(naive, 0.01) > 0.025  # what trusting the chi-squared law would give
+
+
+def test_an_identity_always_in_the_cluster_tail_is_judged_against_itself():
+    """Most windows are controllers', all alike; a developer's windows do a bit of everything
+    and sit in the cluster's top 5% nearly always. Judged against the cluster alone, most of a
+    new day's developer windows look unusual (and add up to a finding every day); judged also
+    against the developer's own held-out windows, about one in twenty does. Its intrusion
+    still stands out, against both."""
+    rng = np.random.default_rng(8)
+
+    def day(n_days: int) -> pd.DataFrame:
+        hours = pd.date_range("2026-03-02", periods=24 * n_days, freq="h", tz="UTC")
+        controllers = [f"system:serviceaccount:apps:controller-{i}" for i in range(19)]
+        index = pd.MultiIndex.from_product([[*controllers, "developer"], hours], names=["identity", "window_start"])
+        controller = rng.normal(0.0, 1.0, size=(len(controllers) * len(hours), 2))
+        developer = rng.normal(2.5, 1.0, size=(len(hours), 2))
+        return pd.DataFrame(np.vstack([controller, developer]), index=index, columns=["forest", "rarity"])
+
+    held_out, new = day(4), day(4)
+    calibrator = TailCalibrator().fit(held_out)
+    developer = new.xs("developer", level="identity", drop_level=False)
+    cluster_only = TailCalibrator().fit(held_out.to_numpy()).combined_p_values(developer.to_numpy())
+    assert _rate_below(cluster_only, 0.05) > 0.5
+    assert _rate_below(calibrator.combined_p_values(developer), 0.05) == pytest.approx(0.05, abs=0.04)
+    intrusion = developer.iloc[:1] + 5.0
+    assert calibrator.combined_p_values(intrusion)[0] < 1e-3
 
 
 def test_fisher_lets_one_sure_source_carry_a_window_and_two_moderate_ones_add_up():
