@@ -97,8 +97,9 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     groups of one kind differ more than members of one group do. ``transform`` returns one
     column per family (its surprisal where it occurred, else 0), then one per context (its own
     surprisal, weighted by how unusual the window's most unusual action was, so a new address
-    raises a rare action and not a routine one). The columns add up to the window's surprisal;
-    ``score_samples`` is its negative (a log-probability, scikit-learn's sign).
+    raises a rare action and not a routine one; an identity with fewer than ``min_history``
+    windows learned has no per-identity context yet). The columns add up to the window's
+    surprisal; ``score_samples`` is its negative (a log-probability, scikit-learn's sign).
 
     Identity is read from the index level ``"identity"``. Families and contexts whose columns
     are absent are left out; with no family column at all (a plain array) every column is a
@@ -116,9 +117,18 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     array([[0. , 7.1]])
     """
 
-    def __init__(self, *, prior_windows: float = 24.0, peer_prior_windows: float = 4.0, families=None, context=None):
+    def __init__(
+        self,
+        *,
+        prior_windows: float = 24.0,
+        peer_prior_windows: float = 4.0,
+        min_history: int = 24,
+        families=None,
+        context=None,
+    ):
         self.prior_windows = prior_windows
         self.peer_prior_windows = peer_prior_windows
+        self.min_history = min_history
         self.families = families
         self.context = context
 
@@ -232,6 +242,11 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         # the chance the window's most unusual action was *not* routine for this identity.
         unusual = np.where(occurred[:, :f], 1.0 - rate[:, :f], 0.0).max(axis=1, initial=0.0)
         surprisal[:, f:] *= unusual[:, None]
+        # A young identity meets namespaces and clients for the first time all through its
+        # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
+        windows_seen = self.trials_.iloc[:, 0].reindex(uniques, fill_value=0.0).to_numpy()[codes]
+        young = windows_seen < self.min_history
+        surprisal[:, f:] *= ~(young[:, None] & self._per_identity[None, :])
         return surprisal
 
     def score_samples(self, X) -> np.ndarray:

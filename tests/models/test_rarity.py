@@ -93,6 +93,9 @@ def test_a_new_kubelet_is_judged_against_the_other_kubelets(rarity):
     assert kubelet.sum() < 0.1
     denied = surprisal(rarity, new_node, {"n_secret_names": 3.0, "n_denied": 1.0, **first(0)})
     assert denied.sum() < 2.0
+    # Later that day its pods arrive from namespaces it never served: new to it, not news.
+    later = surprisal(rarity, new_node, {"n_secret_names": 3.0, "n_denied": 1.0, "new_namespace": 2.0})
+    assert later.sum() < 2.0
     new_sa = surprisal(rarity, "system:serviceaccount:payments:payments-batch", {"n_secret_names": 1.0, **first(0)})
     assert new_sa["secrets_read"] > 3.0
     # The new kubelet doing what no kubelet ever did is as unusual as anyone doing it.
