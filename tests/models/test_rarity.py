@@ -10,6 +10,8 @@ features/featurise.py marks it).
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,6 +159,15 @@ def test_folding_in_a_day_moves_the_baseline_like_fitting_on_both():
         rarity.partial_fit(read)
     assert seen[0] > seen[1] > seen[2] > seen[3]
     assert seen[1] > 3.0
+
+
+def test_the_state_saved_with_a_model_scores_the_same_after_loading(rarity):
+    """The counts are the state that moves with the days; they travel in the model bundle."""
+    day = history(24)
+    loaded = pickle.loads(pickle.dumps(rarity))
+    np.testing.assert_array_equal(loaded.transform(day), rarity.transform(day))
+    loaded.partial_fit(day)
+    assert loaded.n_windows_ == rarity.n_windows_ + len(day)
 
 
 def test_peer_groups_follow_the_names_people_use():
