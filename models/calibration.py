@@ -1,0 +1,213 @@
+"""Calibrated evidence: scores as tail probabilities among held-out normal windows, combined, thresholded.
+
+Every detector speaks its own units (a forest's path length, nats of rarity); a p-value against
+normal windows the detectors did not learn from is a common unit, and a threshold set on
+held-out days means "alerts per normal day", not a share of the training data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from features.enrich import kinds_of
+from models.rarity import peer_groups
+
+
+def tail_p_values(reference, scores, *, tail_size: int | None = None) -> np.ndarray:
+    """Conformal p-value ``(1 + #{reference >= s}) / (n + 1)`` of each score (higher is rarer).
+
+    With ``tail_size``, scores above the largest reference value get an exponential tail fitted
+    on the top ``tail_size`` references (mean excess), instead of all tying at ``1 / (n + 1)``:
+    two attacks beyond everything normal still rank by how far beyond.
+
+    Examples
+    --------
+    >>> tail_p_values([1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 4.0, 9.0]).tolist()
+    [1.0, 0.8, 0.4, 0.2]
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(ref)
+    p = (1.0 + n - np.searchsorted(ref, s, side="left")) / (n + 1.0)
+    if tail_size and n > tail_size:
+        top = ref[-tail_size:]
+        scale = float(np.mean(top - ref[-tail_size - 1]))
+        beyond = s > ref[-1]
+        if scale > 0 and beyond.any():
+            p = np.where(beyond, np.exp(-(s - ref[-1]) / scale) / (n + 1.0), p)
+    return p
+
+
+def fisher_combine(p_values) -> np.ndarray:
+    """Fisher's combined p-value of each row: ``-2 sum(log p)`` against chi-squared with 2k dof.
+
+    Fisher, not Stouffer or the minimum: one source that is very sure (a first-ever
+    cluster-admin binding the forest finds ordinary) must be able to carry a window, which
+    Stouffer dilutes by sqrt(k); two moderately sure sources must add up, which the minimum
+    ignores. Its statistic is a sum of ``-log p`` terms, so each source's share is its term.
+
+    Examples
+    --------
+    >>> fisher_combine([[1.0, 1.0], [0.01, 1.0]]).round(3).tolist()
+    [1.0, 0.056]
+    """
+    p = np.clip(np.atleast_2d(np.asarray(p_values, dtype=np.float64)), 1e-300, 1.0)
+    half = -np.log(p).sum(axis=1)  # chi2 / 2
+    k = p.shape[1]
+    # Survival function of chi-squared with even dof 2k, in closed form: exp(-x) sum x^j / j!.
+    terms = np.stack([half**j / math.factorial(j) for j in range(k)], axis=1)
+    return np.minimum(1.0, np.exp(-half) * terms.sum(axis=1))
+
+
+def _identities(X) -> np.ndarray | None:
+    index = getattr(X, "index", None)
+    if isinstance(index, pd.MultiIndex) and "identity" in index.names:
+        return np.asarray(index.get_level_values("identity").astype("string").fillna(""), dtype=object)
+    return None
+
+
+def _local_keys(identity: str) -> list[str]:
+    """Where an identity's own reference is looked for: itself, its peer group, its kind."""
+    return [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+
+
+class TailCalibrator(TransformerMixin, BaseEstimator):
+    """Turn score columns (higher = more anomalous) into evidence against held-out normal windows.
+
+    ``fit`` keeps each column's held-out scores, and the Fisher statistic of their own
+    p-values. ``transform`` gives each source's evidence ``-log p`` (nats; they add up);
+    ``combined_p_values`` ranks a window's Fisher statistic among the held-out ones. Fisher
+    chooses how to combine; the held-out windows, not the chi-squared law, say how rare the
+    result is, because the sources are not independent (forest and rarity both see a binding).
+
+    With identities in the index (level ``"identity"``), the combined p-value is the larger of
+    the cluster's and the identity's own (Mondrian conformal): the held-out windows of the
+    identity, else of its peer group or kind, the first with ``min_reference`` windows. A
+    window must be unusual for the cluster *and* for whoever made it, so an identity whose
+    ordinary windows all sit in the cluster's tail (a developer who does a bit of everything)
+    does not pile up evidence every day.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> held_out = np.random.default_rng(0).normal(size=(999, 2))
+    >>> cal = TailCalibrator().fit(held_out)
+    >>> cal.combined_p_values([[0.0, 0.0], [2.5, 0.0], [2.5, 2.5]]).round(4).tolist()
+    [0.579, 0.01, 0.0009]
+    """
+
+    def __init__(self, *, tail_size: int | None = 50, min_reference: int = 48):
+        self.tail_size = tail_size
+        self.min_reference = min_reference
+
+    def fit(self, X, y=None) -> TailCalibrator:
+        values = validate_data(self, X, dtype=np.float64)
+        self.reference_ = np.sort(values, axis=0)
+        statistic = self._statistic(values)
+        self.combined_reference_ = np.sort(statistic)
+        self.local_reference_: dict[str, np.ndarray] = {}
+        identities = _identities(X)
+        if identities is not None and len(identities):
+            frame = pd.DataFrame({"statistic": statistic, "identity": identities})
+            levels = {
+                "identity": frame["identity"],
+                "group": pd.Series(peer_groups(identities)),
+                "kind": pd.Series(kinds_of(identities.tolist())),
+            }
+            for level, keys in levels.items():
+                for key, rows in frame["statistic"].groupby(keys.to_numpy()):
+                    if len(rows) >= self.min_reference:
+                        self.local_reference_[f"{level} {key}"] = np.sort(rows.to_numpy())
+        return self
+
+    def p_values(self, X) -> np.ndarray:
+        """Each source's tail p-value among the held-out windows (rows kept)."""
+        check_is_fitted(self, "reference_")
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._p(values)
+
+    def _p(self, values: np.ndarray) -> np.ndarray:
+        cols = [
+            tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size) for j in range(values.shape[1])
+        ]
+        return np.column_stack(cols) if cols else np.ones((len(values), 0))
+
+    def _statistic(self, values: np.ndarray) -> np.ndarray:
+        return -np.log(self._p(values)).sum(axis=1)
+
+    def transform(self, X) -> np.ndarray:
+        """Each source's evidence, ``-log p`` in nats."""
+        return -np.log(self.p_values(X))
+
+    def combined_p_values(self, X) -> np.ndarray:
+        """The window's p-value: its Fisher statistic's tail among the held-out windows'."""
+        check_is_fitted(self, "reference_")
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        statistic = self._statistic(values)
+        p = tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
+        identities = _identities(X)
+        if identities is None or not self.local_reference_:
+            return p
+        codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
+        for code, identity in enumerate(uniques):
+            reference = next(
+                (self.local_reference_[k] for k in _local_keys(identity) if k in self.local_reference_), None
+            )
+            if reference is not None:
+                rows = codes == code
+                p[rows] = np.maximum(p[rows], tail_p_values(reference, statistic[rows], tail_size=self.tail_size))
+        return p
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log of the combined p-value (higher is more usual, as in scikit-learn)."""
+        return np.log(self.combined_p_values(X))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "reference_")
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray([f"{n}_evidence" for n in names], dtype=object)
+
+
+@dataclass(frozen=True)
+class AlertThreshold:
+    """A score threshold and the alert rate it gave on held-out normal days."""
+
+    threshold: float
+    alerts_per_day: float  # asked for
+    expected_alerts_per_day: float  # measured on the held-out days at ``threshold``
+    n_days: int
+
+
+def alert_threshold(scores, days, *, alerts_per_day: float) -> AlertThreshold:
+    """The score above which a finding alerts, so that held-out normal days give ``alerts_per_day``.
+
+    ``days`` labels each score's day (or is the number of days, for days without any score).
+    The threshold sits halfway between the last score that alerts and the first that does
+    not, so it does not hinge on one held-out value.
+
+    Examples
+    --------
+    >>> alert_threshold([5.0, 1.0, 4.0, 2.0, 0.5, 0.1], [1, 1, 1, 2, 2, 2], alerts_per_day=1)
+    AlertThreshold(threshold=3.0, alerts_per_day=1, expected_alerts_per_day=1.0, n_days=2)
+    """
+    values = np.sort(np.asarray(scores, dtype=np.float64).ravel())[::-1]
+    n_days = max(1, int(days) if isinstance(days, int | np.integer) else int(pd.Series(np.asarray(days)).nunique()))
+    n_alerts = min(int(round(alerts_per_day * n_days)), len(values))
+    if len(values) == 0:
+        threshold = math.inf
+    elif n_alerts == 0:
+        threshold = float(values[0])
+    elif n_alerts == len(values):
+        threshold = float(values[-1]) - 1.0
+    else:
+        threshold = float(values[n_alerts - 1] + values[n_alerts]) / 2.0
+    measured = float((values > threshold).sum()) / n_days
+    return AlertThreshold(threshold, alerts_per_day, measured, n_days)

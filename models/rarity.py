@@ -1,0 +1,275 @@
+"""ActionRarity: how rare each sensitive action family is for an identity, its peers and the cluster.
+
+GuardDuty's design, in our terms: one anomaly per action family (secrets read, exec, RBAC writes,
+...), not one generic score. A family's rate is a Beta-smoothed share of windows in which it
+occurred, shrunk from the identity towards its peer group, from the group towards its kind, and
+from the kind towards the cluster, so that "seen once" is not "normal" and "never by this
+identity but common for its peers" is not "never". Window-level and row-preserving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from features.enrich import kinds_of
+
+#: Action family -> (plain words, the window features that count it). A family occurs in a
+#: window when any of its features is above 0 (features/catalog.py, family "sensitive").
+FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "secrets_read": ("secrets read", ("n_secret_names", "n_cluster_wide_secret_lists")),
+    "exec": ("exec or attach into a pod", ("n_exec", "n_exec_kube_system", "n_exec_credentials")),
+    "port_forward": ("port-forward or proxy", ("n_portforward_proxy",)),
+    "privileged_binding": ("binding to an admin role", ("n_admin_bindings", "n_system_role_changes")),
+    "risky_role": ("role with wildcards, escalation or exec/secrets grants", ("n_risky_roles", "n_role_grants")),
+    "host_workload": (
+        "workload with privileged or host settings",
+        ("n_privileged", "n_hostpath", "n_hostpath_root", "n_hostpid", "n_hostnetwork", "n_hostipc")
+        + ("n_dangerous_caps", "n_runs_as_root"),
+    ),
+    "bare_pod": ("pod created by hand (no owner)", ("n_bare_pods",)),
+    "system_namespace_write": (
+        "workload or service account created in a system namespace",
+        ("n_system_namespace_workloads", "n_system_namespace_serviceaccounts"),
+    ),
+    "persistence": ("DaemonSet created or CronJob written", ("n_persistent_workloads",)),
+    "token_request": ("token requested for another service account", ("n_token_requests_other",)),
+    "impersonation": ("request impersonating another user", ("n_impersonations",)),
+    "csr_create": ("client certificate requested", ("n_csr_creates",)),
+    "csr_approval": ("certificate request approved", ("n_csr_approvals",)),
+    "webhook_write": ("admission webhook written", ("n_webhook_writes",)),
+    "aws_auth_edit": ("aws-auth or coredns written", ("n_aws_auth_edits",)),
+    "events_deleted": ("Kubernetes events deleted", ("n_events_deleted",)),
+    "permission_check": ("permission check (can-i)", ("frac_res_self_reviews",)),
+    "anonymous": ("anonymous request allowed", ("n_anonymous_allowed",)),
+    "public_source": ("request from a public address where none belongs", ("n_public_source",)),
+    "exposure": ("service exposed or credentials written to a ConfigMap", ("n_exposures", "n_configmap_credentials")),
+    "cluster_wide_pod_list": ("pods listed across all namespaces", ("n_cluster_wide_pod_lists",)),
+    "denied": ("request denied", ("n_denied",)),
+    "refused_sensitive": ("sensitive action refused", ("n_attempted",)),
+    "evasion": ("audit ID reused or forwarded address unverified", ("n_audit_id_reused", "n_forwarded_unverified")),
+}
+#: Novelty in the same window that makes an unusual action more suspicious. The per-identity
+#: ones are trivially true in an identity's first window, so they are judged only for known
+#: identities; a /16 new to the whole cluster is news whoever uses it.
+CONTEXT: dict[str, tuple[str, bool]] = {
+    "new_source_ip": ("from a new source address", True),
+    "new_ip_range": ("from a network new to the cluster", False),
+    "new_user_agent": ("with a new user agent", True),
+    "new_ua_family": ("with a new kind of client", True),
+    "new_principal": ("by a new IAM session", True),
+    "new_namespace": ("in a namespace new to the identity", True),
+    "new_image": ("with an image new to the identity", True),
+}
+NEW_IDENTITY = "new_identity"
+
+
+def peer_groups(identities) -> np.ndarray:
+    """The peer group of each identity: ``nodes``, a namespace's service accounts, an IAM
+    role's sessions, else its kind (human, system, anonymous)."""
+    names = pd.Series(list(identities), dtype="string").fillna("")
+    sa = names.str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
+    role = names.str.extract(r"^arn:aws:sts::\d+:assumed-role/([^/]+)/", expand=False)
+    group = pd.Series(kinds_of(names.tolist()), dtype="string")
+    group = group.mask(names.str.startswith("system:node:"), "nodes")
+    group = group.mask(sa.notna(), "serviceaccounts of " + sa)
+    group = group.mask(role.notna(), "sessions of role " + role)
+    return group.to_numpy(dtype=object)
+
+
+def _identities(X, n_rows: int) -> np.ndarray:
+    index = getattr(X, "index", None)
+    if isinstance(index, pd.MultiIndex) and "identity" in index.names:
+        return np.asarray(index.get_level_values("identity").astype("string").fillna(""), dtype=object)
+    return np.full(n_rows, "", dtype=object)  # a plain array is one identity's windows
+
+
+class ActionRarity(TransformerMixin, BaseEstimator):
+    """Surprisal (-log rate, in nats) of each sensitive action family in each window.
+
+    ``fit`` counts, per identity, the windows in which each family and each context novelty
+    occurred. A family's rate for an identity is ``(k + a m) / (n + a)``: ``k`` of its ``n``
+    windows, shrunk towards ``m``, the same estimate for its peer group (:func:`peer_groups`)
+    with ``a = prior_windows``. The peer group's rate is shrunk towards its kind's, and the
+    kind's towards the cluster's (``(k + 1/2) / (n + 1)``), with ``a = peer_prior_windows``:
+    groups of one kind differ more than members of one group do. ``transform`` returns one
+    column per family (its surprisal where it occurred, else 0), then one per context (its own
+    surprisal, weighted by how unusual the window's most unusual action was, so a new address
+    raises a rare action and not a routine one; an identity with fewer than ``min_history``
+    windows learned has no per-identity context yet). The columns add up to the window's
+    surprisal; ``score_samples`` is its negative (a log-probability, scikit-learn's sign).
+
+    Identity is read from the index level ``"identity"``. Families and contexts whose columns
+    are absent are left out; with no family column at all (a plain array) every column is a
+    family of its own. Identities unseen in ``fit`` take their peer group's rates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> idx = pd.MultiIndex.from_product([["system:node:a", "system:node:b"], range(24)],
+    ...                                  names=["identity", "window_start"])
+    >>> history = pd.DataFrame({"n_secret_names": 1.0, "n_admin_bindings": 0.0}, index=idx)
+    >>> rarity = ActionRarity().fit(history)
+    >>> new = pd.MultiIndex.from_tuples([("system:node:c", 24)], names=["identity", "window_start"])
+    >>> rarity.transform(pd.DataFrame({"n_secret_names": [1.0], "n_admin_bindings": [1.0]}, index=new)).round(1)
+    array([[0. , 7.1]])
+    """
+
+    def __init__(
+        self,
+        *,
+        prior_windows: float = 24.0,
+        peer_prior_windows: float = 4.0,
+        min_history: int = 24,
+        families=None,
+        context=None,
+    ):
+        self.prior_windows = prior_windows
+        self.peer_prior_windows = peer_prior_windows
+        self.min_history = min_history
+        self.families = families
+        self.context = context
+
+    # -- terms -------------------------------------------------------------------------
+    def _make_terms(self) -> None:
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])]
+        where = {n: i for i, n in enumerate(names)}
+        families = FAMILIES if self.families is None else self.families
+        context = CONTEXT if self.context is None else self.context
+        terms: list[str] = []
+        cols: list[list[int]] = []
+        labels: list[str] = []
+        for name, (label, columns) in families.items():
+            found = [where[c] for c in columns if c in where]
+            if found:
+                terms.append(name)
+                cols.append(found)
+                labels.append(label)
+        if not terms:  # a plain array, or no known family: each column is a family
+            terms = names or [f"x{i}" for i in range(self.n_features_in_)]
+            cols, labels = [[i] for i in range(self.n_features_in_)], list(terms)
+        self.n_families_ = len(terms)
+        per_identity: list[bool] = []
+        for name, (label, own) in context.items():
+            if name in where:
+                terms.append(name)
+                cols.append([where[name]])
+                labels.append(label)
+                per_identity.append(own)
+        self.terms_ = np.asarray(terms, dtype=object)
+        self.term_labels_ = dict(zip(terms, labels, strict=True))
+        self._term_columns = cols
+        self._per_identity = np.asarray(per_identity, dtype=bool)
+        self._new_identity_column = where.get(NEW_IDENTITY)
+
+    def _presence(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which terms occurred, which were eligible) per window."""
+        occurred = np.column_stack([(values[:, c] > 0).any(axis=1) for c in self._term_columns])
+        eligible = np.ones_like(occurred)
+        if self._new_identity_column is not None:
+            first = values[:, self._new_identity_column] > 0
+            eligible[:, self.n_families_ :] = ~(first[:, None] & self._per_identity[None, :])
+        return occurred & eligible, eligible
+
+    # -- learning ----------------------------------------------------------------------
+    def fit(self, X, y=None) -> ActionRarity:
+        """Count each identity's windows and the windows in which each term occurred."""
+        values = validate_data(self, X, dtype=np.float64)
+        self._make_terms()
+        self.hits_ = pd.DataFrame(columns=self.terms_, dtype=float)
+        self.trials_ = pd.DataFrame(columns=self.terms_, dtype=float)
+        return self._learn(values, _identities(X, values.shape[0]))
+
+    def partial_fit(self, X, y=None) -> ActionRarity:
+        """Fold more windows into the counts (a scored day, minus what alerted and was not accepted)."""
+        if not hasattr(self, "hits_"):
+            return self.fit(X)
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._learn(values, _identities(X, values.shape[0]))
+
+    def _learn(self, values: np.ndarray, identities: np.ndarray) -> ActionRarity:
+        occurred, eligible = self._presence(values)
+        hits = pd.DataFrame(occurred.astype(float), columns=self.terms_).groupby(identities).sum()
+        trials = pd.DataFrame(eligible.astype(float), columns=self.terms_).groupby(identities).sum()
+        self.hits_ = self.hits_.add(hits, fill_value=0.0)
+        self.trials_ = self.trials_.add(trials, fill_value=0.0)
+        self.n_windows_ = int(self.trials_.iloc[:, 0].sum()) if len(self.trials_) else 0
+        return self
+
+    # -- rates -------------------------------------------------------------------------
+    def _counts_at(self, keys, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+        """Hits and trials of the level ``keys`` (kind or peer group) each identity in ``ids`` is in."""
+        members = self.hits_.index.tolist()
+        mine = keys(ids.tolist())
+        hits = self.hits_.groupby(keys(members)).sum().reindex(mine, fill_value=0.0)
+        trials = self.trials_.groupby(keys(members)).sum().reindex(mine, fill_value=0.0)
+        return hits.to_numpy(), trials.to_numpy()
+
+    def rates(self, identities) -> pd.DataFrame:
+        """The smoothed rate of each term for each identity (rows: the distinct identities)."""
+        check_is_fitted(self, "hits_")
+        ids = pd.Index(pd.unique(np.asarray(list(identities), dtype=object)))
+        a, b = float(self.prior_windows), float(self.peer_prior_windows)
+        # Each level's own windows leave out the level below (its peers are the *other*
+        # members), so one window is evidence once, not once per level.
+        k_i = self.hits_.reindex(ids, fill_value=0.0).to_numpy()
+        n_i = self.trials_.reindex(ids, fill_value=0.0).to_numpy()
+        k_g, n_g = self._counts_at(peer_groups, ids)
+        k_k, n_k = self._counts_at(kinds_of, ids)
+        # The cluster's rate, with Jeffreys' prior: never in n windows is about 1 / (2n).
+        rate = np.tile((self.hits_.sum().to_numpy() + 0.5) / (self.trials_.sum().to_numpy() + 1.0), (len(ids), 1))
+        for k, n, strength in ((k_k - k_g, n_k - n_g, b), (k_g - k_i, n_g - n_i, b), (k_i, n_i, a)):
+            rate = (k + strength * rate) / (n + strength)
+        return pd.DataFrame(rate, index=ids, columns=self.terms_)
+
+    # -- scoring -----------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        """Per window, each term's surprisal in nats (0 where the term did not occur)."""
+        check_is_fitted(self, "hits_")
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        identities = _identities(X, values.shape[0])
+        if values.shape[0] == 0:
+            return np.zeros((0, len(self.terms_)))
+        codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
+        rate = self.rates(uniques).to_numpy()[codes]
+        occurred, _ = self._presence(values)
+        surprisal = np.where(occurred, -np.log(rate), 0.0)
+        f = self.n_families_
+        # A new address while doing what the identity always does says little; while doing
+        # something it (nearly) never does, it says "maybe not the usual actor". The weight is
+        # the chance the window's most unusual action was *not* routine for this identity.
+        unusual = np.where(occurred[:, :f], 1.0 - rate[:, :f], 0.0).max(axis=1, initial=0.0)
+        surprisal[:, f:] *= unusual[:, None]
+        # A young identity meets namespaces and clients for the first time all through its
+        # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
+        windows_seen = self.trials_.iloc[:, 0].reindex(uniques, fill_value=0.0).to_numpy()[codes]
+        young = windows_seen < self.min_history
+        surprisal[:, f:] *= ~(young[:, None] & self._per_identity[None, :])
+        return surprisal
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-probability of each window's actions (higher is more usual, as in scikit-learn)."""
+        return -self.transform(X).sum(axis=1)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "hits_")
+        return np.asarray([f"rarity_{t}" for t in self.terms_], dtype=object)
+
+    # -- explaining --------------------------------------------------------------------
+    def usual(self, identity: str, term: str) -> str:
+        """The baseline behind a term, in words: how often the identity, its peers and the cluster did it."""
+        check_is_fitted(self, "hits_")
+        ids = self.hits_.index
+        group = peer_groups([identity])[0]
+
+        def share(members) -> str:
+            k, n = self.hits_.loc[members, term].sum(), self.trials_.loc[members, term].sum()
+            return f"{k:.0f} of {n:.0f} windows"
+
+        peers = share(ids[(peer_groups(ids) == group) & (ids != identity)])
+        return (
+            f"{self.term_labels_[term]}: this identity {share(ids[ids == identity])}, "
+            f"other {group} {peers}, the cluster {share(ids)}"
+        )

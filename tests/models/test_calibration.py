@@ -1,0 +1,133 @@
+"""Scores become tail probabilities among held-out normal windows; thresholds mean alerts per day.
+
+The data here is exchangeable by construction (the same distribution before and after), which
+is the one assumption the p-values rest on: on such data a p-value below 5% happens to one
+window in twenty, and a threshold set on some normal days gives the same rate on others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models.calibration import TailCalibrator, alert_threshold, fisher_combine, tail_p_values
+
+
+def _rate_below(p: np.ndarray, alpha: float) -> float:
+    return float((p <= alpha).mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tail_p_values_are_uniform_on_exchangeable_data(seed):
+    """2,000 held-out windows, 20,000 new ones from the same law: each p-value level is hit
+    by about that share of new windows, with or without the exponential tail."""
+    rng = np.random.default_rng(seed)
+    held_out, new = rng.lognormal(size=2000), rng.lognormal(size=20_000)
+    for tail_size in (None, 50):
+        p = tail_p_values(held_out, new, tail_size=tail_size)
+        for alpha in (0.001, 0.01, 0.05, 0.2, 0.5):
+            assert _rate_below(p, alpha) == pytest.approx(alpha, abs=3 * np.sqrt(alpha / 2000) + 0.002)
+
+
+def test_combined_p_values_stay_uniform_when_the_sources_agree():
+    """Forest and rarity see some of the same inputs, so their scores are correlated. Fisher's
+    chi-squared law assumes independence and calls ordinary windows rare far too often; ranking
+    the Fisher statistic among held-out windows' keeps one window in a hundred at 1%."""
+    rng = np.random.default_rng(7)
+
+    def windows(n: int) -> np.ndarray:
+        shared = rng.normal(size=n)
+        return np.column_stack([shared + 0.3 * rng.normal(size=n), shared + 0.3 * rng.normal(size=n)])
+
+    calibrator = TailCalibrator().fit(windows(5000))
+    new = windows(20_000)
+    assert _rate_below(calibrator.combined_p_values(new), 0.01) == pytest.approx(0.01, abs=0.004)
+    naive = fisher_combine(calibrator.p_values(new))
+    assert _rate_below(naive, 0.01) > 0.025  # what trusting the chi-squared law would give
+
+
+def test_an_identity_always_in_the_cluster_tail_is_judged_against_itself():
+    """Most windows are controllers', all alike; a developer's windows do a bit of everything
+    and sit in the cluster's top 5% nearly always. Judged against the cluster alone, most of a
+    new day's developer windows look unusual (and add up to a finding every day); judged also
+    against the developer's own held-out windows, about one in twenty does. Its intrusion
+    still stands out, against both."""
+    rng = np.random.default_rng(8)
+
+    def day(n_days: int) -> pd.DataFrame:
+        hours = pd.date_range("2026-03-02", periods=24 * n_days, freq="h", tz="UTC")
+        controllers = [f"system:serviceaccount:apps:controller-{i}" for i in range(19)]
+        index = pd.MultiIndex.from_product([[*controllers, "developer"], hours], names=["identity", "window_start"])
+        controller = rng.normal(0.0, 1.0, size=(len(controllers) * len(hours), 2))
+        developer = rng.normal(2.5, 1.0, size=(len(hours), 2))
+        return pd.DataFrame(np.vstack([controller, developer]), index=index, columns=["forest", "rarity"])
+
+    held_out, new = day(4), day(4)
+    calibrator = TailCalibrator().fit(held_out)
+    developer = new.xs("developer", level="identity", drop_level=False)
+    cluster_only = TailCalibrator().fit(held_out.to_numpy()).combined_p_values(developer.to_numpy())
+    assert _rate_below(cluster_only, 0.05) > 0.5
+    assert _rate_below(calibrator.combined_p_values(developer), 0.05) == pytest.approx(0.05, abs=0.04)
+    intrusion = developer.iloc[:1] + 5.0
+    assert calibrator.combined_p_values(intrusion)[0] < 1e-3
+
+
+def test_fisher_lets_one_sure_source_carry_a_window_and_two_moderate_ones_add_up():
+    combined = fisher_combine([[1e-6, 0.9], [0.02, 0.02], [0.5, 0.5]])
+    assert combined[0] < 1e-4  # a first-ever binding that the forest finds ordinary
+    assert combined[1] < 0.02  # each 2%: together rarer than either
+    assert combined[2] > 0.5
+
+
+def test_fisher_combine_is_uniform_for_independent_p_values():
+    p = np.random.default_rng(3).uniform(size=(50_000, 3))
+    combined = fisher_combine(p)
+    for alpha in (0.01, 0.05, 0.5):
+        assert _rate_below(combined, alpha) == pytest.approx(alpha, abs=0.005)
+
+
+def test_scores_beyond_every_held_out_one_still_rank_by_how_far():
+    """Pure conformal p-values stop at 1/(n+1): two attacks past all normal windows tie. The
+    exponential tail keeps them apart, both below 1/(n+1)."""
+    held_out = np.random.default_rng(4).exponential(size=999)
+    beyond = [held_out.max() + 1.0, held_out.max() + 5.0]
+    tied = tail_p_values(held_out, beyond)
+    assert tied.tolist() == [1 / 1000, 1 / 1000]
+    far, farther = tail_p_values(held_out, beyond, tail_size=50)
+    assert 1 / 1000 > far > farther
+
+
+def test_evidence_is_minus_log_p_per_source_and_rows_are_kept():
+    rng = np.random.default_rng(5)
+    calibrator = TailCalibrator().fit(rng.normal(size=(300, 2)))
+    new = rng.normal(size=(40, 2))
+    evidence = calibrator.transform(new)
+    assert evidence.shape == (40, 2)
+    np.testing.assert_allclose(evidence, -np.log(calibrator.p_values(new)))
+    assert calibrator.get_feature_names_out().tolist() == ["x0_evidence", "x1_evidence"]
+
+
+@pytest.mark.parametrize("alerts_per_day", [1, 3, 10])
+def test_a_threshold_set_on_held_out_days_gives_about_that_many_alerts_on_other_normal_days(alerts_per_day):
+    """Thirty held-out normal days of 400 identity-day scores set the threshold; thirty later
+    normal days, drawn alike, alert about as often as asked (Poisson noise of ~90 alerts)."""
+    rng = np.random.default_rng(alerts_per_day)
+    days = np.repeat(np.arange(30), 400)
+    held_out, later = rng.gamma(0.5, 2.0, size=days.size), rng.gamma(0.5, 2.0, size=days.size)
+    found = alert_threshold(held_out, days, alerts_per_day=alerts_per_day)
+    assert found.n_days == 30
+    assert found.expected_alerts_per_day == pytest.approx(alerts_per_day, abs=0.05)
+    measured = (later > found.threshold).sum() / 30
+    assert measured == pytest.approx(alerts_per_day, rel=0.35, abs=0.5)
+
+
+def test_no_alerts_asked_means_none_on_the_held_out_days():
+    found = alert_threshold([3.0, 1.0, 2.0], 2, alerts_per_day=0)
+    assert found.threshold == 3.0 and found.expected_alerts_per_day == 0.0
+
+
+@parametrize_with_checks([TailCalibrator()])
+def test_sklearn_contract(estimator, check):
+    check(estimator)

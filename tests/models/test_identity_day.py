@@ -1,0 +1,139 @@
+"""Findings are identity-days: a pattern repeated through a day outranks one busy benign hour.
+
+The low-and-slow story from the issue: an intruder with a developer's token makes one denied
+call an hour through a working day. Each of those nine windows is only moderately unusual, and
+the busiest benign window of the day (a CI deployer's release hour) is more unusual than any
+one of them. Judged hour by hour the release wins; judged by the day, the intruder does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.calibration import TailCalibrator, alert_threshold
+from models.identity_day import identity_days
+from models.rarity import ActionRarity
+
+DAY = pd.Timestamp("2026-03-09", tz="UTC")
+INTRUDER = "developer"
+CI = "ci-deployer"
+
+
+def _index(rows: list[tuple[str, int]]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_tuples(
+        [(who, DAY + pd.Timedelta(hours=h)) for who, h in rows], names=["identity", "window_start"]
+    )
+
+
+def low_and_slow_day() -> pd.Series:
+    """Window p-values of one day: the intruder's nine hours, the CI deployer's 24, one of them busy."""
+    rows, p = [], []
+    for h in range(24):
+        rows.append((INTRUDER, h))
+        p.append(0.004 if 9 <= h < 18 else 0.6)
+        rows.append((CI, h))
+        p.append(2e-4 if h == 14 else 0.3 + 0.02 * h)
+    return pd.Series(p, index=_index(rows), name="p_value")
+
+
+def test_nine_moderately_unusual_windows_outrank_one_busier_window():
+    window_p = low_and_slow_day()
+    assert window_p.idxmin()[0] == CI  # hour by hour, the release hour ranks first
+    found = identity_days(window_p)
+    ranked = found.days.index.get_level_values("identity").tolist()
+    assert ranked == [INTRUDER, CI]
+    intruder = found.days.loc[(INTRUDER, DAY)]
+    assert intruder["n_unusual"] == 9 and intruder["n_windows"] == 24
+    assert intruder["anomaly_score"] > 2 * found.days.loc[(CI, DAY), "anomaly_score"]
+
+
+def test_ordinary_windows_add_nothing_however_many():
+    """Forty-eight windows at p >= 5% (what a busy, ordinary identity has) score 0."""
+    idx = pd.MultiIndex.from_product(
+        [["system:serviceaccount:kube-system:replicaset-controller"], pd.date_range(DAY, periods=48, freq="30min")],
+        names=["identity", "window_start"],
+    )
+    found = identity_days(pd.Series(np.linspace(0.05, 1.0, 48), index=idx))
+    assert found.days["anomaly_score"].tolist() == [0.0]
+    assert found.days["n_unusual"].tolist() == [0]
+
+
+def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():
+    """Each window's contribution is shared among its evidence terms in proportion; the day's
+    reasons are those shares summed, largest first, and together they are the day's score."""
+    window_p = low_and_slow_day()
+    terms = pd.DataFrame(0.0, index=window_p.index, columns=["rarity_denied", "rarity_secrets_read", "forest"])
+    terms.loc[(INTRUDER, slice(None)), "rarity_denied"] = 4.0
+    terms.loc[(INTRUDER, slice(None)), "forest"] = 1.0
+    terms.loc[(CI, slice(None)), "forest"] = 2.0
+    found = identity_days(window_p, terms)
+    reasons = found.reasons(INTRUDER, DAY)
+    assert [name for name, _ in reasons] == ["rarity_denied", "forest"]  # secrets read added nothing
+    assert reasons[0][1] == pytest.approx(4 * reasons[1][1])
+    assert sum(v for _, v in reasons) == pytest.approx(found.days.loc[(INTRUDER, DAY), "anomaly_score"])
+
+
+def test_windows_stay_available_below_their_day_with_their_contributions():
+    found = identity_days(low_and_slow_day())
+    below = found.windows_of(INTRUDER, DAY)
+    assert len(below) == 24
+    assert below["contribution"].is_monotonic_decreasing
+    assert set(below.index.get_level_values("window_start")[:9].hour) == set(range(9, 18))
+    assert below["contribution"].sum() == pytest.approx(found.days.loc[(INTRUDER, DAY), "anomaly_score"])
+
+
+def test_a_window_with_evidence_but_no_named_term_is_not_dropped():
+    window_p = low_and_slow_day()
+    found = identity_days(window_p, pd.DataFrame({"forest": 0.0}, index=window_p.index))
+    assert found.reasons(CI, DAY)[0][0] == "unattributed"
+
+
+def test_rarity_calibration_and_identity_days_together_rank_the_low_and_slow_intruder_first():
+    """The three pieces as the lead will wire them: rarity learned on a fit slice, calibrated on
+    held-out days, then an attack day. The developer reads in its namespace every working
+    hour and is almost never denied; a service-account controller is denied now and then and
+    once has a burst of denials. On the attack day the developer's token is denied once an
+    hour, nine hours long; the controller has its burst hour. The threshold, set for one alert
+    every other held-out day, lets the intruder's day through."""
+    ctrl = "system:serviceaccount:kube-system:job-controller"
+    rng = np.random.default_rng(11)
+
+    def day(d: int, attack: bool = False) -> pd.DataFrame:
+        rows, denied = [], []
+        for h in range(24):
+            rows.append((INTRUDER, 24 * d + h))
+            denied.append(float(attack and 9 <= h < 18) or float(rng.uniform() < 0.005))
+            rows.append((ctrl, 24 * d + h))
+            denied.append(float(rng.uniform() < 0.1) + (40.0 if attack and h == 3 else 0.0))
+        idx = pd.MultiIndex.from_tuples(
+            [(w, DAY + pd.Timedelta(hours=h)) for w, h in rows], names=["identity", "window_start"]
+        )
+        return pd.DataFrame({"n_denied": denied, "frac_denied": np.array(denied) / 50.0}, index=idx)
+
+    fit_slice = pd.concat([day(d) for d in range(14)])
+    held_out = [day(d) for d in range(14, 28)]
+    rarity = ActionRarity().fit(fit_slice)
+    # Held-out days are scored as the daily job will: each against what the days before taught.
+    held_scores = []
+    for d in held_out:
+        held_scores.append(-rarity.score_samples(d))
+        rarity.partial_fit(d)
+    # A second source standing in for the forest: how many denials (the busy hour is loud).
+    held = pd.concat(held_out)
+    sources = np.column_stack([np.concatenate(held_scores), held["n_denied"].to_numpy()])
+    calibrator = TailCalibrator().fit(sources)
+    held_days = identity_days(pd.Series(calibrator.combined_p_values(sources), index=held.index)).days
+    threshold = alert_threshold(
+        held_days["anomaly_score"], held_days.index.get_level_values("day"), alerts_per_day=0.5
+    ).threshold
+    attack = day(28, attack=True)
+    window_p = pd.Series(
+        calibrator.combined_p_values(np.column_stack([-rarity.score_samples(attack), attack["n_denied"]])),
+        index=attack.index,
+    )
+    assert window_p.idxmin()[0] == ctrl  # the burst hour is the most unusual window
+    found = identity_days(window_p)
+    assert found.days.index.get_level_values("identity")[0] == INTRUDER
+    assert found.days.loc[(INTRUDER, DAY + pd.Timedelta(days=28)), "anomaly_score"] > threshold
