@@ -49,7 +49,7 @@ def main(
         command = "make eval" + (" EVAL_SIZE=full" if size == "full" else "")
         doc = run_evaluation(config, work, generated_by=command)
         if real == "skip":
-            doc["real"] = {"status": "missing", "note": "not run (--real skip)", "result": None}
+            doc["real"] = {"status": "missing", "note": "skipped on request (--real skip)", "result": None}
         elif real == "auto":
             doc["real"] = real_harness.run(work / "real.json")
         else:

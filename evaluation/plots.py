@@ -45,7 +45,7 @@ def plot_seed(seed: dict, path: Path) -> None:
     ax.set_xlabel("held-out day (attack-free scores; each attack was scored alone in that day)")
     ax.set_ylabel("anomaly_score")
     ax.set_title(f"seed {seed['seed']}: window scores per held-out day")
-    ax.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})

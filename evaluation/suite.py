@@ -56,5 +56,5 @@ def run_evaluation(config: EvalConfig, work: Path, *, real: dict | None = None, 
         "parameters": config.as_dict() | {"protocol": PROTOCOL},
         "seeds": seeds,
         "aggregate": aggregate(seeds),
-        "real": real or {"status": "missing", "note": "not run (--real skip)", "result": None},
+        "real": real or {"status": "missing", "note": "skipped on request (--real skip)", "result": None},
     }
