@@ -86,9 +86,9 @@ def read_labels(
         table["scenario"] = table.get("label", "labelled")
     starts: pd.Series | np.ndarray
     if {"identity", "window_start"} <= set(table.columns):
-        starts = pd.to_datetime(table["window_start"], utc=True)
+        starts = pd.to_datetime(table["window_start"], utc=True, format="ISO8601")
     elif {"identity", "timestamp"} <= set(table.columns):
-        starts = pd.to_datetime(table["timestamp"], utc=True).dt.floor(freq)
+        starts = pd.to_datetime(table["timestamp"], utc=True, format="ISO8601").dt.floor(freq)
     elif "auditID" in table.columns:
         if events is None:
             raise KaadError(f"{str(path)!r} labels auditIDs; give the labelled events too")

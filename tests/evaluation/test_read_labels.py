@@ -45,3 +45,17 @@ def test_the_new_hires_window_is_a_negative_in_the_evaluation(tmp_path):
     assert [(s.scenario, s.best_rank, s.false_positives_above) for s in report.scenarios] == [
         ("secret_enumeration", 2, 1)
     ]
+
+
+def test_timestamps_with_and_without_fractions_of_a_second_mix_in_one_file(tmp_path):
+    # The API server writes microseconds; a label written from a whole-second time has none.
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "scenario,identity,timestamp\n"
+        "secret_enumeration,cart,2026-03-10T14:01:00Z\n"
+        "secret_enumeration,cart,2026-03-10T15:02:03.589569Z\n"
+    )
+    assert read_labels(path)["window_start"].tolist() == [
+        pd.Timestamp("2026-03-10 14:00", tz="UTC"),
+        pd.Timestamp("2026-03-10 15:00", tz="UTC"),
+    ]
