@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 from scenarios.cluster import ClusterSpec
@@ -28,12 +29,8 @@ class EvalConfig:
     variants: tuple[str, ...] = VARIANTS
 
     def as_dict(self) -> dict:
-        out = asdict(self)
-        out["spec"] = {k: str(v) if k == "start" else v for k, v in asdict(self.spec).items()}
-        out["seeds"] = list(self.seeds)
-        out["variants"] = list(self.variants)
-        out["attacks"] = None if self.attacks is None else list(self.attacks)
-        return out
+        """Plain JSON values (dates as text, tuples as lists), nested rates included."""
+        return json.loads(json.dumps(asdict(self), default=str))
 
 
 def preset(size: str, seeds: tuple[int, ...] | None = None) -> EvalConfig:

@@ -65,9 +65,9 @@ def benign_windows(labels: pd.DataFrame, freq: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "identity": rows["identity"].astype(str),
-            "window_start": pd.to_datetime(stamp, utc=True).dt.floor(freq),
-            "start": pd.to_datetime(rows.get("start", stamp), utc=True),
-            "end": pd.to_datetime(rows.get("end", stamp), utc=True),
+            "window_start": pd.to_datetime(stamp, utc=True, format="ISO8601").dt.floor(freq),
+            "start": pd.to_datetime(rows.get("start", stamp), utc=True, format="ISO8601"),
+            "end": pd.to_datetime(rows.get("end", stamp), utc=True, format="ISO8601"),
             "scenario": rows["scenario"].astype(str),
         }
     ).reset_index(drop=True)

@@ -176,7 +176,10 @@ def _real(doc: dict) -> list[str]:
 def render(doc: dict) -> str:
     """The Markdown page for ``doc`` (detection.json's content)."""
     p = doc["parameters"]
-    spec = ", ".join(f"{k}={v}" for k, v in p["spec"].items())
+    spec = ", ".join(f"{k}={v}" for k, v in p["spec"].items() if not isinstance(v, dict | list))
+    nested = [k for k, v in p["spec"].items() if isinstance(v, dict | list)]
+    if nested:  # the benign change rates: many numbers, in the JSON
+        spec += f" ({', '.join(nested)}: see detection.json)"
     lines = [
         HEADER,
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from evaluation.protocol import METHODS
@@ -48,7 +49,7 @@ def log_evaluation(doc: dict, files: list[Path], tracking_uri: str | None = None
                 "seeds": ",".join(map(str, p["seeds"])),
                 "train_days": p["train_days"],
                 "heldout_days": p["heldout_days"],
-                "spec": ", ".join(f"{k}={v}" for k, v in p["spec"].items())[:500],
+                "spec": json.dumps(p["spec"])[:500],
                 "git_commit": doc["git_commit"],
                 "real": doc["real"]["status"],
             }

@@ -9,9 +9,12 @@ import pandas as pd
 from evaluation.ranks import benign_windows, name_alert
 
 # labels.csv as the simulator writes it: a node replaced at 10:05 (its new kubelet's first
-# calls until 11:40), an attack row (not benign: never used to name a false positive).
+# calls until 11:40), a new hire's first day from 09:12 (times with and without fractions of
+# a second, as the simulator writes them), an attack row (not benign: never names a false
+# positive).
 LABELS = """auditID,stage,scenario,technique,variant,identity,day,timestamp,start,end
-a1,ResponseComplete,benign_node_replaced,,benign,system:node:ip-10-0-1-9,2026-03-10,2026-03-10T10:05:00Z,2026-03-10T10:05:00Z,2026-03-10T11:40:00Z
+a1,ResponseComplete,benign_node_replaced,,benign,system:node:ip-10-0-1-9,2026-03-10,2026-03-10T10:05:00.123456Z,2026-03-10T10:05:00Z,2026-03-10T11:40:00.5Z
+a3,ResponseComplete,benign_new_hire,,benign,nina.new,2026-03-10,2026-03-10T09:12:00Z,2026-03-10T09:12:00Z,2026-03-10T17:00:00Z
 a2,ResponseComplete,secret_enumeration,T1552.007,loud,system:serviceaccount:shop:cart,2026-03-10,2026-03-10T14:01:00Z,2026-03-10T14:01:00Z,2026-03-10T14:03:00Z
 """
 
@@ -29,6 +32,11 @@ def test_a_later_window_of_the_same_change_is_named_by_it_too():
     # No labelled event fell in 11:00-12:00, but the replacement was still under way.
     start = pd.Timestamp("2026-03-10 11:00", tz="UTC")
     assert name_alert("system:node:ip-10-0-1-9", start, _benign(), "1h") == "benign_node_replaced"
+
+
+def test_a_new_hires_afternoon_is_named_by_the_hire():
+    start = pd.Timestamp("2026-03-10 13:00", tz="UTC")
+    assert name_alert("nina.new", start, _benign(), "1h") == "benign_new_hire"
 
 
 def test_an_alert_with_no_benign_change_behind_it_is_the_identitys_normal_life():
