@@ -120,6 +120,51 @@ def _method_scores(result: ScoreResult, bundle: ModelBundle, rule: NoveltyRule, 
     }
 
 
+def _score_attack(
+    name: str, variant: str, day: date, table: Path, extra: Path, bundle: ModelBundle, rule: NoveltyRule
+) -> tuple[dict, dict | None, pd.MultiIndex]:
+    """Score ``day`` with the attack's file beside it; the attack's record, scores and windows."""
+    # The day's events as its one ingest wrote them, and the attack's file read the usual way;
+    # one time-ordered stream, as the API server would have written the two together.
+    parts = [pq.read_table(table).select(EVENT_SCHEMA.names), *Ingestor().iter_batches([str(extra)])]
+    merged = pa.concat_tables([p.cast(EVENT_SCHEMA) for p in parts]).sort_by("timestamp")
+    result = score_batches(_batches(merged), bundle, day=day, top=0)
+    own = merged.filter(pc.equal(merged["source_file"], str(extra)))
+    own_frame = own.select(["identity", "timestamp"]).to_pandas()
+    positives = pd.MultiIndex.from_arrays(
+        [own_frame["identity"].astype(str), own_frame["timestamp"].dt.floor(bundle.window)],
+        names=["identity", "window_start"],
+    ).unique()
+    positives = positives[positives.isin(result.windows.index)]
+    windows = result.windows
+    record = {
+        "scenario": name,
+        "variant": variant,
+        "day": str(day),
+        "missed": None,
+        "technique": ATTACKS[name].technique,
+        "events": own.num_rows,
+        "identities": sorted(set(positives.get_level_values("identity"))),
+        "windows": len(positives),
+        "day_identities": int(windows.index.get_level_values("identity").nunique()),
+        "day_windows": len(windows),
+        "other_alerts": int(windows["is_anomaly"].sum()) - int(windows.loc[positives, "is_anomaly"].sum()),
+    }
+    if len(positives) == 0:  # every event of the attack fell on another day: nothing to rank
+        return (
+            record | {"missed": "its events fell on another day", "kind": None} | dict.fromkeys(METHODS),
+            None,
+            positives,
+        )
+    scores = _method_scores(result, bundle, rule, merged)
+    for method, series in scores.items():
+        ranks = attack_ranks(series, positives, bundle.threshold if method == "detector" else None)
+        ranks["daily_recall_at"] = {str(k): v for k, v in daily_recall(series, positives, DAILY_K).items()}
+        record[method] = ranks
+    record["kind"] = str(kinds_of([record["detector"]["identity"]])[0])
+    return record, scores, positives
+
+
 def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int], None] = lambda n: None) -> dict:
     """Run the protocol for one cluster seed in ``work``; return its part of detection.json."""
     started = time.perf_counter()
@@ -155,45 +200,11 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         events, _, _ = attack_day(cluster, [name], config.train_days + i % len(days), variant, seed)
         extra = raw.with_name(f"{raw.name.split('.')[0]}.attack-{name}-{variant}.jsonl")
         _write_attack(extra, events)
-        # The day's events as its one ingest wrote them, and the attack's file read the usual way;
-        # one time-ordered stream, as the API server would have written the two together.
-        ingestor = Ingestor()
-        parts = [pq.read_table(table).select(EVENT_SCHEMA.names), *ingestor.iter_batches([str(extra)])]
-        merged = pa.concat_tables([p.cast(EVENT_SCHEMA) for p in parts]).sort_by("timestamp")
-        result = score_batches(_batches(merged), bundle, day=day, top=0)
-        own = merged.filter(pc.equal(merged["source_file"], str(extra)))
-        own_frame = own.select(["identity", "timestamp"]).to_pandas()
-        positives = pd.MultiIndex.from_arrays(
-            [own_frame["identity"].astype(str), own_frame["timestamp"].dt.floor(bundle.window)],
-            names=["identity", "window_start"],
-        ).unique()
-        positives = positives[positives.isin(result.windows.index)]
-        advance(1)
-        record = {
-            "scenario": name,
-            "variant": variant,
-            "day": str(day),
-            "missed": None,
-            "technique": ATTACKS[name].technique,
-            "events": own.num_rows,
-            "identities": sorted(set(positives.get_level_values("identity"))),
-            "windows": len(positives),
-            "day_identities": int(result.windows.index.get_level_values("identity").nunique()),
-            "day_windows": len(result.windows),
-            "other_alerts": int(result.windows["is_anomaly"].sum())
-            - int(result.windows.loc[positives, "is_anomaly"].sum()),
-        }
-        if len(positives) == 0:  # every event of the attack fell on another day: nothing to rank
-            attacks.append(record | {"missed": "its events fell on another day", "kind": None} | dict.fromkeys(METHODS))
-            continue
-        scores = _method_scores(result, bundle, rule, merged)
-        for method, series in scores.items():
-            ranks = attack_ranks(series, positives, bundle.threshold if method == "detector" else None)
-            ranks["daily_recall_at"] = {str(k): v for k, v in daily_recall(series, positives, DAILY_K).items()}
-            record[method] = ranks
-        record["kind"] = str(kinds_of([record["detector"]["identity"]])[0])
+        record, scores, positives = _score_attack(name, variant, day, table, extra, bundle, rule)
         attacks.append(record)
-        pooled.add(f"{name}-{variant}", scores, positives, name)
+        if scores is not None:
+            pooled.add(f"{name}-{variant}", scores, positives, name)
+        advance(1)
 
     return {
         "seed": seed,
