@@ -53,7 +53,7 @@ def main(
         elif real == "auto":
             doc["real"] = real_harness.run(work / "real.json")
         else:
-            doc["real"] = {"status": "ran", "note": "", "result": real_harness.load(Path(real))}
+            doc["real"] = real_harness.entry(real_harness.load(Path(real)))
         files = write_outputs(doc, docs)
         if track:
             os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")

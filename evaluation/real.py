@@ -54,7 +54,11 @@ def run(out: Path, timeout: float = 1800) -> dict:
     if done.returncode != 0 or not out.is_file():
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"status": "failed", "note": f"the real harness exited {done.returncode}: {tail}", "result": None}
-    result = load(out)
+    return entry(load(out))
+
+
+def entry(result: dict) -> dict:
+    """detection.json's ``real`` entry for a harness result (failed when it reports an error)."""
     if result["error"]:
         return {"status": "failed", "note": f"the real harness reported: {result['error']}", "result": result}
     return {"status": "ran", "note": "", "result": result}

@@ -55,7 +55,7 @@ def _doc(entry: dict) -> dict:
 def test_the_harness_ranks_and_benign_alerts_are_tables(tmp_path):
     path = tmp_path / "real.json"
     path.write_text(json.dumps(HARNESS))
-    page = render(_doc({"status": "ran", "note": "", "result": real.load(path)}))
+    page = render(_doc(real.entry(real.load(path))))
     assert "ranked among 23 identities" in page
     assert "| low\\_and\\_slow\\_probe | system:serviceaccount:shop:cart | 4 | 9 | False |" in page
     assert "| stolen\\_token\\_new\\_address | system:serviceaccount:ci:deployer | 1 | 1 | True |" in page
@@ -77,3 +77,9 @@ def test_a_harness_json_without_a_field_of_the_contract_is_refused(tmp_path):
     path.write_text(json.dumps(lacking))
     with pytest.raises(ValueError, match="benign_alerts"):
         real.load(path)
+
+
+def test_a_harness_that_reports_an_error_is_a_failure_with_its_message():
+    broken = HARNESS | {"attackers": [], "benign_alerts": [], "error": "RuntimeError: etcd did not start"}
+    page = render(_doc(real.entry(broken)))
+    assert "(tests/kube/eval_real.py) failed: the real harness reported: RuntimeError: etcd did not start" in page
