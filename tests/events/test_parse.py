@@ -55,4 +55,4 @@ def test_duckdb_draws_no_progress_bar_of_its_own():
     results go to stdout and its own progress to stderr, so the parsing connection has it off."""
     from events.parse import connect
 
-    assert connect().sql("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+    assert connect().sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
