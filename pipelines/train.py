@@ -229,7 +229,8 @@ def window_evidence(bundle: ModelBundle, windows: pd.DataFrame, rarity: ActionRa
     """Each window's calibrated evidence, ``-log p`` of its combined p-value (higher is rarer)."""
     assert bundle.rarity is not None and bundle.calibrator is not None  # load_bundle refuses older bundles
     sources = window_sources(bundle.detector, rarity or bundle.rarity, windows)
-    p = bundle.calibrator.combined_p_values(sources) if len(sources) else np.ones(0)
+    # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
+    p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
     return pd.Series(-np.log(p), index=windows.index, name="anomaly_score")
 
 
