@@ -461,6 +461,8 @@ def evaluate_cmd(
             table = pd.read_parquet(scores)
         else:
             table = pd.read_csv(scores)
+        if "level" in table.columns:  # kaad score's files: identity-day rows, then their windows
+            table = table[table["level"] == "window"]
         missing = {"identity", "window_start", "anomaly_score"} - set(table.columns)
         if missing:
             raise KaadError(f"{str(scores)!r} lacks column(s) {sorted(missing)!r}")
