@@ -177,7 +177,7 @@ def term_reasons(
     """Reasons for scored terms ``(name, nats)``, largest first, in words with the usual value.
 
     ``forest`` is the isolation forest's part, said by its inputs that moved the most
-    (:func:`explain`); a rarity term ``rarity_<family>`` is said with how often this identity,
+    (:func:`explain`), which share its weight; a rarity term ``rarity_<family>`` is said with how often this identity,
     its peers and the cluster did it before (:meth:`models.rarity.ActionRarity.usual`).
     """
     out: list[Reason] = []
@@ -185,9 +185,11 @@ def term_reasons(
         if nats <= 0:
             continue
         if term == FOREST:
+            # The forest gives one number; its inputs that moved most share it equally.
+            said = forest[:per_forest]
             moved = [
-                Reason(r.feature, r.family, r.rarity, r.value, r.usual, r.deviation, r.text, nats)
-                for r in forest[:per_forest]
+                Reason(r.feature, r.family, r.rarity, r.value, r.usual, r.deviation, r.text, nats / len(said))
+                for r in said
             ]
             out += moved or [
                 Reason(FOREST, "behaviour", RARE, nats, 0.0, nats, "an unusual mix of its usual actions", nats)
@@ -199,7 +201,7 @@ def term_reasons(
             out.append(Reason(term, "rarity", label, nats, 0.0, nats, rarity.usual(identity, family), nats))
         else:
             out.append(Reason(term, "rarity", RARE, nats, 0.0, nats, "unusual actions for this identity", nats))
-    return out
+    return sorted(out, key=lambda r: -r.weight)
 
 
 SUSPICIOUS_FLAGS = (
