@@ -229,13 +229,14 @@ def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | No
     return decisions
 
 
-def _score_windows(windows: pd.DataFrame, bundle: ModelBundle, rarity) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each window's p-value and evidence, and the terms it shares its evidence among.
+def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each window's p-value, evidence and percentile, and the terms it shares its evidence among.
 
     The terms are the forest's calibrated evidence and the rarity's, the latter split among
     the action families and contexts in proportion to their surprisal.
     """
     assert bundle.calibrator is not None  # load_bundle refuses bundles without one
+    rarity = bundle.rarity if rarity is None else rarity
     sources = window_sources(bundle.detector, rarity, windows)
     # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
     p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
@@ -299,7 +300,7 @@ def score_batches(
             # The events of the windows left out, as their request counts say.
             n_other_days += int(np.rint(np.expm1(windows.loc[~on_day, "log_requests"]).sum()))
             windows = windows[on_day]
-        scored, terms = _score_windows(windows, bundle, rarity)
+        scored, terms = window_scores(windows, bundle, rarity)
         found = identity_days(scored["p_value"], terms)
         out = windows.join(scored[["anomaly_score", "percentile"]])
         out["is_anomaly"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
@@ -459,10 +460,11 @@ def score_day(
     on_progress: Callable[[int, str], None] | None = None,
     aws=None,
     trusted_proxies: tuple | None = None,
+    state=None,
 ) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
-    :func:`pipelines.ingest.ingest`."""
+    :func:`pipelines.ingest.ingest`; ``state`` as in :func:`score_batches`."""
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
     result = score_batches(
         ingestor.iter_batches(inputs),
@@ -473,6 +475,7 @@ def score_day(
         alert_percentile=alert_percentile,
         allowlist=allowlist,
         stats=ingestor.stats,
+        state=state,
     )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
