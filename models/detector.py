@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import joblib
 import numpy as np
@@ -68,11 +69,12 @@ def window_sources(detector: Pipeline, rarity, windows: pd.DataFrame) -> pd.Data
     )
 
 
-def percentiles(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Percentile (0-100) of each score among the sorted training ``reference`` scores."""
+def percentiles(reference: np.ndarray, scores: np.ndarray, *, side: Literal["left", "right"] = "right") -> np.ndarray:
+    """Percentile (0-100) of each score among the sorted ``reference`` scores: the share at or
+    below it (``side="right"``) or strictly below it (``"left"``)."""
     if len(reference) == 0:
         return np.full(len(scores), np.nan)
-    return 100.0 * np.searchsorted(reference, scores, side="right") / len(reference)
+    return 100.0 * np.searchsorted(reference, scores, side=side) / len(reference)
 
 
 def sensitive_count_scores(windows: pd.DataFrame) -> pd.Series:

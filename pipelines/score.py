@@ -351,7 +351,7 @@ def score_batches(
         activity,
         [] if allowlist is None else allowlist.expired,
         n_other_days,
-        float(percentiles(bundle.train_scores, np.array([cut]))[0]),
+        float(percentiles(bundle.train_scores, np.array([cut]), side="left")[0]),
     )
 
 
@@ -361,7 +361,9 @@ def _day_table(
     """Identity-days with percentile, alert and suppression; an identity-day is suppressed when
     every window that made it unusual (all of them, if none did) is."""
     days = days.copy()
-    days["percentile"] = percentiles(bundle.train_scores, days["anomaly_score"].to_numpy())
+    # Strictly below: most held-out identity-days score 0 (nothing unusual), and a day with
+    # nothing unusual is not at the 100th percentile of them.
+    days["percentile"] = percentiles(bundle.train_scores, days["anomaly_score"].to_numpy(), side="left")
     frame = out[["is_anomaly", "suppressed", "suppressed_by", "log_requests"]].reset_index()
     frame["day"] = pd.DatetimeIndex(frame["window_start"]).normalize()
     some_unusual = frame.groupby(["identity", "day"], sort=False)["is_anomaly"].transform("any")
