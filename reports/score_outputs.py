@@ -157,8 +157,9 @@ def finding_rows(result: ScoreResult) -> list[dict]:
 
         names = pd.Series(frame["identity"].unique())
         kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names})), strict=True))
-    for rank, d in enumerate(result.identities.itertuples(index=False), start=1):
-        identity, day = cast(str, d.identity), cast(pd.Timestamp, d.day)
+    days = cast(list[dict[str, Any]], result.identities.to_dict("records"))
+    for rank, d in enumerate(days, start=1):
+        identity, day = str(d["identity"]), pd.Timestamp(d["day"])
         f = explained.get((identity, day))
         entry = None if f is None else f.suppressed_by
         rows.append(
@@ -169,42 +170,43 @@ def finding_rows(result: ScoreResult) -> list[dict]:
                 "kind": kinds.get(identity, ""),
                 "day": day,
                 "window_start": "",
-                "anomaly_score": float(d.anomaly_score),
-                "percentile": float(d.percentile),
-                "is_anomaly": int(d.n_unusual) > 0,
-                "is_alert": bool(d.is_alert),
-                "requests": int(d.requests),
-                "n_windows": int(d.n_windows),
-                "n_unusual": int(d.n_unusual),
-                "suppressed": bool(d.suppressed),
+                "anomaly_score": float(d["anomaly_score"]),
+                "percentile": float(d["percentile"]),
+                "is_anomaly": int(d["n_unusual"]) > 0,
+                "is_alert": bool(d["is_alert"]),
+                "requests": int(d["requests"]),
+                "n_windows": int(d["n_windows"]),
+                "n_unusual": int(d["n_unusual"]),
+                "suppressed": bool(d["suppressed"]),
                 "suppressed_by": "" if entry is None else entry.label,
                 "suppressed_reason": "" if entry is None else entry.reason,
                 "allowlist_note": "" if f is None else f.allowlist_note,
                 "reasons": _reasons_line(f),
             }
         )
-        nested = {} if f is None else {w.window_start: w for w in f.windows}
-        for w in frame.iloc[of_day.get((identity, day), [])].itertuples(index=False):
+        nested = {} if f is None else {n.window_start: n for n in f.windows}
+        windows = cast(list[dict[str, Any]], frame.iloc[of_day.get((identity, day), [])].to_dict("records"))
+        for w in windows:
             rows.append(
                 {
                     "level": "window",
-                    "rank": int(w.rank),
+                    "rank": int(w["rank"]),
                     "identity": identity,
                     "kind": kinds.get(identity, ""),
                     "day": day,
-                    "window_start": w.window_start,
-                    "anomaly_score": float(w.anomaly_score),
-                    "percentile": float(w.percentile),
-                    "is_anomaly": bool(w.is_anomaly),
-                    "is_alert": bool(w.is_alert),
-                    "requests": int(round(math.expm1(w.log_requests))),
+                    "window_start": w["window_start"],
+                    "anomaly_score": float(w["anomaly_score"]),
+                    "percentile": float(w["percentile"]),
+                    "is_anomaly": bool(w["is_anomaly"]),
+                    "is_alert": bool(w["is_alert"]),
+                    "requests": int(round(math.expm1(w["log_requests"]))),
                     "n_windows": 1,
-                    "n_unusual": int(bool(w.is_anomaly)),
-                    "suppressed": bool(w.suppressed),
-                    "suppressed_by": str(w.suppressed_by),
-                    "suppressed_reason": str(w.suppressed_reason),
-                    "allowlist_note": str(w.allowlist_note),
-                    "reasons": _reasons_line(nested.get(w.window_start)),
+                    "n_unusual": int(bool(w["is_anomaly"])),
+                    "suppressed": bool(w["suppressed"]),
+                    "suppressed_by": str(w["suppressed_by"]),
+                    "suppressed_reason": str(w["suppressed_reason"]),
+                    "allowlist_note": str(w["allowlist_note"]),
+                    "reasons": _reasons_line(nested.get(w["window_start"])),
                 }
             )
     return rows
