@@ -39,7 +39,8 @@ class WindowFinding:
     window_start: pd.Timestamp
     anomaly_score: float  # the window's evidence, -log of its calibrated p-value
     percentile: float
-    is_anomaly: bool  # unusual enough to add to its identity-day
+    is_unusual: bool  # its p-value is below the identity-day floor: it adds to its identity-day
+    is_anomaly: bool  # unusual, and its identity-day is above the threshold
     requests: int
     reasons: list[Reason]
     calls: pd.DataFrame
@@ -58,7 +59,8 @@ class Finding:
     day: pd.Timestamp
     anomaly_score: float  # evidence summed over its unusual windows (models.identity_day)
     percentile: float  # among the held-out normal identity-days
-    is_alert: bool
+    is_anomaly: bool  # anomaly_score above the threshold
+    is_alert: bool  # is_anomaly, or at or above --fail-on
     n_windows: int
     n_unusual: int
     requests: int
@@ -66,10 +68,6 @@ class Finding:
     windows: list[WindowFinding]
     suppressed_by: Entry | None = None
     allowlist_note: str = ""
-
-    @property
-    def is_anomaly(self) -> bool:
-        return self.n_unusual > 0
 
     @property
     def window_start(self) -> pd.Timestamp:
@@ -87,8 +85,9 @@ class ScoreResult:
     """Everything the daily report shows."""
 
     day: date | None
-    # features + anomaly_score (window evidence), percentile (100 * (1 - p)), is_anomaly,
-    # is_alert, suppressed, suppressed_by, suppressed_reason, allowlist_note; highest first
+    # features + anomaly_score (window evidence), percentile (100 * (1 - p)), is_unusual,
+    # is_anomaly and is_alert (unusual, of an anomalous / alerting identity-day), suppressed,
+    # suppressed_by, suppressed_reason, allowlist_note; highest first
     windows: pd.DataFrame
     findings: list[Finding]  # every alerting identity-day and the top ones, explained, by rank
     # identity-days: identity, day, anomaly_score, percentile, is_alert, n_windows, n_unusual,
@@ -303,7 +302,7 @@ def score_batches(
         scored, terms = window_scores(windows, bundle, rarity)
         found = identity_days(scored["p_value"], terms)
         out = windows.join(scored[["anomaly_score", "percentile"]])
-        out["is_anomaly"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
+        out["is_unusual"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
         decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
         cut = (
@@ -319,8 +318,9 @@ def score_batches(
                 pd.DatetimeIndex(out.index.get_level_values("window_start")).normalize(),
             ]
         )
-        in_alert_day = key.isin(days.index[days["is_alert"]])
-        out["is_alert"] = in_alert_day & out["is_anomaly"].to_numpy(dtype=bool)
+        unusual = out["is_unusual"].to_numpy(dtype=bool)
+        out["is_anomaly"] = key.isin(days.index[days["is_anomaly"]]) & unusual
+        out["is_alert"] = key.isin(days.index[days["is_alert"]]) & unusual
         positions = np.flatnonzero((np.arange(len(days)) < top) | days["is_alert"].to_numpy(dtype=bool))
         head = days.iloc[positions]
         marked = _explained_events(
@@ -364,18 +364,20 @@ def _day_table(
     # Strictly below: most held-out identity-days score 0 (nothing unusual), and a day with
     # nothing unusual is not at the 100th percentile of them.
     days["percentile"] = percentiles(bundle.train_scores, days["anomaly_score"].to_numpy(), side="left")
-    frame = out[["is_anomaly", "suppressed", "suppressed_by", "log_requests"]].reset_index()
+    frame = out[["is_unusual", "suppressed", "suppressed_by", "log_requests"]].reset_index()
     frame["day"] = pd.DatetimeIndex(frame["window_start"]).normalize()
-    some_unusual = frame.groupby(["identity", "day"], sort=False)["is_anomaly"].transform("any")
-    counted = frame[frame["is_anomaly"] | ~some_unusual].groupby(["identity", "day"], sort=False)
+    some_unusual = frame.groupby(["identity", "day"], sort=False)["is_unusual"].transform("any")
+    counted = frame[frame["is_unusual"] | ~some_unusual].groupby(["identity", "day"], sort=False)
     days["suppressed"] = counted["suppressed"].all().reindex(days.index, fill_value=False).astype(bool)
     requests = np.expm1(frame["log_requests"]).groupby([frame["identity"], frame["day"]], sort=False).sum()
     days["requests"] = requests.reindex(days.index, fill_value=0.0).round().astype(int)
-    alert = days["anomaly_score"] > cut
+    days["is_anomaly"] = days["anomaly_score"] > cut
+    alert = days["is_anomaly"].copy()
     if alert_percentile is not None:
         alert |= days["percentile"] >= alert_percentile
     days["is_alert"] = alert
-    return days[["anomaly_score", "percentile", "is_alert", "n_windows", "n_unusual", "suppressed", "requests"]]
+    columns = ["anomaly_score", "percentile", "is_anomaly", "is_alert", "n_windows", "n_unusual", "suppressed"]
+    return days[[*columns, "requests"]]
 
 
 def _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity) -> list[Finding]:
@@ -415,6 +417,7 @@ def _findings(head, positions, out, found, terms, marked, decisions, bundle, rar
                     key[1],
                     float(w["anomaly_score"]),
                     float(w["percentile"]),
+                    bool(w["is_unusual"]),
                     bool(w["is_anomaly"]),
                     len(events),
                     term_reasons(list(terms.loc[key].items()), rarity, identity, forest),
@@ -437,6 +440,7 @@ def _findings(head, positions, out, found, terms, marked, decisions, bundle, rar
                 pd.Timestamp(day),
                 float(row["anomaly_score"]),
                 float(row["percentile"]),
+                bool(row["is_anomaly"]),
                 bool(row["is_alert"]),
                 int(row["n_windows"]),
                 int(row["n_unusual"]),

@@ -66,7 +66,7 @@ def test_identity_days_add_up_the_windows_of_each_identity(all_attacks_scored):
     view = scored.identities
     assert view["identity"].is_unique  # one day scored
     assert view["n_windows"].sum() == len(scored.windows)
-    assert view["n_unusual"].sum() == scored.windows["is_anomaly"].sum()
+    assert view["n_unusual"].sum() == scored.windows["is_unusual"].sum()
     assert view["anomaly_score"].is_monotonic_decreasing
 
 
