@@ -299,12 +299,17 @@ def train_cmd(
     window: Annotated[str, typer.Option(help="Window length (pandas offset: 1h, 30min, 1D).")] = "1h",
     n_estimators: Annotated[int, typer.Option(min=10, help="Trees in the isolation forest.")] = 200,
     max_samples: Annotated[str, typer.Option(help="Windows per tree: 'auto', a count or a share.")] = "auto",
-    contamination: Annotated[
-        float, typer.Option(min=0.0, max=0.5, help="Share of training windows above the alert threshold.")
-    ] = 0.005,
     alerts_per_day: Annotated[
-        float | None, typer.Option(help="Alert budget: sets the threshold instead of --contamination.")
+        float,
+        typer.Option(min=0.0, help="Identity-days that alert on a normal day, measured on held-out days."),
+    ] = 1.0,
+    warmup_days: Annotated[
+        int, typer.Option(min=0, help="First days of history that only prime first-seen state.")
+    ] = 2,
+    calibration_days: Annotated[
+        int | None, typer.Option(min=1, help="Last days held out to calibrate (default: a quarter).")
     ] = None,
+    contamination: Annotated[float | None, typer.Option(hidden=True)] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed of the forest.")] = 0,
     eval_data: Annotated[
         Path | None, typer.Option(help="Held-out logs to evaluate on (a directory with labels.csv).")
@@ -345,14 +350,20 @@ def train_cmd(
     from sources.files import expand_inputs
 
     try:
+        if contamination is not None:
+            raise KaadError(
+                "--contamination is gone: the threshold is now set on held-out days in alerts per "
+                "normal day; use --alerts-per-day (default 1)"
+            )
         samples: int | float | str = max_samples
         if max_samples != "auto":
             samples = float(max_samples) if "." in max_samples else int(max_samples)
         params = DetectorParams(
             n_estimators=n_estimators,
             max_samples=samples,
-            contamination=contamination,
             alerts_per_day=alerts_per_day,
+            warmup_days=warmup_days,
+            calibration_days=calibration_days,
             seed=seed,
         )
         config = TrainConfig(
@@ -450,6 +461,8 @@ def evaluate_cmd(
             table = pd.read_parquet(scores)
         else:
             table = pd.read_csv(scores)
+        if "level" in table.columns:  # kaad score's files: identity-day rows, then their windows
+            table = table[table["level"] == "window"]
         missing = {"identity", "window_start", "anomaly_score"} - set(table.columns)
         if missing:
             raise KaadError(f"{str(scores)!r} lacks column(s) {sorted(missing)!r}")
@@ -482,11 +495,15 @@ def score_cmd(
     ] = None,
     top: Annotated[
         int,
-        typer.Option(min=1, help="Rows of the terminal table (every alerting window is explained and written anyway)."),
+        typer.Option(
+            min=1, help="Identity-days in the terminal table (every alerting one is explained and written anyway)."
+        ),
     ] = 20,
     threshold: Annotated[
         float | None,
-        typer.Option(min=0, max=100, help="Anomaly cut as a percentile of training scores (default: the model's)."),
+        typer.Option(
+            min=0, max=100, help="Alert cut as a percentile of held-out identity-day scores (default: the model's)."
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Directory for the report files (default out/score-DAY).")
@@ -499,7 +516,7 @@ def score_cmd(
         typer.Option(
             min=0,
             max=100,
-            help="Exit 1 if any unsuppressed window is at or above this percentile (such windows alert too).",
+            help="Exit 1 if any unsuppressed identity-day is at or above this percentile (those alert too).",
         ),
     ] = None,
     allowlist: Annotated[
@@ -516,7 +533,7 @@ def score_cmd(
     notify: Annotated[
         str | None,
         typer.Option(
-            help="sns:TOPIC-ARN: one message per unsuppressed alerting window "
+            help="sns:TOPIC-ARN: one message per unsuppressed alerting identity-day "
             "(above the threshold, or at or above --fail-on)."
         ),
     ] = None,
@@ -580,7 +597,7 @@ def score_cmd(
 
 
 def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> int:
-    """Print one scored day as ``kaad score`` does; return its windows at or above ``fail_on``."""
+    """Print one scored day as ``kaad score`` does; return its identity-days at or above ``fail_on``."""
     from reports import score_outputs
     from safe_text import printable
 
@@ -605,7 +622,8 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
     )
     out.print(f"day scored: {result.day} (UTC){other}", markup=False)
     summary = (
-        f"{len(result.windows):,} windows scored, {result.n_alerts} alerting, "
+        f"{len(result.windows):,} windows of {len(result.identities):,} identity-days scored, "
+        f"{result.n_alerts} identity-day(s) alerting, "
         f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
     )
     if fail_on is not None and (n_high := result.n_at_or_above(fail_on)):

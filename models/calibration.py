@@ -35,9 +35,12 @@ def tail_p_values(reference, scores, *, tail_size: int | None = None) -> np.ndar
     s = np.asarray(scores, dtype=np.float64)
     n = len(ref)
     p = (1.0 + n - np.searchsorted(ref, s, side="left")) / (n + 1.0)
-    if tail_size and n > tail_size:
-        top = ref[-tail_size:]
-        scale = float(np.mean(top - ref[-tail_size - 1]))
+    # A reference smaller than ``tail_size`` (an identity's own held-out windows) fits its
+    # tail on all it has: without one, everything beyond its largest value ties at 1 / (n + 1).
+    k = min(tail_size, n - 1) if tail_size else 0
+    if k > 0:
+        top = ref[-k:]
+        scale = float(np.mean(top - ref[-k - 1]))
         beyond = s > ref[-1]
         if scale > 0 and beyond.any():
             p = np.where(beyond, np.exp(-(s - ref[-1]) / scale) / (n + 1.0), p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import joblib
 import numpy as np
@@ -16,19 +17,21 @@ from features.summary import DeviationSummary
 
 @dataclass(frozen=True)
 class DetectorParams:
-    """Hyperparameters of the detector and how its alert threshold is set.
+    """Hyperparameters of the detector, how history is split by UTC day, and the alert budget.
 
-    ``contamination`` is the share of training windows the threshold lets through; when
-    ``alerts_per_day`` is given it wins, and the threshold is set so that the training days
-    would have produced that many alerting windows a day on average.
+    History splits into warm-up days (prime first-seen state; in no fit), fit days (forest and
+    action rarity) and the last ``calibration_days`` (held out: calibration and threshold).
+    ``alerts_per_day`` is the number of identity-days that alert on a held-out normal day.
     """
 
     n_estimators: int = 200
     max_samples: int | float | str = "auto"
-    contamination: float = 0.005
-    alerts_per_day: float | None = None
+    alerts_per_day: float = 1.0
     min_history: int = 24  # windows an identity needs before its own baseline is trusted
     seed: int | None = None
+    # Two days: the first day marks every identity, address and client as new.
+    warmup_days: int = 2
+    calibration_days: int | None = None  # None: a quarter of the days, at least one
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,26 +58,23 @@ def anomaly_scores(detector: Pipeline, windows: pd.DataFrame) -> pd.Series:
     return pd.Series(-raw, index=windows.index, name="anomaly_score")
 
 
-def fit_threshold(scores: pd.Series, params: DetectorParams) -> float:
-    """The score above which a window is an alert, learned on training scores."""
-    values = scores.to_numpy(dtype=float)
-    if len(values) == 0:
-        return float("inf")
-    if params.alerts_per_day is not None:
-        starts = scores.index.get_level_values("window_start")
-        n_days = max(1, len(pd.DatetimeIndex(starts).normalize().unique()))
-        n_alerts = int(round(params.alerts_per_day * n_days))
-        if n_alerts <= 0:
-            return float(values.max())
-        return float(np.sort(values)[::-1][min(n_alerts, len(values)) - 1]) - 1e-12
-    return float(np.quantile(values, 1.0 - params.contamination))
+def window_sources(detector: Pipeline, rarity, windows: pd.DataFrame) -> pd.DataFrame:
+    """The two scores calibration combines, per window: the forest's and the action rarity's."""
+    return pd.DataFrame(
+        {
+            "forest": anomaly_scores(detector, windows).to_numpy(),
+            "rarity": -rarity.score_samples(windows) if len(windows) else np.zeros(0),
+        },
+        index=windows.index,
+    )
 
 
-def percentiles(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Percentile (0-100) of each score among the sorted training ``reference`` scores."""
+def percentiles(reference: np.ndarray, scores: np.ndarray, *, side: Literal["left", "right"] = "right") -> np.ndarray:
+    """Percentile (0-100) of each score among the sorted ``reference`` scores: the share at or
+    below it (``side="right"``) or strictly below it (``"left"``)."""
     if len(reference) == 0:
         return np.full(len(scores), np.nan)
-    return 100.0 * np.searchsorted(reference, scores, side="right") / len(reference)
+    return 100.0 * np.searchsorted(reference, scores, side=side) / len(reference)
 
 
 def sensitive_count_scores(windows: pd.DataFrame) -> pd.Series:

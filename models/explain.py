@@ -35,6 +35,8 @@ class Reason:
     usual: float
     deviation: float
     text: str
+    #: The score's share this reason stands for (nats of evidence); reasons are sorted by it.
+    weight: float = 0.0
 
     def line(self) -> str:
         return f"[{self.rarity}] {self.text}"
@@ -164,6 +166,42 @@ def explain(
         if len(reasons) >= max_reasons:
             break
     return reasons
+
+
+FOREST = "forest"
+
+
+def term_reasons(
+    terms: list[tuple[str, float]], rarity, identity: str, forest: list[Reason], *, per_forest: int = 3
+) -> list[Reason]:
+    """Reasons for scored terms ``(name, nats)``, largest first, in words with the usual value.
+
+    ``forest`` is the isolation forest's part, said by its inputs that moved the most
+    (:func:`explain`), which share its weight; a rarity term ``rarity_<family>`` is said with how often this identity,
+    its peers and the cluster did it before (:meth:`models.rarity.ActionRarity.usual`).
+    """
+    out: list[Reason] = []
+    for term, nats in sorted(terms, key=lambda t: -t[1]):
+        if nats <= 0:
+            continue
+        if term == FOREST:
+            # The forest gives one number; its inputs that moved most share it equally.
+            said = forest[:per_forest]
+            moved = [
+                Reason(r.feature, r.family, r.rarity, r.value, r.usual, r.deviation, r.text, nats / len(said))
+                for r in said
+            ]
+            out += moved or [
+                Reason(FOREST, "behaviour", RARE, nats, 0.0, nats, "an unusual mix of its usual actions", nats)
+            ]
+        elif term.startswith("rarity_") and term.removeprefix("rarity_") in getattr(rarity, "term_labels_", {}):
+            family = term.removeprefix("rarity_")
+            own = rarity.hits_.get(family, pd.Series(dtype=float)).get(identity, 0.0)
+            label = UNSEEN if own == 0 else RARE
+            out.append(Reason(term, "rarity", label, nats, 0.0, nats, rarity.usual(identity, family), nats))
+        else:
+            out.append(Reason(term, "rarity", RARE, nats, 0.0, nats, "unusual actions for this identity", nats))
+    return sorted(out, key=lambda r: -r.weight)
 
 
 SUSPICIOUS_FLAGS = (

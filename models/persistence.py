@@ -25,8 +25,11 @@ from sklearn.pipeline import Pipeline
 
 from errors import InputNotFoundError, KaadError, ModelCompatibilityError, ModelSignatureError, SchemaMismatchError
 from features.first_seen import FirstSeenEncoder
+from models.calibration import AlertThreshold, TailCalibrator
+from models.rarity import ActionRarity
 
-BUNDLE_FORMAT = 1
+# 2: detector v2 (action rarity, calibration on held-out days, identity-day threshold).
+BUNDLE_FORMAT = 2
 KAAD_VERSION = "0.1.0"
 SIGNING_KEY_ENV = "KAAD_SIGNING_KEY"
 # 128 bits: a shorter secret can be guessed offline by anyone who can read one signature.
@@ -45,15 +48,22 @@ def _versions() -> dict[str, str]:
 
 @dataclass
 class ModelBundle:
-    """A trained detector and what it was trained on."""
+    """A trained detector and what it was trained on.
+
+    ``threshold`` is ``alert.threshold``: an identity-day's score above it alerts.
+    ``train_scores`` are the held-out identity-days' scores, sorted, for their percentiles.
+    """
 
     detector: Pipeline
     encoder: FirstSeenEncoder
     feature_names: list[str]
     window: str
     threshold: float
-    train_scores: np.ndarray  # sorted, for score percentiles
+    train_scores: np.ndarray
     params: dict
+    rarity: ActionRarity | None = None
+    calibrator: TailCalibrator | None = None
+    alert: AlertThreshold | None = None
     training_start: str = ""
     training_end: str = ""
     sources: list[str] = field(default_factory=list)
@@ -212,7 +222,13 @@ def load_bundle(
     if not isinstance(bundle, ModelBundle):
         raise ModelCompatibilityError(f"{name} is not a kaad model bundle")
     ours, theirs = _versions(), bundle.versions
-    for lib in ("scikit-learn", "bundle_format"):
+    if str(theirs.get("bundle_format")) != ours["bundle_format"] or getattr(bundle, "calibrator", None) is None:
+        raise ModelCompatibilityError(
+            f"{name} was trained by a kaad before detector v2 (bundle format "
+            f"{theirs.get('bundle_format')!r}, this kaad needs {ours['bundle_format']!r}): it has no "
+            "action rarity, calibration or identity-day threshold; retrain it with kaad train"
+        )
+    for lib in ("scikit-learn",):
         if ours[lib].split(".")[:2] != str(theirs.get(lib, "")).split(".")[:2]:
             raise ModelCompatibilityError(
                 f"{name} was written with {lib} {theirs.get(lib)!r}, this is "

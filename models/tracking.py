@@ -110,7 +110,7 @@ def _histogram(scores: np.ndarray, threshold: float, path: Path) -> None:
     ax.hist(scores, bins=80, color="#4c72b0")
     ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set_xlabel("anomaly_score (higher = more anomalous)")
-    ax.set_ylabel("windows")
+    ax.set_ylabel("held-out identity-days")
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
@@ -219,10 +219,13 @@ def log_training(
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
             (tmp_path / "features.json").write_text(json.dumps(bundle.feature_names, indent=1))
+            # Constant over the fit days: no tree can split on them (the metric counts them).
+            constant = list(getattr(result, "constant_features", []))
+            (tmp_path / "constant_features.json").write_text(json.dumps(constant, indent=1))
             _histogram(result.scores.to_numpy(), bundle.threshold, tmp_path / "score_histogram.png")
             top = result.scores.sort_values(ascending=False).head(50).reset_index()
             top["identity"] = top["identity"].map(csv_cell)
-            top.to_csv(tmp_path / "training_top_outliers.csv", index=False)
+            top.to_csv(tmp_path / "held_out_top_identity_days.csv", index=False)
             if result.evaluation is not None:
                 result.evaluation.scenario_table().to_csv(tmp_path / "evaluation_scenarios.csv", index=False)
             for name in os.listdir(tmp_path):
@@ -331,6 +334,8 @@ def log_scoring(
             {
                 "windows": float(len(result.windows)),
                 "anomalous_windows": float(result.windows["is_anomaly"].sum()),
+                "identity_days": float(len(result.identities)),
+                "alerts": float(result.n_alerts),
                 "suppressed": float(result.n_suppressed),
                 "events": float(result.stats.n_events),
                 "rejects": float(result.stats.n_rejected),

@@ -21,30 +21,63 @@ from events.schema import EVENT_SCHEMA, to_pandas
 from events.time_range import RangeCounts, one_day
 from features.enrich import identity_kind
 from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
-from models.detector import anomaly_scores, percentiles
-from models.explain import Reason, explain, top_calls
+from models.detector import percentiles, window_sources
+from models.explain import FOREST, Reason, explain, term_reasons, top_calls
+from models.identity_day import identity_days
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry, guarded_reasons
 from pipelines.ingest import Ingestor, IngestStats
 
 
 @dataclass
-class Finding:
-    """One ranked window with its reasons and the API calls behind it."""
+class WindowFinding:
+    """One window of a finding, with its own reasons and the API calls behind it."""
 
-    rank: int
+    rank: int  # among all the day's windows
     identity: str
     kind: str
     window_start: pd.Timestamp
-    anomaly_score: float
+    anomaly_score: float  # the window's evidence, -log of its calibrated p-value
     percentile: float
-    is_anomaly: bool
+    is_unusual: bool  # its p-value is below the identity-day floor: it adds to its identity-day
+    is_anomaly: bool  # unusual, and its identity-day is above the threshold
     requests: int
     reasons: list[Reason]
     calls: pd.DataFrame
     suppressed_by: Entry | None = None
-    is_alert: bool = False  # above the threshold or at/above the alert percentile
+    is_alert: bool = False  # an unusual window of an alerting identity-day
     allowlist_note: str = ""  # an entry matched but could not hide this window, and why
+
+
+@dataclass
+class Finding:
+    """One identity-day: its score, the terms behind it, and its windows nested below."""
+
+    rank: int
+    identity: str
+    kind: str
+    day: pd.Timestamp
+    anomaly_score: float  # evidence summed over its unusual windows (models.identity_day)
+    percentile: float  # among the held-out normal identity-days
+    is_anomaly: bool  # anomaly_score above the threshold
+    is_alert: bool  # is_anomaly, or at or above --fail-on
+    n_windows: int
+    n_unusual: int
+    requests: int
+    reasons: list[Reason]
+    windows: list[WindowFinding]
+    suppressed_by: Entry | None = None
+    allowlist_note: str = ""
+
+    @property
+    def window_start(self) -> pd.Timestamp:
+        """The start of its most telling window."""
+        return self.windows[0].window_start if self.windows else self.day
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """The API calls of its most telling window."""
+        return self.windows[0].calls if self.windows else pd.DataFrame()
 
 
 @dataclass
@@ -52,18 +85,21 @@ class ScoreResult:
     """Everything the daily report shows."""
 
     day: date | None
-    # features + anomaly_score, percentile, is_anomaly, is_alert, suppressed, suppressed_by,
-    # suppressed_reason, allowlist_note; sorted by anomaly_score, highest first
+    # features + anomaly_score (window evidence), percentile (100 * (1 - p)), is_unusual,
+    # is_anomaly and is_alert (unusual, of an anomalous / alerting identity-day), suppressed,
+    # suppressed_by, suppressed_reason, allowlist_note; highest first
     windows: pd.DataFrame
-    findings: list[Finding]  # every alerting window and the top ones, explained, by rank
-    identities: pd.DataFrame  # day view: one row per identity
+    findings: list[Finding]  # every alerting identity-day and the top ones, explained, by rank
+    # identity-days: identity, day, anomaly_score, percentile, is_alert, n_windows, n_unusual,
+    # suppressed, reasons; highest first
+    identities: pd.DataFrame
     stats: IngestStats
-    threshold: float
+    threshold: float  # on identity-day scores
     activity: dict[str, pd.DataFrame] = field(default_factory=dict)  # identity -> requests per window
     expired_allowlist: list[Entry] = field(default_factory=list)
     #: Events read but not scored because they are not of ``day`` (one day is scored per run).
     n_other_days: int = 0
-    #: Where ``threshold`` sits among the training windows' scores (0-100), as the table's percentiles.
+    #: Where ``threshold`` sits among the held-out identity-days' scores (0-100).
     threshold_percentile: float = float("nan")
 
     @property
@@ -72,11 +108,16 @@ class ScoreResult:
 
     @property
     def n_alerts(self) -> int:
-        """Windows that alert and are not suppressed: what --notify publishes."""
-        return int((self.windows["is_alert"] & ~self.windows["suppressed"]).sum())
+        """Identity-days that alert and are not suppressed: what --notify publishes."""
+        if self.identities.empty:
+            return 0
+        return int((self.identities["is_alert"] & ~self.identities["suppressed"]).sum())
 
     def n_at_or_above(self, percentile: float) -> int:
-        live = self.windows[~self.windows["suppressed"]]
+        """Unsuppressed identity-days at or above ``percentile`` (the CLI's --fail-on)."""
+        if self.identities.empty:
+            return 0
+        live = self.identities[~self.identities["suppressed"]]
         return int((live["percentile"] >= percentile).sum())
 
 
@@ -91,13 +132,13 @@ class _DayFeatures:
     spill: Path | None  # the day's events as read (event table schema), for explanations
 
 
-def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
+def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path, encoder) -> _DayFeatures:
     """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
 
     The events themselves go to a temporary Parquet file as they came (no conversion), so the
     explained identities' calls can be read back later without holding the day in memory.
     """
-    encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
+    encoder = copy.deepcopy(encoder)  # learns the day as it goes; the bundle (or state) stays as it was
     accumulator = WindowAccumulator()
     values: _Seen = {}
     writer, path = None, spill_dir / "events.parquet"
@@ -125,7 +166,7 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _
     return _DayFeatures(accumulator.windows(), values, path if writer is not None else None)
 
 
-def _explained_events(path: Path | None, identities: list[str], bundle: ModelBundle) -> pd.DataFrame:
+def _explained_events(path: Path | None, identities: list[str], bundle: ModelBundle, encoder) -> pd.DataFrame:
     """The explained identities' events, marked again as in the first pass.
 
     Novelty is per identity, so replaying only these identities' events in time order against
@@ -142,7 +183,7 @@ def _explained_events(path: Path | None, identities: list[str], bundle: ModelBun
             parts.append(pa.Table.from_batches([batch]).filter(keep))
     events = to_pandas(pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table())
     events = events.sort_values("timestamp", kind="stable")
-    return mark_novelty(prepare_events(events, bundle.window), copy.deepcopy(bundle.encoder))
+    return mark_novelty(prepare_events(events, bundle.window), copy.deepcopy(encoder))
 
 
 def _main_day(windows: pd.DataFrame) -> date | None:
@@ -187,6 +228,30 @@ def _apply_allowlist(out: pd.DataFrame, values: _Seen, allowlist: Allowlist | No
     return decisions
 
 
+def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each window's p-value, evidence and percentile, and the terms it shares its evidence among.
+
+    The terms are the forest's calibrated evidence and the rarity's, the latter split among
+    the action families and contexts in proportion to their surprisal.
+    """
+    assert bundle.calibrator is not None  # load_bundle refuses bundles without one
+    rarity = bundle.rarity if rarity is None else rarity
+    sources = window_sources(bundle.detector, rarity, windows)
+    # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
+    p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
+    evidence = bundle.calibrator.transform(sources) if len(sources) else np.zeros((0, 2))
+    surprisal = rarity.transform(windows) if len(windows) else np.zeros((0, len(rarity.terms_)))
+    total = surprisal.sum(axis=1, keepdims=True)
+    share = np.divide(surprisal, total, out=np.zeros_like(surprisal), where=total > 0)
+    terms = pd.DataFrame(share * evidence[:, [1]], index=windows.index, columns=[f"rarity_{t}" for t in rarity.terms_])
+    terms.insert(0, FOREST, evidence[:, 0])
+    terms["rarity"] = np.where(total[:, 0] > 0, 0.0, evidence[:, 1])  # rarity evidence with no family to name
+    scored = pd.DataFrame(
+        {"p_value": p, "anomaly_score": -np.log(p), "percentile": 100.0 * (1.0 - p)}, index=windows.index
+    )
+    return scored, terms
+
+
 def score_batches(
     batches: Iterable,
     bundle: ModelBundle,
@@ -197,24 +262,35 @@ def score_batches(
     alert_percentile: float | None = None,
     allowlist: Allowlist | None = None,
     stats: IngestStats | None = None,
+    state=None,
 ) -> ScoreResult:
-    """Score a stream of event batches (time-ordered) against ``bundle`` and explain windows.
+    """Score a stream of event batches (time-ordered) against ``bundle``; rank identity-days.
 
-    Every window that alerts is explained: above the threshold (``threshold_percentile`` of
-    the training scores, or the model's), or at or above ``alert_percentile`` (the CLI's
-    ``--fail-on``). The ``top`` windows are explained too, alerting or not, for the terminal.
+    Each window gets a calibrated p-value (forest and action rarity, combined among held-out
+    normal windows); an identity's windows of the day add up to its identity-day score, and
+    an identity-day above the threshold (``threshold_percentile`` of the held-out identity-days'
+    scores, or the model's) or at or above ``alert_percentile`` (the CLI's ``--fail-on``)
+    alerts. Every alerting identity-day and the ``top`` ones are explained, with their unusual
+    windows nested below. With ``state`` (a :class:`models.day_state.DayState`), novelty and
+    rarity come from the state, which refuses a day out of order and learns what did not alert.
     Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
     by chunk and spilled to a temporary Parquet file, from which only the explained identities'
     events are read back. Without ``day``, the day holding most requests is scored. Either
     way the events of other days are counted (``n_other_days``), not scored.
     """
+    encoder = bundle.encoder if state is None else state.encoder
+    rarity = bundle.rarity if state is None else state.rarity
     in_day = RangeCounts()
     if day is not None:
+        if state is not None:
+            state.check_day(day)
         batches = one_day(batches, day, in_day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
-        feats = _featurise_day(batches, bundle, Path(tmp))
+        feats = _featurise_day(batches, bundle, Path(tmp), encoder)
         windows = feats.windows
         bundle.check_schema(windows)
+        if day is None and state is not None and (main := _main_day(windows)) is not None:
+            state.check_day(main)
         day = day or _main_day(windows)
         n_other_days = in_day.left_out
         if day is not None and not windows.empty:
@@ -223,67 +299,37 @@ def score_batches(
             # The events of the windows left out, as their request counts say.
             n_other_days += int(np.rint(np.expm1(windows.loc[~on_day, "log_requests"]).sum()))
             windows = windows[on_day]
-        if windows.empty:
-            scores = pd.Series([], dtype=float, index=windows.index, name="anomaly_score")
-        else:
-            scores = anomaly_scores(bundle.detector, windows)
-        out = windows.copy()
-        out["anomaly_score"] = scores
-        out["percentile"] = percentiles(bundle.train_scores, scores.to_numpy())
+        scored, terms = window_scores(windows, bundle, rarity)
+        found = identity_days(scored["p_value"], terms)
+        out = windows.join(scored[["anomaly_score", "percentile"]])
+        out["is_unusual"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
+        out = out.sort_values("anomaly_score", ascending=False, kind="stable")
+        decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
         cut = (
             bundle.threshold
             if threshold_percentile is None
             else float(np.quantile(bundle.train_scores, threshold_percentile / 100.0))
         )
-        out["is_anomaly"] = out["anomaly_score"] > cut
-        out["is_alert"] = (
-            out["is_anomaly"]
-            if alert_percentile is None
-            else (out["is_anomaly"] | (out["percentile"] >= alert_percentile))
+        days = _day_table(found.days, out, bundle, cut, alert_percentile)
+        alerted_days = days.index[days["is_alert"] & ~days["suppressed"]]
+        key = pd.MultiIndex.from_arrays(
+            [
+                out.index.get_level_values("identity"),
+                pd.DatetimeIndex(out.index.get_level_values("window_start")).normalize(),
+            ]
         )
-        out = out.sort_values("anomaly_score", ascending=False, kind="stable")
-        decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
-        positions = np.flatnonzero((np.arange(len(out)) < top) | out["is_alert"].to_numpy(dtype=bool))
-        head = out.iloc[positions]
+        unusual = out["is_unusual"].to_numpy(dtype=bool)
+        out["is_anomaly"] = key.isin(days.index[days["is_anomaly"]]) & unusual
+        out["is_alert"] = key.isin(days.index[days["is_alert"]]) & unusual
+        positions = np.flatnonzero((np.arange(len(days)) < top) | days["is_alert"].to_numpy(dtype=bool))
+        head = days.iloc[positions]
         marked = _explained_events(
-            feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [], bundle
+            feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [], bundle, encoder
         )
-    baseline = bundle.detector[0]
-    by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices if len(marked) else {}
-    findings: list[Finding] = []
-    if len(head):
-        feat = head[bundle.feature_names]
-        dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
-        usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
-    for position, key in zip(positions, head.index, strict=True):
-        identity, start = key
-        rows = marked.iloc[by_window.get((identity, start), [])]
-        row = out.loc[key]
-        decision = decisions.get(key)
-        findings.append(
-            Finding(
-                int(position) + 1,
-                identity,
-                identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0],
-                start,
-                float(row["anomaly_score"]),
-                float(row["percentile"]),
-                bool(row["is_anomaly"]),
-                len(rows),
-                explain(
-                    row[bundle.feature_names],
-                    dev.loc[key],
-                    usual.loc[key],
-                    rows,
-                    bundle.profiles.get(identity, {}),
-                    identity,
-                ),
-                top_calls(rows),
-                None if decision is None else decision.entry,
-                is_alert=bool(row["is_alert"]),
-                allowlist_note=str(row["allowlist_note"]),
-            )
-        )
+    if state is not None and day is not None:
+        alerted = pd.Series(key.isin(alerted_days), index=out.index, name="alerted")
+        state.advance(day, out[bundle.feature_names], alerted)
+    findings = _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity)
     activity: dict[str, pd.DataFrame] = {}
     for finding in findings:
         if finding.identity in activity:
@@ -292,37 +338,120 @@ def score_batches(
         per = own[["log_requests", "anomaly_score"]].copy()
         per["requests"] = np.expm1(per.pop("log_requests")).round().astype(int)
         activity[finding.identity] = per.sort_index()
+    explained = {(f.identity, f.day): " | ".join(r.line() for r in f.reasons) for f in findings}
+    table = days.reset_index()
+    table["reasons"] = [explained.get((i, d), "") for i, d in zip(table["identity"], table["day"], strict=True)]
     return ScoreResult(
         day,
         out,
         findings,
-        _day_view(out),
+        table,
         stats or IngestStats(),
         cut,
         activity,
         [] if allowlist is None else allowlist.expired,
         n_other_days,
-        float(percentiles(bundle.train_scores, np.array([cut]))[0]),
+        float(percentiles(bundle.train_scores, np.array([cut]), side="left")[0]),
     )
 
 
-def _day_view(windows: pd.DataFrame) -> pd.DataFrame:
-    if windows.empty:
-        return pd.DataFrame(
-            columns=["identity", "peak_score", "peak_percentile", "anomalous_windows", "windows", "suppressed"]
+def _day_table(
+    days: pd.DataFrame, out: pd.DataFrame, bundle: ModelBundle, cut: float, alert_percentile: float | None
+) -> pd.DataFrame:
+    """Identity-days with percentile, alert and suppression; an identity-day is suppressed when
+    every window that made it unusual (all of them, if none did) is."""
+    days = days.copy()
+    # Strictly below: most held-out identity-days score 0 (nothing unusual), and a day with
+    # nothing unusual is not at the 100th percentile of them.
+    days["percentile"] = percentiles(bundle.train_scores, days["anomaly_score"].to_numpy(), side="left")
+    frame = out[["is_unusual", "suppressed", "suppressed_by", "log_requests"]].reset_index()
+    frame["day"] = pd.DatetimeIndex(frame["window_start"]).normalize()
+    some_unusual = frame.groupby(["identity", "day"], sort=False)["is_unusual"].transform("any")
+    counted = frame[frame["is_unusual"] | ~some_unusual].groupby(["identity", "day"], sort=False)
+    days["suppressed"] = counted["suppressed"].all().reindex(days.index, fill_value=False).astype(bool)
+    requests = np.expm1(frame["log_requests"]).groupby([frame["identity"], frame["day"]], sort=False).sum()
+    days["requests"] = requests.reindex(days.index, fill_value=0.0).round().astype(int)
+    days["is_anomaly"] = days["anomaly_score"] > cut
+    alert = days["is_anomaly"].copy()
+    if alert_percentile is not None:
+        alert |= days["percentile"] >= alert_percentile
+    days["is_alert"] = alert
+    columns = ["anomaly_score", "percentile", "is_anomaly", "is_alert", "n_windows", "n_unusual", "suppressed"]
+    return days[[*columns, "requests"]]
+
+
+def _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity) -> list[Finding]:
+    """Explain each identity-day of ``head`` and its unusual windows (its top one at least)."""
+    if not len(head):
+        return []
+    rank_of = {key: i + 1 for i, key in enumerate(out.index)}
+    by_window = marked.groupby(["identity", "window_start"], sort=False, observed=True).indices if len(marked) else {}
+    baseline = bundle.detector[0]
+    findings = []
+    for position, ((identity, day), row) in zip(positions, head.iterrows(), strict=True):
+        kind = identity_kind(pd.DataFrame({"identity": [identity]})).iloc[0]
+        nested = found.windows_of(identity, day)
+        keep = nested[nested["contribution"] > 0]
+        keys = list((keep if len(keep) else nested.head(1)).index)
+        feat = out.loc[keys, bundle.feature_names]
+        dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
+        usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
+        windows = []
+        for key in keys:
+            events = marked.iloc[by_window.get(key, [])]
+            w = out.loc[key]
+            forest = explain(
+                w[bundle.feature_names],
+                dev.loc[key],
+                usual.loc[key],
+                events,
+                bundle.profiles.get(identity, {}),
+                identity,
+            )
+            decision = decisions.get(key)
+            windows.append(
+                WindowFinding(
+                    rank_of[key],
+                    identity,
+                    kind,
+                    key[1],
+                    float(w["anomaly_score"]),
+                    float(w["percentile"]),
+                    bool(w["is_unusual"]),
+                    bool(w["is_anomaly"]),
+                    len(events),
+                    term_reasons(list(terms.loc[key].items()), rarity, identity, forest),
+                    top_calls(events),
+                    None if decision is None else decision.entry,
+                    is_alert=bool(w["is_alert"]),
+                    allowlist_note=str(w["allowlist_note"]),
+                )
+            )
+        # The day's reasons: its terms, largest first; the forest's part said by its top window.
+        day_terms = found.reasons(identity, day, top=8)
+        forest = [r for r in windows[0].reasons if r.family not in ("rarity", "behaviour")] if windows else []
+        reasons = term_reasons(day_terms, rarity, identity, forest)
+        suppressed = next((w.suppressed_by for w in windows if w.suppressed_by is not None), None)
+        findings.append(
+            Finding(
+                int(position) + 1,
+                identity,
+                kind,
+                pd.Timestamp(day),
+                float(row["anomaly_score"]),
+                float(row["percentile"]),
+                bool(row["is_anomaly"]),
+                bool(row["is_alert"]),
+                int(row["n_windows"]),
+                int(row["n_unusual"]),
+                int(row["requests"]),
+                reasons,
+                windows,
+                suppressed if bool(row["suppressed"]) else None,
+                allowlist_note=next((w.allowlist_note for w in windows if w.allowlist_note), ""),
+            )
         )
-    frame = windows.reset_index()
-    grouped = frame.groupby("identity", sort=False)
-    view = pd.DataFrame(
-        {
-            "peak_score": grouped["anomaly_score"].max(),
-            "peak_percentile": grouped["percentile"].max(),
-            "anomalous_windows": grouped["is_anomaly"].sum().astype(int),
-            "windows": grouped.size(),
-            "suppressed": grouped["suppressed"].all(),
-        }
-    )
-    return view.sort_values("peak_score", ascending=False).reset_index()
+    return findings
 
 
 def score_day(
@@ -337,10 +466,11 @@ def score_day(
     on_progress: Callable[[int, str], None] | None = None,
     aws=None,
     trusted_proxies: tuple | None = None,
+    state=None,
 ) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
-    :func:`pipelines.ingest.ingest`."""
+    :func:`pipelines.ingest.ingest`; ``state`` as in :func:`score_batches`."""
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
     result = score_batches(
         ingestor.iter_batches(inputs),
@@ -351,6 +481,7 @@ def score_day(
         alert_percentile=alert_percentile,
         allowlist=allowlist,
         stats=ingestor.stats,
+        state=state,
     )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")

@@ -15,15 +15,17 @@ from errors import KaadError
 from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
+from models.calibration import TailCalibrator, alert_threshold
 from models.detector import (
     DetectorParams,
-    anomaly_scores,
     build_detector,
-    fit_threshold,
     robust_z_scores,
     sensitive_count_scores,
+    window_sources,
 )
+from models.identity_day import identity_days
 from models.persistence import ModelBundle
+from models.rarity import ActionRarity
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
 from pipelines.ingest import Ingestor, IngestStats, ingest
 from reports.progress import step
@@ -41,15 +43,60 @@ class TrainConfig:
     trusted_proxies: tuple | None = None
 
 
+@dataclass(frozen=True)
+class DaySplit:
+    """History's UTC days: warm-up (in no fit), fit (forest, rarity), held out (calibration)."""
+
+    warmup: list[pd.Timestamp]
+    fit: list[pd.Timestamp]
+    held_out: list[pd.Timestamp]
+
+
+def split_days(days, params: DetectorParams) -> DaySplit:
+    """Split sorted UTC days; short histories give up warm-up first, then held-out days.
+
+    Held out: ``calibration_days``, else a quarter of the days, at least one, always leaving a
+    fit day. Warm-up: ``warmup_days``, fewer if the fit would be left without a day. Three
+    days give one of each; two days give no warm-up (day 1 novelty then reaches the forest).
+
+    Examples
+    --------
+    >>> s = split_days(list(range(8)), DetectorParams())
+    >>> s.warmup, s.fit, s.held_out
+    ([0, 1], [2, 3, 4, 5], [6, 7])
+    >>> s = split_days([0, 1, 2], DetectorParams())
+    >>> s.warmup, s.fit, s.held_out
+    ([0], [1], [2])
+    """
+    days = sorted(days)
+    if len(days) < 2:
+        raise KaadError(
+            f"training needs at least two UTC days of history (one to fit, one held out to set "
+            f"the threshold); got {len(days)}"
+        )
+    asked = params.calibration_days
+    n_held = max(1, round(len(days) / 4) if asked is None else asked)
+    n_held = min(n_held, len(days) - 1)
+    n_warm = max(0, min(params.warmup_days, len(days) - n_held - 1))
+    return DaySplit(days[:n_warm], days[n_warm : len(days) - n_held], days[len(days) - n_held :])
+
+
 @dataclass
 class TrainResult:
-    """A trained bundle, its training windows and scores, and the evaluation if labels came."""
+    """A trained bundle, its windows, the held-out identity-days' scores, and the evaluation.
+
+    ``scores`` are the held-out identity-days' scores (index identity, day): what the threshold
+    was set on. ``held_out`` are the held-out windows' sources, p-values and evidence.
+    """
 
     bundle: ModelBundle
     windows: pd.DataFrame
     scores: pd.Series
     stats: IngestStats
     fit_seconds: float
+    split: DaySplit | None = None
+    held_out: pd.DataFrame | None = None
+    constant_features: list[str] = field(default_factory=list)
     evaluation: EvalReport | None = None
     baselines: dict[str, EvalReport] = field(default_factory=dict)
     eval_scores: pd.Series | None = None
@@ -75,8 +122,17 @@ class TrainResult:
             "score_p99": q[2],
             "score_p999": q[3],
             "fit_seconds": self.fit_seconds,
-            "training_alert_windows": float((s > self.bundle.threshold).sum()),
+            "held_out_alerts": float((s > self.bundle.threshold).sum()),
+            "constant_features": float(len(self.constant_features)),
         }
+        if self.bundle.alert is not None:
+            out |= {
+                "alerts_per_day": float(self.bundle.alert.alerts_per_day),
+                "expected_alerts_per_day": float(self.bundle.alert.expected_alerts_per_day),
+                "held_out_days": float(self.bundle.alert.n_days),
+            }
+        if self.split is not None:
+            out |= {"warmup_days": float(len(self.split.warmup)), "fit_days": float(len(self.split.fit))}
         if self.evaluation is not None:
             out |= self.evaluation.metrics()
         return out
@@ -98,6 +154,8 @@ def train(
     >>> result = train(["tests/data/audit/normal_3days.jsonl"], TrainConfig(params=DetectorParams(seed=0)))
     >>> result.bundle.n_windows   # 3 days x (24 + 24 + 3) windows of cart, a kubelet, alice
     153
+    >>> len(result.split.warmup), len(result.split.fit), len(result.split.held_out)
+    (1, 1, 1)
     """
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
     in_range = RangeCounts()
@@ -106,50 +164,89 @@ def train(
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
     if windows.empty:
         raise KaadError("no events to train on in the given inputs and time range")
-    detector = build_detector(config.params)
+    params = config.params
+    day_of = pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()
+    split = split_days(day_of.unique(), params)
+    fit_windows = windows[day_of.isin(split.fit)]
+    detector = build_detector(params)
     start = time.perf_counter()
-    detector.fit(windows)
+    detector.fit(fit_windows)
+    rarity = ActionRarity(min_history=params.min_history).fit(fit_windows)
     fit_seconds = time.perf_counter() - start
-    scores = anomaly_scores(detector, windows)
+    # Held-out days are scored in order, each against the rarity counts of the days before
+    # it, as the daily job will: the calibration sees what scoring will see.
+    parts = []
+    for day in split.held_out:
+        held = windows[day_of == day]
+        parts.append(window_sources(detector, rarity, held))
+        rarity.partial_fit(held)
+    sources = pd.concat(parts)
+    calibrator = TailCalibrator().fit(sources)
+    p = pd.Series(calibrator.combined_p_values(sources), index=sources.index)
+    days = identity_days(p).days
+    alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
+    held_out = sources.assign(p_value=p, evidence=-np.log(p))
     starts = windows.index.get_level_values("window_start")
     bundle = ModelBundle(
         detector=detector,
         encoder=encoder,
         feature_names=list(windows.columns),
         window=config.window,
-        threshold=fit_threshold(scores, config.params),
-        train_scores=np.sort(scores.to_numpy()),
-        params=config.params.as_dict(),
+        threshold=alert.threshold,
+        train_scores=np.sort(days["anomaly_score"].to_numpy()),
+        params=params.as_dict(),
+        rarity=rarity,
+        calibrator=calibrator,
+        alert=alert,
         training_start=str(starts.min()),
-        training_end=str(starts.max()),
+        training_end=str(starts[day_of.isin(split.held_out)].max()),
         sources=[str(i) for i in inputs],
         n_windows=len(windows),
         n_events=in_range.kept,  # trained on, not merely read
         profiles=profiles.profiles(),
     )
-    result = TrainResult(bundle, windows, scores, ingestor.stats, fit_seconds, in_range=in_range)
+    constant = [str(c) for c in fit_windows.columns[fit_windows.nunique() <= 1]]
+    result = TrainResult(
+        bundle,
+        windows,
+        days["anomaly_score"],
+        ingestor.stats,
+        fit_seconds,
+        split=split,
+        held_out=held_out,
+        constant_features=constant,
+        in_range=in_range,
+    )
     if eval_inputs:
         if labels is None:
             raise KaadError("evaluation data needs labels (a labels.csv beside it, or --labels)")
         with step("train: evaluate on the held-out data"):
-            _evaluate_into(result, detector, encoder, eval_inputs, labels, config, aws)
+            _evaluate_into(result, eval_inputs, labels, config, aws)
     return result
 
 
-def _evaluate_into(
-    result: TrainResult, detector, encoder, eval_inputs: list[str], labels: Path, config: TrainConfig, aws
-) -> None:
-    """Score the held-out data and record the evaluation and the baselines' in ``result``."""
+def window_evidence(bundle: ModelBundle, windows: pd.DataFrame, rarity: ActionRarity | None = None) -> pd.Series:
+    """Each window's calibrated evidence, ``-log p`` of its combined p-value (higher is rarer)."""
+    assert bundle.rarity is not None and bundle.calibrator is not None  # load_bundle refuses older bundles
+    sources = window_sources(bundle.detector, rarity or bundle.rarity, windows)
+    # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
+    p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
+    return pd.Series(-np.log(p), index=windows.index, name="anomaly_score")
+
+
+def _evaluate_into(result: TrainResult, eval_inputs: list[str], labels: Path, config: TrainConfig, aws) -> None:
+    """Score the evaluation data and record the evaluation and the baselines' in ``result``."""
+    detector = result.bundle.detector
     events = ingest(eval_inputs, aws=aws, trusted_proxies=config.trusted_proxies).events
     assert events is not None  # ingest collects the table unless told not to
-    eval_windows = featurise(events, encoder, freq=config.window)
+    eval_windows = featurise(events, result.bundle.encoder, freq=config.window)
     try:
         raw_labels = Path(labels).read_bytes()
     except OSError as exc:
         raise KaadError(f"cannot read labels {str(labels)!r}: {exc.strerror}") from None
     truth = read_labels(labels, events, freq=config.window, data=raw_labels)
     result.eval_set_hash = eval_set_hash(events, raw_labels)
-    result.eval_scores = anomaly_scores(detector, eval_windows)
+    result.eval_scores = window_evidence(result.bundle, eval_windows)
     result.evaluation = evaluate(result.eval_scores, truth)
     result.baselines = {
         "robust_z": evaluate(robust_z_scores(detector[0], eval_windows), truth),

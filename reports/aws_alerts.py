@@ -1,6 +1,6 @@
 """Findings out to AWS: one SNS message per finding, and the day's counts as CloudWatch metrics.
 
-Publishing is idempotent per (day, identity, window): a ledger file records what was sent, so
+Publishing is idempotent per identity-day (the unit that alerts): a ledger file records what was sent, so
 rerunning the same day does not page anyone twice (FIFO topics also get a deduplication id).
 """
 
@@ -50,7 +50,7 @@ class Ledger:
 
 
 def finding_key(day, f: Finding) -> str:
-    return f"{day}|{f.identity}|{f.window_start.isoformat()}"
+    return f"{day}|{f.identity}"
 
 
 def finding_message(result: ScoreResult, f: Finding) -> dict:
@@ -58,23 +58,33 @@ def finding_message(result: ScoreResult, f: Finding) -> dict:
     calls = []
     for rec in f.calls.head(5).to_dict("records"):
         calls.append({k: (None if v is None or v != v else str(v)) for k, v in rec.items()})
-    return {
-        "source": "kaad",
-        "day": str(result.day),
-        "identity": f.identity,
-        "kind": f.kind,
-        "window_start": f.window_start.isoformat(),
-        "percentile": round(f.percentile, 3),
-        "anomaly_score": round(f.anomaly_score, 6),
-        "reasons": [r.line() for r in f.reasons],
-        "calls": calls,
-    } | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
+    return (
+        {
+            "source": "kaad",
+            "day": str(result.day),
+            "identity": f.identity,
+            "kind": f.kind,
+            "window_start": f.window_start.isoformat(),  # its most telling window
+            "percentile": round(f.percentile, 3),
+            "anomaly_score": round(f.anomaly_score, 6),
+            "n_windows": f.n_windows,
+            "n_unusual": f.n_unusual,
+            "reasons": [r.line() for r in f.reasons],
+            "windows": [
+                {"window_start": w.window_start.isoformat(), "percentile": round(w.percentile, 3)}
+                | {"reasons": [r.line() for r in w.reasons[:3]]}
+                for w in f.windows
+            ],
+            "calls": calls,
+        }
+        | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
+    )
 
 
 def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path) -> tuple[int, int]:
-    """Send every alerting, unsuppressed window; return (sent, already sent).
+    """Send every alerting, unsuppressed identity-day; return (sent, already sent).
 
-    Scoring explains every alerting window, so the findings hold all of them, not a top N.
+    Scoring explains every alerting identity-day, so the findings hold all of them, not a top N.
     """
     sns = client(options, "sns")
     ledger = Ledger.load(ledger_path)
@@ -87,7 +97,7 @@ def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, l
         if key in ledger.keys:
             skipped += 1
             continue
-        subject = printable(f"kaad: {f.identity} at {f.window_start:%Y-%m-%d %H:%M} UTC", max_len=100)
+        subject = printable(f"kaad: {f.identity} on {f.day:%Y-%m-%d} ({f.n_unusual} unusual windows)", max_len=100)
         subject = subject.encode("ascii", "replace").decode()
         kwargs = {
             "TopicArn": topic_arn,

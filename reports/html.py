@@ -15,7 +15,7 @@ import pandas as pd
 from safe_text import html_text as e
 
 if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
-    from pipelines.score import Finding, ScoreResult
+    from pipelines.score import Finding, ScoreResult, WindowFinding
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2330;max-width:1200px}
@@ -63,10 +63,10 @@ def _svg_activity(activity: pd.DataFrame, usual_requests: float, day_start: pd.T
 
 
 def _svg_histogram(scores: np.ndarray, threshold: float, threshold_percentile: float) -> str:
-    """Windows per score bin on a log axis (one alert among thousands stays visible)."""
+    """Identity-days per score bin on a log axis (one alert among thousands stays visible)."""
     width, height, pad, left = 640, 180, 24, 52
     if len(scores) == 0:
-        return "<p>No windows.</p>"
+        return "<p>No identity-days.</p>"
     lo, hi = float(min(scores.min(), threshold)), float(max(scores.max(), threshold))
     counts, edges = np.histogram(scores, bins=50, range=(lo, hi if hi > lo else lo + 1))
     top = max(float(np.log10(max(counts.max(), 1))), 1.0)
@@ -79,7 +79,7 @@ def _svg_histogram(scores: np.ndarray, threshold: float, threshold_percentile: f
     bw = (width - left - pad) / len(counts)
     bars = "".join(
         f'<rect class="bar" x="{left + i * bw:.1f}" y="{y(c):.1f}" width="{bw - 1:.1f}" '
-        f'height="{height - pad - y(c):.1f}"><title>{c} windows {edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
+        f'height="{height - pad - y(c):.1f}"><title>{c} identity-days {edges[i]:.3f}-{edges[i + 1]:.3f}</title></rect>'
         for i, c in enumerate(counts)
     )
     ticks = "".join(
@@ -90,14 +90,14 @@ def _svg_histogram(scores: np.ndarray, threshold: float, threshold_percentile: f
     )
     x = left + (width - left - pad) * (threshold - lo) / ((hi - lo) or 1)
     where = (
-        f"{threshold_percentile:.1f}th percentile of training windows"
+        f"{threshold_percentile:.1f}th percentile of held-out identity-days"
         if math.isfinite(threshold_percentile)
         else f"score {threshold:.3f}"
     )
     return (
-        f'<svg width="{width}" height="{height}" role="img" aria-label="windows per anomaly score">{bars}'
+        f'<svg width="{width}" height="{height}" role="img" aria-label="identity-days per anomaly score">{bars}'
         f'<line x1="{left}" x2="{left}" y1="{pad / 2}" y2="{height - pad}" stroke="#5a6272"/>{ticks}'
-        f'<text x="4" y="{pad / 2 + 2}" font-size="10">windows</text>'
+        f'<text x="4" y="{pad / 2 + 2}" font-size="10">identity-days</text>'
         f'<line class="thr" x1="{x:.1f}" x2="{x:.1f}" y1="{pad / 2}" y2="{height - pad}"/>'
         f'<text x="{x + 4:.1f}" y="{pad}" font-size="11">threshold: {where}</text>'
         f'<text x="{left}" y="{height - 6}" font-size="10">{lo:.2f}</text>'
@@ -106,7 +106,7 @@ def _svg_histogram(scores: np.ndarray, threshold: float, threshold_percentile: f
     )
 
 
-def _reasons(f: Finding) -> str:
+def _reasons(f: Finding | WindowFinding) -> str:
     items = [f'<li><span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}</li>' for r in f.reasons]
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No single feature stands out.</p>"
 
@@ -136,7 +136,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
     rows = []
     for f in result.findings:
-        cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_anomaly else "")
+        cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_alert else "")
         why = "<br>".join(f'<span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}' for r in f.reasons[:3])
         if f.allowlist_note:
             why = f"<strong>{e(f.allowlist_note)}</strong><br>" + why
@@ -145,13 +145,19 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
         rows.append(
             f'<tr class="finding {cls}" data-rank="{f.rank}"><td class="num">{f.rank}</td>'
             f'<td class="identity"><a href="#f{f.rank}">{e(f.identity)}</a></td><td>{e(f.kind)}</td>'
-            f'<td>{f.window_start:%H:%M}</td><td class="num">{f.percentile:.2f}</td>'
+            f'<td>{f.n_unusual} of {f.n_windows} unusual</td><td class="num">{f.percentile:.2f}</td>'
             f'<td class="num">{f.requests}</td><td>{why}</td></tr>'
         )
+        for w in f.windows if f.n_unusual else []:
+            wwhy = "<br>".join(f'<span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}' for r in w.reasons[:2])
+            rows.append(
+                f'<tr class="window"><td></td><td></td><td></td><td>{w.window_start:%H:%M}</td>'
+                f'<td class="num">{w.percentile:.2f}</td><td class="num">{w.requests}</td><td>{wwhy}</td></tr>'
+            )
     drill = []
     for f in result.findings:
         activity = result.activity.get(f.identity)
-        usual = next((r.usual for r in f.reasons if r.feature == "log_requests"), None)
+        usual = next((r.usual for w in f.windows for r in w.reasons if r.feature == "log_requests"), None)
         usual_requests = (
             float(np.expm1(usual))
             if usual is not None
@@ -160,11 +166,16 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
             else 0.0
         )
         chart = _svg_activity(activity, usual_requests, day) if activity is not None else ""
+        nested = "".join(
+            f"<h4>{w.window_start:%H:%M} UTC (percentile {w.percentile:.2f})</h4>{_reasons(w)}"
+            f"<h4>API calls, most suspicious first</h4>{_calls(w.calls)}"
+            for w in f.windows
+        )
         drill.append(
-            f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)} at {f.window_start:%H:%M} UTC '
-            f"(percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}"
+            f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)}: {f.n_unusual} of {f.n_windows} '
+            f"windows unusual (percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}"
             f"<h3>Activity today (bars) against its usual (dashed)</h3>{chart}"
-            f"<h3>API calls, most suspicious first</h3>{_calls(f.calls)}</details>"
+            f"<h3>Windows</h3>{nested}</details>"
         )
     hidden = result.windows[result.windows["suppressed"]].reset_index()
     suppressed = "".join(
@@ -179,19 +190,19 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
             f"</thead><tbody>{suppressed}</tbody></table>"
         )
     expired = "".join(f"<li>{e(x.reason)} (expired {x.expires})</li>" for x in result.expired_allowlist)
-    histogram = _svg_histogram(
-        result.windows["anomaly_score"].to_numpy(dtype=float), result.threshold, result.threshold_percentile
-    )
+    scores = result.identities["anomaly_score"].to_numpy(dtype=float) if len(result.identities) else np.zeros(0)
+    histogram = _svg_histogram(scores, result.threshold, result.threshold_percentile)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>kaad report {e(result.day)}</title><style>{CSS}</style></head><body>
 <h1>kaad: who did something new on {e(result.day)}</h1>
 <p class="meta">{len(result.windows)} windows of {result.windows.index.get_level_values(0).nunique()} identities scored;
+{len(result.identities)} identity-days,
 {result.n_alerts} alerting (all explained below); {result.n_suppressed} suppressed by the allowlist;
 {result.stats.n_events:,} events read, {result.stats.n_rejected:,} rejected. {e(model_label)}</p>
 <h2>Ranking</h2>
-<table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>window</th><th>percentile</th>
+<table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>windows</th><th>percentile</th>
 <th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Drill-down</h2>{"".join(drill)}
 {suppressed}

@@ -19,31 +19,34 @@ from rich.text import Text
 from safe_text import csv_cell, printable, terminal_text
 
 if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
-    from pipelines.score import Finding, ScoreResult
+    from pipelines.score import Finding, ScoreResult, WindowFinding
 
 ROW_FIELDS = (
+    "level",  # "identity-day", then its windows ("window")
     "rank",
     "identity",
     "kind",
+    "day",
     "window_start",
     "anomaly_score",
     "percentile",
+    "is_unusual",
     "is_anomaly",
     "is_alert",
     "requests",
+    "n_windows",
+    "n_unusual",
     "suppressed",
     "suppressed_by",
     "suppressed_reason",
     "allowlist_note",
     "reasons",
 )
+#: Windows shown under each identity-day in the terminal (files carry them all).
+NESTED_IN_TABLE = 3
 
 
-def _window(f: Finding) -> str:
-    return f"{f.window_start:%Y-%m-%d %H:%M}"
-
-
-def _alert_mark(f: Finding) -> Text:
+def _alert_mark(f: Finding | WindowFinding) -> Text:
     """Whether the row alerts, in words (bold alone is lost in a log file or a pipe)."""
     if not f.is_alert:
         return Text("")
@@ -52,14 +55,29 @@ def _alert_mark(f: Finding) -> Text:
     return Text("ALERT", style="bold red")
 
 
+def _why(f: Finding | WindowFinding, reasons: int) -> Text:
+    why = Text()
+    if f.suppressed_by is not None:
+        why.append(f"suppressed by {printable(f.suppressed_by.label)}: ", style="dim")
+        why.append_text(terminal_text(f.suppressed_by.reason, max_len=120, style="dim"))
+    if f.allowlist_note:
+        why.append_text(terminal_text(f.allowlist_note, max_len=200, style="bold"))
+    for i, reason in enumerate(f.reasons[:reasons]):
+        if i or f.suppressed_by is not None or f.allowlist_note:
+            why.append("\n")
+        why.append(f"[{reason.rarity}] ", style="bold red" if reason.rarity == "UNSEEN" else "yellow")
+        why.append_text(terminal_text(reason.text, max_len=160))
+    return why
+
+
 def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) -> Table:
-    """The ranked findings for a terminal, the first ``top`` of them (all by default)."""
-    table = Table(title=f"kaad: {result.day} ranked by anomaly", title_justify="left", show_lines=True)
+    """The ranked identity-days for a terminal, each with its unusual windows below it."""
+    table = Table(title=f"kaad: {result.day} identity-days ranked by anomaly", title_justify="left", show_lines=True)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("#", "right"),
         ("identity", "left"),
         ("kind", "left"),
-        ("window (UTC)", "left"),
+        ("windows (UTC)", "left"),
         ("pct", "right"),
         ("alert", "left"),
         ("why", "left"),
@@ -69,27 +87,20 @@ def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) 
     for f in result.findings:
         if top is not None and f.rank > top:
             break
-        why = Text()
-        if f.suppressed_by is not None:
-            why.append(f"suppressed by {printable(f.suppressed_by.label)}: ", style="dim")
-            why.append_text(terminal_text(f.suppressed_by.reason, max_len=120, style="dim"))
-        if f.allowlist_note:
-            why.append_text(terminal_text(f.allowlist_note, max_len=200, style="bold"))
-        for i, reason in enumerate(f.reasons[:reasons]):
-            if i or f.suppressed_by is not None or f.allowlist_note:
-                why.append("\n")
-            why.append(f"[{reason.rarity}] ", style="bold red" if reason.rarity == "UNSEEN" else "yellow")
-            why.append_text(terminal_text(reason.text, max_len=160))
-        style = "bold" if f.is_anomaly and f.suppressed_by is None else ""
+        style = "bold" if f.is_alert and f.suppressed_by is None else ""
         table.add_row(
             str(f.rank),
             terminal_text(f.identity, max_len=80, style=style),
             f.kind,
-            _window(f),
+            f"{f.n_unusual} of {f.n_windows} unusual",
             f"{f.percentile:.2f}",
             _alert_mark(f),
-            why,
+            _why(f, reasons),
         )
+        for w in f.windows[:NESTED_IN_TABLE] if f.n_unusual else []:
+            table.add_row("", "", "", f"  {w.window_start:%H:%M}", f"{w.percentile:.2f}", Text(""), _why(w, 2))
+        if f.n_unusual > NESTED_IN_TABLE:
+            table.add_row("", "", "", f"  +{f.n_unusual - NESTED_IN_TABLE} more", "", Text(""), Text("in the files"))
     return table
 
 
@@ -121,67 +132,86 @@ def render_suppressed(result: ScoreResult) -> Table | None:
 
 
 def more_alerts(result: ScoreResult, top: int, written: list[Path]) -> str:
-    """One line for alerting windows beyond the terminal's ``top`` rows, and where they are."""
+    """One line for alerting identity-days beyond the terminal's ``top`` rows, and where they are."""
     n = sum(1 for f in result.findings if f.rank > top and f.is_alert and f.suppressed_by is None)
     if not n:
         return ""
     where = ", ".join(str(p) for p in written) if written else "no file (add --format csv, json, parquet or html)"
-    return f"{n} more alerting window(s) beyond --top {top}, explained in {where}"
+    return f"{n} more alerting identity-day(s) beyond --top {top}, explained in {where}"
+
+
+def _reasons_line(f: Finding | WindowFinding | None) -> str:
+    return "" if f is None else " | ".join(r.line() for r in f.reasons)
 
 
 def finding_rows(result: ScoreResult) -> list[dict]:
-    """One plain row per window in rank order; explained windows carry their reasons."""
+    """Identity-days in rank order, each followed by its windows; explained ones carry reasons."""
     rows: list[dict[str, Any]] = []
-    explained = {(f.identity, f.window_start) for f in result.findings}
-    for f in result.findings:
-        rows.append(
-            {
-                "rank": f.rank,
-                "identity": f.identity,
-                "kind": f.kind,
-                "window_start": f.window_start,
-                "anomaly_score": f.anomaly_score,
-                "percentile": f.percentile,
-                "is_anomaly": f.is_anomaly,
-                "is_alert": f.is_alert,
-                "requests": f.requests,
-                "suppressed": f.suppressed_by is not None,
-                "suppressed_by": "" if f.suppressed_by is None else f.suppressed_by.label,
-                "suppressed_reason": "" if f.suppressed_by is None else f.suppressed_by.reason,
-                "allowlist_note": f.allowlist_note,
-                "reasons": " | ".join(r.line() for r in f.reasons),
-            }
-        )
+    explained = {(f.identity, f.day): f for f in result.findings}
+    frame = result.windows.reset_index()
+    frame["rank"] = range(1, len(frame) + 1)  # result.windows is in rank order
+    frame["day"] = pd.DatetimeIndex(frame["window_start"]).normalize()
+    of_day = frame.groupby(["identity", "day"], sort=False).indices if len(frame) else {}
     kinds = {}
-    if len(result.windows):
+    if len(frame):
         from features.enrich import identity_kind
 
-        names = pd.Series(result.windows.index.get_level_values("identity").unique())
+        names = pd.Series(frame["identity"].unique())
         kinds = dict(zip(names, identity_kind(pd.DataFrame({"identity": names})), strict=True))
-    # result.windows is in rank order, so a window's rank is its position.
-    for rank, (key, w) in enumerate(result.windows.iterrows(), start=1):
-        identity, start = cast(tuple[str, pd.Timestamp], key)  # windows are indexed (identity, window_start)
-        if (identity, start) in explained:
-            continue
+    days = cast(list[dict[str, Any]], result.identities.to_dict("records"))
+    for rank, d in enumerate(days, start=1):
+        identity, day = str(d["identity"]), pd.Timestamp(d["day"])
+        f = explained.get((identity, day))
+        entry = None if f is None else f.suppressed_by
         rows.append(
             {
+                "level": "identity-day",
                 "rank": rank,
                 "identity": identity,
                 "kind": kinds.get(identity, ""),
-                "window_start": start,
-                "anomaly_score": float(w["anomaly_score"]),
-                "percentile": float(w["percentile"]),
-                "is_anomaly": bool(w["is_anomaly"]),
-                "is_alert": bool(w["is_alert"]),
-                "requests": int(round(math.expm1(w["log_requests"]))),
-                "suppressed": bool(w["suppressed"]),
-                "suppressed_by": str(w["suppressed_by"]),
-                "suppressed_reason": str(w["suppressed_reason"]),
-                "allowlist_note": str(w["allowlist_note"]),
-                "reasons": "",
+                "day": day,
+                "window_start": "",
+                "anomaly_score": float(d["anomaly_score"]),
+                "percentile": float(d["percentile"]),
+                "is_unusual": int(d["n_unusual"]) > 0,
+                "is_anomaly": bool(d["is_anomaly"]),
+                "is_alert": bool(d["is_alert"]),
+                "requests": int(d["requests"]),
+                "n_windows": int(d["n_windows"]),
+                "n_unusual": int(d["n_unusual"]),
+                "suppressed": bool(d["suppressed"]),
+                "suppressed_by": "" if entry is None else entry.label,
+                "suppressed_reason": "" if entry is None else entry.reason,
+                "allowlist_note": "" if f is None else f.allowlist_note,
+                "reasons": _reasons_line(f),
             }
         )
-    rows.sort(key=lambda row: row["rank"])
+        nested = {} if f is None else {n.window_start: n for n in f.windows}
+        windows = cast(list[dict[str, Any]], frame.iloc[of_day.get((identity, day), [])].to_dict("records"))
+        for w in windows:
+            rows.append(
+                {
+                    "level": "window",
+                    "rank": int(w["rank"]),
+                    "identity": identity,
+                    "kind": kinds.get(identity, ""),
+                    "day": day,
+                    "window_start": w["window_start"],
+                    "anomaly_score": float(w["anomaly_score"]),
+                    "percentile": float(w["percentile"]),
+                    "is_unusual": bool(w["is_unusual"]),
+                    "is_anomaly": bool(w["is_anomaly"]),
+                    "is_alert": bool(w["is_alert"]),
+                    "requests": int(round(math.expm1(w["log_requests"]))),
+                    "n_windows": 1,
+                    "n_unusual": int(bool(w["is_unusual"])),
+                    "suppressed": bool(w["suppressed"]),
+                    "suppressed_by": str(w["suppressed_by"]),
+                    "suppressed_reason": str(w["suppressed_reason"]),
+                    "allowlist_note": str(w["allowlist_note"]),
+                    "reasons": _reasons_line(nested.get(w["window_start"])),
+                }
+            )
     return rows
 
 
@@ -191,6 +221,7 @@ def write_csv(result: ScoreResult, path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(ROW_FIELDS)
         for row in finding_rows(result):
+            row = row | {"day": f"{row['day']:%Y-%m-%d}"}
             writer.writerow([csv_cell(printable(row[k])) if isinstance(row[k], str) else row[k] for k in ROW_FIELDS])
 
 
@@ -212,12 +243,45 @@ def _calls_json(calls: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _reasons_json(f: Finding | WindowFinding) -> list[dict]:
+    return [
+        {
+            "feature": r.feature,
+            "rarity": r.rarity,
+            "value": r.value,
+            "usual": r.usual,
+            "deviation": r.deviation,
+            "weight": r.weight,
+            "text": r.text,
+        }
+        for r in f.reasons
+    ]
+
+
+def _window_json(w: WindowFinding) -> dict:
+    return {
+        "rank": w.rank,
+        "window_start": w.window_start.isoformat(),
+        "anomaly_score": w.anomaly_score,
+        "percentile": w.percentile,
+        "is_unusual": w.is_unusual,
+        "is_anomaly": w.is_anomaly,
+        "is_alert": w.is_alert,
+        "requests": w.requests,
+        "suppressed_by": None if w.suppressed_by is None else w.suppressed_by.label,
+        "allowlist_note": w.allowlist_note or None,
+        "reasons": _reasons_json(w),
+        "calls": _calls_json(w.calls),
+    }
+
+
 def write_json(result: ScoreResult, path: Path) -> None:
-    """JSON: the findings with reasons and API calls, then the other windows' scores."""
+    """JSON: the identity-day findings with reasons and their windows, then every row of both levels."""
     doc = {
         "day": str(result.day),
         "threshold": result.threshold,
         "windows": len(result.windows),
+        "identity_days": len(result.identities),
         "alerts": result.n_alerts,
         "suppressed": result.n_suppressed,
         "findings": [
@@ -225,31 +289,23 @@ def write_json(result: ScoreResult, path: Path) -> None:
                 "rank": f.rank,
                 "identity": f.identity,
                 "kind": f.kind,
-                "window_start": f.window_start.isoformat(),
+                "day": f"{f.day:%Y-%m-%d}",
                 "anomaly_score": f.anomaly_score,
                 "percentile": f.percentile,
                 "is_anomaly": f.is_anomaly,
                 "is_alert": f.is_alert,
+                "n_windows": f.n_windows,
+                "n_unusual": f.n_unusual,
                 "requests": f.requests,
                 "suppressed_by": None if f.suppressed_by is None else f.suppressed_by.label,
                 "suppressed_reason": None if f.suppressed_by is None else f.suppressed_by.reason,
                 "allowlist_note": f.allowlist_note or None,
-                "reasons": [
-                    {
-                        "feature": r.feature,
-                        "rarity": r.rarity,
-                        "value": r.value,
-                        "usual": r.usual,
-                        "deviation": r.deviation,
-                        "text": r.text,
-                    }
-                    for r in f.reasons
-                ],
-                "calls": _calls_json(f.calls),
+                "reasons": _reasons_json(f),
+                "windows": [_window_json(w) for w in f.windows],
             }
             for f in result.findings
         ],
-        "all_windows": [
+        "all_rows": [
             {k: (v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
             for row in finding_rows(result)
         ],
@@ -259,5 +315,7 @@ def write_json(result: ScoreResult, path: Path) -> None:
 
 
 def write_parquet(result: ScoreResult, path: Path) -> None:
-    """Parquet: one row per window with its reasons."""
-    pd.DataFrame(finding_rows(result), columns=list(ROW_FIELDS)).to_parquet(path, index=False)
+    """Parquet: one row per identity-day and per window, with reasons."""
+    frame = pd.DataFrame(finding_rows(result), columns=list(ROW_FIELDS))
+    frame["window_start"] = pd.to_datetime(frame["window_start"].replace("", None), utc=True)
+    frame.to_parquet(path, index=False)

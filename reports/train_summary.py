@@ -61,8 +61,17 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         f"{int(m['windows']):,} of {int(m['identities'])} identities, {len(result.bundle.feature_names)} features",
     )
     grid.add_row(
-        "threshold", f"{result.bundle.threshold:.4f} ({int(m['training_alert_windows'])} training windows above it)"
+        "threshold",
+        f"{result.bundle.threshold:.4f} on identity-day scores: asked {m.get('alerts_per_day', float('nan')):g} "
+        f"alert(s) per day, {m.get('expected_alerts_per_day', float('nan')):.2f} on "
+        f"{int(m.get('held_out_days', 0))} held-out day(s)",
     )
+    if result.split is not None:
+        grid.add_row(
+            "days",
+            f"{len(result.split.warmup)} warm-up, {len(result.split.fit)} fit, {len(result.split.held_out)} held out; "
+            f"{len(result.constant_features)} feature(s) constant over the fit days",
+        )
     grid.add_row("bundle", f"{bundle_path} (sha256 {digest[:16]}...)")
     parts = [grid]
     if result.evaluation is not None:

@@ -32,15 +32,15 @@ def frame_records(frame: pd.DataFrame, drop: tuple[str, ...] = ("source_file",))
 
 
 def cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
-    """A --fail-on percentile with ``n >= at_least`` windows of the day at or above it, and ``n``.
+    """A --fail-on percentile with ``n >= at_least`` identity-days of the day at or above it, and ``n``.
 
-    Scoring is threaded, so a score can move by 1e-16 between runs; a window whose score equals
-    a training score then changes percentile. The cut is put where neither neighbour does.
+    Scoring is threaded, so a score can move by 1e-16 between runs; an identity-day whose score
+    equals a held-out one then changes percentile. The cut is put where neither neighbour does.
     """
     from pipelines.score import score_day
 
-    windows = score_day([day_file], bundle, top=1).windows  # highest score first
-    scores, pct = windows["anomaly_score"].to_numpy(), windows["percentile"].to_numpy()
+    days = score_day([day_file], bundle, top=1).identities  # highest score first
+    scores, pct = days["anomaly_score"].to_numpy(), days["percentile"].to_numpy()
     train = np.asarray(bundle.train_scores)
 
     def steady(score: float) -> bool:
@@ -49,7 +49,7 @@ def cut_for(bundle, day_file: str, at_least: int) -> tuple[float, int]:
     n = next(
         k for k in range(at_least, len(pct)) if pct[k - 1] > pct[k] and steady(scores[k - 1]) and steady(scores[k])
     )
-    assert windows["is_anomaly"].sum() <= n
+    assert days["is_alert"].sum() <= n
     return float(pct[n - 1]), n
 
 

@@ -191,8 +191,10 @@ def test_with_a_signing_key_the_champion_is_signed_and_another_key_is_refused(tm
 
 
 def test_a_time_range_reports_what_was_trained_on_and_what_was_left_out(tmp_path, mlflow_store):
-    """Three days read (102 events each), the middle one trained on: the summary and the run's
-    metrics say so, instead of letting the 306 events read pass for the training data."""
+    """Three days read (102 events each, about half before noon), noon to noon of the middle two
+    days trained on: the summary and the run's metrics say so, instead of letting the 306 events
+    read pass for the training data. (A single day is refused since detector v2: one day cannot
+    be both fitted and held out; see test_one_day_of_history_is_refused_with_the_reason.)"""
     from mlflow.tracking import MlflowClient
 
     trained = runner.invoke(
@@ -201,9 +203,9 @@ def test_a_time_range_reports_what_was_trained_on_and_what_was_left_out(tmp_path
             "train",
             str(AUDIT / "normal_3days.jsonl"),
             "--since",
-            "2026-03-03",
+            "2026-03-02T12:00",
             "--until",
-            "2026-03-04",
+            "2026-03-04T12:00",
             "--out",
             str(tmp_path / "model.joblib"),
         ],
@@ -211,7 +213,7 @@ def test_a_time_range_reports_what_was_trained_on_and_what_was_left_out(tmp_path
     assert trained.exit_code == 0, trained.output
     text = _flat(trained.stdout)
     assert "history 306 events" in text
-    assert "trained on 102 events; left out: 102 before --since, 102 at or after --until" in text
+    assert "trained on 204 events; left out: 50 before --since, 52 at or after --until" in text
     experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
     (run,) = [
         r
@@ -219,9 +221,72 @@ def test_a_time_range_reports_what_was_trained_on_and_what_was_left_out(tmp_path
         if r.data.tags.get("kind") == "isolation_forest"
     ]
     metrics = run.data.metrics
-    assert (metrics["events"], metrics["events_used"]) == (306, 102)
-    assert (metrics["events_before_since"], metrics["events_after_until"]) == (102, 102)
+    assert (metrics["events"], metrics["events_used"]) == (306, 204)
+    assert (metrics["events_before_since"], metrics["events_after_until"]) == (50, 52)
 
     whole = runner.invoke(app, ["train", str(AUDIT / "normal_3days.jsonl"), "--no-track", "--out", str(tmp_path / "w")])
     assert whole.exit_code == 0, whole.output
     assert "trained on" not in whole.stdout  # nothing left out, nothing more to say
+
+
+def test_alerts_per_day_sets_the_threshold_on_held_out_days_and_is_logged(tmp_path, mlflow_store):
+    """Three normal days: day 1 warms up, day 2 is fitted, day 3 is held out. Asking for two
+    alerts a day puts the threshold where the held-out day gives at most two alerting
+    identity-days; the bundle keeps the budget, MLflow logs it with the rate measured, the
+    held-out days and the features that were constant over the fit day."""
+    from mlflow.tracking import MlflowClient
+
+    from models.persistence import load_bundle
+
+    model = tmp_path / "model.joblib"
+    trained = runner.invoke(
+        app, ["train", str(AUDIT / "normal_3days.jsonl"), "--alerts-per-day", "2", "--out", str(model)]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "1 warm-up, 1 fit, 1 held out" in _flat(trained.stdout)
+    bundle = load_bundle(model)
+    assert bundle.alert is not None and bundle.alert.alerts_per_day == 2
+    assert bundle.alert.n_days == 1 and bundle.alert.expected_alerts_per_day <= 2
+    assert bundle.threshold == bundle.alert.threshold
+    assert bundle.training_end.startswith("2026-03-04 23:00")  # the last held-out window
+    experiment = MlflowClient(mlflow_store).get_experiment_by_name("kaad")
+    (run,) = [
+        r
+        for r in MlflowClient(mlflow_store).search_runs([experiment.experiment_id])
+        if r.data.tags.get("kind") == "isolation_forest"
+    ]
+    metrics = run.data.metrics
+    assert metrics["alerts_per_day"] == 2 and metrics["held_out_days"] == 1
+    assert metrics["expected_alerts_per_day"] == bundle.alert.expected_alerts_per_day
+    assert metrics["threshold"] == bundle.threshold and metrics["constant_features"] > 0
+    names = {a.path for a in MlflowClient(mlflow_store).list_artifacts(run.info.run_id)}
+    assert "constant_features.json" in names
+
+
+def test_contamination_is_refused_with_what_replaced_it(tmp_path):
+    refused = runner.invoke(
+        app,
+        [
+            "train",
+            str(AUDIT / "normal_3days.jsonl"),
+            "--contamination",
+            "0.01",
+            "--no-track",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert refused.exit_code == 2
+    assert "--contamination is gone" in refused.stderr and "--alerts-per-day" in refused.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_one_day_of_history_is_refused_with_the_reason(tmp_path):
+    """One day cannot be fitted and held out at once: the message says how many days are needed."""
+    refused = runner.invoke(
+        app,
+        ["train", str(AUDIT / "attack_day.jsonl"), "--no-track", "--out", str(tmp_path / "m")],
+    )
+    assert refused.exit_code == 2
+    assert "at least two UTC days" in refused.stderr and "got 1" in refused.stderr
+    assert "Traceback" not in refused.output

@@ -131,3 +131,16 @@ def test_no_alerts_asked_means_none_on_the_held_out_days():
 @parametrize_with_checks([TailCalibrator()])
 def test_sklearn_contract(estimator, check):
     check(estimator)
+
+
+def test_a_reference_smaller_than_the_tail_still_ranks_what_lies_beyond_it():
+    """An identity's own reference is two held-out days of hourly windows (48), fewer than the
+    50 the tail is fitted on. A window far beyond all 48 must still be rarer than one just
+    beyond them, not tie with it at 1/49: otherwise the Mondrian maximum (cluster and
+    identity) caps every attack by a known identity at about 4 nats."""
+    from models.calibration import tail_p_values
+
+    reference = np.linspace(0.0, 1.0, 48)
+    just_beyond, far_beyond = tail_p_values(reference, [1.01, 5.0], tail_size=50)
+    assert just_beyond < 1 / 49 + 1e-12
+    assert far_beyond < just_beyond / 1000

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from errors import ModelCompatibilityError, SchemaMismatchError
-from models.detector import DetectorParams, anomaly_scores, build_detector, fit_threshold, percentiles
+from models.detector import DetectorParams, anomaly_scores, build_detector, percentiles
 from models.persistence import load_bundle, save_bundle
 from pipelines.evaluate import read_labels
 from pipelines.train import TrainConfig, train
@@ -17,22 +17,32 @@ from scenarios.simulate import simulate
 ATTACKS = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external", "exec_into_pods"]
 
 
-@pytest.mark.parametrize("seed", [2, 3])
-def test_planted_attacks_rank_at_the_top_of_their_day(tmp_path, seed):
-    """Like sklearn's test_iforest_works: a week of a cluster, then five loud attacks."""
+def _planted(tmp_path, seed):
     spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
     sim = simulate(tmp_path, days=8, attacks=ATTACKS, variant="loud", seed=seed, spec=spec)
     files = [str(f) for f in sim.files]
-    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=seed)), eval_inputs=files[-1:], labels=sim.labels)
-    report = result.evaluation
-    assert report.average_precision >= 0.8  # the issue's target
-    assert {s.scenario for s in report.scenarios} == set(ATTACKS)
-    assert all(s.best_rank_in_day <= 20 for s in report.scenarios), report.scenario_table()
+    return train(files[:-1], TrainConfig(params=DetectorParams(seed=seed)), eval_inputs=files[-1:], labels=sim.labels)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_planted_attacks_rank_at_the_top_of_their_day(tmp_path, seed):
+    """Like sklearn's test_iforest_works: a week of a cluster, then five loud attacks among
+    the benign changes of the attack day (a rollout, a new IAM session, a hosted CI run ...)."""
+    report = _planted(tmp_path, seed).evaluation
+    assert {s.scenario for s in report.scenarios} >= set(ATTACKS)
+    attacks = [s for s in report.scenarios if s.scenario in ATTACKS]
+    assert all(s.best_rank_in_day <= 20 for s in attacks), report.scenario_table()
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_planted_attack_windows_reach_the_issue_s_average_precision(tmp_path, seed):
+    assert _planted(tmp_path, seed).evaluation.average_precision >= 0.8  # the issue's target
 
 
 def test_higher_score_means_more_anomalous(trained):
-    """On the attack day the highest score is a planted attack's window and an alert, while
-    the typical window stays below the threshold; with the sign flipped both would fail."""
+    """On the attack day the highest window evidence is a planted attack's window and unusual
+    (its calibrated p-value below the identity-day floor of 0.05), while the typical window is
+    not; with the sign flipped both would fail."""
     result = trained["result"]
     detector = result.bundle.detector
     windows = result.windows
@@ -43,25 +53,32 @@ def test_higher_score_means_more_anomalous(trained):
     attacked = set(zip(truth["identity"], pd.to_datetime(truth["window_start"], utc=True), strict=True))
     identity, start = attack_day.idxmax()
     assert (identity, pd.Timestamp(start).tz_convert("UTC")) in attacked
-    assert attack_day.max() > result.bundle.threshold > attack_day.median()
+    assert attack_day.max() > -np.log(0.05) > attack_day.median()
 
 
-def test_the_threshold_lets_through_the_contamination_share_of_training_windows(trained):
+def test_the_threshold_gives_the_requested_alerts_per_held_out_normal_day(trained):
+    """Seven normal days: two warm up, three are fitted, the last two are held out. The
+    default budget is one alerting identity-day per normal day; on the held-out days the
+    threshold lets through about that many, and the bundle records the rate it measured."""
     result = trained["result"]
-    share = result.bundle.params["contamination"]
-    assert (result.scores > result.bundle.threshold).mean() == pytest.approx(share, abs=0.002)
+    alert = result.bundle.alert
+    assert [len(result.split.warmup), len(result.split.fit), len(result.split.held_out)] == [2, 3, 2]
+    assert alert.alerts_per_day == 1 and alert.n_days == 2
+    above = int((result.scores > result.bundle.threshold).sum())
+    assert above / alert.n_days == alert.expected_alerts_per_day
+    assert 0.5 <= alert.expected_alerts_per_day <= 1.0
+    asked_two = train_threshold(result, 2.0)
+    assert (result.scores > asked_two).sum() / alert.n_days == pytest.approx(2.0, abs=0.5)
 
 
-def test_threshold_from_contamination_and_from_alert_budget(trained):
-    scores = trained["result"].scores
-    by_share = fit_threshold(scores, DetectorParams(contamination=0.01))
-    assert (scores > by_share).mean() == pytest.approx(0.01, abs=0.002)
-    by_budget = fit_threshold(scores, DetectorParams(alerts_per_day=2))
-    days = pd.DatetimeIndex(scores.index.get_level_values("window_start")).normalize().nunique()
-    assert (scores > by_budget).sum() == 2 * days
+def train_threshold(result, alerts_per_day: float) -> float:
+    from models.calibration import alert_threshold
+
+    days = result.scores.index.get_level_values("day")
+    return alert_threshold(result.scores, days.nunique(), alerts_per_day=alerts_per_day).threshold
 
 
-def test_percentiles_are_of_training_scores():
+def test_percentiles_are_of_reference_scores():
     assert percentiles(np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.0, 9.0])).tolist() == [0.0, 50.0, 100.0]
 
 
@@ -93,7 +110,8 @@ def test_a_bundle_from_another_sklearn_is_refused(trained, tmp_path, monkeypatch
 
     path = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, path)
-    monkeypatch.setattr(persistence, "_versions", lambda: {"scikit-learn": "0.24.2", "bundle_format": "1"})
+    fmt = str(persistence.BUNDLE_FORMAT)
+    monkeypatch.setattr(persistence, "_versions", lambda: {"scikit-learn": "0.24.2", "bundle_format": fmt})
     with pytest.raises(ModelCompatibilityError, match="scikit-learn"):
         load_bundle(path)
 
@@ -117,5 +135,8 @@ def test_clone_is_unfitted_and_refits_to_the_same_scores(trained):
     windows = trained["result"].windows
     with pytest.raises(NotFittedError):
         copy.score_samples(windows)
-    refit = build_detector(DetectorParams(seed=1)).fit(windows)
+    fitted_on = (
+        pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize().isin(trained["result"].split.fit)
+    )
+    refit = build_detector(DetectorParams(seed=1)).fit(windows[fitted_on])
     np.testing.assert_allclose(refit.score_samples(windows), detector.score_samples(windows))

@@ -139,3 +139,24 @@ def test_a_key_file_is_read_and_a_weak_or_missing_key_is_a_clear_error(trained, 
         signing_key()
     with pytest.raises(InputNotFoundError, match="signing key file"):
         signing_key(tmp_path / "missing.key")
+
+
+def test_a_bundle_from_before_detector_v2_is_refused_with_retrain(trained, tmp_path):
+    """A bundle saved by an older kaad (format 1) has no action rarity, calibration or
+    identity-day threshold: scoring with it would need guesses, so it is refused, and the
+    message says to retrain rather than naming a missing attribute."""
+    import dataclasses
+
+    from errors import ModelCompatibilityError
+
+    old = dataclasses.replace(
+        trained["result"].bundle,
+        rarity=None,
+        calibrator=None,
+        alert=None,
+        versions=trained["result"].bundle.versions | {"bundle_format": "1"},
+    )
+    path = tmp_path / "old.joblib"
+    save_bundle(old, path)
+    with pytest.raises(ModelCompatibilityError, match="before detector v2.*retrain it with kaad train"):
+        load_bundle(path)

@@ -44,13 +44,25 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
         "eval_average_precision",
         "eval_roc_auc",
         "eval_recall_at_10",
+        "threshold",
+        "alerts_per_day",
+        "expected_alerts_per_day",
+        "held_out_days",
+        "constant_features",
     ):
         assert name in metrics, name
     assert metrics["windows"] == len(trained["result"].windows)
+    assert metrics["held_out_days"] == 2 and metrics["constant_features"] == len(trained["result"].constant_features)
     assert run.data.tags["cluster"] == "sim" and run.data.tags["kaad_version"]
     assert len(run.data.tags["git_commit"]) >= 7
     names = {a.path for a in client.list_artifacts(tracked.run_id)}
-    assert {"features.json", "score_histogram.png", "training_top_outliers.csv", "bundle"} <= names
+    assert {
+        "features.json",
+        "constant_features.json",
+        "score_histogram.png",
+        "held_out_top_identity_days.csv",
+        "bundle",
+    } <= names
     assert {a.path for a in client.list_artifacts(tracked.run_id, "bundle")} == {
         "bundle/model.joblib",
         "bundle/model.joblib.sha256",

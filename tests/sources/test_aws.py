@@ -426,7 +426,8 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
         "ci-deployer",
     }
     assert attackers & {f["identity"] for f in doc["findings"][:5]}
-    n_alerts = sum(1 for f in doc["findings"] if f["is_anomaly"] and not f["suppressed_reason"])
+    # One page per alerting identity-day (the unit --notify publishes since detector v2).
+    n_alerts = sum(1 for f in doc["findings"] if f["is_alert"] and not f["suppressed_reason"])
     assert f"sns: {n_alerts} finding(s) published" in result.stdout
     messages = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):

@@ -101,12 +101,14 @@ def test_http_methods_become_api_verbs(tmp_path):
 
 def test_scoring_a_day_with_the_example_explains_it(trained):
     """Scored against a model of a small simulated cluster: a service account never seen,
-    creating a bare pod by hand, is explained with the call behind it."""
+    creating a bare pod by hand, alerts and is explained by that action's rarity, with the
+    call behind it."""
     from pipelines.score import score_day
 
     result = score_day([str(EXAMPLE)], trained["result"].bundle)
     (finding,) = [f for f in result.findings if f.identity == "system:serviceaccount:default:my-compromised-sa"]
     assert finding.reasons
-    assert "new_identity" in {r.feature for r in finding.reasons}
+    assert finding.is_alert and finding.reasons[0].feature == "rarity_bare_pod"
+    assert finding.reasons[0].text.startswith("pod created by hand (no owner): this identity 0 of 0 windows")
     call = finding.calls.iloc[0]
     assert (call["verb"], call["target_resource"], call["target_name"]) == ("create", "pods", "malicious-shell")

@@ -42,12 +42,12 @@ def _received(sqs, queue) -> list[dict]:
     return bodies
 
 
-def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trained, tmp_path):
+def test_every_identity_day_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trained, tmp_path):
     topic, sqs, queue = oncall
     bundle = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, bundle)
     day_file = trained["files"][-1]
-    cut, n = cut_for(trained["result"].bundle, day_file, 25)  # n >= 25 windows at or above --fail-on
+    cut, n = cut_for(trained["result"].bundle, day_file, 8)  # n >= 8 identity-days at or above --fail-on
     args = [
         "score",
         day_file,
@@ -73,21 +73,22 @@ def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trai
     assert result.exit_code == 1, result.output
     assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout
     assert f"sns: {n} finding(s) published, 0 already published before" in result.stdout
-    pages = {(p["identity"], pd.Timestamp(p["window_start"])): p for p in _received(sqs, queue)}
+    pages = {(p["identity"], p["day"]): p for p in _received(sqs, queue)}
     [doc_path] = (tmp_path / "report").glob("kaad-*.json")
     doc = json.loads(doc_path.read_text())
-    # The pages are exactly the windows the exit code counted, each explained as in the report.
+    # The pages are exactly the identity-days the exit code counted, each explained as in the report.
     counted = {
-        (w["identity"], pd.Timestamp(w["window_start"]))
-        for w in doc["all_windows"]
-        if w["percentile"] >= cut and not w["suppressed"]
+        (r["identity"], pd.Timestamp(r["day"]).strftime("%Y-%m-%d"))
+        for r in doc["all_rows"]
+        if r["level"] == "identity-day" and r["percentile"] >= cut and not r["suppressed"]
     }
     assert len(counted) == n and set(pages) == counted
     for f in doc["findings"]:
-        page = pages.get((f["identity"], pd.Timestamp(f["window_start"])))
+        page = pages.get((f["identity"], f["day"]))
         if page is not None:
             assert page["reasons"] == [f"[{r['rarity']}] {r['text']}" for r in f["reasons"]] and page["calls"]
-    # A rerun pages nobody twice, and still exits 1 for the same windows.
+            assert [w["window_start"] for w in page["windows"]] == [w["window_start"] for w in f["windows"]]
+    # A rerun pages nobody twice, and still exits 1 for the same identity-days.
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 1
     assert f"sns: 0 finding(s) published, {n} already published before" in rerun.stdout
