@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
+from features.peers import peer_groups
 
 #: The smallest scale, as a share of the feature's unit (0.1 for shares, 1 for counts): a
 #: feature constant over all training windows still gives finite deviations.
@@ -16,6 +17,19 @@ MIN_SCALE_SHARE = 0.01
 #: and the isolation forest splits on ranks, not magnitudes.
 CLIP = 50.0
 TIME_COLUMNS = ("hour_of_day", "weekday")
+#: Novelty judged against the identity's own past (features/first_seen.py). To an identity
+#: with no past of its own everything is new, so these say nothing about it; ``new_ip_range``
+#: is new to the whole cluster and is judged like any other column.
+OWN_NOVELTY = (
+    "new_identity",
+    "new_source_ip",
+    "new_user_agent",
+    "new_ua_family",
+    "new_principal",
+    "new_verb_resource",
+    "new_namespace",
+    "new_image",
+)
 _PERIODS = {"hour_of_day": 24, "weekday": 7}
 
 
@@ -32,12 +46,20 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     ``fit`` learns, per identity, the median (``center_``) and interquartile range of each
     feature over its windows, and how often it is active at each hour of day and weekday.
     Identities with fewer than ``min_history`` windows, and identities unseen in ``fit``, are
-    compared with the median identity of their kind (service account, node, system,
-    anonymous, human), else with the whole population. The scale of a deviation is the
-    identity's IQR plus a floor from the population: its IQR, or where that is 0 its mean
-    absolute deviation (the modified z-score), never below 1% of the feature's unit
-    (``min_scale`` = 0.1 for shares, 1 for counts). Hour and weekday come out as rarity in
-    [0, 1] for that identity.
+    compared with their peers (:func:`features.peers.peer_groups`: the nodes, the service
+    accounts of their namespace, the sessions of their IAM role, else their kind), else with
+    their kind when the peer group has fewer than ``min_history`` windows, else with the whole
+    population. A group's centre is the median of its members' medians; its spread is the
+    median of its members' IQRs plus the IQR of their medians (how much one member varies,
+    and how much members differ), so a new kubelet that behaves like the others is close to
+    them, and one that does what none of them does is far.
+
+    The scale of a deviation is that spread (the identity's own IQR when it has a baseline)
+    plus a floor from the population: its IQR, or where that is 0 its mean absolute deviation
+    (the modified z-score), never below 1% of the feature's unit (``min_scale`` = 0.1 for
+    shares, 1 for counts). Hour and weekday come out as rarity in [0, 1] for that identity.
+    Without a baseline of its own, a window's hour rarity and its ``own_novelty`` columns come
+    out 0: a newcomer meets everything for the first time, which says nothing about it.
 
     Identity is read from the index level ``"identity"``; a plain array uses the population.
 
@@ -51,21 +73,29 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     [[7.2]]
     """
 
-    def __init__(self, *, min_history: int = 24, min_scale: float = 0.1, time_columns: tuple[str, ...] = TIME_COLUMNS):
+    def __init__(
+        self,
+        *,
+        min_history: int = 24,
+        min_scale: float = 0.1,
+        time_columns: tuple[str, ...] = TIME_COLUMNS,
+        own_novelty: tuple[str, ...] = OWN_NOVELTY,
+    ):
         self.min_history = min_history
         self.min_scale = min_scale
         self.time_columns = time_columns
+        self.own_novelty = own_novelty
 
-    def _time_mask(self) -> np.ndarray:
+    def _mask(self, columns: tuple[str, ...]) -> np.ndarray:
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             return np.zeros(self.n_features_in_, dtype=bool)
-        return np.isin(names, list(self.time_columns))
+        return np.isin(names, list(columns))
 
     def fit(self, X, y=None) -> IdentityBaseline:
         values = validate_data(self, X, dtype=np.float64, ensure_all_finite=True)
         identities = _identities(X, values.shape[0])
-        time = self._time_mask()
+        time = self._mask(self.time_columns)
         q1, q3 = np.percentile(values, [25, 75], axis=0)
         names = getattr(self, "feature_names_in_", None)
         if names is not None:  # shares move in hundredths, counts in units
@@ -81,7 +111,10 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         self.global_scale_ = np.maximum(q3 - q1, 0.0) + self.scale_floor_
         self.center_: dict[str, np.ndarray] = {}
         self.scale_: dict[str, np.ndarray] = {}
+        self.peer_center_: dict[str, np.ndarray] = {}
+        self.peer_scale_: dict[str, np.ndarray] = {}
         self.kind_center_: dict[str, np.ndarray] = {}
+        self.kind_scale_: dict[str, np.ndarray] = {}
         self.time_counts_: dict[str, dict[str, np.ndarray]] = {}
         if identities is not None:
             frame = pd.DataFrame(values, columns=range(values.shape[1]))
@@ -94,9 +127,8 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             for ident in rich:
                 self.center_[ident] = med.loc[ident].to_numpy(dtype=float)
                 self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
-            kinds = pd.Series(kinds_of(med.index), index=med.index)
-            for kind, members in kinds.groupby(kinds).groups.items():
-                self.kind_center_[str(kind)] = med.loc[members].median().to_numpy(dtype=float)
+            self.peer_center_, self.peer_scale_ = self._groups(med, iqr, sizes, peer_groups(med.index))
+            self.kind_center_, self.kind_scale_ = self._groups(med, iqr, sizes, kinds_of(med.index))
             for col in np.flatnonzero(time):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
@@ -106,25 +138,56 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 }
         return self
 
-    def _reference(self, identity: str | None, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if identity is not None and identity in self.center_:
-            return self.center_[identity], self.scale_[identity]
-        if identity is not None:
-            kind_center = self.kind_center_.get(kind if kind is not None else kinds_of([identity])[0])
-            if kind_center is not None:
-                return kind_center, self.global_scale_
-        return self.global_center_, self.global_scale_
+    def _groups(
+        self, med: pd.DataFrame, iqr: pd.DataFrame, sizes: pd.Series, keys: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Centre and scale of each group of identities with at least ``min_history`` windows.
 
-    def _references(self, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Codes of each row's identity, and the centre and scale of each distinct identity."""
+        Each member counts once, however busy: a group is its typical member, and the spread
+        is how much a member varies plus how much members differ from one another.
+        """
+        by = pd.Series(keys, index=med.index, dtype=object)
+        medians = med.groupby(by, sort=True)
+        center = medians.median()
+        spread = iqr.groupby(by, sort=True).median() + (medians.quantile(0.75) - medians.quantile(0.25))
+        enough = sizes.groupby(by, sort=True).sum() >= self.min_history
+        names = enough.index[enough.to_numpy()]
+        return (
+            {str(g): center.loc[g].to_numpy(dtype=float) for g in names},
+            {str(g): spread.loc[g].to_numpy(dtype=float) + self.scale_floor_ for g in names},
+        )
+
+    def _reference(self, identity: str | None, group: str, kind: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(centre, scale, whether its own novelty counts) for one identity.
+
+        Without an identity (a plain array) rows are taken as they come, novelty included.
+        """
+        if identity is None:
+            return self.global_center_, self.global_scale_, True
+        if identity in self.center_:
+            return self.center_[identity], self.scale_[identity], True
+        for centers, scales, key in (
+            (self.peer_center_, self.peer_scale_, group),
+            (self.kind_center_, self.kind_scale_, kind),
+        ):
+            if key in centers:
+                return centers[key], scales[key], False
+        return self.global_center_, self.global_scale_, False
+
+    def _references(self, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Codes of each row's identity; centre, scale and whether novelty counts, per distinct identity."""
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object), use_na_sentinel=False)
         named = [u for u in uniques if not pd.isna(u)]
+        groups = dict(zip(named, peer_groups(named), strict=True))
         kinds = dict(zip(named, kinds_of(named), strict=True))
-        refs = [self._reference(None if pd.isna(u) else u, kinds.get(u)) for u in uniques]
-        return codes, np.vstack([c for c, _ in refs]), np.vstack([s for _, s in refs])
+        refs = [
+            self._reference(None, "", "") if pd.isna(u) else self._reference(u, groups[u], kinds[u]) for u in uniques
+        ]
+        own = np.asarray([o for *_, o in refs], dtype=bool)
+        return codes, np.vstack([c for c, _, _ in refs]), np.vstack([s for _, s, _ in refs]), own
 
     def usual(self, X) -> np.ndarray:
-        """The centre each row of ``X`` is compared with (its identity's, its kind's, or all)."""
+        """The centre each row of ``X`` is compared with (its identity's, its peers', its kind's, or all)."""
         check_is_fitted(self, "global_center_")
         values = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=True)
         identities = _identities(X, values.shape[0])
@@ -132,7 +195,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             return np.tile(self.global_center_, (values.shape[0], 1))
         if not len(identities):
             return values
-        codes, centers, _ = self._references(identities)
+        codes, centers, _, _ = self._references(identities)
         return centers[codes]
 
     def transform(self, X) -> np.ndarray:
@@ -141,13 +204,16 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         identities = _identities(X, values.shape[0])
         if identities is None:
             identities = np.full(values.shape[0], None, dtype=object)
-        time = self._time_mask()
+        time = self._mask(self.time_columns)
         if values.shape[0] == 0:
             return np.empty_like(values)
         # One reference row per distinct identity, gathered by code: linear in rows, where a
         # mask per identity would cost identities x rows (tens of thousands in a lake).
-        codes, centers, scales = self._references(identities)
+        codes, centers, scales, own = self._references(identities)
         out = np.clip((values - centers[codes]) / scales[codes], -CLIP, CLIP)
+        novelty = np.flatnonzero(self._mask(self.own_novelty))
+        if len(novelty):
+            out[:, novelty] *= own[codes][:, None]
         uniques = pd.unique(pd.Series(identities, dtype=object))
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]
