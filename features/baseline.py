@@ -30,6 +30,8 @@ OWN_NOVELTY = (
     "new_namespace",
     "new_image",
 )
+#: 1 in an identity's first window: what its peers did in *their* first windows is a precedent.
+FIRST_WINDOW = "new_identity"
 _PERIODS = {"hour_of_day": 24, "weekday": 7}
 
 
@@ -59,7 +61,11 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     (the modified z-score), never below 1% of the feature's unit (``min_scale`` = 0.1 for
     shares, 1 for counts). Hour and weekday come out as rarity in [0, 1] for that identity.
     Without a baseline of its own, a window's hour rarity and its ``own_novelty`` columns come
-    out 0: a newcomer meets everything for the first time, which says nothing about it.
+    out 0: a newcomer meets everything for the first time, which says nothing about it. Its
+    first window (``new_identity``) is also compared with the first windows of its peers (or
+    kind) when at least ``min_first_windows`` of them joined during ``fit`` (a joining node
+    asks for its own Node object before it exists), and judged against whichever precedent,
+    the peers' first windows or their usual ones, it is closer to.
 
     Identity is read from the index level ``"identity"``; a plain array uses the population.
 
@@ -80,17 +86,23 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         min_scale: float = 0.1,
         time_columns: tuple[str, ...] = TIME_COLUMNS,
         own_novelty: tuple[str, ...] = OWN_NOVELTY,
+        min_first_windows: int = 5,
     ):
         self.min_history = min_history
         self.min_scale = min_scale
         self.time_columns = time_columns
         self.own_novelty = own_novelty
+        self.min_first_windows = min_first_windows
 
     def _mask(self, columns: tuple[str, ...]) -> np.ndarray:
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             return np.zeros(self.n_features_in_, dtype=bool)
         return np.isin(names, list(columns))
+
+    def _column(self, name: str) -> int | None:
+        names = list(getattr(self, "feature_names_in_", []))
+        return names.index(name) if name in names else None
 
     def fit(self, X, y=None) -> IdentityBaseline:
         values = validate_data(self, X, dtype=np.float64, ensure_all_finite=True)
@@ -115,6 +127,8 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         self.peer_scale_: dict[str, np.ndarray] = {}
         self.kind_center_: dict[str, np.ndarray] = {}
         self.kind_scale_: dict[str, np.ndarray] = {}
+        self.first_center_: dict[str, dict[str, np.ndarray]] = {"peer": {}, "kind": {}}
+        self.first_scale_: dict[str, dict[str, np.ndarray]] = {"peer": {}, "kind": {}}
         self.time_counts_: dict[str, dict[str, np.ndarray]] = {}
         if identities is not None:
             frame = pd.DataFrame(values, columns=range(values.shape[1]))
@@ -129,6 +143,12 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
             self.peer_center_, self.peer_scale_ = self._groups(med, iqr, sizes, peer_groups(med.index))
             self.kind_center_, self.kind_scale_ = self._groups(med, iqr, sizes, kinds_of(med.index))
+            first_col = self._column(FIRST_WINDOW)
+            if first_col is not None:
+                first = values[:, first_col] > 0
+                joined = pd.DataFrame(values[first])
+                for level, keys in (("peer", peer_groups(identities[first])), ("kind", kinds_of(identities[first]))):
+                    self.first_center_[level], self.first_scale_[level] = self._first_windows(joined, keys)
             for col in np.flatnonzero(time):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
@@ -157,6 +177,21 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             {str(g): spread.loc[g].to_numpy(dtype=float) + self.scale_floor_ for g in names},
         )
 
+    def _first_windows(
+        self, joined: pd.DataFrame, keys: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Median and IQR (plus the floor) of the first windows of each group's members."""
+        if joined.empty:
+            return {}, {}
+        by = joined.groupby(pd.Series(keys, index=joined.index, dtype=object), sort=True)
+        center, spread = by.median(), by.quantile(0.75) - by.quantile(0.25)
+        sizes = by.size()
+        names = sizes.index[sizes.to_numpy() >= self.min_first_windows]
+        return (
+            {str(g): center.loc[g].to_numpy(dtype=float) for g in names},
+            {str(g): spread.loc[g].to_numpy(dtype=float) + self.scale_floor_ for g in names},
+        )
+
     def _reference(self, identity: str | None, group: str, kind: str) -> tuple[np.ndarray, np.ndarray, bool]:
         """(centre, scale, whether its own novelty counts) for one identity.
 
@@ -174,8 +209,19 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 return centers[key], scales[key], False
         return self.global_center_, self.global_scale_, False
 
-    def _references(self, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Codes of each row's identity; centre, scale and whether novelty counts, per distinct identity."""
+    def _first_reference(self, group: str, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+        for level, key in (("peer", group), ("kind", kind)):
+            if key in self.first_center_[level]:
+                return self.first_center_[level][key], self.first_scale_[level][key]
+        return None
+
+    def _compare(
+        self, values: np.ndarray, identities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the deviation, the centre it is measured from, whether own novelty counts, and
+        the code of its identity (its position among the distinct identities, in order of appearance)."""
+        # One reference row per distinct identity, gathered by code: linear in rows, where a
+        # mask per identity would cost identities x rows (tens of thousands in a lake).
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object), use_na_sentinel=False)
         named = [u for u in uniques if not pd.isna(u)]
         groups = dict(zip(named, peer_groups(named), strict=True))
@@ -184,7 +230,29 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             self._reference(None, "", "") if pd.isna(u) else self._reference(u, groups[u], kinds[u]) for u in uniques
         ]
         own = np.asarray([o for *_, o in refs], dtype=bool)
-        return codes, np.vstack([c for c, _, _ in refs]), np.vstack([s for _, s, _ in refs]), own
+        center = np.vstack([c for c, _, _ in refs])[codes]
+        out = values - center  # in place from here: a month of windows is ~50 MB a copy
+        out /= np.vstack([s for _, s, _ in refs])[codes]
+        np.clip(out, -CLIP, CLIP, out=out)
+        first_col = self._column(FIRST_WINDOW)
+        if first_col is not None:
+            firsts = [
+                None if o or pd.isna(u) else self._first_reference(groups[u], kinds[u])
+                for u, o in zip(uniques, own, strict=True)
+            ]
+            has = np.asarray([f is not None for f in firsts], dtype=bool)
+            rows = np.flatnonzero((values[:, first_col] > 0) & has[codes])
+            if len(rows):
+                by_code = {i: f for i, f in enumerate(firsts) if f is not None}
+                alt_center = np.vstack([by_code[c][0] for c in codes[rows]])
+                alt_scale = np.vstack([by_code[c][1] for c in codes[rows]])
+                alt = np.clip((values[rows] - alt_center) / alt_scale, -CLIP, CLIP)
+                judged = ~(self._mask(self.own_novelty) | self._mask(self.time_columns))
+                closer = np.abs(alt[:, judged]).max(axis=1, initial=0.0) < np.abs(out[rows][:, judged]).max(
+                    axis=1, initial=0.0
+                )
+                out[rows[closer]], center[rows[closer]] = alt[closer], alt_center[closer]
+        return out, center, own[codes], codes
 
     def usual(self, X) -> np.ndarray:
         """The centre each row of ``X`` is compared with (its identity's, its peers', its kind's, or all)."""
@@ -195,8 +263,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             return np.tile(self.global_center_, (values.shape[0], 1))
         if not len(identities):
             return values
-        codes, centers, _, _ = self._references(identities)
-        return centers[codes]
+        return self._compare(values, identities)[1]
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "global_center_")
@@ -207,13 +274,10 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         time = self._mask(self.time_columns)
         if values.shape[0] == 0:
             return np.empty_like(values)
-        # One reference row per distinct identity, gathered by code: linear in rows, where a
-        # mask per identity would cost identities x rows (tens of thousands in a lake).
-        codes, centers, scales, own = self._references(identities)
-        out = np.clip((values - centers[codes]) / scales[codes], -CLIP, CLIP)
+        out, _, own, codes = self._compare(values, identities)
         novelty = np.flatnonzero(self._mask(self.own_novelty))
         if len(novelty):
-            out[:, novelty] *= own[codes][:, None]
+            out[:, novelty] *= own[:, None]
         uniques = pd.unique(pd.Series(identities, dtype=object))
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]

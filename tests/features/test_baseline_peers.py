@@ -3,7 +3,9 @@ group (the nodes, its namespace's service accounts, its IAM role's sessions), th
 then the whole cluster.
 
 The narrated cluster, two days of hourly windows:
-- five kubelets, busy (about 60 requests an hour) over pods and nodes in a few namespaces;
+- five kubelets, busy (about 60 requests an hour) over pods and nodes in a few namespaces, and
+  six more that joined during those days: in its first hour a joining kubelet asks for its own
+  Node object before it exists, so a few of its requests get a 404;
 - the service accounts of ``shop`` (cart, checkout) each read their two secrets every hour;
 - the service accounts of ``batch`` (three workers) are busier and never read a secret;
 - alice, a person, a handful of requests now and then;
@@ -19,7 +21,15 @@ import pandas as pd
 from features.baseline import IdentityBaseline
 from features.summary import DeviationSummary
 
-COLUMNS = ["log_requests", "frac_res_pods", "n_namespaces", "n_secret_names", "new_namespace", "new_identity"]
+COLUMNS = [
+    "log_requests",
+    "frac_res_pods",
+    "frac_other_4xx",
+    "n_namespaces",
+    "n_secret_names",
+    "new_namespace",
+    "new_identity",
+]
 START = pd.Timestamp("2026-03-01", tz="UTC")
 UNUSUAL = DeviationSummary().unusual  # |deviation| from which the detector counts a feature as unusual
 
@@ -32,14 +42,18 @@ AUDITOR_SESSION = {"log_requests": 2.5, "frac_res_pods": 0.4, "n_namespaces": 5.
 ROLE = "arn:aws:sts::111122223333:assumed-role"
 
 
-def _windows(identity: str, usual: dict[str, float], hours: range, rng, *, first: bool = False) -> pd.DataFrame:
+def _windows(
+    identity: str, usual: dict[str, float], hours: range, rng, *, first: bool = False, not_found: float = 0.0
+) -> pd.DataFrame:
     """Windows of one identity around its usual values; ``first``: it appears in the first one,
-    meeting its namespaces for the first time (novelty is causal: see features/first_seen.py)."""
+    meeting its namespaces for the first time (novelty is causal: see features/first_seen.py),
+    with a share ``not_found`` of 404s."""
     n = len(hours)
     frame = pd.DataFrame(
         {
             "log_requests": usual["log_requests"] + rng.normal(0, 0.1, n),
             "frac_res_pods": np.clip(usual["frac_res_pods"] + rng.normal(0, 0.03, n), 0, 1),
+            "frac_other_4xx": np.zeros(n),
             "n_namespaces": np.full(n, usual["n_namespaces"]),
             "n_secret_names": np.full(n, usual["n_secret_names"]),
             "new_namespace": np.zeros(n),
@@ -52,11 +66,16 @@ def _windows(identity: str, usual: dict[str, float], hours: range, rng, *, first
     if first:
         frame.iloc[0, frame.columns.get_loc("new_identity")] = 1.0
         frame.iloc[0, frame.columns.get_loc("new_namespace")] = usual["n_namespaces"]
+        frame.iloc[0, frame.columns.get_loc("frac_other_4xx")] = not_found
     return frame[COLUMNS]
 
 
 def _history(rng) -> pd.DataFrame:
     parts = [_windows(f"system:node:ip-10-0-1-{i}", KUBELET, range(48), rng) for i in range(5)]
+    parts += [
+        _windows(f"system:node:ip-10-0-2-{i}", KUBELET, range(4 * i, 48), rng, first=True, not_found=0.04 + 0.02 * i)
+        for i in range(6)
+    ]
     parts += [_windows(f"system:serviceaccount:shop:{n}", SHOP_SA, range(48), rng) for n in ("cart", "checkout")]
     parts += [_windows(f"system:serviceaccount:batch:worker-{i}", BATCH_SA, range(48), rng) for i in range(3)]
     parts += [_windows("alice@example.com", ALICE, range(0, 48, 4), rng)]
@@ -84,6 +103,20 @@ def test_a_new_kubelet_that_behaves_like_the_others_is_not_unusual():
     old = _windows("system:node:ip-10-0-1-0", KUBELET, range(48, 49), rng)
     old["new_namespace"] = 3.0
     assert base.transform(old)["new_namespace_dev"].iloc[0] >= UNUSUAL
+
+
+def test_a_joining_kubelets_first_hour_is_judged_against_the_first_hours_of_its_peers():
+    """Its 404s are what every kubelet's first hour had: measured against the nodes' usual
+    hours (no 404 ever) they would be far out; against the first hours of the six nodes that
+    joined before, they are ordinary."""
+    base, rng = _fitted()
+    joining = _windows("system:node:ip-10-0-9-9", KUBELET, range(48, 50), rng, first=True, not_found=0.1)
+    assert base.transform(joining).abs().to_numpy().max() < UNUSUAL
+    assert base.usual(joining)[0, COLUMNS.index("frac_other_4xx")] > 0  # the first hours' centre
+    # A kubelet with a past that starts getting 404s is judged by its own hours.
+    old = _windows("system:node:ip-10-0-1-0", KUBELET, range(48, 49), rng)
+    old["frac_other_4xx"] = 0.1
+    assert base.transform(old)["frac_other_4xx_dev"].iloc[0] >= UNUSUAL
 
 
 def test_a_new_service_account_is_compared_with_its_namespaces_service_accounts():
