@@ -21,7 +21,6 @@ TIME_COLUMNS = ("hour_of_day", "weekday")
 #: with no past of its own everything is new, so these say nothing about it; ``new_ip_range``
 #: is new to the whole cluster and is judged like any other column.
 OWN_NOVELTY = (
-    "new_identity",
     "new_source_ip",
     "new_user_agent",
     "new_ua_family",
@@ -31,6 +30,8 @@ OWN_NOVELTY = (
     "new_image",
 )
 #: 1 in an identity's first window: what its peers did in *their* first windows is a precedent.
+#: For an identity without a baseline of its own, being new counts one scale unit: mildly
+#: unusual, never more (what it does decides the rest).
 FIRST_WINDOW = "new_identity"
 _PERIODS = {"hour_of_day": 24, "weekday": 7}
 
@@ -61,8 +62,9 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     (the modified z-score), never below 1% of the feature's unit (``min_scale`` = 0.1 for
     shares, 1 for counts). Hour and weekday come out as rarity in [0, 1] for that identity.
     Without a baseline of its own, a window's hour rarity and its ``own_novelty`` columns come
-    out 0: a newcomer meets everything for the first time, which says nothing about it. Its
-    first window (``new_identity``) is also compared with the first windows of its peers (or
+    out 0: a newcomer meets everything for the first time, which says nothing about it; being
+    new (``new_identity``) counts one scale unit, mildly unusual and never more. Its first
+    window is also compared with the first windows of its peers (or
     kind) when at least ``min_first_windows`` of them joined during ``fit`` (a joining node
     asks for its own Node object before it exists), and judged against whichever precedent,
     the peers' first windows or their usual ones, it is closer to.
@@ -247,7 +249,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 alt_center = np.vstack([by_code[c][0] for c in codes[rows]])
                 alt_scale = np.vstack([by_code[c][1] for c in codes[rows]])
                 alt = np.clip((values[rows] - alt_center) / alt_scale, -CLIP, CLIP)
-                judged = ~(self._mask(self.own_novelty) | self._mask(self.time_columns))
+                judged = ~self._mask((*self.own_novelty, *self.time_columns, FIRST_WINDOW))
                 closer = np.abs(alt[:, judged]).max(axis=1, initial=0.0) < np.abs(out[rows][:, judged]).max(
                     axis=1, initial=0.0
                 )
@@ -278,6 +280,9 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         novelty = np.flatnonzero(self._mask(self.own_novelty))
         if len(novelty):
             out[:, novelty] *= own[:, None]
+        first_col = self._column(FIRST_WINDOW)
+        if first_col is not None:
+            out[:, first_col] = np.where(own, out[:, first_col], np.clip(values[:, first_col], 0.0, 1.0))
         uniques = pd.unique(pd.Series(identities, dtype=object))
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]

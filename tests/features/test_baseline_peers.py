@@ -98,6 +98,7 @@ def test_a_new_kubelet_that_behaves_like_the_others_is_not_unusual():
     replaced = _windows("system:node:ip-10-0-9-9", KUBELET, range(48, 54), rng, first=True)
     deviations = base.transform(replaced)
     assert deviations.abs().to_numpy().max() < UNUSUAL
+    assert deviations["new_identity_dev"].tolist() == [1.0, 0, 0, 0, 0, 0]  # being new: mildly unusual
     # What a kubelet with a past meets for the first time still counts: novelty is judged for
     # identities that have one.
     old = _windows("system:node:ip-10-0-1-0", KUBELET, range(48, 49), rng)
