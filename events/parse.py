@@ -252,7 +252,10 @@ LINE_SCHEMA = pa.schema(
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open an in-memory DuckDB connection set up for event parsing (UTC, bounded threads)."""
+    # DuckDB draws its own progress bar on stdout for queries over 2 s, even into a file or
+    # pipe: kaad's results go to stdout and its progress to stderr, so DuckDB's is off.
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     # Timestamps without an offset (Panther's, some shippers') are read as UTC, whatever the
     # machine's zone.
     con.execute("SET TimeZone = 'UTC'")

@@ -160,6 +160,7 @@ def run_score_days(job: ScoreJob) -> DaysResult:
         if read.stats.n_events == 0:
             raise KaadError("no events to score in the given inputs")
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")  # stdout is for results
         quoted = str(table).replace("'", "''")
         con.execute(
             "CREATE VIEW events AS SELECT *, CAST(timezone('UTC', timestamp) AS DATE) AS utc_day "

@@ -52,6 +52,7 @@ class LakeWriter:
         self.cluster = cluster
         self._known: dict[str, tuple[HashSet, HashSet]] = {}  # day -> (requests, auditIDs)
         self._con = duckdb.connect()
+        self._con.execute("SET enable_progress_bar = false")  # stdout is for results
         self._writers: dict[str, pq.ParquetWriter] = {}
         self.n_written = 0
         self.n_already_there = 0

@@ -48,3 +48,11 @@ def test_empty_input_gives_an_empty_typed_table(tmp_path):
     assert list(result.events.columns) == list(EVENT_COLUMNS)
     assert result.events.dtypes.equals(empty_events().dtypes)
     assert (result.stats.n_events, result.stats.n_rejected) == (0, 0)
+
+
+def test_duckdb_draws_no_progress_bar_of_its_own():
+    """DuckDB prints a bar on stdout for queries over 2 s, even into a pipe or file; kaad's
+    results go to stdout and its own progress to stderr, so the parsing connection has it off."""
+    from events.parse import connect
+
+    assert connect().sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
