@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
+from features.peers import peer_groups
 
 #: The smallest scale, as a share of the feature's unit (0.1 for shares, 1 for counts): a
 #: feature constant over all training windows still gives finite deviations.
@@ -16,6 +17,22 @@ MIN_SCALE_SHARE = 0.01
 #: and the isolation forest splits on ranks, not magnitudes.
 CLIP = 50.0
 TIME_COLUMNS = ("hour_of_day", "weekday")
+#: Novelty judged against the identity's own past (features/first_seen.py). To an identity
+#: with no past of its own everything is new, so these say nothing about it; ``new_ip_range``
+#: is new to the whole cluster and is judged like any other column.
+OWN_NOVELTY = (
+    "new_source_ip",
+    "new_user_agent",
+    "new_ua_family",
+    "new_principal",
+    "new_verb_resource",
+    "new_namespace",
+    "new_image",
+)
+#: 1 in an identity's first window: what its peers did in *their* first windows is a precedent.
+#: For an identity without a baseline of its own, being new counts one scale unit: mildly
+#: unusual, never more (what it does decides the rest).
+FIRST_WINDOW = "new_identity"
 _PERIODS = {"hour_of_day": 24, "weekday": 7}
 
 
@@ -32,12 +49,25 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     ``fit`` learns, per identity, the median (``center_``) and interquartile range of each
     feature over its windows, and how often it is active at each hour of day and weekday.
     Identities with fewer than ``min_history`` windows, and identities unseen in ``fit``, are
-    compared with the median identity of their kind (service account, node, system,
-    anonymous, human), else with the whole population. The scale of a deviation is the
-    identity's IQR plus a floor from the population: its IQR, or where that is 0 its mean
-    absolute deviation (the modified z-score), never below 1% of the feature's unit
-    (``min_scale`` = 0.1 for shares, 1 for counts). Hour and weekday come out as rarity in
-    [0, 1] for that identity.
+    compared with their peers (:func:`features.peers.peer_groups`: the nodes, the service
+    accounts of their namespace, the sessions of their IAM role, else their kind), else with
+    their kind when the peer group has fewer than ``min_history`` windows, else with the whole
+    population. A group's centre is the median of its members' medians; its spread is the
+    median of its members' IQRs plus the IQR of their medians (how much one member varies,
+    and how much members differ), so a new kubelet that behaves like the others is close to
+    them, and one that does what none of them does is far.
+
+    The scale of a deviation is that spread (the identity's own IQR when it has a baseline)
+    plus a floor from the population: its IQR, or where that is 0 its mean absolute deviation
+    (the modified z-score), never below 1% of the feature's unit (``min_scale`` = 0.1 for
+    shares, 1 for counts). Hour and weekday come out as rarity in [0, 1] for that identity.
+    Without a baseline of its own, a window's hour rarity and its ``own_novelty`` columns come
+    out 0: a newcomer meets everything for the first time, which says nothing about it; being
+    new (``new_identity``) counts one scale unit, mildly unusual and never more. Its first
+    window is also compared with the first windows of its peers (or
+    kind) when at least ``min_first_windows`` of them joined during ``fit`` (a joining node
+    asks for its own Node object before it exists), and judged against whichever precedent,
+    the peers' first windows or their usual ones, it is closer to.
 
     Identity is read from the index level ``"identity"``; a plain array uses the population.
 
@@ -51,21 +81,35 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
     [[7.2]]
     """
 
-    def __init__(self, *, min_history: int = 24, min_scale: float = 0.1, time_columns: tuple[str, ...] = TIME_COLUMNS):
+    def __init__(
+        self,
+        *,
+        min_history: int = 24,
+        min_scale: float = 0.1,
+        time_columns: tuple[str, ...] = TIME_COLUMNS,
+        own_novelty: tuple[str, ...] = OWN_NOVELTY,
+        min_first_windows: int = 5,
+    ):
         self.min_history = min_history
         self.min_scale = min_scale
         self.time_columns = time_columns
+        self.own_novelty = own_novelty
+        self.min_first_windows = min_first_windows
 
-    def _time_mask(self) -> np.ndarray:
+    def _mask(self, columns: tuple[str, ...]) -> np.ndarray:
         names = getattr(self, "feature_names_in_", None)
         if names is None:
             return np.zeros(self.n_features_in_, dtype=bool)
-        return np.isin(names, list(self.time_columns))
+        return np.isin(names, list(columns))
+
+    def _column(self, name: str) -> int | None:
+        names = list(getattr(self, "feature_names_in_", []))
+        return names.index(name) if name in names else None
 
     def fit(self, X, y=None) -> IdentityBaseline:
         values = validate_data(self, X, dtype=np.float64, ensure_all_finite=True)
         identities = _identities(X, values.shape[0])
-        time = self._time_mask()
+        time = self._mask(self.time_columns)
         q1, q3 = np.percentile(values, [25, 75], axis=0)
         names = getattr(self, "feature_names_in_", None)
         if names is not None:  # shares move in hundredths, counts in units
@@ -81,7 +125,12 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         self.global_scale_ = np.maximum(q3 - q1, 0.0) + self.scale_floor_
         self.center_: dict[str, np.ndarray] = {}
         self.scale_: dict[str, np.ndarray] = {}
+        self.peer_center_: dict[str, np.ndarray] = {}
+        self.peer_scale_: dict[str, np.ndarray] = {}
         self.kind_center_: dict[str, np.ndarray] = {}
+        self.kind_scale_: dict[str, np.ndarray] = {}
+        self.first_center_: dict[str, dict[str, np.ndarray]] = {"peer": {}, "kind": {}}
+        self.first_scale_: dict[str, dict[str, np.ndarray]] = {"peer": {}, "kind": {}}
         self.time_counts_: dict[str, dict[str, np.ndarray]] = {}
         if identities is not None:
             frame = pd.DataFrame(values, columns=range(values.shape[1]))
@@ -94,9 +143,14 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             for ident in rich:
                 self.center_[ident] = med.loc[ident].to_numpy(dtype=float)
                 self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
-            kinds = pd.Series(kinds_of(med.index), index=med.index)
-            for kind, members in kinds.groupby(kinds).groups.items():
-                self.kind_center_[str(kind)] = med.loc[members].median().to_numpy(dtype=float)
+            self.peer_center_, self.peer_scale_ = self._groups(med, iqr, sizes, peer_groups(med.index))
+            self.kind_center_, self.kind_scale_ = self._groups(med, iqr, sizes, kinds_of(med.index))
+            first_col = self._column(FIRST_WINDOW)
+            if first_col is not None:
+                first = values[:, first_col] > 0
+                joined = pd.DataFrame(values[first])
+                for level, keys in (("peer", peer_groups(identities[first])), ("kind", kinds_of(identities[first]))):
+                    self.first_center_[level], self.first_scale_[level] = self._first_windows(joined, keys)
             for col in np.flatnonzero(time):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
@@ -106,25 +160,104 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 }
         return self
 
-    def _reference(self, identity: str | None, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        if identity is not None and identity in self.center_:
-            return self.center_[identity], self.scale_[identity]
-        if identity is not None:
-            kind_center = self.kind_center_.get(kind if kind is not None else kinds_of([identity])[0])
-            if kind_center is not None:
-                return kind_center, self.global_scale_
-        return self.global_center_, self.global_scale_
+    def _groups(
+        self, med: pd.DataFrame, iqr: pd.DataFrame, sizes: pd.Series, keys: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Centre and scale of each group of identities with at least ``min_history`` windows.
 
-    def _references(self, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Codes of each row's identity, and the centre and scale of each distinct identity."""
+        Each member counts once, however busy: a group is its typical member, and the spread
+        is how much a member varies plus how much members differ from one another.
+        """
+        by = pd.Series(keys, index=med.index, dtype=object)
+        medians = med.groupby(by, sort=True)
+        center = medians.median()
+        spread = iqr.groupby(by, sort=True).median() + (medians.quantile(0.75) - medians.quantile(0.25))
+        enough = sizes.groupby(by, sort=True).sum() >= self.min_history
+        names = enough.index[enough.to_numpy()]
+        return (
+            {str(g): center.loc[g].to_numpy(dtype=float) for g in names},
+            {str(g): spread.loc[g].to_numpy(dtype=float) + self.scale_floor_ for g in names},
+        )
+
+    def _first_windows(
+        self, joined: pd.DataFrame, keys: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Median and IQR (plus the floor) of the first windows of each group's members."""
+        if joined.empty:
+            return {}, {}
+        by = joined.groupby(pd.Series(keys, index=joined.index, dtype=object), sort=True)
+        center, spread = by.median(), by.quantile(0.75) - by.quantile(0.25)
+        sizes = by.size()
+        names = sizes.index[sizes.to_numpy() >= self.min_first_windows]
+        return (
+            {str(g): center.loc[g].to_numpy(dtype=float) for g in names},
+            {str(g): spread.loc[g].to_numpy(dtype=float) + self.scale_floor_ for g in names},
+        )
+
+    def _reference(self, identity: str | None, group: str, kind: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(centre, scale, whether its own novelty counts) for one identity.
+
+        Without an identity (a plain array) rows are taken as they come, novelty included.
+        """
+        if identity is None:
+            return self.global_center_, self.global_scale_, True
+        if identity in self.center_:
+            return self.center_[identity], self.scale_[identity], True
+        for centers, scales, key in (
+            (self.peer_center_, self.peer_scale_, group),
+            (self.kind_center_, self.kind_scale_, kind),
+        ):
+            if key in centers:
+                return centers[key], scales[key], False
+        return self.global_center_, self.global_scale_, False
+
+    def _first_reference(self, group: str, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
+        for level, key in (("peer", group), ("kind", kind)):
+            if key in self.first_center_[level]:
+                return self.first_center_[level][key], self.first_scale_[level][key]
+        return None
+
+    def _compare(
+        self, values: np.ndarray, identities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the deviation, the centre it is measured from, whether own novelty counts, and
+        the code of its identity (its position among the distinct identities, in order of appearance)."""
+        # One reference row per distinct identity, gathered by code: linear in rows, where a
+        # mask per identity would cost identities x rows (tens of thousands in a lake).
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object), use_na_sentinel=False)
         named = [u for u in uniques if not pd.isna(u)]
+        groups = dict(zip(named, peer_groups(named), strict=True))
         kinds = dict(zip(named, kinds_of(named), strict=True))
-        refs = [self._reference(None if pd.isna(u) else u, kinds.get(u)) for u in uniques]
-        return codes, np.vstack([c for c, _ in refs]), np.vstack([s for _, s in refs])
+        refs = [
+            self._reference(None, "", "") if pd.isna(u) else self._reference(u, groups[u], kinds[u]) for u in uniques
+        ]
+        own = np.asarray([o for *_, o in refs], dtype=bool)
+        center = np.vstack([c for c, _, _ in refs])[codes]
+        out = values - center  # in place from here: a month of windows is ~50 MB a copy
+        out /= np.vstack([s for _, s, _ in refs])[codes]
+        np.clip(out, -CLIP, CLIP, out=out)
+        first_col = self._column(FIRST_WINDOW)
+        if first_col is not None:
+            firsts = [
+                None if o or pd.isna(u) else self._first_reference(groups[u], kinds[u])
+                for u, o in zip(uniques, own, strict=True)
+            ]
+            has = np.asarray([f is not None for f in firsts], dtype=bool)
+            rows = np.flatnonzero((values[:, first_col] > 0) & has[codes])
+            if len(rows):
+                by_code = {i: f for i, f in enumerate(firsts) if f is not None}
+                alt_center = np.vstack([by_code[c][0] for c in codes[rows]])
+                alt_scale = np.vstack([by_code[c][1] for c in codes[rows]])
+                alt = np.clip((values[rows] - alt_center) / alt_scale, -CLIP, CLIP)
+                judged = ~self._mask((*self.own_novelty, *self.time_columns, FIRST_WINDOW))
+                closer = np.abs(alt[:, judged]).max(axis=1, initial=0.0) < np.abs(out[rows][:, judged]).max(
+                    axis=1, initial=0.0
+                )
+                out[rows[closer]], center[rows[closer]] = alt[closer], alt_center[closer]
+        return out, center, own[codes], codes
 
     def usual(self, X) -> np.ndarray:
-        """The centre each row of ``X`` is compared with (its identity's, its kind's, or all)."""
+        """The centre each row of ``X`` is compared with (its identity's, its peers', its kind's, or all)."""
         check_is_fitted(self, "global_center_")
         values = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=True)
         identities = _identities(X, values.shape[0])
@@ -132,8 +265,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             return np.tile(self.global_center_, (values.shape[0], 1))
         if not len(identities):
             return values
-        codes, centers, _ = self._references(identities)
-        return centers[codes]
+        return self._compare(values, identities)[1]
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "global_center_")
@@ -141,13 +273,16 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         identities = _identities(X, values.shape[0])
         if identities is None:
             identities = np.full(values.shape[0], None, dtype=object)
-        time = self._time_mask()
+        time = self._mask(self.time_columns)
         if values.shape[0] == 0:
             return np.empty_like(values)
-        # One reference row per distinct identity, gathered by code: linear in rows, where a
-        # mask per identity would cost identities x rows (tens of thousands in a lake).
-        codes, centers, scales = self._references(identities)
-        out = np.clip((values - centers[codes]) / scales[codes], -CLIP, CLIP)
+        out, _, own, codes = self._compare(values, identities)
+        novelty = np.flatnonzero(self._mask(self.own_novelty))
+        if len(novelty):
+            out[:, novelty] *= own[:, None]
+        first_col = self._column(FIRST_WINDOW)
+        if first_col is not None:
+            out[:, first_col] = np.where(own, out[:, first_col], np.clip(values[:, first_col], 0.0, 1.0))
         uniques = pd.unique(pd.Series(identities, dtype=object))
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]

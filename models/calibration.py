@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
-from models.rarity import peer_groups
+from features.peers import peer_groups
 
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None) -> np.ndarray:

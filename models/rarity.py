@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
+from features.peers import peer_groups
 
 #: Action family -> (plain words, the window features that count it). A family occurs in a
 #: window when any of its features is above 0 (features/catalog.py, family "sensitive").
@@ -64,19 +65,6 @@ CONTEXT: dict[str, tuple[str, bool]] = {
     "new_image": ("with an image new to the identity", True),
 }
 NEW_IDENTITY = "new_identity"
-
-
-def peer_groups(identities) -> np.ndarray:
-    """The peer group of each identity: ``nodes``, a namespace's service accounts, an IAM
-    role's sessions, else its kind (human, system, anonymous)."""
-    names = pd.Series(list(identities), dtype="string").fillna("")
-    sa = names.str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
-    role = names.str.extract(r"^arn:aws:sts::\d+:assumed-role/([^/]+)/", expand=False)
-    group = pd.Series(kinds_of(names.tolist()), dtype="string")
-    group = group.mask(names.str.startswith("system:node:"), "nodes")
-    group = group.mask(sa.notna(), "serviceaccounts of " + sa)
-    group = group.mask(role.notna(), "sessions of role " + role)
-    return group.to_numpy(dtype=object)
 
 
 def _identities(X, n_rows: int) -> np.ndarray:

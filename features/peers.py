@@ -1,0 +1,31 @@
+"""Peer groups: the identities an identity is compared with when its own past is short.
+
+One definition for the baseline (features/baseline.py) and the models built on it (action
+rarity, calibration), decided from the identity's name, as :func:`features.enrich.kinds_of` is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.enrich import kinds_of
+
+
+def peer_groups(identities) -> np.ndarray:
+    """The peer group of each identity: ``nodes``, a namespace's service accounts, an IAM
+    role's sessions, else its kind (human, system, anonymous).
+
+    Examples
+    --------
+    >>> peer_groups(["system:node:ip-10-0-1-5", "system:serviceaccount:shop:cart", "alice"]).tolist()
+    ['nodes', 'serviceaccounts of shop', 'human']
+    """
+    names = pd.Series(list(identities), dtype="string").fillna("")
+    sa = names.str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
+    role = names.str.extract(r"^arn:aws:sts::\d+:assumed-role/([^/]+)/", expand=False)
+    group = pd.Series(kinds_of(names.tolist()), dtype="string")
+    group = group.mask(names.str.startswith("system:node:"), "nodes")
+    group = group.mask(sa.notna(), "serviceaccounts of " + sa)
+    group = group.mask(role.notna(), "sessions of role " + role)
+    return group.to_numpy(dtype=object)
