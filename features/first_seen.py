@@ -276,9 +276,11 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "seen_")
         assert self.seen_ is not None, "fit sets seen_ to a list before it returns"
         sets = [*self.seen_, self.identities_, self.ip_ranges_]
-        for column, keys in logged.groupby("column")["key"]:
-            new = np.unique(keys.to_numpy(dtype=np.uint64))
-            target = sets[int(column)]
+        columns = logged["column"].to_numpy(dtype=np.int64)
+        keys = logged["key"].to_numpy(dtype=np.uint64)
+        for column in np.unique(columns):
+            new = np.unique(keys[columns == column])
+            target = sets[column]
             target.add(new[~target.contains(new)])
         return self
 
