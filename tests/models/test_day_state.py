@@ -71,9 +71,9 @@ def alice_from(ip: str, day: str) -> list[dict]:
 def frame(events: list[dict], tmp_path: Path):
     path = tmp_path / f"{len(list(tmp_path.iterdir()))}.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    events = ingest([str(path)]).events
-    assert events is not None, "ingest collects by default"
-    return events.sort_values("timestamp", kind="stable")
+    table = ingest([str(path)]).events
+    assert table is not None, "ingest collects by default"
+    return table.sort_values("timestamp", kind="stable")
 
 
 @pytest.fixture
