@@ -239,6 +239,8 @@ def save_state(state: DayState, path: Path, *, key: bytes | None = None) -> str:
 def load_state(path: Path, *, key: bytes | None = None) -> DayState:
     """Load a state after checking its SHA-256 and, with a signing key, its signature."""
     name = f"the day state {str(path)!r}"
+    if not Path(path).is_file():
+        raise KaadError(f"no day state at {str(path)!r}")
     data = read_verified(Path(path), key=key, name=name)
     saved = joblib.load(io.BytesIO(data))
     if not isinstance(saved, dict) or not isinstance(saved.get("state"), DayState):
