@@ -638,7 +638,7 @@ def accept_cmd(
         "default"
     ),
     state_dir: Annotated[
-        Path, typer.Option(help="Where kaad score keeps day states (state/ beside its report folder).")
+        Path, typer.Option(help="Where kaad score keeps day states (out/state, or <its --out>/state).")
     ] = Path("out/state"),
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,

@@ -54,14 +54,18 @@ class ScoreJob:
     cluster: str | None = None
     #: Score a day the state refuses (on or before its last day or the training end).
     force_day: bool = False
-    #: Where day states live (default: ``state/`` beside the report folder, so out/state).
+    #: Where day states live (default: ``<out_dir>/state``, else out/state).
     state_dir: Path | None = None
 
     def state_root(self) -> Path:
-        """The day states' folder: ``state_dir``, else ``state`` in the parent of the report folder."""
+        """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
+
+        Reports are named by their day, so a daily job gives the same ``--out`` every day and
+        finds its state there; without ``--out`` each day's reports go to out/score-DAY.
+        """
         if self.state_dir is not None:
             return self.state_dir
-        return (self.out_dir.parent if self.out_dir is not None else Path("out")) / "state"
+        return (self.out_dir if self.out_dir is not None else Path("out")) / "state"
 
     def check(self) -> None:
         """Raise :class:`errors.KaadError` for options that cannot work together."""
@@ -189,7 +193,7 @@ def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
     if not path.exists():
         raise KaadError(
             f"no day state of {label} for cluster {job.cluster!r} in {str(job.state_dir)!r}: "
-            "kaad score keeps one beside its reports (out/state, or state/ beside --out)"
+            "kaad score keeps them in out/state, or in <--out>/state"
         )
     state = load_state(path, key=key)
     held = state.accept(job.identity, job.day)

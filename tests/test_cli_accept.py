@@ -95,7 +95,7 @@ def test_kaad_score_keeps_the_state_and_refuses_days_out_of_order(trained, tmp_p
     first = runner.invoke(app, ["score", files[-1], *common])
     assert first.exception is None or isinstance(first.exception, SystemExit), first.exception
     assert first.exit_code in (0, 1), first.output
-    path = state_path(tmp_path / "state", model_key(trained["result"].bundle), "default")
+    path = state_path(tmp_path / "s" / "state", model_key(trained["result"].bundle), "default")
     assert load_state(path, key=b"").last_day == _day_of(files[-1])
     again = runner.invoke(app, ["score", files[-1], *common])
     assert again.exit_code == 2
