@@ -107,6 +107,9 @@ class DayState:
         self.force = force
         self.held: dict[tuple[str, date], Held] = {}
         self._log = NoveltyLog()
+        #: What was learned before the last day, so a forced rerun of that day starts from it.
+        self._before: tuple | None = None
+        self._learn = True  # False while a forced day that is not to be learned is scored
 
     @classmethod
     def from_bundle(cls, bundle, cluster: str, *, force: bool = False) -> DayState:
@@ -130,8 +133,21 @@ class DayState:
         return copy.deepcopy(self._learned).log_novelty(self._log)
 
     def check_day(self, day: date) -> None:
-        """Raise :class:`errors.DayOrderError` unless ``day`` comes after everything learned (or forced)."""
+        """Raise :class:`errors.DayOrderError` unless ``day`` comes after everything learned.
+
+        Forced, the last day scored is scored again from what was learned before it (a rerun
+        gives the same result and learns the day once); an earlier day, or one inside
+        training, is scored against what has been learned and teaches nothing.
+        """
+        self._learn = True
         if self.force:
+            if self.last_day is not None and day == self.last_day and self._before is not None:
+                self._learned, self.rarity, self.held, self.last_day = copy.deepcopy(self._before)
+                self._before = None
+            elif (self.last_day is not None and day <= self.last_day) or (
+                self.training_end is not None and day <= self.training_end
+            ):
+                self._learn = False
             return
         again = "(kaad score --force-day scores it anyway)"
         if self.last_day is not None and day == self.last_day:
@@ -154,6 +170,9 @@ class DayState:
         True for the windows of alerting, unsuppressed identity-days (same index).
         """
         logged, self._log = self._log.frame(), NoveltyLog()
+        if not self._learn:
+            return
+        self._before = copy.deepcopy((self._learned, self.rarity, dict(self.held), self.last_day))
         hot = alerted.reindex(windows.index, fill_value=False).to_numpy(dtype=bool)
         where = _window_keys(windows.index).get_indexer(
             pd.MultiIndex.from_arrays([logged["identity"], logged["window_start"]])
@@ -175,6 +194,7 @@ class DayState:
     def accept(self, identity: str, day: date) -> Held:
         """Learn a held identity-day as normal (what ``kaad accept`` does); return what was learned."""
         held = self.held.pop((identity, day), None)
+        self._before = None  # a rerun of the last day must not undo this
         if held is None:
             days = sorted(str(d) for who, d in self.held if who == identity)
             raise KaadError(
@@ -198,7 +218,7 @@ class DayState:
     def __getstate__(self) -> dict:
         kept = dict(self.__dict__)
         kept.pop("_log", None)
-        kept["force"] = False
+        kept["force"], kept["_learn"] = False, True
         return kept
 
     def __setstate__(self, state: dict) -> None:

@@ -238,3 +238,23 @@ def test_the_state_is_per_model_and_cluster(bundle, tmp_path, monkeypatch):
     assert (staging.last_day, other_model.last_day) == (None, None)
     assert len({prod_path, staging_path, other_path}) == 3
     assert prod_path == tmp_path / model_key(bundle) / "prod.joblib"
+
+
+def test_a_forced_rerun_of_the_last_day_starts_from_before_it_and_learns_it_once(bundle, tmp_path):
+    state = DayState.from_bundle(bundle, "prod")
+    day = frame(usual_day("2026-03-04", nodes="abc") + alice_from(HOTEL, "2026-03-04"), tmp_path)
+    first = score(state, day, date(2026, 3, 4), {ALICE})
+    counted = state.rarity.trials_.loc[CI].iloc[0]
+    state.force = True
+    rerun = score(state, day, date(2026, 3, 4), {ALICE})
+    pd.testing.assert_frame_equal(rerun, first)  # node-c is as new as the first time
+    assert state.rarity.trials_.loc[CI].iloc[0] == counted and list(state.held) == [(ALICE, date(2026, 3, 4))]
+
+
+def test_a_forced_day_inside_training_is_scored_and_teaches_nothing(bundle, tmp_path):
+    state = DayState.from_bundle(bundle, "prod", force=True)
+    score(state, frame(usual_day("2026-03-03", nodes="abc"), tmp_path), date(2026, 3, 3), set())
+    assert state.last_day is None
+    state.force = False
+    later = score(state, frame(usual_day("2026-03-04", nodes="abc"), tmp_path), date(2026, 3, 4), set())
+    assert novelty(later, NODE.format("c"))["new_identity"] == 1.0
