@@ -88,7 +88,7 @@ def test_every_window_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trai
         if page is not None:
             assert page["reasons"] == [f"[{r['rarity']}] {r['text']}" for r in f["reasons"]] and page["calls"]
     # A rerun pages nobody twice, and still exits 1 for the same windows.
-    rerun = runner.invoke(app, args)
+    rerun = runner.invoke(app, [*args, "--force-day"])  # the day was scored: a rerun is forced
     assert rerun.exit_code == 1
     assert f"sns: 0 finding(s) published, {n} already published before" in rerun.stdout
     assert _received(sqs, queue) == []
