@@ -194,13 +194,13 @@ class DayState:
     def accept(self, identity: str, day: date) -> Held:
         """Learn a held identity-day as normal (what ``kaad accept`` does); return what was learned."""
         held = self.held.pop((identity, day), None)
-        self._before = None  # a rerun of the last day must not undo this
         if held is None:
             days = sorted(str(d) for who, d in self.held if who == identity)
             raise KaadError(
                 f"nothing of {identity!r} on {day} is held back in this state for cluster {self.cluster!r} "
                 + (f"(held days of {identity!r}: {', '.join(days)})" if days else f"(no day of {identity!r} is held)")
             )
+        self._before = None  # a rerun of the last day must not undo this
         self._learned.fold(held.novelty)
         if self.rarity is not None and len(held.windows):
             self.rarity.partial_fit(self._features(held.windows))
