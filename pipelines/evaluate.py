@@ -14,6 +14,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from errors import KaadError
 
 TOP_K = (10, 20, 50, 100)
+#: Scenario names of labelled benign change (labels.csv), which are not attacks.
+BENIGN_PREFIX = "benign_"
 # What identifies an event for the evaluation-set hash; the request URI carries the resource,
 # namespace and name. Stable columns only, so the hash survives new derived columns.
 _EVAL_SET_COLUMNS = ("audit_id", "timestamp", "identity", "verb", "request_uri", "response_code")
@@ -73,7 +75,8 @@ def read_labels(
     (``[scenario]``), which needs the labelled events to find each one's identity and time.
     An auditID that names no event keeps its row with no identity and no window, so that
     :func:`evaluate` counts it as unmatched instead of it vanishing. ``data`` is the file's
-    content when the caller has already read it.
+    content when the caller has already read it. Rows whose scenario starts with ``benign_``
+    (the simulator's benign change) are left out: they name false positives, not attacks.
     """
     try:
         table = pd.read_csv(path if data is None else io.BytesIO(data))
@@ -83,9 +86,9 @@ def read_labels(
         table["scenario"] = table.get("label", "labelled")
     starts: pd.Series | np.ndarray
     if {"identity", "window_start"} <= set(table.columns):
-        starts = pd.to_datetime(table["window_start"], utc=True)
+        starts = pd.to_datetime(table["window_start"], utc=True, format="ISO8601")
     elif {"identity", "timestamp"} <= set(table.columns):
-        starts = pd.to_datetime(table["timestamp"], utc=True).dt.floor(freq)
+        starts = pd.to_datetime(table["timestamp"], utc=True, format="ISO8601").dt.floor(freq)
     elif "auditID" in table.columns:
         if events is None:
             raise KaadError(f"{str(path)!r} labels auditIDs; give the labelled events too")
@@ -96,13 +99,16 @@ def read_labels(
     else:
         raise KaadError(f"{str(path)!r} has neither identity/timestamp, identity/window_start nor auditID columns")
     identity = table["identity"].astype(object)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "identity": identity.where(identity.isna(), identity.astype(str)),
             "window_start": starts,
             "scenario": table["scenario"].astype(str),
         }
     )
+    # Benign change (a node replaced, a new hire) is labelled so that false positives can be
+    # named; it is not an attack, so it is not a positive.
+    return out[~out["scenario"].str.startswith(BENIGN_PREFIX)].reset_index(drop=True)
 
 
 def eval_set_hash(events: pd.DataFrame, labels: bytes) -> str:

@@ -1,0 +1,48 @@
+"""The committed docs/detection.json is complete, and docs/detection.md is what it renders to.
+
+Cheap (no simulation): `make eval` writes both from one run; editing either by hand, or
+changing the renderer without running `make eval`, fails here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from evaluation.render import render
+from evaluation.schema import missing_fields
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _doc() -> dict:
+    return json.loads((DOCS / "detection.json").read_text())
+
+
+def test_the_committed_json_parses_and_has_every_field_of_the_schema():
+    doc = _doc()
+    assert missing_fields(doc) == []
+    assert doc["generated_by"].startswith("make eval")
+    assert len(doc["seeds"]) >= 3
+    assert all(len(s["attack_free_days"]) >= 7 for s in doc["seeds"])
+
+
+def test_a_missing_field_is_named_by_its_path():
+    doc = _doc()
+    broken = copy.deepcopy(doc)
+    del broken["seeds"][1]["attacks"][0]["detector"]["identity_rank"]
+    del broken["aggregate"]["alerts_per_attack_free_day"]
+    assert missing_fields(broken) == [
+        "seeds[1].attacks[0].detector.identity_rank",
+        "aggregate.alerts_per_attack_free_day",
+    ]
+
+
+def test_detection_md_is_what_the_json_renders_to():
+    assert (DOCS / "detection.md").read_text() == render(_doc())
+
+
+def test_every_seed_has_its_plot():
+    for seed in _doc()["seeds"]:
+        assert (DOCS / "detection" / f"seed-{seed['seed']}.png").is_file()
