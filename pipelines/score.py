@@ -91,13 +91,13 @@ class _DayFeatures:
     spill: Path | None  # the day's events as read (event table schema), for explanations
 
 
-def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path, state=None) -> _DayFeatures:
+def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path) -> _DayFeatures:
     """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
 
     The events themselves go to a temporary Parquet file as they came (no conversion), so the
     explained identities' calls can be read back later without holding the day in memory.
     """
-    encoder = copy.deepcopy(state.encoder if state is not None else bundle.encoder)  # learns the day as it goes; the bundle stays as trained
+    encoder = copy.deepcopy(bundle.encoder)  # learns the day as it goes; the bundle stays as trained
     accumulator = WindowAccumulator()
     values: _Seen = {}
     writer, path = None, spill_dir / "events.parquet"
@@ -197,7 +197,6 @@ def score_batches(
     alert_percentile: float | None = None,
     allowlist: Allowlist | None = None,
     stats: IngestStats | None = None,
-    state=None,
 ) -> ScoreResult:
     """Score a stream of event batches (time-ordered) against ``bundle`` and explain windows.
 
@@ -213,12 +212,10 @@ def score_batches(
     if day is not None:
         batches = one_day(batches, day, in_day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
-        feats = _featurise_day(batches, bundle, Path(tmp), state)
+        feats = _featurise_day(batches, bundle, Path(tmp))
         windows = feats.windows
         bundle.check_schema(windows)
         day = day or _main_day(windows)
-        if state is not None and day is not None:
-            state.check_day(day)
         n_other_days = in_day.left_out
         if day is not None and not windows.empty:
             starts = pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()
@@ -246,9 +243,6 @@ def score_batches(
         )
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
         decisions = _apply_allowlist(out, feats.values, allowlist, bundle)
-        if state is not None and day is not None:
-            alerted = out["is_alert"] & ~out["suppressed"]
-            state.advance(day, out[bundle.feature_names], alerted.groupby(level="identity").transform("any"))
         positions = np.flatnonzero((np.arange(len(out)) < top) | out["is_alert"].to_numpy(dtype=bool))
         head = out.iloc[positions]
         marked = _explained_events(
@@ -343,7 +337,6 @@ def score_day(
     on_progress: Callable[[int, str], None] | None = None,
     aws=None,
     trusted_proxies: tuple | None = None,
-    state=None,
 ) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
@@ -358,7 +351,6 @@ def score_day(
         alert_percentile=alert_percentile,
         allowlist=allowlist,
         stats=ingestor.stats,
-        state=state,
     )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
