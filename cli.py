@@ -543,6 +543,14 @@ def score_cmd(
     ),
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
+    force_day: Annotated[
+        bool,
+        typer.Option(
+            "--force-day",
+            help="Score a day the model's day state refuses: already scored, out of order, or on or "
+            "before the training end (its novelty is then understated).",
+        ),
+    ] = False,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -578,6 +586,7 @@ def score_cmd(
             metrics=metrics,
             notify_state=notify_state,
             trusted_proxies=_proxies(trusted_proxies),
+            force_day=force_day,
         )
         if every_day:
             done, days = None, run_score_days(job)
@@ -632,6 +641,57 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
     tail = f"; nothing at or above percentile {fail_on:g}: exit 0" if fail_on is not None else ": exit 0"
     out.print(summary + tail, markup=False)
     return 0
+
+
+@app.command("accept")
+def accept_cmd(
+    identity: Annotated[str, typer.Argument(help="The identity of the finding.", show_default=False)],
+    day: Annotated[str, typer.Option(help="The UTC day of the finding, YYYY-MM-DD.", show_default=False)],
+    model: Annotated[
+        str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="The model of this MLflow run (any unique start of its id).")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="The model of this bundle file.")] = None,
+    cluster: Annotated[str, typer.Option(help="The cluster the day was scored for (eks://NAME, else default).")] = (
+        "default"
+    ),
+    state_dir: Annotated[
+        Path, typer.Option(help="Where kaad score keeps day states (out/state, or <its --out>/state).")
+    ] = Path("out/state"),
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
+) -> None:
+    """Accept an alerting identity-day as normal: what it introduced is usual from the next scored day on.
+
+    Until accepted (or allowlisted), the new values of an alerting day stay new on every later day.
+
+    Example: kaad accept alice --day 2026-03-22 --bundle model.joblib
+    """
+    from datetime import date as date_type
+
+    from pipelines.daily import AcceptJob, accept_finding
+    from safe_text import printable
+
+    try:
+        job = AcceptJob(
+            identity=identity,
+            day=date_type.fromisoformat(day),
+            model=model,
+            run=run,
+            bundle=bundle,
+            cluster=cluster.removeprefix("eks://").strip("/"),
+            state_dir=state_dir,
+            tracking_uri=tracking_uri,
+            signing_key_file=signing_key_file,
+        )
+        held, path = accept_finding(job)
+    except (KaadError, ValueError) as exc:
+        raise _fail(exc) from None
+    out.print(
+        printable(f"accepted {identity} on {day}: {len(held.windows)} window(s), ")
+        + f"{len(held.novelty)} new value(s) learned -> {path}",
+        markup=False,
+    )
 
 
 allowlist_app = typer.Typer(no_args_is_help=True, help="Check an allowlist file (format: README.md, 'An allowlist').")

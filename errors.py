@@ -35,7 +35,12 @@ class ModelSignatureError(ModelCompatibilityError):
     """A signing key is configured and a model bundle is unsigned or signed with another key."""
 
 
+class DayOrderError(KaadError, ValueError):
+    """A day to score is on or before what the model's day state has learned (or out of order)."""
+
+
 __all__ = [
+    "DayOrderError",
     "KaadError",
     "InputNotFoundError",
     "MalformedEventError",

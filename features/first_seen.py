@@ -27,6 +27,49 @@ DEFAULT_ATTRIBUTES = (
     ("image", "image"),
 )
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads identity bits
+#: Columns of a :class:`NoveltyLog` frame: which window, which encoder set, which key.
+LOG_COLUMNS = ("identity", "window_start", "column", "key")
+
+
+class NoveltyLog:
+    """What ``transform`` flagged new, window by window: the values each window introduced.
+
+    A sink, not state: an encoder copied with :func:`copy.deepcopy` writes to the same log, so
+    the daily job can learn afterwards only the values of the windows it chose
+    (:meth:`FirstSeenEncoder.fold`), whichever copies scoring made. Values are kept as the
+    encoder's 64-bit keys (an (identity, value) hash), never as text.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def __deepcopy__(self, memo) -> NoveltyLog:
+        return self
+
+    def record(self, identity: pd.Series, window: np.ndarray, column: int, keys: np.ndarray, rows: np.ndarray) -> None:
+        if len(rows):
+            self._parts.append(
+                pd.DataFrame(
+                    {
+                        "identity": identity.to_numpy(dtype=object)[rows].astype(str),
+                        "window_start": (
+                            pd.DatetimeIndex(window[rows]).as_unit("ns").asi8
+                            if window.dtype == object
+                            else np.asarray(window[rows], dtype=np.int64)
+                        ),
+                        "column": np.full(len(rows), column, dtype=np.int64),
+                        "key": keys[rows].astype(np.uint64),
+                    }
+                )
+            )
+
+    def frame(self) -> pd.DataFrame:
+        """Every (identity, window_start in ns, column, key) flagged new, once."""
+        if not self._parts:
+            return pd.DataFrame(
+                {c: pd.Series(dtype=t) for c, t in zip(LOG_COLUMNS, (str, np.int64, np.int64, np.uint64), strict=True)}
+            )
+        return pd.concat(self._parts, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
 def _codes_hash(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +150,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
                 # int64 nanoseconds (or plain numbers): cheap to compare and to reduce
                 column = X[self.window_column]
                 window = (
-                    pd.DatetimeIndex(column).asi8
+                    pd.DatetimeIndex(column).as_unit("ns").asi8  # one unit: the log keys windows by it
                     if pd.api.types.is_datetime64_any_dtype(column.dtype)
                     else column.to_numpy()
                 )
@@ -184,7 +227,11 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             out[rows] = ~pd.Index(keys[rows]).duplicated(keep="first")
             return out
         codes, uniques = pd.factorize(keys[rows])
-        stamps = pd.DatetimeIndex(window[rows]).asi8 if window.dtype == object else window[rows].astype(np.int64)
+        stamps = (
+            pd.DatetimeIndex(window[rows]).as_unit("ns").asi8
+            if window.dtype == object
+            else window[rows].astype(np.int64)
+        )
         first = np.full(len(uniques), np.iinfo(np.int64).max)
         np.minimum.at(first, codes, stamps)
         out[rows] = stamps == first[codes]
@@ -201,16 +248,41 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
                 f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
                 f"{len(seen_sets) + 1} columns as input"
             )
+        log: NoveltyLog | None = getattr(self, "novelty_log_", None)
         cols = []
+
+        def flag(keys: np.ndarray, candidates: np.ndarray) -> None:
+            cols.append(self._first_window(keys, window, candidates))
+            if log is not None and window is not None:
+                log.record(identity, window, len(cols) - 1, keys, np.flatnonzero(cols[-1]))
+
         for seen, values in zip(seen_sets, attrs, strict=True):
             pairs, missing = self._pairs(identity, values)
-            cols.append(self._first_window(pairs, window, ~missing & ~seen.contains(pairs)))
+            flag(pairs, ~missing & ~seen.contains(pairs))
         ids = _codes_hash(identity)[0]
-        cols.append(self._first_window(ids, window, ~self.identities_.contains(ids)))
+        flag(ids, ~self.identities_.contains(ids))
         if self._tracks_ranges(X):
             ranges, missing = _codes_hash(ip_range(ips) if ips is not None else pd.Series(pd.NA, index=identity.index))
-            cols.append(self._first_window(ranges, window, ~missing & ~self.ip_ranges_.contains(ranges)))
+            flag(ranges, ~missing & ~self.ip_ranges_.contains(ranges))
         return np.column_stack(cols).astype(np.float64)
+
+    def log_novelty(self, log: NoveltyLog | None) -> FirstSeenEncoder:
+        """Record what ``transform`` flags new into ``log`` from now on (None stops); return self."""
+        self.novelty_log_ = log
+        return self
+
+    def fold(self, logged: pd.DataFrame) -> FirstSeenEncoder:
+        """Learn logged keys (rows of :meth:`NoveltyLog.frame`) as seen: the windows chosen to be normal."""
+        check_is_fitted(self, "seen_")
+        assert self.seen_ is not None, "fit sets seen_ to a list before it returns"
+        sets = [*self.seen_, self.identities_, self.ip_ranges_]
+        columns = logged["column"].to_numpy(dtype=np.int64)
+        keys = logged["key"].to_numpy(dtype=np.uint64)
+        for column in np.unique(columns):
+            new = np.unique(keys[columns == column])
+            target = sets[column]
+            target.add(new[~target.contains(new)])
+        return self
 
     def _tracks_ranges(self, X) -> bool:
         return bool(self.track_ip_ranges and isinstance(X, pd.DataFrame) and self.identity_column in X.columns)

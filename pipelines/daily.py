@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 
 from errors import KaadError
+from models.day_state import Held, load_state, model_key, open_state, save_state, state_path
+from models.persistence import signing_key
 from models.registry import resolve_bundle
 from pipelines.allowlist import load_allowlist
 from pipelines.ingest import IngestStats, cluster_of, ingest
@@ -48,8 +50,22 @@ class ScoreJob:
     metrics: str | None = None  # cloudwatch:NAMESPACE
     notify_state: Path = Path("out/notify-ledger.json")
     trusted_proxies: tuple | None = None
-    #: The cluster's name for metrics (default: from the inputs' paths).
+    #: The cluster's name for metrics and the day state (default: from the inputs' paths).
     cluster: str | None = None
+    #: Score a day the state refuses (on or before its last day or the training end).
+    force_day: bool = False
+    #: Where day states live (default: ``<out_dir>/state``, else out/state).
+    state_dir: Path | None = None
+
+    def state_root(self) -> Path:
+        """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
+
+        Reports are named by their day, so a daily job gives the same ``--out`` every day and
+        finds its state there; without ``--out`` each day's reports go to out/score-DAY.
+        """
+        if self.state_dir is not None:
+            return self.state_dir
+        return (self.out_dir if self.out_dir is not None else Path("out")) / "state"
 
     def check(self) -> None:
         """Raise :class:`errors.KaadError` for options that cannot work together."""
@@ -71,6 +87,7 @@ class ScoreJobResult:
     model_label: str
     written: list[Path] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    state_file: Path | None = None
 
 
 def _write_reports(job: ScoreJob, result: ScoreResult, label: str, target: Path) -> list[Path]:
@@ -115,6 +132,9 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         bundle=job.bundle, run=job.run, model=job.model, tracking_uri=job.tracking_uri, key_file=job.signing_key_file
     )
     allow = None if job.allowlist is None else load_allowlist(job.allowlist, job.day or date.today())
+    key = signing_key(job.signing_key_file)
+    cluster = job.cluster or cluster_of(job.inputs)
+    state, state_file = open_state(job.state_root(), loaded, cluster, key=key, force=job.force_day)
     result = score_day(
         job.inputs,
         loaded,
@@ -125,7 +145,10 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         allowlist=allow,
         aws=job.aws,
         trusted_proxies=job.trusted_proxies,
+        state=state,
     )
+    # The day is learned once scored, whatever happens to its reports.
+    save_state(state, state_file, key=key)
     target = job.out_dir or Path("out") / f"score-{result.day}"
     target.mkdir(parents=True, exist_ok=True)
     written = _write_reports(job, result, label, target)
@@ -136,7 +159,46 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         if not csv_path.exists():
             score_outputs.write_csv(result, csv_path)
         log_scoring(result, model_label=label, top_csv=csv_path, tracking_uri=job.tracking_uri)
-    return ScoreJobResult(result, label, written, _send(job, result))
+    return ScoreJobResult(result, label, written, _send(job, result), state_file)
+
+
+@dataclass(frozen=True)
+class AcceptJob:
+    """``kaad accept``: which finding (identity and day), of which model and cluster."""
+
+    identity: str
+    day: date
+    model: str | None = None
+    run: str | None = None
+    bundle: Path | None = None
+    cluster: str = "default"
+    state_dir: Path = Path("out/state")
+    tracking_uri: str | None = None
+    signing_key_file: Path | None = None
+
+
+def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
+    """Learn an alerting identity-day as normal in the model's day state; return it and the state file.
+
+    The state keeps every alerting identity-day it held back (window features and the values
+    they introduced), so accepting needs no report and no logs.
+    """
+    if sum(x is not None for x in (job.model, job.run, job.bundle)) > 1:
+        raise KaadError("give at most one of --model, --run, --bundle")
+    loaded, label = resolve_bundle(
+        bundle=job.bundle, run=job.run, model=job.model, tracking_uri=job.tracking_uri, key_file=job.signing_key_file
+    )
+    key = signing_key(job.signing_key_file)
+    path = state_path(job.state_dir, model_key(loaded), job.cluster)
+    if not path.exists():
+        raise KaadError(
+            f"no day state of {label} for cluster {job.cluster!r} in {str(job.state_dir)!r}: "
+            "kaad score keeps them in out/state, or in <--out>/state"
+        )
+    state = load_state(path, key=key)
+    held = state.accept(job.identity, job.day)
+    save_state(state, path, key=key)
+    return held, path
 
 
 @dataclass

@@ -130,7 +130,9 @@ def test_hostile_strings_are_inert_everywhere(tmp_path, bundle_path, hostile_day
 def test_exit_codes_follow_fail_on(tmp_path, bundle_path, hostile_day):
     found = _score(tmp_path, bundle_path, hostile_day, "--fail-on", "90")
     assert found.exit_code == 1 and "at or above percentile 90: exit 1" in found.stdout
-    quiet = _score(tmp_path, bundle_path, AUDIT / "normal_3days.jsonl", "--day", "2026-03-03", "--fail-on", "100")
+    quiet = _score(
+        tmp_path, bundle_path, AUDIT / "normal_3days.jsonl", "--day", "2026-03-03", "--fail-on", "100", "--force-day"
+    )  # a training day: forced
     assert quiet.exit_code == 0 and "nothing at or above percentile 100: exit 0" in quiet.stdout
     broken = _score(tmp_path, tmp_path / "missing.joblib", hostile_day)
     assert broken.exit_code == 2 and "no model bundle" in broken.stderr
@@ -318,7 +320,7 @@ def test_an_entry_hides_no_sensitive_action_or_new_network_it_does_not_name(tmp_
         '"n_attempted", "new_source_ip", "new_ip_range"]\n'
         'reason = "red-team exercise, ticket SEC-42"\nexpires = 2099-01-01\n'
     )
-    covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow))
+    covered = _score(tmp_path, bundle_path, stolen_token_day, "--allowlist", str(allow), "--force-day")  # a rerun
     assert covered.exit_code == 0, covered.output
     night = next(r for r in _rows(tmp_path) if r["identity"] == ALICE and r["window_start"].startswith("2026-03-05 02"))
     assert (night["suppressed"], night["suppressed_reason"]) == ("True", "red-team exercise, ticket SEC-42")
@@ -400,7 +402,7 @@ def test_a_directory_of_many_days_says_which_day_it_scored_and_what_it_left_out(
     assert busiest.exit_code == 0, busiest.output
     assert "day scored: 2026-03-05 (UTC); 306 events of other days read and not scored" in busiest.output
 
-    chosen = _score(tmp_path / "chosen", bundle_path, logs, "--format", "csv", "--day", "2026-03-03")
+    chosen = _score(tmp_path / "chosen", bundle_path, logs, "--format", "csv", "--day", "2026-03-03", "--force-day")
     assert chosen.exit_code == 0, chosen.output
     assert "day scored: 2026-03-03 (UTC); 313 events of other days read and not scored" in chosen.output
 
@@ -416,7 +418,10 @@ def test_day_all_scores_every_day_oldest_first_each_with_its_own_report(tmp_path
     shutil.copy(AUDIT / "attack_day.jsonl", logs)  # listed first; scored last
     shutil.copy(AUDIT / "normal_3days.jsonl", logs)
 
-    result = _score(tmp_path / "all", bundle_path, logs, "--format", "csv", "--day", "all", "--fail-on", "90")
+    # Three of the days are training days: forced, scored, not learned.
+    result = _score(
+        tmp_path / "all", bundle_path, logs, "--format", "csv", "--day", "all", "--fail-on", "90", "--force-day"
+    )
 
     scored = re.findall(r"day scored: (\S+) \(UTC\)(.*)", result.output)
     assert [d for d, _ in scored] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"], result.output

@@ -440,7 +440,7 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     metrics = {m["MetricName"] for m in _client("cloudwatch").list_metrics(Namespace="kaad")["Metrics"]}
     assert metrics == {"WindowsScored", "Findings", "Suppressed", "Rejects"}
 
-    rerun = runner.invoke(app, args)
+    rerun = runner.invoke(app, [*args, "--force-day"])  # the day was scored: a rerun is forced
     assert rerun.exit_code == 0
     assert f"sns: 0 finding(s) published, {n_alerts} already published before" in rerun.stdout
     assert "day metrics already put before" in rerun.stdout

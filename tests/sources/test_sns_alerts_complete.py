@@ -89,7 +89,7 @@ def test_every_identity_day_at_or_above_fail_on_is_paged_not_only_the_top(oncall
             assert page["reasons"] == [f"[{r['rarity']}] {r['text']}" for r in f["reasons"]] and page["calls"]
             assert [w["window_start"] for w in page["windows"]] == [w["window_start"] for w in f["windows"]]
     # A rerun pages nobody twice, and still exits 1 for the same identity-days.
-    rerun = runner.invoke(app, args)
+    rerun = runner.invoke(app, [*args, "--force-day"])  # the day was scored: a rerun is forced
     assert rerun.exit_code == 1
     assert f"sns: 0 finding(s) published, {n} already published before" in rerun.stdout
     assert _received(sqs, queue) == []

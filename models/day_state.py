@@ -1,0 +1,289 @@
+"""DayState: what a model learns after training, one scored day at a time, for one cluster.
+
+A trained bundle's first-seen encoder and action rarity stop at the training end. Scored day
+after day, a benign value first seen after training would be "new" every morning. The state
+carries both forward: after a day is scored, the values its quiet windows introduced become
+usual and their actions are counted. What an alerting identity-day introduced is held back,
+and stays new on the following days whatever they look like, until a person accepts the
+finding (:meth:`DayState.accept`, ``kaad accept``): an attacker does not become usual by
+waiting a day. The held identity-days keep their window features and the keys of the values
+they introduced, so accepting needs nothing but the state.
+
+The daily job keeps one state per model and cluster (:func:`state_path`), saved beside the
+reports with a SHA-256 and, with a signing key, an HMAC, like model bundles.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from errors import DayOrderError, KaadError, ModelCompatibilityError
+from features.first_seen import FirstSeenEncoder, NoveltyLog
+from models.persistence import read_verified, sign, signing_key
+
+STATE_FORMAT = 1
+
+
+def model_key(bundle) -> str:
+    """A short fingerprint of a trained model: the same bundle gives the same key wherever it is
+    loaded from (a file, an MLflow run, a registered alias), another training run another key."""
+    facts = (
+        bundle.created,
+        bundle.training_start,
+        bundle.training_end,
+        float(bundle.threshold),
+        bundle.n_windows,
+        bundle.n_events,
+        bundle.window,
+        list(bundle.feature_names),
+        sorted((str(k), str(v)) for k, v in bundle.params.items()),
+    )
+    return hashlib.sha256(repr(facts).encode()).hexdigest()[:16]
+
+
+def state_path(root: Path, model: str, cluster: str) -> Path:
+    """``<root>/<model key>/<cluster>.joblib`` (the cluster name made safe for a file name)."""
+    return Path(root) / model / (re.sub(r"[^A-Za-z0-9._-]", "_", cluster) + ".joblib")
+
+
+def _as_day(value) -> date | None:
+    if value is None or value == "":
+        return None
+    return pd.Timestamp(value).date()
+
+
+@dataclass
+class Held:
+    """An alerting identity-day, not learned until accepted: its windows and the values they introduced."""
+
+    windows: pd.DataFrame  # window features, index (identity, window_start)
+    novelty: pd.DataFrame  # NoveltyLog rows of those windows
+
+
+class DayState:
+    """The encoder and rarity of a model, carried forward day by day for one cluster.
+
+    Scoring uses :attr:`encoder` and :attr:`rarity`, calls :meth:`check_day` before and
+    :meth:`advance` after. Days are scored once and in order; a day on or before the last one
+    scored, or on or before the model's training end, is refused unless ``force`` is set.
+
+    Examples
+    --------
+    >>> state = DayState(FirstSeenEncoder(), None, model="m", cluster="c", training_end=date(2026, 3, 1))
+    >>> state.check_day(date(2026, 3, 2))
+    >>> state.check_day(date(2026, 3, 1))
+    Traceback (most recent call last):
+    ...
+    errors.DayOrderError: day 2026-03-01 is on or before the model's training end (2026-03-01): ...
+    """
+
+    def __init__(
+        self,
+        encoder: FirstSeenEncoder,
+        rarity=None,
+        *,
+        model: str,
+        cluster: str,
+        training_end: date | None = None,
+        last_day: date | None = None,
+        force: bool = False,
+    ):
+        self._learned = encoder
+        self.rarity = rarity
+        self.model = model
+        self.cluster = cluster
+        self.training_end = training_end
+        self.last_day = last_day
+        self.force = force
+        self.held: dict[tuple[str, date], Held] = {}
+        self._log = NoveltyLog()
+        #: What was learned before the last day, so a forced rerun of that day starts from it.
+        self._before: tuple | None = None
+        self._learn = True  # False while a forced day that is not to be learned is scored
+
+    @classmethod
+    def from_bundle(cls, bundle, cluster: str, *, force: bool = False) -> DayState:
+        """A state that has learned what the bundle learned, and no day since."""
+        return cls(
+            copy.deepcopy(bundle.encoder),
+            copy.deepcopy(getattr(bundle, "rarity", None)),  # bundles before v2 have none
+            model=model_key(bundle),
+            cluster=cluster,
+            training_end=_as_day(bundle.training_end),
+            force=force,
+        )
+
+    @property
+    def encoder(self) -> FirstSeenEncoder:
+        """A copy of the learned encoder for one day's scoring; what it flags new is logged here.
+
+        A copy, so that scoring (which teaches its encoder the day as it goes) never changes
+        what the state has learned; :meth:`advance` then learns what the quiet windows introduced.
+        """
+        return copy.deepcopy(self._learned).log_novelty(self._log)
+
+    def check_day(self, day: date) -> None:
+        """Raise :class:`errors.DayOrderError` unless ``day`` comes after everything learned.
+
+        Forced, the last day scored is scored again from what was learned before it (a rerun
+        gives the same result and learns the day once); an earlier day, or one inside
+        training, is scored against what has been learned and teaches nothing.
+        """
+        self._learn = True
+        if self.force:
+            if self.last_day is not None and day == self.last_day and self._before is not None:
+                self._learned, self.rarity, self.held, self.last_day = copy.deepcopy(self._before)
+                self._before = None
+            elif (self.last_day is not None and day <= self.last_day) or (
+                self.training_end is not None and day <= self.training_end
+            ):
+                self._learn = False
+            return
+        again = "(kaad score --force-day scores it anyway)"
+        if self.last_day is not None and day == self.last_day:
+            raise DayOrderError(f"day {day} was already scored with this model for cluster {self.cluster!r} {again}")
+        if self.last_day is not None and day < self.last_day:
+            raise DayOrderError(
+                f"day {day} is out of order: this model has scored cluster {self.cluster!r} "
+                f"up to {self.last_day}, and days are scored oldest first {again}"
+            )
+        if self.training_end is not None and day <= self.training_end:
+            raise DayOrderError(
+                f"day {day} is on or before the model's training end ({self.training_end}): "
+                f"its values are not new to the model {again}"
+            )
+
+    def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series) -> None:
+        """Learn the scored ``day``: its quiet windows' values and actions; hold its alerting ones back.
+
+        ``windows``: the day's window features, index (identity, window_start); ``alerted``:
+        True for the windows of alerting, unsuppressed identity-days (same index).
+        """
+        logged, self._log = self._log.frame(), NoveltyLog()
+        if not self._learn:
+            return
+        self._before = copy.deepcopy((self._learned, self.rarity, dict(self.held), self.last_day))
+        hot = alerted.reindex(windows.index, fill_value=False).to_numpy(dtype=bool)
+        where = _window_keys(windows.index).get_indexer(
+            pd.MultiIndex.from_arrays([logged["identity"], logged["window_start"]])
+        )
+        logged_hot = (where >= 0) & hot[np.maximum(where, 0)]
+        for identity in sorted(set(windows.index.get_level_values("identity")[hot])):
+            mine = hot & (windows.index.get_level_values("identity") == identity)
+            held = Held(self._features(windows[mine]), logged[logged_hot & (logged["identity"] == identity).to_numpy()])
+            if (identity, day) in self.held:  # the day scored again (forced): keep both
+                old = self.held[(identity, day)]
+                held = Held(pd.concat([old.windows, held.windows]), pd.concat([old.novelty, held.novelty]))
+            self.held[(identity, day)] = held
+        quiet = logged[(where >= 0) & ~logged_hot]
+        self._learned.fold(quiet[~_pairs(quiet).isin(self._quarantined())])
+        if self.rarity is not None and (~hot).any():
+            self.rarity.partial_fit(self._features(windows[~hot]))
+        self.last_day = day if self.last_day is None else max(self.last_day, day)
+
+    def accept(self, identity: str, day: date) -> Held:
+        """Learn a held identity-day as normal (what ``kaad accept`` does); return what was learned."""
+        held = self.held.pop((identity, day), None)
+        if held is None:
+            days = sorted(str(d) for who, d in self.held if who == identity)
+            raise KaadError(
+                f"nothing of {identity!r} on {day} is held back in this state for cluster {self.cluster!r} "
+                + (f"(held days of {identity!r}: {', '.join(days)})" if days else f"(no day of {identity!r} is held)")
+            )
+        self._before = None  # a rerun of the last day must not undo this
+        self._learned.fold(held.novelty)
+        if self.rarity is not None and len(held.windows):
+            self.rarity.partial_fit(self._features(held.windows))
+        return held
+
+    def _quarantined(self) -> pd.MultiIndex:
+        parts = [h.novelty for h in self.held.values()]
+        return _pairs(pd.concat(parts) if parts else NoveltyLog().frame())
+
+    def _features(self, windows: pd.DataFrame) -> pd.DataFrame:
+        names = getattr(self.rarity, "feature_names_in_", None)
+        return windows if names is None else windows[list(names)]
+
+    # The log is a sink for one day's scoring and force a choice of one run: neither is saved.
+    def __getstate__(self) -> dict:
+        kept = dict(self.__dict__)
+        kept.pop("_log", None)
+        kept["force"], kept["_learn"] = False, True
+        return kept
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._log = NoveltyLog()
+
+
+def _window_keys(index: pd.Index) -> pd.MultiIndex:
+    starts = pd.DatetimeIndex(index.get_level_values("window_start")).as_unit("ns").asi8
+    return pd.MultiIndex.from_arrays([index.get_level_values("identity").astype(str), starts])
+
+
+def _pairs(logged: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([logged["column"].to_numpy(), logged["key"].to_numpy()])
+
+
+def save_state(state: DayState, path: Path, *, key: bytes | None = None) -> str:
+    """Write the state, ``<path>.sha256`` and, with a signing key, ``<path>.sig``; return the SHA-256."""
+    path = Path(path)
+    key = signing_key() if key is None else key
+    buffer = io.BytesIO()
+    joblib.dump({"state_format": STATE_FORMAT, "state": state}, buffer, compress=3)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    sig = path.with_name(path.name + ".sig")
+    if key:
+        sig.write_text(f"{sign(data, key)}  {path.name}\n")
+    else:
+        sig.unlink(missing_ok=True)
+    tmp.replace(path)
+    return digest
+
+
+def load_state(path: Path, *, key: bytes | None = None) -> DayState:
+    """Load a state after checking its SHA-256 and, with a signing key, its signature."""
+    name = f"the day state {str(path)!r}"
+    if not Path(path).is_file():
+        raise KaadError(f"no day state at {str(path)!r}")
+    data = read_verified(Path(path), key=key, name=name)
+    saved = joblib.load(io.BytesIO(data))
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), DayState):
+        raise ModelCompatibilityError(f"{name} is not a kaad day state")
+    if saved.get("state_format") != STATE_FORMAT:
+        raise ModelCompatibilityError(
+            f"{name} has format {saved.get('state_format')!r}, this kaad reads {STATE_FORMAT}"
+        )
+    return saved["state"]
+
+
+def open_state(
+    root: Path, bundle, cluster: str, *, key: bytes | None = None, force: bool = False
+) -> tuple[DayState, Path]:
+    """The saved state of ``bundle`` and ``cluster`` under ``root``, or a fresh one; and where it is saved."""
+    path = state_path(root, model_key(bundle), cluster)
+    if not path.exists():
+        return DayState.from_bundle(bundle, cluster, force=force), path
+    state = load_state(path, key=key)
+    if state.model != model_key(bundle) or state.cluster != cluster:
+        raise ModelCompatibilityError(
+            f"the day state {str(path)!r} belongs to model {state.model} and cluster {state.cluster!r}, "
+            f"not {model_key(bundle)} and {cluster!r}"
+        )
+    state.force = force
+    return state, path
