@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from errors import KaadError
 from models.detector import DetectorParams
 from models.persistence import save_bundle
 from models.registry import resolve_bundle
@@ -47,11 +48,16 @@ def main() -> None:
     console.print(render_training(result, bundle_path, digest, tracked))
 
     console.rule("3. score day 21 with the champion")
-    bundle, label = resolve_bundle()
-    if tracked.promoted:
-        console.print(f"scoring with {label}: the model trained above", markup=False)
-    else:  # an earlier run (another `kaad train --promote`) holds the alias
-        console.print(f"scoring with {label}, NOT the model trained above: {tracked.promotion_note}", markup=False)
+    try:
+        bundle, label = resolve_bundle()
+    except KaadError as exc:  # e.g. a champion trained by an older kaad, which this one refuses
+        bundle, label = result.bundle, f"the model trained above ({bundle_path})"
+        console.print(f"the champion cannot score here ({exc}); scoring with {label}", markup=False)
+    else:
+        if tracked.promoted:
+            console.print(f"scoring with {label}: the model trained above", markup=False)
+        else:  # an earlier run (another `kaad train --promote`) holds the alias
+            console.print(f"scoring with {label}, NOT the model trained above: {tracked.promotion_note}", markup=False)
     scored = score_day(held_out, bundle, top=20)
     console.print(score_outputs.render_table(scored))
     report = DEMO_DIR / f"kaad-{scored.day}.html"
