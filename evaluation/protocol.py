@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evaluation.config import EvalConfig
-from evaluation.ranks import attack_ranks, benign_windows, daily_recall, name_alert
+from evaluation.ranks import attack_ranks, benign_windows, daily_recall, name_alert, rank_of
 from evaluation.rules import COLUMNS as RULE_COLUMNS
 from evaluation.rules import NoveltyRule
 from events.schema import EVENT_SCHEMA
@@ -120,6 +120,21 @@ def _method_scores(result: ScoreResult, bundle: ModelBundle, rule: NoveltyRule, 
     }
 
 
+def _identity_day_ranks(result: ScoreResult, positives: pd.MultiIndex) -> dict:
+    """The detector ranks and alerts identity-days: the attacker's rank and alert are its
+    identity-day's (``result.identities``), not its best window's."""
+    days = result.identities
+    days = days.set_index("identity") if "identity" in days.columns else days.reset_index("day")
+    per = days["anomaly_score"].groupby(level="identity").max()
+    attackers = per.reindex(sorted(set(positives.get_level_values("identity")))).dropna()
+    alerting = days["is_anomaly"].groupby(level="identity").any()
+    return {
+        "identity": str(attackers.idxmax()),
+        "identity_rank": rank_of(per.to_numpy(), float(attackers.max())),
+        "alert": bool(alerting.reindex(attackers.index, fill_value=False).any()),
+    }
+
+
 def _score_attack(
     name: str, variant: str, day: date, table: Path, extra: Path, bundle: ModelBundle, rule: NoveltyRule
 ) -> tuple[dict, dict | None, pd.MultiIndex]:
@@ -159,6 +174,8 @@ def _score_attack(
     scores = _method_scores(result, bundle, rule, merged)
     for method, series in scores.items():
         ranks = attack_ranks(series, positives, bundle.threshold if method == "detector" else None)
+        if method == "detector":
+            ranks |= _identity_day_ranks(result, positives)
         ranks["daily_recall_at"] = {str(k): v for k, v in daily_recall(series, positives, DAILY_K).items()}
         record[method] = ranks
     record["kind"] = str(kinds_of([record["detector"]["identity"]])[0])

@@ -74,3 +74,25 @@ def test_daily_recall_is_the_share_of_the_attacks_windows_in_the_days_top_k():
         names=["identity", "window_start"],
     )
     assert daily_recall(day, attack, (1, 3, 5)) == {1: pytest.approx(1 / 3), 3: pytest.approx(2 / 3), 5: 1.0}
+
+
+def test_the_detector_ranks_and_alerts_the_attackers_identity_day():
+    """Under detector v2 an identity-day, not a window, is ranked and alerts: the attacker
+    (three quiet windows that add up) ranks first among the day's identities and alerts,
+    although another identity has the single highest window."""
+    from types import SimpleNamespace
+
+    from evaluation.protocol import _identity_day_ranks
+
+    day = pd.Timestamp("2026-03-23", tz="UTC")
+    identities = pd.DataFrame(
+        {"anomaly_score": [9.0, 4.0, 0.0], "is_anomaly": [True, False, False]},
+        index=pd.MultiIndex.from_tuples(
+            [("attacker", day), ("busy-benign", day), ("kubelet", day)], names=["identity", "day"]
+        ),
+    ).reset_index()  # as ScoreResult.identities holds them: identity and day are columns
+    positives = pd.MultiIndex.from_tuples(
+        [("attacker", day + pd.Timedelta(hours=h)) for h in (9, 12, 15)], names=["identity", "window_start"]
+    )
+    ranks = _identity_day_ranks(SimpleNamespace(identities=identities), positives)
+    assert ranks == {"identity": "attacker", "identity_rank": 1, "alert": True}
