@@ -23,6 +23,7 @@ import numpy as np
 from scenarios import networks
 from scenarios.cluster import KUBECTL_UAS, Actor, Cluster, sa_identity
 from scenarios.eks import Call, Identity
+from scenarios.normal import WORKING_HOURS
 
 #: The default user agents of the real tools intruders use, by tool. Everything else an
 #: attack sends is a user agent the cluster's own clients send.
@@ -34,8 +35,7 @@ TOOL_UAS: dict[str, str] = {
     "python-requests (kube-hunter, scripts)": PYTHON_REQUESTS,
     "Go net/http": GO_HTTP,
 }
-#: Local hours [start, end) as people's routines have them (scenarios.normal), and night.
-WORKING_HOURS = (9, 18)
+#: Local night hours [start, end); working hours are people's (scenarios.normal.WORKING_HOURS).
 NIGHT_HOURS = (0, 6)
 
 

@@ -15,6 +15,9 @@ from scenarios.cluster import Actor, Cluster, Routine
 from scenarios.eks import Call
 
 WATCH_Q = "allowWatchBookmarks=true&resourceVersion={rv}&timeout={t}m{s}s&timeoutSeconds={ts}&watch=true"
+#: People's and CI's working hours, local time (start inclusive, end exclusive); attacks that
+#: blend in use the same hours.
+WORKING_HOURS = (9, 18)
 DISCOVERY = [Call("get", path="/api", query="timeout=32s"), Call("get", path="/apis", query="timeout=32s")]
 
 
@@ -582,10 +585,10 @@ def hourly_weights(actor: Actor, routine: Routine, day: datetime) -> np.ndarray:
     weekday = (day + timedelta(hours=int(actor.tz_offset))).weekday()
     if routine.profile == "deploy":
         # Deploys cluster on Tuesdays and Thursdays, in working hours, never at weekends.
-        base = np.where((local >= 9) & (local < 18), 1.0, 0.0)
+        base = np.where((local >= WORKING_HOURS[0]) & (local < WORKING_HOURS[1]), 1.0, 0.0)
         return base * ({1: 2.5, 3: 2.5, 5: 0.0, 6: 0.0}.get(weekday, 0.6))
     if weekday >= 5:
         return np.where((local >= 10) & (local < 16), 0.05, 0.0)
-    w = np.where((local >= 9) & (local < 18), 1.0, 0.02)
+    w = np.where((local >= WORKING_HOURS[0]) & (local < WORKING_HOURS[1]), 1.0, 0.02)
     w[(local == 12)] = 0.4
     return w
