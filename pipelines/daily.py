@@ -223,19 +223,22 @@ def run_score_days(job: ScoreJob) -> DaysResult:
             raise KaadError("no events to score in the given inputs")
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")  # stdout is for results
-        quoted = str(table).replace("'", "''")
+        by_day = Path(tmp) / "by-day"
+        # One pass writes one table per UTC day (utc_day=YYYY-MM-DD/), so each day reads its own.
         con.execute(
-            "CREATE VIEW events AS SELECT *, CAST(timezone('UTC', timestamp) AS DATE) AS utc_day "
-            f"FROM read_parquet('{quoted}') WHERE timestamp IS NOT NULL"
+            "COPY (SELECT *, CAST(timezone('UTC', timestamp) AS DATE) AS utc_day "
+            f"FROM read_parquet({_sql_text(table)}) WHERE timestamp IS NOT NULL) "
+            f"TO {_sql_text(by_day)} (FORMAT parquet, PARTITION_BY (utc_day))"
         )
         each = replace(job, cluster=job.cluster or cluster_of(job.inputs))
         done = []
-        for (day,) in con.execute("SELECT DISTINCT utc_day FROM events ORDER BY utc_day").fetchall():
-            # One table per day, so each day reads its own events only.
-            part = Path(tmp) / f"events-{day}.parquet"
-            con.execute(
-                f"COPY (SELECT * EXCLUDE (utc_day) FROM events WHERE utc_day = DATE '{day}') "
-                f"TO '{str(part).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)"
-            )
-            done.append(run_score_job(replace(each, inputs=[str(part)], day=day)))
+        for part in sorted(by_day.glob("utc_day=*")):
+            day = date.fromisoformat(part.name.removeprefix("utc_day="))
+            files = [str(f) for f in sorted(part.glob("*.parquet"))]
+            done.append(run_score_job(replace(each, inputs=files, day=day)))
     return DaysResult(done, read.stats)
+
+
+def _sql_text(path: Path) -> str:
+    """``path`` as a DuckDB string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
