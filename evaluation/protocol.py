@@ -123,8 +123,7 @@ def _method_scores(result: ScoreResult, bundle: ModelBundle, rule: NoveltyRule, 
 def _identity_day_ranks(result: ScoreResult, positives: pd.MultiIndex) -> dict:
     """The detector ranks and alerts identity-days: the attacker's rank and alert are its
     identity-day's (``result.identities``), not its best window's."""
-    days = result.identities
-    days = days.set_index("identity") if "identity" in days.columns else days.reset_index("day")
+    days = result.identities.set_index("identity")  # one row per identity-day; identity and day are columns
     per = days["anomaly_score"].groupby(level="identity").max()
     attackers = per.reindex(sorted(set(positives.get_level_values("identity")))).dropna()
     alerting = days["is_anomaly"].groupby(level="identity").any()
