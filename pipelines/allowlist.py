@@ -6,7 +6,8 @@ The allowlist is a TOML file::
     identity = "system:serviceaccount:monitoring:prometheus-k8s"   # required; shell-style pattern
     user_agent = "Prometheus/*"      # optional: also every user agent of the window must match
     namespace = "monitoring"         # optional: also every namespace of the window must match
-    covers = ["n_exec"]              # optional: guarded reasons this entry may hide
+    covers = ["n_exec"]              # optional: guarded reasons this entry may hide, or
+                                     # rule:<name>, a rule it mutes for the identity (rules/)
     reason = "scrapes every namespace by design"
     expires = 2026-12-31
 
@@ -150,10 +151,11 @@ def _identity_pattern(value: object, where: str) -> str:
 def _covers(value: object, where: str) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise KaadError(f"{where}: covers must be a list of reason names, not {value!r}")
-    unknown = [v for v in value if v not in GUARDED]
+    unknown = [v for v in value if v not in GUARDED and not (v.startswith("rule:") and len(v) > 5)]
     if unknown:
         raise KaadError(
-            f"{where}: covers names {unknown!r}, which are not guarded reasons; choose from {', '.join(GUARDED)}"
+            f"{where}: covers names {unknown!r}, which are not guarded reasons; choose from {', '.join(GUARDED)}, "
+            "or rule:<name> to mute a rule"
         )
     return frozenset(value)
 

@@ -41,6 +41,8 @@ class TrainConfig:
     until: datetime | None = None
     #: Networks whose X-Forwarded-For entries are believed (None: loopback only).
     trusted_proxies: tuple | None = None
+    #: Sigma rule directories ("kaad": kaad's own) whose firing on the history is learned (rules/).
+    rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,12 @@ def train(
     ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
     in_range = RangeCounts()
     batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
+    spill = None
+    if config.rules:
+        from rules.learn import RuleSpill  # pySigma is imported only when rules are asked for
+
+        spill = RuleSpill(config.rules)
+        batches = spill.tee(batches)
     profiles = ProfileBuilder()
     windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
     if windows.empty:
@@ -204,6 +212,7 @@ def train(
         n_windows=len(windows),
         n_events=in_range.kept,  # trained on, not merely read
         profiles=profiles.profiles(),
+        rule_history=spill.learn().as_dict() if spill is not None else None,
     )
     constant = [str(c) for c in fit_windows.columns[fit_windows.nunique() <= 1]]
     result = TrainResult(
