@@ -722,6 +722,90 @@ def allowlist_check_cmd(
     out.print(f"{len(allowlist.entries)} active, {len(allowlist.expired)} expired entries", markup=False)
 
 
+rules_app = typer.Typer(no_args_is_help=True, help="Sigma rules for Kubernetes audit logs (README.md, 'Rules').")
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("test")
+def rules_test_cmd(
+    rules: Annotated[Path, typer.Argument(help="A Sigma rule file or a directory of them.", show_default=False)],
+    events: Annotated[list[str], typer.Argument(help="Audit logs: files, directories, globs.", show_default=False)],
+    show_query: Annotated[bool, typer.Option(help="Also print each rule's DuckDB query.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 2 if a rule did not convert or did not run.")] = False,
+) -> None:
+    """Run Sigma rules over audit events; per rule: converted or not (and why), its hits and the hit events.
+
+    Example: kaad rules test my-rules/ logs/2026-03-22/
+    """
+    from reports.rules_report import render_trial
+    from rules.trial import try_rules
+
+    try:
+        trial = try_rules([rules], events)
+    except (KaadError, ValueError) as exc:
+        raise _fail(exc) from None
+    out.print(render_trial(trial, show_query=show_query))
+    if strict and trial.n_problems:
+        raise typer.Exit(code=2)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export what the model learned for other tools.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("metric-filter")
+def export_metric_filter_cmd(
+    log_group: Annotated[
+        str, typer.Option(help="The cluster's audit log group, e.g. /aws/eks/prod/cluster.", show_default=False)
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="The model of this MLflow run (any unique start of its id).")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="The model of this bundle file.")] = None,
+    output: Annotated[str, typer.Option("--format", help="cloudformation (JSON template) or cli (aws commands).")] = (
+        "cloudformation"
+    ),
+    min_days: Annotated[
+        int, typer.Option(min=1, help="A known writer wrote pods or secrets on at least this many training days.")
+    ] = 1,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
+) -> None:
+    """CloudWatch metric filter + alarm: writes to pods or secrets by anyone the model never saw write them.
+
+    The model must have been trained with --rules (it then keeps who wrote pods and secrets).
+
+    Example: kaad export metric-filter --log-group /aws/eks/prod/cluster --bundle out/kaad-model.joblib
+    """
+    import json
+
+    from models.registry import resolve_bundle
+    from rules.history import RuleHistory
+    from rules.metric_filter import build_filter
+
+    try:
+        if output not in ("cloudformation", "cli"):
+            raise KaadError(f"--format must be cloudformation or cli, not {output!r}")
+        if sum(x is not None for x in (model, run, bundle)) > 1:
+            raise KaadError("give at most one of --model, --run, --bundle")
+        loaded, label = resolve_bundle(
+            bundle=bundle, run=run, model=model, tracking_uri=tracking_uri, key_file=signing_key_file
+        )
+        if loaded.rule_history is None:
+            raise KaadError(f"{label} was trained without --rules: it keeps no list of who writes pods and secrets")
+        made = build_filter(RuleHistory.from_dict(loaded.rule_history), log_group, min_days=min_days)
+        text = json.dumps(made.cloudformation(), indent=2) if output == "cloudformation" else made.cli()
+        if out_path is not None:
+            out_path.write_text(text + "\n")
+    except (KaadError, ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    if out_path is None:
+        typer.echo(text)
+    err.print(f"{len(made.writers)} known writer(s) from {label}; pattern of {len(made.pattern)} characters", markup=False)
+
+
 @app.command("doctor")
 def doctor_cmd(
     cluster: Annotated[str, typer.Argument(help="eks://CLUSTER", show_default=False)],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
@@ -126,6 +127,8 @@ def load_file(path: Path, backend: AuditBackend | None = None) -> list[Rule]:
         collection = SigmaCollection.from_yaml(text, collect_errors=True)
     except SigmaError as exc:
         return [Rule(path.stem, str(path), path.stem, "", "medium", reason=_plain(exc))]
+    except yaml.YAMLError as exc:  # pySigma lets YAML syntax errors through
+        return [Rule(path.stem, str(path), path.stem, "", "medium", reason="not YAML: " + " ".join(str(exc).split()))]
     found = [r for r in collection.rules if isinstance(r, SigmaRule)]
     if not found:
         reason = "; ".join(_plain(e) for e in collection.errors) or "no Sigma rule in the file (correlation rules do not run)"

@@ -32,6 +32,8 @@ class MetricFilter:
     pattern: str
     log_group: str
     writers: tuple[str, ...]
+    #: Writers left out because a filter cannot name them safely (their writes then alarm).
+    left_out: tuple[str, ...] = ()
     name: str = "kaad-unknown-pod-secret-writer"
     namespace: str = "kaad"
     metric: str = "UnknownPodSecretWrites"
@@ -103,23 +105,23 @@ def known_writers(history: RuleHistory, *, min_days: int = 1) -> list[str]:
     return sorted((names - nodes) | ({NODES} if nodes else set()))
 
 
-def _quote(value: str) -> str:
-    # CloudWatch has no escape for a double quote inside a value: such a name cannot be listed.
-    if '"' in value or "\\" in value:
-        raise KaadError(f"identity {value!r} has a quote or backslash; a CloudWatch filter cannot name it")
-    return f'"{value}"'
+def _nameable(value: str) -> bool:
+    # CloudWatch has no escape for a double quote in a value, and a control character would
+    # reach a terminal through the aws command: such a name is left out, so its writes alarm.
+    return not any(c in value for c in '"\\*') and value.isprintable()
 
 
 def build_filter(history: RuleHistory, log_group: str, *, min_days: int = 1) -> MetricFilter:
     """The known-writers filter for ``log_group`` (an EKS cluster's ``/aws/eks/NAME/cluster``)."""
-    writers = known_writers(history, min_days=min_days)
+    every = known_writers(history, min_days=min_days)
+    writers = [w for w in every if _nameable(w) or w == NODES]
     terms = [
         '$.stage = "ResponseComplete"',
         '($.verb = "create" || $.verb = "update" || $.verb = "patch")',
         '($.objectRef.resource = "pods" || $.objectRef.resource = "secrets")',
         "$.objectRef.subresource NOT EXISTS",
         "$.responseStatus.code < 400",
-        *[f"$.user.username != {_quote(w)}" for w in writers],
+        *[f'$.user.username != "{w}"' for w in writers],
     ]
     pattern = "{ " + " && ".join(terms) + " }"
     if len(pattern) > MAX_PATTERN:
@@ -128,7 +130,7 @@ def build_filter(history: RuleHistory, log_group: str, *, min_days: int = 1) -> 
             f"CloudWatch's {MAX_PATTERN}; raise --min-days to keep only the regular writers"
         )
     parse(pattern)  # what CloudWatch would refuse, refused here
-    return MetricFilter(pattern, log_group, tuple(writers))
+    return MetricFilter(pattern, log_group, tuple(writers), tuple(w for w in every if w not in writers))
 
 
 # --- CloudWatch JSON filter syntax: parse and evaluate --------------------------------------

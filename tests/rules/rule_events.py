@@ -1,0 +1,59 @@
+"""Small audit events for the rule tests: one realistic request, changed where a test says so."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+BASE = {
+    "kind": "Event",
+    "apiVersion": "audit.k8s.io/v1",
+    "level": "RequestResponse",
+    "stage": "ResponseComplete",
+    "verb": "get",
+    "requestURI": "/api/v1/namespaces/shop/pods/cart-0",
+    "user": {"username": "alice", "groups": ["system:authenticated"]},
+    "sourceIPs": ["10.0.3.17"],
+    "userAgent": "kubectl/v1.29.3 (linux/amd64) kubernetes/6813625",
+    "objectRef": {"resource": "pods", "namespace": "shop", "name": "cart-0", "apiVersion": "v1"},
+    "responseStatus": {"metadata": {}, "code": 200},
+    "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+}
+
+
+def event(n: int, day: str = "2026-03-10", hour: int = 10, **changes) -> dict:
+    """Request ``n`` of the day (its own auditID and second); ``changes`` replace top-level keys."""
+    out = copy.deepcopy(BASE)
+    out["auditID"] = f"00000000-0000-4000-8000-{n:012d}"
+    stamp = f"{day}T{hour:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000000Z"
+    out["requestReceivedTimestamp"] = out["stageTimestamp"] = stamp
+    out.update(copy.deepcopy(changes))
+    return out
+
+
+def write(path: Path, events: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def pod(privileged: bool = False, host_pid: bool = False) -> dict:
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": "debug", "namespace": "shop"},
+        "spec": {
+            "hostPID": host_pid,
+            "containers": [{"name": "c", "image": "alpine", "securityContext": {"privileged": privileged}}],
+        },
+    }
+
+
+def binding(*subjects: tuple[str, str]) -> dict:
+    return {
+        "kind": "ClusterRoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": kind, "name": name, "apiGroup": "rbac.authorization.k8s.io"} for kind, name in subjects],
+    }
