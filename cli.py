@@ -72,6 +72,16 @@ TrustedProxiesOption = Annotated[
 ]
 
 
+RulesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--rules",
+        help="Directory of Sigma rules (logsource kubernetes/audit), repeatable; kaad's own rules come "
+        "with any (--rules kaad: those alone). README.md, 'Rules'.",
+    ),
+]
+
+
 def _proxies(spec: str | None):
     from events.source_address import parse_proxies
 
@@ -337,6 +347,7 @@ def train_cmd(
     profile: Annotated[str | None, typer.Option(help="AWS profile.")] = None,
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
+    rules: RulesOption = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
 
@@ -372,6 +383,7 @@ def train_cmd(
             since=_when(since),
             until=_when(until),
             trusted_proxies=_proxies(trusted_proxies),
+            rules=tuple(rules or ()),
         )
         eval_files, labels = _eval_inputs(eval_data, labels)
         job = TrainJob(
@@ -551,6 +563,7 @@ def score_cmd(
             "before the training end (its novelty is then understated).",
         ),
     ] = False,
+    rules: RulesOption = None,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -587,6 +600,7 @@ def score_cmd(
             notify_state=notify_state,
             trusted_proxies=_proxies(trusted_proxies),
             force_day=force_day,
+            rules=tuple(rules or ()),
         )
         if every_day:
             done, days = None, run_score_days(job)
@@ -617,6 +631,10 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
             out.print(more, markup=False)
         if (hidden := score_outputs.render_suppressed(result)) is not None:
             out.print(hidden)
+        from reports.rules_report import render_rule_findings
+
+        if (ruled := render_rule_findings(result)) is not None:
+            out.print(ruled)
     for entry in result.expired_allowlist:
         err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
         err.print(printable(entry.reason), markup=False)

@@ -56,6 +56,8 @@ class ScoreJob:
     force_day: bool = False
     #: Where day states live (default: ``<out_dir>/state``, else out/state).
     state_dir: Path | None = None
+    #: Sigma rule directories run on the day beside the model ("kaad": kaad's own only; rules/).
+    rules: tuple[str, ...] = ()
 
     def state_root(self) -> Path:
         """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
@@ -97,6 +99,11 @@ def _write_reports(job: ScoreJob, result: ScoreResult, label: str, target: Path)
         if fmt in job.formats:
             write(result, target / f"kaad-{result.day}.{fmt}")
             written.append(target / f"kaad-{result.day}.{fmt}")
+    if "csv" in job.formats and "rule" in result.evidence:
+        from reports.rules_report import write_rule_hits_csv
+
+        if write_rule_hits_csv(result, target / f"kaad-{result.day}-rule-hits.csv"):
+            written.append(target / f"kaad-{result.day}-rule-hits.csv")
     if "html" in job.formats:
         html.write_html(result, target / f"kaad-{result.day}.html", label)
         written.append(target / f"kaad-{result.day}.html")
@@ -135,6 +142,11 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
     key = signing_key(job.signing_key_file)
     cluster = job.cluster or cluster_of(job.inputs)
     state, state_file = open_state(job.state_root(), loaded, cluster, key=key, force=job.force_day)
+    evidence = []
+    if job.rules:
+        from rules.evidence import rule_evidence
+
+        evidence.append(rule_evidence(job.rules, loaded, allow))
     result = score_day(
         job.inputs,
         loaded,
@@ -146,6 +158,7 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         aws=job.aws,
         trusted_proxies=job.trusted_proxies,
         state=state,
+        evidence=evidence,
     )
     # The day is learned once scored, whatever happens to its reports.
     save_state(state, state_file, key=key)

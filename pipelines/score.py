@@ -318,6 +318,10 @@ def score_batches(
             else float(np.quantile(bundle.train_scores, threshold_percentile / 100.0))
         )
         days = _day_table(found.days, out, bundle, cut, alert_percentile)
+        # Outside evidence (a rule hit) is not hidden by entries that hide windows: an
+        # allowlist entry mutes a rule by its name (rules/evidence.py), and says so.
+        named = _on_day(combined(found_evidence.values()), day)
+        days.loc[days.index.isin(named.index[named.sum(axis=1) > 0]), "suppressed"] = False
         alerted_days = days.index[days["is_alert"] & ~days["suppressed"]]
         key = pd.MultiIndex.from_arrays(
             [

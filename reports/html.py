@@ -133,6 +133,7 @@ def _calls(calls: pd.DataFrame) -> str:
 
 def render_html(result: ScoreResult, model_label: str = "") -> str:
     """The report as one HTML document."""
+    from reports.rules_report import rule_findings_html
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
     rows = []
     for f in result.findings:
@@ -205,6 +206,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>windows</th><th>percentile</th>
 <th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Drill-down</h2>{"".join(drill)}
+{rule_findings_html(result)}
 {suppressed}
 <h2>Score distribution</h2>{histogram}
 {f"<h2>Expired allowlist entries (not applied)</h2><ul>{expired}</ul>" if expired else ""}

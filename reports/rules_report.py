@@ -79,3 +79,82 @@ def render_trial(trial, *, show_query: bool = False) -> Group:
         )
     )
     return Group(*parts)
+
+
+def rule_findings(result) -> list:
+    """The scored day's rule findings (rules/evidence.py), the strongest first; [] without --rules."""
+    found = getattr(result, "evidence", {}).get("rule")
+    return [] if found is None else list(found.details.get("findings", []))
+
+
+def render_rule_findings(result, *, limit: int = 3) -> Group | None:
+    """Rule hits of the day: rule, level, identity, evidence (or the entry muting it), first events."""
+    findings = rule_findings(result)
+    found = getattr(result, "evidence", {}).get("rule")
+    failed = found.details.get("failed", {}) if found is not None else {}
+    if not findings and not failed:
+        return None
+    parts: list = [Text(f"Rule findings ({len(findings)})", style="bold")]
+    for f in findings:
+        line = Text()
+        line.append(f"{printable(f.title)} [{printable(f.level)}] ", style="bold")
+        line.append(terminal_text(f.identity, 80))
+        line.append(f": {len(f.hits)} event(s), ")
+        if f.muted_by is not None:
+            line.append(printable(f"muted by {f.muted_by.label} ({f.muted_by.reason}, until {f.muted_by.expires})"))
+        else:
+            line.append(f"+{f.evidence:.2f} nats; {printable(f.weight.describe())}")
+        parts.extend([line, hits_table(f.hits, limit=limit)])
+    for name, reason in failed.items():
+        parts.append(Text(f"rule {printable(name)} failed to run: {printable(reason)}", style="red"))
+    return Group(*parts)
+
+
+def write_rule_hits_csv(result, path) -> bool:
+    """One row per hit event of every rule finding; False (nothing written) without any."""
+    import csv
+
+    from safe_text import csv_cell
+
+    findings = rule_findings(result)
+    if not findings:
+        return False
+    columns = ["rule", "title", "level", "attack", "identity", "evidence_nats", "muted_by", *HIT_FIELDS]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for f in findings:
+            muted = "" if f.muted_by is None else f.muted_by.label
+            for _, hit in f.hits.iterrows():
+                row = [f.rule, f.title, f.level, " ".join(f.attack), f.identity, f"{f.evidence:.4f}", muted]
+                row += ["" if pd.isna(hit[c]) else hit[c] for c in HIT_FIELDS]
+                writer.writerow([csv_cell(v) for v in row])
+    return True
+
+
+def rule_findings_html(result) -> str:
+    """The HTML report's section of rule findings ('' without any); every value escaped."""
+    from safe_text import html_text as e
+
+    findings = rule_findings(result)
+    if not findings:
+        return ""
+    rows = "".join(
+        f"<tr><td>{e(f.title)}</td><td>{e(f.level)}</td><td class=\"identity\">{e(f.identity)}</td>"
+        f"<td class=\"num\">{len(f.hits)}</td><td class=\"num\">{f.evidence:.2f}</td>"
+        f"<td>{e('muted by ' + f.muted_by.label + ': ' + f.muted_by.reason) if f.muted_by else e(f.weight.describe())}"
+        f"</td><td>{e(_target(f.hits.iloc[0]))}</td></tr>"
+        for f in findings
+    )
+    return (
+        f'<h2>Rule findings ({len(findings)})</h2><table id="rule-findings"><thead><tr><th>rule</th><th>level</th>'
+        "<th>identity</th><th>events</th><th>nats</th><th>weight</th><th>first event</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+#: Hit columns written to the CSV (all of them but the file, which is the scorer's input).
+HIT_FIELDS = [
+    "timestamp", "audit_id", "verb", "target_resource", "target_subresource", "target_namespace", "target_name",
+    "request_uri", "response_code", "source_ip", "user_agent",
+]  # fmt: skip

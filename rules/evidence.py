@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.evidence import DayEvidence
+from models.evidence import DayEvidence, utc_day
 from pipelines.allowlist import Allowlist, Entry
 from rules.history import RuleHistory, Weight
 from rules.loading import RuleSet
@@ -90,7 +90,7 @@ class RuleEvidence:
         run = run_rules(self.rules, events, day)
         self.last = run
         history = self.history or RuleHistory(0, {}, {})
-        midnight = pd.Timestamp(day, tz="UTC")
+        midnight = utc_day(day)
         findings = []
         hits = run.hits.dropna(subset=["identity"])
         for (name, identity), own in hits.groupby(["rule", "identity"], sort=True):
@@ -122,4 +122,14 @@ class RuleEvidence:
             [[k[0] for k in keys], pd.DatetimeIndex([k[1] for k in keys], tz="UTC")], names=["identity", "day"]
         )
         contributions = pd.DataFrame(list(rows.values()), index=index, dtype=float).fillna(0.0)
-        return DayEvidence(SOURCE, contributions, reasons)
+        details = {"findings": self.findings, "failed": dict(run.failed), "rules": self.rules}
+        return DayEvidence(SOURCE, contributions, reasons, details)
+
+
+def rule_evidence(directories, bundle, allowlist: Allowlist | None = None) -> RuleEvidence:
+    """kaad's own rules and those under ``directories``, weighed by the bundle's rule history."""
+    from rules.learn import resolve_rule_dirs
+    from rules.loading import load_rules
+
+    history = None if bundle.rule_history is None else RuleHistory.from_dict(bundle.rule_history)
+    return RuleEvidence(load_rules(resolve_rule_dirs(directories)), history, allowlist)

@@ -46,7 +46,7 @@ class Weight:
             return "not run in training: weighed by its level alone"
         return (
             f"fired on {self.own[0]} of {self.own[1]} training days for this identity, "
-            f"{self.peers[0]} of {self.peers[1]} identity-days of its peers ({self.group})"
+            f"{self.peers[0]} of {self.peers[1]} identity-days of its peer group ({self.group})"
         )
 
 
