@@ -57,3 +57,48 @@ def binding(*subjects: tuple[str, str]) -> dict:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": kind, "name": name, "apiGroup": "rbac.authorization.k8s.io"} for kind, name in subjects],
     }
+
+
+DASHBOARD = "system:serviceaccount:kubernetes-dashboard:kubernetes-dashboard"
+DEPLOYER = "system:serviceaccount:ci:deployer"
+CART = "system:serviceaccount:shop:cart"
+KUBELET = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
+
+
+def ordinary_day(day: str, start: int = 0) -> list[dict]:
+    """A normal day: the dashboard lists secrets (SigmaHQ's enumeration rule fires on it every
+    day), CI's deployer creates a pod, the cart app reads its config, alice looks at pods."""
+    out, n = [], start
+    for hour in range(8, 18):
+        for who, verb, ref, code in (
+            (DASHBOARD, "list", {"resource": "secrets", "namespace": "kubernetes-dashboard"}, 200),
+            (CART, "get", {"resource": "configmaps", "namespace": "shop", "name": "cart"}, 200),
+            (KUBELET, "get", {"resource": "nodes", "name": "ip-10-0-1-10"}, 200),
+        ):
+            n += 1
+            out.append(event(n, day, hour, verb=verb, objectRef=ref, user={"username": who}, responseStatus={"code": code}))
+        if hour in (9, 14):
+            n += 1
+            out.append(event(n, day, hour, verb="list", objectRef={"resource": "pods", "namespace": "shop"}))
+    n += 1
+    out.append(
+        event(n, day, 11, verb="create", user={"username": DEPLOYER}, responseStatus={"code": 201},
+              objectRef={"resource": "pods", "namespace": "shop", "name": "migrate"}, requestObject=pod())
+    )  # fmt: skip
+    return out
+
+
+def attack_day(day: str) -> list[dict]:
+    """An ordinary day, plus: mallory (a new person) lists secrets and deletes one; the cart app's
+    token execs into kube-system."""
+    out = ordinary_day(day)
+    out.append(event(9001, day, 20, verb="list", user={"username": "mallory"}, objectRef={"resource": "secrets"}))
+    out.append(
+        event(9003, day, 20, verb="delete", user={"username": "mallory"},
+              objectRef={"resource": "secrets", "namespace": "shop", "name": "db"})
+    )  # fmt: skip
+    out.append(
+        event(9002, day, 21, verb="create", user={"username": CART}, responseStatus={"code": 101},
+              objectRef={"resource": "pods", "subresource": "exec", "namespace": "kube-system", "name": "aws-node-1"})
+    )  # fmt: skip
+    return out

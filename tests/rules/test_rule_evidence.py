@@ -1,0 +1,116 @@
+"""Rule hits join the model's ranking: weighed by how often the rule fires on normal days for the
+identity and its peers (learned in training), named in the identity-day's reasons, mutable for
+one identity by a named allowlist entry with a reason and an expiry, never hidden silently.
+
+The world (tests/rules/rule_events.py): three ordinary days in training, in which the dashboard
+lists secrets every day; then a day on which mallory, a new person, lists secrets too and the
+cart app's token execs into a kube-system pod.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+import pytest
+from rule_events import CART, DASHBOARD, DEPLOYER, attack_day, ordinary_day, write
+
+from pipelines.allowlist import load_allowlist
+from pipelines.score import score_day
+from pipelines.train import TrainConfig, train
+from rules.evidence import RuleEvidence, rule_evidence
+from rules.history import LEVEL_RATE, RuleHistory, Weight
+
+ENUMERATION = "kubernetes_audit_secrets_enumeration"
+EXEC = "kaad-exec-kube-system"
+MODIFIED = "kubernetes_audit_secrets_modified_or_deleted"
+DAY = date(2026, 3, 5)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, sigma_rules):
+    folder = tmp_path_factory.mktemp("rules-world")
+    history = []
+    for i, day in enumerate(("2026-03-02", "2026-03-03", "2026-03-04")):
+        history += ordinary_day(day, start=1000 * i)
+    train_file = write(folder / "history.jsonl", history)
+    day_file = write(folder / "day.jsonl", attack_day("2026-03-05"))
+    trained = train([str(train_file)], TrainConfig(rules=("kaad", str(sigma_rules))))
+    return {"bundle": trained.bundle, "day": str(day_file), "folder": folder, "sigma": str(sigma_rules)}
+
+
+def _score(world, allowlist=None):
+    source = rule_evidence(["kaad", world["sigma"]], world["bundle"], allowlist)
+    return score_day([world["day"]], world["bundle"], top=50, evidence=[source]), source
+
+
+def test_training_keeps_how_often_each_rule_fired_for_each_identity_and_who_writes_pods(world):
+    history = RuleHistory.from_dict(world["bundle"].rule_history)
+    assert history.n_days == 3
+    assert history.fired[ENUMERATION] == {DASHBOARD: 3}
+    assert history.fired[EXEC] == {}  # ran, never fired
+    assert history.writers["pods"] == {DEPLOYER: 3}
+
+
+def test_a_rule_the_dashboard_trips_every_day_adds_nothing_and_rules_no_peer_tripped_add_nats(world):
+    _, source = _score(world)
+    found = {(f.rule, f.identity): f for f in source.findings}
+    dashboard, mallory = found[(ENUMERATION, DASHBOARD)], found[(ENUMERATION, "mallory")]
+    assert dashboard.weight.p_value > 0.5 and dashboard.evidence == 0.0
+    assert mallory.weight.p_value < dashboard.weight.p_value / 5  # no person listed secrets in training
+    # A low rule with three days of history stays below the floor; a medium one (secrets
+    # deleted) and a high one (exec into kube-system) that no peer ever tripped count.
+    assert mallory.evidence == 0.0
+    assert found[(MODIFIED, "mallory")].evidence > 1.0
+    assert found[(EXEC, CART)].evidence > found[(MODIFIED, "mallory")].evidence
+
+
+def test_rule_hits_raise_the_identity_day_by_their_nats_and_its_reasons_name_the_rule(world):
+    plain = score_day([world["day"]], world["bundle"], top=50)
+    scored, source = _score(world)
+    before = plain.identities.set_index("identity")["anomaly_score"]
+    after = scored.identities.set_index("identity")["anomaly_score"]
+    added = sum(f.evidence for f in source.findings if f.identity == CART)
+    assert added > 0 and after[CART] == pytest.approx(before[CART] + added)
+    cart = next(f for f in scored.findings if f.identity == CART)
+    assert any(r.text.startswith('rule "Exec Or Attach Into A Pod In kube-system" (high, T1609)') for r in cart.reasons)
+    # mallory made one request: her identity-day ranks by the rule alone.
+    mallory = next(f for f in scored.findings if f.identity == "mallory")
+    assert any("Kubernetes Secrets Modified or Deleted" in r.text for r in mallory.reasons)
+
+
+def test_an_allowlist_entry_mutes_one_rule_for_one_identity_and_says_so(world, tmp_path):
+    path = tmp_path / "allow.toml"
+    path.write_text(
+        "[[suppress]]\n"
+        f'identity = "{CART}"\n'
+        f'covers = ["rule:{EXEC}"]\n'
+        'reason = "the cart team debugs aws-node with the SRE on call"\n'
+        "expires = 2026-12-31\n"
+    )
+    scored, source = _score(world, load_allowlist(path, DAY))
+    muted = {(f.rule, f.identity): f for f in source.findings}[(EXEC, CART)]
+    assert muted.muted_by is not None and muted.muted_by.label == "allow.toml:1" and muted.evidence == 0.0
+    assert "muted by allowlist allow.toml:1 (the cart team debugs aws-node" in muted.reason()
+    # SigmaHQ's exec rule is not muted for it: it still counts, and the identity-day stays live.
+    other = {(f.rule, f.identity): f for f in source.findings}[("kubernetes_audit_exec_into_container", CART)]
+    assert other.muted_by is None and other.evidence > 0
+    assert not scored.identities.set_index("identity").loc[CART, "suppressed"]
+
+
+def test_without_training_history_a_rule_weighs_by_its_level_and_says_so(world):
+    source = RuleEvidence(rule_evidence(["kaad"], world["bundle"]).rules, None)
+    found = source(None, DAY)
+    assert found.contributions.empty and source.findings == []
+    weight = RuleHistory(0, {}, {}).weight(source.rules.get(EXEC), CART)
+    assert isinstance(weight, Weight) and weight.p_value == LEVEL_RATE["high"]
+    assert weight.describe() == "not run in training: weighed by its level alone"
+
+
+def test_the_rule_hits_csv_lists_every_hit_with_formula_text_quoted(world, tmp_path):
+    from reports.rules_report import write_rule_hits_csv
+
+    scored, _ = _score(world)
+    assert write_rule_hits_csv(scored, tmp_path / "hits.csv")
+    rows = list(csv.DictReader((tmp_path / "hits.csv").open()))
+    assert {(r["rule"], r["identity"]) for r in rows} >= {(EXEC, CART), (ENUMERATION, "mallory")}
