@@ -114,3 +114,19 @@ def test_the_rule_hits_csv_lists_every_hit_with_formula_text_quoted(world, tmp_p
     assert write_rule_hits_csv(scored, tmp_path / "hits.csv")
     rows = list(csv.DictReader((tmp_path / "hits.csv").open()))
     assert {(r["rule"], r["identity"]) for r in rows} >= {(EXEC, CART), (ENUMERATION, "mallory")}
+
+
+def test_an_entry_that_hides_the_windows_does_not_hide_a_rule_hit_it_does_not_name(world, tmp_path):
+    from pipelines.allowlist import GUARDED
+
+    path = tmp_path / "allow.toml"
+    covers = ", ".join(f'"{g}"' for g in GUARDED)
+    path.write_text(
+        f'[[suppress]]\nidentity = "{CART}"\ncovers = [{covers}]\nreason = "debugging"\nexpires = 2026-12-31\n'
+    )
+    allow = load_allowlist(path, DAY)
+    plain = score_day([world["day"]], world["bundle"], top=50, allowlist=allow)
+    assert plain.identities.set_index("identity").loc[CART, "suppressed"]  # the windows alone: hidden
+    scored, _ = _score(world, allow)
+    assert scored.windows.xs(CART, level="identity")["suppressed"].any()
+    assert not scored.identities.set_index("identity").loc[CART, "suppressed"]  # its rule hits keep it live
