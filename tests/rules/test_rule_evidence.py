@@ -41,7 +41,7 @@ def world(tmp_path_factory, sigma_rules):
 
 def _score(world, allowlist=None):
     source = rule_evidence(["kaad", world["sigma"]], world["bundle"], allowlist)
-    return score_day([world["day"]], world["bundle"], top=50, evidence=[source]), source
+    return score_day([world["day"]], world["bundle"], top=50, allowlist=allowlist, evidence=[source]), source
 
 
 def test_training_keeps_how_often_each_rule_fired_for_each_identity_and_who_writes_pods(world):
