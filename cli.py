@@ -821,7 +821,9 @@ def export_metric_filter_cmd(
         raise _fail(exc) from None
     if out_path is None:
         typer.echo(text)
-    err.print(f"{len(made.writers)} known writer(s) from {label}; pattern of {len(made.pattern)} characters", markup=False)
+    err.print(
+        f"{len(made.writers)} known writer(s) from {label}; pattern of {len(made.pattern)} characters", markup=False
+    )
 
 
 @app.command("doctor")

@@ -91,17 +91,20 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
     bundle = train([str(history)], TrainConfig(params=DetectorParams(seed=seed), rules=tuple(rule_dirs))).bundle
     source = rule_evidence(rule_dirs, bundle)
     days = []
-    quiet = {m: [] for m in METHODS}
+    quiet: dict[str, list[int]] = {m: [] for m in METHODS}
     for path in sim.files[config.train_days :]:
         day = date.fromisoformat(path.name.removeprefix("audit-")[:10])
         table = work / "days" / f"{day}.parquet"
         ingest([str(path)], out=table, collect=False)
         days.append((day, path, table))
-        frame = day_scores(_score(pq.read_table(table).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA), bundle, source, day))
+        frame = day_scores(
+            _score(pq.read_table(table).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA), bundle, source, day)
+        )
         for method in METHODS:
             quiet[method].append(int(frame[f"{method}_alert"].sum()))
     cluster = build_cluster(config.spec, seed)
-    pooled, attacks = [], []
+    pooled: list[pd.DataFrame] = []
+    attacks: list[dict] = []
     cases = [(name, variant) for variant in config.variants for name in (config.attacks or tuple(ATTACKS))]
     for i, (name, variant) in enumerate(cases):
         day, raw, table = days[i % len(days)]

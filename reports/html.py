@@ -134,6 +134,7 @@ def _calls(calls: pd.DataFrame) -> str:
 def render_html(result: ScoreResult, model_label: str = "") -> str:
     """The report as one HTML document."""
     from reports.rules_report import rule_findings_html
+
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
     rows = []
     for f in result.findings:

@@ -140,8 +140,8 @@ def rule_findings_html(result) -> str:
     if not findings:
         return ""
     rows = "".join(
-        f"<tr><td>{e(f.title)}</td><td>{e(f.level)}</td><td class=\"identity\">{e(f.identity)}</td>"
-        f"<td class=\"num\">{len(f.hits)}</td><td class=\"num\">{f.evidence:.2f}</td>"
+        f'<tr><td>{e(f.title)}</td><td>{e(f.level)}</td><td class="identity">{e(f.identity)}</td>'
+        f'<td class="num">{len(f.hits)}</td><td class="num">{f.evidence:.2f}</td>'
         f"<td>{e('muted by ' + f.muted_by.label + ': ' + f.muted_by.reason) if f.muted_by else e(f.weight.describe())}"
         f"</td><td>{e(_target(f.hits.iloc[0]))}</td></tr>"
         for f in findings

@@ -27,7 +27,8 @@ class AuditBackend(DuckDBBackend):
         super().__init__(processing_pipeline=audit_pipeline(), collect_errors=True, **kwargs)
 
     def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState):
-        value: SigmaString = cond.value
+        value = cond.value
+        assert isinstance(value, SigmaString)  # the base class dispatches strings here
         pattern = value.convert(
             escape_char=_ESCAPE, wildcard_multi="%", wildcard_single="_", add_escaped=_ESCAPE, filter_chars=""
         )

@@ -53,7 +53,9 @@ class RuleFinding:
             f"{target or first['request_uri']}{where}; {self.weight.describe()}"
         )
         if self.muted_by is not None:
-            text += f"; muted by allowlist {self.muted_by.label} ({self.muted_by.reason}, until {self.muted_by.expires})"
+            text += (
+                f"; muted by allowlist {self.muted_by.label} ({self.muted_by.reason}, until {self.muted_by.expires})"
+            )
         return text
 
 
@@ -111,7 +113,7 @@ class RuleEvidence:
                 )
             )
         self.findings = sorted(findings, key=lambda f: (-f.evidence, f.identity, f.rule))
-        rows = {(f.identity, f.day): {} for f in self.findings}
+        rows: dict[tuple[str, pd.Timestamp], dict[str, float]] = {(f.identity, f.day): {} for f in self.findings}
         reasons = {}
         for f in self.findings:
             term = f"{SOURCE}:{f.rule}"

@@ -20,7 +20,7 @@ from sigma.types import SigmaCompareExpression, SigmaNumber, SigmaString
 #: Sigma field -> column of the rules' view of the event table (rules/run.py builds the view).
 #: Undotted ``apiGroup``, ``hostPath`` and ``capabilities`` are the names SigmaHQ's own
 #: Kubernetes rules use; ``kaad.*`` names facts kaad derives that an audit event does not carry.
-FIELDS: dict[str, str] = {
+FIELDS: dict[str | None, str | list[str]] = {
     "auditID": "audit_id",
     "stage": "stage",
     "level": "level",
@@ -101,6 +101,6 @@ def audit_pipeline() -> ProcessingPipeline:
         priority=20,
         items=[
             ProcessingItem(identifier="kaad_check_fields", transformation=CheckFields()),
-            ProcessingItem(identifier="kaad_field_mapping", transformation=FieldMappingTransformation(FIELDS)),
+            ProcessingItem(identifier="kaad_field_mapping", transformation=FieldMappingTransformation(dict(FIELDS))),
         ],
     )

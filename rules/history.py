@@ -10,9 +10,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-
-
 from typing import TYPE_CHECKING
 
 from features.peers import peer_groups

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -46,9 +47,10 @@ def learn_history(rules: RuleSet, events: Path | None) -> RuleHistory:
     fired: dict[str, dict[str, int]] = {name: {} for name in run.ran}
     if len(run.hits):
         hits = run.hits.dropna(subset=["identity"])
-        day = pd.to_datetime(hits["timestamp"], utc=True).dt.normalize()
-        counts = hits.assign(day=day).groupby(["rule", "identity"])["day"].nunique()
-        for (rule, identity), n in counts.items():
+        stamps = pd.to_datetime(hits["timestamp"], utc=True).dt.normalize()
+        counts = hits.assign(day=stamps).groupby(["rule", "identity"])["day"].nunique()
+        for key, n in counts.items():
+            rule, identity = cast(tuple[str, str], key)  # the two group keys
             fired[str(rule)][str(identity)] = int(n)
     writers: dict[str, dict[str, int]] = {r: {} for r in WRITTEN}
     for resource, identity, n in written.itertuples(index=False):

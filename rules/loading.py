@@ -86,7 +86,7 @@ def _describe_source(rule: SigmaRule) -> str:
 
 
 def _one(backend: AuditBackend, sigma: SigmaRule, name: str, path: Path) -> Rule:
-    base = {
+    base: dict = {
         "name": name,
         "path": str(path),
         "title": str(sigma.title or name),
@@ -131,7 +131,10 @@ def load_file(path: Path, backend: AuditBackend | None = None) -> list[Rule]:
         return [Rule(path.stem, str(path), path.stem, "", "medium", reason="not YAML: " + " ".join(str(exc).split()))]
     found = [r for r in collection.rules if isinstance(r, SigmaRule)]
     if not found:
-        reason = "; ".join(_plain(e) for e in collection.errors) or "no Sigma rule in the file (correlation rules do not run)"
+        reason = (
+            "; ".join(_plain(e) for e in collection.errors)
+            or "no Sigma rule in the file (correlation rules do not run)"
+        )
         return [Rule(path.stem, str(path), path.stem, "", "medium", reason=reason)]
     names = [path.stem] if len(found) == 1 else [f"{path.stem}-{i}" for i in range(1, len(found) + 1)]
     return [_one(backend, sigma, name, path) for sigma, name in zip(found, names, strict=True)]
@@ -161,6 +164,8 @@ def load_rules(directories: list[Path] | tuple[Path, ...], *, own: bool = True) 
             for rule in load_file(path, backend):
                 first = out.get(rule.name)
                 if first is not None:  # names are evidence terms and allowlist keys: one rule each
-                    rule = replace(rule, query=None, reason=f"a rule named {rule.name!r} was loaded before, from {first.path}")
+                    rule = replace(
+                        rule, query=None, reason=f"a rule named {rule.name!r} was loaded before, from {first.path}"
+                    )
                 out.rules.append(rule)
     return out

@@ -69,8 +69,12 @@ class MetricFilter:
                         "LogGroupName": self.log_group,
                         "FilterPattern": self.pattern,
                         "MetricTransformations": [
-                            {"MetricName": self.metric, "MetricNamespace": self.namespace, "MetricValue": "1",
-                             "DefaultValue": 0}
+                            {
+                                "MetricName": self.metric,
+                                "MetricNamespace": self.namespace,
+                                "MetricValue": "1",
+                                "DefaultValue": 0,
+                            }
                         ],
                     },
                 },
@@ -81,8 +85,16 @@ class MetricFilter:
     def cli(self) -> str:
         """The two aws CLI commands, every argument shell-quoted."""
         put_filter = [
-            "aws", "logs", "put-metric-filter", "--log-group-name", self.log_group, "--filter-name", self.name,
-            "--filter-pattern", self.pattern, "--metric-transformations",
+            "aws",
+            "logs",
+            "put-metric-filter",
+            "--log-group-name",
+            self.log_group,
+            "--filter-name",
+            self.name,
+            "--filter-pattern",
+            self.pattern,
+            "--metric-transformations",
             f"metricName={self.metric},metricNamespace={self.namespace},metricValue=1,defaultValue=0",
         ]
         a = self.alarm()
@@ -136,7 +148,7 @@ def build_filter(history: RuleHistory, log_group: str, *, min_days: int = 1) -> 
 # --- CloudWatch JSON filter syntax: parse and evaluate --------------------------------------
 
 _TOKEN = re.compile(
-    r'\s*(?:(?P<op>&&|\|\||!=|<=|>=|=|<|>|\(|\))|(?P<selector>\$(?:\.[A-Za-z0-9_\-/]+)+)'
+    r"\s*(?:(?P<op>&&|\|\||!=|<=|>=|=|<|>|\(|\))|(?P<selector>\$(?:\.[A-Za-z0-9_\-/]+)+)"
     r'|(?P<string>"[^"]*")|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>NOT EXISTS|IS NULL|EXISTS))'
 )
 
@@ -146,7 +158,7 @@ def _tokens(body: str) -> list[tuple[str, str]]:
     while pos < len(body.rstrip()):
         m = _TOKEN.match(body, pos)
         if m is None or m.end() == pos:
-            raise KaadError(f"filter pattern: cannot read {body[pos:pos + 20]!r} at character {pos}")
+            raise KaadError(f"filter pattern: cannot read {body[pos : pos + 20]!r} at character {pos}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()

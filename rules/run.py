@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -57,13 +57,14 @@ def _view_sql(day: date | None) -> str:
     lists = ", ".join(f"CASE WHEN len({c}) > 0 THEN {c} END AS {c}" for c in _STORED_LISTS)
     where = ""
     if day is not None:
-        start = datetime.combine(day, time(), tzinfo=timezone.utc)
+        start = datetime.combine(day, time(), tzinfo=UTC)
         end = start + timedelta(days=1)
         where = f" WHERE timestamp >= TIMESTAMPTZ '{start.isoformat()}' AND timestamp < TIMESTAMPTZ '{end.isoformat()}'"
     return (
         f"CREATE OR REPLACE TEMP VIEW logs AS SELECT * REPLACE ({lists}), "
-        f"CASE WHEN len(subjects) > 0 THEN list_transform(subjects, lambda s: regexp_replace(s, '{_SUBJECT_NAME}', '')) "
-        f"END AS subject_names FROM raw{where}"
+        "CASE WHEN len(subjects) > 0 THEN "
+        f"list_transform(subjects, lambda s: regexp_replace(s, '{_SUBJECT_NAME}', '')) END AS subject_names "
+        f"FROM raw{where}"
     )
 
 

@@ -76,7 +76,9 @@ def ordinary_day(day: str, start: int = 0) -> list[dict]:
             (KUBELET, "get", {"resource": "nodes", "name": "ip-10-0-1-10"}, 200),
         ):
             n += 1
-            out.append(event(n, day, hour, verb=verb, objectRef=ref, user={"username": who}, responseStatus={"code": code}))
+            out.append(
+                event(n, day, hour, verb=verb, objectRef=ref, user={"username": who}, responseStatus={"code": code})
+            )
         if hour in (9, 14):
             n += 1
             out.append(event(n, day, hour, verb="list", objectRef={"resource": "pods", "namespace": "shop"}))

@@ -59,7 +59,9 @@ def test_score_with_rules_then_export_the_known_writers_metric_filter(tmp_path, 
     train_file = write(tmp_path / "history.jsonl", history)
     day_file = write(tmp_path / "day.jsonl", attack_day("2026-03-05"))
     model = tmp_path / "model.joblib"
-    trained = runner.invoke(app, ["train", str(train_file), "--rules", str(sigma_rules), "--out", str(model), "--no-track"])
+    trained = runner.invoke(
+        app, ["train", str(train_file), "--rules", str(sigma_rules), "--out", str(model), "--no-track"]
+    )
     assert trained.exit_code == 0, trained.output
     scored = runner.invoke(
         app,
@@ -73,7 +75,8 @@ def test_score_with_rules_then_export_the_known_writers_metric_filter(tmp_path, 
     assert CART in scored.stdout
 
     exported = runner.invoke(
-        app, ["export", "metric-filter", "--bundle", str(model), "--log-group", "/aws/eks/prod/cluster", "--format", "cli"]
+        app,
+        ["export", "metric-filter", "--bundle", str(model), "--log-group", "/aws/eks/prod/cluster", "--format", "cli"],
     )
     assert exported.exit_code == 0, exported.output
     assert exported.stdout.startswith("aws logs put-metric-filter --log-group-name /aws/eks/prod/cluster")
@@ -87,7 +90,9 @@ def test_export_refuses_a_model_trained_without_rules(tmp_path):
     for i, day in enumerate(("2026-03-02", "2026-03-03", "2026-03-04")):
         history += ordinary_day(day, start=1000 * i)
     model = tmp_path / "model.joblib"
-    trained = runner.invoke(app, ["train", str(write(tmp_path / "h.jsonl", history)), "--out", str(model), "--no-track"])
+    trained = runner.invoke(
+        app, ["train", str(write(tmp_path / "h.jsonl", history)), "--out", str(model), "--no-track"]
+    )
     assert trained.exit_code == 0, trained.output
     done = runner.invoke(app, ["export", "metric-filter", "--bundle", str(model), "--log-group", "g"])
     assert done.exit_code == 2

@@ -66,8 +66,12 @@ def test_a_field_the_event_table_lacks_a_foreign_logsource_and_broken_yaml_are_e
     rules = load_rules([tmp_path], own=False)
     reasons = {r.name: r.reason for r in rules.refused}
     assert [r.name for r in rules.runnable] == ["a-good"]
-    assert reasons["b-missing-field"] == "field 'requestObject.data.token' is not in kaad's event table (rules/fields.py)"
-    assert reasons["c-windows"] == "logsource is product: windows, service: audit, not product kubernetes, service audit"
+    assert (
+        reasons["b-missing-field"] == "field 'requestObject.data.token' is not in kaad's event table (rules/fields.py)"
+    )
+    assert (
+        reasons["c-windows"] == "logsource is product: windows, service: audit, not product kubernetes, service audit"
+    )
     assert reasons["d-broken"]  # pySigma's YAML error, whatever its wording
 
 

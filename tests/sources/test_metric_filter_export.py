@@ -91,7 +91,9 @@ def test_the_pattern_matches_writes_by_anyone_but_the_known_writers(event, alarm
 
 
 def test_on_falcos_real_captures_only_unknown_writers_match(real_samples):
-    made = build_filter(RuleHistory(1, {}, {}, {"pods": {"system:serviceaccount:kube-system:replicaset-controller": 1}}), GROUP)
+    made = build_filter(
+        RuleHistory(1, {}, {}, {"pods": {"system:serviceaccount:kube-system:replicaset-controller": 1}}), GROUP
+    )
     tree = parse(made.pattern)
     lines = (real_samples / "falco" / "events.jsonl").read_text().splitlines()
     matched = {e["user"]["username"] for e in map(json.loads, lines) if matches(tree, e)}
