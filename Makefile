@@ -39,8 +39,11 @@ goldens: $(STAMP)
 # cluster); EVAL_SIZE=full gives the published numbers (about 20 minutes). The real
 # kube-apiserver part runs when e2e-deps could install it; detection.md says so when not.
 EVAL_SIZE ?= quick
+# SigmaHQ's Kubernetes audit rules beside the checkout (kaad's own rules run without them).
+SIGMA_RULES ?= ../shared/sigma-rules
 eval: $(STAMP) e2e-deps
 	$(PY) -m evaluation --size $(EVAL_SIZE)
+	$(PY) -m evaluation.rules_sigma --size $(EVAL_SIZE) --rules $(SIGMA_RULES)
 
 bench: $(STAMP)
 	$(PY) -m pip install -qq -e '.[dev,bench]' -c constraints.txt

@@ -756,7 +756,7 @@ def rules_test_cmd(
     Example: kaad rules test my-rules/ logs/2026-03-22/
     """
     from reports.rules_report import render_trial
-    from rules.trial import try_rules
+    from pipelines.rules_trial import try_rules
 
     try:
         trial = try_rules([rules], events)

@@ -12,14 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from models.evidence import DayEvidence, utc_day
-from pipelines.allowlist import Allowlist, Entry
 from rules.history import RuleHistory, Weight
 from rules.loading import RuleSet
 from rules.run import RuleRun, empty_hits, run_rules
+
+if TYPE_CHECKING:  # the allowlist is read by pipelines/; rules only ask its entries
+    from pipelines.allowlist import Allowlist, Entry
 
 SOURCE = "rule"
 
