@@ -755,8 +755,8 @@ def rules_test_cmd(
 
     Example: kaad rules test my-rules/ logs/2026-03-22/
     """
-    from reports.rules_report import render_trial
     from pipelines.rules_trial import try_rules
+    from reports.rules_report import render_trial
 
     try:
         trial = try_rules([rules], events)
