@@ -130,3 +130,30 @@ def test_an_entry_that_hides_the_windows_does_not_hide_a_rule_hit_it_does_not_na
     scored, _ = _score(world, allow)
     assert scored.windows.xs(CART, level="identity")["suppressed"].any()
     assert not scored.identities.set_index("identity").loc[CART, "suppressed"]  # its rule hits keep it live
+
+
+def test_a_hostile_username_in_a_rule_hit_is_inert_in_the_csv_the_html_and_the_terminal(world, tmp_path):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+    from rule_events import event
+
+    from pipelines.ingest import ingest
+    from reports.rules_report import render_rule_findings, rule_findings_html, write_rule_hits_csv
+
+    hostile = '=HYPERLINK("http://x")<script>alert(1)</script>\x1b[2J'
+    raw = write(tmp_path / "day.jsonl", [event(1, "2026-03-05", user={"username": hostile}, verb="delete",
+                                               objectRef={"resource": "secrets", "namespace": "shop", "name": "db"})])  # fmt: skip
+    table = tmp_path / "day.parquet"
+    ingest([str(raw)], out=table, collect=False)
+    source = rule_evidence([world["sigma"]], world["bundle"])
+    result = SimpleNamespace(evidence={"rule": source(table, DAY)})
+    assert write_rule_hits_csv(result, tmp_path / "hits.csv")
+    row = next(csv.DictReader((tmp_path / "hits.csv").open()))
+    assert row["identity"] == "'" + hostile  # a spreadsheet reads text, not a formula
+    page = rule_findings_html(result)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    console = Console(record=True, width=200, force_terminal=True)
+    console.print(render_rule_findings(result))
+    shown = console.export_text(styles=True, clear=False)
+    assert "\x1b[2J" not in shown and "\\x1b[2J" in console.export_text()
