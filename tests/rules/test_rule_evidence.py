@@ -142,8 +142,10 @@ def test_a_hostile_username_in_a_rule_hit_is_inert_in_the_csv_the_html_and_the_t
     from reports.rules_report import render_rule_findings, rule_findings_html, write_rule_hits_csv
 
     hostile = '=HYPERLINK("http://x")<script>alert(1)</script>\x1b[2J'
-    raw = write(tmp_path / "day.jsonl", [event(1, "2026-03-05", user={"username": hostile}, verb="delete",
-                                               objectRef={"resource": "secrets", "namespace": "shop", "name": "db"})])  # fmt: skip
+    secret = {"resource": "secrets", "namespace": "shop", "name": "db"}
+    raw = write(
+        tmp_path / "day.jsonl", [event(1, "2026-03-05", user={"username": hostile}, verb="delete", objectRef=secret)]
+    )
     table = tmp_path / "day.parquet"
     ingest([str(raw)], out=table, collect=False)
     source = rule_evidence([world["sigma"]], world["bundle"])
