@@ -195,8 +195,9 @@ def main(
     dirs = ["kaad", *[r for r in rules or [] if Path(r).is_dir()]]
     missing = [r for r in rules or [] if not Path(r).is_dir()]
     shutil.rmtree(work, ignore_errors=True)
-    results = [run_seed(config, seed, work / f"seed-{seed}", dirs) for seed in config.seeds]
+    # The code measured is the code at the start (the run takes minutes; commits may follow).
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    results = [run_seed(config, seed, work / f"seed-{seed}", dirs) for seed in config.seeds]
     doc = {
         "generated_by": f"python -m evaluation.rules_sigma --size {size}"
         + (f" --seeds {seeds}" if seeds else "")
