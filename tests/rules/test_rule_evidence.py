@@ -159,3 +159,18 @@ def test_a_hostile_username_in_a_rule_hit_is_inert_in_the_csv_the_html_and_the_t
     console.print(render_rule_findings(result))
     shown = console.export_text(styles=True, clear=False)
     assert "\x1b[2J" not in shown and "\\x1b[2J" in console.export_text()
+
+
+def test_make_eval_reads_rules_alone_model_alone_and_both_from_one_scored_day(world):
+    from evaluation.rules_sigma import day_scores
+
+    plain = score_day([world["day"]], world["bundle"], top=50)
+    scored, _ = _score(world)
+    frame = day_scores(scored)
+    model = plain.identities.set_index("identity")["anomaly_score"]
+    assert frame["model"].to_dict() == pytest.approx(model.reindex(frame.index, fill_value=0.0).to_dict())
+    assert frame.loc[CART, "combined"] > frame.loc[CART, "model"]
+    # A rule engine alerts on every identity-day with a hit, the dashboard's daily one included,
+    # and ranks the highest level first: cart's exec into kube-system (high) above mallory (medium).
+    assert set(frame.index[frame["rules_alert"]]) == {CART, DASHBOARD, "mallory"}
+    assert frame.loc[CART, "rules"] > frame.loc["mallory", "rules"] > frame.loc[DASHBOARD, "rules"]
