@@ -70,7 +70,9 @@ def kaad(path: Path, spill: Path) -> tuple[float, int]:
     return time.perf_counter() - begin, stats.n_flows
 
 
-def main(n: int = 1_000_000) -> str:
+def main(n: int = 1_000_000, heading: bool = False) -> str:
+    if heading:
+        print("\n## flow logs (against Arrow's CSV split of the same file, same run)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flows.log.gz"
         write_sample(path, n)

@@ -42,7 +42,7 @@ if __name__ == "__main__":
     simulate.main()
     print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
     ingest.print_table(ingest.run(sizes))
-    print("\n## flow logs (ratio against Arrow's CSV split of the same file, same run)"); flowlogs.main(1_000_000 if full else 200_000)
+    flowlogs.main(1_000_000 if full else 200_000, heading=True)
     print("\n## train and score (benchmark cluster, real control-plane rate)")
     for r in pipeline.run():
         print(
