@@ -172,13 +172,21 @@ FOREST = "forest"
 
 
 def term_reasons(
-    terms: list[tuple[str, float]], rarity, identity: str, forest: list[Reason], *, per_forest: int = 3
+    terms: list[tuple[str, float]],
+    rarity,
+    identity: str,
+    forest: list[Reason],
+    *,
+    per_forest: int = 3,
+    texts: dict[str, str] | None = None,
 ) -> list[Reason]:
     """Reasons for scored terms ``(name, nats)``, largest first, in words with the usual value.
 
     ``forest`` is the isolation forest's part, said by its inputs that moved the most
     (:func:`explain`), which share its weight; a rarity term ``rarity_<family>`` is said with how often this identity,
-    its peers and the cluster did it before (:meth:`models.rarity.ActionRarity.usual`).
+    its peers and the cluster did it before (:meth:`models.rarity.ActionRarity.usual`); a term
+    of evidence from outside the windows (``<source>:<id>``, :mod:`models.evidence`) is said by
+    its source's own words in ``texts``.
     """
     out: list[Reason] = []
     for term, nats in sorted(terms, key=lambda t: -t[1]):
@@ -194,6 +202,9 @@ def term_reasons(
             out += moved or [
                 Reason(FOREST, "behaviour", RARE, nats, 0.0, nats, "an unusual mix of its usual actions", nats)
             ]
+        elif texts and term in texts:
+            source = term.split(":", 1)[0]
+            out.append(Reason(term, source, RARE, nats, 0.0, nats, texts[term], nats))
         elif term.startswith("rarity_") and term.removeprefix("rarity_") in getattr(rarity, "term_labels_", {}):
             family = term.removeprefix("rarity_")
             own = rarity.hits_.get(family, pd.Series(dtype=float)).get(identity, 0.0)

@@ -43,7 +43,13 @@ class IdentityDays:
         return rows.sort_values("contribution", ascending=False, kind="stable")
 
 
-def identity_days(window_p: pd.Series, terms: pd.DataFrame | None = None, *, floor: float = FLOOR) -> IdentityDays:
+def identity_days(
+    window_p: pd.Series,
+    terms: pd.DataFrame | None = None,
+    *,
+    floor: float = FLOOR,
+    extra: pd.DataFrame | None = None,
+) -> IdentityDays:
     """Aggregate calibrated window p-values to identity-days.
 
     Parameters
@@ -53,6 +59,9 @@ def identity_days(window_p: pd.Series, terms: pd.DataFrame | None = None, *, flo
         forest's evidence; a window's contribution is shared among them in proportion, so the
         reasons of a day add up to its score. Without terms, the window itself is the term.
     floor : window p-values at or above it contribute nothing.
+    extra : evidence from outside the windows (:mod:`models.evidence`), indexed by (identity,
+        day), one column per term in nats; it adds to the day's score as terms of their own. An
+        identity-day only this names is added with no windows.
 
     Examples
     --------
@@ -87,7 +96,23 @@ def identity_days(window_p: pd.Series, terms: pd.DataFrame | None = None, *, flo
     contributions = shares.mul(contribution, axis=0).groupby(keys, sort=True).sum()
     contributions.index = contributions.index.set_names(DAY_INDEX)
     windows = windows.join(shares.mul(contribution, axis=0).add_prefix("from_"))
+    if extra is not None and not extra.empty:
+        days, contributions = _add_extra(days, contributions, extra)
     return IdentityDays(days.sort_values("anomaly_score", ascending=False, kind="stable"), windows, contributions)
+
+
+def _add_extra(days: pd.DataFrame, contributions: pd.DataFrame, extra: pd.DataFrame):
+    keys = days.index.union(extra.index)
+    days = days.reindex(keys)
+    days[["n_windows", "n_unusual"]] = days[["n_windows", "n_unusual"]].fillna(0).astype(int)
+    days["max_evidence"] = days["max_evidence"].fillna(0.0)
+    added = extra.reindex(keys).fillna(0.0)
+    days["anomaly_score"] = days["anomaly_score"].fillna(0.0) + added.sum(axis=1)
+    contributions = contributions.reindex(keys).fillna(0.0)
+    for term in added.columns:
+        # A name shared with a window term (never by the sources' naming) adds to it.
+        contributions[term] = contributions.get(term, 0.0) + added[term]
+    return days, contributions
 
 
 def _shares(windows: pd.DataFrame, terms: pd.DataFrame | None) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +22,7 @@ from events.time_range import RangeCounts, one_day
 from features.enrich import identity_kind
 from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
 from models.detector import percentiles, window_sources
+from models.evidence import DayEvidence, EvidenceSource, combined, utc_day
 from models.explain import FOREST, Reason, explain, term_reasons, top_calls
 from models.identity_day import identity_days
 from models.persistence import ModelBundle
@@ -101,6 +102,8 @@ class ScoreResult:
     n_other_days: int = 0
     #: Where ``threshold`` sits among the held-out identity-days' scores (0-100).
     threshold_percentile: float = float("nan")
+    #: Evidence from outside the windows (rule hits, network flows), by source.
+    evidence: dict[str, DayEvidence] = field(default_factory=dict)
 
     @property
     def n_suppressed(self) -> int:
@@ -263,6 +266,7 @@ def score_batches(
     allowlist: Allowlist | None = None,
     stats: IngestStats | None = None,
     state=None,
+    evidence: Sequence[EvidenceSource] = (),
 ) -> ScoreResult:
     """Score a stream of event batches (time-ordered) against ``bundle``; rank identity-days.
 
@@ -276,7 +280,9 @@ def score_batches(
     Memory is bounded by a chunk of events plus the day's windows: events are featurised chunk
     by chunk and spilled to a temporary Parquet file, from which only the explained identities'
     events are read back. Without ``day``, the day holding most requests is scored. Either
-    way the events of other days are counted (``n_other_days``), not scored.
+    way the events of other days are counted (``n_other_days``), not scored. Each ``evidence``
+    source (:mod:`models.evidence`) reads the spilled events; its nats add to the identity-days
+    it names, as reasons of their own.
     """
     encoder = bundle.encoder if state is None else state.encoder
     rarity = bundle.rarity if state is None else state.rarity
@@ -300,7 +306,8 @@ def score_batches(
             n_other_days += int(np.rint(np.expm1(windows.loc[~on_day, "log_requests"]).sum()))
             windows = windows[on_day]
         scored, terms = window_scores(windows, bundle, rarity)
-        found = identity_days(scored["p_value"], terms)
+        found_evidence = {} if day is None else {e.source: e for e in (source(feats.spill, day) for source in evidence)}
+        found = identity_days(scored["p_value"], terms, extra=_on_day(combined(found_evidence.values()), day))
         out = windows.join(scored[["anomaly_score", "percentile"]])
         out["is_unusual"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")
@@ -329,10 +336,12 @@ def score_batches(
     if state is not None and day is not None:
         alerted = pd.Series(key.isin(alerted_days), index=out.index, name="alerted")
         state.advance(day, out[bundle.feature_names], alerted)
-    findings = _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity)
+    texts = {k: v for e in found_evidence.values() for k, v in e.reasons.items()}
+    findings = _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity, texts)
     activity: dict[str, pd.DataFrame] = {}
+    scored_identities = set(out.index.get_level_values("identity"))
     for finding in findings:
-        if finding.identity in activity:
+        if finding.identity in activity or finding.identity not in scored_identities:
             continue
         own = cast(pd.DataFrame, out.xs(finding.identity, level="identity"))  # rows of a frame: a frame
         per = own[["log_requests", "anomaly_score"]].copy()
@@ -352,7 +361,15 @@ def score_batches(
         [] if allowlist is None else allowlist.expired,
         n_other_days,
         float(percentiles(bundle.train_scores, np.array([cut]), side="left")[0]),
+        found_evidence,
     )
+
+
+def _on_day(extra: pd.DataFrame, day: date | None) -> pd.DataFrame:
+    """The evidence about ``day`` only: one day is scored per run."""
+    if extra.empty or day is None:
+        return extra
+    return extra[extra.index.get_level_values("day") == utc_day(day)]
 
 
 def _day_table(
@@ -380,7 +397,7 @@ def _day_table(
     return days[[*columns, "requests"]]
 
 
-def _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity) -> list[Finding]:
+def _findings(head, positions, out, found, terms, marked, decisions, bundle, rarity, texts=None) -> list[Finding]:
     """Explain each identity-day of ``head`` and its unusual windows (its top one at least)."""
     if not len(head):
         return []
@@ -393,10 +410,11 @@ def _findings(head, positions, out, found, terms, marked, decisions, bundle, rar
         nested = found.windows_of(identity, day)
         keep = nested[nested["contribution"] > 0]
         keys = list((keep if len(keep) else nested.head(1)).index)
-        feat = out.loc[keys, bundle.feature_names]
-        dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
-        usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
         windows = []
+        if keys:  # an identity-day that only outside evidence names has no windows
+            feat = out.loc[keys, bundle.feature_names]
+            dev = pd.DataFrame(baseline.transform(feat), index=feat.index, columns=bundle.feature_names)
+            usual = pd.DataFrame(baseline.usual(feat), index=feat.index, columns=bundle.feature_names)
         for key in keys:
             events = marked.iloc[by_window.get(key, [])]
             w = out.loc[key]
@@ -430,7 +448,8 @@ def _findings(head, positions, out, found, terms, marked, decisions, bundle, rar
         # The day's reasons: its terms, largest first; the forest's part said by its top window.
         day_terms = found.reasons(identity, day, top=8)
         forest = [r for r in windows[0].reasons if r.family not in ("rarity", "behaviour")] if windows else []
-        reasons = term_reasons(day_terms, rarity, identity, forest)
+        said = {term: text for (who, when, term), text in (texts or {}).items() if who == identity and when == day}
+        reasons = term_reasons(day_terms, rarity, identity, forest, texts=said)
         suppressed = next((w.suppressed_by for w in windows if w.suppressed_by is not None), None)
         findings.append(
             Finding(
@@ -467,6 +486,7 @@ def score_day(
     aws=None,
     trusted_proxies: tuple | None = None,
     state=None,
+    evidence: Sequence[EvidenceSource] = (),
 ) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
@@ -482,6 +502,7 @@ def score_day(
         allowlist=allowlist,
         stats=ingestor.stats,
         state=state,
+        evidence=evidence,
     )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
