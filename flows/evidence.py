@@ -114,7 +114,10 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
     history = measures[(days < key) & (days >= key - pd.Timedelta(days=history_days))]
     today = measures[days == key]
     eg = _units(conv)
-    eg = eg[eg["day"] == key]
+    before = eg[(eg["day"] < key) & (eg["day"] >= key - pd.Timedelta(days=history_days))]
+    known = set(zip(before["remote"], before["port"], strict=True))
+    eg = eg[eg["day"] == key].copy()
+    eg["new_in_cluster"] = [(r, p) not in known for r, p in zip(eg["remote"], eg["port"], strict=True)] if len(before) else False
     scores: dict[tuple[str, str], float] = {}
     reasons: dict = {}
     for unit, row in today.droplevel("day").iterrows():

@@ -56,6 +56,8 @@ class ScoreJob:
     force_day: bool = False
     #: Where day states live (default: ``<out_dir>/state``, else out/state).
     state_dir: Path | None = None
+    #: Evidence sources (:mod:`models.evidence`) added to the ranking, e.g. network flows.
+    evidence: tuple = ()
 
     def state_root(self) -> Path:
         """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
@@ -146,6 +148,7 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         aws=job.aws,
         trusted_proxies=job.trusted_proxies,
         state=state,
+        evidence=job.evidence,
     )
     # The day is learned once scored, whatever happens to its reports.
     save_state(state, state_file, key=key)
