@@ -162,6 +162,10 @@ def _answerable(flows: pd.DataFrame, leases, day: pd.Timestamp) -> list[tuple[st
     for node, group in node_flows.groupby("node"):
         candidates = {c for cs in group["candidates"] if cs is not None for c in cs if c}
         known = made[(made["namespace"] + "/" + made["pod"]).isin(candidates)]
+        # Behaviour new on a node is laid to the pods new on it: pods that ran there on
+        # normal days made that node's normal traffic.
+        fresh = known[known["start"] >= day]
+        known = fresh if len(fresh) else known
         creators = sorted(known["creator"].unique())
         for who in creators:
             pods = ", ".join(sorted(known[known["creator"] == who]["namespace"] + "/" + known[known["creator"] == who]["pod"])[:3])

@@ -90,9 +90,28 @@ class FlowPlan:
                     self.pods[key] = Pod(key[0], name, actor.identity.ips[i % len(actor.identity.ips)], node, workload=key[0])
                 if key in self.pods and key not in self.reported:
                     added += self._report(view, self.pods[key], start + timedelta(seconds=30 + i), rng)
+        added += self._churn(view, events, injected, rng)
         added += self._attack_pods(view, injected, rng)
         records = self._normal_flows(view, start, rng) + self._attack_flows(view, injected, start, rng)
         return added, records
+
+    def _churn(self, view: Cluster, events, injected, rng) -> list[tuple[datetime, dict]]:
+        """Pods the day's ordinary change binds (new address) or deletes (no more traffic)."""
+        theirs = {((e.get("objectRef") or {}).get("namespace"), (e.get("objectRef") or {}).get("name")) for _, e in injected}
+        out: list[tuple[datetime, dict]] = []
+        for t, e in sorted(events, key=lambda pair: pair[0]):
+            ref = e.get("objectRef") or {}
+            key = (ref.get("namespace"), ref.get("name"))
+            if ref.get("resource") != "pods" or e.get("stage") != "ResponseComplete" or key in theirs:
+                continue
+            if e.get("verb") == "delete" and not ref.get("subresource") and key in self.pods:
+                self.pods[key].end = self.pods[key].end or t
+            elif ref.get("subresource") == "binding" and key not in self.pods:
+                node = int(hashlib.sha1(key[1].encode()).hexdigest(), 16) % len(view.node_ips)
+                pod = Pod(key[0], key[1], networks.pod_address(rng), node, workload=key[0], start=t)
+                self.pods[key] = pod
+                out += self._report(view, pod, t + timedelta(seconds=3), rng)
+        return out
 
     def _report(self, view: Cluster, pod: Pod, t: datetime, rng) -> list[tuple[datetime, dict]]:
         """The kubelet's status patch that gives the pod its address (logged at Request level)."""
@@ -211,7 +230,8 @@ class FlowPlan:
 
     def _normal_flows(self, view: Cluster, start: datetime, rng) -> list[dict]:
         records: list[dict] = []
-        steady = [p for p in self.pods.values() if not p.behaviour and p.start is None]
+        end = start + timedelta(days=1)
+        steady = [p for p in self.pods.values() if not p.behaviour and (p.start or start) < end and (p.end or end) > start]
         addresses = [p.address for p in steady]
         for pod in steady:
             own = np.random.default_rng([self.seed, 37, int(hashlib.sha1(pod.workload.encode()).hexdigest()[:8], 16)])
@@ -220,6 +240,8 @@ class FlowPlan:
                 apis.append(f"198.51.100.{int(rng.integers(1, 255))}")
             for hour in range(24):
                 t = start + timedelta(hours=hour, minutes=float(rng.uniform(0, 50)))
+                if not (pod.start or start) <= t < (pod.end or end) - timedelta(minutes=6):
+                    continue  # not running yet, or gone
                 records.append(self._record(view, pod, addresses[int(rng.integers(len(addresses)))], 8080, t, int(rng.lognormal(9, 1)), rng))
                 if rng.random() < 0.5:
                     service = list(AWS_SERVICES)[int(rng.integers(len(AWS_SERVICES)))]
