@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 import pyarrow.compute as pc
@@ -55,7 +56,7 @@ def _time(event: dict) -> datetime | None:
         return None
 
 
-def _owner(meta: dict) -> tuple[str, str] | None:
+def _owner(meta: dict) -> tuple[Any, Any] | None:
     refs = meta.get("ownerReferences") or []
     if refs and isinstance(refs[0], dict):
         return refs[0].get("kind"), refs[0].get("name")
@@ -73,8 +74,8 @@ def event_facts(event: dict) -> Iterator[Fact]:
     if event.get("stage") not in (None, "ResponseComplete"):
         return
     who = (event.get("user") or {}).get("username") or ""
-    body = event.get("requestObject") if isinstance(event.get("requestObject"), dict) else {}
-    answer = event.get("responseObject") if isinstance(event.get("responseObject"), dict) else {}
+    body: dict = event["requestObject"] if isinstance(event.get("requestObject"), dict) else {}
+    answer: dict = event["responseObject"] if isinstance(event.get("responseObject"), dict) else {}
     meta = body.get("metadata") or answer.get("metadata") or {}
     ns, name = ref.get("namespace"), ref.get("name") or meta.get("name")
     if resource == "nodes":

@@ -38,7 +38,16 @@ TERMS = {
 }
 _PRIVATE = [
     ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10")
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+    )
 ]
 
 
@@ -69,7 +78,8 @@ def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     ext = eg[eg["external"]]
     accepted = ext[ext["action"] != "REJECT"]
     long = accepted[
-        (accepted["duration_s"] >= LONG_SESSION.total_seconds()) & (accepted["bytes"] / accepted["duration_s"] < LOW_RATE)
+        (accepted["duration_s"] >= LONG_SESSION.total_seconds())
+        & (accepted["bytes"] / accepted["duration_s"] < LOW_RATE)
     ]
     by = ["unit", "day"]
     parts = {
@@ -82,7 +92,7 @@ def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     examples: dict = {}
     for term, (rows, _) in parts.items():
         for (unit, day), group in rows.groupby(by):
-            examples[(unit, day, term)] = group.loc[group["bytes"].idxmax()]
+            examples[(unit, day, term)] = group.sort_values("bytes").iloc[-1]
     seen: set = set()
     new_counts: dict = {}
     for day, rows in accepted.groupby("day", sort=True):
@@ -90,7 +100,7 @@ def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
             fresh = group[[(r, p) not in seen for r, p in zip(group["remote"], group["port"], strict=True)]]
             new_counts[(unit, day)] = len(fresh) if seen else np.nan  # the first day has no past
             if seen and len(fresh):
-                examples[(unit, day, "new-destination")] = fresh.loc[fresh["bytes"].idxmax()]
+                examples[(unit, day, "new-destination")] = fresh.sort_values("bytes").iloc[-1]
         seen |= set(zip(rows["remote"], rows["port"], strict=True))
     frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
     return frame, examples
@@ -117,7 +127,9 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
     before = eg[(eg["day"] < key) & (eg["day"] >= key - pd.Timedelta(days=history_days))]
     known = set(zip(before["remote"], before["port"], strict=True))
     eg = eg[eg["day"] == key].copy()
-    eg["new_in_cluster"] = [(r, p) not in known for r, p in zip(eg["remote"], eg["port"], strict=True)] if len(before) else False
+    eg["new_in_cluster"] = (
+        [(r, p) not in known for r, p in zip(eg["remote"], eg["port"], strict=True)] if len(before) else False
+    )
     scores: dict[tuple[str, str], float] = {}
     reasons: dict = {}
     for unit, row in today.droplevel("day").iterrows():
@@ -134,10 +146,12 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
                 got = n * weight
                 if got > scores.get((identity, term), 0.0):
                     scores[(identity, term)] = got
-                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, examples.get((unit, key, term)), how, value)
+                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(
+                        term, examples.get((unit, key, term)), how, value
+                    )
     if not scores:
         return DayEvidence(SOURCE, _empty(), {}, {"rows": eg})
-    frame = pd.Series(scores).unstack(fill_value=0.0)
+    frame = pd.Series(scores).unstack(fill_value=0).astype(float)
     frame.columns = [f"{SOURCE}:{c}" for c in frame.columns]
     frame.index = pd.MultiIndex.from_arrays([frame.index.astype(str), [key] * len(frame)], names=DAY_INDEX)
     return DayEvidence(SOURCE, frame, reasons, {"rows": eg})
@@ -151,11 +165,11 @@ def _answerable(flows: pd.DataFrame, leases, day: pd.Timestamp) -> list[tuple[st
     """(identity, weight, how it links to the traffic) for a unit's flows on a day."""
     out: dict[str, tuple[float, str]] = {}
     pods = flows[flows["attribution"] == "pod"]
-    for r in pods.drop_duplicates(["namespace", "pod"]).itertuples():
-        label = f"pod {r.namespace}/{r.pod}" + (f" ({r.workload})" if r.workload else "")
-        if r.creator:
-            out[r.creator] = (1.0, f"{label} created by {r.creator}")
-        for who in _exec_by(leases, r.namespace, r.pod, day):
+    for r in pods.drop_duplicates(["namespace", "pod"]).to_dict("records"):
+        label = f"pod {r['namespace']}/{r['pod']}" + (f" ({r['workload']})" if r["workload"] else "")
+        if r["creator"]:
+            out[r["creator"]] = (1.0, f"{label} created by {r['creator']}")
+        for who in _exec_by(leases, r["namespace"], r["pod"], day):
             out.setdefault(who, (1.0, f"{label}, which {who} exec'd into,"))
     node_flows = flows[(flows["attribution"] == "node") & flows["external"]]
     made = leases.pods[leases.pods["creator"].notna()]
@@ -168,13 +182,18 @@ def _answerable(flows: pd.DataFrame, leases, day: pd.Timestamp) -> list[tuple[st
         known = fresh if len(fresh) else known
         creators = sorted(known["creator"].unique())
         for who in creators:
-            pods = ", ".join(sorted(known[known["creator"] == who]["namespace"] + "/" + known[known["creator"] == who]["pod"])[:3])
-            how = f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {pods} created by {who})"
+            listed = ", ".join(
+                sorted(known[known["creator"] == who]["namespace"] + "/" + known[known["creator"] == who]["pod"])[:3]
+            )
+            how = f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {listed} created by {who})"
             out.setdefault(who, (NODE_CONFIDENCE / len(creators), how))
         for ns_pod in sorted(candidates):
             ns, _, pod = ns_pod.partition("/")
             for who in _exec_by(leases, ns, pod, day):
-                how = f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {ns_pod}, which {who} exec'd into)"
+                how = (
+                    f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {ns_pod}, "
+                    f"which {who} exec'd into)"
+                )
                 out.setdefault(who, (NODE_CONFIDENCE / max(1, len(creators)), how))
     return [(who, weight, how) for who, (weight, how) in out.items()]
 

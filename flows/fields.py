@@ -73,8 +73,7 @@ def parse_format(text: str) -> tuple[str, ...]:
     Raises :class:`KaadError` for a format that names no field or one twice.
     """
     names = tuple(
-        (m.group(1) or m.group(2)).replace("_", "-")
-        for m in _TOKEN.finditer(text.strip().lower().replace("_", "-"))
+        (m.group(1) or m.group(2)).replace("_", "-") for m in _TOKEN.finditer(text.strip().lower().replace("_", "-"))
     )
     if not names:
         raise KaadError(f"flow log format {text!r} names no field (e.g. {DEFAULT_FORMAT!r})")

@@ -96,10 +96,24 @@ def join_flows(flows: Path, leases: Leases, skew: timedelta = SKEW) -> Attributi
         table = con.execute(_SQL, {"flows": str(flows), "skew": skew}).df()
     finally:
         con.close()
-    for column in ("attribution", "direction", "namespace", "pod", "workload", "creator", "service_account", "node", "remote", "local", "action"):
+    for column in (
+        "attribution",
+        "direction",
+        "namespace",
+        "pod",
+        "workload",
+        "creator",
+        "service_account",
+        "node",
+        "remote",
+        "local",
+        "action",
+    ):
         table[column] = table[column].astype(object).where(table[column].notna(), None)
     # DuckDB hands lists as arrays and a missing list as NA: one shape, a list or None.
-    table["candidates"] = [None if c is None or c is pd.NA or (isinstance(c, float)) else list(c) for c in table["candidates"]]
+    table["candidates"] = [  # type: ignore[assignment]
+        None if c is None or c is pd.NA or (isinstance(c, float)) else list(c) for c in table["candidates"]
+    ]
     table["day"] = pd.to_datetime(table["day"]).dt.tz_localize("UTC") if table["day"].dt.tz is None else table["day"]
     totals = table.groupby("attribution")[["flows", "bytes"]].sum()
     n_flows, n_bytes = int(table["flows"].sum()), int(table["bytes"].sum())

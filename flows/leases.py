@@ -98,9 +98,9 @@ def build_leases(facts: list[Fact]) -> Leases:
         if f.kind == "workload":
             workloads[(f.namespace, f.data["kind"], f.name)] = (f.identity, f.data["owner"])
         elif f.kind == "node":
-            node = nodes.setdefault(f.name, {"node": f.name, "address": None, "instance_id": None})
-            node["address"] = (f.data["addresses"] or [node["address"]])[0]
-            node["instance_id"] = f.data["instance_id"] or node["instance_id"]
+            entry = nodes.setdefault(str(f.name), {"node": f.name, "address": None, "instance_id": None})
+            entry["address"] = (f.data["addresses"] or [entry["address"]])[0]
+            entry["instance_id"] = f.data["instance_id"] or entry["instance_id"]
         elif f.kind == "pod-create":
             creator, workload = _resolve(f.identity, f.namespace, f.data["owner"], workloads)
             pods[key] = {**pods.get(key, {}), **f.data, "creator": creator, "workload": workload}
@@ -115,7 +115,9 @@ def build_leases(facts: list[Fact]) -> Leases:
                     del open_by_address[address]
         elif f.kind == "pod-ip":
             pod = pods.setdefault(key, {})
-            node = pod.get("node") or (f.identity.removeprefix("system:node:") if f.identity.startswith("system:node:") else None)
+            node = pod.get("node") or (
+                f.identity.removeprefix("system:node:") if f.identity.startswith("system:node:") else None
+            )
             pod["node"] = node
             if node and f.data["host_ip"]:
                 nodes.setdefault(node, {"node": node, "address": None, "instance_id": None})
@@ -146,8 +148,8 @@ def build_leases(facts: list[Fact]) -> Leases:
                     open_by_address[address] = lease
     leased = {(lease["namespace"], lease["pod"]) for lease in leases}
     for name in {p.get("node") for p in pods.values()} | {lease["node"] for lease in leases}:
-        if name and name not in nodes and (address := node_address_from_name(name)):
-            nodes[name] = {"node": name, "address": address, "instance_id": None}
+        if name and name not in nodes and (guessed := node_address_from_name(name)):
+            nodes[name] = {"node": name, "address": guessed, "instance_id": None}
     frame = pd.DataFrame(leases, columns=list(LEASE_COLUMNS))
     for column in ("start", "end"):
         frame[column] = pd.to_datetime(frame[column], utc=True)

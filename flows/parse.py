@@ -139,9 +139,7 @@ def to_flow_table(
     return pa.Table.from_arrays(arrays, schema=FLOW_SCHEMA)
 
 
-def parse_lines(
-    texts: pa.Array, lines: np.ndarray, names: tuple[str, ...], source: str, stats: FlowStats
-) -> pa.Table:
+def parse_lines(texts: pa.Array, lines: np.ndarray, names: tuple[str, ...], source: str, stats: FlowStats) -> pa.Table:
     """Parse record lines (no header) in the format ``names``; empty lines are skipped.
 
     ``texts`` shares one buffer (as :mod:`sources.lines` hands lines on): Arrow's CSV reader

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from errors import KaadError
 from flows.fields import DEFAULT_FORMAT, FLOW_SCHEMA, looks_like_header, parse_format
 from flows.parse import FlowStats, parse_lines, parse_parquet_batch
-from sources.lines import CHUNK_BYTES, _as_lines, LineBatch, StreamProblem, iter_line_batches, open_stream
+from sources.lines import CHUNK_BYTES, LineBatch, StreamProblem, _as_lines, iter_line_batches, open_stream
 from sources.rejects import Reject
 
 PARQUET_ROWS = 1 << 20

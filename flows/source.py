@@ -47,14 +47,16 @@ class NetworkEvidence:
 
     def __call__(self, events: Path | None, day: date) -> DayEvidence:
         attribution = self.prepare()
+        stats = self.stats
+        assert stats is not None  # prepare() read them
         found = day_evidence(attribution.conversations, self.leases, day, HISTORY_DAYS)
         found.details.update(
             {
                 "quality": attribution.quality,
-                "quality_text": quality_text(attribution.quality, self.stats.version),
-                "read": self.stats.summary(),
-                "rejects": [str(r) for r in self.stats.rejects[:20]],
-                "n_rejected": self.stats.n_rejected,
+                "quality_text": quality_text(attribution.quality, stats.version),
+                "read": stats.summary(),
+                "rejects": [str(r) for r in stats.rejects[:20]],
+                "n_rejected": stats.n_rejected,
                 "leases": self.leases,
             }
         )

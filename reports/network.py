@@ -6,11 +6,10 @@ through :func:`html.escape`, terminal output through :func:`safe_text.printable`
 
 from __future__ import annotations
 
-from safe_text import html_text as e
-
 import pandas as pd
 
 from flows.evidence import SOURCE
+from safe_text import html_text as e
 
 #: Conversations listed per finding (largest first); the rest are counted.
 MAX_ROWS = 15
@@ -40,7 +39,9 @@ def summary_html(result) -> str:
     if found is None:
         return ""
     d = found.details
-    return f"<h2>Network (VPC flow logs)</h2><p class=\"meta\">{e(d.get('read', ''))}<br>{e(d.get('quality_text', ''))}</p>"
+    return (
+        f'<h2>Network (VPC flow logs)</h2><p class="meta">{e(d.get("read", ""))}<br>{e(d.get("quality_text", ""))}</p>'
+    )
 
 
 def finding_html(result, identity: str) -> str:
@@ -53,16 +54,20 @@ def finding_html(result, identity: str) -> str:
         what = "the pods it created or exec'd into" if pods else "any pod (it created or exec'd into none)"
         return f"<h3>Network</h3><p>No flow data for {e(what)} on this day.</p>"
     items = []
-    for r in rows.head(MAX_ROWS).itertuples():
-        who = f"{r.namespace}/{r.pod}" if r.attribution == "pod" else f"node {r.node} (SNAT, one of {len(r.candidates)} pods)"
-        flag = "first seen in the cluster" if r.new_in_cluster else ""
+    for r in rows.head(MAX_ROWS).to_dict("records"):
+        who = (
+            f"{r['namespace']}/{r['pod']}"
+            if r["attribution"] == "pod"
+            else f"node {r['node']} (SNAT, one of {len(r['candidates'])} pods)"
+        )
+        flag = "first seen in the cluster" if r["new_in_cluster"] else ""
         items.append(
-            f"<tr><td>{e(who)}</td><td><code>{e(str(r.remote))}:{int(r.port)}</code></td><td>{e(str(r.action))}</td>"
-            f'<td class="num">{int(r.flows)}</td><td class="num">{int(r.bytes):,}</td><td>{e(flag)}</td></tr>'
+            f"<tr><td>{e(who)}</td><td><code>{e(str(r['remote']))}:{int(r['port'])}</code></td><td>{e(str(r['action']))}</td>"
+            f'<td class="num">{int(r["flows"])}</td><td class="num">{int(r["bytes"]):,}</td><td>{e(flag)}</td></tr>'
         )
     more = f"<p>{len(rows) - MAX_ROWS} more conversations not listed.</p>" if len(rows) > MAX_ROWS else ""
     return (
-        f"<h3>Network: {len(pods)} pod(s) created or exec'd into</h3><table class=\"calls\"><thead><tr><th>from</th>"
+        f'<h3>Network: {len(pods)} pod(s) created or exec\'d into</h3><table class="calls"><thead><tr><th>from</th>'
         "<th>to</th><th>action</th><th>flows</th><th>bytes</th><th></th></tr></thead><tbody>"
         + "".join(items)
         + f"</tbody></table>{more}"

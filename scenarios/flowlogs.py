@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,9 @@ V5_FORMAT = (
     "log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id "
     "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path"
 )
-V2_FORMAT = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+V2_FORMAT = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+)
 VPC = "vpc-0a1b2c3d4e5f60718"
 #: AWS service endpoints pods reach (S3, ECR, STS), by the service name flow logs give them.
 AWS_SERVICES = {"52.218.152.10": "S3", "52.94.236.248": "AMAZON", "3.5.76.22": "S3", "52.119.160.5": "AMAZON"}
@@ -62,7 +65,7 @@ class FlowPlan:
 
     cluster: Cluster
     seed: int
-    pods: dict[tuple[str, str], Pod] = field(default_factory=dict)
+    pods: dict[tuple, Pod] = field(default_factory=dict)
     reported: set = field(default_factory=set)
 
     def _node_ip(self, view: Cluster, i: int) -> str:
@@ -72,7 +75,7 @@ class FlowPlan:
         return "eni-0" + hashlib.sha1(view.node_names[i % len(view.node_names)].encode()).hexdigest()[:16]
 
     def day(
-        self, day: int, events: list[tuple[datetime, dict]], injected: list[tuple[datetime, dict]] = ()
+        self, day: int, events: list[tuple[datetime, dict]], injected: Sequence[tuple[datetime, dict]] = ()
     ) -> tuple[list[tuple[datetime, dict]], list[dict]]:
         """The audit events to add for ``day`` (status patches, controllers' pods) and its flow records.
 
@@ -87,7 +90,9 @@ class FlowPlan:
                 key = (actor.namespace or "", name)
                 if key not in self.pods and actor.identity.ips:
                     node = int(hashlib.sha1(name.encode()).hexdigest(), 16) % len(view.node_ips)
-                    self.pods[key] = Pod(key[0], name, actor.identity.ips[i % len(actor.identity.ips)], node, workload=key[0])
+                    self.pods[key] = Pod(
+                        key[0], name, actor.identity.ips[i % len(actor.identity.ips)], node, workload=key[0]
+                    )
                 if key in self.pods and key not in self.reported:
                     added += self._report(view, self.pods[key], start + timedelta(seconds=30 + i), rng)
         added += self._churn(view, events, injected, rng)
@@ -97,11 +102,14 @@ class FlowPlan:
 
     def _churn(self, view: Cluster, events, injected, rng) -> list[tuple[datetime, dict]]:
         """Pods the day's ordinary change binds (new address) or deletes (no more traffic)."""
-        theirs = {((e.get("objectRef") or {}).get("namespace"), (e.get("objectRef") or {}).get("name")) for _, e in injected}
+        theirs = {
+            (str((e.get("objectRef") or {}).get("namespace") or ""), str((e.get("objectRef") or {}).get("name") or ""))
+            for _, e in injected
+        }
         out: list[tuple[datetime, dict]] = []
         for t, e in sorted(events, key=lambda pair: pair[0]):
             ref = e.get("objectRef") or {}
-            key = (ref.get("namespace"), ref.get("name"))
+            key = (str(ref.get("namespace") or ""), str(ref.get("name") or ""))
             if ref.get("resource") != "pods" or e.get("stage") != "ResponseComplete" or key in theirs:
                 continue
             if e.get("verb") == "delete" and not ref.get("subresource") and key in self.pods:
@@ -117,8 +125,15 @@ class FlowPlan:
         """The kubelet's status patch that gives the pod its address (logged at Request level)."""
         self.reported.add((pod.namespace, pod.name))
         node = view.node_names[pod.node % len(view.node_names)]
-        kubelet = Identity(f"system:node:{node}", ("system:nodes", "system:authenticated"), (self._node_ip(view, pod.node),), KUBELET_UA)
-        body = {"status": {"podIP": pod.address, "podIPs": [{"ip": pod.address}], "hostIP": self._node_ip(view, pod.node)}}
+        kubelet = Identity(
+            f"system:node:{node}",
+            ("system:nodes", "system:authenticated"),
+            (self._node_ip(view, pod.node),),
+            KUBELET_UA,
+        )
+        body = {
+            "status": {"podIP": pod.address, "podIPs": [{"ip": pod.address}], "hostIP": self._node_ip(view, pod.node)}
+        }
         return build_events(Call("patch", "pods", pod.namespace, pod.name, "status", body=body), kubelet, t, rng)
 
     def _controller(self, name: str) -> Identity:
@@ -129,18 +144,50 @@ class FlowPlan:
             f"{KCM_UA}/system:serviceaccount:kube-system:{name}",
         )
 
-    def _new_pod(self, view, ns, name, spec, t, owner, creator: Identity, behaviour, peer, rng, run_for):
+    def _new_pod(self, view, ns, name, spec, t, owner, creator: Identity | None, behaviour, peer, rng, run_for):
         host = bool(spec.get("hostNetwork"))
         node = int(rng.integers(len(view.node_ips)))
-        pod = Pod(ns, name, self._node_ip(view, node) if host else networks.pod_address(rng), node, host, f"{ns}/{name}", behaviour, peer, t, t + run_for)
+        pod = Pod(
+            ns,
+            name,
+            self._node_ip(view, node) if host else networks.pod_address(rng),
+            node,
+            host,
+            f"{ns}/{name}",
+            behaviour,
+            peer,
+            t,
+            t + run_for,
+        )
         self.pods[(ns, name)] = pod
         out = []
-        if owner is not None:
-            body = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name, "namespace": ns, "ownerReferences": [{"kind": owner[0], "name": owner[1], "controller": True}]}, "spec": spec}
+        if owner is not None and creator is not None:  # a controller made it: its create is logged too
+            body = {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "ownerReferences": [{"kind": owner[0], "name": owner[1], "controller": True}],
+                },
+                "spec": spec,
+            }
             out += build_events(Call("create", "pods", ns, name, body=body), creator, t, rng)
-        scheduler = Identity("system:kube-scheduler", ("system:authenticated",), ("127.0.0.1",), "kube-scheduler/v1.29.3 (linux/amd64) kubernetes/7f9249a/scheduler")
-        binding = {"kind": "Binding", "apiVersion": "v1", "metadata": {"name": name, "namespace": ns}, "target": {"kind": "Node", "name": view.node_names[node]}}
-        out += build_events(Call("create", "pods", ns, name, "binding", body=binding), scheduler, t + timedelta(seconds=1), rng)
+        scheduler = Identity(
+            "system:kube-scheduler",
+            ("system:authenticated",),
+            ("127.0.0.1",),
+            "kube-scheduler/v1.29.3 (linux/amd64) kubernetes/7f9249a/scheduler",
+        )
+        binding = {
+            "kind": "Binding",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": ns},
+            "target": {"kind": "Node", "name": view.node_names[node]},
+        }
+        out += build_events(
+            Call("create", "pods", ns, name, "binding", body=binding), scheduler, t + timedelta(seconds=1), rng
+        )
         out += self._report(view, pod, t + timedelta(seconds=4), rng)
         return out
 
@@ -149,28 +196,70 @@ class FlowPlan:
         out: list[tuple[datetime, dict]] = []
         for t, e in events:
             ref, body = e.get("objectRef") or {}, e.get("requestObject")
-            if e.get("verb") != "create" or e.get("stage") != "ResponseComplete" or not isinstance(body, dict) or ref.get("subresource"):
+            if (
+                e.get("verb") != "create"
+                or e.get("stage") != "ResponseComplete"
+                or not isinstance(body, dict)
+                or ref.get("subresource")
+            ):
                 continue
             ns, name = ref.get("namespace"), ref.get("name")
             peer = networks.address(rng, "cloud")
             if ref.get("resource") == "pods" and body.get("kind") == "Pod" and (ns, name) not in self.pods:
-                out += self._new_pod(view, ns, name, body["spec"], t, None, None, "miner", peer, rng, timedelta(hours=6))
+                out += self._new_pod(
+                    view, ns, name, body["spec"], t, None, None, "miner", peer, rng, timedelta(hours=6)
+                )
             elif ref.get("resource") == "cronjobs":
                 spec = body["spec"]["jobTemplate"]["spec"]["template"]["spec"]
                 server = _server_in(spec) or peer
                 for run in range(3):  # */5 * * * *: the next three runs
                     at = t.replace(second=0, microsecond=0) + timedelta(minutes=5 * (run + 1) - t.minute % 5)
                     job = f"{name}-{int(at.timestamp()) // 60}"
-                    jbody = {"kind": "Job", "apiVersion": "batch/v1", "metadata": {"name": job, "namespace": ns, "ownerReferences": [{"kind": "CronJob", "name": name, "controller": True}]}, "spec": body["spec"]["jobTemplate"]["spec"]}
-                    out += build_events(Call("create", "jobs", ns, job, body=jbody), self._controller("cronjob-controller"), at, rng)
+                    jbody = {
+                        "kind": "Job",
+                        "apiVersion": "batch/v1",
+                        "metadata": {
+                            "name": job,
+                            "namespace": ns,
+                            "ownerReferences": [{"kind": "CronJob", "name": name, "controller": True}],
+                        },
+                        "spec": body["spec"]["jobTemplate"]["spec"],
+                    }
+                    out += build_events(
+                        Call("create", "jobs", ns, job, body=jbody), self._controller("cronjob-controller"), at, rng
+                    )
                     pod = f"{job}-{''.join(rng.choice(list('bcdfghjklmnpqrstvwxz2456789'), 5))}"
-                    out += self._new_pod(view, ns, pod, spec, at + timedelta(seconds=1), ("Job", job), self._controller("job-controller"), "fetch-and-mine", server, rng, timedelta(minutes=4))
+                    out += self._new_pod(
+                        view,
+                        ns,
+                        pod,
+                        spec,
+                        at + timedelta(seconds=1),
+                        ("Job", job),
+                        self._controller("job-controller"),
+                        "fetch-and-mine",
+                        server,
+                        rng,
+                        timedelta(minutes=4),
+                    )
             elif ref.get("resource") == "daemonsets":
                 spec = body["spec"]["template"]["spec"]
                 image = " ".join(c.get("image", "") for c in spec.get("containers", []))
                 for i in range(len(view.node_names)):
                     pod = f"{name}-{''.join(rng.choice(list('bcdfghjklmnpqrstvwxz2456789'), 5))}"
-                    made = self._new_pod(view, ns, pod, spec, t + timedelta(seconds=2 + i), ("DaemonSet", name), self._controller("daemon-set-controller"), "miner" if "xmrig" in image else "", peer, rng, timedelta(hours=12))
+                    made = self._new_pod(
+                        view,
+                        ns,
+                        pod,
+                        spec,
+                        t + timedelta(seconds=2 + i),
+                        ("DaemonSet", name),
+                        self._controller("daemon-set-controller"),
+                        "miner" if "xmrig" in image else "",
+                        peer,
+                        rng,
+                        timedelta(hours=12),
+                    )
                     self.pods[(ns, pod)].node = i
                     out += made
         return out
@@ -179,30 +268,45 @@ class FlowPlan:
         records: list[dict] = []
         for pod in self.pods.values():
             if pod.behaviour and pod.start is not None and start <= pod.start < start + timedelta(days=1):
-                records += self._behave(view, pod, pod.start + timedelta(seconds=10), pod.end, rng)
+                records += self._behave(view, pod, pod.start + timedelta(seconds=10), pod.end or pod.start, rng)
         for t, e in events:  # exec into a running pod: a reverse shell, then data out
             ref = e.get("objectRef") or {}
             if ref.get("subresource") != "exec" or e.get("stage") != "ResponseComplete":
                 continue
-            pod = self.pods.get((ref.get("namespace"), ref.get("name")))
-            if pod is None or pod.host_network or pod.namespace == "kube-system" or "-api-" not in pod.name:
+            target = self.pods.get((ref.get("namespace"), ref.get("name")))
+            if target is None or target.host_network or target.namespace == "kube-system" or "-api-" not in target.name:
                 continue
             peer = networks.address(np.random.default_rng([self.seed, 23, int(t.timestamp())]), "cloud")
-            records += self._conversation(view, pod, peer, 4444, t + timedelta(seconds=3), timedelta(minutes=45), 40_000, rng)
-            records += self._conversation(view, pod, peer, 443, t + timedelta(minutes=5), timedelta(minutes=3), 60_000_000, rng)
+            records += self._conversation(
+                view, target, peer, 4444, t + timedelta(seconds=3), timedelta(minutes=45), 40_000, rng
+            )
+            records += self._conversation(
+                view, target, peer, 443, t + timedelta(minutes=5), timedelta(minutes=3), 60_000_000, rng
+            )
         return records
 
     def _behave(self, view, pod: Pod, t: datetime, end: datetime, rng) -> list[dict]:
         if pod.behaviour == "fetch-and-mine":
-            return self._conversation(view, pod, pod.peer, 80, t, timedelta(seconds=20), 30_000, rng) + self._conversation(
-                view, pod, networks.address(np.random.default_rng([self.seed, 29]), "cloud"), 4444, t + timedelta(seconds=30), end - t, 600_000, rng
+            return self._conversation(
+                view, pod, pod.peer, 80, t, timedelta(seconds=20), 30_000, rng
+            ) + self._conversation(
+                view,
+                pod,
+                networks.address(np.random.default_rng([self.seed, 29]), "cloud"),
+                4444,
+                t + timedelta(seconds=30),
+                end - t,
+                600_000,
+                rng,
             )
         if pod.behaviour == "miner":
             pool = networks.address(np.random.default_rng([self.seed, 31]), "cloud")
             return self._conversation(view, pod, pool, 3333, t, end - t, 2_000_000, rng)
         return []
 
-    def _conversation(self, view, pod: Pod, remote: str, port: int, t: datetime, length: timedelta, total: int, rng) -> list[dict]:
+    def _conversation(
+        self, view, pod: Pod, remote: str, port: int, t: datetime, length: timedelta, total: int, rng
+    ) -> list[dict]:
         """One outbound TCP conversation, in one record per minute of aggregation."""
         minutes = max(1, int(length.total_seconds() // 60))
         out = []
@@ -218,20 +322,41 @@ class FlowPlan:
         aws = AWS_SERVICES.get(remote, "-")
         s = int(t.timestamp())
         return {
-            "version": 5, "account-id": ACCOUNT, "interface-id": self._eni(view, pod.node),
-            "srcaddr": node_ip, "dstaddr": remote, "srcport": int(rng.integers(32768, 61000)), "dstport": port,
-            "protocol": 6, "packets": max(1, nbytes // 900), "bytes": nbytes, "start": s, "end": s + 60,
-            "action": action, "log-status": "OK", "vpc-id": VPC, "subnet-id": f"subnet-0{pod.node % 3:016x}",
-            "instance-id": f"i-0{hashlib.sha1(view.node_names[pod.node % len(view.node_names)].encode()).hexdigest()[:16]}",
-            "tcp-flags": 19, "type": "IPv4", "pkt-srcaddr": source, "pkt-dstaddr": remote, "region": REGION,
-            "az-id": f"usw2-az{pod.node % 3 + 1}", "pkt-src-aws-service": "-", "pkt-dst-aws-service": aws,
-            "flow-direction": "egress", "traffic-path": 1 if internal else (7 if aws != "-" else 8),
+            "version": 5,
+            "account-id": ACCOUNT,
+            "interface-id": self._eni(view, pod.node),
+            "srcaddr": node_ip,
+            "dstaddr": remote,
+            "srcport": int(rng.integers(32768, 61000)),
+            "dstport": port,
+            "protocol": 6,
+            "packets": max(1, nbytes // 900),
+            "bytes": nbytes,
+            "start": s,
+            "end": s + 60,
+            "action": action,
+            "log-status": "OK",
+            "vpc-id": VPC,
+            "subnet-id": f"subnet-0{pod.node % 3:016x}",
+            "instance-id": "i-0" + self._eni(view, pod.node).removeprefix("eni-0"),
+            "tcp-flags": 19,
+            "type": "IPv4",
+            "pkt-srcaddr": source,
+            "pkt-dstaddr": remote,
+            "region": REGION,
+            "az-id": f"usw2-az{pod.node % 3 + 1}",
+            "pkt-src-aws-service": "-",
+            "pkt-dst-aws-service": aws,
+            "flow-direction": "egress",
+            "traffic-path": 1 if internal else (7 if aws != "-" else 8),
         }
 
     def _normal_flows(self, view: Cluster, start: datetime, rng) -> list[dict]:
         records: list[dict] = []
         end = start + timedelta(days=1)
-        steady = [p for p in self.pods.values() if not p.behaviour and (p.start or start) < end and (p.end or end) > start]
+        steady = [
+            p for p in self.pods.values() if not p.behaviour and (p.start or start) < end and (p.end or end) > start
+        ]
         addresses = [p.address for p in steady]
         for pod in steady:
             own = np.random.default_rng([self.seed, 37, int(hashlib.sha1(pod.workload.encode()).hexdigest()[:8], 16)])
@@ -242,12 +367,28 @@ class FlowPlan:
                 t = start + timedelta(hours=hour, minutes=float(rng.uniform(0, 50)))
                 if not (pod.start or start) <= t < (pod.end or end) - timedelta(minutes=6):
                     continue  # not running yet, or gone
-                records.append(self._record(view, pod, addresses[int(rng.integers(len(addresses)))], 8080, t, int(rng.lognormal(9, 1)), rng))
+                records.append(
+                    self._record(
+                        view, pod, addresses[int(rng.integers(len(addresses)))], 8080, t, int(rng.lognormal(9, 1)), rng
+                    )
+                )
                 if rng.random() < 0.5:
                     service = list(AWS_SERVICES)[int(rng.integers(len(AWS_SERVICES)))]
-                    records.append(self._record(view, pod, service, 443, t + timedelta(minutes=3), int(rng.lognormal(11, 1)), rng))
+                    records.append(
+                        self._record(view, pod, service, 443, t + timedelta(minutes=3), int(rng.lognormal(11, 1)), rng)
+                    )
                 if rng.random() < 0.4:
-                    records.append(self._record(view, pod, apis[int(rng.integers(len(apis)))], 443, t + timedelta(minutes=5), int(rng.lognormal(10, 1)), rng))
+                    records.append(
+                        self._record(
+                            view,
+                            pod,
+                            apis[int(rng.integers(len(apis)))],
+                            443,
+                            t + timedelta(minutes=5),
+                            int(rng.lognormal(10, 1)),
+                            rng,
+                        )
+                    )
         return records
 
 
@@ -270,7 +411,8 @@ def write_day(out_dir: Path, day: datetime, records: list[dict]) -> list[Path]:
     records = sorted(records, key=lambda r: (r["start"], r["interface-id"]))
     written = []
     for folder, names in (("flowlogs", V5_FORMAT), ("flowlogs-v2", V2_FORMAT)):
-        key = f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/{day:%Y/%m/%d}/{ACCOUNT}_vpcflowlogs_{REGION}_fl-0sim_{day:%Y%m%dT0000Z}_0.log.gz"
+        name = f"{ACCOUNT}_vpcflowlogs_{REGION}_fl-0sim_{day:%Y%m%dT0000Z}_0.log.gz"
+        key = f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/{day:%Y/%m/%d}/{name}"
         path = out_dir / folder / key
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:

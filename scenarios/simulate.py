@@ -227,7 +227,7 @@ def simulate(
             events += injected
             all_labels += labels
             result.injected += summary
-        if network is not None:
+        if network is not None and flow_logs is not None:
             added, records = network.day(day, events, injected)
             events += added
             result.flow_files += write_day(flow_logs, day_start(spec, day), records)

@@ -58,26 +58,73 @@ def cluster_events() -> list[dict]:
     pod = "log-rotate-2912-x7k2p"
     return [
         event(at(9, 0), "ci:deployer", "create", "cronjobs", "team-b", "log-rotate", body={"kind": "CronJob"}),
-        event(at(10, 0), KCM + "cronjob-controller", "create", "jobs", "team-b", "log-rotate-2912",
-              body={"kind": "Job", **owned("CronJob", "log-rotate")}),
-        event(at(10, 0, 1), KCM + "job-controller", "create", "pods", "team-b", pod,
-              body={"kind": "Pod", **owned("Job", "log-rotate-2912"), "spec": {"serviceAccountName": "default"}}),
-        event(at(10, 0, 2), "system:kube-scheduler", "create", "pods", "team-b", pod, "binding",
-              body={"kind": "Binding", "target": {"kind": "Node", "name": NODE}}),
-        event(at(10, 0, 5), f"system:node:{NODE}", "patch", "pods", "team-b", pod, "status",
-              body={"status": {"podIP": "10.0.1.77", "podIPs": [{"ip": "10.0.1.77"}], "hostIP": "10.0.1.5"}}),
+        event(
+            at(10, 0),
+            KCM + "cronjob-controller",
+            "create",
+            "jobs",
+            "team-b",
+            "log-rotate-2912",
+            body={"kind": "Job", **owned("CronJob", "log-rotate")},
+        ),
+        event(
+            at(10, 0, 1),
+            KCM + "job-controller",
+            "create",
+            "pods",
+            "team-b",
+            pod,
+            body={"kind": "Pod", **owned("Job", "log-rotate-2912"), "spec": {"serviceAccountName": "default"}},
+        ),
+        event(
+            at(10, 0, 2),
+            "system:kube-scheduler",
+            "create",
+            "pods",
+            "team-b",
+            pod,
+            "binding",
+            body={"kind": "Binding", "target": {"kind": "Node", "name": NODE}},
+        ),
+        event(
+            at(10, 0, 5),
+            f"system:node:{NODE}",
+            "patch",
+            "pods",
+            "team-b",
+            pod,
+            "status",
+            body={"status": {"podIP": "10.0.1.77", "podIPs": [{"ip": "10.0.1.77"}], "hostIP": "10.0.1.5"}},
+        ),
         event(at(11, 0), KCM + "job-controller", "delete", "pods", "team-b", pod),
         event(at(11, 1), "alice", "create", "pods", "team-a", "web-1", body={"kind": "Pod", "spec": {}}),
-        event(at(11, 1, 1), "system:kube-scheduler", "create", "pods", "team-a", "web-1", "binding",
-              body={"target": {"name": NODE}}),
-        event(at(11, 2), f"system:node:{NODE}", "patch", "pods", "team-a", "web-1", "status",
-              body={"status": {"podIP": "10.0.1.77", "hostIP": "10.0.1.5"}}),
+        event(
+            at(11, 1, 1),
+            "system:kube-scheduler",
+            "create",
+            "pods",
+            "team-a",
+            "web-1",
+            "binding",
+            body={"target": {"name": NODE}},
+        ),
+        event(
+            at(11, 2),
+            f"system:node:{NODE}",
+            "patch",
+            "pods",
+            "team-a",
+            "web-1",
+            "status",
+            body={"status": {"podIP": "10.0.1.77", "hostIP": "10.0.1.5"}},
+        ),
     ]
 
 
 def flow(src, dst, psrc, pdst, dport, nbytes, start: datetime, minutes=1, action="ACCEPT") -> str:
     s = int(start.timestamp())
-    return f"5 011122223333 eni-0a {src} {dst} {psrc} {pdst} 43120 {dport} 6 10 {nbytes} {s} {s + 60 * minutes} {action} OK"
+    end = s + 60 * minutes
+    return f"5 011122223333 eni-0a {src} {dst} {psrc} {pdst} 43120 {dport} 6 10 {nbytes} {s} {end} {action} OK"
 
 
 def cluster_flows() -> list[str]:

@@ -3,6 +3,7 @@ network section with hostile names made inert."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -24,8 +25,27 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli-flows")
-    args = ["simulate", "--out", str(out / "logs"), "--flow-logs", str(out / "net"), "--days", "4", "--nodes", "2",
-            "--namespaces", "3", "--humans", "3", "--rate-scale", "0.05", "--attacks", "cronjob_persistence", "--seed", "3"]
+    args = [
+        "simulate",
+        "--out",
+        str(out / "logs"),
+        "--flow-logs",
+        str(out / "net"),
+        "--days",
+        "4",
+        "--nodes",
+        "2",
+        "--namespaces",
+        "3",
+        "--humans",
+        "3",
+        "--rate-scale",
+        "0.05",
+        "--attacks",
+        "cronjob_persistence",
+        "--seed",
+        "3",
+    ]
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     files = sorted(str(p) for p in (out / "logs").glob("audit-*.jsonl.gz"))
@@ -41,8 +61,21 @@ def test_simulate_says_where_the_flow_logs_went(simulated):
 
 def test_score_with_flow_logs_ranks_with_network_evidence_and_shows_it(simulated):
     out, _, bundle = simulated
-    args = ["score", str(out / "logs"), "--day", "2026-03-05", "--bundle", str(bundle), "--flow-logs",
-            str(out / "net" / "flowlogs"), "--format", "table,html", "--out", str(out / "report"), "--no-track"]
+    args = [
+        "score",
+        str(out / "logs"),
+        "--day",
+        "2026-03-05",
+        "--bundle",
+        str(bundle),
+        "--flow-logs",
+        str(out / "net" / "flowlogs"),
+        "--format",
+        "table,html",
+        "--out",
+        str(out / "report"),
+        "--no-track",
+    ]
     done = runner.invoke(app, args)
     assert done.exit_code in (0, 1), done.output
     assert "flows, 0 NODATA" in done.output and "flow attribution (format version 5)" in done.output
@@ -55,7 +88,7 @@ def test_score_with_flow_logs_ranks_with_network_evidence_and_shows_it(simulated
 def test_the_network_section_escapes_what_the_audit_log_named(tmp_path):
     audit, flows = write(tmp_path)
     hostile = tmp_path / "hostile.jsonl"
-    hostile.write_text(open(audit).read().replace("log-rotate-2912-x7k2p", "<script>x</script>"))
+    hostile.write_text(Path(audit).read_text().replace("log-rotate-2912-x7k2p", "<script>x</script>"))
     source = NetworkEvidence([flows], [str(hostile)])
     found = source(None, pd.Timestamp("2026-03-22").date())
     # the narrated file has no history days, so the evidence is empty but the rows are there
@@ -68,5 +101,9 @@ def test_the_network_section_escapes_what_the_audit_log_named(tmp_path):
 
 
 def test_no_flow_logs_no_network_section():
-    assert network.finding_html(SimpleNamespace(evidence={}), "x") == "" == network.summary_html(SimpleNamespace(evidence={}))
+    assert (
+        network.finding_html(SimpleNamespace(evidence={}), "x")
+        == ""
+        == network.summary_html(SimpleNamespace(evidence={}))
+    )
     assert day_evidence  # the evidence module is importable without flow logs given

@@ -25,10 +25,26 @@ def _normal_days() -> tuple[list[dict], list[str]]:
     d = -timedelta(days=2)
     events = [
         event(at(8, 0) + d, "alice", "create", "pods", "team-a", "web-0", body={"kind": "Pod", "spec": {}}),
-        event(at(8, 0, 2) + d, "system:kube-scheduler", "create", "pods", "team-a", "web-0", "binding",
-              body={"target": {"name": NODE}}),
-        event(at(8, 0, 5) + d, f"system:node:{NODE}", "patch", "pods", "team-a", "web-0", "status",
-              body={"status": {"podIP": "10.0.1.50", "hostIP": "10.0.1.5"}}),
+        event(
+            at(8, 0, 2) + d,
+            "system:kube-scheduler",
+            "create",
+            "pods",
+            "team-a",
+            "web-0",
+            "binding",
+            body={"target": {"name": NODE}},
+        ),
+        event(
+            at(8, 0, 5) + d,
+            f"system:node:{NODE}",
+            "patch",
+            "pods",
+            "team-a",
+            "web-0",
+            "status",
+            body={"status": {"podIP": "10.0.1.50", "hostIP": "10.0.1.5"}},
+        ),
     ]
     flows = [
         flow("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443, 20_000, at(h, 15) - timedelta(days=n))

@@ -87,7 +87,12 @@ def test_a_parquet_file_with_underscore_column_names_reads_the_same(tmp_path):
     )
     pq.write_table(table, path)
     (row,), stats = _read([path])
-    assert (row["account_id"], row["pkt_srcaddr"], row["dstport"], row["bytes"]) == ("011122223333", "10.0.1.77", 4444, 123)
+    assert (row["account_id"], row["pkt_srcaddr"], row["dstport"], row["bytes"]) == (
+        "011122223333",
+        "10.0.1.77",
+        4444,
+        123,
+    )
     assert row["start"].timestamp() == 1774137600
     assert stats.version == 3  # the newest field named (pkt-srcaddr) is a version 3 field
 
@@ -101,7 +106,9 @@ def test_lines_without_a_header_are_read_in_the_format_given(tmp_path):
 
 def test_bad_lines_are_rejected_with_file_and_line_and_the_rest_is_read(tmp_path):
     path = tmp_path / "flows.log"
-    path.write_text("\n".join([SSH_ACCEPTED, "2 123456789010 cut off", SSH_ACCEPTED.replace(" 22 ", " ssh "), RDP_REJECTED]))
+    path.write_text(
+        "\n".join([SSH_ACCEPTED, "2 123456789010 cut off", SSH_ACCEPTED.replace(" 22 ", " ssh "), RDP_REJECTED])
+    )
     rows, stats = _read([path])
     assert [r["dstport"] for r in rows] == [22, 3389]
     assert [str(r) for r in stats.rejects] == [

@@ -18,7 +18,10 @@ from flows.read import read_flow_logs
 from sources.aws import AwsOptions
 
 REGION = "us-east-1"
-V5 = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${pkt-srcaddr} ${dstport} ${bytes} ${start} ${end} ${action} ${log-status}"
+V5 = (
+    "${version} ${interface-id} ${srcaddr} ${dstaddr} ${pkt-srcaddr} ${dstport} ${bytes} ${start} ${end} "
+    "${action} ${log-status}"
+)
 
 
 def _read(uri: str, **kwargs) -> tuple[list[dict], FlowStats]:
@@ -35,7 +38,9 @@ def test_s3_text_and_parquet_objects_in_the_aws_layout_are_read(aws):
     text = f"{header}\n5 eni-1 10.0.1.5 203.0.113.9 10.0.1.77 3333 900 1774137600 1774137660 ACCEPT OK\n"
     s3.put_object(Bucket="flows", Key=prefix + "a.log.gz", Body=gzip.compress(text.encode()))
     sink = io.BytesIO()
-    pq.write_table(pa.table({"srcaddr": ["10.0.1.6"], "dstport": pa.array([443], pa.int32()), "log_status": ["OK"]}), sink)
+    pq.write_table(
+        pa.table({"srcaddr": ["10.0.1.6"], "dstport": pa.array([443], pa.int32()), "log_status": ["OK"]}), sink
+    )
     s3.put_object(Bucket="flows", Key=prefix + "b.log.parquet", Body=sink.getvalue())
     rows, stats = _read("s3://flows/AWSLogs/")
     assert sorted((r["srcaddr"], r["dstport"]) for r in rows) == [("10.0.1.5", 3333), ("10.0.1.6", 443)]
@@ -63,7 +68,10 @@ def test_cloudwatch_lines_take_their_format_from_the_flow_log_that_delivers_to_t
         logGroupName="vpc-flows",
         logStreamName="eni-1-all",
         logEvents=[
-            {"timestamp": now, "message": "5 eni-1 10.0.1.5 203.0.113.9 10.0.1.77 4444 77 1774137600 1774137660 ACCEPT OK"},
+            {
+                "timestamp": now,
+                "message": "5 eni-1 10.0.1.5 203.0.113.9 10.0.1.77 4444 77 1774137600 1774137660 ACCEPT OK",
+            },
             {"timestamp": now + 1, "message": "5 eni-1 oops"},
         ],
     )
