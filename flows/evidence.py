@@ -27,8 +27,11 @@ MINER_PORTS = frozenset({3333, 4444, 5555, 7777, 14433, 14444, 45560, 45700})
 LONG_SESSION = timedelta(minutes=20)
 LOW_RATE = 2_000  # bytes per second
 HISTORY_DAYS = 14
+#: How long after an exec session traffic from the pod is laid to it (on a shared node).
+EXEC_REACH = pd.Timedelta(hours=1)
 #: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
 NODE_CONFIDENCE = 0.5
+PER_CONVERSATION = ("new-destination", "long-session", "miner-port")
 TERMS = {
     "new-destination": "a destination never seen in the cluster",
     "egress-volume": "external egress volume",
@@ -134,7 +137,6 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
     reasons: dict = {}
     for unit, row in today.droplevel("day").iterrows():
         flows = eg[eg["unit"] == unit]
-        answerable = _answerable(flows, leases, key)
         for term in TERMS:
             value = row.get(term, 0.0)
             n = nats(value, history[term]) if term in history else 0.0
@@ -142,13 +144,17 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
                 n *= 0.5  # weak alone: only a port number
             if n <= 0:
                 continue
-            for identity, weight, how in answerable:
+            example = examples.get((unit, key, term))
+            # SNATed traffic names a node: the pods on it when the telling conversation ran
+            # (not all day) are the ones that may have sent it.
+            # (egress volume and rejects are the whole day's, so are their candidates).
+            one = example is not None and term in PER_CONVERSATION and str(unit).startswith("node ")
+            shown = example.to_frame().T if one and example is not None else flows
+            for identity, weight, how in _answerable(shown, leases, key):
                 got = n * weight
                 if got > scores.get((identity, term), 0.0):
                     scores[(identity, term)] = got
-                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(
-                        term, examples.get((unit, key, term)), how, value
-                    )
+                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, example, how, value)
     if not scores:
         return DayEvidence(SOURCE, _empty(), {}, {"rows": eg})
     frame = pd.Series(scores).unstack(fill_value=0).astype(float)
@@ -176,35 +182,36 @@ def _answerable(flows: pd.DataFrame, leases, day: pd.Timestamp) -> list[tuple[st
     for node, group in node_flows.groupby("node"):
         candidates = {c for cs in group["candidates"] if cs is not None for c in cs if c}
         known = made[(made["namespace"] + "/" + made["pod"]).isin(candidates)]
-        # Behaviour new on a node is laid to the pods new on it: pods that ran there on
-        # normal days made that node's normal traffic.
+        # Behaviour new on a node is laid to the pods new on it today (created, or exec'd into
+        # before the traffic ended): pods that ran there on normal days made its normal traffic.
         fresh = known[known["start"] >= day]
         known = fresh if len(fresh) else known
-        creators = sorted(known["creator"].unique())
-        for who in creators:
-            listed = ", ".join(
-                sorted(known[known["creator"] == who]["namespace"] + "/" + known[known["creator"] == who]["pod"])[:3]
-            )
-            how = f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {listed} created by {who})"
-            out.setdefault(who, (NODE_CONFIDENCE / len(creators), how))
+        links: dict[str, str] = {}
+        for who, mine in known.groupby("creator"):
+            listed = ", ".join(sorted(mine["namespace"] + "/" + mine["pod"])[:3])
+            links[str(who)] = f"among them {listed} created by {who}"
         for ns_pod in sorted(candidates):
             ns, _, pod = ns_pod.partition("/")
-            for who in _exec_by(leases, ns, pod, day):
-                how = (
-                    f"node {node} (SNAT: one of {len(candidates)} pods on it, among them {ns_pod}, "
-                    f"which {who} exec'd into)"
-                )
-                out.setdefault(who, (NODE_CONFIDENCE / max(1, len(creators)), how))
+            # an exec session leads to traffic that starts within the hour (a reverse shell, a download)
+            since = group["first"].min() - EXEC_REACH
+            for who in _exec_by(leases, ns, pod, day, since=since, until=group["last"].max()):
+                links.setdefault(who, f"among them {ns_pod}, which {who} exec'd into")
+        for who, link in links.items():
+            how = f"node {node} (SNAT: one of {len(candidates)} pods on it, {link})"
+            out.setdefault(who, (NODE_CONFIDENCE / len(links), how))
     return [(who, weight, how) for who, (weight, how) in out.items()]
 
 
-def _exec_by(leases, namespace: str, pod: str, day: pd.Timestamp) -> list[str]:
+def _exec_by(leases, namespace: str, pod: str, day: pd.Timestamp, since=None, until=None) -> list[str]:
+    """Who exec'd into the pod on ``day`` (between ``since`` and ``until``, around the traffic)."""
     ex = leases.execs
     if ex.empty:
         return []
     hit = ex[(ex["namespace"] == namespace) & (ex["pod"] == pod)]
     when = pd.to_datetime(hit["time"], utc=True)
-    return sorted(set(hit[(when >= day) & (when < day + pd.Timedelta(days=1))]["identity"]))
+    end = day + pd.Timedelta(days=1) if until is None else min(until, day + pd.Timedelta(days=1))
+    start = day if since is None else max(since, day)
+    return sorted(set(hit[(when >= start) & (when < end)]["identity"]))
 
 
 def _size(n: float) -> str:

@@ -2,10 +2,11 @@
 
 Eight days of a two-node cluster with flow logs; on the last, six loud attacks. One is a
 developer's kubeconfig used to exec into pods; one of those pods then holds a reverse shell
-on port 4444 to a cloud host for 45 minutes and sends 60 MB to it. The audit log alone ranks
-the developer's day fifth; with the flow logs, the shell's new destination, the egress and the
-long low-rate session add their nats and it ranks second. Identities whose pods did nothing
-new on the network keep their scores.
+on port 4444 to a cloud host for 45 minutes and sends 60 MB to it. All of it leaves the VPC
+SNATed to the node, where the CronJob's fresh pods also run, so the exfiltration's new
+destination and the node's egress are shared between the developer and ci-deployer at half
+weight. The audit log alone ranks the developer's day fifth; with the flow logs it ranks
+fourth. Identities whose pods did nothing new on the network keep their scores.
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ def _rank(result, identity: str) -> int:
 
 def test_the_exec_sessions_reverse_shell_raises_the_developers_rank(scored):
     plain, with_flows = scored
-    assert (_rank(plain, "developer"), _rank(with_flows, "developer")) == (5, 2)
+    assert (_rank(plain, "developer"), _rank(with_flows, "developer")) == (5, 4)
     finding = next(f for f in with_flows.findings if f.identity == "developer")
     said = [r.text for r in finding.reasons if r.family == "network"]
-    assert any("which developer exec'd into" in text and "never seen in the cluster" in text for text in said)
+    assert any(
+        "which developer exec'd into" in text and "out of the VPC, more than on normal days" in text for text in said
+    )
 
 
 def test_network_nats_add_to_the_score_and_leave_the_rest_alone(scored):
