@@ -207,6 +207,14 @@ def simulate_cmd(
             "month; 0 = a cluster that never changes. Labelled benign_* in labels.csv.",
         ),
     ] = 1.0,
+    flow_logs: Annotated[
+        Path | None,
+        typer.Option(
+            "--flow-logs",
+            help="Also write the pods' VPC flow logs to this directory (S3 text layout: v5 custom format "
+            "under flowlogs/, default v2 under flowlogs-v2/); keep it outside --out.",
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated EKS cluster's audit logs with labelled attacks injected.
 
@@ -232,6 +240,7 @@ def simulate_cmd(
                 spec=spec,
                 attack_day_index=None if attack_day is None else attack_day - 1,
                 on_day=lambda done, total: advance(1),
+                flow_logs=flow_logs,
             )
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
@@ -247,6 +256,8 @@ def simulate_cmd(
         made = ", ".join(f"{n} {name.removeprefix('benign_')}" for name, n in sorted(result.changes.items()))
         out.print(f"benign changes (labelled benign_*): {made}", markup=False)
     out.print(f"labels: {result.labels}", markup=False)
+    if result.flow_files:
+        out.print(f"wrote {len(result.flow_files)} flow log files to {flow_logs}", markup=False)
 
 
 def _aws_options(since, until, region, profile, checkpoint, day=None):
@@ -564,6 +575,18 @@ def score_cmd(
         ),
     ] = False,
     rules: RulesOption = None,
+    flow_logs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flow-logs",
+            help="VPC flow logs (files, directories, s3://..., cloudwatch://GROUP) whose network behaviour "
+            "adds evidence; their earlier days are the normal ones, with the audit logs of those days.",
+        ),
+    ] = None,
+    flow_format: Annotated[
+        str | None,
+        typer.Option(help="Flow log format ('${version} ${srcaddr} ...') for lines without a header line."),
+    ] = None,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -601,6 +624,7 @@ def score_cmd(
             trusted_proxies=_proxies(trusted_proxies),
             force_day=force_day,
             rules=tuple(rules or ()),
+            evidence=_network_evidence(flow_logs, flow_format, inputs, region, profile),
         )
         if every_day:
             done, days = None, run_score_days(job)
@@ -617,6 +641,15 @@ def score_cmd(
         n_high = _report_day(done, wanted=wanted, top=top, fail_on=fail_on)
     if n_high:
         raise typer.Exit(code=1)
+
+
+def _network_evidence(flow_logs, flow_format, inputs, region, profile) -> tuple:
+    if not flow_logs:
+        return ()
+    from flows.source import NetworkEvidence
+
+    aws = _aws_options(None, None, region, profile, None)
+    return (NetworkEvidence(list(flow_logs), list(inputs), flow_format=flow_format, aws=aws),)
 
 
 def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> int:
@@ -638,6 +671,10 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
     for entry in result.expired_allowlist:
         err.print(f"warning: allowlist entry expired {entry.expires}, not applied: ", end="", markup=False)
         err.print(printable(entry.reason), markup=False)
+    from reports.network import summary_lines
+
+    for line in summary_lines(result):
+        out.print(line, markup=False)
     for path in written:
         out.print(f"wrote {path}", markup=False)
     for line in alerts:

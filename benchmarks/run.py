@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import ingest, month, pipeline, scale, simulate
+from benchmarks import flowlogs, ingest, month, pipeline, scale, simulate
 
 
 def demo_path() -> str:
@@ -42,6 +42,7 @@ if __name__ == "__main__":
     simulate.main()
     print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
     ingest.print_table(ingest.run(sizes))
+    flowlogs.main(1_000_000 if full else 200_000, heading=True)
     print("\n## train and score (benchmark cluster, real control-plane rate)")
     for r in pipeline.run():
         print(

@@ -58,6 +58,8 @@ class ScoreJob:
     state_dir: Path | None = None
     #: Sigma rule directories run on the day beside the model ("kaad": kaad's own only; rules/).
     rules: tuple[str, ...] = ()
+    #: Evidence sources (:mod:`models.evidence`) added to the ranking, e.g. network flows.
+    evidence: tuple = ()
 
     def state_root(self) -> Path:
         """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
@@ -158,7 +160,7 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         aws=job.aws,
         trusted_proxies=job.trusted_proxies,
         state=state,
-        evidence=evidence,
+        evidence=(*evidence, *job.evidence),
     )
     # The day is learned once scored, whatever happens to its reports.
     save_state(state, state_file, key=key)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
+from reports import network
 from safe_text import html_text as e
 
 if TYPE_CHECKING:  # result types only: reports sit below the pipelines that make them
@@ -177,7 +178,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
             f'<details id="f{f.rank}"><summary>#{f.rank} {e(f.identity)}: {f.n_unusual} of {f.n_windows} '
             f"windows unusual (percentile {f.percentile:.2f})</summary><h3>Why</h3>{_reasons(f)}"
             f"<h3>Activity today (bars) against its usual (dashed)</h3>{chart}"
-            f"<h3>Windows</h3>{nested}</details>"
+            f"{network.finding_html(result, f.identity)}<h3>Windows</h3>{nested}</details>"
         )
     hidden = result.windows[result.windows["suppressed"]].reset_index()
     suppressed = "".join(
@@ -208,6 +209,7 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <th>requests</th><th>why</th></tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Drill-down</h2>{"".join(drill)}
 {rule_findings_html(result)}
+{network.summary_html(result)}
 {suppressed}
 <h2>Score distribution</h2>{histogram}
 {f"<h2>Expired allowlist entries (not applied)</h2><ul>{expired}</ul>" if expired else ""}

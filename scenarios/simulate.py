@@ -20,6 +20,7 @@ import orjson
 from scenarios.attacks import ATTACKS, Context, schedule
 from scenarios.cluster import Cluster, ClusterSpec, build_cluster, day_start
 from scenarios.eks import build_events
+from scenarios.flowlogs import FlowPlan, write_day
 from scenarios.normal import hourly_weights
 
 LABEL_FIELDS = ("auditID", "stage", "scenario", "technique", "variant", "identity", "day", "timestamp", "start", "end")
@@ -37,6 +38,7 @@ class SimulationResult:
     n_events: int = 0
     injected: list[dict] = field(default_factory=list)  # one summary row per attack
     changes: dict[str, int] = field(default_factory=dict)  # benign change scenario -> times made
+    flow_files: list[Path] = field(default_factory=list)  # VPC flow logs (--flow-logs)
 
 
 def normal_day(cluster: Cluster, day: int, seed: int) -> list[tuple[datetime, dict]]:
@@ -180,6 +182,7 @@ def simulate(
     seed: int = 0,
     spec: ClusterSpec | None = None,
     on_day: Callable[[int, int], None] | None = None,
+    flow_logs: Path | None = None,
 ) -> SimulationResult:
     """Simulate ``days`` days of a cluster and write them to ``out_dir``.
 
@@ -188,6 +191,8 @@ def simulate(
     attacks : names from :data:`scenarios.attacks.ATTACKS` to inject.
     attack_day_index : 0-based day to inject them on (default: the last day).
     on_day : progress callback ``(days_done, days_total)``.
+    flow_logs : a directory for VPC flow logs of the pods (:mod:`scenarios.flowlogs`); the
+        audit log then also holds the kubelet's status patches that give pods their addresses.
 
     Examples
     --------
@@ -210,16 +215,22 @@ def simulate(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = SimulationResult()
     all_labels: list[dict] = []
+    network = FlowPlan(cluster, seed) if flow_logs is not None else None
     for day in range(days):
         events, benign = simulate_day(cluster, day, seed)
         all_labels += benign
         for change in cluster.changes_on(day):
             result.changes[change.scenario] = result.changes.get(change.scenario, 0) + 1
+        injected: list = []
         if names and day == target_day:
             injected, labels, summary = attack_day(cluster, names, day, variant, seed)
             events += injected
             all_labels += labels
             result.injected += summary
+        if network is not None and flow_logs is not None:
+            added, records = network.day(day, events, injected)
+            events += added
+            result.flow_files += write_day(flow_logs, day_start(spec, day), records)
         events.sort(key=lambda pair: pair[0])
         path = out_dir / f"audit-{day_start(spec, day):%Y-%m-%d}.jsonl.gz"
         # mtime=0 and a fixed level: the same seed gives the same bytes.

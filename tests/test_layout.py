@@ -1,6 +1,6 @@
 """The code is layered: each package builds only on the ones below it.
 
-    errors, safe_text  <  events  <  sources  <  features  <  models  <  rules  <  reports  <  pipelines
+    errors, safe_text  <  events  <  sources  <  features  <  models, flows  <  rules  <  reports  <  pipelines
     <  demo, cli, evaluation
 
 Imports under ``if TYPE_CHECKING:`` are annotations, not dependencies: reports name the result
@@ -25,7 +25,7 @@ LAYERS = [
     {"events"},
     {"sources"},
     {"features"},
-    {"models"},
+    {"models", "flows"},
     {"rules"},
     {"reports"},
     {"pipelines"},

@@ -1,0 +1,1 @@
+"""Network evidence: VPC flow logs read, joined to pod address leases from the audit log."""

@@ -1,0 +1,235 @@
+"""Network evidence per creating identity: what the pods it made (or exec'd into) talked to.
+
+Each term is measured per unit and day, a unit being a workload (its pods share a baseline)
+or, for SNATed traffic, a node; its nats are ``-log p`` with ``p`` the share of unit-days on
+the history days (the flow logs' earlier days) that were at least as unusual, plus one:
+something every workload does daily adds almost nothing, something no unit ever did adds
+``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume,
+rejected connections, long-lived low-rate outbound sessions (a reverse shell, a pool
+connection) and ports miners use (weak alone: it is only a port).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date, timedelta
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from models.evidence import DAY_INDEX, DayEvidence, utc_day
+
+SOURCE = "network"
+#: Stratum and pool ports (xmrig's defaults and the common pool ports); many are other things too.
+MINER_PORTS = frozenset({3333, 4444, 5555, 7777, 14433, 14444, 45560, 45700})
+#: A session this long, averaging under this rate, is held open rather than used.
+LONG_SESSION = timedelta(minutes=20)
+LOW_RATE = 2_000  # bytes per second
+HISTORY_DAYS = 14
+#: How long after an exec session traffic from the pod is laid to it (on a shared node).
+EXEC_REACH = pd.Timedelta(hours=1)
+#: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
+NODE_CONFIDENCE = 0.5
+PER_CONVERSATION = ("new-destination", "long-session", "miner-port")
+TERMS = {
+    "new-destination": "a destination never seen in the cluster",
+    "egress-volume": "external egress volume",
+    "rejected": "rejected connections",
+    "long-session": "a long-lived low-rate outbound session",
+    "miner-port": "a port miners use",
+}
+_PRIVATE = [
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+    )
+]
+
+
+@lru_cache(maxsize=1 << 16)
+def is_external(address: str | None) -> bool:
+    """Outside the VPC's private ranges (documentation ranges count as external here)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return not any(ip in net for net in _PRIVATE if net.version == ip.version)
+
+
+def _units(conv: pd.DataFrame) -> pd.DataFrame:
+    """Egress conversations with a unit: the workload (else the pod) or, SNATed, the node."""
+    out = conv[conv["direction"] == "egress"].copy()
+    pod_unit = out["workload"].fillna(out["namespace"].fillna("") + "/" + out["pod"].fillna(""))
+    out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
+    out["external"] = [is_external(r) for r in out["remote"]]
+    out["duration_s"] = (out["last"] - out["first"]).dt.total_seconds().clip(lower=1)
+    return out
+
+
+def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Per unit and day: the measure of each term, and for each (unit, day, term) the
+    conversation that shows it best (the days are walked in order for new destinations)."""
+    eg = _units(conv)
+    ext = eg[eg["external"]]
+    accepted = ext[ext["action"] != "REJECT"]
+    long = accepted[
+        (accepted["duration_s"] >= LONG_SESSION.total_seconds())
+        & (accepted["bytes"] / accepted["duration_s"] < LOW_RATE)
+    ]
+    by = ["unit", "day"]
+    parts = {
+        "egress-volume": (accepted, accepted.groupby(by)["bytes"].sum()),
+        "rejected": (eg[eg["action"] == "REJECT"], eg[eg["action"] == "REJECT"].groupby(by)["flows"].sum()),
+        "long-session": (long, long.groupby(by)["flows"].count()),
+        "miner-port": (mined := accepted[accepted["port"].isin(MINER_PORTS)], mined.groupby(by)["flows"].count()),
+    }
+    frame = pd.DataFrame({term: values for term, (_, values) in parts.items()}).fillna(0.0)
+    examples: dict = {}
+    for term, (rows, _) in parts.items():
+        for (unit, day), group in rows.groupby(by):
+            examples[(unit, day, term)] = group.sort_values("bytes").iloc[-1]
+    seen: set = set()
+    new_counts: dict = {}
+    for day, rows in accepted.groupby("day", sort=True):
+        for unit, group in rows.groupby("unit"):
+            fresh = group[[(r, p) not in seen for r, p in zip(group["remote"], group["port"], strict=True)]]
+            new_counts[(unit, day)] = len(fresh) if seen else np.nan  # the first day has no past
+            if seen and len(fresh):
+                examples[(unit, day, "new-destination")] = fresh.sort_values("bytes").iloc[-1]
+        seen |= set(zip(rows["remote"], rows["port"], strict=True))
+    frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
+    return frame, examples
+
+
+def nats(value: float, history: pd.Series) -> float:
+    """``-log p``: p = share of history unit-days at least as large (plus one), for value > 0."""
+    if not value > 0:
+        return 0.0
+    known = history.dropna()
+    return float(np.log((len(known) + 1) / ((known >= value).sum() + 1)))
+
+
+def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HISTORY_DAYS) -> DayEvidence:
+    """The network evidence of ``day``'s identity-days from attributed conversations."""
+    key = utc_day(day)
+    measures, examples = unit_days(conv) if len(conv) else (pd.DataFrame(), {})
+    if measures.empty:
+        return DayEvidence(SOURCE, _empty(), {}, {"rows": []})
+    days = measures.index.get_level_values("day")
+    history = measures[(days < key) & (days >= key - pd.Timedelta(days=history_days))]
+    today = measures[days == key]
+    eg = _units(conv)
+    before = eg[(eg["day"] < key) & (eg["day"] >= key - pd.Timedelta(days=history_days))]
+    known = set(zip(before["remote"], before["port"], strict=True))
+    eg = eg[eg["day"] == key].copy()
+    eg["new_in_cluster"] = (
+        [(r, p) not in known for r, p in zip(eg["remote"], eg["port"], strict=True)] if len(before) else False
+    )
+    scores: dict[tuple[str, str], float] = {}
+    reasons: dict = {}
+    for unit, row in today.droplevel("day").iterrows():
+        flows = eg[eg["unit"] == unit]
+        for term in TERMS:
+            value = row.get(term, 0.0)
+            n = nats(value, history[term]) if term in history else 0.0
+            if term == "miner-port":
+                n *= 0.5  # weak alone: only a port number
+            if n <= 0:
+                continue
+            example = examples.get((unit, key, term))
+            # SNATed traffic names a node: the pods on it when the telling conversation ran
+            # (not all day) are the ones that may have sent it.
+            # (egress volume and rejects are the whole day's, so are their candidates).
+            one = example is not None and term in PER_CONVERSATION and str(unit).startswith("node ")
+            shown = example.to_frame().T if one and example is not None else flows
+            for identity, weight, how in _answerable(shown, leases, key):
+                got = n * weight
+                if got > scores.get((identity, term), 0.0):
+                    scores[(identity, term)] = got
+                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, example, how, value)
+    if not scores:
+        return DayEvidence(SOURCE, _empty(), {}, {"rows": eg})
+    frame = pd.Series(scores).unstack(fill_value=0).astype(float)
+    frame.columns = [f"{SOURCE}:{c}" for c in frame.columns]
+    frame.index = pd.MultiIndex.from_arrays([frame.index.astype(str), [key] * len(frame)], names=DAY_INDEX)
+    return DayEvidence(SOURCE, frame, reasons, {"rows": eg})
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []], names=DAY_INDEX))
+
+
+def _answerable(flows: pd.DataFrame, leases, day: pd.Timestamp) -> list[tuple[str, float, str]]:
+    """(identity, weight, how it links to the traffic) for a unit's flows on a day."""
+    out: dict[str, tuple[float, str]] = {}
+    pods = flows[flows["attribution"] == "pod"]
+    for r in pods.drop_duplicates(["namespace", "pod"]).to_dict("records"):
+        label = f"pod {r['namespace']}/{r['pod']}" + (f" ({r['workload']})" if r["workload"] else "")
+        if r["creator"]:
+            out[r["creator"]] = (1.0, f"{label} created by {r['creator']}")
+        for who in _exec_by(leases, r["namespace"], r["pod"], day):
+            out.setdefault(who, (1.0, f"{label}, which {who} exec'd into,"))
+    node_flows = flows[(flows["attribution"] == "node") & flows["external"]]
+    made = leases.pods[leases.pods["creator"].notna()]
+    for node, group in node_flows.groupby("node"):
+        candidates = {c for cs in group["candidates"] if cs is not None for c in cs if c}
+        known = made[(made["namespace"] + "/" + made["pod"]).isin(candidates)]
+        # Behaviour new on a node is laid to the pods new on it today (created, or exec'd into
+        # before the traffic ended): pods that ran there on normal days made its normal traffic.
+        fresh = known[known["start"] >= day]
+        known = fresh if len(fresh) else known
+        links: dict[str, str] = {}
+        for who, mine in known.groupby("creator"):
+            listed = ", ".join(sorted(mine["namespace"] + "/" + mine["pod"])[:3])
+            links[str(who)] = f"among them {listed} created by {who}"
+        for ns_pod in sorted(candidates):
+            ns, _, pod = ns_pod.partition("/")
+            # an exec session leads to traffic that starts within the hour (a reverse shell, a download)
+            since = group["first"].min() - EXEC_REACH
+            for who in _exec_by(leases, ns, pod, day, since=since, until=group["last"].max()):
+                links.setdefault(who, f"among them {ns_pod}, which {who} exec'd into")
+        for who, link in links.items():
+            how = f"node {node} (SNAT: one of {len(candidates)} pods on it, {link})"
+            out.setdefault(who, (NODE_CONFIDENCE / len(links), how))
+    return [(who, weight, how) for who, (weight, how) in out.items()]
+
+
+def _exec_by(leases, namespace: str, pod: str, day: pd.Timestamp, since=None, until=None) -> list[str]:
+    """Who exec'd into the pod on ``day`` (between ``since`` and ``until``, around the traffic)."""
+    ex = leases.execs
+    if ex.empty:
+        return []
+    hit = ex[(ex["namespace"] == namespace) & (ex["pod"] == pod)]
+    when = pd.to_datetime(hit["time"], utc=True)
+    end = day + pd.Timedelta(days=1) if until is None else min(until, day + pd.Timedelta(days=1))
+    start = day if since is None else max(since, day)
+    return sorted(set(hit[(when >= start) & (when < end)]["identity"]))
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} bytes"
+
+
+def _reason(term: str, example, how: str, value: float) -> str:
+    where = "outside the VPC" if example is None else f"{example['remote']}:{example['port']}"
+    sent = "" if example is None else f" sent {_size(example['bytes'])} to {where},"
+    if term == "new-destination":
+        return f"{how}{sent} a destination never seen in the cluster"
+    if term == "egress-volume":
+        return f"{how} sent {_size(value)} out of the VPC, more than on normal days (most to {where})"
+    if term == "rejected":
+        return f"{how} had {int(value)} connection(s) rejected (e.g. to {where})"
+    if term == "long-session":
+        return f"{how} held a long-lived low-rate session to {where}"
+    return f"{how} connected to {where}, a port miners use"
