@@ -155,13 +155,22 @@ def window_chunks(
         if held.sum() > MAX_HELD_ROWS:
             held = np.zeros(len(held), dtype=bool)  # process the busy window now, in part; it stays open
         if isinstance(batch, pa.Table):
-            carry, ready = batch.filter(pa.array(held)), batch.filter(pa.array(~held))
+            carry, ready = _split_held(batch, held)
         else:
             carry, ready = batch[held], batch[~held]
         if len(ready):
             yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last, ready
     if carry is not None and len(carry):
         yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None, carry
+
+
+def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """(held rows, the rest), in order. Events come nearly in time order, so the held last
+    window is usually the batch's tail: two zero-copy slices instead of two filtered copies."""
+    first = int(np.argmax(held)) if held.any() else len(held)
+    if held[first:].all():
+        return batch.slice(first), batch.slice(0, first)
+    return batch.filter(pa.array(held)), batch.filter(pa.array(~held))
 
 
 class WindowAccumulator:
@@ -173,7 +182,11 @@ class WindowAccumulator:
 
     def add(self, marked: pd.DataFrame, open_from: pd.Timestamp | None) -> None:
         part = partial_windows(marked)
-        self._open = part if self._open is None else merge_partials([self._open, part])
+        # Usually nothing is open: the chunker holds the last window back, so only a busy
+        # window processed in parts, or events later than a window, need merging.
+        if self._open is not None and len(self._open.sums):
+            part = merge_partials([self._open, part])
+        self._open = part
         if open_from is not None:
             closed, self._open = split_partial(self._open, open_from)
             if len(closed.sums):
