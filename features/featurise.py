@@ -57,9 +57,29 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
     return out
 
 
-def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFrame:
-    """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``)."""
-    flags = encoder.transform(prepared)
+def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFrame:
+    """The columns ``encoder`` reads, text as categories: the encoder factorises each column
+    once per attribute in ``transform`` and again in ``partial_fit``; categories make every
+    factorisation after the first free. The values, and so the flags, are the same."""
+    wanted = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
+    cols = {}
+    for column in dict.fromkeys(wanted):
+        if column in prepared.columns:
+            values = prepared[column]
+            cols[column] = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    if encoder.window_column and encoder.window_column in prepared.columns:
+        cols[encoder.window_column] = prepared[encoder.window_column]
+    return pd.DataFrame(cols, index=prepared.index)
+
+
+def mark_novelty(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
+
+    ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
+    """
+    flags = encoder.transform(narrow if narrow is not None else novelty_input(prepared, encoder))
     out = prepared.copy()
     for i, name in enumerate(encoder.get_feature_names_out()):
         out[name] = flags[:, i].astype(bool)
@@ -110,8 +130,9 @@ def featurise_history(
     for done, open_from, _ in window_chunks(batches, freq):
         if observe is not None:
             observe(done)
-        marked = mark_novelty(done, encoder)
-        encoder.partial_fit(done)
+        narrow = novelty_input(done, encoder)
+        marked = mark_novelty(done, encoder, narrow)
+        encoder.partial_fit(narrow)
         windows.add(marked, open_from)
     return windows.windows(), encoder
 

@@ -143,19 +143,25 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
     sums = grouped.sum(numeric_only=True)
     groups = grouped.ngroup().to_numpy()  # row -> position in sums
     pairs = {}
+    factorised: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # a column serves several features
     for feature, (column, mask_column) in _DISTINCT_OF.items():
         # Unique (window, value) pairs on integer codes first; only they become strings.
-        codes, uniques = pd.factorize(events[column], use_na_sentinel=True)
-        keep = codes >= 0
-        empty = np.flatnonzero(np.asarray(uniques, dtype=object) == "")
-        if len(empty):
-            keep &= codes != empty[0]
+        if column not in factorised:
+            codes, found = pd.factorize(events[column], use_na_sentinel=True)
+            uniques = np.asarray(found, dtype=object)
+            valid = codes >= 0
+            empty = np.flatnonzero(uniques == "")
+            if len(empty):
+                valid &= codes != empty[0]
+            factorised[column] = (codes, uniques, valid)
+        codes, uniques, valid = factorised[column]
+        keep = valid.copy()
         if mask_column is not None:
             keep &= events[mask_column].to_numpy(dtype=bool)
         width = len(uniques) + 1
         unique_pairs = np.unique(groups[keep].astype(np.int64) * width + codes[keep])
         g, c = np.divmod(unique_pairs, width)
-        pairs[feature] = (g, np.asarray(uniques, dtype=object)[c])
+        pairs[feature] = (g, uniques[c])
     return PartialWindows(sums, pairs=pairs)
 
 
