@@ -72,9 +72,7 @@ def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataF
     return pd.DataFrame(cols, index=prepared.index)
 
 
-def mark_novelty(
-    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
 
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.train import EngineConfig, lake_history
 from errors import KaadError
 from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
@@ -41,6 +42,8 @@ class TrainConfig:
     until: datetime | None = None
     #: Networks whose X-Forwarded-For entries are believed (None: loopback only).
     trusted_proxies: tuple | None = None
+    #: Where a lake is featurised (``--engine``, ``--scheduler``; engine/train.py).
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,22 @@ def train(
     >>> len(result.split.warmup), len(result.split.fit), len(result.split.held_out)
     (1, 1, 1)
     """
-    ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
-    in_range = RangeCounts()
-    batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
-    profiles = ProfileBuilder()
-    windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
+    lake = lake_history(inputs, config, config.engine)  # None: not a lake, streamed here
+    if lake is None:
+        ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
+        in_range = RangeCounts()
+        batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
+        profiles = ProfileBuilder()
+        windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
+        stats = ingestor.stats
+    else:
+        windows, encoder, profiles, in_range, stats = (
+            lake.windows,
+            lake.encoder,
+            lake.profiles,
+            lake.in_range,
+            lake.stats(),
+        )
     if windows.empty:
         raise KaadError("no events to train on in the given inputs and time range")
     params = config.params
@@ -210,7 +224,7 @@ def train(
         bundle,
         windows,
         days["anomaly_score"],
-        ingestor.stats,
+        stats,
         fit_seconds,
         split=split,
         held_out=held_out,
