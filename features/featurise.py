@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from events.schema import to_pandas
 from features.enrich import enrich_events
@@ -78,10 +79,10 @@ def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: pd.D
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
     """
     flags = encoder.transform(narrow if narrow is not None else novelty_input(prepared, encoder))
-    out = prepared.copy()
-    for i, name in enumerate(encoder.get_feature_names_out()):
-        out[name] = flags[:, i].astype(bool)
-    return out
+    names = encoder.get_feature_names_out()
+    marks = pd.DataFrame({name: flags[:, i].astype(bool) for i, name in enumerate(names)}, index=prepared.index)
+    # Joined, not copied: copy-on-write keeps ``prepared`` as it was.
+    return pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), marks], axis=1)
 
 
 def new_encoder() -> FirstSeenEncoder:
@@ -189,7 +190,9 @@ def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
     first = int(np.argmax(held)) if held.any() else len(held)
     if held[first:].all():
         return batch.slice(first), batch.slice(0, first)
-    return batch.filter(pa.array(held)), batch.filter(pa.array(~held))
+    # Only the tail from the first held row on is filtered; the head is ready as it is.
+    tail, mask = batch.slice(first), pa.array(held[first:])
+    return tail.filter(mask), pa.concat_tables([batch.slice(0, first), tail.filter(pc.invert(mask))])
 
 
 class WindowAccumulator:
