@@ -65,7 +65,7 @@ def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], Ran
         table = table.set_column(table.column_names.index("identity"), "identity", named)
     counts = RangeCounts()
     kept = [t for t in in_time_range([table], options.since, options.until, counts) if len(t)]
-    return kept, counts  # type: ignore[return-value]  # Arrow in, Arrow out
+    return kept, counts
 
 
 def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
@@ -214,16 +214,21 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
         finals.append(state)
     results: dict[Partition, DayFeatures] = {}
     try:
-        for done, (future, day) in enumerate(as_completed(futures, with_results=True), start=1):
+        for done, future in enumerate(as_completed(futures), start=1):
             partition = futures[future]
-            results[partition] = day
+            try:
+                results[partition] = future.result()
+            except (KaadError, KilledWorker):
+                raise
+            except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
+                raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
             if on_progress is not None:
                 on_progress(done, total, partition)
         return results, client.gather(finals)
     except KilledWorker as exc:
         raise KaadError(
-            f"partition {_partition_of(str(exc.task))}: its worker died {retries + 1} times running it "
-            "(out of memory? give the workers more memory, or fewer threads each)"
+            f"partition {_partition_of(str(exc.task))}: the workers running it died every time it was "
+            "tried (out of memory? give the workers more memory, or fewer threads each)"
         ) from None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
 
 from errors import KaadError
 from events.schema import EVENT_SCHEMA
@@ -43,7 +44,7 @@ def is_lake_input(path: str) -> bool:
     bucket, prefix = _split_s3(path)
     try:
         listed = _s3().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=20).get("Contents", [])
-    except Exception:  # unreachable or refused: not for this check to say; the reader will
+    except (BotoCoreError, ClientError):  # unreachable or refused: the reader will say so
         return False
     return any(_PART.search(item["Key"]) for item in listed)
 
@@ -81,7 +82,7 @@ def lake_partitions(roots: list[str]) -> list[Partition]:
     for root in roots:
         try:
             names = _names(root)
-        except Exception as exc:  # botocore's errors, OSError: one line naming the lake
+        except (BotoCoreError, ClientError, OSError) as exc:
             raise KaadError(f"cannot list the lake {root!r}: {str(exc).splitlines()[0]}") from None
         for name in names:
             match = _PART.search(name.replace("\\", "/"))
