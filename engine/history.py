@@ -78,7 +78,7 @@ def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
     prepared = prepare_events(to_pandas(pa.concat_tables(tables)), options.window)
     log = NoveltyLog()
     # Against an empty state every value is new in its first window: the log holds them all.
-    new_encoder().log_novelty(log).transform(novelty_input(prepared, new_encoder()))
+    new_encoder().log_novelty(log).transform(novelty_input(prepared, new_encoder()).rows)
     return log.frame()[["column", "key"]].drop_duplicates(ignore_index=True)
 
 

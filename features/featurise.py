@@ -8,6 +8,7 @@ next chunk, so a window split across chunks is still aggregated in one piece.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -58,27 +59,55 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
     return out
 
 
-def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFrame:
-    """The columns ``encoder`` reads, text as categories: the encoder factorises each column
-    once per attribute in ``transform`` and again in ``partial_fit``; categories make every
-    factorisation after the first free. The values, and so the flags, are the same."""
+@dataclass
+class NoveltyInput:
+    """The distinct rows of what the encoder reads, and for each event its distinct row.
+
+    An event's novelty flags depend only on its identity, its values and its window (new: a
+    pair not seen before, in the first window it occurs in), so the encoder marks each
+    distinct row once: an hour of a controller's calls is a few distinct rows, not thousands.
+    """
+
+    rows: pd.DataFrame
+    inverse: np.ndarray | None  # event -> row of ``rows``; None: one row per event
+
+
+def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyInput:
+    """The columns ``encoder`` reads (text as categories), one row per distinct combination."""
     wanted = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
     cols = {}
     for column in dict.fromkeys(wanted):
         if column in prepared.columns:
             values = prepared[column]
             cols[column] = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
-    if encoder.window_column and encoder.window_column in prepared.columns:
-        cols[encoder.window_column] = prepared[encoder.window_column]
-    return pd.DataFrame(cols, index=prepared.index)
+    narrow = pd.DataFrame(cols, index=prepared.index)
+    if not (encoder.window_column and encoder.window_column in prepared.columns):
+        return NoveltyInput(narrow, None)  # without windows, row order is time order: keep every row
+    window = prepared[encoder.window_column]
+    narrow[encoder.window_column] = window
+    # One integer per distinct row, column by column (kept small by refactorising).
+    key = np.zeros(len(narrow), dtype=np.int64)
+    for column, values in cols.items():
+        codes = values.cat.codes.to_numpy(dtype=np.int64) + 1  # NA (-1) is a value of its own here
+        key, _ = pd.factorize(key * (len(values.cat.categories) + 1) + codes)
+    window_codes, window_uniques = pd.factorize(window)
+    inverse, firsts = pd.factorize(key * (len(window_uniques) + 1) + window_codes)
+    first_rows = np.empty(len(firsts), dtype=np.int64)
+    first_rows[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # each distinct row's first event
+    return NoveltyInput(narrow.iloc[first_rows], inverse)
 
 
-def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: pd.DataFrame | None = None) -> pd.DataFrame:
+def mark_novelty(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None
+) -> pd.DataFrame:
     """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
 
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
     """
-    flags = encoder.transform(narrow if narrow is not None else novelty_input(prepared, encoder))
+    narrow = narrow if narrow is not None else novelty_input(prepared, encoder)
+    flags = encoder.transform(narrow.rows)
+    if narrow.inverse is not None:
+        flags = flags[narrow.inverse]
     names = encoder.get_feature_names_out()
     marks = pd.DataFrame({name: flags[:, i].astype(bool) for i, name in enumerate(names)}, index=prepared.index)
     # Joined, not copied: copy-on-write keeps ``prepared`` as it was.
@@ -131,7 +160,7 @@ def featurise_history(
             observe(done)
         narrow = novelty_input(done, encoder)
         marked = mark_novelty(done, encoder, narrow)
-        encoder.partial_fit(narrow)
+        encoder.partial_fit(narrow.rows)
         windows.add(marked, open_from)
     return windows.windows(), encoder
 
