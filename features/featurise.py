@@ -87,7 +87,7 @@ def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyI
     narrow[encoder.window_column] = window
     # One integer per distinct row, column by column (kept small by refactorising).
     key = np.zeros(len(narrow), dtype=np.int64)
-    for column, values in cols.items():
+    for values in cols.values():
         codes = values.cat.codes.to_numpy(dtype=np.int64) + 1  # NA (-1) is a value of its own here
         key, _ = pd.factorize(key * (len(values.cat.categories) + 1) + codes)
     window_codes, window_uniques = pd.factorize(window)
