@@ -97,9 +97,7 @@ def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyI
     return NoveltyInput(narrow.iloc[first_rows], inverse)
 
 
-def mark_novelty(
-    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None
-) -> pd.DataFrame:
+def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None) -> pd.DataFrame:
     """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
 
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
