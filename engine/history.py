@@ -100,7 +100,8 @@ def _day(partition: Partition, state: FirstSeenEncoder, options: Options) -> tup
     windows, after = featurise_history(
         tables, freq=options.window, encoder=copy.deepcopy(state), observe=profiles.observe
     )
-    return DayFeatures(windows, profiles, sum(len(t) for t in tables), counts), after
+    # Read, as ingest counts them: kept or not by --since/--until.
+    return DayFeatures(windows, profiles, counts.kept + counts.before + counts.after, counts), after
 
 
 @dataclass
