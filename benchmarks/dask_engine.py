@@ -66,7 +66,11 @@ def _child(engine: str, workers: int, root: str, days: int) -> None:
 
         with (
             LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -108,7 +112,9 @@ def _costs(root: str) -> None:
         day_features(partition, state, Options())
         features_s.append(time.perf_counter() - start)
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as c,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as c,
         Client(c) as client,
     ):
         client.gather(client.map(abs, range(50)))  # warm up

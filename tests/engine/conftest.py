@@ -61,12 +61,12 @@ def moto(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(moto):
-    """A real LocalCluster: two worker processes on 127.0.0.1, no dashboard."""
+    """A real LocalCluster: two worker processes on 127.0.0.1, its HTTP server on a free port."""
     from distributed import Client, LocalCluster
 
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         ) as cluster,
         Client(cluster) as client,
     ):
