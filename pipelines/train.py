@@ -169,13 +169,8 @@ def train(
         windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
         stats = ingestor.stats
     else:
-        windows, encoder, profiles, in_range, stats = (
-            lake.windows,
-            lake.encoder,
-            lake.profiles,
-            lake.in_range,
-            lake.stats(),
-        )
+        windows, encoder, profiles = lake.windows, lake.encoder, lake.profiles
+        in_range, stats = lake.in_range, lake.stats()
     if windows.empty:
         raise KaadError("no events to train on in the given inputs and time range")
     params = config.params
