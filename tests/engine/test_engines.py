@@ -124,6 +124,21 @@ def test_a_worker_that_dies_mid_partition_is_survived_with_the_same_result(clien
     pd.testing.assert_frame_equal(survived.windows, local.windows, check_exact=True)
 
 
+def test_kaad_train_starts_a_local_cluster_and_says_where_its_dashboard_is(lake, tmp_path, monkeypatch):
+    """No --scheduler and no DASK_SCHEDULER_ADDRESS: kaad starts a LocalCluster on 127.0.0.1
+    (one worker here, to keep the test short), prints the dashboard link and each partition
+    on stderr, and trains."""
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # the machine's cores, as the test wants them
+    model = tmp_path / "model.joblib"
+    args = ["train", str(lake), "--engine", "dask", "--no-track", "--warmup-days", "1", "--out", str(model)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "kaad: Dask dashboard at http://127.0.0.1:" in result.stderr
+    assert "kaad: 6/6 partitions featurised" in result.stderr
+    assert model.exists()
+
+
 def test_an_unreachable_scheduler_is_one_line(lake):
     from aws_support import free_port
 
