@@ -70,6 +70,17 @@ TrustedProxiesOption = Annotated[
         "one of them."
     ),
 ]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="Where a lake (ingest --out DIR, on disk or s3://) is featurised: local (this process) "
+        "or dask (--scheduler, else a LocalCluster with this machine's cores)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://HOST:8786) for --engine dask."),
+]
 
 
 RulesOption = Annotated[
@@ -359,11 +370,14 @@ def train_cmd(
     trusted_proxies: TrustedProxiesOption = None,
     signing_key_file: Annotated[Path | None, typer.Option(envvar="KAAD_SIGNING_KEY_FILE", help=SIGNING_HELP)] = None,
     rules: RulesOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
 
     Example: kaad train sim/audit-2026-03-0*.jsonl.gz --eval-data holdout/ --promote
     """
+    from engine.train import EngineConfig
     from models.detector import DetectorParams
     from pipelines.train import TrainConfig
     from pipelines.train_job import TrainJob, run_train_job
@@ -395,6 +409,7 @@ def train_cmd(
             until=_when(until),
             trusted_proxies=_proxies(trusted_proxies),
             rules=tuple(rules or ()),
+            engine=EngineConfig(engine, scheduler),
         )
         eval_files, labels = _eval_inputs(eval_data, labels)
         job = TrainJob(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import flowlogs, ingest, month, pipeline, scale, simulate
+from benchmarks import dask_engine, flowlogs, ingest, month, pipeline, process, scale, simulate
 
 
 def demo_path() -> str:
@@ -43,6 +43,10 @@ if __name__ == "__main__":
     print("\n## ingest (ratio against orjson.loads per line, same file, same run)")
     ingest.print_table(ingest.run(sizes))
     flowlogs.main(1_000_000 if full else 200_000, heading=True)
+    print("\n## whole processes: kaad ingest and ingest + featurise against the orjson floor and DuckDB")
+    ingest.print_table(process.run(1_000_000 if full else 200_000))
+    print("\n## the lake engines: local, Dask LocalCluster of 1 and 2 workers, 30 and 60 days")
+    dask_engine.report(*dask_engine.run([30, 60], full))
     print("\n## train and score (benchmark cluster, real control-plane rate)")
     for r in pipeline.run():
         print(

@@ -8,10 +8,12 @@ next chunk, so a window split across chunks is still aggregated in one piece.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from events.schema import to_pandas
 from features.enrich import enrich_events
@@ -57,13 +59,57 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
     return out
 
 
-def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> pd.DataFrame:
-    """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``)."""
-    flags = encoder.transform(prepared)
-    out = prepared.copy()
-    for i, name in enumerate(encoder.get_feature_names_out()):
-        out[name] = flags[:, i].astype(bool)
-    return out
+@dataclass
+class NoveltyInput:
+    """The distinct rows of what the encoder reads, and for each event its distinct row.
+
+    An event's novelty flags depend only on its identity, its values and its window (new: a
+    pair not seen before, in the first window it occurs in), so the encoder marks each
+    distinct row once: an hour of a controller's calls is a few distinct rows, not thousands.
+    """
+
+    rows: pd.DataFrame
+    inverse: np.ndarray | None  # event -> row of ``rows``; None: one row per event
+
+
+def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyInput:
+    """The columns ``encoder`` reads (text as categories), one row per distinct combination."""
+    wanted = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
+    cols = {}
+    for column in dict.fromkeys(wanted):
+        if column in prepared.columns:
+            values = prepared[column]
+            cols[column] = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    narrow = pd.DataFrame(cols, index=prepared.index)
+    if not (encoder.window_column and encoder.window_column in prepared.columns):
+        return NoveltyInput(narrow, None)  # without windows, row order is time order: keep every row
+    window = prepared[encoder.window_column]
+    narrow[encoder.window_column] = window
+    # One integer per distinct row, column by column (kept small by refactorising).
+    key = np.zeros(len(narrow), dtype=np.int64)
+    for values in cols.values():
+        codes = values.cat.codes.to_numpy(dtype=np.int64) + 1  # NA (-1) is a value of its own here
+        key, _ = pd.factorize(key * (len(values.cat.categories) + 1) + codes)
+    window_codes, window_uniques = pd.factorize(window)
+    inverse, firsts = pd.factorize(key * (len(window_uniques) + 1) + window_codes)
+    first_rows = np.empty(len(firsts), dtype=np.int64)
+    first_rows[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # each distinct row's first event
+    return NoveltyInput(narrow.iloc[first_rows], inverse)
+
+
+def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None) -> pd.DataFrame:
+    """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
+
+    ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
+    """
+    narrow = narrow if narrow is not None else novelty_input(prepared, encoder)
+    flags = encoder.transform(narrow.rows)
+    if narrow.inverse is not None:
+        flags = flags[narrow.inverse]
+    names = encoder.get_feature_names_out()
+    marks = pd.DataFrame({name: flags[:, i].astype(bool) for i, name in enumerate(names)}, index=prepared.index)
+    # Joined, not copied: copy-on-write keeps ``prepared`` as it was.
+    return pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), marks], axis=1)
 
 
 def new_encoder() -> FirstSeenEncoder:
@@ -110,8 +156,9 @@ def featurise_history(
     for done, open_from, _ in window_chunks(batches, freq):
         if observe is not None:
             observe(done)
-        marked = mark_novelty(done, encoder)
-        encoder.partial_fit(done)
+        narrow = novelty_input(done, encoder)
+        marked = mark_novelty(done, encoder, narrow)
+        encoder.partial_fit(narrow.rows)
         windows.add(marked, open_from)
     return windows.windows(), encoder
 
@@ -155,13 +202,24 @@ def window_chunks(
         if held.sum() > MAX_HELD_ROWS:
             held = np.zeros(len(held), dtype=bool)  # process the busy window now, in part; it stays open
         if isinstance(batch, pa.Table):
-            carry, ready = batch.filter(pa.array(held)), batch.filter(pa.array(~held))
+            carry, ready = _split_held(batch, held)
         else:
             carry, ready = batch[held], batch[~held]
         if len(ready):
             yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last, ready
     if carry is not None and len(carry):
         yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None, carry
+
+
+def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """(held rows, the rest), in order. Events come nearly in time order, so the held last
+    window is usually the batch's tail: two zero-copy slices instead of two filtered copies."""
+    first = int(np.argmax(held)) if held.any() else len(held)
+    if held[first:].all():
+        return batch.slice(first), batch.slice(0, first)
+    # Only the tail from the first held row on is filtered; the head is ready as it is.
+    tail, mask = batch.slice(first), pa.array(held[first:])
+    return tail.filter(mask), pa.concat_tables([batch.slice(0, first), tail.filter(pc.invert(mask))])
 
 
 class WindowAccumulator:
@@ -173,7 +231,11 @@ class WindowAccumulator:
 
     def add(self, marked: pd.DataFrame, open_from: pd.Timestamp | None) -> None:
         part = partial_windows(marked)
-        self._open = part if self._open is None else merge_partials([self._open, part])
+        # Usually nothing is open: the chunker holds the last window back, so only a busy
+        # window processed in parts, or events later than a window, need merging.
+        if self._open is not None and len(self._open.sums):
+            part = merge_partials([self._open, part])
+        self._open = part
         if open_from is not None:
             closed, self._open = split_partial(self._open, open_from)
             if len(closed.sums):

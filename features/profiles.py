@@ -38,6 +38,12 @@ class ProfileBuilder:
                 identity, value = cast(tuple[str, Any], pair)  # a row of the two columns above
                 self._counts[key][identity][value] += int(n)
 
+    def merge(self, other: ProfileBuilder) -> None:
+        """Add the counts of ``other`` (a later part of history, observed apart)."""
+        for key, per_identity in other._counts.items():
+            for identity, counter in per_identity.items():
+                self._counts[key][identity].update(counter)
+
     def profiles(self) -> dict[str, dict[str, list[tuple[str, int]]]]:
         """identity -> attribute -> the most common values with their counts."""
         out: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(dict)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.train import EngineConfig, lake_history
 from errors import KaadError
 from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
@@ -43,6 +44,8 @@ class TrainConfig:
     trusted_proxies: tuple | None = None
     #: Sigma rule directories ("kaad": kaad's own) whose firing on the history is learned (rules/).
     rules: tuple[str, ...] = ()
+    #: Where a lake is featurised (``--engine``, ``--scheduler``; engine/train.py).
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 @dataclass(frozen=True)
@@ -159,17 +162,25 @@ def train(
     >>> len(result.split.warmup), len(result.split.fit), len(result.split.held_out)
     (1, 1, 1)
     """
-    ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
-    in_range = RangeCounts()
-    batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
+    lake = lake_history(inputs, config, config.engine)  # None: not a lake, streamed here
     spill = None
-    if config.rules:
-        from rules.learn import RuleSpill  # pySigma is imported only when rules are asked for
+    if lake is None:
+        ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=config.trusted_proxies)
+        in_range = RangeCounts()
+        batches = in_time_range(ingestor.iter_batches(inputs), config.since, config.until, in_range)
+        if config.rules:
+            from rules.learn import RuleSpill  # pySigma is imported only when rules are asked for
 
-        spill = RuleSpill(config.rules)
-        batches = spill.tee(batches)
-    profiles = ProfileBuilder()
-    windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
+            spill = RuleSpill(config.rules)
+            batches = spill.tee(batches)
+        profiles = ProfileBuilder()
+        windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
+        stats = ingestor.stats
+    else:
+        if config.rules:
+            raise KaadError("--rules is not supported with a lake input yet: train on the audit log files")
+        windows, encoder, profiles = lake.windows, lake.encoder, lake.profiles
+        in_range, stats = lake.in_range, lake.stats()
     if windows.empty:
         raise KaadError("no events to train on in the given inputs and time range")
     params = config.params
@@ -219,7 +230,7 @@ def train(
         bundle,
         windows,
         days["anomaly_score"],
-        ingestor.stats,
+        stats,
         fit_seconds,
         split=split,
         held_out=held_out,

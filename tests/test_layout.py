@@ -1,7 +1,7 @@
 """The code is layered: each package builds only on the ones below it.
 
-    errors, safe_text  <  events  <  sources  <  features  <  models, flows  <  rules  <  reports  <  pipelines
-    <  demo, cli, evaluation
+    errors, safe_text  <  events  <  sources  <  features  <  models, flows  <  rules  <  reports
+    <  pipelines, engine  <  demo, cli, evaluation
 
 Imports under ``if TYPE_CHECKING:`` are annotations, not dependencies: reports name the result
 types of the pipelines that call them.
@@ -28,7 +28,7 @@ LAYERS = [
     {"models", "flows"},
     {"rules"},
     {"reports"},
-    {"pipelines"},
+    {"pipelines", "engine"},  # engine: where a lake is featurised, for train (pipelines)
     {"demo", "cli", "evaluation"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -1,0 +1,239 @@
+"""Window features of a lake, one (cluster, day) partition per task, history as a small state.
+
+The only thing a day's features need from the days before is the novelty state: which
+(identity, value) keys each identity has used (:class:`features.first_seen.FirstSeenEncoder`,
+the same state the daily job carries in :class:`models.day_state.DayState`). So a day is
+featurised in two independent steps:
+
+1. :func:`day_keys`: the keys the day uses (a few thousand integers), from the day alone;
+2. :func:`day_features`: the day's windows, marked against the state before the day.
+
+The state before day *d* is the state before day *d-1* plus day *d-1*'s keys, a cheap fold.
+Both steps read one partition; the days of a cluster run in parallel once the keys of the
+days before are known. :func:`featurise_lake` runs it in this process (``client=None``, the
+``local`` engine) or on a Dask cluster, with the same functions, so the results are the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.lake import Partition, read_partition
+from errors import KaadError
+from events.time_range import RangeCounts, in_time_range
+from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, novelty_input, prepare_events
+from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.profiles import ProfileBuilder
+from pipelines.ingest import IngestStats
+
+
+@dataclass(frozen=True)
+class Options:
+    """How every partition is read and featurised."""
+
+    window: str = DEFAULT_WINDOW
+    since: datetime | None = None
+    until: datetime | None = None
+    #: Name identities ``<identity>@<cluster>`` (a lake of several clusters): features are per
+    #: (cluster, identity), and one model learns every cluster's identities apart.
+    qualify: bool = False
+
+
+@dataclass
+class DayFeatures:
+    """What one partition gives: its windows, value counts for profiles, and its counts."""
+
+    windows: pd.DataFrame
+    profiles: ProfileBuilder
+    n_events: int
+    in_range: RangeCounts
+
+
+def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], RangeCounts]:
+    table = read_partition(partition)
+    if options.qualify:
+        named = pc.binary_join_element_wise(table["identity"], pa.scalar(partition.cluster), "@")
+        table = table.set_column(table.column_names.index("identity"), "identity", named)
+    counts = RangeCounts()
+    kept = [t for t in in_time_range([table], options.since, options.until, counts) if len(t)]
+    return kept, counts
+
+
+def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
+    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog."""
+    tables, _ = _events(partition, options)
+    if not tables:
+        return NoveltyLog().frame()[["column", "key"]]
+    from events.schema import to_pandas
+
+    prepared = prepare_events(to_pandas(pa.concat_tables(tables)), options.window)
+    log = NoveltyLog()
+    # Against an empty state every value is new in its first window: the log holds them all.
+    new_encoder().log_novelty(log).transform(novelty_input(prepared, new_encoder()).rows)
+    return log.frame()[["column", "key"]].drop_duplicates(ignore_index=True)
+
+
+def advance(state: FirstSeenEncoder, keys: pd.DataFrame) -> FirstSeenEncoder:
+    """The state after a day: the state before it, plus the day's keys (a copy; ``state`` stays)."""
+    return copy.deepcopy(state).fold(keys)
+
+
+def day_features(partition: Partition, state: FirstSeenEncoder, options: Options) -> DayFeatures:
+    """The partition's window features, novelty judged against ``state`` (the days before)."""
+    return _day(partition, state, options)[0]
+
+
+def _day(partition: Partition, state: FirstSeenEncoder, options: Options) -> tuple[DayFeatures, FirstSeenEncoder]:
+    """:func:`day_features`, and the state after the day (what :func:`advance` with the day's
+    keys gives: the same sets, learned in passing)."""
+    tables, counts = _events(partition, options)
+    profiles = ProfileBuilder()
+    windows, after = featurise_history(
+        tables, freq=options.window, encoder=copy.deepcopy(state), observe=profiles.observe
+    )
+    # Read, as ingest counts them: kept or not by --since/--until.
+    return DayFeatures(windows, profiles, counts.kept + counts.before + counts.after, counts), after
+
+
+@dataclass
+class LakeHistory:
+    """The window features of a lake and the state after its last day."""
+
+    windows: pd.DataFrame
+    encoder: FirstSeenEncoder
+    profiles: ProfileBuilder
+    n_events: int
+    in_range: RangeCounts
+    partitions: list[Partition] = field(default_factory=list)
+    #: Per partition (in partition order): its windows, as the engine returned them.
+    per_partition: list[pd.DataFrame] = field(default_factory=list)
+
+    def stats(self) -> IngestStats:
+        """What was read, as training reports it (a lake holds no rejects: ingest took them)."""
+        return IngestStats(n_files=sum(len(p.files) for p in self.partitions), n_events=self.n_events)
+
+
+Progress = Callable[[int, int, Partition], None]
+
+
+def _stderr_progress(done: int, total: int, partition: Partition) -> None:
+    print(f"kaad: {done}/{total} partitions featurised ({partition})", file=sys.stderr, flush=True)
+
+
+def featurise_lake(
+    partitions: list[Partition],
+    options: Options,
+    *,
+    client=None,
+    on_progress: Progress | None = _stderr_progress,
+    retries: int = 2,
+) -> LakeHistory:
+    """Featurise every partition; in this process when ``client`` is None, else on its cluster.
+
+    Days of a cluster are taken in date order; clusters are independent. The final state has
+    learned every partition (each cluster's keys; with ``qualify`` they cannot collide).
+    """
+    clusters = sorted({p.cluster for p in partitions})
+    chains = {c: sorted((p for p in partitions if p.cluster == c), key=lambda p: p.day) for c in clusters}
+    order = [p for c in clusters for p in chains[c]]
+    if client is None:
+        results, final_states = _run_local(chains, options, on_progress, len(order))
+    else:
+        results, final_states = _run_dask(client, chains, options, on_progress, len(order), retries)
+    encoder = new_encoder()
+    profiles = ProfileBuilder()
+    in_range = RangeCounts()
+    parts = []
+    for partition in order:
+        day = results[partition]
+        parts.append(day.windows)
+        profiles.merge(day.profiles)
+        in_range.kept += day.in_range.kept
+        in_range.before += day.in_range.before
+        in_range.after += day.in_range.after
+    if len(final_states) == 1:
+        encoder = final_states[0]
+    for state in final_states if len(final_states) > 1 else []:
+        encoder = advance(encoder, _all_keys(state))
+    windows = _combine([w for w in parts if len(w)])
+    n_events = sum(results[p].n_events for p in order)
+    return LakeHistory(windows, encoder, profiles, n_events, in_range, order, parts)
+
+
+def _all_keys(state: FirstSeenEncoder) -> pd.DataFrame:
+    """Every key a state holds, as NoveltyLog rows (column, key), to fold into another."""
+    assert state.seen_ is not None, "states are fitted encoders"
+    sets = [*state.seen_, state.identities_, state.ip_ranges_]
+    frames = []
+    for column, hashes in enumerate(sets):
+        keys = np.concatenate(hashes._runs) if hashes._runs else np.zeros(0, dtype=np.uint64)
+        frames.append(pd.DataFrame({"column": np.full(len(keys), column, dtype=np.int64), "key": keys}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_local(chains, options: Options, on_progress, total: int):
+    results: dict[Partition, DayFeatures] = {}
+    finals = []
+    done = 0
+    for chain in chains.values():
+        state = new_encoder()
+        for partition in chain:
+            results[partition], state = _day(partition, state, options)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total, partition)
+        finals.append(state)
+    return results, finals
+
+
+def _run_dask(client, chains, options: Options, on_progress, total: int, retries: int):
+    import uuid
+
+    from distributed import KilledWorker, as_completed
+
+    futures = {}
+    finals = []
+    run = uuid.uuid4().hex[:8]  # task names are unique to this run, readable on the dashboard
+    for chain in chains.values():
+        state = client.submit(new_encoder, pure=False)
+        for partition in chain:
+            key = f"{partition}-{run}"
+            futures[client.submit(day_features, partition, state, options, retries=retries, key=f"features-{key}")] = (
+                partition
+            )
+            keys = client.submit(day_keys, partition, options, retries=retries, key=f"keys-{key}")
+            state = client.submit(advance, state, keys, retries=retries, key=f"state-{key}")
+        finals.append(state)
+    results: dict[Partition, DayFeatures] = {}
+    try:
+        for done, future in enumerate(as_completed(futures), start=1):
+            partition = futures[future]
+            try:
+                results[partition] = future.result()
+            except (KaadError, KilledWorker):
+                raise
+            except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
+                raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            if on_progress is not None:
+                on_progress(done, total, partition)
+        return results, client.gather(finals)
+    except KilledWorker as exc:
+        raise KaadError(
+            f"partition {_partition_of(str(exc.task))}: the workers running it died every time it was "
+            "tried (out of memory? give the workers more memory, or fewer threads each)"
+        ) from None
+
+
+def _partition_of(task: str) -> str:
+    """'cluster=prod/date=2026-03-02' out of a task name such as 'keys-cluster=prod/date=...-run'."""
+    start = task.find("cluster=")
+    return task[start:].rsplit("-", 1)[0] if start >= 0 else task
