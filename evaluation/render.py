@@ -155,7 +155,7 @@ def _real(doc: dict) -> list[str]:
     r = real["result"]
     out += [
         f"A real kube-apiserver over {r['days']} days with benign change; attacks on the last day, "
-        f"ranked among {r['n_identities']} identities by the current detector.",
+        f"ranked among {r['n_identities']} identity-days by the current detector.",
         "",
     ]
     rows = [
@@ -163,13 +163,13 @@ def _real(doc: dict) -> list[str]:
         for a in r["attackers"]
     ]
     out += _table(["attack", "identity", "identity rank", "best window rank", "alert"], rows)
-    out += ["", f"Benign alerts: {len(r['benign_alerts'])}.", ""]
+    out += ["", f"Benign alerts (identity-days above the threshold): {len(r['benign_alerts'])}.", ""]
     if r["benign_alerts"]:
         rows = [
-            [cell(b["scenario"]), cell(b["identity"]), cell(b["window_start"]), _f(b["anomaly_score"], 4)]
+            [cell(b["scenario"]), cell(b["identity"]), cell(b["day"]), str(b["n_unusual"]), _f(b["anomaly_score"], 4)]
             for b in r["benign_alerts"]
         ]
-        out += [*_table(["benign scenario", "identity", "window", "score"], rows), ""]
+        out += [*_table(["benign scenario", "identity", "day", "unusual windows", "score"], rows), ""]
     return out
 
 
