@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
@@ -109,7 +109,10 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         self.tail_size = tail_size
         self.min_reference = min_reference
 
-    def fit(self, X, y=None) -> TailCalibrator:
+    def fit(self, X, y=None, *, local_keys=None) -> TailCalibrator:
+        """Keep the held-out scores; ``local_keys`` (e.g. another calibrator's
+        ``local_reference_``) fixes which identities, groups and kinds get a reference of their
+        own instead of ``min_reference`` choosing (see :func:`out_of_day_p_values`)."""
         values = validate_data(self, X, dtype=np.float64)
         self.reference_ = np.sort(values, axis=0)
         statistic = self._statistic(values)
@@ -125,8 +128,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             }
             for level, keys in levels.items():
                 for key, rows in frame["statistic"].groupby(keys.to_numpy()):
-                    if len(rows) >= self.min_reference:
-                        self.local_reference_[f"{level} {key}"] = np.sort(rows.to_numpy())
+                    name = f"{level} {key}"
+                    if (len(rows) >= self.min_reference) if local_keys is None else (name in local_keys):
+                        self.local_reference_[name] = np.sort(rows.to_numpy())
         return self
 
     def p_values(self, X) -> np.ndarray:
@@ -177,6 +181,38 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if names is None:
             names = [f"x{i}" for i in range(self.n_features_in_)]
         return np.asarray([f"{n}_evidence" for n in names], dtype=object)
+
+
+def out_of_day_p_values(calibrator: TailCalibrator, sources: pd.DataFrame, days) -> np.ndarray:
+    """Each held-out window's combined p-value against the *other* held-out days only.
+
+    A window in its own reference can never be rarer than ``1 / (n + 1)`` of it, while a new
+    day's window can be beyond all of it; scores of the calibration windows against a
+    calibrator fitted on them are therefore milder than scoring will see, and a threshold set
+    on them alerts more than asked. Each day is scored by a calibrator fitted like
+    ``calibrator`` (the same parameters, the same local references) on the other days, as a
+    new day is. With a single held-out day there is no other: its in-sample p-values.
+
+    Examples
+    --------
+    >>> idx = pd.MultiIndex.from_product([["a"], range(4)], names=["identity", "window_start"])
+    >>> X = pd.DataFrame({"s": [1.0, 2.0, 3.0, 4.0]}, index=idx)
+    >>> cal = TailCalibrator(tail_size=None, min_reference=1).fit(X)
+    >>> cal.combined_p_values(X).round(2).tolist()  # the largest is 1 in 5: itself is counted
+    [1.0, 0.8, 0.6, 0.4]
+    >>> out_of_day_p_values(cal, X, [1, 1, 2, 2]).round(2).tolist()  # beyond the other day's
+    [1.0, 1.0, 0.33, 0.33]
+    """
+    check_is_fitted(calibrator, "reference_")
+    days = np.asarray(days)
+    p = calibrator.combined_p_values(sources)
+    if len(np.unique(days)) < 2:
+        return p
+    for day in np.unique(days):
+        mine = days == day
+        other = clone(calibrator).fit(sources[~mine], local_keys=set(calibrator.local_reference_))
+        p[mine] = other.combined_p_values(sources[mine])
+    return p
 
 
 @dataclass(frozen=True)

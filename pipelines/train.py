@@ -15,7 +15,7 @@ from errors import KaadError
 from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.calibration import TailCalibrator, alert_threshold
+from models.calibration import TailCalibrator, alert_threshold, out_of_day_p_values
 from models.detector import (
     DetectorParams,
     build_detector,
@@ -182,7 +182,10 @@ def train(
         rarity.partial_fit(held)
     sources = pd.concat(parts)
     calibrator = TailCalibrator().fit(sources)
-    p = pd.Series(calibrator.combined_p_values(sources), index=sources.index)
+    # The threshold and the percentiles are set on each held-out day as scoring will see a
+    # new day: against the other held-out days, not against a reference holding itself.
+    held_day = pd.DatetimeIndex(sources.index.get_level_values("window_start")).normalize()
+    p = pd.Series(out_of_day_p_values(calibrator, sources, held_day), index=sources.index)
     days = identity_days(p).days
     alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
     held_out = sources.assign(p_value=p, evidence=-np.log(p))
