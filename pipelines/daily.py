@@ -183,6 +183,22 @@ def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
     The state keeps every alerting identity-day it held back (window features and the values
     they introduced), so accepting needs no report and no logs.
     """
+    state, path, key = _saved_state(job)
+    held = state.accept(job.identity, job.day)
+    save_state(state, path, key=key)
+    return held, path
+
+
+def held_findings(job: AcceptJob) -> tuple[list[tuple[str, date, Held]], Path]:
+    """The identity-days the state holds back (alerted, not accepted), oldest first; and the state file.
+
+    ``job.identity`` and ``job.day`` are ignored: every held identity-day is listed.
+    """
+    state, path, _ = _saved_state(job)
+    return [(who, day, state.held[(who, day)]) for who, day in sorted(state.held, key=lambda k: (k[1], k[0]))], path
+
+
+def _saved_state(job: AcceptJob):
     if sum(x is not None for x in (job.model, job.run, job.bundle)) > 1:
         raise KaadError("give at most one of --model, --run, --bundle")
     loaded, label = resolve_bundle(
@@ -195,10 +211,7 @@ def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
             f"no day state of {label} for cluster {job.cluster!r} in {str(job.state_dir)!r}: "
             "kaad score keeps them in out/state, or in <--out>/state"
         )
-    state = load_state(path, key=key)
-    held = state.accept(job.identity, job.day)
-    save_state(state, path, key=key)
-    return held, path
+    return load_state(path, key=key), path, key
 
 
 @dataclass
