@@ -16,7 +16,7 @@ from events.time_range import RangeCounts, in_time_range
 from features.enrich import kinds_of
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.calibration import TailCalibrator, alert_threshold, out_of_day_p_values
+from models.calibration import TailCalibrator, alert_threshold, left_out_p_values
 from models.detector import (
     DetectorParams,
     build_detector,
@@ -200,10 +200,9 @@ def train(
         rarity.partial_fit(held)
     sources = pd.concat(parts)
     calibrator = TailCalibrator().fit(sources)
-    # The threshold and the percentiles are set on each held-out day as scoring will see a
-    # new day: against the other held-out days, not against a reference holding itself.
-    held_day = pd.DatetimeIndex(sources.index.get_level_values("window_start")).normalize()
-    p = pd.Series(out_of_day_p_values(calibrator, sources, held_day), index=sources.index)
+    # The threshold and the percentiles are set on held-out windows judged as scoring will
+    # judge a new one: against the other held-out windows, not a reference holding itself.
+    p = pd.Series(left_out_p_values(calibrator, sources), index=sources.index)
     days = identity_days(p).days
     alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
     held_out = sources.assign(p_value=p, evidence=-np.log(p))
