@@ -61,7 +61,8 @@ def _summary(doc: dict) -> list[str]:
         "Average precision and recall@k pool every attack day's windows (positives: windows holding the "
         "attack's events); 'in day's top k' is the share of an attack's windows among its own day's k "
         "highest, averaged over the attacks; the attacker rank is the attacker identity's rank among "
-        "its day's identities (ties count against it).",
+        "its day's identities (ties count against it): for the detector by its identity-day score (the "
+        "evidence of its unusual windows summed, what it alerts on), for the baselines by its best window.",
         "",
         *_table(head, rows),
         "",
@@ -96,8 +97,8 @@ def _attacks(doc: dict) -> list[str]:
         "## Each attack alone in its day",
         "",
         f"Ranks per seed ({', '.join(seeds)}), among the identities and windows of the day the attack "
-        "was injected into; 'alerted' counts the seeds where its best window crossed the default "
-        "threshold; '-' is an attack whose events fell on another day.",
+        "was injected into; 'alerted' counts the seeds where the attacker's identity-day crossed the "
+        "default threshold; '-' is an attack whose events fell on another day.",
         "",
         *_table(head, rows),
         "",
@@ -111,8 +112,9 @@ def _seed(doc: dict, s: dict) -> list[str]:
         "",
         f"Trained on {t['days']} days from {t['first_day']}: {t['events']:,} events, {t['windows']:,} windows, "
         f"threshold {_f(t['threshold'], 4)}. The plot shows each held-out day's window scores (box: quartiles, "
-        "whiskers: lowest and 99th percentile, dots: the highest), the threshold, and each attack's best "
-        "window in the day it was injected into.",
+        "whiskers: lowest and 99th percentile, dots: the highest), the threshold (which applies to "
+        "identity-days, their unusual windows' evidence summed), and each attack's best window in the "
+        "day it was injected into.",
         "",
         f"![scores of seed {s['seed']}](detection/seed-{s['seed']}.png)",
         "",
