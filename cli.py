@@ -598,7 +598,14 @@ def score_cmd(
         n_high = 0
         for one in days.days:
             n_high += _report_day(one, wanted=[], top=top, fail_on=fail_on)
-        out.print(f"{len(days.days)} day(s) scored, {days.stats.n_rejected} input rejects", markup=False)
+        from safe_text import printable
+
+        for day, why in days.skipped:
+            out.print(printable(f"day skipped: {day}: {why}"), markup=False)
+        skipped = f", {len(days.skipped)} skipped" if days.skipped else ""
+        out.print(
+            f"{len(days.days)} day(s) scored{skipped}, {days.stats.n_rejected} input rejects", markup=False
+        )
     else:
         n_high = _report_day(done, wanted=wanted, top=top, fail_on=fail_on)
     if n_high:

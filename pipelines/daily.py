@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from errors import KaadError
+from errors import DayOrderError, KaadError
 from models.day_state import Held, load_state, model_key, open_state, save_state, state_path
 from models.persistence import signing_key
 from models.registry import resolve_bundle
@@ -220,6 +220,8 @@ class DaysResult:
 
     days: list[ScoreJobResult]
     stats: IngestStats
+    #: Days the day state refused (inside training, already scored), each with the reason.
+    skipped: list[tuple[date, str]] = field(default_factory=list)
 
 
 def run_score_days(job: ScoreJob) -> DaysResult:
@@ -227,6 +229,9 @@ def run_score_days(job: ScoreJob) -> DaysResult:
 
     The inputs are parsed once into a temporary event table; each day is then scored from it
     as :func:`run_score_job` scores one day, with its own reports, MLflow run and alerts.
+    A day the day state refuses (on or before the training end, or already scored: the logs
+    of a daily job re-read with a new day added) is skipped with its reason, and the later
+    days are scored; ``--force-day`` scores them all.
     """
     job.check()
     with tempfile.TemporaryDirectory(prefix="kaad-days-") as tmp:
@@ -244,12 +249,15 @@ def run_score_days(job: ScoreJob) -> DaysResult:
             f"TO {_sql_text(by_day)} (FORMAT parquet, PARTITION_BY (utc_day))"
         )
         each = replace(job, cluster=job.cluster or cluster_of(job.inputs))
-        done = []
+        done, skipped = [], []
         for part in sorted(by_day.glob("utc_day=*")):
             day = date.fromisoformat(part.name.removeprefix("utc_day="))
             files = [str(f) for f in sorted(part.glob("*.parquet"))]
-            done.append(run_score_job(replace(each, inputs=files, day=day)))
-    return DaysResult(done, read.stats)
+            try:
+                done.append(run_score_job(replace(each, inputs=files, day=day)))
+            except DayOrderError as exc:  # refused before anything was scored, written or learned
+                skipped.append((day, str(exc)))
+    return DaysResult(done, read.stats, skipped)
 
 
 def _sql_text(path: Path) -> str:
