@@ -57,8 +57,12 @@ class Pooled:
 
     scores: dict[str, list[pd.Series]] = field(default_factory=lambda: {m: [] for m in METHODS})
     labels: list[pd.DataFrame] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # of each added case, in order
 
-    def add(self, case: str, scores: dict[str, pd.Series], positives: pd.MultiIndex, scenario: str) -> None:
+    def add(
+        self, case: str, scores: dict[str, pd.Series], positives: pd.MultiIndex, scenario: str, variant: str = ""
+    ) -> None:
+        self.variants.append(variant)
         for method, series in scores.items():
             idx = series.index
             tagged = pd.MultiIndex.from_arrays(
@@ -236,7 +240,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         record, scores, positives = _score_attack(name, variant, day, table, extra, bundle, rule, morning)
         attacks.append(record)
         if scores is not None:
-            pooled.add(f"{name}-{variant}", scores, positives, name)
+            pooled.add(f"{name}-{variant}", scores, positives, name, variant)
         advance(1)
 
     return {
@@ -263,12 +267,23 @@ def pooled_metrics(pooled: Pooled, attacks: list[dict]) -> dict:
     from pipelines.evaluate import evaluate
 
     labels = pd.concat(pooled.labels, ignore_index=True)
+    quiet = [i for i, v in enumerate(pooled.variants) if v == "quiet"]
     ranked = [a for a in attacks if not a["missed"]]
     out = {}
     for method in METHODS:
         report = evaluate(pd.concat(pooled.scores[method]), labels)
+        # The quiet attacks' days alone: the issue's "AP over quiet windows".
+        quiet_ap = (
+            evaluate(
+                pd.concat([pooled.scores[method][i] for i in quiet]),
+                pd.concat([pooled.labels[i] for i in quiet], ignore_index=True),
+            ).average_precision
+            if quiet
+            else float("nan")
+        )
         out[method] = {
             "average_precision": report.average_precision,
+            "average_precision_quiet": quiet_ap,
             "roc_auc": report.roc_auc,
             "recall_at": {str(k): v for k, v in report.recall_at.items()},
             "daily_recall_at": {

@@ -43,13 +43,14 @@ def _summary(doc: dict) -> list[str]:
         [
             NAMES[m],
             _spread(agg["metrics"][m]["average_precision"]),
+            _spread(agg["metrics"][m]["average_precision_quiet"]),
             *(_f(agg["metrics"][m]["recall_at"][k]["mean"], 2) for k in ks),
             *(_f(agg["metrics"][m]["daily_recall_at"][k]["mean"], 2) for k in dks),
             _spread(agg["metrics"][m]["median_identity_rank"], 1),
         ]
         for m in METHODS
     ]
-    head = ["method", "average precision, mean (min-max)"]
+    head = ["method", "average precision, mean (min-max)", "AP, quiet attacks' days"]
     head += [f"recall@{k}" for k in ks] + [f"in day's top {k}" for k in dks] + ["median attacker rank"]
     alerts = agg["alerts_per_attack_free_day"]
     return [
