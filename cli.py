@@ -651,7 +651,14 @@ def score_cmd(
         n_high = 0
         for one in days.days:
             n_high += _report_day(one, wanted=[], top=top, fail_on=fail_on)
-        out.print(f"{len(days.days)} day(s) scored, {days.stats.n_rejected} input rejects", markup=False)
+        from safe_text import printable
+
+        for day, why in days.skipped:
+            out.print(printable(f"day skipped: {day}: {why}"), markup=False)
+        skipped = f", {len(days.skipped)} skipped" if days.skipped else ""
+        out.print(
+            f"{len(days.days)} day(s) scored{skipped}, {days.stats.n_rejected} input rejects", markup=False
+        )
     else:
         n_high = _report_day(done, wanted=wanted, top=top, fail_on=fail_on)
     if n_high:
@@ -715,8 +722,13 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
 
 @app.command("accept")
 def accept_cmd(
-    identity: Annotated[str, typer.Argument(help="The identity of the finding.", show_default=False)],
-    day: Annotated[str, typer.Option(help="The UTC day of the finding, YYYY-MM-DD.", show_default=False)],
+    identity: Annotated[str | None, typer.Argument(help="The identity of the finding.", show_default=False)] = None,
+    day: Annotated[
+        str | None, typer.Option(help="The UTC day of the finding, YYYY-MM-DD.", show_default=False)
+    ] = None,
+    list_held: Annotated[
+        bool, typer.Option("--list", help="List the held identity-days (alerted, not yet accepted) and stop.")
+    ] = False,
     model: Annotated[
         str | None, typer.Option(help="Registered model NAME@alias (default kaad-detector@champion).")
     ] = None,
@@ -734,15 +746,39 @@ def accept_cmd(
     """Accept an alerting identity-day as normal: what it introduced is usual from the next scored day on.
 
     Until accepted (or allowlisted), the new values of an alerting day stay new on every later day.
+    `kaad accept --list` shows what is held.
 
     Example: kaad accept alice --day 2026-03-22 --bundle model.joblib
     """
     from datetime import date as date_type
 
-    from pipelines.daily import AcceptJob, accept_finding
+    from pipelines.daily import AcceptJob, accept_finding, held_findings
     from safe_text import printable
 
     try:
+        if list_held:
+            found, path = held_findings(
+                AcceptJob(
+                    identity="",
+                    day=date_type.min,
+                    model=model,
+                    run=run,
+                    bundle=bundle,
+                    cluster=cluster.removeprefix("eks://").strip("/"),
+                    state_dir=state_dir,
+                    tracking_uri=tracking_uri,
+                    signing_key_file=signing_key_file,
+                )
+            )
+            for who, held_day, held in found:
+                out.print(
+                    printable(f"{held_day}  {who}: {len(held.windows)} window(s), {len(held.novelty)} new value(s)"),
+                    markup=False,
+                )
+            out.print(f"{len(found)} held identity-day(s) in {path}", markup=False)
+            return
+        if identity is None or day is None:
+            raise KaadError("give the finding's IDENTITY and --day (or --list to see the held ones)")
         job = AcceptJob(
             identity=identity,
             day=date_type.fromisoformat(day),

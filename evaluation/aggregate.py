@@ -9,6 +9,8 @@ from evaluation.protocol import METHODS
 
 def _spread(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=float)
+    if np.isnan(arr).all():  # e.g. no quiet attack in the run: nothing to average
+        return {"mean": float("nan"), "min": float("nan"), "max": float("nan")}
     return {"mean": float(np.nanmean(arr)), "min": float(np.nanmin(arr)), "max": float(np.nanmax(arr))}
 
 
@@ -19,6 +21,7 @@ def aggregate(seeds: list[dict]) -> dict:
         per = [s["metrics"][method] for s in seeds]
         metrics[method] = {
             "average_precision": _spread([m["average_precision"] for m in per]),
+            "average_precision_quiet": _spread([m.get("average_precision_quiet", np.nan) for m in per]),
             "recall_at": {k: _spread([m["recall_at"][k] for m in per]) for k in per[0]["recall_at"]},
             "daily_recall_at": {k: _spread([m["daily_recall_at"][k] for m in per]) for k in per[0]["daily_recall_at"]},
             "median_identity_rank": _spread([m["median_identity_rank"] for m in per]),

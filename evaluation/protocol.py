@@ -2,12 +2,15 @@
 
 Everything goes through the library as a user would run it: the days are ingested to
 Parquet once (``kaad ingest``), the detector is trained with the default configuration on
-the first days, and each held-out day is scored on its own with that model (the daily job).
-An attack is written as an extra file beside its day and read with the day, one attack a day.
+the first days, and the held-out days are scored in order with that model and its day state
+(the daily job: what a quiet day introduced is learned for the next, what alerted is held
+back, nobody accepts anything). An attack is written as an extra file beside its day and
+read with the day, one attack a day, scored against the state as it was that morning.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from evaluation.rules import COLUMNS as RULE_COLUMNS
 from evaluation.rules import NoveltyRule
 from events.schema import EVENT_SCHEMA
 from features.enrich import kinds_of
+from models.day_state import DayState
 from models.detector import DetectorParams, robust_z_scores
 from models.persistence import ModelBundle
 from pipelines.ingest import Ingestor, ingest
@@ -53,8 +57,12 @@ class Pooled:
 
     scores: dict[str, list[pd.Series]] = field(default_factory=lambda: {m: [] for m in METHODS})
     labels: list[pd.DataFrame] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)  # of each added case, in order
 
-    def add(self, case: str, scores: dict[str, pd.Series], positives: pd.MultiIndex, scenario: str) -> None:
+    def add(
+        self, case: str, scores: dict[str, pd.Series], positives: pd.MultiIndex, scenario: str, variant: str = ""
+    ) -> None:
+        self.variants.append(variant)
         for method, series in scores.items():
             idx = series.index
             tagged = pd.MultiIndex.from_arrays(
@@ -135,14 +143,23 @@ def _identity_day_ranks(result: ScoreResult, positives: pd.MultiIndex) -> dict:
 
 
 def _score_attack(
-    name: str, variant: str, day: date, table: Path, extra: Path, bundle: ModelBundle, rule: NoveltyRule
+    name: str,
+    variant: str,
+    day: date,
+    table: Path,
+    extra: Path,
+    bundle: ModelBundle,
+    rule: NoveltyRule,
+    state: DayState | None = None,
 ) -> tuple[dict, dict | None, pd.MultiIndex]:
-    """Score ``day`` with the attack's file beside it; the attack's record, scores and windows."""
+    """Score ``day`` with the attack's file beside it (against ``state``, the day state of that
+    morning, which is not changed); the attack's record, scores and windows."""
     # The day's events as its one ingest wrote them, and the attack's file read the usual way;
     # one time-ordered stream, as the API server would have written the two together.
     parts = [pq.read_table(table).select(EVENT_SCHEMA.names), *Ingestor().iter_batches([str(extra)])]
     merged = pa.concat_tables([p.cast(EVENT_SCHEMA) for p in parts]).sort_by("timestamp")
-    result = score_batches(_batches(merged), bundle, day=day, top=0)
+    state = None if state is None else copy.deepcopy(state)  # the morning's state serves every attack of the day
+    result = score_batches(_batches(merged), bundle, day=day, top=0, state=state)
     own = merged.filter(pc.equal(merged["source_file"], str(extra)))
     own_frame = own.select(["identity", "timestamp"]).to_pandas()
     positives = pd.MultiIndex.from_arrays(
@@ -198,12 +215,15 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
 
     days: list[tuple[date, Path, Path]] = []  # (day, raw file, its event table)
     quiet_days = []
+    state = DayState.from_bundle(bundle, f"seed-{seed}")
+    mornings: list[DayState] = []  # the state before each held-out day, for its attacks
     for path in sim.files[config.train_days :]:
         day = date.fromisoformat(path.name.removeprefix("audit-")[:10])
         table = work / "days" / f"{day}.parquet"
         ingest([str(path)], out=table, collect=False)
         days.append((day, path, table))
-        result = score_day([str(table)], bundle, day=day, top=0)
+        mornings.append(copy.deepcopy(state))
+        result = score_day([str(table)], bundle, day=day, top=0, state=state)
         quiet_days.append(_day_summary(result, benign, bundle.window))
         advance(1)
 
@@ -216,10 +236,11 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         events, _, _ = attack_day(cluster, [name], config.train_days + i % len(days), variant, seed)
         extra = raw.with_name(f"{raw.name.split('.')[0]}.attack-{name}-{variant}.jsonl")
         _write_attack(extra, events)
-        record, scores, positives = _score_attack(name, variant, day, table, extra, bundle, rule)
+        morning = mornings[i % len(days)]
+        record, scores, positives = _score_attack(name, variant, day, table, extra, bundle, rule, morning)
         attacks.append(record)
         if scores is not None:
-            pooled.add(f"{name}-{variant}", scores, positives, name)
+            pooled.add(f"{name}-{variant}", scores, positives, name, variant)
         advance(1)
 
     return {
@@ -246,12 +267,23 @@ def pooled_metrics(pooled: Pooled, attacks: list[dict]) -> dict:
     from pipelines.evaluate import evaluate
 
     labels = pd.concat(pooled.labels, ignore_index=True)
+    quiet = [i for i, v in enumerate(pooled.variants) if v == "quiet"]
     ranked = [a for a in attacks if not a["missed"]]
     out = {}
     for method in METHODS:
         report = evaluate(pd.concat(pooled.scores[method]), labels)
+        # The quiet attacks' days alone: the issue's "AP over quiet windows".
+        quiet_ap = (
+            evaluate(
+                pd.concat([pooled.scores[method][i] for i in quiet]),
+                pd.concat([pooled.labels[i] for i in quiet], ignore_index=True),
+            ).average_precision
+            if quiet
+            else float("nan")
+        )
         out[method] = {
             "average_precision": report.average_precision,
+            "average_precision_quiet": quiet_ap,
             "roc_auc": report.roc_auc,
             "recall_at": {str(k): v for k, v in report.recall_at.items()},
             "daily_recall_at": {

@@ -43,13 +43,14 @@ def _summary(doc: dict) -> list[str]:
         [
             NAMES[m],
             _spread(agg["metrics"][m]["average_precision"]),
+            _spread(agg["metrics"][m]["average_precision_quiet"]),
             *(_f(agg["metrics"][m]["recall_at"][k]["mean"], 2) for k in ks),
             *(_f(agg["metrics"][m]["daily_recall_at"][k]["mean"], 2) for k in dks),
             _spread(agg["metrics"][m]["median_identity_rank"], 1),
         ]
         for m in METHODS
     ]
-    head = ["method", "average precision, mean (min-max)"]
+    head = ["method", "average precision, mean (min-max)", "AP, quiet attacks' days"]
     head += [f"recall@{k}" for k in ks] + [f"in day's top {k}" for k in dks] + ["median attacker rank"]
     alerts = agg["alerts_per_attack_free_day"]
     return [
@@ -61,7 +62,8 @@ def _summary(doc: dict) -> list[str]:
         "Average precision and recall@k pool every attack day's windows (positives: windows holding the "
         "attack's events); 'in day's top k' is the share of an attack's windows among its own day's k "
         "highest, averaged over the attacks; the attacker rank is the attacker identity's rank among "
-        "its day's identities (ties count against it).",
+        "its day's identities (ties count against it): for the detector by its identity-day score (the "
+        "evidence of its unusual windows summed, what it alerts on), for the baselines by its best window.",
         "",
         *_table(head, rows),
         "",
@@ -96,8 +98,8 @@ def _attacks(doc: dict) -> list[str]:
         "## Each attack alone in its day",
         "",
         f"Ranks per seed ({', '.join(seeds)}), among the identities and windows of the day the attack "
-        "was injected into; 'alerted' counts the seeds where its best window crossed the default "
-        "threshold; '-' is an attack whose events fell on another day.",
+        "was injected into; 'alerted' counts the seeds where the attacker's identity-day crossed the "
+        "default threshold; '-' is an attack whose events fell on another day.",
         "",
         *_table(head, rows),
         "",
@@ -111,8 +113,9 @@ def _seed(doc: dict, s: dict) -> list[str]:
         "",
         f"Trained on {t['days']} days from {t['first_day']}: {t['events']:,} events, {t['windows']:,} windows, "
         f"threshold {_f(t['threshold'], 4)}. The plot shows each held-out day's window scores (box: quartiles, "
-        "whiskers: lowest and 99th percentile, dots: the highest), the threshold, and each attack's best "
-        "window in the day it was injected into.",
+        "whiskers: lowest and 99th percentile, dots: the highest), the threshold (which applies to "
+        "identity-days, their unusual windows' evidence summed), and each attack's best window in the "
+        "day it was injected into.",
         "",
         f"![scores of seed {s['seed']}](detection/seed-{s['seed']}.png)",
         "",
@@ -155,7 +158,7 @@ def _real(doc: dict) -> list[str]:
     r = real["result"]
     out += [
         f"A real kube-apiserver over {r['days']} days with benign change; attacks on the last day, "
-        f"ranked among {r['n_identities']} identities by the current detector.",
+        f"ranked among {r['n_identities']} identity-days by the current detector.",
         "",
     ]
     rows = [
@@ -163,13 +166,13 @@ def _real(doc: dict) -> list[str]:
         for a in r["attackers"]
     ]
     out += _table(["attack", "identity", "identity rank", "best window rank", "alert"], rows)
-    out += ["", f"Benign alerts: {len(r['benign_alerts'])}.", ""]
+    out += ["", f"Benign alerts (identity-days above the threshold): {len(r['benign_alerts'])}.", ""]
     if r["benign_alerts"]:
         rows = [
-            [cell(b["scenario"]), cell(b["identity"]), cell(b["window_start"]), _f(b["anomaly_score"], 4)]
+            [cell(b["scenario"]), cell(b["identity"]), cell(b["day"]), str(b["n_unusual"]), _f(b["anomaly_score"], 4)]
             for b in r["benign_alerts"]
         ]
-        out += [*_table(["benign scenario", "identity", "window", "score"], rows), ""]
+        out += [*_table(["benign scenario", "identity", "day", "unusual windows", "score"], rows), ""]
     return out
 
 

@@ -11,13 +11,15 @@ SCHEMA_VERSION = 1
 
 _RANKS = {
     "identity": "the attacker identity ranked best among the day's identities",
-    "identity_rank": "its 1-based rank among the day's identities (its score: its best window; ties against it)",
+    "identity_rank": "its 1-based rank among the day's identities (the detector: its identity-day score; the "
+    "baselines: its best window; ties against it)",
     "best_window_rank": "the 1-based rank of the attack's best window among the day's windows",
     "best_score": "that window's score",
     "daily_recall_at": "k -> share of the attack's windows among the day's k highest",
 }
 _METRICS = {
     "average_precision": "over every attack day's windows, positives = windows holding attack events",
+    "average_precision_quiet": "the same over the quiet attacks' days only",
     "roc_auc": "same pool",
     "recall_at": "k -> share of the positive windows in the pool's k highest",
     "daily_recall_at": "k -> mean over the attacks of daily_recall_at",
@@ -98,7 +100,7 @@ SCHEMA: dict = {
                 }
             ],
             "metrics": {
-                "detector": _METRICS | {"attacks_alerted": "attacks whose best window crossed the threshold"},
+                "detector": _METRICS | {"attacks_alerted": "attacks whose identity-day crossed the threshold"},
                 "robust_z": _METRICS,
                 "rule": _METRICS,
             },
@@ -109,6 +111,7 @@ SCHEMA: dict = {
         "metrics": {
             m: {
                 "average_precision": _SPREAD,
+                "average_precision_quiet": _SPREAD,
                 "recall_at": "k -> mean/min/max",
                 "daily_recall_at": "k -> mean/min/max",
                 "median_identity_rank": _SPREAD,

@@ -16,10 +16,11 @@ from scenarios.attacks import ATTACKS
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = (
     "Per seed: simulate train_days + heldout_days days; ingest the first train_days to Parquet and "
-    "train the detector on them with the default TrainConfig (seeded); score each held-out day alone "
-    "(score_day, default threshold). Then inject each attack in each variant alone into a held-out "
-    "day (the days in turn): its events go to an extra file beside the day's, and the day is scored "
-    "with it. Baselines on the same days: robust z-score (the largest absolute deviation from the "
+    "train the detector on them with the default TrainConfig (seeded); score the held-out days in "
+    "order with the model's day state, as the daily job does (score_day, default threshold; nothing "
+    "is accepted). Then inject each attack in each variant alone into a held-out day (the days in "
+    "turn): its events go to an extra file beside the day's, and the day is scored with it against "
+    "that morning's state. Detector ranks and alerts are of identity-days. Baselines on the same days: robust z-score (the largest absolute deviation from the "
     "identity's own baseline) and a rule (events per window with an action family or a source /16 "
     "the identity never had in training)."
 )

@@ -179,6 +179,79 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return np.asarray([f"{n}_evidence" for n in names], dtype=object)
 
 
+def _left_out_tail_p(reference: np.ndarray, scores: np.ndarray, tail_size: int | None) -> np.ndarray:
+    """:func:`tail_p_values` of reference members, each against the *other* members.
+
+    ``(1 + #{others >= s}) / n`` is ``#{reference >= s} / n``; the largest member, beyond all
+    the others, gets the exponential tail fitted on the others' top values.
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(ref)
+    if n < 2:
+        return np.ones(len(s))
+    p = (n - np.searchsorted(ref, s, side="left")) / float(n)
+    k = min(tail_size, n - 2) if tail_size else 0
+    if k > 0:
+        others = ref[:-1]
+        scale = float(np.mean(others[-k:] - others[-k - 1]))
+        beyond = s > others[-1]
+        if scale > 0 and beyond.any():
+            p = np.where(beyond, np.exp(-(s - others[-1]) / scale) / n, p)
+    return p
+
+
+def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
+    """The combined p-value of each window ``calibrator`` was fitted on, as if it were new.
+
+    A window in its own reference can never be rarer than ``1 / (n + 1)`` of it, while a new
+    day's window can lie beyond all of it: scores of the calibration windows against a
+    reference that holds them are milder than scoring will see, and a threshold set on them
+    alerts more than asked. Here each window is judged against the others (each source, the
+    cluster's combined reference and its identity's, group's or kind's), as scoring judges a
+    new one; the references keep their size and their mix of days. (Leaving out whole days
+    instead leaves a reference of the other days only: with a few held-out days of different
+    weekdays that overstates every day-of-week habit, and the threshold then alerts far less
+    than asked.)
+
+    Examples
+    --------
+    >>> idx = pd.MultiIndex.from_product([["a"], range(4)], names=["identity", "window_start"])
+    >>> X = pd.DataFrame({"s": [1.0, 2.0, 3.0, 4.0]}, index=idx)
+    >>> cal = TailCalibrator(tail_size=None, min_reference=1).fit(X)
+    >>> cal.combined_p_values(X).round(2).tolist()  # the largest is 1 in 5: itself is counted
+    [1.0, 0.8, 0.6, 0.4]
+    >>> left_out_p_values(cal, X).round(2).tolist()  # the largest is beyond the other three
+    [1.0, 0.75, 0.5, 0.25]
+    """
+    check_is_fitted(calibrator, "reference_")
+    values = validate_data(calibrator, X, dtype=np.float64, reset=False)
+    tail = calibrator.tail_size
+    own = np.column_stack(
+        [_left_out_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
+    )
+    statistic = -np.log(np.clip(own, 1e-300, 1.0)).sum(axis=1)
+    p = _left_out_tail_p(statistic, statistic, tail)
+    identities = _identities(X)
+    if identities is None or not calibrator.local_reference_:
+        return p
+    members = {
+        "identity": identities,
+        "group": np.asarray(peer_groups(identities), dtype=object),
+        "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
+    }
+    chosen = np.full(len(identities), "", dtype=object)
+    for code, identity in enumerate(pd.unique(identities)):
+        key = next((k for k in _local_keys(identity) if k in calibrator.local_reference_), "")
+        chosen[identities == identity] = key
+    for key in pd.unique(chosen[chosen != ""]):
+        level, name = key.split(" ", 1)
+        reference = statistic[members[level] == name]  # the key's windows, as fitted
+        rows = chosen == key
+        p[rows] = np.maximum(p[rows], _left_out_tail_p(reference, statistic[rows], tail))
+    return p
+
+
 @dataclass(frozen=True)
 class AlertThreshold:
     """A score threshold and the alert rate it gave on held-out normal days."""

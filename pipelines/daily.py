@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from errors import KaadError
+from errors import DayOrderError, KaadError
 from models.day_state import Held, load_state, model_key, open_state, save_state, state_path
 from models.persistence import signing_key
 from models.registry import resolve_bundle
@@ -198,6 +198,22 @@ def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
     The state keeps every alerting identity-day it held back (window features and the values
     they introduced), so accepting needs no report and no logs.
     """
+    state, path, key = _saved_state(job)
+    held = state.accept(job.identity, job.day)
+    save_state(state, path, key=key)
+    return held, path
+
+
+def held_findings(job: AcceptJob) -> tuple[list[tuple[str, date, Held]], Path]:
+    """The identity-days the state holds back (alerted, not accepted), oldest first; and the state file.
+
+    ``job.identity`` and ``job.day`` are ignored: every held identity-day is listed.
+    """
+    state, path, _ = _saved_state(job)
+    return [(who, day, state.held[(who, day)]) for who, day in sorted(state.held, key=lambda k: (k[1], k[0]))], path
+
+
+def _saved_state(job: AcceptJob):
     if sum(x is not None for x in (job.model, job.run, job.bundle)) > 1:
         raise KaadError("give at most one of --model, --run, --bundle")
     loaded, label = resolve_bundle(
@@ -210,10 +226,7 @@ def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
             f"no day state of {label} for cluster {job.cluster!r} in {str(job.state_dir)!r}: "
             "kaad score keeps them in out/state, or in <--out>/state"
         )
-    state = load_state(path, key=key)
-    held = state.accept(job.identity, job.day)
-    save_state(state, path, key=key)
-    return held, path
+    return load_state(path, key=key), path, key
 
 
 @dataclass
@@ -222,6 +235,8 @@ class DaysResult:
 
     days: list[ScoreJobResult]
     stats: IngestStats
+    #: Days the day state refused (inside training, already scored), each with the reason.
+    skipped: list[tuple[date, str]] = field(default_factory=list)
 
 
 def run_score_days(job: ScoreJob) -> DaysResult:
@@ -229,6 +244,9 @@ def run_score_days(job: ScoreJob) -> DaysResult:
 
     The inputs are parsed once into a temporary event table; each day is then scored from it
     as :func:`run_score_job` scores one day, with its own reports, MLflow run and alerts.
+    A day the day state refuses (on or before the training end, or already scored: the logs
+    of a daily job re-read with a new day added) is skipped with its reason, and the later
+    days are scored; ``--force-day`` scores them all.
     """
     job.check()
     with tempfile.TemporaryDirectory(prefix="kaad-days-") as tmp:
@@ -246,12 +264,15 @@ def run_score_days(job: ScoreJob) -> DaysResult:
             f"TO {_sql_text(by_day)} (FORMAT parquet, PARTITION_BY (utc_day))"
         )
         each = replace(job, cluster=job.cluster or cluster_of(job.inputs))
-        done = []
+        done, skipped = [], []
         for part in sorted(by_day.glob("utc_day=*")):
             day = date.fromisoformat(part.name.removeprefix("utc_day="))
             files = [str(f) for f in sorted(part.glob("*.parquet"))]
-            done.append(run_score_job(replace(each, inputs=files, day=day)))
-    return DaysResult(done, read.stats)
+            try:
+                done.append(run_score_job(replace(each, inputs=files, day=day)))
+            except DayOrderError as exc:  # refused before anything was scored, written or learned
+                skipped.append((day, str(exc)))
+    return DaysResult(done, read.stats, skipped)
 
 
 def _sql_text(path: Path) -> str:

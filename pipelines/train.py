@@ -14,9 +14,10 @@ import pandas as pd
 from engine.train import EngineConfig, lake_history
 from errors import KaadError
 from events.time_range import RangeCounts, in_time_range
+from features.enrich import kinds_of
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.calibration import TailCalibrator, alert_threshold
+from models.calibration import TailCalibrator, alert_threshold, left_out_p_values
 from models.detector import (
     DetectorParams,
     build_detector,
@@ -48,6 +49,11 @@ class TrainConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
+#: Held-out windows a kind of identity needs to be calibrated against its own kind (as many as
+#: :class:`models.calibration.TailCalibrator` asks of a local reference).
+MIN_KIND_WINDOWS = TailCalibrator().min_reference
+
+
 @dataclass(frozen=True)
 class DaySplit:
     """History's UTC days: warm-up (in no fit), fit (forest, rarity), held out (calibration)."""
@@ -57,12 +63,18 @@ class DaySplit:
     held_out: list[pd.Timestamp]
 
 
-def split_days(days, params: DetectorParams) -> DaySplit:
+def split_days(days, params: DetectorParams, kind_windows: pd.DataFrame | None = None) -> DaySplit:
     """Split sorted UTC days; short histories give up warm-up first, then held-out days.
 
     Held out: ``calibration_days``, else a quarter of the days, at least one, always leaving a
     fit day. Warm-up: ``warmup_days``, fewer if the fit would be left without a day. Three
     days give one of each; two days give no warm-up (day 1 novelty then reaches the forest).
+
+    ``kind_windows`` (windows per day and identity kind, days as index) lets a quarter grow:
+    each kind that acts enough after warm-up must have ``MIN_KIND_WINDOWS`` held-out windows,
+    so that calibration judges it against its own kind (a week's last quarter is a weekend,
+    when people hardly work: their weekday windows would be judged against controllers').
+    Fit days are moved to the held-out slice, latest first, while two remain.
 
     Examples
     --------
@@ -83,6 +95,11 @@ def split_days(days, params: DetectorParams) -> DaySplit:
     n_held = max(1, round(len(days) / 4) if asked is None else asked)
     n_held = min(n_held, len(days) - 1)
     n_warm = max(0, min(params.warmup_days, len(days) - n_held - 1))
+    if asked is None and kind_windows is not None:
+        after = kind_windows.reindex(days[n_warm:]).fillna(0)
+        kinds = after.columns[after.sum() >= MIN_KIND_WINDOWS]
+        while len(days) - n_held - n_warm > 2 and (after[kinds].iloc[len(after) - n_held :].sum() < MIN_KIND_WINDOWS).any():
+            n_held += 1
     return DaySplit(days[:n_warm], days[n_warm : len(days) - n_held], days[len(days) - n_held :])
 
 
@@ -185,7 +202,8 @@ def train(
         raise KaadError("no events to train on in the given inputs and time range")
     params = config.params
     day_of = pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize()
-    split = split_days(day_of.unique(), params)
+    kinds = pd.Series(kinds_of(windows.index.get_level_values("identity").tolist()), index=day_of)
+    split = split_days(day_of.unique(), params, pd.crosstab(kinds.index, kinds.to_numpy()))
     fit_windows = windows[day_of.isin(split.fit)]
     detector = build_detector(params)
     start = time.perf_counter()
@@ -201,7 +219,9 @@ def train(
         rarity.partial_fit(held)
     sources = pd.concat(parts)
     calibrator = TailCalibrator().fit(sources)
-    p = pd.Series(calibrator.combined_p_values(sources), index=sources.index)
+    # The threshold and the percentiles are set on held-out windows judged as scoring will
+    # judge a new one: against the other held-out windows, not a reference holding itself.
+    p = pd.Series(left_out_p_values(calibrator, sources), index=sources.index)
     days = identity_days(p).days
     alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
     held_out = sources.assign(p_value=p, evidence=-np.log(p))

@@ -67,6 +67,28 @@ def test_kaad_accept_learns_a_held_finding_and_says_so(scored_state, tmp_path):
     assert f"nothing of {identity!r} on {day} is held back" in again.stderr
 
 
+def test_kaad_accept_list_shows_what_is_held_until_it_is_accepted(scored_state, tmp_path):
+    """Before accepting, the analyst asks what the state holds back: one line per held
+    identity-day, oldest first, with how many windows and new values it would teach."""
+    common = ["--bundle", str(scored_state["bundle"]), "--state-dir", str(tmp_path / "state")]
+    listed = runner.invoke(app, ["accept", "--list", *common])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == f"{len(scored_state['held'])} held identity-day(s) in {scored_state['path']}"
+    held = load_state(scored_state["path"], key=b"").held
+    for identity, day in scored_state["held"]:
+        h = held[(identity, day)]
+        assert f"{day}  {identity}: {len(h.windows)} window(s), {len(h.novelty)} new value(s)" in lines
+    identity, day = scored_state["held"][0]
+    assert runner.invoke(app, ["accept", identity, "--day", str(day), *common]).exit_code == 0
+    after = runner.invoke(app, ["accept", "--list", *common]).stdout
+    assert f"{day}  {identity}:" not in after
+    assert f"{len(scored_state['held']) - 1} held identity-day(s)" in after
+    # Neither a finding nor --list: the command says what it needs.
+    bare = runner.invoke(app, ["accept", *common])
+    assert bare.exit_code == 2 and "give the finding's IDENTITY and --day (or --list" in bare.stderr
+
+
 def test_kaad_accept_without_a_state_says_where_it_looked(scored_state, tmp_path):
     result = runner.invoke(
         app,

@@ -437,3 +437,27 @@ def test_day_all_scores_every_day_oldest_first_each_with_its_own_report(tmp_path
     ):
         assert list(csv.reader(a)) == list(csv.reader(b))  # the same day, scored the same way
     assert one.exit_code == 1
+
+
+def test_day_all_with_a_day_state_skips_the_days_it_has_and_scores_the_new_ones(tmp_path, bundle_path):
+    """A daily job re-reads its log folder every morning with `--day all`. Without
+    `--force-day`, the days the model trained on and the days already scored are skipped, each
+    with its reason, and the new day is scored; the next morning nothing is scored twice."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(AUDIT / "normal_3days.jsonl", logs)
+    shutil.copy(AUDIT / "attack_day.jsonl", logs)
+    out = tmp_path / "daily"
+
+    first = _score(out, bundle_path, logs, "--format", "csv", "--day", "all")
+    assert first.exception is None or isinstance(first.exception, SystemExit), first.exception
+    assert re.findall(r"day scored: (\S+) \(UTC\)", first.output) == ["2026-03-05"]
+    for day in ("2026-03-02", "2026-03-03", "2026-03-04"):
+        assert f"day skipped: {day}: day {day} is on or before the model's training end" in first.output
+    assert "1 day(s) scored, 3 skipped, 0 input rejects" in first.output
+    assert (out / "kaad-2026-03-05.csv").exists() and not (out / "kaad-2026-03-04.csv").exists()
+
+    again = _score(out, bundle_path, logs, "--format", "csv", "--day", "all")
+    assert again.exit_code == 0, again.output
+    assert "day skipped: 2026-03-05: day 2026-03-05 was already scored with this model" in again.output
+    assert "0 day(s) scored, 4 skipped, 0 input rejects" in again.output

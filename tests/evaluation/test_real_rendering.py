@@ -14,7 +14,7 @@ from evaluation.render import render
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 # What the harness writes (its contract with make eval): a low-and-slow prober and a stolen
-# token on the last of four days, and one benign alert (an operator install by CI).
+# token on the last of four days, and one benign alert (CI's operator install: an identity-day).
 HARNESS = {
     "attackers": [
         {
@@ -36,8 +36,9 @@ HARNESS = {
         {
             "identity": "ci|<b>bot",  # attacker-chosen text: a pipe breaks the table, a tag is HTML
             "scenario": "operator_install",
-            "window_start": "2026-03-05T10:00:00+00:00",
-            "anomaly_score": 0.71,
+            "day": "2026-03-05",
+            "anomaly_score": 7.1,
+            "n_unusual": 3,
         }
     ],
     "n_identities": 23,
@@ -56,11 +57,11 @@ def test_the_harness_ranks_and_benign_alerts_are_tables(tmp_path):
     path = tmp_path / "real.json"
     path.write_text(json.dumps(HARNESS))
     page = render(_doc(real.entry(real.load(path))))
-    assert "ranked among 23 identities" in page
+    assert "ranked among 23 identity-days" in page
     assert "| low\\_and\\_slow\\_probe | system:serviceaccount:shop:cart | 4 | 9 | False |" in page
     assert "| stolen\\_token\\_new\\_address | system:serviceaccount:ci:deployer | 1 | 1 | True |" in page
-    assert "Benign alerts: 1." in page
-    assert "| operator\\_install | ci\\|&lt;b&gt;bot |" in page
+    assert "Benign alerts (identity-days above the threshold): 1." in page
+    assert "| operator\\_install | ci\\|&lt;b&gt;bot | 2026-03-05 | 3 | 7.1000 |" in page
 
 
 def test_without_the_harness_the_page_says_so_plainly():

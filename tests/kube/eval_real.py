@@ -6,15 +6,19 @@ fixed seed, so that runs repeat) on every day but the last through ``pipelines.t
 scores the last day with ``pipelines.score.score_day`` and writes::
 
     {"attackers": [{"identity", "scenario", "identity_rank", "best_window_rank", "alert"}],
-     "benign_alerts": [{"identity", "scenario", "window_start", "anomaly_score"}],
+     "benign_alerts": [{"identity", "scenario", "day", "anomaly_score", "n_unusual"}],
      "n_identities": int, "days": int, "error": null | str}
 
-``identity_rank`` is the rank (1-based, ties share the better rank) of the attacker's best
-window score among the last day's identities; ``best_window_rank`` that window's rank among
-all the day's windows; ``alert`` whether any window holding the attack crossed the model's
-threshold. ``benign_alerts`` are the last day's windows above the threshold that hold no
-attack, named by the ``benign_*`` scenarios in them, or ``normal``. When the API server is
-missing or the run fails, the file still comes, with ``error`` saying why and nothing measured.
+The detector ranks and alerts identity-days (an identity's windows of the day judged
+together, ``ScoreResult.identities``), and its threshold is on that scale, so everything here
+is measured on identity-days. ``identity_rank`` is the rank (1-based, ties counted against
+the attacker) of the attacker's identity-day score among the last day's identities;
+``best_window_rank`` the rank of its best window among all the day's windows (for the
+record: the hourly view); ``alert`` whether its identity-day is above the threshold.
+``benign_alerts`` are the last day's identity-days above the threshold of identities that did
+no attack that day, named by the ``benign_*`` scenarios labelled for them that day, or
+``normal``. When the API server is missing or the run fails, the file still comes, with
+``error`` saying why and nothing measured.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from kubernetes.client.rest import ApiException
 
 from errors import KaadError
 from models.detector import DetectorParams
-from pipelines.evaluate import read_labels
-from pipelines.score import score_day
+from evaluation.ranks import rank_of
+from pipelines.score import ScoreResult, score_day
 from pipelines.train import TrainConfig, train
 from tests.kube.apiserver import ApiServer, binary, missing
 from tests.kube.multiday import DAYS, RealDays, run
@@ -44,43 +48,57 @@ def measure(real: RealDays, *, seed: int = 0) -> dict:
     model = train([str(f) for f in real.files[:-1]], TrainConfig(params=DetectorParams(seed=seed)))
     day = real.attack_day.date()
     scored = score_day([str(real.files[-1])], model.bundle, day=day, top=0)
-    scores = scored.windows["anomaly_score"]
-    window_rank: dict = scores.rank(ascending=False, method="min").to_dict()
-    peaks = scores.groupby(level="identity").max()
-    identity_rank: dict = peaks.rank(ascending=False, method="min").to_dict()
-    truth = read_labels(real.labels, freq=model.bundle.window)
-    truth = truth[truth["window_start"].dt.date == day]
-    keys = list(zip(truth["identity"], truth["window_start"], strict=True))
-    truth = truth.assign(key=keys, attack=~truth["scenario"].str.startswith("benign_"))
+    return rank_identity_days(scored, day_labels(real.labels, day, model.bundle.window))
+
+
+def day_labels(path: Path, day, freq: str) -> pd.DataFrame:
+    """``labels.csv``'s rows of ``day`` as (identity, window_start, scenario), benign change included."""
+    rows = pd.read_csv(path, dtype=str)
+    starts = pd.to_datetime(rows["timestamp"], utc=True, format="ISO8601")
+    out = pd.DataFrame(
+        {"identity": rows["identity"].astype(str), "window_start": starts.dt.floor(freq), "scenario": rows["scenario"]}
+    )
+    return out[starts.dt.date == day].reset_index(drop=True)
+
+
+def rank_identity_days(scored: ScoreResult, labels: pd.DataFrame) -> dict:
+    """Attackers' ranks and the benign alerts of one scored day, on identity-days.
+
+    ``labels``: the day's (identity, window_start, scenario) rows; ``benign_*`` scenarios are
+    benign change, every other one an attack.
+    """
+    days = scored.identities.set_index("identity")  # one day scored: one row per identity
+    day_scores = days["anomaly_score"].to_numpy(dtype=float)
+    window_scores = scored.windows["anomaly_score"]
+    attack = ~labels["scenario"].str.startswith("benign_")
     attackers = []
-    for (scenario, who), rows in truth[truth["attack"]].groupby(["scenario", "identity"], sort=True):
-        windows = [k for k in dict.fromkeys(rows["key"]) if k in scores.index]
-        if len(windows) != rows["key"].nunique():
+    for (scenario, who), rows in labels[attack].groupby(["scenario", "identity"], sort=True):
+        keys = list(dict.fromkeys(zip(rows["identity"], rows["window_start"], strict=True)))
+        if who not in days.index or not all(k in window_scores.index for k in keys):
             raise KaadError(f"{scenario}: labelled windows of {who!r} are missing from the scored day")
-        best = scores.loc[windows].idxmax()
         attackers.append(
             {
                 "identity": who,
                 "scenario": scenario,
-                "identity_rank": int(identity_rank[who]),
-                "best_window_rank": int(window_rank[best]),
-                "alert": bool(scored.windows.loc[windows, "is_anomaly"].any()),
+                "identity_rank": rank_of(day_scores, float(days.at[who, "anomaly_score"])),
+                "best_window_rank": rank_of(window_scores.to_numpy(), float(window_scores.loc[keys].max())),
+                "alert": bool(days.at[who, "is_anomaly"]),
             }
         )
-    attacked = set(truth.loc[truth["attack"], "key"])
-    benign = truth[~truth["attack"]].groupby("key")["scenario"].agg(lambda s: "+".join(sorted(set(s))))
-    alerts = scored.windows[scored.windows["is_anomaly"]]
+    attacking = set(labels.loc[attack, "identity"])
+    benign = labels[~attack].groupby("identity")["scenario"].agg(lambda s: "+".join(sorted(set(s))))
+    alerting = days[days["is_anomaly"] & ~days.index.isin(list(attacking))]
     benign_alerts = [
         {
             "identity": who,
-            "scenario": benign.get((who, start), "normal"),
-            "window_start": pd.Timestamp(start).isoformat(),
-            "anomaly_score": round(float(score), 6),
+            "scenario": benign.get(who, "normal"),
+            "day": pd.Timestamp(row["day"]).date().isoformat(),
+            "anomaly_score": round(float(row["anomaly_score"]), 6),
+            "n_unusual": int(row["n_unusual"]),
         }
-        for (who, start), score in zip(alerts.index, alerts["anomaly_score"], strict=True)
-        if (who, start) not in attacked
+        for who, row in alerting.iterrows()
     ]
-    return {"attackers": attackers, "benign_alerts": benign_alerts, "n_identities": len(peaks)}
+    return {"attackers": attackers, "benign_alerts": benign_alerts, "n_identities": len(days)}
 
 
 def main(out: Path, *, workdir: Path | None = None, days: int = DAYS, seed: int = 0) -> dict:
@@ -127,7 +145,7 @@ def _cli(argv: list[str] | None = None) -> int:
         ranks = ", ".join(f"{a['scenario']} #{a['identity_rank']}" for a in result["attackers"])
         print(
             f"{args.out}: {result['n_identities']} identities; attackers {ranks}; "
-            f"{len(result['benign_alerts'])} benign alerts"
+            f"{len(result['benign_alerts'])} benign identity-days alerting"
         )
     return 0
 

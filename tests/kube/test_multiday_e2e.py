@@ -123,11 +123,9 @@ def test_the_measurement_names_every_attacker_with_its_ranks(measured):
     for attacker in out["attackers"]:
         assert set(attacker) == {"identity", "scenario", "identity_rank", "best_window_rank", "alert"}
         assert 1 <= attacker["identity_rank"] <= out["n_identities"]
-        # An identity ranked r has r-1 identities above it, each with a window above its best.
-        assert attacker["best_window_rank"] >= attacker["identity_rank"]
         assert isinstance(attacker["alert"], bool)
     benign = {r["scenario"] for r in labels if r["scenario"].startswith("benign_")}
     for alert in out["benign_alerts"]:
-        assert set(alert) == {"identity", "scenario", "window_start", "anomaly_score"}
+        assert set(alert) == {"identity", "scenario", "day", "anomaly_score", "n_unusual"}
         assert alert["identity"] in last_day
         assert alert["scenario"] == "normal" or set(alert["scenario"].split("+")) <= benign

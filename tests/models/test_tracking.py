@@ -52,7 +52,7 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
     ):
         assert name in metrics, name
     assert metrics["windows"] == len(trained["result"].windows)
-    assert metrics["held_out_days"] == 2 and metrics["constant_features"] == len(trained["result"].constant_features)
+    assert metrics["held_out_days"] == 3 and metrics["constant_features"] == len(trained["result"].constant_features)
     assert run.data.tags["cluster"] == "sim" and run.data.tags["kaad_version"]
     assert len(run.data.tags["git_commit"]) >= 7
     names = {a.path for a in client.list_artifacts(tracked.run_id)}
