@@ -653,12 +653,10 @@ def score_cmd(
             n_high += _report_day(one, wanted=[], top=top, fail_on=fail_on)
         from safe_text import printable
 
-        for day, why in days.skipped:
-            out.print(printable(f"day skipped: {day}: {why}"), markup=False)
+        for refused, why in days.skipped:
+            out.print(printable(f"day skipped: {refused}: {why}"), markup=False)
         skipped = f", {len(days.skipped)} skipped" if days.skipped else ""
-        out.print(
-            f"{len(days.days)} day(s) scored{skipped}, {days.stats.n_rejected} input rejects", markup=False
-        )
+        out.print(f"{len(days.days)} day(s) scored{skipped}, {days.stats.n_rejected} input rejects", markup=False)
     else:
         n_high = _report_day(done, wanted=wanted, top=top, fail_on=fail_on)
     if n_high:
@@ -723,9 +721,7 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
 @app.command("accept")
 def accept_cmd(
     identity: Annotated[str | None, typer.Argument(help="The identity of the finding.", show_default=False)] = None,
-    day: Annotated[
-        str | None, typer.Option(help="The UTC day of the finding, YYYY-MM-DD.", show_default=False)
-    ] = None,
+    day: Annotated[str | None, typer.Option(help="The UTC day of the finding, YYYY-MM-DD.", show_default=False)] = None,
     list_held: Annotated[
         bool, typer.Option("--list", help="List the held identity-days (alerted, not yet accepted) and stop.")
     ] = False,

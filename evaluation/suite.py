@@ -20,7 +20,8 @@ PROTOCOL = (
     "order with the model's day state, as the daily job does (score_day, default threshold; nothing "
     "is accepted). Then inject each attack in each variant alone into a held-out day (the days in "
     "turn): its events go to an extra file beside the day's, and the day is scored with it against "
-    "that morning's state. Detector ranks and alerts are of identity-days. Baselines on the same days: robust z-score (the largest absolute deviation from the "
+    "that morning's state. Detector ranks and alerts are of identity-days. Baselines on the same "
+    "days: robust z-score (the largest absolute deviation from the "
     "identity's own baseline) and a rule (events per window with an action family or a source /16 "
     "the identity never had in training)."
 )

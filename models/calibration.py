@@ -241,7 +241,7 @@ def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
     }
     chosen = np.full(len(identities), "", dtype=object)
-    for code, identity in enumerate(pd.unique(identities)):
+    for identity in pd.unique(identities):
         key = next((k for k in _local_keys(identity) if k in calibrator.local_reference_), "")
         chosen[identities == identity] = key
     for key in pd.unique(chosen[chosen != ""]):

@@ -98,7 +98,10 @@ def split_days(days, params: DetectorParams, kind_windows: pd.DataFrame | None =
     if asked is None and kind_windows is not None:
         after = kind_windows.reindex(days[n_warm:]).fillna(0)
         kinds = after.columns[after.sum() >= MIN_KIND_WINDOWS]
-        while len(days) - n_held - n_warm > 2 and (after[kinds].iloc[len(after) - n_held :].sum() < MIN_KIND_WINDOWS).any():
+        while (
+            len(days) - n_held - n_warm > 2
+            and (after[kinds].iloc[len(after) - n_held :].sum() < MIN_KIND_WINDOWS).any()
+        ):
             n_held += 1
     return DaySplit(days[:n_warm], days[n_warm : len(days) - n_held], days[len(days) - n_held :])
 

@@ -35,8 +35,8 @@ import pandas as pd
 from kubernetes.client.rest import ApiException
 
 from errors import KaadError
-from models.detector import DetectorParams
 from evaluation.ranks import rank_of
+from models.detector import DetectorParams
 from pipelines.score import ScoreResult, score_day
 from pipelines.train import TrainConfig, train
 from tests.kube.apiserver import ApiServer, binary, missing
