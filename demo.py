@@ -40,11 +40,21 @@ def main() -> None:
     history, held_out = [str(f) for f in sim.files[:-1]], [str(sim.files[-1])]
 
     console.rule("2. train on days 1-20, evaluate on day 21, log to MLflow (mlruns/)")
-    result = train(history, TrainConfig(params=DetectorParams(seed=7)), eval_inputs=held_out, labels=sim.labels)
+    config = TrainConfig(params=DetectorParams(seed=7))
+    result = train(history, config, eval_inputs=held_out, labels=sim.labels)
     bundle_path = DEMO_DIR / "kaad-model.joblib"
     digest = save_bundle(result.bundle, bundle_path)
-    params = {**result.bundle.params, "window": result.bundle.window, "sources": "simulated cluster, seed 7"}
-    tracked = log_training(result, bundle_path, params=params, cluster="demo", promote=True)
+    # The same call as `kaad train` makes: the two runs differ in MLflow only where training did.
+    tracked = log_training(
+        result,
+        bundle_path,
+        config=config,
+        inputs=history,
+        eval_inputs=held_out,
+        labels=sim.labels,
+        cluster="demo",
+        promote=True,
+    )
     console.print(render_training(result, bundle_path, digest, tracked))
 
     console.rule("3. score day 21 with the champion")
@@ -65,7 +75,7 @@ def main() -> None:
     score_outputs.write_csv(scored, DEMO_DIR / f"kaad-{scored.day}.csv")
     log_scoring(scored, model_label=label, top_csv=DEMO_DIR / f"kaad-{scored.day}.csv")
     console.print(f"HTML report: {report}")
-    console.print("Compare runs in the MLflow UI: .venv/bin/kaad ui   (then open http://127.0.0.1:5000)")
+    console.print("Compare runs in the MLflow UI: .venv/bin/kaad ui --open   (it prints the link to the runs table)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from models.persistence import save_bundle
-from models.tracking import CHAMPION, log_training, ui_command
+from models.promotion import CHAMPION
+from models.tracking import log_training
+from models.ui import ui_command
 
 
 def _log(trained, tmp_path, **kwargs):
