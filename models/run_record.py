@@ -94,19 +94,27 @@ def eval_range(result) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     return starts.min(), starts.max() + pd.tseries.frequencies.to_offset(result.bundle.window)
 
 
+def _proxies(proxies) -> list[str] | None:
+    """The trusted proxies when they are not the default (None and loopback say the same)."""
+    from events.source_address import parse_proxies
+
+    nets = parse_proxies(None if proxies is None else [str(p) for p in proxies])
+    return None if nets == parse_proxies(None) else [str(n) for n in nets]
+
+
 def training_params(result, config=None) -> dict[str, str]:
     """The parameters of a training run: the detector's, the window, the data range.
 
-    Values that were not set (None) are left out rather than logged as "None"; ``since`` and
-    ``until`` come from ``config`` (a :class:`pipelines.train.TrainConfig`) when given.
+    Values that were not set (None, or the default proxies) are left out rather than logged as
+    "None"; ``since``, ``until`` and the proxies come from ``config`` (a
+    :class:`pipelines.train.TrainConfig`) when given.
     """
     bundle = result.bundle
     params: dict[str, object] = {**bundle.params, "window": bundle.window}
     if config is not None:
         params["since"] = None if config.since is None else _when(pd.Timestamp(config.since))
         params["until"] = None if config.until is None else _when(pd.Timestamp(config.until))
-        proxies = getattr(config, "trusted_proxies", None)
-        params["trusted_proxies"] = None if proxies is None else [str(p) for p in proxies]
+        params["trusted_proxies"] = _proxies(getattr(config, "trusted_proxies", None))
     start, end = data_range(bundle)
     params["data_start"], params["data_end"] = _when(start), _when(end)
     evaluated = eval_range(result)
@@ -192,6 +200,8 @@ def log_datasets(result, *, inputs: Sequence[str], eval_inputs: Sequence[str] | 
     if evaluated is None or not eval_inputs:
         return
     windows = result.eval_scores.index.to_frame(index=False)
+    # Naive UTC: MLflow's schema inference reads a tz-aware column through a deprecated path.
+    windows["window_start"] = pd.DatetimeIndex(windows["window_start"]).tz_convert(None)
     digest = result.eval_set_hash[:16] if result.eval_set_hash else None
     held = mlflow.data.from_pandas(
         windows, source=_source(eval_inputs), name=f"evaluation {_days(*evaluated)}", digest=digest
