@@ -17,7 +17,7 @@ from rich.console import Console
 from errors import KaadError
 from models.detector import DetectorParams
 from models.persistence import save_bundle
-from models.registry import resolve_bundle
+from models.registry import ModelSource, resolve_bundle
 from models.tracking import log_scoring, log_training
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
@@ -61,7 +61,13 @@ def main() -> None:
     try:
         bundle, label = resolve_bundle()
     except KaadError as exc:  # e.g. a champion trained by an older kaad, which this one refuses
-        bundle, label = result.bundle, f"the model trained above ({bundle_path})"
+        label = ModelSource(
+            f"the model trained above ({bundle_path})",
+            model_name=tracked.model_name,
+            version=tracked.model_version,
+            run_id=tracked.run_id,
+        )
+        bundle = result.bundle
         console.print(f"the champion cannot score here ({exc}); scoring with {label}", markup=False)
     else:
         if tracked.promoted:

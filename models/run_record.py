@@ -130,23 +130,30 @@ def _days(start: pd.Timestamp, end: pd.Timestamp) -> str:
     return f"{start:%Y-%m-%d}..{tail}"
 
 
+#: Parameters a run name leaves out: the range is said once as days, and the seed (every
+#: `kaad train` sets one) would make every name longer without telling runs apart.
+_NOT_IN_NAME = {"data_start", "data_end", "eval_start", "eval_end", "since", "until", "seed", "trusted_proxies"}
+
+
 def run_name(params: dict[str, str], default=None) -> str:
     """A name that says what ran: ``iforest n=200 1/day 2026-03-01..03-20`` plus what is not default.
 
     ``default`` is the default :class:`models.detector.DetectorParams`; its values are left out
     of the name (but for the trees and the alert budget, which every name shows).
+
+    Examples
+    --------
+    >>> run_name({"n_estimators": "100", "alerts_per_day": "2", "window": "30min", "seed": "0",
+    ...           "data_start": "2026-03-01", "data_end": "2026-03-21"})
+    'iforest n=100 2/day window=30min 2026-03-01..03-20'
     """
     from models.detector import DetectorParams
 
     defaults = {k: _text(v) for k, v in (default or DetectorParams()).as_dict().items() if v is not None}
     defaults["window"] = "1h"
-    shown = {"n_estimators", "alerts_per_day", "seed", "data_start", "data_end", "eval_start", "eval_end", "since", "until"}
+    shown = _NOT_IN_NAME | {"n_estimators", "alerts_per_day"}
     parts = [f"iforest n={params.get('n_estimators', '?')}", f"{params.get('alerts_per_day', '?')}/day"]
-    parts += [
-        f"{key}={value}"
-        for key, value in params.items()
-        if key not in shown and key != "trusted_proxies" and defaults.get(key) != value
-    ]
+    parts += [f"{key}={value}" for key, value in params.items() if key not in shown and defaults.get(key) != value]
     start, end = pd.Timestamp(params["data_start"]), pd.Timestamp(params["data_end"])
     return " ".join([*parts, _days(start, end)])
 
@@ -187,9 +194,10 @@ def log_datasets(result, *, inputs: Sequence[str], eval_inputs: Sequence[str] | 
     ``eval_set_hash`` (events and labels), the hash promotion compares.
     """
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
 
     start, end = data_range(result.bundle)
-    train = mlflow.data.from_pandas(
+    train = from_pandas(
         result.windows,
         source=_source(inputs),
         name=f"history {_days(start, end)} ({result.bundle.window} windows)",
@@ -203,7 +211,5 @@ def log_datasets(result, *, inputs: Sequence[str], eval_inputs: Sequence[str] | 
     # Naive UTC: MLflow's schema inference reads a tz-aware column through a deprecated path.
     windows["window_start"] = pd.DatetimeIndex(windows["window_start"]).tz_convert(None)
     digest = result.eval_set_hash[:16] if result.eval_set_hash else None
-    held = mlflow.data.from_pandas(
-        windows, source=_source(eval_inputs), name=f"evaluation {_days(*evaluated)}", digest=digest
-    )
+    held = from_pandas(windows, source=_source(eval_inputs), name=f"evaluation {_days(*evaluated)}", digest=digest)
     mlflow.log_input(held, context="evaluation")
