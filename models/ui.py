@@ -85,21 +85,37 @@ def view_state(runs) -> tuple[dict, list[str]]:
 
 def _describe(client, experiments, training: str) -> list[Experiment]:
     """Each experiment with its description; kaad's own get theirs when they have none."""
+    from mlflow.exceptions import MlflowException
+
     out = []
     roles = {training: "training", "kaad-scoring": "scoring"}
     for e in experiments:
         note = e.tags.get(NOTE_TAG, "")
         default = EXPERIMENT_NOTES.get(roles.get(e.name, e.name))
         if not note and default:
-            client.set_experiment_tag(e.experiment_id, NOTE_TAG, default)
             note = default
+            try:
+                client.set_experiment_tag(e.experiment_id, NOTE_TAG, default)
+            except MlflowException:  # a store kaad may not write: the note is still printed
+                pass
         runs = client.search_runs([e.experiment_id], max_results=1000)
         out.append(Experiment(e.name, e.experiment_id, note, len(runs)))
     return out
 
 
+def _save_view(client, experiment_id: str, state: dict) -> None:
+    """Write the saved view as MLflow's "Views" menu does: an envelope holding the state as JSON."""
+    now = int(time.time() * 1000)
+    key = VIEW_PREFIX + VIEW_KEY
+    tags = client.get_experiment(experiment_id).tags
+    created = json.loads(tags[key]).get("createdAt", now) if key in tags else now
+    envelope = {"name": "kaad: one row per model", "createdAt": created, "updatedAt": now, "state": json.dumps(state)}
+    client.set_experiment_tag(experiment_id, key, json.dumps(envelope))
+
+
 def prepare_view(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None) -> RunsView:
     """Describe the experiments and save the training runs' view; return where to point the browser."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     configure_tracking(tracking_uri)
@@ -114,13 +130,12 @@ def prepare_view(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None 
         if "mlflow.parentRunId" not in r.data.tags
     ]
     state, columns = view_state(runs)
-    now = int(time.time() * 1000)
-    key = VIEW_PREFIX + VIEW_KEY
-    tags = client.get_experiment(found.experiment_id).tags
-    created = json.loads(tags[key]).get("createdAt", now) if key in tags else now
-    envelope = {"name": "kaad: one row per model", "createdAt": created, "updatedAt": now, "state": json.dumps(state)}
-    client.set_experiment_tag(found.experiment_id, key, json.dumps(envelope))
-    path = f"#/experiments/{found.experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    path = f"#/experiments/{found.experiment_id}/runs?workflowType=machine_learning"
+    try:
+        _save_view(client, found.experiment_id, state)
+    except MlflowException:  # a store kaad may read but not write: the plain runs page then
+        return RunsView(path, experiment, len(runs), [], experiments)
+    path += f"&viewStateShareKey={VIEW_KEY}"
     return RunsView(path, experiment, len(runs), columns, experiments)
 
 
