@@ -57,12 +57,16 @@ def attack_ranks_chart(table: pd.DataFrame, path: Path) -> None:
     y = np.arange(len(table))
     for i, column in enumerate(columns):
         label = "model" if column == "rank_in_day" else column.removeprefix("rank_in_day_")
-        ax.barh(y + i * height, table[column].to_numpy(dtype=float), height=height, label=label)
+        ranks = table[column].to_numpy(dtype=float)
+        # From 0.5 on a log axis: rank 1, the best, still gets a bar; each bar says its rank.
+        bars = ax.barh(y + i * height, ranks - 0.5, left=0.5, height=height, label=label)
+        ax.bar_label(bars, labels=["" if r != r else f"{r:.0f}" for r in ranks], padding=2, fontsize=8)
     ax.set_yticks(y + height * (len(columns) - 1) / 2, [str(a) for a in table["attack"]])
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(left=0.5)
     ax.set_xlabel("rank in its day of the attack's best window (1 = top; lower is better)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
