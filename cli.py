@@ -427,7 +427,6 @@ def train_cmd(
             promote=promote,
             force_promote=force_promote,
             tracking_uri=tracking_uri,
-            run_params={"window": window, "since": since, "until": until},
         )
         total = sum(os.path.getsize(f) for f in expand_inputs(inputs) if os.path.isfile(f))
         with byte_progress(total, "train: read history") as advance:
@@ -462,15 +461,39 @@ def runs_cmd(
 def ui_cmd(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+    experiment: Annotated[str, typer.Option(help="The training experiment whose runs the link shows.")] = "kaad",
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the link in a browser once the UI answers.")
+    ] = False,
 ) -> None:
-    """Start the MLflow UI on 127.0.0.1 for the project's runs (Ctrl-C stops it).
+    """Start the MLflow UI on 127.0.0.1 and print the link to the training runs (Ctrl-C stops it).
 
-    Example: kaad ui --port 5000
+    The link opens the runs table in MLflow's model-training view, one row per model, with
+    the key metrics and the parameters that differ between runs as columns.
+
+    Example: kaad ui --open
     """
-    from models.tracking import run_process_group, ui_command
+    import threading
 
+    from models.ui import open_when_up, prepare_view, run_process_group, ui_command
+    from safe_text import printable
+
+    try:
+        view = prepare_view(experiment, tracking_uri)
+    except KaadError as exc:
+        raise _fail(exc) from None
     cmd, env = ui_command(port, tracking_uri)
-    err.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)", markup=False)
+    url = f"http://127.0.0.1:{port}/{view.path}"
+    err.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop); experiments:", markup=False)
+    for e in view.experiments:
+        about = e.note.split(". ")[0].rstrip(".") if e.note else "no description"
+        err.print(f"  {printable(e.name)} ({e.runs} runs): {printable(about)}", markup=False)
+    if view.models:
+        out.print(f"{view.models} model run(s) of {printable(experiment)}: {url}", markup=False)
+    else:
+        out.print(f"no runs in {printable(experiment)} yet (kaad train logs them): {url}", markup=False)
+    if open_browser:
+        threading.Thread(target=open_when_up, args=(url, port), daemon=True).start()
     raise typer.Exit(code=run_process_group(cmd, env))
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from errors import KaadError
 from models.detector import DetectorParams
 from models.persistence import save_bundle
-from models.registry import resolve_bundle
+from models.registry import ModelSource, resolve_bundle
 from models.tracking import log_scoring, log_training
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
@@ -40,18 +40,34 @@ def main() -> None:
     history, held_out = [str(f) for f in sim.files[:-1]], [str(sim.files[-1])]
 
     console.rule("2. train on days 1-20, evaluate on day 21, log to MLflow (mlruns/)")
-    result = train(history, TrainConfig(params=DetectorParams(seed=7)), eval_inputs=held_out, labels=sim.labels)
+    config = TrainConfig(params=DetectorParams(seed=7))
+    result = train(history, config, eval_inputs=held_out, labels=sim.labels)
     bundle_path = DEMO_DIR / "kaad-model.joblib"
     digest = save_bundle(result.bundle, bundle_path)
-    params = {**result.bundle.params, "window": result.bundle.window, "sources": "simulated cluster, seed 7"}
-    tracked = log_training(result, bundle_path, params=params, cluster="demo", promote=True)
+    # The same call as `kaad train` makes: the two runs differ in MLflow only where training did.
+    tracked = log_training(
+        result,
+        bundle_path,
+        config=config,
+        inputs=history,
+        eval_inputs=held_out,
+        labels=sim.labels,
+        cluster="demo",
+        promote=True,
+    )
     console.print(render_training(result, bundle_path, digest, tracked))
 
     console.rule("3. score day 21 with the champion")
     try:
         bundle, label = resolve_bundle()
     except KaadError as exc:  # e.g. a champion trained by an older kaad, which this one refuses
-        bundle, label = result.bundle, f"the model trained above ({bundle_path})"
+        label = ModelSource(
+            f"the model trained above ({bundle_path})",
+            model_name=tracked.model_name,
+            version=tracked.model_version,
+            run_id=tracked.run_id,
+        )
+        bundle = result.bundle
         console.print(f"the champion cannot score here ({exc}); scoring with {label}", markup=False)
     else:
         if tracked.promoted:
@@ -65,7 +81,7 @@ def main() -> None:
     score_outputs.write_csv(scored, DEMO_DIR / f"kaad-{scored.day}.csv")
     log_scoring(scored, model_label=label, top_csv=DEMO_DIR / f"kaad-{scored.day}.csv")
     console.print(f"HTML report: {report}")
-    console.print("Compare runs in the MLflow UI: .venv/bin/kaad ui   (then open http://127.0.0.1:5000)")
+    console.print("Compare runs in the MLflow UI: .venv/bin/kaad ui --open   (it prints the link to the runs table)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,27 @@ from pathlib import Path
 
 from errors import KaadError, ModelCompatibilityError
 from models.persistence import ModelBundle, load_bundle, signing_key
-from models.tracking import CHAMPION, DEFAULT_MODEL_NAME, configure_tracking
+from models.promotion import CHAMPION
+from models.tracking import DEFAULT_MODEL_NAME, configure_tracking
+
+
+class ModelSource(str):
+    """The label of a loaded bundle ("model kaad-detector version 3 (...)"), knowing what it names.
+
+    A ``str`` so every report prints it as before; scoring runs read ``model_name``,
+    ``version`` and ``run_id`` to tag themselves and link to the training run.
+    """
+
+    model_name: str | None
+    version: str | None
+    run_id: str | None
+
+    def __new__(
+        cls, text: str, *, model_name: str | None = None, version: str | None = None, run_id: str | None = None
+    ) -> ModelSource:
+        label = super().__new__(cls, text)
+        label.model_name, label.version, label.run_id = model_name, version, run_id
+        return label
 
 
 def _full_run_id(prefix: str) -> str:
@@ -71,7 +91,7 @@ def resolve_bundle(
     model: str | None = None,
     tracking_uri: str | None = None,
     key_file: Path | None = None,
-) -> tuple[ModelBundle, str]:
+) -> tuple[ModelBundle, ModelSource]:
     """Load the bundle named by one of the options (default: the champion); return it and a label.
 
     With a signing key (``key_file``, else ``$KAAD_SIGNING_KEY``) the bundle must carry a valid
@@ -79,11 +99,11 @@ def resolve_bundle(
     """
     key = signing_key(key_file)
     if bundle is not None:
-        return load_bundle(bundle, key=key), f"bundle {bundle}"
+        return load_bundle(bundle, key=key), ModelSource(f"bundle {bundle}")
     configure_tracking(tracking_uri)
     if run is not None:
         run = _full_run_id(run)
-        return _from_run(run, key), f"run {run}"
+        return _from_run(run, key), ModelSource(f"run {run}", run_id=run)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -115,4 +135,10 @@ def resolve_bundle(
             f"model {spec!r} version {version.version} was not logged by a run; kaad loads "
             "bundles from training runs (kaad train --promote), or pass --bundle PATH"
         )
-    return _from_run(version.run_id, key), f"model {name} version {version.version} ({spec})"
+    label = ModelSource(
+        f"model {name} version {version.version} ({spec})",
+        model_name=name,
+        version=str(version.version),
+        run_id=version.run_id,
+    )
+    return _from_run(version.run_id, key), label

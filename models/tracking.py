@@ -10,10 +10,10 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 
 from errors import KaadError
+from models.promotion import describe_version
+from models.promotion import promote as promote_version
+from models.run_record import PROMOTION_METRIC, log_datasets, logged_metrics, run_name, training_params
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXPERIMENT = "kaad"
 DEFAULT_MODEL_NAME = "kaad-detector"
-CHAMPION = "champion"
-PROMOTION_METRIC = "eval_average_precision"
 
 
 def default_store(root: Path = ROOT) -> tuple[str, str]:
@@ -83,13 +84,38 @@ def _mlflow_prints_only_if_verbose():
         yield
 
 
-def _experiment_id(name: str, artifacts: str | None) -> str:
+#: What each experiment kaad writes holds, shown as its description in the MLflow UI.
+EXPERIMENT_NOTES = {
+    "training": (
+        "kaad training runs: one row per trained model (`kaad train`, `make demo`), named after "
+        "what ran (trees, alerts per day, data range). The baselines each run is compared with "
+        "are its child runs. Metrics: README, 'Comparing runs in MLflow'."
+    ),
+    "scoring": (
+        "kaad scoring runs: one per scored day (`kaad score`), tagged with the registered model "
+        "version that scored it and linked to that model's training run."
+    ),
+    "kaad-eval": "`make eval` runs: the detector and the baselines over simulated seeds (docs/detection.md).",
+    "Default": "MLflow's own default experiment; kaad logs nothing here.",
+}
+NOTE_TAG = "mlflow.note.content"
+
+
+def _experiment_id(name: str, artifacts: str | None, role: str | None = None) -> str:
+    """The experiment's id, created when missing; a kaad experiment without a description gets one."""
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifacts)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+        tags: dict = {}
+    else:
+        experiment_id, tags = experiment.experiment_id, experiment.tags
+    note = EXPERIMENT_NOTES.get(role or name)
+    if note and not tags.get(NOTE_TAG):  # never overwrite what someone wrote in the UI
+        MlflowClient().set_experiment_tag(experiment_id, NOTE_TAG, note)
+    return experiment_id
 
 
 def _git_commit(root: Path = ROOT) -> str:
@@ -98,24 +124,6 @@ def _git_commit(root: Path = ROOT) -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _histogram(scores: np.ndarray, threshold: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.hist(scores, bins=80, color="#4c72b0")
-    ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold:.3f}")
-    ax.set_xlabel("anomaly_score (higher = more anomalous)")
-    ax.set_ylabel("held-out identity-days")
-    ax.set_yscale("log")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 @dataclass
@@ -129,63 +137,60 @@ class TrackedRun:
     promotion_note: str
     baseline_run_ids: dict[str, str]
     model_name: str = DEFAULT_MODEL_NAME
+    run_name: str = ""
 
 
-@dataclass(frozen=True)
-class Champion:
-    """The model version the alias ``champion`` points at, and what it was measured on."""
+def _artifacts(result, folder: Path, inputs: Sequence[str], eval_inputs: Sequence[str] | None, labels) -> None:
+    """Write the run's files into ``folder``: features, charts, tables, the input file list."""
+    from models import run_charts
+    from safe_text import csv_cell
 
-    version: str
-    average_precision: float | None
-    eval_set_hash: str | None
-
-
-def _unreadable(model_name: str, exc) -> KaadError:
-    return KaadError(
-        f"cannot read the champion of model {model_name!r} ({exc.error_code}): {exc.message}; not promoting"
-    )
-
-
-def _champion(client, model_name: str) -> Champion | None:
-    """The champion, or None when the registry says there is none; any other failure is an error."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        registered = client.get_registered_model(model_name)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise _unreadable(model_name, exc) from None
-    # A missing alias is read from the model's alias list, not guessed from an error: MLflow
-    # reports it as INVALID_PARAMETER_VALUE, a code it also uses for real mistakes.
-    version = registered.aliases.get(CHAMPION)
-    if version is None:
-        return None
-    try:
-        run = client.get_run(client.get_model_version(model_name, version).run_id)
-    except MlflowException as exc:
-        raise _unreadable(model_name, exc) from None
-    return Champion(str(version), run.data.metrics.get(PROMOTION_METRIC), run.data.tags.get("eval_set_hash"))
+    bundle = result.bundle
+    (folder / "features.json").write_text(json.dumps(bundle.feature_names, indent=1))
+    # Constant over the fit days: no tree can split on them (the metric counts them).
+    constant = list(getattr(result, "constant_features", []))
+    (folder / "constant_features.json").write_text(json.dumps(constant, indent=1))
+    run_charts.score_histogram(result.scores.to_numpy(), bundle.threshold, folder / "score_histogram.png")
+    top = result.scores.sort_values(ascending=False).head(50).reset_index()
+    top["identity"] = top["identity"].map(csv_cell)
+    top.to_csv(folder / "held_out_top_identity_days.csv", index=False)
+    lines = ["# history: the files trained on", *map(str, bundle.sources or inputs)]
+    if eval_inputs:
+        lines += ["", "# evaluation", *map(str, eval_inputs)]
+    if labels is not None:
+        lines += ["", "# labels", str(labels)]
+    (folder / "inputs.txt").write_text("\n".join(lines) + "\n")
+    if result.evaluation is not None:
+        ranks = run_charts.attack_ranks(result.evaluation, result.baselines)
+        if not ranks.empty:
+            ranks.to_csv(folder / "attack_ranks.csv", index=False)
+            run_charts.attack_ranks_chart(ranks, folder / "attack_ranks.png")
+        run_charts.precision_recall_chart(result.evaluation, result.baselines, folder / "precision_recall.png")
 
 
 def log_training(
     result,
     bundle_path: Path,
     *,
-    params: dict,
+    config=None,
+    inputs: Sequence[str] = (),
+    eval_inputs: Sequence[str] | None = None,
+    labels: Path | None = None,
     cluster: str = "",
     experiment: str = DEFAULT_EXPERIMENT,
     model_name: str = DEFAULT_MODEL_NAME,
     promote: bool = False,
     tracking_uri: str | None = None,
-    run_name: str | None = None,
     key: bytes | None = None,
     force_promote: bool = False,
 ) -> TrackedRun:
     """Log a :class:`pipelines.train.TrainResult` as an MLflow run and register its model.
 
-    The bundle at ``bundle_path`` is checked as :func:`models.persistence.read_verified` does
-    (``key`` defaults to the configured signing key) and exactly those bytes are uploaded.
+    Every entry point calls this, so every run has the same parameters
+    (:func:`models.run_record.training_params` of ``result`` and ``config``), its name, its
+    datasets and its artifacts. Baselines become child runs. The bundle at ``bundle_path`` is
+    checked as :func:`models.persistence.read_verified` does (``key`` defaults to the
+    configured signing key) and exactly those bytes are uploaded.
     """
     import mlflow
     import sklearn
@@ -193,10 +198,9 @@ def log_training(
     from mlflow.tracking import MlflowClient
 
     from models.persistence import KAAD_VERSION, read_verified, sign, signing_key
-    from safe_text import csv_cell
 
     _, artifacts = configure_tracking(tracking_uri)
-    experiment_id = _experiment_id(experiment, artifacts)
+    experiment_id = _experiment_id(experiment, artifacts, role="training")
     client = MlflowClient()
     tags = {
         "cluster": cluster or "unknown",
@@ -213,23 +217,17 @@ def log_training(
         tags["bundle_signature"] = sign(data, key)
     if getattr(result, "eval_set_hash", None):
         tags["eval_set_hash"] = result.eval_set_hash
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in result.metrics().items() if v == v})
+    params = training_params(result, config)
+    name = run_name(params)
+    metrics = logged_metrics(result.metrics()) | {"features": float(len(bundle.feature_names))}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        log_datasets(result, inputs=list(inputs) or list(bundle.sources), eval_inputs=eval_inputs)
         with tempfile.TemporaryDirectory() as tmp:
-            tmp_path = Path(tmp)
-            (tmp_path / "features.json").write_text(json.dumps(bundle.feature_names, indent=1))
-            # Constant over the fit days: no tree can split on them (the metric counts them).
-            constant = list(getattr(result, "constant_features", []))
-            (tmp_path / "constant_features.json").write_text(json.dumps(constant, indent=1))
-            _histogram(result.scores.to_numpy(), bundle.threshold, tmp_path / "score_histogram.png")
-            top = result.scores.sort_values(ascending=False).head(50).reset_index()
-            top["identity"] = top["identity"].map(csv_cell)
-            top.to_csv(tmp_path / "held_out_top_identity_days.csv", index=False)
-            if result.evaluation is not None:
-                result.evaluation.scenario_table().to_csv(tmp_path / "evaluation_scenarios.csv", index=False)
-            for name in os.listdir(tmp_path):
-                mlflow.log_artifact(str(tmp_path / name))
+            _artifacts(result, Path(tmp), inputs, eval_inputs, labels)
+            for file in sorted(os.listdir(tmp)):
+                mlflow.log_artifact(str(Path(tmp, file)))
         with tempfile.TemporaryDirectory() as tmp:
             # One name in every run, whatever the local file was called: scoring fetches it.
             Path(tmp, "model.joblib").write_bytes(data)
@@ -254,82 +252,63 @@ def log_training(
                 ],
             )
         version = str(info.registered_model_version) if info.registered_model_version else None
+        baseline_ids = {}
+        for method, report in result.baselines.items():
+            # Children of the model's run: the runs table keeps one row per model.
+            with mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=f"baseline {method.replace('_', '-')}",
+                nested=True,
+                tags={**tags, "kind": f"baseline_{method}", "compares_with": run.info.run_id},
+            ) as child:
+                mlflow.log_params({"method": method, "window": bundle.window})
+                mlflow.log_metrics(logged_metrics(report.metrics()))
+                baseline_ids[method] = child.info.run_id
+    asked = promote or force_promote
     promoted, note = False, "not asked to promote"
-    if (promote or force_promote) and version is not None:
-        promoted, note = _promote(client, model_name, version, result, force=force_promote)
-    baseline_ids = {}
-    for name, report in result.baselines.items():
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=f"baseline: {name}",
-            tags={**tags, "kind": f"baseline_{name}", "compares_with": run.info.run_id},
-        ) as b:
-            mlflow.log_params({"method": name, "window": bundle.window})
-            mlflow.log_metrics({k: float(v) for k, v in report.metrics().items() if v == v})
-            baseline_ids[name] = b.info.run_id
-    return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids, model_name)
-
-
-def _short(digest: str | None) -> str:
-    return "unknown" if not digest else digest[:12]
-
-
-def _promote(client, model_name: str, version: str, result, *, force: bool = False) -> tuple[bool, str]:
-    """Move the alias ``champion`` to ``version`` if it was measured and measures at least as well.
-
-    Only a finite average precision counts, and only against a champion measured on the same
-    evaluation set (``eval_set_hash``); ``force`` skips the comparison, never the measurement.
-    """
-    ours = None if result.evaluation is None else result.evaluation.average_precision
-    if ours is None or not math.isfinite(ours):
-        why = (
-            "it has no evaluation (train with --eval-data)"
-            if ours is None
-            else "its average precision is not a number (no label matched an evaluated window)"
+    if asked and version is not None:
+        promoted, note = promote_version(client, model_name, version, result, force=force_promote)
+    if version is not None:
+        describe_version(
+            client,
+            model_name,
+            version,
+            run_name=name,
+            params=params,
+            metrics=metrics,
+            asked=asked,
+            promoted=promoted,
+            note=note,
         )
-        return False, f"not promoted: {why}; only a measured model becomes champion"
-    ours_hash = getattr(result, "eval_set_hash", None)
-    champion = _champion(client, model_name)
-    if champion is None:
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        return True, f"version {version} is the first champion (average precision {ours:.3f})"
-    theirs = champion.average_precision
-    measured = theirs is not None and math.isfinite(theirs)
-    if measured and champion.eval_set_hash != ours_hash:
-        other = (
-            f"champion version {champion.version} was measured on another evaluation set "
-            f"(hash {_short(champion.eval_set_hash)}, this run {_short(ours_hash)})"
-        )
-        if not force:
-            return False, (
-                f"not promoted: {other}, so the average precisions do not compare; "
-                "evaluate on the champion's set, or pass --force-promote"
-            )
-        client.set_registered_model_alias(model_name, CHAMPION, version)
-        return True, f"version {version} is champion by --force-promote (average precision {ours:.3f}); {other}"
-    if measured and ours < theirs and not force:
-        return False, (
-            f"kept version {champion.version} as champion: its average precision "
-            f"{theirs:.3f} beats this run's {ours:.3f} on the same evaluation set"
-        )
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-    previous = f"{theirs:.3f}" if measured else "none measured"
-    how = " by --force-promote" if force and measured and ours < theirs else ""
-    return True, (
-        f"version {version} is champion{how} (average precision {ours:.3f}, version {champion.version} had {previous})"
-    )
+    return TrackedRun(run.info.run_id, experiment_id, version, promoted, note, baseline_ids, model_name, name)
 
 
 def log_scoring(
     result, *, model_label: str, top_csv: Path | None, tracking_uri: str | None = None, experiment: str = "kaad-scoring"
 ) -> str:
-    """Record a daily scoring run: the model used, the day, counts and the top-N table."""
+    """Record a daily scoring run: the model used (version, and a link to its run), the day, counts."""
     import mlflow
 
     _, artifacts = configure_tracking(tracking_uri)
-    experiment_id = _experiment_id(experiment, artifacts)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"score {result.day}", tags={"kind": "scoring"}) as run:
-        mlflow.log_params({"day": str(result.day), "model": model_label[:500]})
+    experiment_id = _experiment_id(experiment, artifacts, role="scoring")
+    # A label from models.registry.resolve_bundle says which version and run it names.
+    version = getattr(model_label, "version", None)
+    source_run = getattr(model_label, "run_id", None)
+    tags = {"kind": "scoring"}
+    if getattr(model_label, "model_name", None):
+        tags["model_name"] = model_label.model_name  # type: ignore[attr-defined]
+    if version:
+        tags["model_version"] = str(version)
+    note = f"Scored {result.day} with {model_label}."
+    if source_run:
+        tags["model_run_id"] = source_run
+        link = _run_link(source_run)
+        if link:
+            note += f" Training run: [{link[0]}]({link[1]})."
+    tags[NOTE_TAG] = note
+    name = f"score {result.day}" + (f" v{version}" if version else "")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params({"day": str(result.day), "model": str(model_label)[:500]})
         mlflow.log_metrics(
             {
                 "windows": float(len(result.windows)),
@@ -339,12 +318,24 @@ def log_scoring(
                 "suppressed": float(result.n_suppressed),
                 "events": float(result.stats.n_events),
                 "rejects": float(result.stats.n_rejected),
-                "threshold": float(result.threshold),
+                "threshold": round(float(result.threshold), 4),
             }
         )
         if top_csv is not None and Path(top_csv).exists():
             mlflow.log_artifact(str(top_csv))
     return run.info.run_id
+
+
+def _run_link(run_id: str) -> tuple[str, str] | None:
+    """The run's name and its page in the MLflow UI (a link relative to the UI's own address)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException:
+        return None
+    return run.info.run_name or run_id, f"#/experiments/{run.info.experiment_id}/runs/{run_id}"
 
 
 def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None = None, limit: int = 20) -> pd.DataFrame:
@@ -356,9 +347,11 @@ def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None =
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise KaadError(f"no experiment {experiment!r} in the tracking store; train a model first")
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=limit)
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=4 * limit)
     rows = []
     for r in runs:
+        if "mlflow.parentRunId" in r.data.tags:  # a baseline, shown in its model's run
+            continue
         m = r.data.metrics
         rows.append(
             {
@@ -366,92 +359,12 @@ def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None =
                 "name": r.info.run_name,
                 "kind": r.data.tags.get("kind", ""),
                 "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC"),
-                "windows": m.get("windows"),
-                "eval_ap": m.get("eval_average_precision"),
-                "eval_roc_auc": m.get("eval_roc_auc"),
+                # Runs logged before the short metric names (README) keep the long ones.
+                "windows": m.get("train_windows", m.get("windows")),
+                "eval_ap": m.get(PROMOTION_METRIC, m.get("eval_average_precision")),
+                "eval_roc_auc": m.get("roc_auc", m.get("eval_roc_auc")),
                 "threshold": m.get("threshold"),
             }
         )
+    rows = rows[:limit]
     return pd.DataFrame(rows)
-
-
-def ui_command(port: int, tracking_uri: str | None = None, root: Path = ROOT) -> tuple[list[str], dict[str, str]]:
-    """The command and environment of a lean MLflow UI bound to 127.0.0.1 on our store."""
-    import sys
-
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    artifacts = None
-    if not uri:
-        uri, artifacts = default_store(root)
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    if artifacts:
-        cmd += ["--default-artifact-root", artifacts]
-    # MLflow's own import of a deprecated starlette module warns at every start; not ours to act on.
-    warnings = ",".join(
-        filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:starlette.middleware.wsgi is deprecated"])
-    )
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "PYTHONWARNINGS": warnings,
-    }
-    return cmd, env
-
-
-def run_process_group(cmd: list[str], env: dict[str, str], grace: float = 10.0) -> int:
-    """Run ``cmd`` in a process group of its own until it ends or we get SIGINT, SIGTERM or SIGHUP.
-
-    Any of those signals stops the whole group (the MLflow server and the uvicorn workers it
-    starts) with one SIGTERM, their quiet shutdown, then SIGKILL after ``grace`` seconds.
-    A group of its own also keeps the terminal's Ctrl-C from reaching uvicorn directly,
-    which answers it with an asyncio traceback. Returns the exit code, 0 when stopped by a signal.
-    """
-    import signal
-    import time
-
-    server = subprocess.Popen(cmd, env=env, process_group=0)
-    stopped: list[int] = []
-
-    def stop(signum: int, frame: object) -> None:
-        stopped.append(signum)
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        code = server.wait()
-        # The server may be gone before its workers: wait for the whole group, not just it.
-        deadline = time.monotonic() + grace
-        while _group_alive(server.pid):
-            if time.monotonic() > deadline:
-                os.killpg(server.pid, signal.SIGKILL)
-                break
-            time.sleep(0.1)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0 if stopped else code
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from errors import KaadError
 
@@ -44,6 +44,8 @@ class EvalReport:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     n_labels: int = 0  # rows of the labels
     n_unmatched_labels: int = 0  # of which name no evaluated window (an unknown auditID, another day)
+    #: Precision and recall at each score cut (columns precision, recall), for the run's chart.
+    curve: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def metrics(self, prefix: str = "eval_") -> dict[str, float]:
         """Flat metrics for MLflow."""
@@ -161,6 +163,9 @@ def evaluate(scores: pd.Series, labels: pd.DataFrame) -> EvalReport:
         n_labels=len(labels),
         n_unmatched_labels=int((~matched).sum()),
     )
+    if y.any():
+        precision, recall, _ = precision_recall_curve(y, s)
+        report.curve = pd.DataFrame({"precision": precision, "recall": recall})
     hits = frame.merge(keys, on=["identity", "window_start"], how="inner")
     negatives = np.sort(s[~y])[::-1]
     for scenario, group in hits.groupby("scenario", sort=True):

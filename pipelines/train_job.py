@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.persistence import save_bundle, signing_key
@@ -35,8 +35,6 @@ class TrainJob:
     promote: bool = False
     force_promote: bool = False
     tracking_uri: str | None = None
-    #: Options as the user gave them, logged with the run (e.g. since="7d").
-    run_params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -62,21 +60,15 @@ def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None 
     digest = save_bundle(result.bundle, job.out_path, key=key)
     tracked = None
     if job.track:
-        bundle = result.bundle
-        params = {
-            **job.config.params.as_dict(),
-            **job.run_params,
-            "sources": ",".join(job.inputs)[:500],
-            "features": len(bundle.feature_names),
-            "training_start": bundle.training_start,
-            "training_end": bundle.training_end,
-        }
         # Seconds on a new store (tables created, model registered): say so on a terminal.
         with step("train: log the run to MLflow"):
             tracked = log_training(
                 result,
                 job.out_path,
-                params=params,
+                config=job.config,
+                inputs=job.inputs,
+                eval_inputs=job.eval_inputs,
+                labels=job.labels,
                 cluster=job.cluster,
                 experiment=job.experiment,
                 model_name=job.model_name,

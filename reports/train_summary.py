@@ -103,7 +103,10 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         if ev.scenarios:
             parts.append(table)
     if tracked is not None:
-        grid.add_row("mlflow run", tracked.run_id)
+        grid.add_row(
+            "mlflow run",
+            f"{tracked.run_id} ({tracked.run_name})" if tracked.run_name else tracked.run_id,
+        )
         # In kaad's words what MLflow would print itself ("Created version '1' of model ...").
         registered = (
             f"registered as {tracked.model_name} version {tracked.model_version}"
@@ -111,7 +114,7 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
             else "not registered"
         )
         grid.add_row("model", f"{registered}; {tracked.promotion_note}")
-        grid.add_row("compare", "kaad ui  (then open the experiment and compare runs)")
+        grid.add_row("compare", "kaad ui --open  (opens the runs table: one row per model, key metrics)")
     return Group(*parts)
 
 

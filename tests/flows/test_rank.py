@@ -6,7 +6,8 @@ on port 4444 to a cloud host for 45 minutes and sends 60 MB to it. All of it lea
 SNATed to the node, where the CronJob's fresh pods also run, so the exfiltration's new
 destination and the node's egress are shared between the developer and ci-deployer at half
 weight. With the flow logs the developer's day ranks higher than with the audit log alone
-(fifth to fourth when this was written; the ranks move with the model). Identities whose pods did nothing new on the network keep their scores.
+(fifth to fourth when this was written; the ranks move with the model). Identities whose pods
+did nothing new on the network keep their scores.
 """
 
 from __future__ import annotations

@@ -16,14 +16,28 @@ import numpy as np
 import pytest
 
 from models.persistence import save_bundle
-from models.tracking import CHAMPION, log_training, ui_command
+from models.promotion import CHAMPION
+from models.tracking import log_training
+from models.ui import ui_command
 
 
 def _log(trained, tmp_path, **kwargs):
     bundle_path = tmp_path / "model.joblib"
     save_bundle(trained["result"].bundle, bundle_path)
-    params = {"n_estimators": 200, "window": "1h", "seed": 1, "since": None}
-    return log_training(trained["result"], bundle_path, params=params, cluster="sim", **kwargs)
+    from models.detector import DetectorParams
+    from pipelines.train import TrainConfig
+
+    files = trained.get("files") or ["history.jsonl", "held-out.jsonl"]
+    return log_training(
+        trained["result"],
+        bundle_path,
+        config=TrainConfig(params=DetectorParams(seed=1)),
+        inputs=files[:-1],
+        eval_inputs=files[-1:],
+        labels=trained.get("labels"),
+        cluster="sim",
+        **kwargs,
+    )
 
 
 def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow_store):
@@ -35,24 +49,23 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
     assert run.data.params["n_estimators"] == "200" and run.data.params["window"] == "1h"
     metrics = run.data.metrics
     for name in (
-        "events",
+        "events_read",
         "rejects",
-        "identities",
-        "windows",
+        "train_identities",
+        "train_windows",
         "score_p99",
         "fit_seconds",
-        "eval_average_precision",
-        "eval_roc_auc",
-        "eval_recall_at_10",
+        "ap",
+        "roc_auc",
+        "recall_at_10",
         "threshold",
         "alerts_per_day",
-        "expected_alerts_per_day",
-        "held_out_days",
+        "days_held_out",
         "constant_features",
     ):
         assert name in metrics, name
-    assert metrics["windows"] == len(trained["result"].windows)
-    assert metrics["held_out_days"] == 3 and metrics["constant_features"] == len(trained["result"].constant_features)
+    assert metrics["train_windows"] == len(trained["result"].windows)
+    assert metrics["days_held_out"] == 3 and metrics["constant_features"] == len(trained["result"].constant_features)
     assert run.data.tags["cluster"] == "sim" and run.data.tags["kaad_version"]
     assert len(run.data.tags["git_commit"]) >= 7
     names = {a.path for a in client.list_artifacts(tracked.run_id)}
@@ -70,7 +83,7 @@ def test_run_records_params_metrics_artifacts_and_tags(trained, tmp_path, mlflow
     assert tracked.promoted and tracked.model_version == "1"
     assert set(tracked.baseline_run_ids) == {"robust_z", "sensitive_count"}
     baseline = client.get_run(tracked.baseline_run_ids["robust_z"])
-    assert "eval_average_precision" in baseline.data.metrics
+    assert "ap" in baseline.data.metrics
 
 
 def test_champion_loads_from_the_registry_and_scores_the_same(trained, tmp_path, mlflow_store):
@@ -216,7 +229,7 @@ def test_only_not_found_means_there_is_no_champion(trained, mlflow_store, monkey
     from mlflow.tracking import MlflowClient
 
     from errors import KaadError
-    from models import tracking
+    from models import promotion
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the 503 reaches kaad at once
     _FlakyRegistry.reads, _FlakyRegistry.aliases_set = 0, []
@@ -225,7 +238,7 @@ def test_only_not_found_means_there_is_no_champion(trained, mlflow_store, monkey
     try:
         client = MlflowClient(tracking_uri=mlflow_store, registry_uri=f"http://127.0.0.1:{server.server_port}")
         with pytest.raises(KaadError, match="cannot read the champion of model 'kaad-detector'"):
-            tracking._promote(client, "kaad-detector", "2", _measured(trained, 0.9)["result"])
+            promotion.promote(client, "kaad-detector", "2", _measured(trained, 0.9)["result"])
     finally:
         server.shutdown()
         server.server_close()
