@@ -106,7 +106,7 @@ def training_params(result, config=None) -> dict[str, str]:
     """The parameters of a training run: the detector's, the window, the data range.
 
     Values that were not set (None, or the default proxies) are left out rather than logged as
-    "None"; ``since``, ``until`` and the proxies come from ``config`` (a
+    "None"; ``since``, ``until``, the proxies and the rule sets come from ``config`` (a
     :class:`pipelines.train.TrainConfig`) when given.
     """
     bundle = result.bundle
@@ -115,6 +115,8 @@ def training_params(result, config=None) -> dict[str, str]:
         params["since"] = None if config.since is None else _when(pd.Timestamp(config.since))
         params["until"] = None if config.until is None else _when(pd.Timestamp(config.until))
         params["trusted_proxies"] = _proxies(getattr(config, "trusted_proxies", None))
+        # The rule sets whose firing the bundle learned (train --rules); absent when none.
+        params["rules"] = ",".join(getattr(config, "rules", ())) or None
     start, end = data_range(bundle)
     params["data_start"], params["data_end"] = _when(start), _when(end)
     evaluated = eval_range(result)
