@@ -11,13 +11,12 @@ connection) and ports miners use (weak alone: it is only a port).
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date, timedelta
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from features.flags import is_public
 from models.evidence import DAY_INDEX, DayEvidence, utc_day
 
 SOURCE = "network"
@@ -39,29 +38,6 @@ TERMS = {
     "long-session": "a long-lived low-rate outbound session",
     "miner-port": "a port miners use",
 }
-_PRIVATE = [
-    ipaddress.ip_network(n)
-    for n in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "127.0.0.0/8",
-        "fc00::/7",
-        "fe80::/10",
-    )
-]
-
-
-@lru_cache(maxsize=1 << 16)
-def is_external(address: str | None) -> bool:
-    """Outside the VPC's private ranges (documentation ranges count as external here)."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    return not any(ip in net for net in _PRIVATE if net.version == ip.version)
 
 
 def _units(conv: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +45,8 @@ def _units(conv: pd.DataFrame) -> pd.DataFrame:
     out = conv[conv["direction"] == "egress"].copy()
     pod_unit = out["workload"].fillna(out["namespace"].fillna("") + "/" + out["pod"].fillna(""))
     out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
-    out["external"] = [is_external(r) for r in out["remote"]]
+    # The audit log's notion of "the internet" (features.flags), so both sources agree.
+    out["external"] = [is_public(r) for r in out["remote"]]
     out["duration_s"] = (out["last"] - out["first"]).dt.total_seconds().clip(lower=1)
     return out
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the narrated and real samples, golden files, a CLI runner.
+"""Shared fixtures: paths to the narrated and real samples, golden files, a CLI runner, moto.
 
 Under CI (``CI=true``, as ``.ci/run`` exports) a skipped test is a failed one (but for the
 few in ``CI_MAY_SKIP``): the tests that need a kube-apiserver, Chromium, the real samples or a
@@ -153,3 +153,27 @@ def all_attacks_scored(tmp_path_factory):
     result = train(files[:-1], TrainConfig(params=DetectorParams(seed=5)))
     scored = score_day(files[-1:], result.bundle, top=60)
     return {"scored": scored, "labels": sim.labels, "bundle": result.bundle, "files": files}
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One real moto server process on 127.0.0.1 for the whole session (AWS, flow-log tests)."""
+    from tests.sources.aws_support import MotoServer
+
+    server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch, tmp_path):
+    """Fresh moto state; boto3 pointed at it with dummy credentials."""
+    moto_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
