@@ -775,32 +775,11 @@ def accept_cmd(
     from safe_text import printable
 
     try:
-        if list_held:
-            found, path = held_findings(
-                AcceptJob(
-                    identity="",
-                    day=date_type.min,
-                    model=model,
-                    run=run,
-                    bundle=bundle,
-                    cluster=cluster.removeprefix("eks://").strip("/"),
-                    state_dir=state_dir,
-                    tracking_uri=tracking_uri,
-                    signing_key_file=signing_key_file,
-                )
-            )
-            for who, held_day, held in found:
-                out.print(
-                    printable(f"{held_day}  {who}: {len(held.windows)} window(s), {len(held.novelty)} new value(s)"),
-                    markup=False,
-                )
-            out.print(f"{len(found)} held identity-day(s) in {path}", markup=False)
-            return
-        if identity is None or day is None:
+        if not list_held and (identity is None or day is None):
             raise KaadError("give the finding's IDENTITY and --day (or --list to see the held ones)")
         job = AcceptJob(
-            identity=identity,
-            day=date_type.fromisoformat(day),
+            identity=identity or "",
+            day=date_type.min if day is None else date_type.fromisoformat(day),
             model=model,
             run=run,
             bundle=bundle,
@@ -809,6 +788,15 @@ def accept_cmd(
             tracking_uri=tracking_uri,
             signing_key_file=signing_key_file,
         )
+        if list_held:
+            found, path = held_findings(job)
+            for who, held_day, held in found:
+                out.print(
+                    printable(f"{held_day}  {who}: {len(held.windows)} window(s), {len(held.novelty)} new value(s)"),
+                    markup=False,
+                )
+            out.print(f"{len(found)} held identity-day(s) in {path}", markup=False)
+            return
         held, path = accept_finding(job)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
