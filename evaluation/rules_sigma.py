@@ -1,9 +1,9 @@
 """Rules alone, the model alone, and both: measured on the same simulated days (`make eval`).
 
 Per seed, as evaluation/protocol.py: simulate, train on the first days (with ``--rules``: the
-rules' history is learned from the same days), score each held-out day alone, then each attack
-in each variant alone in a held-out day. Each day is scored once with the rules as evidence;
-the three rankings come from that one result, per identity-day:
+rules' history is learned from the same days), score the held-out days in order with the day
+state, then each attack in each variant alone in a held-out day against that morning's state. Each day is scored once
+with the rules as evidence; the three rankings come from that one result, per identity-day:
 
 - model: the identity-day's score without the rules' nats; alerts above the model's threshold.
 - rules: what a rule engine does: every identity-day with a hit alerts; ranked by the highest
@@ -16,6 +16,7 @@ AP is pooled over the attack days' identity-days (the attacker's identity-days a
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from datetime import UTC, date, datetime
@@ -33,6 +34,7 @@ from sklearn.metrics import average_precision_score
 
 from evaluation.config import EvalConfig, preset
 from events.schema import EVENT_SCHEMA
+from models.day_state import DayState
 from models.detector import DetectorParams
 from pipelines.ingest import Ingestor, ingest
 from pipelines.score import ScoreResult, score_batches
@@ -73,9 +75,9 @@ def day_scores(result: ScoreResult) -> pd.DataFrame:
     return frame
 
 
-def _score(merged: pa.Table, bundle, source: RuleEvidence, day: date) -> ScoreResult:
+def _score(merged: pa.Table, bundle, source: RuleEvidence, day: date, state: DayState) -> ScoreResult:
     batches = (merged.slice(o, BATCH_ROWS) for o in range(0, merged.num_rows, BATCH_ROWS))
-    return score_batches(batches, bundle, day=day, top=0, evidence=[source])
+    return score_batches(batches, bundle, day=day, top=0, evidence=[source], state=state)
 
 
 def _rank(scores: pd.Series, identity: str) -> int:
@@ -92,13 +94,17 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
     source = rule_evidence(rule_dirs, bundle)
     days = []
     quiet: dict[str, list[int]] = {m: [] for m in METHODS}
+    # As evaluation/protocol.py: the daily job's state, so "model" here is detection.md's detector.
+    state = DayState.from_bundle(bundle, f"seed-{seed}")
+    mornings: list[DayState] = []
     for path in sim.files[config.train_days :]:
         day = date.fromisoformat(path.name.removeprefix("audit-")[:10])
         table = work / "days" / f"{day}.parquet"
         ingest([str(path)], out=table, collect=False)
         days.append((day, path, table))
+        mornings.append(copy.deepcopy(state))
         frame = day_scores(
-            _score(pq.read_table(table).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA), bundle, source, day)
+            _score(pq.read_table(table).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA), bundle, source, day, state)
         )
         for method in METHODS:
             quiet[method].append(int(frame[f"{method}_alert"].sum()))
@@ -115,7 +121,8 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
         merged = pa.concat_tables([p.cast(EVENT_SCHEMA) for p in parts]).sort_by("timestamp")
         own = merged.filter(pc.equal(merged["source_file"], str(extra))).select(["identity", "timestamp"]).to_pandas()
         attackers = sorted(set(own.loc[own["timestamp"].dt.date == day, "identity"].dropna()))
-        frame = day_scores(_score(merged, bundle, source, day))
+        morning = copy.deepcopy(mornings[i % len(days)])  # each attack against its day's morning
+        frame = day_scores(_score(merged, bundle, source, day, morning))
         attackers = [a for a in attackers if a in frame.index]
         if not attackers:
             attacks.append({"scenario": name, "variant": variant, "missed": "its events fell on another day"})
