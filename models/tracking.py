@@ -360,9 +360,9 @@ def recent_runs(experiment: str = DEFAULT_EXPERIMENT, tracking_uri: str | None =
                 "kind": r.data.tags.get("kind", ""),
                 "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC"),
                 # Runs logged before the short metric names (README) keep the long ones.
-                "windows": m.get("train_windows", m.get("windows")),
-                "eval_ap": m.get(PROMOTION_METRIC, m.get("eval_average_precision")),
-                "eval_roc_auc": m.get("roc_auc", m.get("eval_roc_auc")),
+                "train_windows": m.get("train_windows", m.get("windows")),
+                "ap": m.get(PROMOTION_METRIC, m.get("eval_average_precision")),
+                "roc_auc": m.get("roc_auc", m.get("eval_roc_auc")),
                 "threshold": m.get("threshold"),
             }
         )

@@ -143,9 +143,9 @@ def render_evaluation(report) -> Group:
 
 
 def render_runs(table: pd.DataFrame) -> Table:
-    """Recent runs as a table."""
+    """Recent runs as a table, its columns named as the metrics in MLflow's runs table."""
     out = Table(show_edge=False)
-    for col in ("run_id", "name", "kind", "started", "windows", "eval_ap", "eval_roc_auc", "threshold"):
+    for col in ("run_id", "name", "kind", "started", "train_windows", "ap", "roc_auc", "threshold"):
         out.add_column(col)
     row: Any  # a namedtuple of the columns above; pandas-stubs types its fields as any scalar
     for row in table.itertuples(index=False):
@@ -154,9 +154,9 @@ def render_runs(table: pd.DataFrame) -> Table:
             terminal_text(row.name or ""),
             row.kind,
             f"{row.started:%Y-%m-%d %H:%M}",
-            _fmt(None if row.windows is None or math.isnan(row.windows) else int(row.windows)),
-            _fmt(row.eval_ap),
-            _fmt(row.eval_roc_auc),
+            _fmt(None if row.train_windows is None or math.isnan(row.train_windows) else int(row.train_windows)),
+            _fmt(row.ap),
+            _fmt(row.roc_auc),
             _fmt(row.threshold),
         )
     return out

@@ -44,6 +44,11 @@ def test_train_then_score_with_the_champion_then_evaluate(tmp_path, mlflow_store
 
     listed = runner.invoke(app, ["runs"])
     assert listed.exit_code == 0 and run.info.run_id[:12] in listed.stdout
+    # `kaad runs` names its columns as MLflow's runs table names the metrics (README).
+    from models.tracking import recent_runs
+
+    row = recent_runs(tracking_uri=mlflow_store).iloc[0]
+    assert row["ap"] == run.data.metrics["ap"] and row["train_windows"] == run.data.metrics["train_windows"]
 
     scored = runner.invoke(
         app, ["score", str(AUDIT / "attack_day.jsonl"), "--out", str(tmp_path / "s"), "--format", "parquet"]
