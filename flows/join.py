@@ -6,6 +6,7 @@ an address the pod leased while the flow ran, give or take the aggregation inter
 The destination side gives ingress the same way. Traffic leaving the VPC is SNATed to the
 node's primary address (``AWS_VPC_K8S_CNI_EXTERNALSNAT=false``, the default): such a flow
 belongs to the node, and to one of the pods on it at that time, with lower confidence.
+A flow between two pods is logged by both network interfaces; it is counted once.
 """
 
 from __future__ import annotations
@@ -23,12 +24,25 @@ from flows.leases import Leases
 SKEW = timedelta(minutes=10)
 
 _SQL = """
-WITH f AS (
-    SELECT row_number() OVER () AS fid, coalesce(pkt_srcaddr, srcaddr) AS src,
+WITH raw AS (
+    SELECT row_number() OVER () AS fid, interface_id, flow_direction, coalesce(pkt_srcaddr, srcaddr) AS src,
            coalesce(pkt_dstaddr, dstaddr) AS dst, srcport, dstport, protocol,
            coalesce(packets, 0) AS packets, coalesce(bytes, 0) AS bytes, start, "end", action
     FROM read_parquet($flows) WHERE start IS NOT NULL
 ),
+twice AS (
+    -- The same flow logged by a second interface (pod to pod: the receiver's ENI logs it too):
+    -- same five-tuple, overlapping time. The sender's copy (flow-direction egress) is kept,
+    -- else the copy of the lowest interface id.
+    SELECT DISTINCT r.fid FROM raw r JOIN raw s
+      ON r.src = s.src AND r.dst = s.dst AND r.srcport = s.srcport AND r.dstport = s.dstport
+     AND r.protocol = s.protocol AND r.interface_id <> s.interface_id
+     AND r.start <= s."end" AND r."end" >= s.start
+    WHERE CASE WHEN r.flow_direction IS DISTINCT FROM s.flow_direction
+                AND r.flow_direction IS NOT NULL AND s.flow_direction IS NOT NULL
+               THEN s.flow_direction = 'egress' ELSE r.interface_id > s.interface_id END
+),
+f AS (SELECT * EXCLUDE (interface_id, flow_direction) FROM raw WHERE fid NOT IN (SELECT fid FROM twice)),
 l AS (
     SELECT row_number() OVER () AS lid, *, coalesce("end", TIMESTAMPTZ '9999-01-01') AS until
     FROM leases WHERE NOT host_network
@@ -94,6 +108,9 @@ def join_flows(flows: Path, leases: Leases, skew: timedelta = SKEW) -> Attributi
         con.register("leases", leases.pods)
         con.register("nodes", leases.nodes.dropna(subset=["address"]))
         table = con.execute(_SQL, {"flows": str(flows), "skew": skew}).df()
+        counted = con.execute(
+            "SELECT count(*) FROM read_parquet($flows) WHERE start IS NOT NULL", {"flows": str(flows)}
+        ).fetchone()
     finally:
         con.close()
     for column in (
@@ -127,6 +144,8 @@ def join_flows(flows: Path, leases: Leases, skew: timedelta = SKEW) -> Attributi
         **{f"bytes_share_{k}": share(k, "bytes", n_bytes) for k in ("pod", "node", "none")},
         "pods_leased": int(leases.pods[["namespace", "pod"]].drop_duplicates().shape[0]),
         "pods_without_address": leases.n_pods_without_address,
+        # flows logged at both ends (pod to pod), counted once
+        "duplicates": int(counted[0]) - n_flows if counted else 0,
     }
     return Attribution(table, quality)
 
@@ -138,5 +157,10 @@ def quality_text(quality: dict, version: int) -> str:
         f"to a pod, {quality['share_node']:.1%} to a node only (SNAT or hostNetwork), "
         f"{quality['share_none']:.1%} unattributed; {quality['pods_leased']:,} pods with a known address, "
         f"{quality['pods_without_address']:,} without"
+        + (
+            f"; {quality['duplicates']:,} records of flows logged at both ends counted once"
+            if quality.get("duplicates")
+            else ""
+        )
         + ("" if version >= 3 else "; version 2 records lack pkt-srcaddr/pkt-dstaddr: configure a v5 custom format")
     )
