@@ -372,6 +372,18 @@ def train_cmd(
     rules: RulesOption = None,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
+    flow_logs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flow-logs",
+            help="VPC flow logs of the training days (files, directories, s3://..., cloudwatch://GROUP): "
+            "the model keeps their network baseline (destinations per workload, node and the cluster).",
+        ),
+    ] = None,
+    flow_format: Annotated[
+        str | None,
+        typer.Option(help="Flow log format ('${version} ${srcaddr} ...') for lines without a header line."),
+    ] = None,
 ) -> None:
     """Train a baseline on audit-log history, evaluate it, and log it to MLflow.
 
@@ -427,6 +439,8 @@ def train_cmd(
             promote=promote,
             force_promote=force_promote,
             tracking_uri=tracking_uri,
+            flow_logs=tuple(flow_logs or ()),
+            flow_format=flow_format,
         )
         total = sum(os.path.getsize(f) for f in expand_inputs(inputs) if os.path.isfile(f))
         with byte_progress(total, "train: read history") as advance:
@@ -435,6 +449,10 @@ def train_cmd(
         raise _fail(exc) from None
     result, digest, tracked = done.result, done.digest, done.tracked
     out.print(render_training(result, out_path, digest, tracked))
+    if done.network:
+        from safe_text import printable
+
+        out.print(printable(done.network), markup=False)
 
 
 @app.command("runs")
@@ -618,7 +636,8 @@ def score_cmd(
         typer.Option(
             "--flow-logs",
             help="VPC flow logs (files, directories, s3://..., cloudwatch://GROUP) whose network behaviour "
-            "adds evidence; their earlier days are the normal ones, with the audit logs of those days.",
+            "adds evidence against the model's network baseline (kaad train --flow-logs), else against "
+            "their own earlier days, with the audit logs of those days.",
         ),
     ] = None,
     flow_format: Annotated[

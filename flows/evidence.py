@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.flags import is_public
+from flows.baseline import NetworkBaseline
 from models.evidence import DAY_INDEX, DayEvidence, utc_day
 
 SOURCE = "network"
@@ -51,9 +52,10 @@ def _units(conv: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def unit_days(conv: pd.DataFrame, known: set | None = None) -> tuple[pd.DataFrame, dict]:
     """Per unit and day: the measure of each term, and for each (unit, day, term) the
-    conversation that shows it best (the days are walked in order for new destinations)."""
+    conversation that shows it best (the days are walked in order for new destinations:
+    new after ``known``, the (remote, port) seen before, or after the first day without it)."""
     eg = _units(conv)
     ext = eg[eg["external"]]
     accepted = ext[ext["action"] != "REJECT"]
@@ -73,15 +75,17 @@ def unit_days(conv: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     for term, (rows, _) in parts.items():
         for (unit, day), group in rows.groupby(by):
             examples[(unit, day, term)] = group.sort_values("bytes").iloc[-1]
-    seen: set = set()
+    seen: set = set() if known is None else set(known)
+    past = known is not None
     new_counts: dict = {}
     for day, rows in accepted.groupby("day", sort=True):
         for unit, group in rows.groupby("unit"):
             fresh = group[[(r, p) not in seen for r, p in zip(group["remote"], group["port"], strict=True)]]
-            new_counts[(unit, day)] = len(fresh) if seen else np.nan  # the first day has no past
-            if seen and len(fresh):
+            new_counts[(unit, day)] = len(fresh) if past else np.nan  # the first day has no past
+            if past and len(fresh):
                 examples[(unit, day, "new-destination")] = fresh.sort_values("bytes").iloc[-1]
         seen |= set(zip(rows["remote"], rows["port"], strict=True))
+        past = past or bool(seen)
     frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
     return frame, examples
 
@@ -94,24 +98,31 @@ def nats(value: float, history: pd.Series) -> float:
     return float(np.log((len(known) + 1) / ((known >= value).sum() + 1)))
 
 
-def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HISTORY_DAYS) -> DayEvidence:
-    """The network evidence of ``day``'s identity-days from attributed conversations."""
+def day_evidence(
+    conv: pd.DataFrame, leases, day: date, history_days: int = HISTORY_DAYS, baseline: NetworkBaseline | None = None
+) -> DayEvidence:
+    """The network evidence of ``day``'s identity-days from attributed conversations.
+
+    Normal is ``baseline`` (the model's, carried by the day state); without one, the
+    conversations' own earlier days.
+    """
     key = utc_day(day)
-    measures, examples = unit_days(conv) if len(conv) else (pd.DataFrame(), {})
-    if measures.empty:
-        return DayEvidence(SOURCE, _empty(), {}, {"rows": []})
-    days = measures.index.get_level_values("day")
-    history = measures[(days < key) & (days >= key - pd.Timedelta(days=history_days))]
-    today = measures[days == key]
-    eg = _units(conv)
-    before = eg[(eg["day"] < key) & (eg["day"] >= key - pd.Timedelta(days=history_days))]
-    known = set(zip(before["remote"], before["port"], strict=True))
-    eg = eg[eg["day"] == key].copy()
-    eg["new_in_cluster"] = (
-        [(r, p) not in known for r, p in zip(eg["remote"], eg["port"], strict=True)] if len(before) else False
-    )
+    if baseline is None:
+        baseline = NetworkBaseline.learn(conv[conv["day"] < key]) if len(conv) else NetworkBaseline.empty()
+    today_conv = conv[conv["day"] == key] if len(conv) else conv
+    past = baseline.has_past(key)
+    known = baseline.known(key)
+    measures, examples = unit_days(today_conv, known=known if past else None) if len(today_conv) else (None, {})
+    if measures is None or measures.empty:
+        return DayEvidence(SOURCE, _empty(), {}, {"rows": [], "units": {}})
+    history = baseline.history(key, history_days)
+    today = measures
+    eg = _units(today_conv)
+    pairs = zip(eg["remote"], eg["port"], strict=True)
+    eg["new_in_cluster"] = [(r, p) not in known for r, p in pairs] if past else False
     scores: dict[tuple[str, str], float] = {}
     reasons: dict = {}
+    units: dict[str, set[str]] = {}  # unit -> identities its evidence named
     for unit, row in today.droplevel("day").iterrows():
         flows = eg[eg["unit"] == unit]
         for term in TERMS:
@@ -128,16 +139,17 @@ def day_evidence(conv: pd.DataFrame, leases, day: date, history_days: int = HIST
             one = example is not None and term in PER_CONVERSATION and str(unit).startswith("node ")
             shown = example.to_frame().T if one and example is not None else flows
             for identity, weight, how in _answerable(shown, leases, key):
+                units.setdefault(str(unit), set()).add(identity)
                 got = n * weight
                 if got > scores.get((identity, term), 0.0):
                     scores[(identity, term)] = got
                     reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, example, how, value)
     if not scores:
-        return DayEvidence(SOURCE, _empty(), {}, {"rows": eg})
+        return DayEvidence(SOURCE, _empty(), {}, {"rows": eg, "units": units})
     frame = pd.Series(scores).unstack(fill_value=0).astype(float)
     frame.columns = [f"{SOURCE}:{c}" for c in frame.columns]
     frame.index = pd.MultiIndex.from_arrays([frame.index.astype(str), [key] * len(frame)], names=DAY_INDEX)
-    return DayEvidence(SOURCE, frame, reasons, {"rows": eg})
+    return DayEvidence(SOURCE, frame, reasons, {"rows": eg, "units": units})
 
 
 def _empty() -> pd.DataFrame:

@@ -8,20 +8,26 @@ from datetime import date
 from pathlib import Path
 
 from flows.audit_facts import read_facts
-from flows.evidence import HISTORY_DAYS, day_evidence
+from flows.baseline import NetworkBaseline
+from flows.evidence import HISTORY_DAYS, SOURCE, day_evidence
 from flows.join import Attribution, join_flows, quality_text
 from flows.leases import Leases, build_leases
 from flows.parse import FlowStats
 from flows.read import spill_flows
-from models.evidence import DayEvidence
+from models.evidence import DayEvidence, utc_day
+
+#: The day state's attribute that carries the network baseline forward (saved and signed with it).
+STATE_ATTRIBUTE = "network_baseline"
 
 
 class NetworkEvidence:
     """Evidence from flow logs, with pod leases read from the audit inputs being scored.
 
-    The flow logs' days before the scored one (up to :data:`flows.evidence.HISTORY_DAYS`) are
-    its normal days; their leases come from the audit inputs of those days, so give the
-    scorer (and this source) the earlier days' audit logs too.
+    Normal is the network baseline of the model (``kaad train --flow-logs``), carried forward
+    by the day state (:meth:`bind`, :meth:`learn`). Without one, the flow logs' days before the
+    scored one (up to :data:`flows.evidence.HISTORY_DAYS`) are its normal days; their leases
+    come from the audit inputs of those days, so give the scorer (and this source) the earlier
+    days' audit logs too.
     """
 
     def __init__(self, flow_inputs: list[str], audit_inputs: list[str], *, flow_format: str | None = None, aws=None):
@@ -32,6 +38,7 @@ class NetworkEvidence:
         self.stats: FlowStats | None = None
         self.leases: Leases | None = None
         self.attribution: Attribution | None = None
+        self.baseline: NetworkBaseline | None = None
 
     def prepare(self) -> Attribution:
         """Read the flow logs and audit facts and join them (once)."""
@@ -45,11 +52,39 @@ class NetworkEvidence:
                 self.attribution = join_flows(spill, self.leases)
         return self.attribution
 
+    def bind(self, bundle, state=None) -> None:
+        """Judge against the network baseline ``state`` carries (:data:`STATE_ATTRIBUTE`), else the
+        one ``bundle`` was trained with; without either, the flow logs' own earlier days."""
+        saved = getattr(state, STATE_ATTRIBUTE, None)
+        if saved is None:
+            saved = getattr(bundle, "network_baseline", None)  # bundles before #19's baseline have none
+        self.baseline = None if saved is None else NetworkBaseline.from_dict(saved)
+        if self.baseline is not None and state is not None:
+            self.baseline.release(set(state.held))
+
+    def learn(self, state, result) -> None:
+        """After ``result``'s day was scored: carry the baseline forward on ``state`` (saved with it).
+
+        The day's destinations become known, except the new ones of units whose evidence named an
+        identity-day the state holds back (it alerted): those wait until it is accepted.
+        """
+        if result.day is not None:
+            self.learn_day(state, result.day, result.evidence.get(SOURCE))
+
+    def learn_day(self, state, day: date, found: DayEvidence | None) -> None:
+        """:meth:`learn` for ``day``, whose network evidence was ``found``."""
+        if self.baseline is None or state is None:
+            return
+        named = {} if found is None else found.details.get("units", {})
+        held = {unit: sorted(w for w in who if (w, day) in state.held) for unit, who in named.items()}
+        self.baseline.add_day(utc_day(day), self.prepare().conversations, {u: w for u, w in held.items() if w})
+        setattr(state, STATE_ATTRIBUTE, self.baseline.as_dict())
+
     def __call__(self, events: Path | None, day: date) -> DayEvidence:
         attribution = self.prepare()
         stats = self.stats
         assert stats is not None  # prepare() read them
-        found = day_evidence(attribution.conversations, self.leases, day, HISTORY_DAYS)
+        found = day_evidence(attribution.conversations, self.leases, day, HISTORY_DAYS, baseline=self.baseline)
         found.details.update(
             {
                 "quality": attribution.quality,
@@ -61,3 +96,20 @@ class NetworkEvidence:
             }
         )
         return found
+
+
+def learn_baseline(
+    flow_inputs: list[str],
+    audit_inputs: list[str],
+    *,
+    until: date | None = None,
+    flow_format: str | None = None,
+    aws=None,
+) -> tuple[NetworkBaseline, NetworkEvidence]:
+    """The network baseline of the flow logs' days up to ``until`` (the training end), with
+    leases from the training audit inputs; also the source, whose stats say what was read."""
+    source = NetworkEvidence(flow_inputs, audit_inputs, flow_format=flow_format, aws=aws)
+    conv = source.prepare().conversations
+    if until is not None and len(conv):
+        conv = conv[conv["day"] <= utc_day(until)]
+    return NetworkBaseline.learn(conv), source

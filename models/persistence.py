@@ -71,6 +71,7 @@ class ModelBundle:
     n_events: int = 0
     profiles: dict = field(default_factory=dict)  # identity -> usual values, for explanations
     rule_history: dict | None = None  # rules.history.RuleHistory.as_dict(), when trained with --rules
+    network_baseline: dict | None = None  # flows.baseline.NetworkBaseline.as_dict(), when trained with --flow-logs
     versions: dict[str, str] = field(default_factory=_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

@@ -149,6 +149,9 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         from rules.evidence import rule_evidence
 
         evidence.append(rule_evidence(job.rules, loaded, allow))
+    for source in job.evidence:  # a source with a baseline of its own (network) judges by the model's
+        if hasattr(source, "bind"):
+            source.bind(loaded, state)
     result = score_day(
         job.inputs,
         loaded,
@@ -162,6 +165,9 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         state=state,
         evidence=(*evidence, *job.evidence),
     )
+    for source in job.evidence:  # ... and carries it forward on the state
+        if hasattr(source, "learn"):
+            source.learn(state, result)
     # The day is learned once scored, whatever happens to its reports.
     save_state(state, state_file, key=key)
     target = job.out_dir or Path("out") / f"score-{result.day}"

@@ -35,6 +35,9 @@ class TrainJob:
     promote: bool = False
     force_promote: bool = False
     tracking_uri: str | None = None
+    #: VPC flow logs of the training days: the model keeps their network baseline.
+    flow_logs: tuple[str, ...] = ()
+    flow_format: str | None = None
 
 
 @dataclass
@@ -44,6 +47,8 @@ class TrainJobResult:
     result: TrainResult
     digest: str
     tracked: TrackedRun | None = None
+    #: What the flow logs gave the bundle (one line), when trained with them.
+    network: str | None = None
 
 
 def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None = None) -> TrainJobResult:
@@ -57,6 +62,10 @@ def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None 
         on_progress=on_progress,
         aws=job.aws,
     )
+    network = None
+    if job.flow_logs:
+        with step("train: network baseline from the flow logs"):
+            network = _network_baseline(job, result)
     digest = save_bundle(result.bundle, job.out_path, key=key)
     tracked = None
     if job.track:
@@ -77,4 +86,22 @@ def run_train_job(job: TrainJob, on_progress: Callable[[int, str], None] | None 
                 key=key,
                 force_promote=job.force_promote,
             )
-    return TrainJobResult(result, digest, tracked)
+    return TrainJobResult(result, digest, tracked, network)
+
+
+def _network_baseline(job: TrainJob, result: TrainResult) -> str:
+    """Learn the training days' network baseline into the bundle; say what it holds."""
+    from datetime import date
+
+    from flows.join import quality_text
+    from flows.source import learn_baseline
+
+    end = date.fromisoformat(result.bundle.training_end[:10]) if result.bundle.training_end else None
+    baseline, source = learn_baseline(
+        list(job.flow_logs), expand_inputs(job.inputs), until=end, flow_format=job.flow_format, aws=job.aws
+    )
+    result.bundle.network_baseline = baseline.as_dict()
+    assert source.stats is not None and source.attribution is not None  # learn_baseline read them
+    return "; ".join(
+        [source.stats.summary(), quality_text(source.attribution.quality, source.stats.version), baseline.summary()]
+    )

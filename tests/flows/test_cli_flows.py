@@ -107,3 +107,31 @@ def test_no_flow_logs_no_network_section():
         == network.summary_html(SimpleNamespace(evidence={}))
     )
     assert day_evidence  # the evidence module is importable without flow logs given
+
+
+def test_train_keeps_the_network_baseline_and_score_judges_the_day_by_it_and_carries_it_forward(simulated):
+    # The model learns its network baseline from the training days' flow logs. The scorer is
+    # then given the attack day's flow logs only: the CronJob's pool connection is new against
+    # the model's baseline, and afterwards the day state carries that baseline forward.
+    out, _, _ = simulated
+    files = sorted(str(p) for p in (out / "logs").glob("audit-*.jsonl.gz"))
+    model = out / "model-net.joblib"
+    flows = out / "net" / "flowlogs"
+    trained = runner.invoke(
+        app, ["train", *files[:-1], "--flow-logs", str(flows), "--out", str(model), "--no-track", "--seed", "3"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "network baseline: " in trained.output and " units over 3 days" in trained.output
+    day = next(flows.rglob("2026/03/05"))
+    args = ["score", str(out / "logs"), "--day", "2026-03-05", "--bundle", str(model), "--flow-logs", str(day)]
+    done = runner.invoke(app, [*args, "--format", "html", "--out", str(out / "net-report"), "--no-track"])
+    assert done.exit_code in (0, 1), done.output
+    page = (out / "net-report" / "kaad-2026-03-05.html").read_text()
+    # (given the attack day alone, nothing could be "first seen" without the model's baseline)
+    assert "first seen in the cluster" in page and ":4444</code>" in page
+    from flows.source import STATE_ATTRIBUTE
+    from models.day_state import load_state
+
+    (state_file,) = (out / "net-report" / "state").rglob("*.joblib")
+    carried = getattr(load_state(state_file), STATE_ATTRIBUTE)
+    assert [str(d.date()) for d in sorted(set(carried["unit_days"]["day"]))][-1] == "2026-03-05"
