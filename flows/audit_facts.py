@@ -8,12 +8,14 @@ knows), read a second time: only lines that name a resource of interest are deco
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from sources.files import DocumentBatch, ParquetFile, read_inputs
@@ -32,13 +34,19 @@ WORKLOADS = {
 _RESOURCES = ("pods", "nodes", *WORKLOADS)
 # Bare JSON and JSON inside a string (CloudWatch subscription payloads escape the quotes).
 _INTERESTING = r'resource\\?":\s*\\?"(' + "|".join(_RESOURCES) + r')\\?"'
+# Who called from where, on which day: read from every line with three cheap regexes (the
+# k8s audit event puts user before sourceIPs); only public addresses are kept.
+_CALLER = r'username\\?":\s*\\?"(?P<user>[^"\\]*)\\?".*?sourceIPs\\?":\s*\[\\?"(?P<ip>[0-9A-Fa-f:.]+)'
+_DAY = r'requestReceivedTimestamp\\?":\s*\\?"(?P<day>\d{4}-\d{2}-\d{2})'
+#: An IPv4 address written out in a spec, a command line or an environment variable.
+_IPV4 = re.compile(r"(?<![\d.])((?:\d{1,3}\.){3}\d{1,3})(?![\d.])")
 
 
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One thing an audit event says about a pod, node or workload."""
 
-    kind: str  # pod-create, pod-binding, pod-ip, pod-delete, pod-exec, node, workload
+    kind: str  # pod-create, pod-binding, pod-ip, pod-delete, pod-exec, node, workload, caller
     time: datetime
     namespace: str | None
     name: str | None
@@ -61,6 +69,14 @@ def _owner(meta: dict) -> tuple[Any, Any] | None:
     if refs and isinstance(refs[0], dict):
         return refs[0].get("kind"), refs[0].get("name")
     return None
+
+
+def written_addresses(value) -> list[str]:
+    """Public IPv4 addresses written anywhere in ``value`` (a spec, a command line), in order, once."""
+    from features.flags import is_public
+
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return list(dict.fromkeys(a for a in _IPV4.findall(text) if is_public(a)))
 
 
 def event_facts(event: dict) -> Iterator[Fact]:
@@ -91,7 +107,15 @@ def event_facts(event: dict) -> Iterator[Fact]:
             yield Fact("node", when, None, name, who, {"addresses": addresses, "instance_id": instance})
     elif resource in WORKLOADS:
         if verb == "create" and sub is None:
-            yield Fact("workload", when, ns, name, who, {"kind": WORKLOADS[resource], "owner": _owner(meta)})
+            spec = (body or answer).get("spec") or {}
+            yield Fact(
+                "workload",
+                when,
+                ns,
+                name,
+                who,
+                {"kind": WORKLOADS[resource], "owner": _owner(meta), "addresses": written_addresses(spec)},
+            )
     elif sub is None and verb == "create":
         spec = body.get("spec") or answer.get("spec") or {}
         yield Fact(
@@ -105,6 +129,7 @@ def event_facts(event: dict) -> Iterator[Fact]:
                 "service_account": spec.get("serviceAccountName"),
                 "node": spec.get("nodeName"),
                 "host_network": bool(spec.get("hostNetwork")),
+                "addresses": written_addresses(spec),
             },
         )
     elif sub is None and verb == "delete":
@@ -119,7 +144,11 @@ def event_facts(event: dict) -> Iterator[Fact]:
         if ips or state.get("hostIP"):
             yield Fact("pod-ip", when, ns, name, who, {"ips": ips, "host_ip": state.get("hostIP")})
     elif sub in ("exec", "attach") and verb in ("create", "get"):
-        yield Fact("pod-exec", when, ns, name, who, {})
+        from urllib.parse import unquote_plus
+
+        # kubectl exec's command travels in the request URI (?command=sh&command=-c&command=...)
+        command = unquote_plus(str(event.get("requestURI") or "").partition("?")[2])
+        yield Fact("pod-exec", when, ns, name, who, {"addresses": written_addresses(command)})
 
 
 def read_facts(inputs: list[str], aws=None) -> tuple[list[Fact], list[str]]:
@@ -135,7 +164,9 @@ def read_facts(inputs: list[str], aws=None) -> tuple[list[Fact], list[str]]:
             )
         elif isinstance(item, DocumentBatch):
             facts += _from_unwrapped(item.unwrapped)
+            facts += _callers(pa.array(item.unwrapped.texts, pa.large_string()))
         elif isinstance(item, LineBatch):
+            facts += _callers(item.texts)
             mask = pc.match_substring_regex(item.texts, _INTERESTING)
             out = Unwrapped()
             for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
@@ -155,4 +186,22 @@ def _from_unwrapped(out: Unwrapped) -> list[Fact]:
             continue  # the event reader reports it; a lease cannot come from it
         if isinstance(event, dict):
             found += event_facts(event)
+    return found
+
+
+def _callers(texts) -> list[Fact]:
+    """One fact per (day, public source address, user) of the API requests in ``texts``."""
+    from features.flags import is_public
+
+    if not len(texts):
+        return []
+    who = pc.extract_regex(texts, _CALLER)
+    day = pc.extract_regex(texts, _DAY)
+    table = pa.table({"user": who.field("user"), "ip": who.field("ip"), "day": day.field("day")})
+    table = table.filter(pc.and_(pc.is_valid(table["ip"]), pc.is_valid(table["day"])))
+    found = []
+    for row in table.group_by(["day", "ip", "user"]).aggregate([]).to_pylist():
+        if is_public(row["ip"]):
+            when = datetime.fromisoformat(row["day"] + "T00:00:00+00:00")
+            found.append(Fact("caller", when, None, row["ip"], row["user"], {}))
     return found

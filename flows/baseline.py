@@ -32,13 +32,14 @@ class NetworkBaseline:
         return cls(pd.DataFrame(columns=DESTINATION_COLUMNS), pd.DataFrame(columns=["unit", "day"]))
 
     @classmethod
-    def learn(cls, conversations: pd.DataFrame) -> NetworkBaseline:
-        """The baseline of every day in ``conversations`` (attributed, :func:`flows.join.join_flows`)."""
+    def learn(cls, conversations: pd.DataFrame, named: pd.DataFrame | None = None) -> NetworkBaseline:
+        """The baseline of every day in ``conversations`` (attributed, :func:`flows.join.join_flows`),
+        with the addresses the audit log ``named`` on those days (:attr:`flows.leases.Leases.named`)."""
         from flows.evidence import unit_days
 
         base = cls.empty()
         if len(conversations):
-            measures, _ = unit_days(conversations)
+            measures, _ = unit_days(conversations, named=named)
             base.unit_days = measures.reset_index()
             base.destinations = _destinations(conversations)
         return base
@@ -67,7 +68,13 @@ class NetworkBaseline:
         frame["day"] = pd.to_datetime(frame["day"], utc=True)
         return frame[frame["day"].isin(before)].set_index(["unit", "day"])
 
-    def add_day(self, day: pd.Timestamp, conversations: pd.DataFrame, held: dict[str, list[str]]) -> None:
+    def add_day(
+        self,
+        day: pd.Timestamp,
+        conversations: pd.DataFrame,
+        held: dict[str, list[str]],
+        named: pd.DataFrame | None = None,
+    ) -> None:
         """Learn ``day`` (its conversations); the new destinations of the units in ``held`` are held
         back by those identities. Learning a day again replaces what it taught; an earlier day
         than the last learned one teaches nothing (a forced rerun of the past)."""
@@ -80,7 +87,7 @@ class NetworkBaseline:
         today = conversations[conversations["day"] == day] if len(conversations) else conversations
         if not len(today):
             return
-        measures, _ = unit_days(today, known=self.known(day))
+        measures, _ = unit_days(today, known=self.known(day), named=named)
         self.unit_days = pd.concat([self.unit_days, measures.reset_index()], ignore_index=True)
         new = _destinations(today)
         if new.empty:

@@ -31,19 +31,21 @@ HISTORY_DAYS = 14
 EXEC_REACH = pd.Timedelta(hours=1)
 #: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
 NODE_CONFIDENCE = 0.5
-PER_CONVERSATION = ("new-destination", "long-session", "miner-port")
+PER_CONVERSATION = ("new-destination", "long-session", "miner-port", "named-address")
 TERMS = {
     "new-destination": "a destination never seen in the cluster",
     "egress-volume": "external egress volume",
     "rejected": "rejected connections",
     "long-session": "a long-lived low-rate outbound session",
     "miner-port": "a port miners use",
+    "named-address": "traffic with an address the audit log named that day",
 }
 
 
-def _units(conv: pd.DataFrame) -> pd.DataFrame:
-    """Egress conversations with a unit: the workload (else the pod) or, SNATed, the node."""
-    out = conv[conv["direction"] == "egress"].copy()
+def _units(conv: pd.DataFrame, ingress: bool = False) -> pd.DataFrame:
+    """Egress (and with ``ingress`` incoming) conversations with a unit: the workload (else the
+    pod) or, SNATed, the node."""
+    out = conv[conv["direction"].isin(("egress", "ingress") if ingress else ("egress",))].copy()
     pod_unit = out["workload"].fillna(out["namespace"].fillna("") + "/" + out["pod"].fillna(""))
     out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
     # The audit log's notion of "the internet" (features.flags), so both sources agree.
@@ -52,10 +54,23 @@ def _units(conv: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def unit_days(conv: pd.DataFrame, known: set | None = None) -> tuple[pd.DataFrame, dict]:
+def named_rows(conv: pd.DataFrame, named: pd.DataFrame | None) -> pd.DataFrame:
+    """Conversations (either way) with an address the audit log named on their day."""
+    both = _units(conv, ingress=True)
+    if named is None or named.empty or both.empty:
+        return both.iloc[:0]
+    marks = set(zip(pd.to_datetime(named["day"], utc=True), named["address"], strict=True))
+    return both[[(d, r) in marks for d, r in zip(both["day"], both["remote"], strict=True)]]
+
+
+def unit_days(
+    conv: pd.DataFrame, known: set | None = None, named: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Per unit and day: the measure of each term, and for each (unit, day, term) the
     conversation that shows it best (the days are walked in order for new destinations:
-    new after ``known``, the (remote, port) seen before, or after the first day without it)."""
+    new after ``known``, the (remote, port) seen before, or after the first day without it).
+    With ``named`` (:attr:`flows.leases.Leases.named`), also the conversations with addresses
+    the audit log named that day."""
     eg = _units(conv)
     ext = eg[eg["external"]]
     accepted = ext[ext["action"] != "REJECT"]
@@ -70,6 +85,9 @@ def unit_days(conv: pd.DataFrame, known: set | None = None) -> tuple[pd.DataFram
         "long-session": (long, long.groupby(by)["flows"].count()),
         "miner-port": (mined := accepted[accepted["port"].isin(MINER_PORTS)], mined.groupby(by)["flows"].count()),
     }
+    if named is not None:
+        hit = named_rows(conv, named)
+        parts["named-address"] = (hit, hit.groupby(by)["flows"].count())
     frame = pd.DataFrame({term: values for term, (_, values) in parts.items()}).fillna(0.0)
     examples: dict = {}
     for term, (rows, _) in parts.items():
@@ -107,12 +125,15 @@ def day_evidence(
     conversations' own earlier days.
     """
     key = utc_day(day)
+    named = leases.named if leases is not None else None
     if baseline is None:
-        baseline = NetworkBaseline.learn(conv[conv["day"] < key]) if len(conv) else NetworkBaseline.empty()
+        baseline = NetworkBaseline.learn(conv[conv["day"] < key], named) if len(conv) else NetworkBaseline.empty()
     today_conv = conv[conv["day"] == key] if len(conv) else conv
     past = baseline.has_past(key)
     known = baseline.known(key)
-    measures, examples = unit_days(today_conv, known=known if past else None) if len(today_conv) else (None, {})
+    measures, examples = (
+        unit_days(today_conv, known=known if past else None, named=named) if len(today_conv) else (None, {})
+    )
     if measures is None or measures.empty:
         return DayEvidence(SOURCE, _empty(), {}, {"rows": [], "units": {}})
     history = baseline.history(key, history_days)
@@ -120,6 +141,12 @@ def day_evidence(
     eg = _units(today_conv)
     pairs = zip(eg["remote"], eg["port"], strict=True)
     eg["new_in_cluster"] = [(r, p) not in known for r, p in pairs] if past else False
+    # what the audit log named today: incoming conversations with such an address are shown too
+    told = _told(named, key)
+    incoming = named_rows(today_conv, named)
+    eg = pd.concat([eg, incoming[incoming["direction"] == "ingress"]], ignore_index=True)
+    eg["new_in_cluster"] = eg["new_in_cluster"].eq(True)  # the incoming rows were not judged
+    eg["named"] = [told.get(r, "") for r in eg["remote"]]
     scores: dict[tuple[str, str], float] = {}
     reasons: dict = {}
     units: dict[str, set[str]] = {}  # unit -> identities its evidence named
@@ -136,14 +163,16 @@ def day_evidence(
             # SNATed traffic names a node: the pods on it when the telling conversation ran
             # (not all day) are the ones that may have sent it.
             # (egress volume and rejects are the whole day's, so are their candidates).
-            one = example is not None and term in PER_CONVERSATION and str(unit).startswith("node ")
+            one = example is not None and (
+                term == "named-address" or (term in PER_CONVERSATION and str(unit).startswith("node "))
+            )
             shown = example.to_frame().T if one and example is not None else flows
             for identity, weight, how in _answerable(shown, leases, key):
                 units.setdefault(str(unit), set()).add(identity)
                 got = n * weight
                 if got > scores.get((identity, term), 0.0):
                     scores[(identity, term)] = got
-                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, example, how, value)
+                    reasons[(identity, key, f"{SOURCE}:{term}")] = _reason(term, example, how, value, told)
     if not scores:
         return DayEvidence(SOURCE, _empty(), {}, {"rows": eg, "units": units})
     frame = pd.Series(scores).unstack(fill_value=0).astype(float)
@@ -210,8 +239,25 @@ def _size(n: float) -> str:
     return f"{n:.0f} bytes"
 
 
-def _reason(term: str, example, how: str, value: float) -> str:
+def _told(named: pd.DataFrame | None, day: pd.Timestamp) -> dict[str, str]:
+    """address -> what named it on ``day`` (in words; at most two sayings, and how many more)."""
+    if named is None or named.empty:
+        return {}
+    today = named[pd.to_datetime(named["day"], utc=True) == day]
+    out = {}
+    for address, rows in today.groupby("address"):
+        said = sorted(set(rows["what"]))
+        out[str(address)] = "; ".join(said[:2]) + (f"; and {len(said) - 2} more" if len(said) > 2 else "")
+    return out
+
+
+def _reason(term: str, example, how: str, value: float, told: dict[str, str] | None = None) -> str:
     where = "outside the VPC" if example is None else f"{example['remote']}:{example['port']}"
+    if term == "named-address" and example is not None:
+        incoming = example["direction"] == "ingress"
+        moved = f"received {_size(example['bytes'])} from" if incoming else f"sent {_size(example['bytes'])} to"
+        said = (told or {}).get(str(example["remote"]), "")
+        return f"{how} {moved} {where}, an address the audit log named today ({said})"
     sent = "" if example is None else f" sent {_size(example['bytes'])} to {where},"
     if term == "new-destination":
         return f"{how}{sent} a destination never seen in the cluster"

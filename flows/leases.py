@@ -48,6 +48,9 @@ def node_address_from_name(node: str | None) -> str | None:
     return ".".join(m.groups()[:4]) if m else None
 
 
+NAMED_COLUMNS = ["day", "address", "what"]
+
+
 @dataclass
 class Leases:
     """Pod leases, node addresses and exec sessions read from the audit log."""
@@ -57,6 +60,8 @@ class Leases:
     execs: pd.DataFrame  # namespace, pod, identity, time
     n_pods_without_address: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Addresses the audit log named, by UTC day: day, address, what named it (in words).
+    named: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=NAMED_COLUMNS))
 
 
 def _resolve(identity: str, ns: str | None, owner, workloads: dict) -> tuple[str | None, str | None]:
@@ -93,8 +98,10 @@ def build_leases(facts: list[Fact]) -> Leases:
     leases: list[dict] = []
     open_by_address: dict[str, dict] = {}
     execs: list[dict] = []
+    named: list[dict] = []
     for f in facts:
         key = (f.namespace, f.name)
+        named += _named(f)
         if f.kind == "workload":
             workloads[(f.namespace, f.data["kind"], f.name)] = (f.identity, f.data["owner"])
         elif f.kind == "node":
@@ -158,4 +165,28 @@ def build_leases(facts: list[Fact]) -> Leases:
         nodes=pd.DataFrame(list(nodes.values()), columns=["node", "address", "instance_id"]),
         execs=pd.DataFrame(execs, columns=["namespace", "pod", "identity", "time"]),
         n_pods_without_address=len(set(pods) - leased),
+        named=_named_frame(named),
     )
+
+
+def _named(f: Fact) -> list[dict]:
+    """The addresses one fact names (public ones only), with what named them."""
+    day = pd.Timestamp(f.time).tz_convert("UTC").normalize()
+    if f.kind == "caller":
+        return [{"day": day, "address": f.name, "what": f"API requests by {f.identity} came from it"}]
+    addresses = f.data.get("addresses") or []
+    if f.kind == "pod-exec":
+        what = f"in the command {f.identity} ran in pod {f.namespace}/{f.name}"
+    elif f.kind == "pod-create":
+        what = f"in the spec of pod {f.namespace}/{f.name} created by {f.identity}"
+    elif f.kind == "workload":
+        what = f"in the spec of {f.data['kind']} {f.namespace}/{f.name} created by {f.identity}"
+    else:
+        return []
+    return [{"day": day, "address": a, "what": what} for a in addresses]
+
+
+def _named_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=NAMED_COLUMNS).drop_duplicates()
+    frame["day"] = pd.to_datetime(frame["day"], utc=True)
+    return frame.reset_index(drop=True)

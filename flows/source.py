@@ -77,7 +77,9 @@ class NetworkEvidence:
             return
         named = {} if found is None else found.details.get("units", {})
         held = {unit: sorted(w for w in who if (w, day) in state.held) for unit, who in named.items()}
-        self.baseline.add_day(utc_day(day), self.prepare().conversations, {u: w for u, w in held.items() if w})
+        conversations = self.prepare().conversations
+        named = None if self.leases is None else self.leases.named
+        self.baseline.add_day(utc_day(day), conversations, {u: w for u, w in held.items() if w}, named)
         setattr(state, STATE_ATTRIBUTE, self.baseline.as_dict())
 
     def __call__(self, events: Path | None, day: date) -> DayEvidence:
@@ -112,4 +114,4 @@ def learn_baseline(
     conv = source.prepare().conversations
     if until is not None and len(conv):
         conv = conv[conv["day"] <= utc_day(until)]
-    return NetworkBaseline.learn(conv), source
+    return NetworkBaseline.learn(conv, None if source.leases is None else source.leases.named), source

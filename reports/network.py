@@ -60,9 +60,17 @@ def finding_html(result, identity: str) -> str:
             if r["attribution"] == "pod"
             else f"node {r['node']} (SNAT, one of {len(r['candidates'])} pods)"
         )
-        flag = "first seen in the cluster" if r["new_in_cluster"] else ""
+        flags = ["first seen in the cluster"] if r["new_in_cluster"] else []
+        if r.get("named"):
+            flags.append(f"named by the audit log today: {r['named']}")
+        flag = "; ".join(flags)
+        there = f"{r['remote']}:{int(r['port'])}"
+        # incoming (from an address the audit log named): the remote end is the sender
+        sender, receiver = (
+            (str(r["remote"]), f"{who}, port {int(r['port'])}") if r["direction"] == "ingress" else (who, there)
+        )
         items.append(
-            f"<tr><td>{e(who)}</td><td><code>{e(str(r['remote']))}:{int(r['port'])}</code></td><td>{e(str(r['action']))}</td>"
+            f"<tr><td>{e(sender)}</td><td><code>{e(receiver)}</code></td><td>{e(str(r['action']))}</td>"
             f'<td class="num">{int(r["flows"])}</td><td class="num">{int(r["bytes"]):,}</td><td>{e(flag)}</td></tr>'
         )
     more = f"<p>{len(rows) - MAX_ROWS} more conversations not listed.</p>" if len(rows) > MAX_ROWS else ""
