@@ -21,6 +21,8 @@ from sources.rejects import Reject
 #: Rejects kept with their text; beyond this only counted (a wrong format rejects every line).
 MAX_KEPT_REJECTS = 1000
 _ADDRESS = r"^[0-9A-Fa-f:.]+$"
+#: Block size of the parallel split: a 64 MiB chunk of lines in a few blocks per core.
+SPLIT_BLOCK = 8 << 20
 _STATUSES = ("OK", "NODATA", "SKIPDATA")
 _ACTIONS = ("ACCEPT", "REJECT")
 
@@ -161,14 +163,26 @@ def parse_lines(texts: pa.Array, lines: np.ndarray, names: tuple[str, ...], sour
         wrong.append((row.number, row.actual_columns))
         return "skip"
 
-    table = csv.read_csv(
-        pa.BufferReader(body),
-        read_options=csv.ReadOptions(column_names=list(names), use_threads=False, block_size=1 << 30),
-        parse_options=csv.ParseOptions(
-            delimiter=" ", quote_char=False, ignore_empty_lines=True, invalid_row_handler=_wrong
-        ),
-        convert_options=csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False),
-    )
+    def split(threads: bool) -> pa.Table:
+        return csv.read_csv(
+            pa.BufferReader(body),
+            read_options=csv.ReadOptions(
+                column_names=list(names), use_threads=threads, block_size=SPLIT_BLOCK if threads else 1 << 30
+            ),
+            parse_options=csv.ParseOptions(
+                delimiter=" ", quote_char=False, ignore_empty_lines=True, invalid_row_handler=_wrong
+            ),
+            convert_options=csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+        )
+
+    # Split on every core; a chunk with a line of the wrong width is split again on one thread,
+    # where the reader knows each line's number (in parallel it may not).
+    table = split(threads=True)
+    if wrong:
+        wrong.clear()
+        table = split(threads=False)
     present = lines[~blank]  # the CSV reader numbers the lines it did not skip, from 1
     good = np.ones(len(present), dtype=bool)
     for number, width in wrong:
