@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 
 from errors import KaadError
-from flows.source import NetworkEvidence
+from flows.source import NetworkEvidence, learn_baseline
 from models.detector import DetectorParams
 from models.persistence import save_bundle
 from models.registry import ModelSource, resolve_bundle
@@ -49,6 +50,11 @@ def main() -> None:
     console.rule("2. train on days 1-20 with kaad's own rules, evaluate on day 21, log to MLflow (mlruns/)")
     config = TrainConfig(params=DetectorParams(seed=7), rules=("kaad",))
     result = train(history, config, eval_inputs=held_out, labels=sim.labels)
+    # As `kaad train --flow-logs` does: the model keeps the training days' network baseline.
+    end = date.fromisoformat(result.bundle.training_end[:10])
+    baseline, _ = learn_baseline([str(flow_dir / "flowlogs")], history, until=end)
+    result.bundle.network_baseline = baseline.as_dict()
+    console.print(baseline.summary(), markup=False)
     bundle_path = DEMO_DIR / "kaad-model.joblib"
     digest = save_bundle(result.bundle, bundle_path)
     # The same call as `kaad train` makes: the two runs differ in MLflow only where training did.
@@ -81,9 +87,9 @@ def main() -> None:
             console.print(f"scoring with {label}: the model trained above", markup=False)
         else:  # an earlier run (another `kaad train --promote`) holds the alias
             console.print(f"scoring with {label}, NOT the model trained above: {tracked.promotion_note}", markup=False)
-    # The flow logs' earlier days are the network's normal; their pods' addresses come from the
-    # audit logs of those days.
+    # The model's network baseline is the normal; the pods' addresses come from the audit logs.
     network = NetworkEvidence([str(flow_dir / "flowlogs")], [str(f) for f in sim.files])
+    network.bind(bundle)
     scored = score_day(held_out, bundle, top=20, evidence=[rule_evidence(("kaad",), bundle), network])
     console.print(score_outputs.render_table(scored))
     if (ruled := render_rule_findings(scored)) is not None:
