@@ -49,7 +49,7 @@ def _units(conv: pd.DataFrame, ingress: bool = False) -> pd.DataFrame:
     pod_unit = out["workload"].fillna(out["namespace"].fillna("") + "/" + out["pod"].fillna(""))
     out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
     # The audit log's notion of "the internet" (features.flags), so both sources agree.
-    out["external"] = [is_public(r) for r in out["remote"]]
+    out["external"] = np.array([is_public(r) for r in out["remote"]], dtype=bool)  # a mask even when empty
     out["duration_s"] = (out["last"] - out["first"]).dt.total_seconds().clip(lower=1)
     return out
 

@@ -89,3 +89,43 @@ def test_a_cloudwatch_group_no_flow_log_delivers_to_needs_flow_format(aws):
     logs.create_log_stream(logGroupName="copied", logStreamName="s")
     with pytest.raises(KaadError, match="pass --flow-format"):
         _read("cloudwatch://copied")
+
+
+def test_a_cloudwatch_group_is_read_for_the_time_the_scored_day_needs(aws, tmp_path):
+    # A group holds two days of records: three days before the scored day, and the day itself.
+    # With the model's network baseline only the day is read (CloudWatch startTime/endTime);
+    # without one, the history days before it are read too, since they are then the normal.
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from flows.baseline import NetworkBaseline
+    from flows.source import NetworkEvidence
+
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="flows-by-day")
+    logs.create_log_stream(logGroupName="flows-by-day", logStreamName="eni-1-all")
+    day = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    events = []
+    for when in (day - timedelta(days=3), day):
+        s = int(when.timestamp())
+        events.append(
+            {
+                "timestamp": s * 1000 + 60_000,
+                "message": f"5 eni-1 10.0.1.5 203.0.113.9 10.0.1.77 443 77 {s} {s + 60} ACCEPT OK",
+            }
+        )
+    logs.put_log_events(logGroupName="flows-by-day", logStreamName="eni-1-all", logEvents=events)
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("")
+    options = AwsOptions(region=REGION)
+
+    def records(bound: bool) -> int:
+        source = NetworkEvidence(["cloudwatch://flows-by-day"], [str(audit)], flow_format=V5, aws=options)
+        if bound:
+            source.bind(SimpleNamespace(network_baseline=NetworkBaseline.empty().as_dict()))
+        source(None, day.date())
+        assert source.stats is not None
+        return source.stats.n_records
+
+    assert records(bound=True) == 1
+    assert records(bound=False) == 2
