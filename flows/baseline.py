@@ -55,6 +55,17 @@ class NetworkBaseline:
         ok = (pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna()
         return set(zip(d.loc[ok, "remote"], d.loc[ok, "port"].astype(int), strict=True))
 
+    def used(self, day: pd.Timestamp) -> dict[str, set[tuple[str, int]]]:
+        """Per unit, the (remote, port) it used before ``day`` (not held back)."""
+        d = self.destinations
+        if d.empty:
+            return {}
+        ok = d[(pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna()]
+        out: dict[str, set[tuple[str, int]]] = {}
+        for unit, remote, port in zip(ok["unit"], ok["remote"], ok["port"].astype(int), strict=True):
+            out.setdefault(str(unit), set()).add((remote, port))
+        return out
+
     def has_past(self, day: pd.Timestamp) -> bool:
         """Whether any day before ``day`` was learned (without one nothing can be new)."""
         return any(d < day for d in self.days())
@@ -87,7 +98,7 @@ class NetworkBaseline:
         today = conversations[conversations["day"] == day] if len(conversations) else conversations
         if not len(today):
             return
-        measures, _ = unit_days(today, known=self.known(day), named=named)
+        measures, _ = unit_days(today, known=self.known(day), named=named, used=self.used(day))
         self.unit_days = pd.concat([self.unit_days, measures.reset_index()], ignore_index=True)
         new = _destinations(today)
         if new.empty:

@@ -31,9 +31,10 @@ HISTORY_DAYS = 14
 EXEC_REACH = pd.Timedelta(hours=1)
 #: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
 NODE_CONFIDENCE = 0.5
-PER_CONVERSATION = ("new-destination", "long-session", "miner-port", "named-address")
+PER_CONVERSATION = ("new-destination", "new-for-unit", "long-session", "miner-port", "named-address")
 TERMS = {
     "new-destination": "a destination never seen in the cluster",
+    "new-for-unit": "a destination new for the workload (or node), though known in the cluster",
     "egress-volume": "external egress volume",
     "rejected": "rejected connections",
     "long-session": "a long-lived low-rate outbound session",
@@ -64,13 +65,17 @@ def named_rows(conv: pd.DataFrame, named: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def unit_days(
-    conv: pd.DataFrame, known: set | None = None, named: pd.DataFrame | None = None
+    conv: pd.DataFrame,
+    known: set | None = None,
+    named: pd.DataFrame | None = None,
+    used: dict[str, set] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Per unit and day: the measure of each term, and for each (unit, day, term) the
     conversation that shows it best (the days are walked in order for new destinations:
     new after ``known``, the (remote, port) seen before, or after the first day without it).
-    With ``named`` (:attr:`flows.leases.Leases.named`), also the conversations with addresses
-    the audit log named that day."""
+    ``used``: each unit's (remote, port) before, for destinations new to a unit though known in
+    the cluster. With ``named`` (:attr:`flows.leases.Leases.named`), also the conversations with
+    addresses the audit log named that day."""
     eg = _units(conv)
     ext = eg[eg["external"]]
     accepted = ext[ext["action"] != "REJECT"]
@@ -94,17 +99,30 @@ def unit_days(
         for (unit, day), group in rows.groupby(by):
             examples[(unit, day, term)] = group.sort_values("bytes").iloc[-1]
     seen: set = set() if known is None else set(known)
+    mine: dict[str, set] = {u: set(v) for u, v in (used or {}).items()}
     past = known is not None
     new_counts: dict = {}
+    unit_counts: dict = {}
     for day, rows in accepted.groupby("day", sort=True):
         for unit, group in rows.groupby("unit"):
-            fresh = group[[(r, p) not in seen for r, p in zip(group["remote"], group["port"], strict=True)]]
+            pairs = list(zip(group["remote"], group["port"], strict=True))
+            fresh = group[[p not in seen for p in pairs]]
             new_counts[(unit, day)] = len(fresh) if past else np.nan  # the first day has no past
             if past and len(fresh):
                 examples[(unit, day, "new-destination")] = fresh.sort_values("bytes").iloc[-1]
+            # new for a unit that has a past, though known elsewhere in the cluster
+            before = mine.get(str(unit))
+            if before is not None:
+                elsewhere = group[[p in seen and p not in before for p in pairs]]
+                unit_counts[(unit, day)] = len(elsewhere)
+                if len(elsewhere):
+                    examples[(unit, day, "new-for-unit")] = elsewhere.sort_values("bytes").iloc[-1]
+        for unit, group in rows.groupby("unit"):
+            mine.setdefault(str(unit), set()).update(zip(group["remote"], group["port"], strict=True))
         seen |= set(zip(rows["remote"], rows["port"], strict=True))
         past = past or bool(seen)
     frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
+    frame["new-for-unit"] = pd.Series(unit_counts, dtype=float).reindex(frame.index)  # NaN: a unit without a past
     return frame, examples
 
 
@@ -131,8 +149,9 @@ def day_evidence(
     today_conv = conv[conv["day"] == key] if len(conv) else conv
     past = baseline.has_past(key)
     known = baseline.known(key)
+    used = baseline.used(key)
     measures, examples = (
-        unit_days(today_conv, known=known if past else None, named=named) if len(today_conv) else (None, {})
+        unit_days(today_conv, known=known if past else None, named=named, used=used) if len(today_conv) else (None, {})
     )
     if measures is None or measures.empty:
         return DayEvidence(SOURCE, _empty(), {}, {"rows": [], "units": {}})
@@ -141,11 +160,16 @@ def day_evidence(
     eg = _units(today_conv)
     pairs = zip(eg["remote"], eg["port"], strict=True)
     eg["new_in_cluster"] = [(r, p) not in known for r, p in pairs] if past else False
+    eg["new_for_unit"] = [
+        u in used and (r, p) in known and (r, p) not in used[u]
+        for u, r, p in zip(eg["unit"], eg["remote"], eg["port"], strict=True)
+    ]
     # what the audit log named today: incoming conversations with such an address are shown too
     told = _told(named, key)
     incoming = named_rows(today_conv, named)
     eg = pd.concat([eg, incoming[incoming["direction"] == "ingress"]], ignore_index=True)
     eg["new_in_cluster"] = eg["new_in_cluster"].eq(True)  # the incoming rows were not judged
+    eg["new_for_unit"] = eg["new_for_unit"].eq(True)
     eg["named"] = [told.get(r, "") for r in eg["remote"]]
     scores: dict[tuple[str, str], float] = {}
     reasons: dict = {}
@@ -261,6 +285,8 @@ def _reason(term: str, example, how: str, value: float, told: dict[str, str] | N
     sent = "" if example is None else f" sent {_size(example['bytes'])} to {where},"
     if term == "new-destination":
         return f"{how}{sent} a destination never seen in the cluster"
+    if term == "new-for-unit":
+        return f"{how}{sent} a destination it had not used before (known elsewhere in the cluster)"
     if term == "egress-volume":
         return f"{how} sent {_size(value)} out of the VPC, more than on normal days (most to {where})"
     if term == "rejected":

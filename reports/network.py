@@ -61,6 +61,8 @@ def finding_html(result, identity: str) -> str:
             else f"node {r['node']} (SNAT, one of {len(r['candidates'])} pods)"
         )
         flags = ["first seen in the cluster"] if r["new_in_cluster"] else []
+        if r.get("new_for_unit"):
+            flags.append("first seen for the workload (known in the cluster)")
         if r.get("named"):
             flags.append(f"named by the audit log today: {r['named']}")
         flag = "; ".join(flags)

@@ -114,3 +114,49 @@ def test_an_alerting_identity_days_destination_stays_new_until_the_finding_is_ac
     accepted.bind(bundle, state)
     rows = accepted(None, date(2026, 3, 23)).details["rows"]
     assert not rows[rows["remote"] == "203.0.113.9"]["new_in_cluster"].any()
+
+
+def test_a_destination_new_for_a_workload_but_known_in_the_cluster_is_weaker_news_of_its_own(tmp_path):
+    # bob's pod team-a/api-0 (10.0.1.60) calls 198.51.100.99:443 every day; alice's web-0
+    # (10.0.1.50) calls only 192.0.2.10:443, both without SNAT (pkt-srcaddr is the pod). On the
+    # 22nd web-0 calls 198.51.100.99:443 as well: not new for the cluster, new for web-0, which
+    # is its own term (calibrated on the unit-days of units with a past), not "never seen".
+    from tests.flows.narrated import NODE, event
+
+    events, _ = _normal_days()
+    d = -timedelta(days=2)
+    events += [
+        event(at(8, 1) + d, "bob", "create", "pods", "team-a", "api-0", body={"kind": "Pod", "spec": {}}),
+        event(
+            at(8, 1, 5) + d,
+            f"system:node:{NODE}",
+            "patch",
+            "pods",
+            "team-a",
+            "api-0",
+            "status",
+            body={"status": {"podIP": "10.0.1.60", "hostIP": "10.0.1.5"}},
+        ),
+    ]
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    def call(pod_ip: str, remote: str, n: int, nbytes: int = 20_000) -> str:
+        return flow(pod_ip, remote, pod_ip, remote, 443, nbytes, at(9, 15) - timedelta(days=n))
+
+    lines = [call("10.0.1.60", "198.51.100.99", n) for n in (2, 1, 0)]
+    lines += [call("10.0.1.50", "192.0.2.10", n) for n in (2, 1)]
+    # on the 22nd web-0 splits its usual 20 kB between the two: its volume is as usual
+    lines += [call("10.0.1.50", "192.0.2.10", 0, 10_000), call("10.0.1.50", "198.51.100.99", 0, 10_000)]
+    found = NetworkEvidence([_write(tmp_path, "pods.log", lines)], [str(audit)])(None, date(2026, 3, 22))
+    assert _terms(found) == {("alice", "network:new-for-unit")}
+    day = found.contributions.index[0][1]
+    assert found.reasons[("alice", day, "network:new-for-unit")] == (
+        "pod team-a/web-0 created by alice sent 10 kB to 198.51.100.99:443, "
+        "a destination it had not used before (known elsewhere in the cluster)"
+    )
+    rows = found.details["rows"]
+    assert rows[rows["remote"] == "198.51.100.99"].set_index("pod")["new_for_unit"].to_dict() == {
+        "api-0": False,
+        "web-0": True,
+    }
