@@ -97,7 +97,7 @@ def unit_days(
     examples: dict = {}
     for term, (rows, _) in parts.items():
         for (unit, day), group in rows.groupby(by):
-            examples[(unit, day, term)] = group.sort_values("bytes").iloc[-1]
+            examples[(unit, day, term)] = group.sort_values("bytes", kind="stable").iloc[-1]
     seen: set = set() if known is None else set(known)
     mine: dict[str, set] = {u: set(v) for u, v in (used or {}).items()}
     past = known is not None
@@ -109,14 +109,14 @@ def unit_days(
             fresh = group[[p not in seen for p in pairs]]
             new_counts[(unit, day)] = len(fresh) if past else np.nan  # the first day has no past
             if past and len(fresh):
-                examples[(unit, day, "new-destination")] = fresh.sort_values("bytes").iloc[-1]
+                examples[(unit, day, "new-destination")] = fresh.sort_values("bytes", kind="stable").iloc[-1]
             # new for a unit that has a past, though known elsewhere in the cluster
             before = mine.get(str(unit))
             if before is not None:
                 elsewhere = group[[p in seen and p not in before for p in pairs]]
                 unit_counts[(unit, day)] = len(elsewhere)
                 if len(elsewhere):
-                    examples[(unit, day, "new-for-unit")] = elsewhere.sort_values("bytes").iloc[-1]
+                    examples[(unit, day, "new-for-unit")] = elsewhere.sort_values("bytes", kind="stable").iloc[-1]
         for unit, group in rows.groupby("unit"):
             mine.setdefault(str(unit), set()).update(zip(group["remote"], group["port"], strict=True))
         seen |= set(zip(rows["remote"], rows["port"], strict=True))

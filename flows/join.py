@@ -76,7 +76,7 @@ attributed AS (
              ELSE ns.direction END AS direction,
         coalesce(ps.lid, pd.lid) AS lid, ns.node AS via_node, np.candidates
     FROM f LEFT JOIN pod_src ps USING (fid) LEFT JOIN pod_dst pd USING (fid)
-    LEFT JOIN (SELECT DISTINCT ON (fid) * FROM node_side) ns USING (fid)
+    LEFT JOIN (SELECT DISTINCT ON (fid) * FROM node_side ORDER BY fid, node) ns USING (fid)
     LEFT JOIN node_pods np USING (fid)
 )
 SELECT date_trunc('day', a.start AT TIME ZONE 'UTC') AS day, a.attribution, a.direction,
@@ -89,6 +89,8 @@ SELECT date_trunc('day', a.start AT TIME ZONE 'UTC') AS day, a.attribution, a.di
        min(a.start) AS first, max(a."end") AS last
 FROM attributed a LEFT JOIN l USING (lid)
 GROUP BY ALL
+-- one order whatever the threads did: the evidence picks examples among equals by it
+ORDER BY day, attribution, direction, namespace, pod, node, remote, port, protocol, action, first
 """
 
 
