@@ -26,21 +26,21 @@ STOLEN_FROM = "198.51.100.23"
 POD = "team-b/log-rotate-2912-x7k2p"
 
 
-def _events() -> list[dict]:
+def _events(caller: str = "ci:deployer") -> list[dict]:
     events = cluster_events()
     cronjob = events[0]
     container = {"name": "rotate", "image": "busybox", "env": [{"name": "POOL", "value": "203.0.113.9:3333"}]}
     template = {"spec": {"containers": [container]}}
     cronjob["requestObject"] = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": template}}}}
-    stolen = event(at(9, 30), "ci:deployer", "list", "secrets", "team-b")
+    stolen = event(at(9, 30), caller, "list", "secrets", "team-b")
     stolen["sourceIPs"] = [STOLEN_FROM]
     return [*events, stolen]
 
 
-def _source(tmp_path) -> NetworkEvidence:
+def _source(tmp_path, caller: str = "ci:deployer") -> NetworkEvidence:
     before_events, before_flows = _normal_days()
     audit = tmp_path / "audit.jsonl"
-    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + _events()))
+    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + _events(caller)))
     incoming = flow(STOLEN_FROM, "10.0.1.77", STOLEN_FROM, "10.0.1.77", 22, 3_000, at(10, 20))
     flows = tmp_path / "flows.log"
     flows.write_text(V5 + "\n" + "\n".join([*before_flows, *cluster_flows(), incoming]) + "\n")
@@ -89,3 +89,11 @@ def test_a_normal_days_callers_name_nothing_the_pods_talk_to(tmp_path):
     found = _source(tmp_path)(None, date(2026, 3, 22) - timedelta(days=1))
     # the normal days' traffic is the node's, to 192.0.2.10, which nobody named
     assert found.contributions.empty
+
+
+def test_what_named_an_address_is_escaped_in_the_report(tmp_path):
+    # The caller's username is the attacker's to choose; the report's flag repeats it inert.
+    found = _source(tmp_path, caller="<img src=x onerror=alert(1)>")(None, date(2026, 3, 22))
+    page = network.finding_html(SimpleNamespace(evidence={"network": found}), "ci:deployer")
+    assert "API requests by &lt;img src=x onerror=alert(1)&gt; came from it" in page
+    assert "<img" not in page
