@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -198,8 +199,6 @@ def _run_local(chains, options: Options, on_progress, total: int):
 def _run_dask(client, chains, options: Options, on_progress, total: int, retries: int):
     import uuid
 
-    from distributed import KilledWorker, as_completed
-
     futures = {}
     finals = []
     run = uuid.uuid4().hex[:8]  # task names are unique to this run, readable on the dashboard
@@ -213,19 +212,38 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
             keys = client.submit(day_keys, partition, options, retries=retries, key=f"keys-{key}")
             state = client.submit(advance, state, keys, retries=retries, key=f"state-{key}")
         finals.append(state)
-    results: dict[Partition, DayFeatures] = {}
-    try:
-        for done, future in enumerate(as_completed(futures), start=1):
-            partition = futures[future]
-            try:
-                results[partition] = future.result()
-            except (KaadError, KilledWorker):
-                raise
-            except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
-                raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-            if on_progress is not None:
-                on_progress(done, total, partition)
+    with one_line_failures():
+        results = gather_partitions(futures, on_progress, total)
         return results, client.gather(finals)
+
+
+def gather_partitions(futures: dict, on_progress: Progress | None, total: int) -> dict:
+    """Each future's result by its partition, as they finish; a task's exception is re-raised
+    as a one-line :class:`errors.KaadError` naming the partition (a worker death as well,
+    when called inside :func:`one_line_failures`)."""
+    from distributed import KilledWorker, as_completed
+
+    results = {}
+    for done, future in enumerate(as_completed(futures), start=1):
+        partition = futures[future]
+        try:
+            results[partition] = future.result()
+        except (KaadError, KilledWorker):
+            raise
+        except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
+            raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        if on_progress is not None:
+            on_progress(done, total, partition)
+    return results
+
+
+@contextmanager
+def one_line_failures() -> Iterator[None]:
+    """Turn the scheduler's KilledWorker (every try of a task lost its worker) into one line."""
+    from distributed import KilledWorker
+
+    try:
+        yield
     except KilledWorker as exc:
         raise KaadError(
             f"partition {_partition_of(str(exc.task))}: the workers running it died every time it was "
