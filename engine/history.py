@@ -117,6 +117,13 @@ class LakeHistory:
     partitions: list[Partition] = field(default_factory=list)
     #: Per partition (in partition order): its windows, as the engine returned them.
     per_partition: list[pd.DataFrame] = field(default_factory=list)
+    #: How the partitions were read (identities named, time range).
+    options: Options = field(default_factory=Options)
+
+    def events(self) -> Iterator[pa.Table]:
+        """The events featurised, a partition at a time, as the tasks read them (in this process)."""
+        for partition in self.partitions:
+            yield from _events(partition, self.options)[0]
 
     def stats(self) -> IngestStats:
         """What was read, as training reports it (a lake holds no rejects: ingest took them)."""
@@ -167,7 +174,7 @@ def featurise_lake(
         encoder = advance(encoder, _all_keys(state))
     windows = _combine([w for w in parts if len(w)])
     n_events = sum(results[p].n_events for p in order)
-    return LakeHistory(windows, encoder, profiles, n_events, in_range, order, parts)
+    return LakeHistory(windows, encoder, profiles, n_events, in_range, order, parts, options)
 
 
 def _all_keys(state: FirstSeenEncoder) -> pd.DataFrame:
