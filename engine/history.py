@@ -30,8 +30,9 @@ import pyarrow.compute as pc
 
 from engine.lake import Partition, read_partition
 from errors import KaadError
+from events.schema import EVENT_SCHEMA
 from events.time_range import RangeCounts, in_time_range
-from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, novelty_input, prepare_events
+from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, prepare_events
 from features.first_seen import FirstSeenEncoder, NoveltyLog
 from features.profiles import ProfileBuilder
 from pipelines.ingest import IngestStats
@@ -59,8 +60,10 @@ class DayFeatures:
     in_range: RangeCounts
 
 
-def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], RangeCounts]:
-    table = read_partition(partition)
+def _events(
+    partition: Partition, options: Options, columns: list[str] | None = None
+) -> tuple[list[pa.Table], RangeCounts]:
+    table = read_partition(partition, columns)
     if options.qualify:
         named = pc.binary_join_element_wise(table["identity"], pa.scalar(partition.cluster), "@")
         table = table.set_column(table.column_names.index("identity"), "identity", named)
@@ -69,18 +72,53 @@ def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], Ran
     return kept, counts
 
 
+#: The event columns a day's first-seen keys are made of (prepare_events derives the encoder's
+#: columns from them), and the timestamp that --since/--until look at.
+KEY_COLUMNS = [
+    "timestamp",
+    "identity",
+    "source_ip",
+    "user_agent",
+    "principal_session",
+    "principal_arn",
+    "verb",
+    "target_resource",
+    "target_subresource",
+    "target_namespace",
+    "pod_images",
+]
+
+
 def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
-    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog."""
-    tables, _ = _events(partition, options)
+    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog.
+
+    The set of keys does not depend on when in the day a value came, so only the distinct
+    rows of :data:`KEY_COLUMNS` (bar the timestamp) are read and prepared: a controller's
+    thousands of identical calls are one row.
+    """
+    tables, _ = _events(partition, options, KEY_COLUMNS)
     if not tables:
         return NoveltyLog().frame()[["column", "key"]]
+    import duckdb
+
     from events.schema import to_pandas
 
-    prepared = prepare_events(to_pandas(pa.concat_tables(tables)), options.window)
-    log = NoveltyLog()
-    # Against an empty state every value is new in its first window: the log holds them all.
-    new_encoder().log_novelty(log).transform(novelty_input(prepared, new_encoder()).rows)
-    return log.frame()[["column", "key"]].drop_duplicates(ignore_index=True)
+    con = duckdb.connect(config={"threads": 1})  # one task, one core: the workers are the parallelism
+    try:
+        con.register("day", pa.concat_tables(tables).drop_columns(["timestamp"]))
+        distinct = con.sql("SELECT DISTINCT * FROM day").to_arrow_table()
+    finally:
+        con.close()
+    events = pa.table(
+        {
+            f.name: distinct[f.name].cast(f.type)
+            if f.name in distinct.column_names
+            else pa.nulls(len(distinct), f.type)
+            for f in EVENT_SCHEMA
+        }
+    )
+    encoder = new_encoder().partial_fit(prepare_events(to_pandas(events), options.window))
+    return _all_keys(encoder).astype({"column": np.int64, "key": np.uint64})
 
 
 def advance(state: FirstSeenEncoder, keys: pd.DataFrame) -> FirstSeenEncoder:
