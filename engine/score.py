@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from engine.history import Options, _all_keys, _events, gather_partitions, one_line_failures
 from engine.lake import Partition, is_lake_input, lake_partitions
-from engine.train import EngineConfig
+from engine.train import SEVERAL_CLUSTERS, EngineConfig
 from errors import KaadError
 from events.schema import EVENT_SCHEMA
 from features.featurise import _combine
@@ -167,6 +167,11 @@ class LakeScoring:
 
     def featuriser(self) -> DayFeaturiser:
         return self._featurise
+
+    def check_evidence(self, evidence) -> None:
+        """Refuse outside evidence (rules, flow logs) where its identities and the lake's differ."""
+        if evidence and self.lake.qualify:
+            raise KaadError(SEVERAL_CLUSTERS.format(what="--rules or --flow-logs"))
 
     def _featurise(self, batches: Iterable, window: str, spill_dir: Path, encoder) -> DayWindows:
         options = Options(window=window, qualify=self.lake.qualify)

@@ -524,6 +524,7 @@ def score_day(
             ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
             result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, stats=ingestor.stats, **options)
         else:
+            lake.check_evidence(evidence)
             result = score_batches(
                 [], bundle, day=lake.lake.day, stats=lake.stats, featuriser=lake.featuriser(), **options
             )

@@ -198,11 +198,9 @@ def train(
         stats = ingestor.stats
     else:
         if config.rules:  # the rules run here, over the lake's events read once more
-            from rules.learn import RuleSpill
+            from engine.train import lake_rule_spill
 
-            spill = RuleSpill(config.rules)
-            for _ in spill.tee(lake.events()):
-                pass
+            spill = lake_rule_spill(lake, config.rules)
         windows, encoder, profiles = lake.windows, lake.encoder, lake.profiles
         in_range, stats = lake.in_range, lake.stats()
     if windows.empty:

@@ -22,6 +22,7 @@ from cli import app
 from engine.lake import lake_partitions
 from engine.score import StateTable
 from engine.train import EngineConfig
+from errors import KaadError
 from models.day_state import DayState
 from models.detector import DetectorParams
 from models.persistence import save_bundle
@@ -172,3 +173,46 @@ def test_the_same_windows_score_the_same_bit_for_bit(on_local, bundle):
     windows = on_local[0].windows[bundle.feature_names]
     first = anomaly_scores(bundle.detector, windows)
     assert all(anomaly_scores(bundle.detector, windows).equals(first) for _ in range(5))
+
+
+def test_kaads_rules_run_beside_the_model_on_a_lake_day(lake, tmp_path):
+    """--rules with a lake of one cluster: the rules read the day's events as the tasks read
+    them, and their evidence joins the model's ranking. The day is prod's third, with one
+    anonymous request answered."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from events.schema import EVENT_SCHEMA
+    from rules.evidence import rule_evidence
+
+    day_lake = tmp_path / "lake"
+    for part in lake.glob(f"cluster=prod/date={DAY}"):
+        shutil.copytree(part, day_lake / part.relative_to(lake))
+    anonymous = {
+        "audit_id": "anon-1",
+        "timestamp": datetime(2026, 3, 4, 12, tzinfo=UTC),
+        "identity": "system:anonymous",
+        "verb": "list",
+        "target_resource": "secrets",
+        "request_uri": "/api/v1/secrets",
+        "auth_decision": "allow",
+        "response_code": 200,
+        "source_ip": "203.0.113.7",
+    }
+    row = {f.name: pa.array([anonymous.get(f.name)], f.type) for f in EVENT_SCHEMA}
+    pq.write_table(pa.table(row, schema=EVENT_SCHEMA), day_lake / f"cluster=prod/date={DAY}/part-zz.parquet")
+    bundle = _trained([str(lake / "cluster=prod")])
+    result, _ = _scored([str(day_lake)], bundle, evidence=(rule_evidence(("kaad",), bundle),))
+    named = set(result.evidence["rule"].contributions.index.get_level_values("identity"))
+    assert named == {"system:anonymous"}
+    top = result.identities.set_index("identity").loc["system:anonymous"]
+    assert "Anonymous Request Allowed" in top["reasons"]
+
+
+def test_rules_with_a_lake_of_several_clusters_are_refused_in_one_line(lake, bundle):
+    from rules.evidence import rule_evidence
+
+    with pytest.raises(KaadError, match=r"--rules or --flow-logs with a lake of several clusters is not supported"):
+        _scored([str(lake)], bundle, evidence=(rule_evidence(("kaad",), bundle),))
