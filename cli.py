@@ -569,7 +569,8 @@ def score_cmd(
     day: Annotated[
         str | None,
         typer.Option(
-            help="UTC day to score, YYYY-MM-DD (default: the inputs' main day), or 'all': every day, oldest first."
+            help="UTC day to score, YYYY-MM-DD (default: the inputs' main day; a lake's last day), "
+            "or 'all': every day, oldest first."
         ),
     ] = None,
     top: Annotated[
@@ -644,6 +645,8 @@ def score_cmd(
         str | None,
         typer.Option(help="Flow log format ('${version} ${srcaddr} ...') for lines without a header line."),
     ] = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score a day of audit logs: rank identities' windows by anomaly and explain every alerting one.
 
@@ -653,11 +656,16 @@ def score_cmd(
     """
     from datetime import date as date_type
 
+    from engine.train import EngineConfig
     from pipelines.daily import ScoreJob, run_score_days, run_score_job
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     every_day = day == "all"
     try:
+        if every_day and engine != "local":
+            raise KaadError(
+                f"--day all reads its inputs in this process: score a lake day by day with --engine {engine}"
+            )
         the_day = None if day is None or every_day else date_type.fromisoformat(day)
         job = ScoreJob(
             inputs=inputs,
@@ -682,6 +690,7 @@ def score_cmd(
             force_day=force_day,
             rules=tuple(rules or ()),
             evidence=_network_evidence(flow_logs, flow_format, inputs, region, profile),
+            engine=EngineConfig(engine, scheduler),
         )
         if every_day:
             done, days = None, run_score_days(job)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,8 +30,9 @@ import pyarrow.compute as pc
 
 from engine.lake import Partition, read_partition
 from errors import KaadError
+from events.schema import EVENT_SCHEMA
 from events.time_range import RangeCounts, in_time_range
-from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, novelty_input, prepare_events
+from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, prepare_events
 from features.first_seen import FirstSeenEncoder, NoveltyLog
 from features.profiles import ProfileBuilder
 from pipelines.ingest import IngestStats
@@ -58,8 +60,10 @@ class DayFeatures:
     in_range: RangeCounts
 
 
-def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], RangeCounts]:
-    table = read_partition(partition)
+def _events(
+    partition: Partition, options: Options, columns: list[str] | None = None
+) -> tuple[list[pa.Table], RangeCounts]:
+    table = read_partition(partition, columns)
     if options.qualify:
         named = pc.binary_join_element_wise(table["identity"], pa.scalar(partition.cluster), "@")
         table = table.set_column(table.column_names.index("identity"), "identity", named)
@@ -68,18 +72,53 @@ def _events(partition: Partition, options: Options) -> tuple[list[pa.Table], Ran
     return kept, counts
 
 
+#: The event columns a day's first-seen keys are made of (prepare_events derives the encoder's
+#: columns from them), and the timestamp that --since/--until look at.
+KEY_COLUMNS = [
+    "timestamp",
+    "identity",
+    "source_ip",
+    "user_agent",
+    "principal_session",
+    "principal_arn",
+    "verb",
+    "target_resource",
+    "target_subresource",
+    "target_namespace",
+    "pod_images",
+]
+
+
 def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
-    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog."""
-    tables, _ = _events(partition, options)
+    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog.
+
+    The set of keys does not depend on when in the day a value came, so only the distinct
+    rows of :data:`KEY_COLUMNS` (bar the timestamp) are read and prepared: a controller's
+    thousands of identical calls are one row.
+    """
+    tables, _ = _events(partition, options, KEY_COLUMNS)
     if not tables:
         return NoveltyLog().frame()[["column", "key"]]
+    import duckdb
+
     from events.schema import to_pandas
 
-    prepared = prepare_events(to_pandas(pa.concat_tables(tables)), options.window)
-    log = NoveltyLog()
-    # Against an empty state every value is new in its first window: the log holds them all.
-    new_encoder().log_novelty(log).transform(novelty_input(prepared, new_encoder()).rows)
-    return log.frame()[["column", "key"]].drop_duplicates(ignore_index=True)
+    con = duckdb.connect(config={"threads": 1})  # one task, one core: the workers are the parallelism
+    try:
+        con.register("day", pa.concat_tables(tables).drop_columns(["timestamp"]))
+        distinct = con.sql("SELECT DISTINCT * FROM day").to_arrow_table()
+    finally:
+        con.close()
+    events = pa.table(
+        {
+            f.name: distinct[f.name].cast(f.type)
+            if f.name in distinct.column_names
+            else pa.nulls(len(distinct), f.type)
+            for f in EVENT_SCHEMA
+        }
+    )
+    encoder = new_encoder().partial_fit(prepare_events(to_pandas(events), options.window))
+    return _all_keys(encoder).astype({"column": np.int64, "key": np.uint64})
 
 
 def advance(state: FirstSeenEncoder, keys: pd.DataFrame) -> FirstSeenEncoder:
@@ -116,6 +155,13 @@ class LakeHistory:
     partitions: list[Partition] = field(default_factory=list)
     #: Per partition (in partition order): its windows, as the engine returned them.
     per_partition: list[pd.DataFrame] = field(default_factory=list)
+    #: How the partitions were read (identities named, time range).
+    options: Options = field(default_factory=Options)
+
+    def events(self) -> Iterator[pa.Table]:
+        """The events featurised, a partition at a time, as the tasks read them (in this process)."""
+        for partition in self.partitions:
+            yield from _events(partition, self.options)[0]
 
     def stats(self) -> IngestStats:
         """What was read, as training reports it (a lake holds no rejects: ingest took them)."""
@@ -166,7 +212,7 @@ def featurise_lake(
         encoder = advance(encoder, _all_keys(state))
     windows = _combine([w for w in parts if len(w)])
     n_events = sum(results[p].n_events for p in order)
-    return LakeHistory(windows, encoder, profiles, n_events, in_range, order, parts)
+    return LakeHistory(windows, encoder, profiles, n_events, in_range, order, parts, options)
 
 
 def _all_keys(state: FirstSeenEncoder) -> pd.DataFrame:
@@ -198,8 +244,6 @@ def _run_local(chains, options: Options, on_progress, total: int):
 def _run_dask(client, chains, options: Options, on_progress, total: int, retries: int):
     import uuid
 
-    from distributed import KilledWorker, as_completed
-
     futures = {}
     finals = []
     run = uuid.uuid4().hex[:8]  # task names are unique to this run, readable on the dashboard
@@ -213,19 +257,38 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
             keys = client.submit(day_keys, partition, options, retries=retries, key=f"keys-{key}")
             state = client.submit(advance, state, keys, retries=retries, key=f"state-{key}")
         finals.append(state)
-    results: dict[Partition, DayFeatures] = {}
-    try:
-        for done, future in enumerate(as_completed(futures), start=1):
-            partition = futures[future]
-            try:
-                results[partition] = future.result()
-            except (KaadError, KilledWorker):
-                raise
-            except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
-                raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-            if on_progress is not None:
-                on_progress(done, total, partition)
+    with one_line_failures():
+        results = gather_partitions(futures, on_progress, total)
         return results, client.gather(finals)
+
+
+def gather_partitions(futures: dict, on_progress: Progress | None, total: int) -> dict:
+    """Each future's result by its partition, as they finish; a task's exception is re-raised
+    as a one-line :class:`errors.KaadError` naming the partition (a worker death as well,
+    when called inside :func:`one_line_failures`)."""
+    from distributed import KilledWorker, as_completed
+
+    results = {}
+    for done, future in enumerate(as_completed(futures), start=1):
+        partition = futures[future]
+        try:
+            results[partition] = future.result()
+        except (KaadError, KilledWorker):
+            raise
+        except Exception as exc:  # noqa: BLE001  (anything a task raised, re-raised here: name its partition)
+            raise KaadError(f"partition {partition}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        if on_progress is not None:
+            on_progress(done, total, partition)
+    return results
+
+
+@contextmanager
+def one_line_failures() -> Iterator[None]:
+    """Turn the scheduler's KilledWorker (every try of a task lost its worker) into one line."""
+    from distributed import KilledWorker
+
+    try:
+        yield
     except KilledWorker as exc:
         raise KaadError(
             f"partition {_partition_of(str(exc.task))}: the workers running it died every time it was "

@@ -97,15 +97,16 @@ def lake_partitions(roots: list[str]) -> list[Partition]:
     ]
 
 
-def read_partition(partition: Partition) -> pa.Table:
-    """The partition's events in :data:`events.schema.EVENT_SCHEMA`."""
+def read_partition(partition: Partition, columns: list[str] | None = None) -> pa.Table:
+    """The partition's events in :data:`events.schema.EVENT_SCHEMA` (only ``columns``, if given)."""
+    schema = EVENT_SCHEMA if columns is None else pa.schema([EVENT_SCHEMA.field(c) for c in columns])
     tables = []
     for name in partition.files:
         if name.startswith("s3://"):
             bucket, _, key = name.removeprefix("s3://").partition("/")
             body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-            table = pq.read_table(io.BytesIO(body))
+            table = pq.read_table(io.BytesIO(body), columns=schema.names)
         else:
-            table = pq.read_table(name)
-        tables.append(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
-    return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
+            table = pq.read_table(name, columns=schema.names)
+        tables.append(table.select(schema.names).cast(schema))
+    return pa.concat_tables(tables) if tables else schema.empty_table()

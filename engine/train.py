@@ -59,3 +59,23 @@ def lake_history(inputs: list[str], config, engine: EngineConfig) -> LakeHistory
 
     with dask_client(engine.scheduler, workers=engine.workers) if engine.name == "dask" else nullcontext() as client:
         return featurise_lake(partitions, options, client=client)
+
+
+#: Why --rules and --flow-logs need a lake of one cluster (one line, for both commands).
+SEVERAL_CLUSTERS = (
+    "{what} with a lake of several clusters is not supported yet: rules and flow logs name identities as the "
+    "cluster does (system:anonymous), the lake's features as IDENTITY@CLUSTER; train and score one cluster "
+    "(DIR/cluster=NAME)"
+)
+
+
+def lake_rule_spill(lake: LakeHistory, rules: tuple[str, ...]):
+    """A :class:`rules.learn.RuleSpill` that has read the lake's events (in this process)."""
+    if lake.options.qualify:
+        raise KaadError(SEVERAL_CLUSTERS.format(what="--rules"))
+    from rules.learn import RuleSpill  # pySigma is imported only when rules are asked for
+
+    spill = RuleSpill(rules)
+    for _ in spill.tee(lake.events()):
+        pass
+    return spill

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
@@ -52,9 +51,10 @@ def anomaly_scores(detector: Pipeline, windows: pd.DataFrame) -> pd.Series:
     scikit-learn's ``score_samples`` is higher for *normal* points; this is the one place in
     kaad where that sign is flipped.
     """
-    # score_samples is single-threaded; threads over tree chunks give ~1.9x on two cores.
-    with joblib.parallel_config(backend="threading", n_jobs=2):
-        raw = detector.score_samples(windows)
+    # One thread (n_jobs=1): sklearn's threads add each tree's depths under a lock in the order
+    # they finish, so the last bits of a score, and the calibrated ranks they tip, changed from
+    # one run to the next (1.9x faster on two cores, but the same day scored differently).
+    raw = detector.score_samples(windows)
     return pd.Series(-raw, index=windows.index, name="anomaly_score")
 
 

@@ -60,6 +60,8 @@ class ScoreJob:
     rules: tuple[str, ...] = ()
     #: Evidence sources (:mod:`models.evidence`) added to the ranking, e.g. network flows.
     evidence: tuple = ()
+    #: Where a lake's day is featurised (``--engine``, ``--scheduler``; engine/score.py); None: local.
+    engine: object = None
 
     def state_root(self) -> Path:
         """The day states' folder: ``state_dir``, else ``state`` in the report folder given, else out/state.
@@ -164,6 +166,7 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
         trusted_proxies=job.trusted_proxies,
         state=state,
         evidence=(*evidence, *job.evidence),
+        engine=job.engine,
     )
     for source in job.evidence:  # ... and carries it forward on the state
         if hasattr(source, "learn"):

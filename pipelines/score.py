@@ -129,23 +129,30 @@ _Seen = dict[Hashable, tuple[list[str], list[str]]]
 
 
 @dataclass
-class _DayFeatures:
+class DayWindows:
+    """A day featurised for scoring: its windows, their values for the allowlist, and its events."""
+
     windows: pd.DataFrame
     values: _Seen  # for the allowlist
     spill: Path | None  # the day's events as read (event table schema), for explanations
 
 
-def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path, encoder) -> _DayFeatures:
+#: How a day's events become a :class:`DayWindows`: (batches, window, spill_dir, encoder).
+DayFeaturiser = Callable[[Iterable, str, Path, object], DayWindows]
+
+
+def featurise_day(batches: Iterable, window: str, spill_dir: Path | None, encoder) -> DayWindows:
     """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
 
-    The events themselves go to a temporary Parquet file as they came (no conversion), so the
-    explained identities' calls can be read back later without holding the day in memory.
+    The events themselves go to a temporary Parquet file in ``spill_dir`` as they came (no
+    conversion; none without ``spill_dir``), so the explained identities' calls can be read
+    back later without holding the day in memory.
     """
     encoder = copy.deepcopy(encoder)  # learns the day as it goes; the bundle (or state) stays as it was
     accumulator = WindowAccumulator()
     values: _Seen = {}
-    writer, path = None, spill_dir / "events.parquet"
-    for done, open_from, raw in window_chunks(batches, bundle.window):
+    writer, path = None, None if spill_dir is None else spill_dir / "events.parquet"
+    for done, open_from, raw in window_chunks(batches, window):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         accumulator.add(marked, open_from)
@@ -158,6 +165,8 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path, enco
                 values[key][0],
                 sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}),
             )
+        if path is None:
+            continue
         table = (
             raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
         )
@@ -166,7 +175,7 @@ def _featurise_day(batches: Iterable, bundle: ModelBundle, spill_dir: Path, enco
         writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
     if writer is not None:
         writer.close()
-    return _DayFeatures(accumulator.windows(), values, path if writer is not None else None)
+    return DayWindows(accumulator.windows(), values, path if writer is not None else None)
 
 
 def _explained_events(path: Path | None, identities: list[str], bundle: ModelBundle, encoder) -> pd.DataFrame:
@@ -267,6 +276,7 @@ def score_batches(
     stats: IngestStats | None = None,
     state=None,
     evidence: Sequence[EvidenceSource] = (),
+    featuriser: DayFeaturiser | None = None,
 ) -> ScoreResult:
     """Score a stream of event batches (time-ordered) against ``bundle``; rank identity-days.
 
@@ -282,7 +292,8 @@ def score_batches(
     events are read back. Without ``day``, the day holding most requests is scored. Either
     way the events of other days are counted (``n_other_days``), not scored. Each ``evidence``
     source (:mod:`models.evidence`) reads the spilled events; its nats add to the identity-days
-    it names, as reasons of their own.
+    it names, as reasons of their own. ``featuriser`` turns the batches into the day's windows
+    (default :func:`featurise_day`; the lake engines featurise partitions instead, engine/score.py).
     """
     encoder = bundle.encoder if state is None else state.encoder
     rarity = bundle.rarity if state is None else state.rarity
@@ -292,7 +303,7 @@ def score_batches(
             state.check_day(day)
         batches = one_day(batches, day, in_day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
-        feats = _featurise_day(batches, bundle, Path(tmp), encoder)
+        feats = (featuriser or featurise_day)(batches, bundle.window, Path(tmp), encoder)
         windows = feats.windows
         bundle.check_schema(windows)
         if day is None and state is not None and (main := _main_day(windows)) is not None:
@@ -491,23 +502,32 @@ def score_day(
     trusted_proxies: tuple | None = None,
     state=None,
     evidence: Sequence[EvidenceSource] = (),
+    engine=None,
 ) -> ScoreResult:
     """Read a day of audit logs (anything ingest reads, remote sources with ``aws``) and score it,
     streaming: memory does not grow with the size of the day. ``trusted_proxies`` as in
-    :func:`pipelines.ingest.ingest`; ``state`` as in :func:`score_batches`."""
-    ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
-    result = score_batches(
-        ingestor.iter_batches(inputs),
-        bundle,
-        day=day,
-        top=top,
-        threshold_percentile=threshold_percentile,
-        alert_percentile=alert_percentile,
-        allowlist=allowlist,
-        stats=ingestor.stats,
-        state=state,
-        evidence=evidence,
-    )
+    :func:`pipelines.ingest.ingest`; ``state`` as in :func:`score_batches`. A lake (``kaad
+    ingest --out DIR``, on disk or s3://) is scored a (cluster, day) partition a task, on
+    ``engine`` (an :class:`engine.train.EngineConfig`; default local), its last day by default."""
+    from engine.score import lake_scoring
+
+    options = {
+        "top": top,
+        "threshold_percentile": threshold_percentile,
+        "alert_percentile": alert_percentile,
+        "allowlist": allowlist,
+        "state": state,
+        "evidence": evidence,
+    }
+    with lake_scoring(inputs, day, engine) as lake:
+        if lake is None:
+            ingestor = Ingestor(on_progress=on_progress, aws=aws, trusted_proxies=trusted_proxies)
+            result = score_batches(ingestor.iter_batches(inputs), bundle, day=day, stats=ingestor.stats, **options)
+        else:
+            lake.check_evidence(evidence)
+            result = score_batches(
+                [], bundle, day=lake.lake.day, stats=lake.stats, featuriser=lake.featuriser(), **options
+            )
     if result.stats.n_events == 0:
         raise KaadError("no events to score in the given inputs")
     if result.windows.empty:

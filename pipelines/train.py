@@ -197,8 +197,10 @@ def train(
         windows, encoder = featurise_history(batches, freq=config.window, observe=profiles.observe)
         stats = ingestor.stats
     else:
-        if config.rules:
-            raise KaadError("--rules is not supported with a lake input yet: train on the audit log files")
+        if config.rules:  # the rules run here, over the lake's events read once more
+            from engine.train import lake_rule_spill
+
+            spill = lake_rule_spill(lake, config.rules)
         windows, encoder, profiles = lake.windows, lake.encoder, lake.profiles
         in_range, stats = lake.in_range, lake.stats()
     if windows.empty:

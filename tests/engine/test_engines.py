@@ -155,3 +155,18 @@ def test_the_dask_engine_refuses_inputs_that_are_not_a_lake(tmp_path):
     result = CliRunner().invoke(app, ["train", str(log), "--engine", "dask", "--no-track"])
     assert result.exit_code != 0
     assert "--engine dask reads a lake" in result.output
+
+
+def test_a_days_keys_are_the_keys_featurising_the_day_teaches(lake):
+    """day_keys reads only the distinct rows of the columns keys are made of; the state it
+    adds is the one a whole pass over the day's events learns, key for key."""
+    from engine.history import day_keys
+    from engine.lake import read_partition
+    from features.featurise import featurise_history
+
+    for partition in lake_partitions([str(lake)]):
+        keys = day_keys(partition, Options())
+        _, taught = featurise_history([read_partition(partition)])
+        expected = _keys(taught)
+        got = [set(keys.loc[keys["column"] == c, "key"].tolist()) for c in range(len(expected))]
+        assert got == expected and sum(map(len, got)) > 100
