@@ -1,9 +1,16 @@
 """Identity-days: an identity's windows of one day, judged together.
 
 Hourly judgement misses the low-and-slow: nine windows that are each only somewhat unusual
-rank below one busy benign hour. Summing each window's evidence above a floor (Zaykin's
-truncated product of p-values, on a log scale) lets a pattern repeated through a day outrank
-it, while ordinary windows, however many, add nothing.
+rank below one busy benign hour. Two pieces of evidence, from disjoint windows, add up:
+
+- each window below a floor adds how far below it is (Zaykin's truncated product of
+  p-values, on a log scale), so that a few very unusual windows count however few;
+- the windows at or above the floor, which add nothing on their own, are counted: if more of
+  them sit low than a day of ordinary windows puts there (a binomial tail at the best level,
+  corrected for choosing it), that excess is evidence too. One denied call an hour through a
+  working day (p = 0.125 nine times) is a pattern no single hour shows.
+
+Ordinary windows, however many, add nothing: their p-values are spread as a day's should be.
 """
 
 from __future__ import annotations
@@ -15,9 +22,15 @@ import numpy as np
 import pandas as pd
 
 DAY_INDEX = ["identity", "day"]
-#: Window p-values at or above this add nothing; below it, a window adds log(floor / p). One
-#: normal window in twenty passes it, by construction of a calibrated p-value.
+#: Window p-values below this add log(floor / p) each; at or above it, a window adds only
+#: through the count of such windows (:func:`_repetition`). One normal window in twenty is
+#: below it, by construction of a calibrated p-value.
 FLOOR = 0.05
+#: Windows counted for repetition are below this: more unusual than the median ordinary window,
+#: i.e. unusual at all. Above it a window is as ordinary as most, and an identity's ordinary
+#: windows are alike hour after hour (the same routine, the same p-value): counted, they
+#: would look like a pattern when they are a habit.
+UNUSUAL_AT_ALL = 0.5
 UNATTRIBUTED = "unattributed"
 
 
@@ -77,11 +90,12 @@ def identity_days(
     starts = pd.DatetimeIndex(window_p.index.get_level_values("window_start"))
     day = starts.tz_convert("UTC").normalize() if starts.tz is not None else starts.normalize()
     evidence = -np.log(p)
-    contribution = np.maximum(0.0, evidence - (-math.log(floor)))
+    keys = [window_p.index.get_level_values("identity"), day]
+    group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(p) else np.zeros(0, dtype=np.int64)
+    contribution = np.maximum(0.0, evidence - (-math.log(floor))) + _repetition(p, group, floor)
     windows = pd.DataFrame(
         {"day": day, "p_value": p, "evidence": evidence, "contribution": contribution}, index=window_p.index
     )
-    keys = [window_p.index.get_level_values("identity"), day]
     grouped = windows.groupby(keys, sort=True)
     days = pd.DataFrame(
         {
@@ -99,6 +113,60 @@ def identity_days(
     if extra is not None and not extra.empty:
         days, contributions = _add_extra(days, contributions, extra)
     return IdentityDays(days.sort_values("anomaly_score", ascending=False, kind="stable"), windows, contributions)
+
+
+def _repetition(p: np.ndarray, group: np.ndarray, floor: float) -> np.ndarray:
+    """Each window's share of the evidence its identity-day's count of low windows gives.
+
+    Only windows at or above ``floor`` are counted (those below it have added their own
+    evidence), at levels below :data:`UNUSUAL_AT_ALL`. Among an identity-day's ``m`` windows
+    at or above the floor, the ``j`` lowest all sit at or below the ``j``-th lowest p-value
+    ``t``; a day of ordinary windows does that with chance ``P(Bin(m, t) >= j)`` at most (a
+    calibrated window is at or below ``t`` with chance ``t``, and with less given that it is
+    at or above the floor: the tail errs on the side of ordinary). The best ``j`` is chosen
+    after looking, among ``m``, so its tail is multiplied by ``m`` (Bonferroni). The result
+    is a p-value of the day's count and is judged as a window's: it adds ``log(floor / p)``
+    when below the floor, shared equally by the ``j`` windows counted, and nothing otherwise.
+    An identity-day of one window therefore never gains here.
+    """
+    out = np.zeros(len(p))
+    above = np.flatnonzero(p >= floor)
+    frame = pd.DataFrame({"group": group[above], "p": p[above]})
+    # Ties share the larger rank: nine windows at the same p are nine at or below it.
+    frame["j"] = frame.groupby("group")["p"].rank(method="max").to_numpy()
+    frame["m"] = frame.groupby("group")["p"].transform("size").to_numpy(dtype=np.float64)
+    low = frame["p"].to_numpy() < UNUSUAL_AT_ALL  # the candidate levels; all above the floor count in m
+    above, frame = above[low], frame[low].reset_index(drop=True)
+    if len(above) == 0:
+        return out
+    j, m = frame["j"].to_numpy(), frame["m"].to_numpy()
+    frame["log_p_count"] = _log_binomial_tail(j, m, frame["p"].to_numpy()) + np.log(m)
+    best = frame.groupby("group")["log_p_count"].transform("min").to_numpy()
+    level = frame["p"].where(frame["log_p_count"] == best).groupby(frame["group"]).transform("max").to_numpy()
+    counted = frame["p"].to_numpy() <= level
+    n_counted = pd.Series(counted).groupby(frame["group"].to_numpy()).transform("sum").to_numpy()
+    gain = np.maximum(0.0, math.log(floor) - best)
+    out[above] = np.where(counted, gain / np.maximum(n_counted, 1), 0.0)
+    return out
+
+
+def _log_binomial_tail(k: np.ndarray, n: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``log P(Bin(n, t) >= k)`` element-wise (``1 <= k <= n``, ``0 < t <= 1``)."""
+    top = int(n.max())
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top + 1)))])
+    i = np.arange(top + 1)[None, :]
+    n_, k_ = n[:, None].astype(int), k[:, None].astype(int)
+    with np.errstate(divide="ignore", invalid="ignore"):  # t = 1 (log 0 times 0), masked below
+        log_t, log_s = np.log(t)[:, None], np.log1p(-t)[:, None]
+        terms = (
+            log_factorial[n_]
+            - log_factorial[np.minimum(i, n_)]
+            - log_factorial[np.maximum(n_ - i, 0)]
+            + i * log_t
+            + np.where(n_ - i > 0, (n_ - i) * log_s, 0.0)
+        )
+    terms = np.where((i >= k_) & (i <= n_), terms, -np.inf)
+    return np.logaddexp.reduce(terms, axis=1)
 
 
 def _add_extra(days: pd.DataFrame, contributions: pd.DataFrame, extra: pd.DataFrame):

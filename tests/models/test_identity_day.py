@@ -60,6 +60,33 @@ def test_ordinary_windows_add_nothing_however_many():
     assert found.days["n_unusual"].tolist() == [0]
 
 
+def test_nine_windows_none_below_the_floor_add_up_by_their_count():
+    """A person is denied one call an hour, nine hours long. Among people, one denial in an
+    hour is not rare (p = 0.125), so no single hour is below the floor and, window by window,
+    none adds anything. Nine such hours in a working day are what no ordinary day holds: the
+    count is evidence, shared by the nine hours, and that day outranks a colleague's day with
+    one clearly unusual hour (p = 0.001)."""
+    rows = [(INTRUDER, h) for h in range(9, 18)] + [("alice", h) for h in range(9, 18)]
+    p = [0.125] * 9 + [0.001] + list(np.linspace(0.2, 0.95, 8))
+    found = identity_days(pd.Series(p, index=_index(rows)))
+    assert found.days.index.get_level_values("identity").tolist() == [INTRUDER, "alice"]
+    intruder = found.days.loc[(INTRUDER, DAY)]
+    assert intruder["n_unusual"] == 9
+    # P(nine of nine at or below 0.125) = 0.125^9, times 9 levels looked at: a p-value of 3e-8.
+    assert intruder["anomaly_score"] == pytest.approx(np.log(0.05 / (9 * 0.125**9)))
+    assert found.days.loc[("alice", DAY), "n_unusual"] == 1  # her ordinary hours are not counted
+
+
+def test_a_habit_is_not_a_pattern_and_one_window_is_not_a_count():
+    """An identity's routine gives the same p-value hour after hour; at or above 0.5 a window
+    is as ordinary as most, so twenty-four of them add nothing. A day of one window at
+    p = 0.06 is that window's evidence alone: above the floor, nothing."""
+    habit = pd.Series([0.6] * 24, index=_index([(CI, h) for h in range(24)]))
+    single = pd.Series([0.06], index=_index([(INTRUDER, 10)]))
+    assert identity_days(habit).days["anomaly_score"].tolist() == [0.0]
+    assert identity_days(single).days["anomaly_score"].tolist() == [0.0]
+
+
 def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():
     """Each window's contribution is shared among its evidence terms in proportion; the day's
     reasons are those shares summed, largest first, and together they are the day's score."""
