@@ -60,31 +60,41 @@ def test_ordinary_windows_add_nothing_however_many():
     assert found.days["n_unusual"].tolist() == [0]
 
 
-def test_nine_windows_none_below_the_floor_add_up_by_their_count():
-    """A person is denied one call an hour, nine hours long. Among people, one denial in an
-    hour is not rare (p = 0.125), so no single hour is below the floor and, window by window,
-    none adds anything. Nine such hours in a working day are what no ordinary day holds: the
-    count is evidence, shared by the nine hours, and that day outranks a colleague's day with
-    one clearly unusual hour (p = 0.001)."""
+def _denied(window_p: pd.Series, who: str, rate: float) -> pd.DataFrame:
+    """Rarity's family surprisal: ``who`` denied in each of its windows, at ``rate`` per window."""
+    out = pd.DataFrame({"rarity_denied": 0.0, "rarity_secrets_read": 0.0}, index=window_p.index)
+    out.loc[(who, slice(None)), "rarity_denied"] = -np.log(rate)
+    return out
+
+
+def test_a_family_recurring_in_windows_above_the_floor_adds_up_by_its_count():
+    """A person is denied one call an hour, nine hours long; they are denied one hour in twenty.
+    Among people, one denial in an hour is not rare (p = 0.125), so no single hour is below
+    the floor and, window by window, none adds anything. Nine denied hours of nine, at one in
+    twenty, happen with chance 0.05^9: that count is evidence, reasoned as denials and shared
+    by the nine hours, and that day outranks a colleague's day with one clearly unusual hour."""
     rows = [(INTRUDER, h) for h in range(9, 18)] + [("alice", h) for h in range(9, 18)]
-    p = [0.125] * 9 + [0.001] + list(np.linspace(0.2, 0.95, 8))
-    found = identity_days(pd.Series(p, index=_index(rows)))
+    window_p = pd.Series([0.125] * 9 + [0.001] + list(np.linspace(0.2, 0.95, 8)), index=_index(rows))
+    found = identity_days(window_p, surprisal=_denied(window_p, INTRUDER, rate=0.05))
     assert found.days.index.get_level_values("identity").tolist() == [INTRUDER, "alice"]
     intruder = found.days.loc[(INTRUDER, DAY)]
     assert intruder["n_unusual"] == 9
-    # P(nine of nine at or below 0.125) = 0.125^9, times 9 levels looked at: a p-value of 3e-8.
-    assert intruder["anomaly_score"] == pytest.approx(np.log(0.05 / (9 * 0.125**9)))
+    assert intruder["anomaly_score"] == pytest.approx(np.log(0.05 / 0.05**9))
+    assert found.reasons(INTRUDER, DAY)[0][0] == "rarity_denied"
     assert found.days.loc[("alice", DAY), "n_unusual"] == 1  # her ordinary hours are not counted
 
 
-def test_a_habit_is_not_a_pattern_and_one_window_is_not_a_count():
-    """An identity's routine gives the same p-value hour after hour; at or above 0.5 a window
-    is as ordinary as most, so twenty-four of them add nothing. A day of one window at
-    p = 0.06 is that window's evidence alone: above the floor, nothing."""
-    habit = pd.Series([0.6] * 24, index=_index([(CI, h) for h in range(24)]))
-    single = pd.Series([0.06], index=_index([(INTRUDER, 10)]))
-    assert identity_days(habit).days["anomaly_score"].tolist() == [0.0]
-    assert identity_days(single).days["anomaly_score"].tolist() == [0.0]
+def test_a_habit_recurs_as_often_as_it_should_and_once_is_no_pattern():
+    """An application reads its secret in nine hours of ten (24 of 24 today: chance 0.08), and
+    a person is denied once in a day, though one hour in a thousand: the habit's count is
+    ordinary, and one occurrence is the window's own business, judged there (p = 0.2)."""
+    habit = pd.Series([0.3] * 24, index=_index([(CI, h) for h in range(24)]))
+    reads = pd.DataFrame({"rarity_secrets_read": -np.log(0.9)}, index=habit.index)
+    once = pd.Series([0.2, 0.6, 0.7], index=_index([(INTRUDER, h) for h in (10, 11, 12)]))
+    assert identity_days(habit, surprisal=reads).days["anomaly_score"].tolist() == [0.0]
+    denied_once = _denied(once, INTRUDER, rate=0.001)
+    denied_once.iloc[1:] = 0.0
+    assert identity_days(once, surprisal=denied_once).days["anomaly_score"].tolist() == [0.0]
 
 
 def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():

@@ -15,7 +15,7 @@ import pytest
 from support import AUDIT
 
 from errors import KaadError
-from models.identity_day import identity_days
+from models.identity_day import family_surprisal, identity_days
 from pipelines.score import score_day, window_scores
 
 ARGOCD = "system:serviceaccount:argocd:argocd-application-controller"
@@ -33,7 +33,7 @@ def _ordinary_day(result) -> tuple[pd.DataFrame, pd.Timestamp]:
 
 def _judge(windows: pd.DataFrame, bundle):
     scored, terms = window_scores(windows, bundle)
-    return scored, identity_days(scored["p_value"], terms)
+    return scored, identity_days(scored["p_value"], terms, surprisal=family_surprisal(bundle.rarity, windows))
 
 
 def test_a_first_ever_cluster_admin_binding_outranks_a_busy_benign_hour(trained):
