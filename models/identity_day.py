@@ -127,11 +127,26 @@ def identity_days(
 
 
 def family_surprisal(rarity, windows: pd.DataFrame) -> pd.DataFrame:
-    """Each window's action-family surprisal from a fitted :class:`models.rarity.ActionRarity`,
-    named as scoring names the terms (``rarity_<family>``): :func:`identity_days`'s ``surprisal``."""
+    """Each window's action families, as ``-log`` of the rate to count them against, named as
+    scoring names the terms (``rarity_<family>``): :func:`identity_days`'s ``surprisal``.
+
+    The rate is the larger of the rarity's estimate (:class:`models.rarity.ActionRarity`) and
+    the identity's own share of windows with the family: the estimate is shrunk towards the
+    peers, which makes a habit of few days look less habitual than it is (an identity listing
+    pods cluster-wide every hour of two fit days is estimated at 0.67), and a count against it
+    would call the habit a pattern. The larger rate errs on the side of ordinary.
+    """
     names = [f"rarity_{t}" for t in rarity.terms_[: rarity.n_families_]]
-    values = rarity.transform(windows)[:, : rarity.n_families_] if len(windows) else np.zeros((0, len(names)))
-    return pd.DataFrame(values, index=windows.index, columns=names)
+    if not len(windows):
+        return pd.DataFrame(np.zeros((0, len(names))), index=windows.index, columns=names)
+    values = rarity.transform(windows)[:, : rarity.n_families_]
+    families = list(rarity.terms_[: rarity.n_families_])
+    identities = windows.index.get_level_values("identity")
+    hits = rarity.hits_[families].reindex(identities, fill_value=0.0).to_numpy()
+    trials = rarity.trials_[families].reindex(identities, fill_value=0.0).to_numpy()
+    own = np.divide(hits, trials, out=np.zeros_like(hits), where=trials > 0)
+    rate = np.maximum(np.exp(-values), own)
+    return pd.DataFrame(np.where(values > 0, -np.log(rate), 0.0), index=windows.index, columns=names)
 
 
 def _repetition(p: np.ndarray, group: np.ndarray, floor: float, surprisal: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from models.calibration import TailCalibrator, alert_threshold
-from models.identity_day import identity_days
+from models.identity_day import family_surprisal, identity_days
 from models.rarity import ActionRarity
 
 DAY = pd.Timestamp("2026-03-09", tz="UTC")
@@ -95,6 +95,30 @@ def test_a_habit_recurs_as_often_as_it_should_and_once_is_no_pattern():
     denied_once = _denied(once, INTRUDER, rate=0.001)
     denied_once.iloc[1:] = 0.0
     assert identity_days(once, surprisal=denied_once).days["anomaly_score"].tolist() == [0.0]
+
+
+def test_a_habit_of_few_days_is_counted_against_the_identity_s_own_share():
+    """The autoscaler lists pods across all namespaces every hour; two days are all the rarity
+    has seen, and it shrinks the autoscaler's rate towards its peers (the scheduler's service
+    account, which never does): about two windows in three. Twenty-four of twenty-four today
+    would be a pattern at that rate. Counted against its own share (every window), it is what
+    the autoscaler always does: nothing."""
+    autoscaler, scheduler = (
+        "system:serviceaccount:kube-system:cluster-autoscaler",
+        "system:serviceaccount:kube-system:scheduler",
+    )
+    past = pd.MultiIndex.from_product(
+        [[autoscaler, scheduler], pd.date_range(DAY - pd.Timedelta(days=2), periods=48, freq="h")],
+        names=["identity", "window_start"],
+    )
+    history = pd.DataFrame({"n_cluster_wide_pod_lists": 0.0, "n_denied": 0.0}, index=past)
+    history.loc[autoscaler, "n_cluster_wide_pod_lists"] = 1.0
+    rarity = ActionRarity().fit(history)
+    today = pd.MultiIndex.from_product([[autoscaler], pd.date_range(DAY, periods=24, freq="h")], names=past.names)
+    windows = pd.DataFrame({"n_cluster_wide_pod_lists": 1.0, "n_denied": 0.0}, index=today)
+    assert np.exp(-rarity.transform(windows)[0, 0]) < 0.7  # the shrunk estimate
+    found = identity_days(pd.Series(0.3, index=today), surprisal=family_surprisal(rarity, windows))
+    assert found.days["anomaly_score"].tolist() == [0.0]
 
 
 def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():
