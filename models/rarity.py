@@ -74,6 +74,18 @@ def _identities(X, n_rows: int) -> np.ndarray:
     return np.full(n_rows, "", dtype=object)  # a plain array is one identity's windows
 
 
+def _utc_days(X) -> np.ndarray | None:
+    """Each window's UTC day (int64 ns), from the index level ``"window_start"``, or None."""
+    index = getattr(X, "index", None)
+    if not (isinstance(index, pd.MultiIndex) and "window_start" in index.names):
+        return None
+    starts = index.get_level_values("window_start")
+    if not isinstance(starts, pd.DatetimeIndex):
+        return None
+    starts = starts.tz_convert("UTC") if starts.tz is not None else starts
+    return np.asarray(starts.normalize().as_unit("ns").asi8, dtype=np.int64)
+
+
 class ActionRarity(TransformerMixin, BaseEstimator):
     """Surprisal (-log rate, in nats) of each sensitive action family in each window.
 
@@ -86,8 +98,9 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     column per family (its surprisal where it occurred, else 0), then one per context (its own
     surprisal, weighted by how unusual the window's most unusual action was, so a new address
     raises a rare action and not a routine one; an identity with fewer than ``min_history``
-    windows learned has no per-identity context yet). The columns add up to the window's
-    surprisal; ``score_samples`` is its negative (a log-probability, scikit-learn's sign).
+    windows learned, none of them on an earlier UTC day, has no per-identity context yet).
+    The columns add up to the window's surprisal; ``score_samples`` is its negative (a
+    log-probability, scikit-learn's sign).
 
     Identity is read from the index level ``"identity"``. Families and contexts whose columns
     are absent are left out; with no family column at all (a plain array) every column is a
@@ -168,22 +181,27 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         self._make_terms()
         self.hits_ = pd.DataFrame(columns=self.terms_, dtype=float)
         self.trials_ = pd.DataFrame(columns=self.terms_, dtype=float)
-        return self._learn(values, _identities(X, values.shape[0]))
+        self.first_day_ = pd.Series(dtype=np.int64)
+        return self._learn(values, _identities(X, values.shape[0]), _utc_days(X))
 
     def partial_fit(self, X, y=None) -> ActionRarity:
         """Fold more windows into the counts (a scored day, minus what alerted and was not accepted)."""
         if not hasattr(self, "hits_"):
             return self.fit(X)
         values = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._learn(values, _identities(X, values.shape[0]))
+        return self._learn(values, _identities(X, values.shape[0]), _utc_days(X))
 
-    def _learn(self, values: np.ndarray, identities: np.ndarray) -> ActionRarity:
+    def _learn(self, values: np.ndarray, identities: np.ndarray, days: np.ndarray | None = None) -> ActionRarity:
         occurred, eligible = self._presence(values)
         hits = pd.DataFrame(occurred.astype(float), columns=self.terms_).groupby(identities).sum()
         trials = pd.DataFrame(eligible.astype(float), columns=self.terms_).groupby(identities).sum()
         self.hits_ = self.hits_.add(hits, fill_value=0.0)
         self.trials_ = self.trials_.add(trials, fill_value=0.0)
         self.n_windows_ = int(self.trials_.iloc[:, 0].sum()) if len(self.trials_) else 0
+        if days is not None and len(days):
+            first = pd.Series(days).groupby(identities).min()
+            known = getattr(self, "first_day_", pd.Series(dtype=np.int64))
+            self.first_day_ = pd.concat([known, first]).groupby(level=0).min()
         return self
 
     # -- rates -------------------------------------------------------------------------
@@ -234,6 +252,12 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
         windows_seen = self.trials_.iloc[:, 0].reindex(uniques, fill_value=0.0).to_numpy()[codes]
         young = windows_seen < self.min_history
+        # Counted in days where days are known: a person works a few hours a day, and after a
+        # week (21 windows) was still young, so a stolen token's new address said nothing.
+        days, first = _utc_days(X), getattr(self, "first_day_", None)
+        if days is not None and first is not None:
+            learned_before = first.reindex(uniques).to_numpy(dtype=np.float64)[codes] < days
+            young &= ~learned_before
         surprisal[:, f:] *= ~(young[:, None] & self._per_identity[None, :])
         return surprisal
 

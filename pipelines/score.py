@@ -24,7 +24,7 @@ from features.featurise import WindowAccumulator, mark_novelty, prepare_events, 
 from models.detector import percentiles, window_sources
 from models.evidence import DayEvidence, EvidenceSource, combined, utc_day
 from models.explain import FOREST, Reason, explain, term_reasons, top_calls
-from models.identity_day import identity_days
+from models.identity_day import family_surprisal, identity_days
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, Entry, guarded_reasons
 from pipelines.ingest import Ingestor, IngestStats
@@ -318,7 +318,12 @@ def score_batches(
             windows = windows[on_day]
         scored, terms = window_scores(windows, bundle, rarity)
         found_evidence = {} if day is None else {e.source: e for e in (source(feats.spill, day) for source in evidence)}
-        found = identity_days(scored["p_value"], terms, extra=_on_day(combined(found_evidence.values()), day))
+        found = identity_days(
+            scored["p_value"],
+            terms,
+            extra=_on_day(combined(found_evidence.values()), day),
+            surprisal=family_surprisal(rarity, windows),
+        )
         out = windows.join(scored[["anomaly_score", "percentile"]])
         out["is_unusual"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0
         out = out.sort_values("anomaly_score", ascending=False, kind="stable")

@@ -25,7 +25,7 @@ from models.detector import (
     sensitive_count_scores,
     window_sources,
 )
-from models.identity_day import identity_days
+from models.identity_day import family_surprisal, identity_days
 from models.persistence import ModelBundle
 from models.rarity import ActionRarity
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
@@ -217,17 +217,18 @@ def train(
     fit_seconds = time.perf_counter() - start
     # Held-out days are scored in order, each against the rarity counts of the days before
     # it, as the daily job will: the calibration sees what scoring will see.
-    parts = []
+    parts, families = [], []
     for day in split.held_out:
         held = windows[day_of == day]
         parts.append(window_sources(detector, rarity, held))
+        families.append(family_surprisal(rarity, held))  # recurring actions add to identity-days
         rarity.partial_fit(held)
     sources = pd.concat(parts)
     calibrator = TailCalibrator().fit(sources)
     # The threshold and the percentiles are set on held-out windows judged as scoring will
     # judge a new one: against the other held-out windows, not a reference holding itself.
     p = pd.Series(left_out_p_values(calibrator, sources), index=sources.index)
-    days = identity_days(p).days
+    days = identity_days(p, surprisal=pd.concat(families)).days
     alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
     held_out = sources.assign(p_value=p, evidence=-np.log(p))
     starts = windows.index.get_level_values("window_start")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from models.calibration import TailCalibrator, alert_threshold
-from models.identity_day import identity_days
+from models.identity_day import family_surprisal, identity_days
 from models.rarity import ActionRarity
 
 DAY = pd.Timestamp("2026-03-09", tz="UTC")
@@ -58,6 +58,67 @@ def test_ordinary_windows_add_nothing_however_many():
     found = identity_days(pd.Series(np.linspace(0.05, 1.0, 48), index=idx))
     assert found.days["anomaly_score"].tolist() == [0.0]
     assert found.days["n_unusual"].tolist() == [0]
+
+
+def _denied(window_p: pd.Series, who: str, rate: float) -> pd.DataFrame:
+    """Rarity's family surprisal: ``who`` denied in each of its windows, at ``rate`` per window."""
+    out = pd.DataFrame({"rarity_denied": 0.0, "rarity_secrets_read": 0.0}, index=window_p.index)
+    out.loc[(who, slice(None)), "rarity_denied"] = -np.log(rate)
+    return out
+
+
+def test_a_family_recurring_in_windows_above_the_floor_adds_up_by_its_count():
+    """A person is denied one call an hour, nine hours long; they are denied one hour in twenty.
+    Among people, one denial in an hour is not rare (p = 0.125), so no single hour is below
+    the floor and, window by window, none adds anything. Nine denied hours of nine, at one in
+    twenty, happen with chance 0.05^9: that count is evidence, reasoned as denials and shared
+    by the nine hours, and that day outranks a colleague's day with one clearly unusual hour."""
+    rows = [(INTRUDER, h) for h in range(9, 18)] + [("alice", h) for h in range(9, 18)]
+    window_p = pd.Series([0.125] * 9 + [0.001] + list(np.linspace(0.2, 0.95, 8)), index=_index(rows))
+    found = identity_days(window_p, surprisal=_denied(window_p, INTRUDER, rate=0.05))
+    assert found.days.index.get_level_values("identity").tolist() == [INTRUDER, "alice"]
+    intruder = found.days.loc[(INTRUDER, DAY)]
+    assert intruder["n_unusual"] == 9
+    assert intruder["anomaly_score"] == pytest.approx(np.log(0.05 / 0.05**9))
+    assert found.reasons(INTRUDER, DAY)[0][0] == "rarity_denied"
+    assert found.days.loc[("alice", DAY), "n_unusual"] == 1  # her ordinary hours are not counted
+
+
+def test_a_habit_recurs_as_often_as_it_should_and_once_is_no_pattern():
+    """An application reads its secret in nine hours of ten (24 of 24 today: chance 0.08), and
+    a person is denied once in a day, though one hour in a thousand: the habit's count is
+    ordinary, and one occurrence is the window's own business, judged there (p = 0.2)."""
+    habit = pd.Series([0.3] * 24, index=_index([(CI, h) for h in range(24)]))
+    reads = pd.DataFrame({"rarity_secrets_read": -np.log(0.9)}, index=habit.index)
+    once = pd.Series([0.2, 0.6, 0.7], index=_index([(INTRUDER, h) for h in (10, 11, 12)]))
+    assert identity_days(habit, surprisal=reads).days["anomaly_score"].tolist() == [0.0]
+    denied_once = _denied(once, INTRUDER, rate=0.001)
+    denied_once.iloc[1:] = 0.0
+    assert identity_days(once, surprisal=denied_once).days["anomaly_score"].tolist() == [0.0]
+
+
+def test_a_habit_of_few_days_is_counted_against_the_identity_s_own_share():
+    """The autoscaler lists pods across all namespaces every hour; two days are all the rarity
+    has seen, and it shrinks the autoscaler's rate towards its peers (the scheduler's service
+    account, which never does): about two windows in three. Twenty-four of twenty-four today
+    would be a pattern at that rate. Counted against its own share (every window), it is what
+    the autoscaler always does: nothing."""
+    autoscaler, scheduler = (
+        "system:serviceaccount:kube-system:cluster-autoscaler",
+        "system:serviceaccount:kube-system:scheduler",
+    )
+    past = pd.MultiIndex.from_product(
+        [[autoscaler, scheduler], pd.date_range(DAY - pd.Timedelta(days=2), periods=48, freq="h")],
+        names=["identity", "window_start"],
+    )
+    history = pd.DataFrame({"n_cluster_wide_pod_lists": 0.0, "n_denied": 0.0}, index=past)
+    history.loc[autoscaler, "n_cluster_wide_pod_lists"] = 1.0
+    rarity = ActionRarity().fit(history)
+    today = pd.MultiIndex.from_product([[autoscaler], pd.date_range(DAY, periods=24, freq="h")], names=past.names)
+    windows = pd.DataFrame({"n_cluster_wide_pod_lists": 1.0, "n_denied": 0.0}, index=today)
+    assert np.exp(-rarity.transform(windows)[0, 0]) < 0.7  # the shrunk estimate
+    found = identity_days(pd.Series(0.3, index=today), surprisal=family_surprisal(rarity, windows))
+    assert found.days["anomaly_score"].tolist() == [0.0]
 
 
 def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():

@@ -1,0 +1,41 @@
+"""An identity is young on its first day, not until it has a day's worth of windows.
+
+A person works a few hours a day: after a working week of three hours a day, fifteen windows,
+they are no newcomer, and a permission check from an address they never used is the stolen
+token's tell. Counted in windows (24, a service account's day), they were still young, and
+the new address said nothing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from models.rarity import ActionRarity
+
+BOB = "bob"
+
+
+def _windows(starts, *, check: float = 0.0, new_ip: float = 0.0) -> pd.DataFrame:
+    index = pd.MultiIndex.from_product([[BOB], starts], names=["identity", "window_start"])
+    return pd.DataFrame({"frac_res_self_reviews": check, "new_source_ip": new_ip, "new_identity": 0.0}, index=index)
+
+
+def test_a_person_with_a_week_of_few_hours_is_judged_by_their_own_addresses():
+    week = [
+        pd.Timestamp("2026-02-02 09:00", tz="UTC") + pd.Timedelta(days=d, hours=h) for d in range(5) for h in range(3)
+    ]
+    rarity = ActionRarity().fit(_windows(week))
+    assert rarity.trials_.loc[BOB].iloc[0] == 15  # fewer than min_history = 24 windows
+    stolen = _windows([pd.Timestamp("2026-02-09 14:00", tz="UTC")], check=0.2, new_ip=1.0)
+    surprisal = pd.Series(rarity.transform(stolen)[0], index=rarity.terms_)
+    assert surprisal["permission_check"] > 0
+    assert surprisal["new_source_ip"] > 0  # the new address adds to the rare action
+
+
+def test_on_its_first_day_an_identity_is_still_young():
+    """A replaced node's pods arrive hour by hour: on its first day every address is new."""
+    first_day = [pd.Timestamp("2026-02-09 09:00", tz="UTC") + pd.Timedelta(hours=h) for h in range(3)]
+    rarity = ActionRarity().fit(_windows(first_day))
+    later = _windows([pd.Timestamp("2026-02-09 14:00", tz="UTC")], check=0.2, new_ip=1.0)
+    surprisal = pd.Series(rarity.transform(later)[0], index=rarity.terms_)
+    assert surprisal["permission_check"] > 0 and surprisal["new_source_ip"] == 0
