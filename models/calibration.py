@@ -19,32 +19,50 @@ from features.enrich import kinds_of
 from features.peers import peer_groups
 
 
-def tail_p_values(reference, scores, *, tail_size: int | None = None) -> np.ndarray:
+def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
     """Conformal p-value ``(1 + #{reference >= s}) / (n + 1)`` of each score (higher is rarer).
 
     With ``tail_size``, scores above the largest reference value get an exponential tail fitted
     on the top ``tail_size`` references (mean excess), instead of all tying at ``1 / (n + 1)``:
-    two attacks beyond everything normal still rank by how far beyond.
+    two attacks beyond everything normal still rank by how far beyond. ``weights`` (one per
+    reference value, in its order) count some references more than others; their total is
+    scaled to ``n``, so the resolution stays that of ``n`` windows.
 
     Examples
     --------
     >>> tail_p_values([1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 4.0, 9.0]).tolist()
     [1.0, 0.8, 0.4, 0.2]
+    >>> tail_p_values([1.0, 2.0, 3.0, 4.0], [4.0], weights=[1.0, 1.0, 1.0, 3.0]).round(2).tolist()
+    [0.6]
     """
-    ref = np.sort(np.asarray(reference, dtype=np.float64).ravel())
+    ref, w = _sorted_weighted(reference, weights)
     s = np.asarray(scores, dtype=np.float64)
     n = len(ref)
-    p = (1.0 + n - np.searchsorted(ref, s, side="left")) / (n + 1.0)
+    p = (1.0 + _weight_at_or_above(ref, w, s)) / (n + 1.0)
     # A reference smaller than ``tail_size`` (an identity's own held-out windows) fits its
     # tail on all it has: without one, everything beyond its largest value ties at 1 / (n + 1).
     k = min(tail_size, n - 1) if tail_size else 0
     if k > 0:
-        top = ref[-k:]
-        scale = float(np.mean(top - ref[-k - 1]))
+        scale = float(np.average(ref[-k:] - ref[-k - 1], weights=w[-k:]))
         beyond = s > ref[-1]
         if scale > 0 and beyond.any():
             p = np.where(beyond, np.exp(-(s - ref[-1]) / scale) / (n + 1.0), p)
     return p
+
+
+def _sorted_weighted(reference, weights) -> tuple[np.ndarray, np.ndarray]:
+    """The reference sorted, with its weights in the same order, scaled to add up to its size."""
+    ref = np.asarray(reference, dtype=np.float64).ravel()
+    w = np.ones(len(ref)) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    order = np.argsort(ref, kind="stable")
+    ref, w = ref[order], w[order]
+    total = w.sum()
+    return ref, (w * len(ref) / total if total > 0 else np.ones(len(ref)))
+
+
+def _weight_at_or_above(ref: np.ndarray, w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    above = np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]])  # above[i]: weight of ref[i:]
+    return above[np.searchsorted(ref, s, side="left")]
 
 
 def fisher_combine(p_values) -> np.ndarray:
@@ -78,6 +96,25 @@ def _identities(X) -> np.ndarray | None:
 def _local_keys(identity: str) -> list[str]:
     """Where an identity's own reference is looked for: itself, its peer group, its kind."""
     return [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+
+
+def _levels(identities: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "identity": identities,
+        "group": np.asarray(peer_groups(identities), dtype=object),
+        "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
+    }
+
+
+def _member_weights(identities: np.ndarray) -> np.ndarray:
+    """1 / (the identity's windows): in a peer group's or kind's reference each member counts once.
+
+    The reference stands for a typical member. Counted by windows, one busy member who does a
+    bit of everything (a developer at work all day) sets the tail for every other member, and a
+    platform admin's first webhook write is judged no rarer than the developer's ordinary hours.
+    """
+    counts = pd.Series(identities).map(pd.Series(identities).value_counts()).to_numpy(dtype=np.float64)
+    return 1.0 / counts
 
 
 class TailCalibrator(TransformerMixin, BaseEstimator):
@@ -115,19 +152,68 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         statistic = self._statistic(values)
         self.combined_reference_ = np.sort(statistic)
         self.local_reference_: dict[str, np.ndarray] = {}
+        self.local_weights_: dict[str, np.ndarray] = {}
+        self.local_sources_: dict[str, np.ndarray] = {}
         identities = _identities(X)
         if identities is not None and len(identities):
-            frame = pd.DataFrame({"statistic": statistic, "identity": identities})
-            levels = {
-                "identity": frame["identity"],
-                "group": pd.Series(peer_groups(identities)),
-                "kind": pd.Series(kinds_of(identities.tolist())),
-            }
-            for level, keys in levels.items():
-                for key, rows in frame["statistic"].groupby(keys.to_numpy()):
-                    if len(rows) >= self.min_reference:
-                        self.local_reference_[f"{level} {key}"] = np.sort(rows.to_numpy())
+            weights = _member_weights(identities)
+            for level, keys in _levels(identities).items():
+                for key in pd.unique(keys):
+                    rows = keys == key
+                    if rows.sum() >= self.min_reference:
+                        name = f"{level} {key}"
+                        self.local_sources_[name] = values[rows]
+                        self.local_weights_[name] = weights[rows]
+                        # Each member as a new window would be: against the *other* members.
+                        self.local_reference_[name] = _left_out_statistic(values[rows], weights[rows], self.tail_size)
         return self
+
+    def _local_statistic(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Fisher's statistic of each source's p-value among the windows of ``key`` (an identity, a
+        peer group or a kind), not among the cluster's: against the cluster, a source's p-value
+        cannot go below one in as many held-out windows, so a first admission-webhook write by an
+        admin (far beyond every admin window) would tie with an admin's busy, moderately unusual
+        hour, which is unusual to the cluster on both sources."""
+        sources, weights = self.local_sources_[key], self.local_weights_[key]
+        p = [
+            tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
+            for j in range(values.shape[1])
+        ]
+        return -np.log(np.clip(np.column_stack(p), 1e-300, 1.0)).sum(axis=1) if p else np.zeros(len(values))
+
+    def _local_p(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Each new window's local statistic ranked among the members' (full conformal).
+
+        A member's statistic is its sources judged against the other members *and the new
+        window*, as :func:`left_out_p_values` judges each held-out window against all the others:
+        a member that lay beyond all the others (one person's one-off) is not beyond a new window
+        that goes further, and no longer hides it behind its extrapolated tail.
+        """
+        sources, weights = self.local_sources_[key], self.local_weights_[key]
+        n = len(sources)
+        new = self._local_statistic(key, values)
+        members = np.zeros((len(values), n))
+        for j in range(values.shape[1]):
+            s = sources[:, j]
+            alone = _left_out_tail_p(s, s, self.tail_size, weights)  # against the others only
+            ref, w = _sorted_weighted(s, weights)
+            at_or_above = _weight_at_or_above(ref, w, s)  # the member's own weight included
+            top = np.sort(s)[-2:]
+            beyond = (s == top[-1]) & (top[-1] > top[0]) if n > 1 else np.zeros(n, dtype=bool)
+            ge = values[:, j][:, None] >= s[None, :]
+            p = np.where(beyond[None, :] & ~ge, alone[None, :] * n / (n + 1.0), (at_or_above[None, :] + ge) / (n + 1.0))
+            members -= np.log(np.clip(p, 1e-300, 1.0))
+        scaled = weights * n / weights.sum()
+        out = (1.0 + ((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) / (n + 1.0)
+        k = min(self.tail_size, n - 1) if self.tail_size else 0
+        if k > 0:
+            order = np.argsort(members, axis=1)
+            ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
+            scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
+            beyond = (new > ranked[:, -1]) & (scale > 0)
+            tail = np.exp(-(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0)) / (n + 1.0)
+            out = np.where(beyond, tail, out)
+        return out
 
     def p_values(self, X) -> np.ndarray:
         """Each source's tail p-value among the held-out windows (rows kept)."""
@@ -159,12 +245,10 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             return p
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
         for code, identity in enumerate(uniques):
-            reference = next(
-                (self.local_reference_[k] for k in _local_keys(identity) if k in self.local_reference_), None
-            )
-            if reference is not None:
+            key = next((k for k in _local_keys(identity) if k in self.local_reference_), None)
+            if key is not None:
                 rows = codes == code
-                p[rows] = np.maximum(p[rows], tail_p_values(reference, statistic[rows], tail_size=self.tail_size))
+                p[rows] = np.maximum(p[rows], self._local_p(key, values[rows]))
         return p
 
     def score_samples(self, X) -> np.ndarray:
@@ -179,26 +263,33 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return np.asarray([f"{n}_evidence" for n in names], dtype=object)
 
 
-def _left_out_tail_p(reference: np.ndarray, scores: np.ndarray, tail_size: int | None) -> np.ndarray:
+def _left_out_tail_p(reference: np.ndarray, scores: np.ndarray, tail_size: int | None, weights=None) -> np.ndarray:
     """:func:`tail_p_values` of reference members, each against the *other* members.
 
-    ``(1 + #{others >= s}) / n`` is ``#{reference >= s} / n``; the largest member, beyond all
-    the others, gets the exponential tail fitted on the others' top values.
+    ``(1 + #{others >= s}) / n`` is ``#{reference >= s} / n`` (with ``weights``, the members'
+    weight at or above ``s``, scaled to add up to ``n``); the largest member, beyond all the
+    others, gets the exponential tail fitted on the others' top values.
     """
-    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    ref, w = _sorted_weighted(reference, weights)
     s = np.asarray(scores, dtype=np.float64)
     n = len(ref)
     if n < 2:
         return np.ones(len(s))
-    p = (n - np.searchsorted(ref, s, side="left")) / float(n)
+    p = _weight_at_or_above(ref, w, s) / float(n)
     k = min(tail_size, n - 2) if tail_size else 0
     if k > 0:
         others = ref[:-1]
-        scale = float(np.mean(others[-k:] - others[-k - 1]))
+        scale = float(np.average(others[-k:] - others[-k - 1], weights=w[:-1][-k:]))
         beyond = s > others[-1]
         if scale > 0 and beyond.any():
             p = np.where(beyond, np.exp(-(s - others[-1]) / scale) / n, p)
     return p
+
+
+def _left_out_statistic(values: np.ndarray, weights: np.ndarray, tail_size: int | None) -> np.ndarray:
+    """Fisher's statistic of each row's sources, each judged against the *other* rows."""
+    p = [_left_out_tail_p(values[:, j], values[:, j], tail_size, weights) for j in range(values.shape[1])]
+    return -np.log(np.clip(np.column_stack(p), 1e-300, 1.0)).sum(axis=1) if p else np.zeros(len(values))
 
 
 def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
@@ -235,20 +326,19 @@ def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     identities = _identities(X)
     if identities is None or not calibrator.local_reference_:
         return p
-    members = {
-        "identity": identities,
-        "group": np.asarray(peer_groups(identities), dtype=object),
-        "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
-    }
+    members = _levels(identities)
+    weights = _member_weights(identities)
     chosen = np.full(len(identities), "", dtype=object)
     for identity in pd.unique(identities):
         key = next((k for k in _local_keys(identity) if k in calibrator.local_reference_), "")
         chosen[identities == identity] = key
     for key in pd.unique(chosen[chosen != ""]):
         level, name = key.split(" ", 1)
-        reference = statistic[members[level] == name]  # the key's windows, as fitted
+        mine = members[level] == name  # the key's windows, as fitted
         rows = chosen == key
-        p[rows] = np.maximum(p[rows], _left_out_tail_p(reference, statistic[rows], tail))
+        reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
+        local = reference[rows[mine]]  # the windows that chose this key are among its members
+        p[rows] = np.maximum(p[rows], _left_out_tail_p(reference, local, tail, weights[mine]))
     return p
 
 

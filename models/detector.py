@@ -63,7 +63,7 @@ def window_sources(detector: Pipeline, rarity, windows: pd.DataFrame) -> pd.Data
     return pd.DataFrame(
         {
             "forest": anomaly_scores(detector, windows).to_numpy(),
-            "rarity": -rarity.score_samples(windows) if len(windows) else np.zeros(0),
+            "rarity": -rarity.score_samples_shared(windows) if len(windows) else np.zeros(0),
         },
         index=windows.index,
     )

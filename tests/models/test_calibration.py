@@ -75,6 +75,41 @@ def test_an_identity_always_in_the_cluster_tail_is_judged_against_itself():
     assert calibrator.combined_p_values(intrusion)[0] < 1e-3
 
 
+def test_a_busy_member_of_a_kind_does_not_shield_the_others():
+    """People have too few held-out windows each to be judged against themselves, so they are
+    judged against people. One developer works all day and does a bit of everything: both
+    sources call most of its hours moderately unusual. Two platform admins work a few quiet
+    hours. An admin's first admission-webhook write, beyond anything any person did on the
+    action rarity and ordinary to the forest, must stand out among people: neither the
+    developer's many hours nor their being unusual on both sources at once may hide it."""
+    rng = np.random.default_rng(5)
+    hours = pd.date_range("2026-03-06", periods=72, freq="h", tz="UTC")
+    controllers = [f"system:serviceaccount:kube-system:controller-{i}" for i in range(30)]
+    rows, values = [], []
+    for who in controllers:
+        rows += [(who, h) for h in hours]
+        values.append(rng.normal(0.0, 1.0, size=(len(hours), 2)))
+    busy = hours[8::2][:30]  # the developer's working hours of three days
+    rows += [("developer", h) for h in busy]
+    values.append(rng.normal(2.5, 0.7, size=(len(busy), 2)))
+    admins = [f"arn:aws:sts::111122223333:assumed-role/PlatformAdmin/{n}" for n in ("aiko", "lucas")]
+    for who in admins:
+        rows += [(who, h) for h in hours[4::6]]
+        values.append(rng.normal(0.0, 1.0, size=(len(hours[4::6]), 2)))
+    index = pd.MultiIndex.from_tuples(rows, names=["identity", "window_start"])
+    held_out = pd.DataFrame(np.vstack(values), index=index, columns=["forest", "rarity"])
+    # One controller did something once that nobody else ever did (a one-off in the held-out
+    # days): to the cluster, the webhook write is then no rarer than 2 in 2,000 windows.
+    held_out.iloc[0, 1] = held_out["rarity"].max() + 20.0
+    calibrator = TailCalibrator().fit(held_out)
+    webhook = pd.DataFrame(
+        {"forest": [0.0], "rarity": [held_out["rarity"].iloc[1:].max() + 3.0]},
+        index=pd.MultiIndex.from_tuples([(admins[1], hours[-1] + pd.Timedelta(hours=3))], names=held_out.index.names),
+    )
+    # Below the identity-day floor of 0.05: it adds to the admin's day (before: p = 0.42).
+    assert calibrator.combined_p_values(webhook)[0] < 0.05
+
+
 def test_fisher_lets_one_sure_source_carry_a_window_and_two_moderate_ones_add_up():
     combined = fisher_combine([[1e-6, 0.9], [0.02, 0.02], [0.5, 0.5]])
     assert combined[0] < 1e-4  # a first-ever binding that the forest finds ordinary

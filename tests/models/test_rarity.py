@@ -132,6 +132,49 @@ def test_a_new_address_raises_a_rare_action_and_not_a_routine_one(rarity):
     assert kubelet.sum() < 0.1
 
 
+def test_listing_a_namespace_s_secrets_is_reading_them(rarity):
+    """``kubectl get secrets -n payments -o yaml`` names no secret, yet the answer holds every
+    secret's data: for the payments worker, which never touched a secret, it is as rare as
+    reading one of them by name."""
+    listed = surprisal(rarity, PAYMENTS_WORKER, {"n_secret_namespaces": 1.0})
+    named = surprisal(rarity, PAYMENTS_WORKER, {"n_secret_namespaces": 1.0, "n_secret_names": 1.0})
+    assert listed["secrets_read"] > 3.0
+    assert listed["secrets_read"] == pytest.approx(named["secrets_read"])
+
+
+def test_a_rare_action_many_identities_take_in_the_same_hour_has_a_common_cause(rarity):
+    """The API server restarts at 11:00: every informer relists pods across all namespaces, the
+    six kubelets, cert-manager and both payments accounts, none of which ever did. Each of them
+    did something new, but together: the hour has one cause, and none of them is singled out.
+    At 15:00 the payments API lists pods cluster-wide alone, which it never did: still rare.
+    Scored one window at a time (``transform``) the crowd looks as rare as the loner."""
+    crowd = [*KUBELETS, CERT_MANAGER, PAYMENTS_API, PAYMENTS_WORKER]
+    day = windows(
+        [(who, 83, {"n_cluster_wide_pod_lists": 1.0}) for who in crowd]
+        + [(DEVELOPER, 83, {}), (ADMIN, 83, {}), (PAYMENTS_API, 87, {"n_cluster_wide_pod_lists": 1.0})]
+        + [(who, 87, {}) for who in (*KUBELETS, CERT_MANAGER, PAYMENTS_WORKER, DEVELOPER, ADMIN)]
+    )
+    column = list(rarity.terms_).index("cluster_wide_pod_list")
+    shared = pd.Series(rarity.transform_shared(day)[:, column], index=day.index)
+    alone = pd.Series(rarity.transform(day)[:, column], index=day.index)
+    restart = shared[shared.index.get_level_values("window_start") == START + pd.Timedelta(hours=83)]
+    loner = shared.loc[(PAYMENTS_API, START + pd.Timedelta(hours=87))]
+    assert restart[restart > 0].max() < 1.0  # about -log(8/10): most of the others did it too
+    assert loner > 5.0 and loner == pytest.approx(alone.loc[(PAYMENTS_API, START + pd.Timedelta(hours=87))])
+    assert alone.loc[restart[restart > 0].index].min() > 5.0
+
+
+def test_two_identities_sharing_a_rare_action_are_not_a_crowd(rarity):
+    """An intruder acts through one or two identities: a pod's service account and the token it
+    minted both list pods cluster-wide in the same hour. One other identity doing it is not
+    improbable enough to be a common cause, so neither is discounted."""
+    day = windows(
+        [(who, 83, {"n_cluster_wide_pod_lists": 1.0}) for who in (PAYMENTS_API, PAYMENTS_WORKER)]
+        + [(who, 83, {}) for who in (*KUBELETS, CERT_MANAGER, DEVELOPER, ADMIN)]
+    )
+    np.testing.assert_allclose(rarity.transform_shared(day), rarity.transform(day))
+
+
 def test_terms_add_up_to_the_window_score_and_rows_are_kept(rarity):
     day = history(24)
     terms = rarity.set_output(transform="pandas").transform(day)
