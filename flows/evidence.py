@@ -4,7 +4,8 @@ Each term is measured per unit and day, a unit being a workload (its pods share 
 or, for SNATed traffic, a node; its nats are ``-log p`` with ``p`` the share of unit-days on
 the history days (the flow logs' earlier days) that were at least as unusual, plus one:
 something every workload does daily adds almost nothing, something no unit ever did adds
-``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume,
+``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume
+and packets (a beacon or a reverse shell sends many small packets and few bytes),
 rejected connections, long-lived low-rate outbound sessions (a reverse shell, a pool
 connection) and ports miners use (weak alone: it is only a port).
 """
@@ -36,6 +37,7 @@ TERMS = {
     "new-destination": "a destination never seen in the cluster",
     "new-for-unit": "a destination new for the workload (or node), though known in the cluster",
     "egress-volume": "external egress volume",
+    "egress-packets": "external egress packets",
     "rejected": "rejected connections",
     "long-session": "a long-lived low-rate outbound session",
     "miner-port": "a port miners use",
@@ -86,6 +88,8 @@ def unit_days(
     by = ["unit", "day"]
     parts = {
         "egress-volume": (accepted, accepted.groupby(by)["bytes"].sum()),
+        # bytes miss a chatty low-volume channel: a beacon or an interactive shell is many small packets
+        "egress-packets": (accepted, accepted.groupby(by)["packets"].sum()),
         "rejected": (eg[eg["action"] == "REJECT"], eg[eg["action"] == "REJECT"].groupby(by)["flows"].sum()),
         "long-session": (long, long.groupby(by)["flows"].count()),
         "miner-port": (mined := accepted[accepted["port"].isin(MINER_PORTS)], mined.groupby(by)["flows"].count()),
@@ -96,8 +100,9 @@ def unit_days(
     frame = pd.DataFrame({term: values for term, (_, values) in parts.items()}).fillna(0.0)
     examples: dict = {}
     for term, (rows, _) in parts.items():
+        most = "packets" if term == "egress-packets" else "bytes"
         for (unit, day), group in rows.groupby(by):
-            examples[(unit, day, term)] = group.sort_values("bytes", kind="stable").iloc[-1]
+            examples[(unit, day, term)] = group.sort_values(most, kind="stable").iloc[-1]
     seen: set = set() if known is None else set(known)
     mine: dict[str, set] = {u: set(v) for u, v in (used or {}).items()}
     past = known is not None
@@ -289,6 +294,10 @@ def _reason(term: str, example, how: str, value: float, told: dict[str, str] | N
         return f"{how}{sent} a destination it had not used before (known elsewhere in the cluster)"
     if term == "egress-volume":
         return f"{how} sent {_size(value)} out of the VPC, more than on normal days (most to {where})"
+    if term == "egress-packets":
+        most = "" if example is None else f" (most to {where}: {int(example['packets']):,} packets"
+        most += "" if example is None else f" of {_size(example['bytes'])})"
+        return f"{how} sent {int(value):,} packets out of the VPC, more than on normal days{most}"
     if term == "rejected":
         return f"{how} had {int(value)} connection(s) rejected (e.g. to {where})"
     if term == "long-session":

@@ -141,13 +141,13 @@ def test_a_destination_new_for_a_workload_but_known_in_the_cluster_is_weaker_new
     audit = tmp_path / "audit.jsonl"
     audit.write_text("".join(json.dumps(e) + "\n" for e in events))
 
-    def call(pod_ip: str, remote: str, n: int, nbytes: int = 20_000) -> str:
-        return flow(pod_ip, remote, pod_ip, remote, 443, nbytes, at(9, 15) - timedelta(days=n))
+    def call(pod_ip: str, remote: str, n: int, nbytes: int = 20_000, packets: int = 10) -> str:
+        return flow(pod_ip, remote, pod_ip, remote, 443, nbytes, at(9, 15) - timedelta(days=n), packets=packets)
 
     lines = [call("10.0.1.60", "198.51.100.99", n) for n in (2, 1, 0)]
     lines += [call("10.0.1.50", "192.0.2.10", n) for n in (2, 1)]
-    # on the 22nd web-0 splits its usual 20 kB between the two: its volume is as usual
-    lines += [call("10.0.1.50", "192.0.2.10", 0, 10_000), call("10.0.1.50", "198.51.100.99", 0, 10_000)]
+    # on the 22nd web-0 splits its usual 20 kB (10 packets) between the two: its volume is as usual
+    lines += [call("10.0.1.50", "192.0.2.10", 0, 10_000, 5), call("10.0.1.50", "198.51.100.99", 0, 10_000, 5)]
     found = NetworkEvidence([_write(tmp_path, "pods.log", lines)], [str(audit)])(None, date(2026, 3, 22))
     assert _terms(found) == {("alice", "network:new-for-unit")}
     day = found.contributions.index[0][1]
