@@ -1,7 +1,8 @@
 """The network baseline: which external destinations the cluster's units used, and their unit-days.
 
 Two small tables. ``destinations``: one row per unit (a workload, else a pod, or a node for
-SNATed traffic), remote address and port, with the first and last day it was used and, for
+SNATed traffic), remote end (the address, or ``aws:S3`` for a shared AWS service's address,
+:func:`flows.evidence.destination_keys`) and port, with the first and last day it was used and, for
 a destination an alerting identity-day introduced, who is holding it back. ``unit_days``: per
 unit and day, the measure of each term of :mod:`flows.evidence`, the history its nats are
 computed against. ``kaad train --flow-logs`` learns it from the training days and keeps it in
@@ -137,7 +138,7 @@ class NetworkBaseline:
         d = self.destinations
         external = d[["remote", "port"]].drop_duplicates() if len(d) else d
         return (
-            f"network baseline: {len(external):,} external destinations (address and port) of "
+            f"network baseline: {len(external):,} external destinations (address or AWS service, and port) of "
             f"{d['unit'].nunique() if len(d) else 0:,} units over {len(self.days())} days"
         )
 
@@ -158,7 +159,8 @@ def _destinations(conversations: pd.DataFrame) -> pd.DataFrame:
     used = eg[eg["external"] & (eg["action"] != "REJECT")]
     if used.empty:
         return pd.DataFrame(columns=DESTINATION_COLUMNS)
-    out = used.groupby(["unit", "remote", "port"], as_index=False)["day"].agg(first_day="min", last_day="max")
+    keyed = used.assign(remote=used["destination"])  # the address, or aws:SERVICE
+    out = keyed.groupby(["unit", "remote", "port"], as_index=False)["day"].agg(first_day="min", last_day="max")
     out["port"] = out["port"].astype(int)
     out["held_by"] = None
     out["held_day"] = None

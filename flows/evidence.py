@@ -28,6 +28,13 @@ MINER_PORTS = frozenset({3333, 4444, 5555, 7777, 14433, 14444, 45560, 45700})
 LONG_SESSION = timedelta(minutes=20)
 LOW_RATE = 2_000  # bytes per second
 HISTORY_DAYS = 14
+#: AWS services whose addresses are AWS's own shared endpoints: they rotate (S3 answers from many
+#: addresses) and name no customer, so a destination is the service, not the address. Not
+#: EC2, AMAZON (a superset holding EC2) or GLOBALACCELERATOR: their ranges hold addresses any
+#: customer rents (instances, Elastic IPs, accelerators), an attacker's server among them.
+SHARED_SERVICES = frozenset(
+    {"S3", "DYNAMODB", "ROUTE53", "CLOUDFRONT", "API_GATEWAY", "EC2_INSTANCE_CONNECT", "CODEBUILD", "CLOUD9", "EBS"}
+)
 #: How long after an exec session traffic from the pod is laid to it (on a shared node).
 EXEC_REACH = pd.Timedelta(hours=1)
 #: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
@@ -53,8 +60,19 @@ def _units(conv: pd.DataFrame, ingress: bool = False) -> pd.DataFrame:
     out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
     # The audit log's notion of "the internet" (features.flags), so both sources agree.
     out["external"] = np.array([is_public(r) for r in out["remote"]], dtype=bool)  # a mask even when empty
+    out["destination"] = destination_keys(out)
     out["duration_s"] = (out["last"] - out["first"]).dt.total_seconds().clip(lower=1)
     return out
+
+
+def destination_keys(conv: pd.DataFrame) -> list[str]:
+    """What a conversation's remote end is, for "new destination": ``aws:S3`` for an address of
+    a shared AWS service (v5's ``pkt-dst-aws-service``), else the address."""
+    services = conv["remote_service"] if "remote_service" in conv else [None] * len(conv)
+    return [
+        f"aws:{s}" if isinstance(s, str) and s in SHARED_SERVICES else str(r)
+        for r, s in zip(conv["remote"], services, strict=True)
+    ]
 
 
 def named_rows(conv: pd.DataFrame, named: pd.DataFrame | None) -> pd.DataFrame:
@@ -110,7 +128,7 @@ def unit_days(
     unit_counts: dict = {}
     for day, rows in accepted.groupby("day", sort=True):
         for unit, group in rows.groupby("unit"):
-            pairs = list(zip(group["remote"], group["port"], strict=True))
+            pairs = list(zip(group["destination"], group["port"], strict=True))
             fresh = group[[p not in seen for p in pairs]]
             new_counts[(unit, day)] = len(fresh) if past else np.nan  # the first day has no past
             if past and len(fresh):
@@ -123,8 +141,8 @@ def unit_days(
                 if len(elsewhere):
                     examples[(unit, day, "new-for-unit")] = elsewhere.sort_values("bytes", kind="stable").iloc[-1]
         for unit, group in rows.groupby("unit"):
-            mine.setdefault(str(unit), set()).update(zip(group["remote"], group["port"], strict=True))
-        seen |= set(zip(rows["remote"], rows["port"], strict=True))
+            mine.setdefault(str(unit), set()).update(zip(group["destination"], group["port"], strict=True))
+        seen |= set(zip(rows["destination"], rows["port"], strict=True))
         past = past or bool(seen)
     frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
     frame["new-for-unit"] = pd.Series(unit_counts, dtype=float).reindex(frame.index)  # NaN: a unit without a past
@@ -163,11 +181,11 @@ def day_evidence(
     history = baseline.history(key, history_days)
     today = measures
     eg = _units(today_conv)
-    pairs = zip(eg["remote"], eg["port"], strict=True)
+    pairs = zip(eg["destination"], eg["port"], strict=True)
     eg["new_in_cluster"] = [(r, p) not in known for r, p in pairs] if past else False
     eg["new_for_unit"] = [
         u in used and (r, p) in known and (r, p) not in used[u]
-        for u, r, p in zip(eg["unit"], eg["remote"], eg["port"], strict=True)
+        for u, r, p in zip(eg["unit"], eg["destination"], eg["port"], strict=True)
     ]
     # what the audit log named today: incoming conversations with such an address are shown too
     told = _told(named, key)
@@ -282,6 +300,8 @@ def _told(named: pd.DataFrame | None, day: pd.Timestamp) -> dict[str, str]:
 
 def _reason(term: str, example, how: str, value: float, told: dict[str, str] | None = None) -> str:
     where = "outside the VPC" if example is None else f"{example['remote']}:{example['port']}"
+    service = None if example is None else example.get("remote_service")
+    where += f" ({service})" if isinstance(service, str) and service else ""
     if term == "named-address" and example is not None:
         incoming = example["direction"] == "ingress"
         moved = f"received {_size(example['bytes'])} from" if incoming else f"sent {_size(example['bytes'])} to"

@@ -54,7 +54,9 @@ def test_training_keeps_the_destinations_each_unit_used_and_their_unit_days(tmp_
     node = "node ip-10-0-1-5.us-west-2.compute.internal"
     assert base.destinations[["unit", "remote", "port"]].values.tolist() == [[node, "192.0.2.10", 443]]
     assert [str(d.date()) for d in base.days()] == ["2026-03-20", "2026-03-21"]
-    assert base.summary() == "network baseline: 1 external destinations (address and port) of 1 units over 2 days"
+    assert base.summary() == (
+        "network baseline: 1 external destinations (address or AWS service, and port) of 1 units over 2 days"
+    )
 
 
 def test_the_models_baseline_makes_the_pool_new_when_only_the_scored_days_flow_logs_are_given(tmp_path):
