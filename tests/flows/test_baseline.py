@@ -162,3 +162,24 @@ def test_a_destination_new_for_a_workload_but_known_in_the_cluster_is_weaker_new
         "api-0": False,
         "web-0": True,
     }
+
+
+def test_a_destination_unused_for_longer_than_a_month_is_forgotten(tmp_path):
+    # The training days last used 192.0.2.10:443 on 21 March. A monthly job's next call comes
+    # at most 31 days later (plus a day's slip): on 22 April the API is still known; on the
+    # 23rd it is forgotten, new again, and learning that day drops it from the table (which
+    # would otherwise keep every address ever contacted).
+    from flows.baseline import FORGET_AFTER
+
+    bundle, _ = _model(tmp_path)
+    base = NetworkBaseline.from_dict(bundle.network_baseline)
+    api = ("192.0.2.10", 443)
+    node = "node ip-10-0-1-5.us-west-2.compute.internal"
+    last = pd.Timestamp("2026-03-21", tz="UTC")
+    assert FORGET_AFTER == timedelta(days=32)
+    assert api in base.known(last + FORGET_AFTER) and api in base.used(last + FORGET_AFTER)[node]
+    later = last + FORGET_AFTER + timedelta(days=1)
+    assert api not in base.known(later) and node not in base.used(later)
+    nothing = pd.DataFrame({"day": pd.Series([], dtype="datetime64[ns, UTC]")})
+    base.add_day(later, nothing, {})
+    assert base.destinations.empty
