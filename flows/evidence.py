@@ -12,6 +12,7 @@ connection) and ports miners use (weak alone: it is only a port).
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -301,7 +302,8 @@ def _told(named: pd.DataFrame | None, day: pd.Timestamp) -> dict[str, str]:
 def _reason(term: str, example, how: str, value: float, told: dict[str, str] | None = None) -> str:
     where = "outside the VPC" if example is None else f"{example['remote']}:{example['port']}"
     service = None if example is None else example.get("remote_service")
-    where += f" ({service})" if isinstance(service, str) and service else ""
+    # AWS writes the service as an upper-case code; anything else in the field is not shown
+    where += f" ({service})" if isinstance(service, str) and re.fullmatch(r"[A-Z0-9_]{1,40}", service) else ""
     if term == "named-address" and example is not None:
         incoming = example["direction"] == "ingress"
         moved = f"received {_size(example['bytes'])} from" if incoming else f"sent {_size(example['bytes'])} to"

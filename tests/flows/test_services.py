@@ -53,3 +53,10 @@ def test_without_v5_the_quality_line_says_service_addresses_count_one_by_one():
     quality |= {"pods_leased": 1, "pods_without_address": 0}
     assert "without pkt-dst-aws-service (v5) each rotating address of an AWS service" in quality_text(quality, 2)
     assert "pkt-dst-aws-service" not in quality_text(quality, 5)
+
+
+def test_a_service_field_that_is_no_aws_code_is_not_repeated_in_the_reason(tmp_path):
+    # the field comes from a file: only AWS's upper-case codes are shown beside the address
+    found = _evidence(tmp_path, [_call("3.5.76.22", "<b>[red]S3</b>", at(10, 15))])
+    reason = found.reasons[("ci:deployer", found.contributions.index[0][1], "network:new-destination")]
+    assert reason.endswith("sent 20 kB to 3.5.76.22:443, a destination never seen in the cluster")
