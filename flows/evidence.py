@@ -5,7 +5,8 @@ or, for SNATed traffic, a node; its nats are ``-log p`` with ``p`` the share of 
 the history days (the flow logs' earlier days) that were at least as unusual, plus one:
 something every workload does daily adds almost nothing, something no unit ever did adds
 ``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume
-and packets (a beacon or a reverse shell sends many small packets and few bytes),
+and packets (a beacon or a reverse shell sends many small packets and few bytes; packets count
+only beyond what the bytes said, since bulk traffic raises both),
 rejected connections, long-lived low-rate outbound sessions (a reverse shell, a pool
 connection) and ports miners use (weak alone: it is only a port).
 """
@@ -200,9 +201,12 @@ def day_evidence(
     units: dict[str, set[str]] = {}  # unit -> identities its evidence named
     for unit, row in today.droplevel("day").iterrows():
         flows = eg[eg["unit"] == unit]
+        volume = nats(row.get("egress-volume", 0.0), history["egress-volume"]) if "egress-volume" in history else 0.0
         for term in TERMS:
             value = row.get(term, 0.0)
             n = nats(value, history[term]) if term in history else 0.0
+            if term == "egress-packets":
+                n = max(0.0, n - volume)  # packets say only what the bytes did not (bulk traffic moves both)
             if term == "miner-port":
                 n *= 0.5  # weak alone: only a port number
             if n <= 0:

@@ -113,3 +113,22 @@ def test_many_small_packets_to_a_known_destination_are_evidence_though_the_bytes
     assert reason.endswith(
         "sent 5,000 packets out of the VPC, more than on normal days (most to 192.0.2.10:443: 5,000 packets of 60 kB)"
     )
+
+
+def test_packets_add_nothing_when_the_bytes_already_said_it(tmp_path):
+    """Bulk traffic raises bytes and packets together: that is one fact, counted once.
+
+    On the 22nd the node sends its usual API three times its normal day (480 kB in 240
+    packets, against 160 kB in 80): the volume is evidence, the packets add nothing to it.
+    """
+    before_events, before_flows = _normal_days()
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
+    api = ("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443)
+    bulk = flow(*api, 480_000, at(10, 10), minutes=10, packets=240)
+    flows = tmp_path / "flows.log"
+    flows.write_text(V5 + "\n" + "\n".join([*before_flows, bulk]) + "\n")
+    found = NetworkEvidence([str(flows)], [str(audit)])(None, date(2026, 3, 22))
+    terms = found.contributions.droplevel("day").loc["ci:deployer"]
+    assert terms["network:egress-volume"] == pytest.approx(NODE_CONFIDENCE * math.log(3))
+    assert terms.get("network:egress-packets", 0.0) == 0.0
