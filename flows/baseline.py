@@ -1,21 +1,28 @@
 """The network baseline: which external destinations the cluster's units used, and their unit-days.
 
 Two small tables. ``destinations``: one row per unit (a workload, else a pod, or a node for
-SNATed traffic), remote address and port, with the first and last day it was used and, for
+SNATed traffic), remote end (the address, or ``aws:S3`` for a shared AWS service's address,
+:func:`flows.evidence.destination_keys`) and port, with the first and last day it was used and, for
 a destination an alerting identity-day introduced, who is holding it back. ``unit_days``: per
 unit and day, the measure of each term of :mod:`flows.evidence`, the history its nats are
 computed against. ``kaad train --flow-logs`` learns it from the training days and keeps it in
 the model bundle; scored day after day it moves with the day state
 (:class:`models.day_state.DayState`) as first-seen values do: a benign new destination is new
 once, and one that an alerting identity-day introduced stays new until the finding is accepted.
+A destination no unit used for :data:`FORGET_AFTER` is forgotten: new again, and dropped from
+the table, which would otherwise grow with every address ever contacted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pandas as pd
 
+#: The longest gap of routine traffic: a monthly job's (31 days), plus a day for a run that
+#: slipped past midnight. A destination unused for longer is not part of the routine.
+FORGET_AFTER = timedelta(days=32)
 #: The destinations table's columns; ``held_by``/``held_day`` are empty for a learned destination.
 DESTINATION_COLUMNS = ["unit", "remote", "port", "first_day", "last_day", "held_by", "held_day"]
 
@@ -48,19 +55,19 @@ class NetworkBaseline:
         return sorted(set(pd.to_datetime(self.unit_days["day"], utc=True))) if len(self.unit_days) else []
 
     def known(self, day: pd.Timestamp) -> set[tuple[str, int]]:
-        """(remote, port) seen in the cluster before ``day`` and not held back."""
+        """(remote, port) seen in the cluster before ``day``, not held back nor forgotten."""
         d = self.destinations
         if d.empty:
             return set()
-        ok = (pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna()
+        ok = (pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna() & _recent(d, day)
         return set(zip(d.loc[ok, "remote"], d.loc[ok, "port"].astype(int), strict=True))
 
     def used(self, day: pd.Timestamp) -> dict[str, set[tuple[str, int]]]:
-        """Per unit, the (remote, port) it used before ``day`` (not held back)."""
+        """Per unit, the (remote, port) it used before ``day`` (not held back nor forgotten)."""
         d = self.destinations
         if d.empty:
             return {}
-        ok = d[(pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna()]
+        ok = d[(pd.to_datetime(d["first_day"], utc=True) < day) & d["held_by"].isna() & _recent(d, day)]
         out: dict[str, set[tuple[str, int]]] = {}
         for unit, remote, port in zip(ok["unit"], ok["remote"], ok["port"].astype(int), strict=True):
             out.setdefault(str(unit), set()).add((remote, port))
@@ -95,6 +102,9 @@ class NetworkBaseline:
         if learned and day < learned[-1]:
             return
         self.forget(day)
+        if len(self.destinations):  # the forgotten ones go (held ones wait for their finding)
+            d = self.destinations
+            self.destinations = d[_recent(d, day) | d["held_by"].notna()].reset_index(drop=True)
         today = conversations[conversations["day"] == day] if len(conversations) else conversations
         if not len(today):
             return
@@ -137,7 +147,7 @@ class NetworkBaseline:
         d = self.destinations
         external = d[["remote", "port"]].drop_duplicates() if len(d) else d
         return (
-            f"network baseline: {len(external):,} external destinations (address and port) of "
+            f"network baseline: {len(external):,} external destinations (address or AWS service, and port) of "
             f"{d['unit'].nunique() if len(d) else 0:,} units over {len(self.days())} days"
         )
 
@@ -150,6 +160,11 @@ class NetworkBaseline:
         return cls(saved["destinations"].copy(), saved["unit_days"].copy())
 
 
+def _recent(d: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
+    """Destinations used within :data:`FORGET_AFTER` before ``day``."""
+    return pd.to_datetime(d["last_day"], utc=True) >= day - FORGET_AFTER
+
+
 def _destinations(conversations: pd.DataFrame) -> pd.DataFrame:
     """Per unit, external destination and port: first and last day used (accepted egress)."""
     from flows.evidence import _units
@@ -158,7 +173,8 @@ def _destinations(conversations: pd.DataFrame) -> pd.DataFrame:
     used = eg[eg["external"] & (eg["action"] != "REJECT")]
     if used.empty:
         return pd.DataFrame(columns=DESTINATION_COLUMNS)
-    out = used.groupby(["unit", "remote", "port"], as_index=False)["day"].agg(first_day="min", last_day="max")
+    keyed = used.assign(remote=used["destination"])  # the address, or aws:SERVICE
+    out = keyed.groupby(["unit", "remote", "port"], as_index=False)["day"].agg(first_day="min", last_day="max")
     out["port"] = out["port"].astype(int)
     out["held_by"] = None
     out["held_day"] = None

@@ -4,13 +4,16 @@ Each term is measured per unit and day, a unit being a workload (its pods share 
 or, for SNATed traffic, a node; its nats are ``-log p`` with ``p`` the share of unit-days on
 the history days (the flow logs' earlier days) that were at least as unusual, plus one:
 something every workload does daily adds almost nothing, something no unit ever did adds
-``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume,
+``log(n + 1)``. The terms: a destination never seen in the cluster, external egress volume
+and packets (a beacon or a reverse shell sends many small packets and few bytes; packets count
+only beyond what the bytes said, since bulk traffic raises both),
 rejected connections, long-lived low-rate outbound sessions (a reverse shell, a pool
 connection) and ports miners use (weak alone: it is only a port).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -27,6 +30,13 @@ MINER_PORTS = frozenset({3333, 4444, 5555, 7777, 14433, 14444, 45560, 45700})
 LONG_SESSION = timedelta(minutes=20)
 LOW_RATE = 2_000  # bytes per second
 HISTORY_DAYS = 14
+#: AWS services whose addresses are AWS's own shared endpoints: they rotate (S3 answers from many
+#: addresses) and name no customer, so a destination is the service, not the address. Not
+#: EC2, AMAZON (a superset holding EC2) or GLOBALACCELERATOR: their ranges hold addresses any
+#: customer rents (instances, Elastic IPs, accelerators), an attacker's server among them.
+SHARED_SERVICES = frozenset(
+    {"S3", "DYNAMODB", "ROUTE53", "CLOUDFRONT", "API_GATEWAY", "EC2_INSTANCE_CONNECT", "CODEBUILD", "CLOUD9", "EBS"}
+)
 #: How long after an exec session traffic from the pod is laid to it (on a shared node).
 EXEC_REACH = pd.Timedelta(hours=1)
 #: SNATed flows name a node, not a pod: their evidence counts half, shared among candidates.
@@ -36,6 +46,7 @@ TERMS = {
     "new-destination": "a destination never seen in the cluster",
     "new-for-unit": "a destination new for the workload (or node), though known in the cluster",
     "egress-volume": "external egress volume",
+    "egress-packets": "external egress packets",
     "rejected": "rejected connections",
     "long-session": "a long-lived low-rate outbound session",
     "miner-port": "a port miners use",
@@ -51,8 +62,19 @@ def _units(conv: pd.DataFrame, ingress: bool = False) -> pd.DataFrame:
     out["unit"] = np.where(out["attribution"] == "pod", pod_unit, "node " + out["node"].fillna("?"))
     # The audit log's notion of "the internet" (features.flags), so both sources agree.
     out["external"] = np.array([is_public(r) for r in out["remote"]], dtype=bool)  # a mask even when empty
+    out["destination"] = destination_keys(out)
     out["duration_s"] = (out["last"] - out["first"]).dt.total_seconds().clip(lower=1)
     return out
+
+
+def destination_keys(conv: pd.DataFrame) -> list[str]:
+    """What a conversation's remote end is, for "new destination": ``aws:S3`` for an address of
+    a shared AWS service (v5's ``pkt-dst-aws-service``), else the address."""
+    services = conv["remote_service"] if "remote_service" in conv else [None] * len(conv)
+    return [
+        f"aws:{s}" if isinstance(s, str) and s in SHARED_SERVICES else str(r)
+        for r, s in zip(conv["remote"], services, strict=True)
+    ]
 
 
 def named_rows(conv: pd.DataFrame, named: pd.DataFrame | None) -> pd.DataFrame:
@@ -86,6 +108,8 @@ def unit_days(
     by = ["unit", "day"]
     parts = {
         "egress-volume": (accepted, accepted.groupby(by)["bytes"].sum()),
+        # bytes miss a chatty low-volume channel: a beacon or an interactive shell is many small packets
+        "egress-packets": (accepted, accepted.groupby(by)["packets"].sum()),
         "rejected": (eg[eg["action"] == "REJECT"], eg[eg["action"] == "REJECT"].groupby(by)["flows"].sum()),
         "long-session": (long, long.groupby(by)["flows"].count()),
         "miner-port": (mined := accepted[accepted["port"].isin(MINER_PORTS)], mined.groupby(by)["flows"].count()),
@@ -96,8 +120,9 @@ def unit_days(
     frame = pd.DataFrame({term: values for term, (_, values) in parts.items()}).fillna(0.0)
     examples: dict = {}
     for term, (rows, _) in parts.items():
+        most = "packets" if term == "egress-packets" else "bytes"
         for (unit, day), group in rows.groupby(by):
-            examples[(unit, day, term)] = group.sort_values("bytes", kind="stable").iloc[-1]
+            examples[(unit, day, term)] = group.sort_values(most, kind="stable").iloc[-1]
     seen: set = set() if known is None else set(known)
     mine: dict[str, set] = {u: set(v) for u, v in (used or {}).items()}
     past = known is not None
@@ -105,7 +130,7 @@ def unit_days(
     unit_counts: dict = {}
     for day, rows in accepted.groupby("day", sort=True):
         for unit, group in rows.groupby("unit"):
-            pairs = list(zip(group["remote"], group["port"], strict=True))
+            pairs = list(zip(group["destination"], group["port"], strict=True))
             fresh = group[[p not in seen for p in pairs]]
             new_counts[(unit, day)] = len(fresh) if past else np.nan  # the first day has no past
             if past and len(fresh):
@@ -118,8 +143,8 @@ def unit_days(
                 if len(elsewhere):
                     examples[(unit, day, "new-for-unit")] = elsewhere.sort_values("bytes", kind="stable").iloc[-1]
         for unit, group in rows.groupby("unit"):
-            mine.setdefault(str(unit), set()).update(zip(group["remote"], group["port"], strict=True))
-        seen |= set(zip(rows["remote"], rows["port"], strict=True))
+            mine.setdefault(str(unit), set()).update(zip(group["destination"], group["port"], strict=True))
+        seen |= set(zip(rows["destination"], rows["port"], strict=True))
         past = past or bool(seen)
     frame["new-destination"] = pd.Series(new_counts, dtype=float).reindex(frame.index)
     frame["new-for-unit"] = pd.Series(unit_counts, dtype=float).reindex(frame.index)  # NaN: a unit without a past
@@ -158,11 +183,11 @@ def day_evidence(
     history = baseline.history(key, history_days)
     today = measures
     eg = _units(today_conv)
-    pairs = zip(eg["remote"], eg["port"], strict=True)
+    pairs = zip(eg["destination"], eg["port"], strict=True)
     eg["new_in_cluster"] = [(r, p) not in known for r, p in pairs] if past else False
     eg["new_for_unit"] = [
         u in used and (r, p) in known and (r, p) not in used[u]
-        for u, r, p in zip(eg["unit"], eg["remote"], eg["port"], strict=True)
+        for u, r, p in zip(eg["unit"], eg["destination"], eg["port"], strict=True)
     ]
     # what the audit log named today: incoming conversations with such an address are shown too
     told = _told(named, key)
@@ -176,9 +201,12 @@ def day_evidence(
     units: dict[str, set[str]] = {}  # unit -> identities its evidence named
     for unit, row in today.droplevel("day").iterrows():
         flows = eg[eg["unit"] == unit]
+        volume = nats(row.get("egress-volume", 0.0), history["egress-volume"]) if "egress-volume" in history else 0.0
         for term in TERMS:
             value = row.get(term, 0.0)
             n = nats(value, history[term]) if term in history else 0.0
+            if term == "egress-packets":
+                n = max(0.0, n - volume)  # packets say only what the bytes did not (bulk traffic moves both)
             if term == "miner-port":
                 n *= 0.5  # weak alone: only a port number
             if n <= 0:
@@ -277,6 +305,9 @@ def _told(named: pd.DataFrame | None, day: pd.Timestamp) -> dict[str, str]:
 
 def _reason(term: str, example, how: str, value: float, told: dict[str, str] | None = None) -> str:
     where = "outside the VPC" if example is None else f"{example['remote']}:{example['port']}"
+    service = None if example is None else example.get("remote_service")
+    # AWS writes the service as an upper-case code; anything else in the field is not shown
+    where += f" ({service})" if isinstance(service, str) and re.fullmatch(r"[A-Z0-9_]{1,40}", service) else ""
     if term == "named-address" and example is not None:
         incoming = example["direction"] == "ingress"
         moved = f"received {_size(example['bytes'])} from" if incoming else f"sent {_size(example['bytes'])} to"
@@ -289,6 +320,10 @@ def _reason(term: str, example, how: str, value: float, told: dict[str, str] | N
         return f"{how}{sent} a destination it had not used before (known elsewhere in the cluster)"
     if term == "egress-volume":
         return f"{how} sent {_size(value)} out of the VPC, more than on normal days (most to {where})"
+    if term == "egress-packets":
+        most = "" if example is None else f" (most to {where}: {int(example['packets']):,} packets"
+        most += "" if example is None else f" of {_size(example['bytes'])})"
+        return f"{how} sent {int(value):,} packets out of the VPC, more than on normal days{most}"
     if term == "rejected":
         return f"{how} had {int(value)} connection(s) rejected (e.g. to {where})"
     if term == "long-session":

@@ -27,7 +27,8 @@ _SQL = """
 WITH raw AS (
     SELECT row_number() OVER () AS fid, interface_id, flow_direction, coalesce(pkt_srcaddr, srcaddr) AS src,
            coalesce(pkt_dstaddr, dstaddr) AS dst, srcport, dstport, protocol,
-           coalesce(packets, 0) AS packets, coalesce(bytes, 0) AS bytes, start, "end", action
+           coalesce(packets, 0) AS packets, coalesce(bytes, 0) AS bytes, start, "end", action,
+           pkt_src_aws_service, pkt_dst_aws_service
     FROM read_parquet($flows) WHERE start IS NOT NULL
 ),
 twice AS (
@@ -83,6 +84,8 @@ SELECT date_trunc('day', a.start AT TIME ZONE 'UTC') AS day, a.attribution, a.di
        l.namespace, l.pod, l.workload, l.creator, l.service_account, coalesce(l.node, a.via_node) AS node,
        a.candidates,
        CASE WHEN a.direction = 'ingress' THEN a.src ELSE a.dst END AS remote,
+       -- v5 names the AWS service whose ranges hold the remote address (S3, DYNAMODB...)
+       CASE WHEN a.direction = 'ingress' THEN a.pkt_src_aws_service ELSE a.pkt_dst_aws_service END AS remote_service,
        CASE WHEN a.direction = 'egress' THEN a.src ELSE a.dst END AS local,
        a.dstport AS port, a.protocol, a.action,
        count(*) AS flows, sum(a.packets) AS packets, sum(a.bytes) AS bytes,
@@ -125,6 +128,7 @@ def join_flows(flows: Path, leases: Leases, skew: timedelta = SKEW) -> Attributi
         "service_account",
         "node",
         "remote",
+        "remote_service",
         "local",
         "action",
     ):
@@ -165,4 +169,9 @@ def quality_text(quality: dict, version: int) -> str:
             else ""
         )
         + ("" if version >= 3 else "; version 2 records lack pkt-srcaddr/pkt-dstaddr: configure a v5 custom format")
+        + (
+            ""
+            if version >= 5
+            else "; without pkt-dst-aws-service (v5) each rotating address of an AWS service (S3...) is a destination"
+        )
     )

@@ -121,10 +121,12 @@ def cluster_events() -> list[dict]:
     ]
 
 
-def flow(src, dst, psrc, pdst, dport, nbytes, start: datetime, minutes=1, action="ACCEPT", eni="eni-0a") -> str:
+def flow(
+    src, dst, psrc, pdst, dport, nbytes, start: datetime, minutes=1, action="ACCEPT", eni="eni-0a", packets=10
+) -> str:
     s = int(start.timestamp())
     end = s + 60 * minutes
-    return f"5 011122223333 {eni} {src} {dst} {psrc} {pdst} 43120 {dport} 6 10 {nbytes} {s} {end} {action} OK"
+    return f"5 011122223333 {eni} {src} {dst} {psrc} {pdst} 43120 {dport} 6 {packets} {nbytes} {s} {end} {action} OK"
 
 
 def cluster_flows() -> list[str]:

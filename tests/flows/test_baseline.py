@@ -54,7 +54,9 @@ def test_training_keeps_the_destinations_each_unit_used_and_their_unit_days(tmp_
     node = "node ip-10-0-1-5.us-west-2.compute.internal"
     assert base.destinations[["unit", "remote", "port"]].values.tolist() == [[node, "192.0.2.10", 443]]
     assert [str(d.date()) for d in base.days()] == ["2026-03-20", "2026-03-21"]
-    assert base.summary() == "network baseline: 1 external destinations (address and port) of 1 units over 2 days"
+    assert base.summary() == (
+        "network baseline: 1 external destinations (address or AWS service, and port) of 1 units over 2 days"
+    )
 
 
 def test_the_models_baseline_makes_the_pool_new_when_only_the_scored_days_flow_logs_are_given(tmp_path):
@@ -141,13 +143,13 @@ def test_a_destination_new_for_a_workload_but_known_in_the_cluster_is_weaker_new
     audit = tmp_path / "audit.jsonl"
     audit.write_text("".join(json.dumps(e) + "\n" for e in events))
 
-    def call(pod_ip: str, remote: str, n: int, nbytes: int = 20_000) -> str:
-        return flow(pod_ip, remote, pod_ip, remote, 443, nbytes, at(9, 15) - timedelta(days=n))
+    def call(pod_ip: str, remote: str, n: int, nbytes: int = 20_000, packets: int = 10) -> str:
+        return flow(pod_ip, remote, pod_ip, remote, 443, nbytes, at(9, 15) - timedelta(days=n), packets=packets)
 
     lines = [call("10.0.1.60", "198.51.100.99", n) for n in (2, 1, 0)]
     lines += [call("10.0.1.50", "192.0.2.10", n) for n in (2, 1)]
-    # on the 22nd web-0 splits its usual 20 kB between the two: its volume is as usual
-    lines += [call("10.0.1.50", "192.0.2.10", 0, 10_000), call("10.0.1.50", "198.51.100.99", 0, 10_000)]
+    # on the 22nd web-0 splits its usual 20 kB (10 packets) between the two: its volume is as usual
+    lines += [call("10.0.1.50", "192.0.2.10", 0, 10_000, 5), call("10.0.1.50", "198.51.100.99", 0, 10_000, 5)]
     found = NetworkEvidence([_write(tmp_path, "pods.log", lines)], [str(audit)])(None, date(2026, 3, 22))
     assert _terms(found) == {("alice", "network:new-for-unit")}
     day = found.contributions.index[0][1]
@@ -160,3 +162,24 @@ def test_a_destination_new_for_a_workload_but_known_in_the_cluster_is_weaker_new
         "api-0": False,
         "web-0": True,
     }
+
+
+def test_a_destination_unused_for_longer_than_a_month_is_forgotten(tmp_path):
+    # The training days last used 192.0.2.10:443 on 21 March. A monthly job's next call comes
+    # at most 31 days later (plus a day's slip): on 22 April the API is still known; on the
+    # 23rd it is forgotten, new again, and learning that day drops it from the table (which
+    # would otherwise keep every address ever contacted).
+    from flows.baseline import FORGET_AFTER
+
+    bundle, _ = _model(tmp_path)
+    base = NetworkBaseline.from_dict(bundle.network_baseline)
+    api = ("192.0.2.10", 443)
+    node = "node ip-10-0-1-5.us-west-2.compute.internal"
+    last = pd.Timestamp("2026-03-21", tz="UTC")
+    assert FORGET_AFTER == timedelta(days=32)
+    assert api in base.known(last + FORGET_AFTER) and api in base.used(last + FORGET_AFTER)[node]
+    later = last + FORGET_AFTER + timedelta(days=1)
+    assert api not in base.known(later) and node not in base.used(later)
+    nothing = pd.DataFrame({"day": pd.Series([], dtype="datetime64[ns, UTC]")})
+    base.add_day(later, nothing, {})
+    assert base.destinations.empty

@@ -86,3 +86,49 @@ def test_a_normal_day_adds_nothing(tmp_path):
     found = _source(tmp_path)(None, date(2026, 3, 21))
     assert found.contributions.empty  # the same API, as many bytes as the day before
     assert "to a pod" in found.details["quality_text"]
+
+
+def test_many_small_packets_to_a_known_destination_are_evidence_though_the_bytes_are_few(tmp_path):
+    """A beacon or an interactive shell sends many small packets and few bytes.
+
+    On the 22nd the node talks only to the API its pods always use, 192.0.2.10:443, and sends
+    fewer bytes (60 kB) than on a normal day (160 kB), but in 5,000 packets where a normal day
+    has 80. Nothing is new and the volume is low: only the packet count tells, and it counts for
+    ci:deployer, whose CronJob pod is the one new on the node, at node confidence.
+    """
+    before_events, before_flows = _normal_days()
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
+    api = ("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443)
+    beacon = flow(*api, 60_000, at(10, 10), minutes=10, packets=5_000)
+    flows = tmp_path / "flows.log"
+    flows.write_text(V5 + "\n" + "\n".join([*before_flows, beacon]) + "\n")
+    found = NetworkEvidence([str(flows)], [str(audit)])(None, date(2026, 3, 22))
+    rows = found.contributions.droplevel("day")
+    assert list(rows.index) == ["ci:deployer"]
+    assert {term for term, v in rows.loc["ci:deployer"].items() if v > 0} == {"network:egress-packets"}
+    # two history unit-days, both with fewer packets: log(3), halved for SNAT
+    assert rows.loc["ci:deployer", "network:egress-packets"] == pytest.approx(NODE_CONFIDENCE * math.log(3))
+    reason = found.reasons[("ci:deployer", found.contributions.index[0][1], "network:egress-packets")]
+    assert reason.endswith(
+        "sent 5,000 packets out of the VPC, more than on normal days (most to 192.0.2.10:443: 5,000 packets of 60 kB)"
+    )
+
+
+def test_packets_add_nothing_when_the_bytes_already_said_it(tmp_path):
+    """Bulk traffic raises bytes and packets together: that is one fact, counted once.
+
+    On the 22nd the node sends its usual API three times its normal day (480 kB in 240
+    packets, against 160 kB in 80): the volume is evidence, the packets add nothing to it.
+    """
+    before_events, before_flows = _normal_days()
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
+    api = ("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443)
+    bulk = flow(*api, 480_000, at(10, 10), minutes=10, packets=240)
+    flows = tmp_path / "flows.log"
+    flows.write_text(V5 + "\n" + "\n".join([*before_flows, bulk]) + "\n")
+    found = NetworkEvidence([str(flows)], [str(audit)])(None, date(2026, 3, 22))
+    terms = found.contributions.droplevel("day").loc["ci:deployer"]
+    assert terms["network:egress-volume"] == pytest.approx(NODE_CONFIDENCE * math.log(3))
+    assert terms.get("network:egress-packets", 0.0) == 0.0
