@@ -323,6 +323,18 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         surprisal[:, f:] *= unusual[:, None]
         # A young identity meets namespaces and clients for the first time all through its
         # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
+        young = self._young(X, uniques, codes)
+        surprisal[:, f:] *= ~(young[:, None] & self._per_identity[None, :])
+        return surprisal
+
+    def young(self, X) -> np.ndarray:
+        """Whether each window's identity is still young: no per-identity past to judge it by."""
+        check_is_fitted(self, "hits_")
+        identities = _identities(X, len(X))
+        codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
+        return self._young(X, uniques, codes)
+
+    def _young(self, X, uniques, codes) -> np.ndarray:
         windows_seen = self.trials_.iloc[:, 0].reindex(uniques, fill_value=0.0).to_numpy()[codes]
         young = windows_seen < self.min_history
         # Counted in days where days are known: a person works a few hours a day, and after a
@@ -331,8 +343,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         if days is not None and first is not None:
             learned_before = first.reindex(uniques).to_numpy(dtype=np.float64)[codes] < days
             young &= ~learned_before
-        surprisal[:, f:] *= ~(young[:, None] & self._per_identity[None, :])
-        return surprisal
+        return young
 
     def score_samples(self, X) -> np.ndarray:
         """Log-probability of each window's actions (higher is more usual, as in scikit-learn)."""

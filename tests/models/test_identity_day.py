@@ -121,6 +121,33 @@ def test_a_habit_of_few_days_is_counted_against_the_identity_s_own_share():
     assert found.days["anomaly_score"].tolist() == [0.0]
 
 
+def test_a_new_identity_s_habit_is_not_a_pattern_until_it_has_a_past():
+    """A new service account reads its namespace's secrets every hour of its first day. It has
+    no rate of its own, only its kind's (the shop's cart reads secrets one hour in three), and
+    against that rate twenty-four reads in twenty-four hours would be an improbable pattern,
+    every day until someone accepts it. Its habits are still forming: nothing. The cart doing
+    the same, against its own past, is a pattern."""
+    cart, web = "system:serviceaccount:shop:cart", "system:serviceaccount:shop:web"
+    newcomer = "system:serviceaccount:analytics:analytics-api"
+    past = pd.MultiIndex.from_product(
+        [[cart, web], pd.date_range(DAY - pd.Timedelta(days=2), periods=48, freq="h")],
+        names=["identity", "window_start"],
+    )
+    history = pd.DataFrame({"n_secret_names": 0.0, "n_denied": 0.0}, index=past)
+    history.loc[cart, "n_secret_names"] = np.tile([1.0, 0.0, 0.0], 16)
+    rarity = ActionRarity().fit(history)
+
+    def day_of(identity: str) -> float:
+        today = pd.MultiIndex.from_product([[identity], pd.date_range(DAY, periods=24, freq="h")], names=past.names)
+        windows = pd.DataFrame({"n_secret_names": 1.0, "n_denied": 0.0}, index=today)
+        # Each hour just above the floor: alone, no window adds evidence.
+        found = identity_days(pd.Series(0.06, index=today), surprisal=family_surprisal(rarity, windows))
+        return float(found.days["anomaly_score"].iloc[0])
+
+    assert day_of(newcomer) == 0.0
+    assert day_of(cart) > 0.0
+
+
 def test_reasons_are_the_terms_that_contributed_largest_first_and_add_up():
     """Each window's contribution is shared among its evidence terms in proportion; the day's
     reasons are those shares summed, largest first, and together they are the day's score."""
