@@ -191,6 +191,8 @@ def _repetition(p: np.ndarray, group: np.ndarray, floor: float, surprisal: pd.Da
 
 def _log_binomial_tail(k: np.ndarray, n: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``log P(Bin(n, t) >= k)`` element-wise (``1 <= k <= n``, ``0 < t <= 1``)."""
+    # Summed in log space: scipy's binom.logsf is log(sf), which is -inf once the tail is below
+    # 1e-308 (500 of 500 at t = 0.01), and an infinite term would swamp every identity-day.
     top = int(n.max())
     log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top + 1)))])
     i = np.arange(top + 1)[None, :]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import poisson
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -131,21 +132,11 @@ def shared_rates(rate: np.ndarray, occurred: np.ndarray, starts: np.ndarray) -> 
     for j in range(rate.shape[1]):
         seen = np.bincount(groups, hit[:, j])[groups] - hit[:, j]
         expected = np.bincount(groups, rate[:, j])[groups] - rate[:, j]
-        improbable = _poisson_at_least(seen, expected) < FLOOR
+        improbable = poisson.sf(seen - 1, expected) < FLOOR  # P(X >= seen)
         excess = np.clip((seen - expected) / np.maximum(n_others, 1.0), 0.0, 1.0)
         common = occurred[:, j] & (seen >= MIN_OTHERS) & improbable
         out[:, j] = np.where(common, rate[:, j] + (1.0 - rate[:, j]) * excess, rate[:, j])
     return out
-
-
-def _poisson_at_least(k: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """P(X >= k) for X ~ Poisson(mean), elementwise (k a whole number >= 0)."""
-    below = np.zeros_like(mean, dtype=np.float64)
-    term = np.exp(-mean)
-    for i in range(int(k.max(initial=0))):
-        below += np.where(i < k, term, 0.0)
-        term = term * mean / (i + 1)
-    return np.clip(1.0 - below, 0.0, 1.0)
 
 
 class ActionRarity(TransformerMixin, BaseEstimator):
