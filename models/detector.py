@@ -58,12 +58,20 @@ def anomaly_scores(detector: Pipeline, windows: pd.DataFrame) -> pd.Series:
     return pd.Series(-raw, index=windows.index, name="anomaly_score")
 
 
-def window_sources(detector: Pipeline, rarity, windows: pd.DataFrame) -> pd.DataFrame:
-    """The two scores calibration combines, per window: the forest's and the action rarity's."""
+def window_sources(
+    detector: Pipeline, rarity, windows: pd.DataFrame, surprisal: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The two scores calibration combines, per window: the forest's and the action rarity's
+    (the sum of ``surprisal``, :meth:`models.rarity.ActionRarity.transform_shared`, when the
+    caller has it already)."""
+    if surprisal is None:
+        rarity_score = -rarity.score_samples_shared(windows) if len(windows) else np.zeros(0)
+    else:
+        rarity_score = surprisal.sum(axis=1)
     return pd.DataFrame(
         {
             "forest": anomaly_scores(detector, windows).to_numpy(),
-            "rarity": -rarity.score_samples_shared(windows) if len(windows) else np.zeros(0),
+            "rarity": rarity_score,
         },
         index=windows.index,
     )

@@ -248,11 +248,11 @@ def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tu
     """
     assert bundle.calibrator is not None  # load_bundle refuses bundles without one
     rarity = bundle.rarity if rarity is None else rarity
-    sources = window_sources(bundle.detector, rarity, windows)
+    surprisal = rarity.transform_shared(windows) if len(windows) else np.zeros((0, len(rarity.terms_)))
+    sources = window_sources(bundle.detector, rarity, windows, surprisal)
     # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
     p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
     evidence = bundle.calibrator.transform(sources) if len(sources) else np.zeros((0, 2))
-    surprisal = rarity.transform_shared(windows) if len(windows) else np.zeros((0, len(rarity.terms_)))
     total = surprisal.sum(axis=1, keepdims=True)
     share = np.divide(surprisal, total, out=np.zeros_like(surprisal), where=total > 0)
     terms = pd.DataFrame(share * evidence[:, [1]], index=windows.index, columns=[f"rarity_{t}" for t in rarity.terms_])
