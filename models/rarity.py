@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
 from features.peers import peer_groups
-from models.identity_day import FLOOR
+from models.common_cause import shared_rates, window_starts
 
 #: Action family -> (plain words, the window features that count it). A family occurs in a
 #: window when any of its features is above 0 (features/catalog.py, family "sensitive").
@@ -87,56 +86,6 @@ def _utc_days(X) -> np.ndarray | None:
         return None
     starts = starts.tz_convert("UTC") if starts.tz is not None else starts
     return np.asarray(starts.normalize().as_unit("ns").asi8, dtype=np.int64)
-
-
-#: Other identities that must share an action in a window before it can have a common cause.
-#: An intruder acts through one identity, or two (a pod's service account and the token it
-#: mints, a stolen session and the account it impersonates); a restart or an upgrade moves
-#: every informer or pod of a kind. With rare actions one other identity is already improbable
-#: by chance, so improbability alone would let an intruder's second identity excuse the first.
-MIN_OTHERS = 2
-
-
-def _window_starts(X) -> np.ndarray | None:
-    index = getattr(X, "index", None)
-    if isinstance(index, pd.MultiIndex) and "window_start" in index.names and "identity" in index.names:
-        return np.asarray(index.get_level_values("window_start"))
-    return None
-
-
-def shared_rates(rate: np.ndarray, occurred: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Raise each term's rate where improbably many *other* identities did it in the same window.
-
-    An API server restart makes every informer relist pods cluster-wide within a minute; an add-on
-    upgrade moves every pod of a DaemonSet. Each of those identities does something it never
-    did, but they do it together, which one intruder's foothold does not give. Where at least
-    ``MIN_OTHERS`` others did it and their count is improbable under their own rates (Poisson,
-    p below ``FLOOR``, the level at which a window counts as unusual at all), the hour has a
-    common cause, and the identity's
-    rate becomes its own plus the share of the others the cause moved. An identity alone with a
-    rare action, or doing what many do routinely, keeps its rate. The count leaves the identity
-    out, so one actor cannot explain itself.
-
-    Examples
-    --------
-    >>> rate = np.full((6, 1), 0.01)
-    >>> starts = np.array([0, 0, 0, 0, 0, 1])
-    >>> occurred = np.array([[True], [True], [True], [True], [False], [True]])
-    >>> shared_rates(rate, occurred, starts).round(2).ravel().tolist()  # 4 of 5 at 0; one alone at 1
-    [0.74, 0.74, 0.74, 0.74, 0.01, 0.01]
-    """
-    groups = pd.factorize(pd.Series(starts))[0]
-    n_others = np.bincount(groups)[groups] - 1.0
-    hit = occurred.astype(np.float64)
-    out = rate.copy()
-    for j in range(rate.shape[1]):
-        seen = np.bincount(groups, hit[:, j])[groups] - hit[:, j]
-        expected = np.bincount(groups, rate[:, j])[groups] - rate[:, j]
-        improbable = poisson.sf(seen - 1, expected) < FLOOR  # P(X >= seen)
-        excess = np.clip((seen - expected) / np.maximum(n_others, 1.0), 0.0, 1.0)
-        common = occurred[:, j] & (seen >= MIN_OTHERS) & improbable
-        out[:, j] = np.where(common, rate[:, j] + (1.0 - rate[:, j]) * excess, rate[:, j])
-    return out
 
 
 class ActionRarity(TransformerMixin, BaseEstimator):
@@ -302,7 +251,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
         rate = self.rates(uniques).to_numpy()[codes]
         occurred, _ = self._presence(values)
-        starts = _window_starts(X)
+        starts = window_starts(X)
         if shared and starts is not None:
             rate = shared_rates(rate, occurred, starts)
         surprisal = np.where(occurred, -np.log(rate), 0.0)
