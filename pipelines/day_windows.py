@@ -1,0 +1,103 @@
+"""A day's events as windows for scoring: featurised chunk by chunk, spilled, read back for explaining."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from events.schema import EVENT_SCHEMA, to_pandas
+from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
+from models.persistence import ModelBundle
+
+#: (identity, window_start) -> (user agents, namespaces) seen in that window.
+Seen = dict[Hashable, tuple[list[str], list[str]]]
+
+
+@dataclass
+class DayWindows:
+    """A day featurised for scoring: its windows, their values for the allowlist, and its events."""
+
+    windows: pd.DataFrame
+    values: Seen  # for the allowlist
+    spill: Path | None  # the day's events as read (event table schema), for explanations
+
+
+#: How a day's events become a :class:`DayWindows`: (batches, window, spill_dir, encoder).
+DayFeaturiser = Callable[[Iterable, str, Path, object], DayWindows]
+
+
+def featurise_day(batches: Iterable, window: str, spill_dir: Path | None, encoder) -> DayWindows:
+    """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
+
+    The events themselves go to a temporary Parquet file in ``spill_dir`` as they came (no
+    conversion; none without ``spill_dir``), so the explained identities' calls can be read
+    back later without holding the day in memory.
+    """
+    encoder = copy.deepcopy(encoder)  # learns the day as it goes; the bundle (or state) stays as it was
+    accumulator = WindowAccumulator()
+    values: Seen = {}
+    writer, path = None, None if spill_dir is None else spill_dir / "events.parquet"
+    for done, open_from, raw in window_chunks(batches, window):
+        marked = mark_novelty(done, encoder)
+        encoder.partial_fit(done)
+        accumulator.add(marked, open_from)
+        grouped = marked.groupby(["identity", "window_start"], sort=False, observed=True)
+        for key, uas in grouped["user_agent"].unique().items():
+            old = values.get(key, ([], []))
+            values[key] = (sorted(set(old[0]) | {str(u) for u in uas if pd.notna(u)}), old[1])
+        for key, nss in grouped["target_namespace"].unique().items():
+            values[key] = (
+                values[key][0],
+                sorted(set(values[key][1]) | {str(n) for n in nss if pd.notna(n) and str(n)}),
+            )
+        if path is None:
+            continue
+        table = (
+            raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, schema=EVENT_SCHEMA, preserve_index=False)
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), EVENT_SCHEMA)
+        writer.write_table(table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA))
+    if writer is not None:
+        writer.close()
+    return DayWindows(accumulator.windows(), values, path if writer is not None else None)
+
+
+def explained_events(path: Path | None, identities: list[str], bundle: ModelBundle, encoder) -> pd.DataFrame:
+    """The explained identities' events, marked again as in the first pass.
+
+    Novelty is per identity, so replaying only these identities' events in time order against
+    the model's history gives the same flags (the cluster-wide new-network flag can differ
+    when another identity used the network earlier that day; the model's input did not).
+    """
+    if path is None or not identities:
+        return pd.DataFrame(columns=["identity", "window_start"])
+    wanted = pa.array(identities, pa.string())
+    parts = []
+    for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=65_536):  # a batch at a time
+        keep = pc.is_in(batch.column("identity"), value_set=wanted)
+        if pc.any(keep).as_py():
+            parts.append(pa.Table.from_batches([batch]).filter(keep))
+    events = to_pandas(pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table())
+    events = events.sort_values("timestamp", kind="stable")
+    return mark_novelty(prepare_events(events, bundle.window), copy.deepcopy(encoder))
+
+
+def main_day(windows: pd.DataFrame) -> date | None:
+    if windows.empty:
+        return None
+    per_day = (
+        np.expm1(windows["log_requests"])
+        .groupby(pd.DatetimeIndex(windows.index.get_level_values("window_start")).normalize())
+        .sum()
+    )
+    return per_day.idxmax().date()
