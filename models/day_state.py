@@ -68,6 +68,9 @@ class Held:
 
     windows: pd.DataFrame  # window features, index (identity, window_start)
     novelty: pd.DataFrame  # NoveltyLog rows of those windows
+    score: float = 0.0  # the identity-day's score, and its terms with evidence (models.open_findings)
+    terms: tuple[str, ...] = ()
+    status: str = "new"  # new, worse, or a repeat of its identity's open finding
 
 
 class DayState:
@@ -163,11 +166,12 @@ class DayState:
                 f"its values are not new to the model {again}"
             )
 
-    def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series) -> None:
+    def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series, verdicts: dict | None = None) -> None:
         """Learn the scored ``day``: its quiet windows' values and actions; hold its alerting ones back.
 
         ``windows``: the day's window features, index (identity, window_start); ``alerted``:
-        True for the windows of alerting, unsuppressed identity-days (same index).
+        True for the windows of alerting, unsuppressed identity-days (same index); ``verdicts``:
+        identity -> :class:`models.open_findings.Verdict` of those identity-days (score, terms, status).
         """
         logged, self._log = self._log.frame(), NoveltyLog()
         if not self._learn:
@@ -180,10 +184,23 @@ class DayState:
         logged_hot = (where >= 0) & hot[np.maximum(where, 0)]
         for identity in sorted(set(windows.index.get_level_values("identity")[hot])):
             mine = hot & (windows.index.get_level_values("identity") == identity)
-            held = Held(self._features(windows[mine]), logged[logged_hot & (logged["identity"] == identity).to_numpy()])
+            verdict = (verdicts or {}).get(identity)
+            held = Held(
+                self._features(windows[mine]),
+                logged[logged_hot & (logged["identity"] == identity).to_numpy()],
+                0.0 if verdict is None else float(verdict.score),
+                () if verdict is None else tuple(sorted(verdict.terms)),
+                "new" if verdict is None else verdict.status,
+            )
             if (identity, day) in self.held:  # the day scored again (forced): keep both
                 old = self.held[(identity, day)]
-                held = Held(pd.concat([old.windows, held.windows]), pd.concat([old.novelty, held.novelty]))
+                held = Held(
+                    pd.concat([old.windows, held.windows]),
+                    pd.concat([old.novelty, held.novelty]),
+                    max(old.score, held.score),
+                    tuple(sorted({*old.terms, *held.terms})),
+                    old.status,
+                )
             self.held[(identity, day)] = held
         quiet = logged[(where >= 0) & ~logged_hot]
         self._learned.fold(quiet[~_pairs(quiet).isin(self._quarantined())])
@@ -192,19 +209,33 @@ class DayState:
         self.last_day = day if self.last_day is None else max(self.last_day, day)
 
     def accept(self, identity: str, day: date) -> Held:
-        """Learn a held identity-day as normal (what ``kaad accept`` does); return what was learned."""
-        held = self.held.pop((identity, day), None)
-        if held is None:
+        """Learn a held identity-day as normal (what ``kaad accept`` does); return what was learned.
+
+        ``day`` must be held; it and the identity's earlier held days are learned (its open
+        finding up to that day: accepting the last seen day closes it), later ones stay held,
+        since a person who looked at ``day`` has not seen them. Returns the learned days merged.
+        """
+        if (identity, day) not in self.held:
             days = sorted(str(d) for who, d in self.held if who == identity)
             raise KaadError(
                 f"nothing of {identity!r} on {day} is held back in this state for cluster {self.cluster!r} "
                 + (f"(held days of {identity!r}: {', '.join(days)})" if days else f"(no day of {identity!r} is held)")
             )
+        parts = [self.held.pop((identity, d)) for d in self.finding_days(identity, day)]
+        held = Held(pd.concat([h.windows for h in parts]), pd.concat([h.novelty for h in parts]))
         self._before = None  # a rerun of the last day must not undo this
         self._learned.fold(held.novelty)
         if self.rarity is not None and len(held.windows):
             self.rarity.partial_fit(self._features(held.windows))
         return held
+
+    def finding_days(self, identity: str, day: date) -> list[date]:
+        """The held days :meth:`accept` would learn for ``identity`` and ``day``."""
+        return sorted(d for who, d in self.held if who == identity and d <= day) if (identity, day) in self.held else []
+
+    def day_novelty(self) -> pd.DataFrame:
+        """What the day being scored has flagged new so far (NoveltyLog rows), before :meth:`advance`."""
+        return self._log.frame()
 
     def _quarantined(self) -> pd.MultiIndex:
         parts = [h.novelty for h in self.held.values()]
