@@ -758,7 +758,9 @@ def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> 
     out.print(f"day scored: {result.day} (UTC){other}", markup=False)
     summary = (
         f"{len(result.windows):,} windows of {len(result.identities):,} identity-days scored, "
-        f"{result.n_alerts} identity-day(s) alerting, "
+        f"{result.n_alerts} identity-day(s) alerting"
+        + (f" ({result.n_repeats} repeat(s) of open findings, not paged)" if result.n_repeats else "")
+        + ", "
         f"{result.n_suppressed} suppressed, {result.stats.n_rejected} input rejects"
     )
     if fail_on is not None and (n_high := result.n_at_or_above(fail_on)):
@@ -799,7 +801,7 @@ def accept_cmd(
     """
     from datetime import date as date_type
 
-    from pipelines.daily import AcceptJob, accept_finding, held_findings
+    from pipelines.daily import AcceptJob, accept_finding, held_findings, open_finding_lines
     from safe_text import printable
 
     try:
@@ -823,14 +825,18 @@ def accept_cmd(
                     printable(f"{held_day}  {who}: {len(held.windows)} window(s), {len(held.novelty)} new value(s)"),
                     markup=False,
                 )
+            for line in open_finding_lines(found):
+                out.print(printable(line), markup=False)
             out.print(f"{len(found)} held identity-day(s) in {path}", markup=False)
             return
-        held, path = accept_finding(job)
+        held, path, days = accept_finding(job)
     except (KaadError, ValueError) as exc:
         raise _fail(exc) from None
     out.print(
         printable(f"accepted {identity} on {day}: {len(held.windows)} window(s), ")
-        + f"{len(held.novelty)} new value(s) learned -> {path}",
+        + f"{len(held.novelty)} new value(s) learned"
+        + (f" from {len(days)} held day(s), {days[0]} to {days[-1]}" if len(days) > 1 else "")
+        + f" -> {path}",
         markup=False,
     )
 

@@ -315,6 +315,8 @@ def log_scoring(
                 "anomalous_windows": float(result.windows["is_anomaly"].sum()),
                 "identity_days": float(len(result.identities)),
                 "alerts": float(result.n_alerts),
+                # New findings and open ones made worse: what pages (repeats of open findings do not).
+                "new_findings": float(result.n_new_findings),
                 "suppressed": float(result.n_suppressed),
                 "events": float(result.stats.n_events),
                 "rejects": float(result.stats.n_rejected),

@@ -201,16 +201,30 @@ class AcceptJob:
     signing_key_file: Path | None = None
 
 
-def accept_finding(job: AcceptJob) -> tuple[Held, Path]:
-    """Learn an alerting identity-day as normal in the model's day state; return it and the state file.
+def accept_finding(job: AcceptJob) -> tuple[Held, Path, list[date]]:
+    """Learn an alerting identity-day as normal in the model's day state, with the earlier held
+    days of its open finding; return what was learned, the state file and the days learned.
 
     The state keeps every alerting identity-day it held back (window features and the values
     they introduced), so accepting needs no report and no logs.
     """
     state, path, key = _saved_state(job)
+    days = state.finding_days(job.identity, job.day)
     held = state.accept(job.identity, job.day)
     save_state(state, path, key=key)
-    return held, path
+    return held, path, days
+
+
+def open_finding_lines(held: list[tuple[str, date, Held]]) -> list[str]:
+    """One line per open finding (an identity's held days): first and last seen, and how to close it."""
+    days: dict[str, list[date]] = {}
+    for who, day, _ in held:
+        days.setdefault(who, []).append(day)
+    return [
+        f"open finding of {who}: first seen {min(d)}, last seen {max(d)}, {len(d)} alerting day(s); "
+        f"kaad accept {who} --day {max(d)} closes it"
+        for who, d in sorted(days.items(), key=lambda item: min(item[1]))
+    ]
 
 
 def held_findings(job: AcceptJob) -> tuple[list[tuple[str, date, Held]], Path]:

@@ -82,6 +82,10 @@ def explain_findings(
                 windows,
                 suppressed if bool(row["suppressed"]) else None,
                 allowlist_note=next((w.allowlist_note for w in windows if w.allowlist_note), ""),
+                status=str(row["finding"]),
+                first_seen=row["first_seen"],
+                days_open=int(row["days_open"]),
+                finding_note=str(row["finding_note"]),
             )
         )
     return findings

@@ -20,13 +20,14 @@ from events.time_range import RangeCounts, one_day
 from models.detector import percentiles
 from models.evidence import EvidenceSource, combined, utc_day
 from models.identity_day import family_surprisal, identity_days
+from models.open_findings import first_sight, judge_day
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist
 from pipelines.day_windows import DayFeaturiser, DayWindows, explained_events, featurise_day, main_day
 from pipelines.explain_day import explain_findings
 from pipelines.ingest import Ingestor, IngestStats
 from pipelines.score_result import Finding, ScoreResult, WindowFinding
-from pipelines.verdicts import apply_allowlist, day_table, window_scores
+from pipelines.verdicts import apply_allowlist, day_table, window_scores, with_verdicts
 
 __all__ = [
     "DayFeaturiser",
@@ -116,6 +117,13 @@ def score_batches(
         named = _on_day(combined(found_evidence.values()), day)
         days.loc[days.index.isin(named.index[named.sum(axis=1) > 0]), "suppressed"] = False
         alerted_days = days.index[days["is_alert"] & ~days["suppressed"]]
+        # A repeat of an identity's open finding is reported, not paged (models/open_findings.py).
+        alerting = days.loc[alerted_days]
+        if state is not None and day is not None:
+            verdicts = judge_day(state, day, alerting, found.contributions, cut)
+        else:
+            verdicts = first_sight(alerting, found.contributions)
+        days = with_verdicts(days, verdicts, getattr(rarity, "term_labels_", None))
         key = pd.MultiIndex.from_arrays(
             [
                 out.index.get_level_values("identity"),
@@ -132,7 +140,7 @@ def score_batches(
         )
     if state is not None and day is not None:
         alerted = pd.Series(key.isin(alerted_days), index=out.index, name="alerted")
-        state.advance(day, out[bundle.feature_names], alerted)
+        state.advance(day, out[bundle.feature_names], alerted, verdicts)
     texts = {k: v for e in found_evidence.values() for k, v in e.reasons.items()}
     findings = explain_findings(head, positions, out, found, terms, marked, decisions, bundle, rarity, texts)
     activity: dict[str, pd.DataFrame] = {}

@@ -52,6 +52,17 @@ class Finding:
     windows: list[WindowFinding]
     suppressed_by: Entry | None = None
     allowlist_note: str = ""
+    #: Against its identity's open finding (models/open_findings.py): "new", "worse" or
+    #: "repeat" ("" when it does not alert); a repeat is reported, not paged.
+    status: str = ""
+    first_seen: date | None = None  # the open finding's first alerting day (this day when new)
+    days_open: int = 0  # the finding's alerting days, this one included
+    finding_note: str = ""
+
+    @property
+    def pages(self) -> bool:
+        """Alerting, unsuppressed, and not a repeat of an open finding: what --fail-on and SNS act on."""
+        return self.is_alert and self.suppressed_by is None and self.status != "repeat"
 
     @property
     def window_start(self) -> pd.Timestamp:
@@ -99,9 +110,22 @@ class ScoreResult:
             return 0
         return int((self.identities["is_alert"] & ~self.identities["suppressed"]).sum())
 
-    def n_at_or_above(self, percentile: float) -> int:
-        """Unsuppressed identity-days at or above ``percentile`` (the CLI's --fail-on)."""
+    @property
+    def n_repeats(self) -> int:
+        """Alerting identity-days that repeat an open finding: reported, not paged."""
         if self.identities.empty:
             return 0
-        live = self.identities[~self.identities["suppressed"]]
+        return int((self.identities["finding"] == "repeat").sum())
+
+    @property
+    def n_new_findings(self) -> int:
+        """Alerting identity-days that are new findings or make an open one worse: what pages."""
+        return self.n_alerts - self.n_repeats
+
+    def n_at_or_above(self, percentile: float) -> int:
+        """Unsuppressed identity-days at or above ``percentile`` that are not repeats of an open
+        finding (the CLI's --fail-on)."""
+        if self.identities.empty:
+            return 0
+        live = self.identities[~self.identities["suppressed"] & (self.identities["finding"] != "repeat")]
         return int((live["percentile"] >= percentile).sum())

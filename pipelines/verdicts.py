@@ -7,6 +7,7 @@ import pandas as pd
 
 from models.detector import percentiles, window_sources
 from models.explain import FOREST
+from models.open_findings import note
 from models.persistence import ModelBundle
 from pipelines.allowlist import Allowlist, guarded_reasons
 from pipelines.day_windows import Seen
@@ -90,3 +91,20 @@ def day_table(
     days["is_alert"] = alert
     columns = ["anomaly_score", "percentile", "is_anomaly", "is_alert", "n_windows", "n_unusual", "suppressed"]
     return days[[*columns, "requests"]]
+
+
+def with_verdicts(days: pd.DataFrame, verdicts: dict, labels: dict | None = None) -> pd.DataFrame:
+    """The identity-day table with each alerting identity-day's finding (:mod:`models.open_findings`):
+    ``finding`` new, worse or repeat ("" when it does not alert), ``first_seen``, ``days_open``,
+    ``finding_note``."""
+    days = days.copy()
+    who = days.index.get_level_values("identity")
+    got = [
+        verdicts.get(i) if alert and not hidden else None
+        for i, alert, hidden in zip(who, days["is_alert"], days["suppressed"], strict=True)
+    ]
+    days["finding"] = ["" if v is None else v.status for v in got]
+    days["first_seen"] = [None if v is None else v.first_seen for v in got]
+    days["days_open"] = [0 if v is None else v.days for v in got]
+    days["finding_note"] = ["" if v is None else note(v, labels) for v in got]
+    return days

@@ -1,7 +1,9 @@
 """Findings out to AWS: one SNS message per finding, and the day's counts as CloudWatch metrics.
 
-Publishing is idempotent per identity-day (the unit that alerts): a ledger file records what was sent, so
-rerunning the same day does not page anyone twice (FIFO topics also get a deduplication id).
+A repeat of an open finding (models/open_findings.py) is not sent: it was sent when new or when
+it got worse. Publishing is idempotent per identity-day (the unit that alerts): a ledger file
+records what was sent, so rerunning the same day does not page anyone twice (FIFO topics also
+get a deduplication id).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def finding_message(result: ScoreResult, f: Finding) -> dict:
             "anomaly_score": round(f.anomaly_score, 6),
             "n_windows": f.n_windows,
             "n_unusual": f.n_unusual,
+            "finding": f.status,  # new, or worse than the open finding first seen on first_seen
+            "first_seen": str(f.first_seen),
+            "days_open": f.days_open,
             "reasons": [r.line() for r in f.reasons],
             "windows": [
                 {"window_start": w.window_start.isoformat(), "percentile": round(w.percentile, 3)}
@@ -78,11 +83,13 @@ def finding_message(result: ScoreResult, f: Finding) -> dict:
             "calls": calls,
         }
         | ({"allowlist_note": f.allowlist_note} if f.allowlist_note else {})
+        | ({"finding_note": f.finding_note} if f.finding_note else {})
     )
 
 
 def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, ledger_path: Path) -> tuple[int, int]:
-    """Send every alerting, unsuppressed identity-day; return (sent, already sent).
+    """Send every alerting, unsuppressed identity-day that is not a repeat of an open finding;
+    return (sent, already sent).
 
     Scoring explains every alerting identity-day, so the findings hold all of them, not a top N.
     """
@@ -91,7 +98,7 @@ def publish_findings(result: ScoreResult, topic_arn: str, options: AwsOptions, l
     sent = skipped = 0
     fifo = topic_arn.endswith(".fifo")
     for f in result.findings:
-        if not f.is_alert or f.suppressed_by is not None:
+        if not f.pages:  # a repeat of an open finding was paged when it was new or got worse
             continue
         key = finding_key(result.day, f)
         if key in ledger.keys:
@@ -129,7 +136,7 @@ def put_day_metrics(
         when = now
     values = {
         "WindowsScored": len(result.windows),
-        "Findings": result.n_alerts,
+        "Findings": result.n_new_findings,  # what pages: repeats of open findings do not
         "Suppressed": result.n_suppressed,
         "Rejects": result.stats.n_rejected,
     }

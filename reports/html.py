@@ -139,10 +139,12 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
     day = pd.Timestamp(result.day, tz="UTC") if result.day else pd.Timestamp.now(tz="UTC").normalize()
     rows = []
     for f in result.findings:
-        cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.is_alert else "")
+        cls = "suppressed" if f.suppressed_by is not None else ("anomaly" if f.pages else "")
         why = "<br>".join(f'<span class="{e(r.rarity)}">{e(r.rarity)}</span> {e(r.text)}' for r in f.reasons[:3])
         if f.allowlist_note:
             why = f"<strong>{e(f.allowlist_note)}</strong><br>" + why
+        if f.finding_note:
+            why = f"<strong>{e(f.finding_note)}</strong><br>" + why
         if f.suppressed_by is not None:
             why = f"suppressed by {e(f.suppressed_by.label)}: {e(f.suppressed_by.reason)}<br>" + why
         rows.append(
@@ -202,7 +204,8 @@ def render_html(result: ScoreResult, model_label: str = "") -> str:
 <h1>kaad: who did something new on {e(result.day)}</h1>
 <p class="meta">{len(result.windows)} windows of {result.windows.index.get_level_values(0).nunique()} identities scored;
 {len(result.identities)} identity-days,
-{result.n_alerts} alerting (all explained below); {result.n_suppressed} suppressed by the allowlist;
+{result.n_alerts} alerting (all explained below; {result.n_repeats} of them repeat an open finding);
+{result.n_suppressed} suppressed by the allowlist;
 {result.stats.n_events:,} events read, {result.stats.n_rejected:,} rejected. {e(model_label)}</p>
 <h2>Ranking</h2>
 <table id="ranking"><thead><tr><th>#</th><th>identity</th><th>kind</th><th>windows</th><th>percentile</th>

@@ -40,6 +40,9 @@ ROW_FIELDS = (
     "suppressed_by",
     "suppressed_reason",
     "allowlist_note",
+    "finding",  # new, worse, or a repeat of an open finding (models/open_findings.py); "" unless alerting
+    "first_seen",
+    "days_open",
     "reasons",
 )
 #: Windows shown under each identity-day in the terminal (files carry them all).
@@ -52,7 +55,10 @@ def _alert_mark(f: Finding | WindowFinding) -> Text:
         return Text("")
     if f.suppressed_by is not None:
         return Text("suppressed", style="dim")
-    return Text("ALERT", style="bold red")
+    status = getattr(f, "status", "")
+    if status == "repeat":  # reported, not paged
+        return Text(f"open, day {getattr(f, 'days_open', 0)}", style="dim")
+    return Text("ALERT (worse)" if status == "worse" else "ALERT", style="bold red")
 
 
 def _why(f: Finding | WindowFinding, reasons: int) -> Text:
@@ -62,8 +68,10 @@ def _why(f: Finding | WindowFinding, reasons: int) -> Text:
         why.append_text(terminal_text(f.suppressed_by.reason, max_len=120, style="dim"))
     if f.allowlist_note:
         why.append_text(terminal_text(f.allowlist_note, max_len=200, style="bold"))
+    if note := getattr(f, "finding_note", ""):
+        why.append_text(terminal_text(note, max_len=200, style="bold"))
     for i, reason in enumerate(f.reasons[:reasons]):
-        if i or f.suppressed_by is not None or f.allowlist_note:
+        if i or f.suppressed_by is not None or f.allowlist_note or note:
             why.append("\n")
         why.append(f"[{reason.rarity}] ", style="bold red" if reason.rarity == "UNSEEN" else "yellow")
         why.append_text(terminal_text(reason.text, max_len=160))
@@ -183,6 +191,9 @@ def finding_rows(result: ScoreResult) -> list[dict]:
                 "suppressed_by": "" if entry is None else entry.label,
                 "suppressed_reason": "" if entry is None else entry.reason,
                 "allowlist_note": "" if f is None else f.allowlist_note,
+                "finding": str(d.get("finding", "")),
+                "first_seen": "" if d.get("first_seen") is None else str(d["first_seen"]),
+                "days_open": int(d.get("days_open", 0)),
                 "reasons": _reasons_line(f),
             }
         )
@@ -209,6 +220,9 @@ def finding_rows(result: ScoreResult) -> list[dict]:
                     "suppressed_by": str(w["suppressed_by"]),
                     "suppressed_reason": str(w["suppressed_reason"]),
                     "allowlist_note": str(w["allowlist_note"]),
+                    "finding": "",
+                    "first_seen": "",
+                    "days_open": 0,
                     "reasons": _reasons_line(nested.get(w["window_start"])),
                 }
             )
@@ -283,6 +297,8 @@ def write_json(result: ScoreResult, path: Path) -> None:
         "windows": len(result.windows),
         "identity_days": len(result.identities),
         "alerts": result.n_alerts,
+        "new_findings": result.n_new_findings,  # new or worse: what pages
+        "repeats": result.n_repeats,  # of open findings: reported, not paged
         "suppressed": result.n_suppressed,
         "findings": [
             {
@@ -300,6 +316,10 @@ def write_json(result: ScoreResult, path: Path) -> None:
                 "suppressed_by": None if f.suppressed_by is None else f.suppressed_by.label,
                 "suppressed_reason": None if f.suppressed_by is None else f.suppressed_by.reason,
                 "allowlist_note": f.allowlist_note or None,
+                "finding": f.status or None,
+                "first_seen": None if f.first_seen is None else str(f.first_seen),
+                "days_open": f.days_open,
+                "finding_note": f.finding_note or None,
                 "reasons": _reasons_json(f),
                 "windows": [_window_json(w) for w in f.windows],
             }
