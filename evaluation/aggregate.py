@@ -46,9 +46,12 @@ def aggregate(seeds: list[dict]) -> dict:
                 row[method]["identity_ranks"].append(a[method]["identity_rank"])
                 row[method]["best_window_ranks"].append(a[method]["best_window_rank"])
     alerts = [n for s in seeds for n in s["alerts_per_attack_free_day"]]
+    # Runs before open findings have no repeats counted apart (their alerts include them).
+    repeats = [n for s in seeds for n in s.get("repeats_per_attack_free_day", [])]
     return {
         "metrics": metrics,
         "alerts_per_attack_free_day": _spread(alerts),
+        **({"repeats_per_attack_free_day": _spread(repeats)} if repeats else {}),
         "attack_free_days": len(alerts),
         "attacks": list(attacks.values()),
     }

@@ -92,10 +92,13 @@ def _write_attack(path: Path, events: list[tuple]) -> None:
 
 
 def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str) -> dict:
+    """The day's alerts: new findings, or open ones made worse (models/open_findings.py); a repeat of
+    an open finding pages nobody, so it is counted apart (``n_repeats``), not as an alert."""
     scores = result.windows["anomaly_score"].to_numpy(dtype=float)
-    alerts = []
+    alerts: list[dict] = []
+    repeats: list[dict] = []
     for f in sorted((f for f in result.findings if f.is_anomaly), key=lambda f: -f.anomaly_score):
-        alerts.append(
+        (repeats if f.status == "repeat" else alerts).append(
             {
                 "identity": f.identity,
                 "kind": f.kind,
@@ -103,6 +106,8 @@ def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str) -> dict:
                 "anomaly_score": round(f.anomaly_score, 6),
                 "named_by": name_alert(f.identity, f.window_start, benign, freq),
                 "reason": f.reasons[0].text if f.reasons else "",
+                "finding": f.status,
+                "first_seen": str(f.first_seen),
             }
         )
     return {
@@ -112,6 +117,8 @@ def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str) -> dict:
         "identities": int(result.windows.index.get_level_values("identity").nunique()),
         "n_alerts": len(alerts),
         "alerts": alerts,
+        "n_repeats": len(repeats),
+        "repeats": repeats,
         "score_quantiles": {
             f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, np.quantile(scores, QUANTILES), strict=True)
         },
@@ -134,7 +141,8 @@ def _identity_day_ranks(result: ScoreResult, positives: pd.MultiIndex) -> dict:
     days = result.identities.set_index("identity")  # one row per identity-day; identity and day are columns
     per = days["anomaly_score"].groupby(level="identity").max()
     attackers = per.reindex(sorted(set(positives.get_level_values("identity")))).dropna()
-    alerting = days["is_anomaly"].groupby(level="identity").any()
+    # An attacker's day that only repeats an open finding would page nobody: not alerted.
+    alerting = (days["is_anomaly"] & (days["finding"] != "repeat")).groupby(level="identity").any()
     return {
         "identity": str(attackers.idxmax()),
         "identity_rank": rank_of(per.to_numpy(), float(attackers.max())),
@@ -256,6 +264,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         },
         "attack_free_days": quiet_days,
         "alerts_per_attack_free_day": [d["n_alerts"] for d in quiet_days],
+        "repeats_per_attack_free_day": [d["n_repeats"] for d in quiet_days],
         "attacks": attacks,
         "metrics": pooled_metrics(pooled, attacks),
         "seconds": round(time.perf_counter() - started, 1),

@@ -19,6 +19,16 @@ def cell(value: object) -> str:
     return _MD.sub(r"\\\1", html.escape(printable(value), quote=False))
 
 
+def _repeats(agg: dict) -> str:
+    """The repeats of open findings, counted apart from the alerts (runs before them had none)."""
+    if (repeats := agg.get("repeats_per_attack_free_day")) is None:
+        return ""
+    return (
+        f"; besides, {_f(repeats['mean'], 1)} a day repeated an open finding (an alerted identity-day "
+        "not yet accepted alerting again on what it already showed: reported, not paged)"
+    )
+
+
 def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
@@ -57,7 +67,9 @@ def _summary(doc: dict) -> list[str]:
         "## Summary over the seeds",
         "",
         f"Alerts per attack-free day (default threshold): **{_f(alerts['mean'], 1)}** on average over "
-        f"{agg['attack_free_days']} days (fewest {_f(alerts['min'], 0)}, most {_f(alerts['max'], 0)}).",
+        f"{agg['attack_free_days']} days (fewest {_f(alerts['min'], 0)}, most {_f(alerts['max'], 0)})"
+        + _repeats(agg)
+        + ".",
         "",
         "Average precision and recall@k pool every attack day's windows (positives: windows holding the "
         "attack's events); 'in day's top k' is the share of an attack's windows among its own day's k "

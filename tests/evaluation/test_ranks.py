@@ -86,7 +86,7 @@ def test_the_detector_ranks_and_alerts_the_attackers_identity_day():
 
     day = pd.Timestamp("2026-03-23", tz="UTC")
     identities = pd.DataFrame(
-        {"anomaly_score": [9.0, 4.0, 0.0], "is_anomaly": [True, False, False]},
+        {"anomaly_score": [9.0, 4.0, 0.0], "is_anomaly": [True, False, False], "finding": ["new", "", ""]},
         index=pd.MultiIndex.from_tuples(
             [("attacker", day), ("busy-benign", day), ("kubelet", day)], names=["identity", "day"]
         ),
@@ -96,3 +96,7 @@ def test_the_detector_ranks_and_alerts_the_attackers_identity_day():
     )
     ranks = _identity_day_ranks(SimpleNamespace(identities=identities), positives)
     assert ranks == {"identity": "attacker", "identity_rank": 1, "alert": True}
+    # Were the attacker's day only a repeat of its open finding, it would page nobody: not alerted.
+    identities["finding"] = ["repeat", "", ""]
+    ranks = _identity_day_ranks(SimpleNamespace(identities=identities), positives)
+    assert ranks == {"identity": "attacker", "identity_rank": 1, "alert": False}
