@@ -26,7 +26,8 @@ def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=No
     on the top ``tail_size`` references (mean excess), instead of all tying at ``1 / (n + 1)``:
     two attacks beyond everything normal still rank by how far beyond. ``weights`` (one per
     reference value, in its order) count some references more than others; their total is
-    scaled to ``n``, so the resolution stays that of ``n`` windows.
+    scaled to ``n``, so the resolution stays that of ``n`` windows. Far in the tail the p-value
+    underflows to 0: :func:`log_tail_p_values` is what to use for evidence.
 
     Examples
     --------
@@ -35,19 +36,45 @@ def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=No
     >>> tail_p_values([1.0, 2.0, 3.0, 4.0], [4.0], weights=[1.0, 1.0, 1.0, 3.0]).round(2).tolist()
     [0.6]
     """
+    count, beyond, log_tail = _ranked_and_tail(reference, scores, tail_size, weights)
+    return np.where(beyond, np.exp(log_tail), count)
+
+
+def log_tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
+    """The natural log of :func:`tail_p_values`, computed as a log: the exponential tail stays
+    finite however far beyond the reference a score lies.
+
+    A tail fitted on closely spaced references (a scale of 0.12 nats) puts a window 100 nats
+    beyond them at ``exp(-833)``, which is 0 in floating point: its evidence would be infinite
+    and tie with every other window that far out.
+
+    Examples
+    --------
+    >>> log_tail_p_values([0.0, 0.1, 0.2, 0.3], [0.3, 200.0], tail_size=2).round(1).tolist()
+    [-0.9, -1332.9]
+    >>> tail_p_values([0.0, 0.1, 0.2, 0.3], [0.3, 200.0], tail_size=2).tolist()  # exp(-1333) is 0
+    [0.4, 0.0]
+    """
+    count, beyond, log_tail = _ranked_and_tail(reference, scores, tail_size, weights)
+    return np.where(beyond, log_tail, np.log(count))
+
+
+def _ranked_and_tail(reference, scores, tail_size: int | None, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each score's conformal p-value by rank, whether it lies in the fitted tail, and the tail's log p."""
     ref, w = _sorted_weighted(reference, weights)
     s = np.asarray(scores, dtype=np.float64)
     n = len(ref)
-    p = (1.0 + _weight_at_or_above(ref, w, s)) / (n + 1.0)
+    count = (1.0 + _weight_at_or_above(ref, w, s)) / (n + 1.0)  # never below 1 / (n + 1)
+    beyond, log_tail = np.zeros(len(s), dtype=bool), np.zeros(len(s))
     # A reference smaller than ``tail_size`` (an identity's own held-out windows) fits its
     # tail on all it has: without one, everything beyond its largest value ties at 1 / (n + 1).
     k = min(tail_size, n - 1) if tail_size else 0
     if k > 0:
         scale = float(np.average(ref[-k:] - ref[-k - 1], weights=w[-k:]))
-        beyond = s > ref[-1]
-        if scale > 0 and beyond.any():
-            p = np.where(beyond, np.exp(-(s - ref[-1]) / scale) / (n + 1.0), p)
-    return p
+        if scale > 0:
+            beyond = s > ref[-1]
+            log_tail = -(s - ref[-1]) / scale - math.log(n + 1.0)
+    return count, beyond, log_tail
 
 
 def _sorted_weighted(reference, weights) -> tuple[np.ndarray, np.ndarray]:
@@ -175,14 +202,14 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         admin (far beyond every admin window) would tie with an admin's busy, moderately unusual
         hour, which is unusual to the cluster on both sources."""
         sources, weights = self.local_sources_[key], self.local_weights_[key]
-        p = [
-            tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
+        log_p = [
+            log_tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
             for j in range(values.shape[1])
         ]
-        return -np.log(np.clip(np.column_stack(p), 1e-300, 1.0)).sum(axis=1) if p else np.zeros(len(values))
+        return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
 
-    def _local_p(self, key: str, values: np.ndarray) -> np.ndarray:
-        """Each new window's local statistic ranked among the members' (full conformal).
+    def _local_log_p(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Each new window's local statistic ranked among the members' (full conformal), as a log.
 
         A member's statistic is its sources judged against the other members *and the new
         window*, as :func:`left_out_p_values` judges each held-out window against all the others:
@@ -195,65 +222,79 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         members = np.zeros((len(values), n))
         for j in range(values.shape[1]):
             s = sources[:, j]
-            alone = _left_out_tail_p(s, s, self.tail_size, weights)  # against the others only
+            alone = _left_out_log_tail_p(s, s, self.tail_size, weights)  # against the others only
             ref, w = _sorted_weighted(s, weights)
             at_or_above = _weight_at_or_above(ref, w, s)  # the member's own weight included
             top = np.sort(s)[-2:]
             beyond = (s == top[-1]) & (top[-1] > top[0]) if n > 1 else np.zeros(n, dtype=bool)
             ge = values[:, j][:, None] >= s[None, :]
-            p = np.where(beyond[None, :] & ~ge, alone[None, :] * n / (n + 1.0), (at_or_above[None, :] + ge) / (n + 1.0))
-            members -= np.log(np.clip(p, 1e-300, 1.0))
+            log_p = np.where(
+                beyond[None, :] & ~ge,
+                alone[None, :] + math.log(n / (n + 1.0)),
+                np.log(at_or_above[None, :] + ge) - math.log(n + 1.0),
+            )
+            members -= log_p
         scaled = weights * n / weights.sum()
-        out = (1.0 + ((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) / (n + 1.0)
+        out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
         k = min(self.tail_size, n - 1) if self.tail_size else 0
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
             scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
             beyond = (new > ranked[:, -1]) & (scale > 0)
-            tail = np.exp(-(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0)) / (n + 1.0)
+            tail = -(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0) - math.log(n + 1.0)
             out = np.where(beyond, tail, out)
         return out
 
     def p_values(self, X) -> np.ndarray:
-        """Each source's tail p-value among the held-out windows (rows kept)."""
+        """Each source's tail p-value among the held-out windows (rows kept; 0 where it underflows)."""
+        return np.exp(self.log_p_values(X))
+
+    def log_p_values(self, X) -> np.ndarray:
+        """The natural log of :meth:`p_values`, finite however far in the tail."""
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._p(values)
+        return self._log_p(values)
 
-    def _p(self, values: np.ndarray) -> np.ndarray:
+    def _log_p(self, values: np.ndarray) -> np.ndarray:
         cols = [
-            tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size) for j in range(values.shape[1])
+            log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size)
+            for j in range(values.shape[1])
         ]
-        return np.column_stack(cols) if cols else np.ones((len(values), 0))
+        return np.column_stack(cols) if cols else np.zeros((len(values), 0))
 
     def _statistic(self, values: np.ndarray) -> np.ndarray:
-        return -np.log(self._p(values)).sum(axis=1)
+        return -self._log_p(values).sum(axis=1)
 
     def transform(self, X) -> np.ndarray:
         """Each source's evidence, ``-log p`` in nats."""
-        return -np.log(self.p_values(X))
+        return -self.log_p_values(X)
 
     def combined_p_values(self, X) -> np.ndarray:
-        """The window's p-value: its Fisher statistic's tail among the held-out windows'."""
+        """The window's p-value: its Fisher statistic's tail among the held-out windows' (0 where it
+        underflows: :meth:`combined_log_p_values` is what to turn into evidence)."""
+        return np.exp(self.combined_log_p_values(X))
+
+    def combined_log_p_values(self, X) -> np.ndarray:
+        """The natural log of :meth:`combined_p_values`, finite however far in the tail."""
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
         statistic = self._statistic(values)
-        p = tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
+        log_p = log_tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
         identities = _identities(X)
         if identities is None or not self.local_reference_:
-            return p
+            return log_p
         codes, uniques = pd.factorize(pd.Series(identities, dtype=object))
         for code, identity in enumerate(uniques):
             key = next((k for k in _local_keys(identity) if k in self.local_reference_), None)
             if key is not None:
                 rows = codes == code
-                p[rows] = np.maximum(p[rows], self._local_p(key, values[rows]))
-        return p
+                log_p[rows] = np.maximum(log_p[rows], self._local_log_p(key, values[rows]))
+        return log_p
 
     def score_samples(self, X) -> np.ndarray:
         """Log of the combined p-value (higher is more usual, as in scikit-learn)."""
-        return np.log(self.combined_p_values(X))
+        return self.combined_log_p_values(X)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "reference_")
@@ -263,37 +304,43 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return np.asarray([f"{n}_evidence" for n in names], dtype=object)
 
 
-def _left_out_tail_p(reference: np.ndarray, scores: np.ndarray, tail_size: int | None, weights=None) -> np.ndarray:
-    """:func:`tail_p_values` of reference members, each against the *other* members.
+def _left_out_log_tail_p(reference: np.ndarray, members: np.ndarray, tail_size: int | None, weights=None) -> np.ndarray:
+    """:func:`log_tail_p_values` of reference members, each against the *other* members.
 
     ``(1 + #{others >= s}) / n`` is ``#{reference >= s} / n`` (with ``weights``, the members'
     weight at or above ``s``, scaled to add up to ``n``); the largest member, beyond all the
     others, gets the exponential tail fitted on the others' top values.
     """
     ref, w = _sorted_weighted(reference, weights)
-    s = np.asarray(scores, dtype=np.float64)
+    s = np.asarray(members, dtype=np.float64)
     n = len(ref)
     if n < 2:
-        return np.ones(len(s))
-    p = _weight_at_or_above(ref, w, s) / float(n)
+        return np.zeros(len(s))
+    # ``members`` are in the reference, so the weight at or above each is at least its own (> 0).
+    log_p = np.log(_weight_at_or_above(ref, w, s)) - math.log(n)
     k = min(tail_size, n - 2) if tail_size else 0
     if k > 0:
         others = ref[:-1]
         scale = float(np.average(others[-k:] - others[-k - 1], weights=w[:-1][-k:]))
         beyond = s > others[-1]
         if scale > 0 and beyond.any():
-            p = np.where(beyond, np.exp(-(s - others[-1]) / scale) / n, p)
-    return p
+            log_p = np.where(beyond, -(s - others[-1]) / scale - math.log(n), log_p)
+    return log_p
 
 
 def _left_out_statistic(values: np.ndarray, weights: np.ndarray, tail_size: int | None) -> np.ndarray:
     """Fisher's statistic of each row's sources, each judged against the *other* rows."""
-    p = [_left_out_tail_p(values[:, j], values[:, j], tail_size, weights) for j in range(values.shape[1])]
-    return -np.log(np.clip(np.column_stack(p), 1e-300, 1.0)).sum(axis=1) if p else np.zeros(len(values))
+    log_p = [_left_out_log_tail_p(values[:, j], values[:, j], tail_size, weights) for j in range(values.shape[1])]
+    return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
 
 
 def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
-    """The combined p-value of each window ``calibrator`` was fitted on, as if it were new.
+    """:func:`left_out_log_p_values`' p-values (0 where they underflow)."""
+    return np.exp(left_out_log_p_values(calibrator, X))
+
+
+def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
+    """The log of the combined p-value of each window ``calibrator`` was fitted on, as if it were new.
 
     A window in its own reference can never be rarer than ``1 / (n + 1)`` of it, while a new
     day's window can lie beyond all of it: scores of the calibration windows against a
@@ -312,20 +359,20 @@ def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     >>> cal = TailCalibrator(tail_size=None, min_reference=1).fit(X)
     >>> cal.combined_p_values(X).round(2).tolist()  # the largest is 1 in 5: itself is counted
     [1.0, 0.8, 0.6, 0.4]
-    >>> left_out_p_values(cal, X).round(2).tolist()  # the largest is beyond the other three
+    >>> np.exp(left_out_log_p_values(cal, X)).round(2).tolist()  # the largest is beyond the other three
     [1.0, 0.75, 0.5, 0.25]
     """
     check_is_fitted(calibrator, "reference_")
     values = validate_data(calibrator, X, dtype=np.float64, reset=False)
     tail = calibrator.tail_size
     own = np.column_stack(
-        [_left_out_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
+        [_left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
     )
-    statistic = -np.log(np.clip(own, 1e-300, 1.0)).sum(axis=1)
-    p = _left_out_tail_p(statistic, statistic, tail)
+    statistic = -own.sum(axis=1)
+    log_p = _left_out_log_tail_p(statistic, statistic, tail)
     identities = _identities(X)
     if identities is None or not calibrator.local_reference_:
-        return p
+        return log_p
     members = _levels(identities)
     weights = _member_weights(identities)
     chosen = np.full(len(identities), "", dtype=object)
@@ -338,8 +385,8 @@ def left_out_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         rows = chosen == key
         reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
         local = reference[rows[mine]]  # the windows that chose this key are among its members
-        p[rows] = np.maximum(p[rows], _left_out_tail_p(reference, local, tail, weights[mine]))
-    return p
+        log_p[rows] = np.maximum(log_p[rows], _left_out_log_tail_p(reference, local, tail, weights[mine]))
+    return log_p
 
 
 @dataclass(frozen=True)

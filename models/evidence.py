@@ -8,6 +8,7 @@ and is named among its reasons; nothing else about the windows changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from models.calibration import log_tail_p_values
+from models.identity_day import FLOOR
 
 DAY_INDEX = ["identity", "day"]
 
@@ -56,6 +60,27 @@ def utc_day(day) -> pd.Timestamp:
     """The identity-day key for ``day``: UTC midnight, as :mod:`models.identity_day` uses."""
     ts = pd.Timestamp(day)
     return (ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")).normalize()
+
+
+def calibrated_nats(totals, reference) -> np.ndarray:
+    """Each identity-day's evidence from a source, as ``log(FLOOR / p)`` of its rank among normal
+    identity-days' (``reference``: the same source's evidence of each, judged as a new day is).
+
+    A source's own nats assume its terms independent and its model of normal right; ranked among
+    normal identity-days, a total that one normal day in twenty reaches adds nothing, and one
+    beyond them all adds what the normal days can vouch for, ``log(FLOOR * (n + 1))``. There is
+    no exponential tail beyond that, unlike windows': most normal days have no evidence at all,
+    and a tail fitted on a top that is mostly zeros has a scale near 0 and turns a small excess
+    into tens of nats. A total of 0 adds 0.
+
+    Examples
+    --------
+    >>> calibrated_nats([0.0, 2.0, 9.0], [0.0] * 97 + [1.0, 3.0, 5.0]).round(2).tolist()
+    [0.0, 0.52, 1.62]
+    """
+    values = np.asarray(totals, dtype=np.float64)
+    log_p = log_tail_p_values(np.asarray(reference, dtype=np.float64), values)
+    return np.where(values > 0, np.maximum(0.0, math.log(FLOOR) - log_p), 0.0)
 
 
 def combined(found: Iterable[DayEvidence]) -> pd.DataFrame:

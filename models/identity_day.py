@@ -62,6 +62,7 @@ def identity_days(
     floor: float = FLOOR,
     extra: pd.DataFrame | None = None,
     surprisal: pd.DataFrame | None = None,
+    log: bool = False,
 ) -> IdentityDays:
     """Aggregate calibrated window p-values to identity-days.
 
@@ -80,6 +81,10 @@ def identity_days(
         rate, 0 where it did not occur; :class:`models.rarity.ActionRarity`'s family columns),
         named as the family's term. A family that recurs in the windows at or above the floor
         more often than the identity's rate makes likely adds to its term (:func:`_repetition`).
+    log : ``window_p`` holds natural logs of the p-values
+        (:meth:`models.calibration.TailCalibrator.combined_log_p_values`). Far beyond every
+        held-out window a p-value is below the smallest float and would cap the evidence at
+        690 nats (1e-300) or make it infinite; its log keeps such windows apart.
 
     Examples
     --------
@@ -91,16 +96,18 @@ def identity_days(
     """
     if not 0 < floor <= 1:
         raise ValueError(f"floor must be in (0, 1], got {floor!r}")
-    p = np.clip(window_p.to_numpy(dtype=np.float64), 1e-300, 1.0)
+    given = window_p.to_numpy(dtype=np.float64)
+    log_p = np.minimum(given, 0.0) if log else np.log(np.clip(given, 1e-300, 1.0))
+    p = np.exp(log_p)  # for the record; the evidence is the log
     starts = pd.DatetimeIndex(window_p.index.get_level_values("window_start"))
     day = starts.tz_convert("UTC").normalize() if starts.tz is not None else starts.normalize()
-    evidence = -np.log(p)
+    evidence = -log_p
     keys = [window_p.index.get_level_values("identity"), day]
     group = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(p) else np.zeros(0, dtype=np.int64)
     base = np.maximum(0.0, evidence - (-math.log(floor)))
     if surprisal is not None:
         surprisal = surprisal.reindex(window_p.index).fillna(0.0)
-    repeated = _repetition(p, group, floor, surprisal)
+    repeated = _repetition(log_p >= math.log(floor), group, floor, surprisal)
     contribution = base if repeated is None else base + repeated.sum(axis=1).to_numpy()
     windows = pd.DataFrame(
         {"day": day, "p_value": p, "evidence": evidence, "contribution": contribution}, index=window_p.index
@@ -155,10 +162,12 @@ def family_surprisal(rarity, windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(np.where(counted, -np.log(rate), 0.0), index=windows.index, columns=names)
 
 
-def _repetition(p: np.ndarray, group: np.ndarray, floor: float, surprisal: pd.DataFrame | None) -> pd.DataFrame | None:
+def _repetition(
+    above: np.ndarray, group: np.ndarray, floor: float, surprisal: pd.DataFrame | None
+) -> pd.DataFrame | None:
     """Each window's share of the evidence its identity-day's recurring actions give, per family.
 
-    Only windows at or above ``floor`` are counted (those below it have added their own
+    Only windows at or above ``floor`` (``above``) are counted (those below it have added their own
     evidence). An action family the identity does at rate ``r`` per window (``surprisal`` is
     ``-log r`` where it occurred) recurs in ``k`` of its ``m`` such windows with chance
     ``P(Bin(m, r) >= k)``: for its habits that is ordinary, for a family it rarely does,
@@ -167,10 +176,9 @@ def _repetition(p: np.ndarray, group: np.ndarray, floor: float, surprisal: pd.Da
     a p-value and is judged as a window's: below the floor it adds ``log(floor / p)`` to the
     family's term, shared equally by the ``k`` windows; otherwise nothing.
     """
-    if surprisal is None or surprisal.shape[1] == 0 or len(p) == 0:
+    if surprisal is None or surprisal.shape[1] == 0 or len(above) == 0:
         return None
     values = surprisal.to_numpy(dtype=np.float64)
-    above = p >= floor
     occurred = (values > 0) & above[:, None]
     frame = pd.DataFrame(occurred.astype(float), columns=surprisal.columns)
     k = frame.groupby(group).transform("sum").to_numpy()

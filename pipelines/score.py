@@ -97,10 +97,11 @@ def score_batches(
         scored, terms = window_scores(windows, bundle, rarity)
         found_evidence = {} if day is None else {e.source: e for e in (source(feats.spill, day) for source in evidence)}
         found = identity_days(
-            scored["p_value"],
+            -scored["anomaly_score"],  # log p: p itself underflows far out
             terms,
             extra=_on_day(combined(found_evidence.values()), day),
             surprisal=family_surprisal(rarity, windows),
+            log=True,
         )
         out = windows.join(scored[["anomaly_score", "percentile"]])
         out["is_unusual"] = found.windows["contribution"].reindex(out.index).fillna(0.0) > 0

@@ -17,7 +17,7 @@ from events.time_range import RangeCounts, in_time_range
 from features.enrich import kinds_of
 from features.featurise import DEFAULT_WINDOW, featurise, featurise_history
 from features.profiles import ProfileBuilder
-from models.calibration import TailCalibrator, alert_threshold, left_out_p_values
+from models.calibration import TailCalibrator, alert_threshold, left_out_log_p_values
 from models.detector import (
     DetectorParams,
     build_detector,
@@ -227,10 +227,10 @@ def train(
     calibrator = TailCalibrator().fit(sources)
     # The threshold and the percentiles are set on held-out windows judged as scoring will
     # judge a new one: against the other held-out windows, not a reference holding itself.
-    p = pd.Series(left_out_p_values(calibrator, sources), index=sources.index)
-    days = identity_days(p, surprisal=pd.concat(families)).days
+    log_p = pd.Series(left_out_log_p_values(calibrator, sources), index=sources.index)
+    days = identity_days(log_p, surprisal=pd.concat(families), log=True).days
     alert = alert_threshold(days["anomaly_score"], len(split.held_out), alerts_per_day=params.alerts_per_day)
-    held_out = sources.assign(p_value=p, evidence=-np.log(p))
+    held_out = sources.assign(p_value=np.exp(log_p), evidence=-log_p)
     starts = windows.index.get_level_values("window_start")
     bundle = ModelBundle(
         detector=detector,
@@ -275,9 +275,9 @@ def window_evidence(bundle: ModelBundle, windows: pd.DataFrame, rarity: ActionRa
     """Each window's calibrated evidence, ``-log p`` of its combined p-value (higher is rarer)."""
     assert bundle.rarity is not None and bundle.calibrator is not None  # load_bundle refuses older bundles
     sources = window_sources(bundle.detector, rarity or bundle.rarity, windows)
-    # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
-    p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
-    return pd.Series(-np.log(p), index=windows.index, name="anomaly_score")
+    # As a log: p underflows to 0 far beyond every held-out window.
+    log_p = bundle.calibrator.combined_log_p_values(sources) if len(sources) else np.zeros(0)
+    return pd.Series(-log_p, index=windows.index, name="anomaly_score")
 
 
 def _evaluate_into(result: TrainResult, eval_inputs: list[str], labels: Path, config: TrainConfig, aws) -> None:

@@ -23,17 +23,16 @@ def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tu
     rarity = bundle.rarity if rarity is None else rarity
     surprisal = rarity.transform_shared(windows) if len(windows) else np.zeros((0, len(rarity.terms_)))
     sources = window_sources(bundle.detector, rarity, windows, surprisal)
-    # p can underflow to 0 far beyond every held-out window; 1e-300 keeps the evidence finite.
-    p = np.clip(bundle.calibrator.combined_p_values(sources), 1e-300, 1.0) if len(sources) else np.ones(0)
+    # As a log: p underflows to 0 far beyond every held-out window (the evidence is -log p).
+    log_p = bundle.calibrator.combined_log_p_values(sources) if len(sources) else np.zeros(0)
+    p = np.exp(log_p)
     evidence = bundle.calibrator.transform(sources) if len(sources) else np.zeros((0, 2))
     total = surprisal.sum(axis=1, keepdims=True)
     share = np.divide(surprisal, total, out=np.zeros_like(surprisal), where=total > 0)
     terms = pd.DataFrame(share * evidence[:, [1]], index=windows.index, columns=[f"rarity_{t}" for t in rarity.terms_])
     terms.insert(0, FOREST, evidence[:, 0])
     terms["rarity"] = np.where(total[:, 0] > 0, 0.0, evidence[:, 1])  # rarity evidence with no family to name
-    scored = pd.DataFrame(
-        {"p_value": p, "anomaly_score": -np.log(p), "percentile": 100.0 * (1.0 - p)}, index=windows.index
-    )
+    scored = pd.DataFrame({"p_value": p, "anomaly_score": -log_p, "percentile": 100.0 * (1.0 - p)}, index=windows.index)
     return scored, terms
 
 

@@ -1,10 +1,12 @@
 """Rule hits as evidence in the identity-day ranking (the hook of models/evidence.py).
 
-Each rule that fired for an identity on the day adds one term, ``rule:<name>``, worth the
-evidence of its firing for that identity (rules/history.py); the hits themselves stay
-available (``last``) for the reports. An allowlist entry that names ``rule:<name>`` in its
-``covers`` mutes that rule for its identities: the term is kept at 0 and its reason says which
-entry muted it, so nothing disappears silently.
+Each rule that fired for an identity on the day adds one term, ``rule:<name>``: the evidence
+of its firing for that identity (rules/history.py), added up over the rules it fired and
+ranked among the training identity-days' (:func:`models.evidence.calibrated_nats`), shared
+among its rules in proportion; the hits themselves stay available (``last``) for the reports.
+An allowlist entry that names ``rule:<name>`` in its ``covers`` mutes that rule for its
+identities: the term is kept at 0 and its reason says which entry muted it, so nothing
+disappears silently.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from models.evidence import DayEvidence, utc_day
+from models.evidence import DayEvidence, calibrated_nats, utc_day
 from rules.history import RuleHistory, Weight
 from rules.loading import RuleSet
 from rules.run import RuleRun, empty_hits, run_rules
@@ -40,10 +42,16 @@ class RuleFinding:
     hits: pd.DataFrame
     weight: Weight
     muted_by: Entry | None = None
+    #: Its share of the identity-day's rule evidence ranked among normal identity-days, and that
+    #: evidence (None: the history kept no normal days, and the weight's own nats count).
+    share: float | None = None
+    day_nats: float | None = None
 
     @property
     def evidence(self) -> float:
-        return 0.0 if self.muted_by is not None else self.weight.evidence
+        if self.muted_by is not None:
+            return 0.0
+        return self.weight.evidence if self.share is None else self.share
 
     def reason(self) -> str:
         """Plain words (attacker text raw: every renderer escapes)."""
@@ -55,6 +63,8 @@ class RuleFinding:
             f'rule "{self.title}" ({self.level}{attack}): {len(self.hits)} event(s), first {first["verb"]} '
             f"{target or first['request_uri']}{where}; {self.weight.describe()}"
         )
+        if self.day_nats is not None:
+            text += f"; the identity-day's rules, ranked among normal identity-days: {self.day_nats:.2f} nats"
         if self.muted_by is not None:
             text += (
                 f"; muted by allowlist {self.muted_by.label} ({self.muted_by.reason}, until {self.muted_by.expires})"
@@ -90,6 +100,13 @@ class RuleEvidence:
     allowlist: Allowlist | None = None
     last: RuleRun = field(default_factory=lambda: RuleRun(empty_hits()))
     findings: list[RuleFinding] = field(default_factory=list)
+    _reference: list[float] | None = field(default=None, init=False, repr=False)
+
+    def reference(self) -> list[float] | None:
+        """The training identity-days' rule evidence (:meth:`RuleHistory.reference`), once."""
+        if self._reference is None and self.history is not None:
+            self._reference = self.history.reference(self.rules.get)
+        return self._reference
 
     def __call__(self, events: Path | None, day: date) -> DayEvidence:
         run = run_rules(self.rules, events, day)
@@ -115,6 +132,7 @@ class RuleEvidence:
                     _muting(self.allowlist, rule.term, str(identity), own),
                 )
             )
+        _calibrate(findings, self.reference())
         self.findings = sorted(findings, key=lambda f: (-f.evidence, f.identity, f.rule))
         rows: dict[tuple[str, pd.Timestamp], dict[str, float]] = {(f.identity, f.day): {} for f in self.findings}
         reasons = {}
@@ -129,6 +147,20 @@ class RuleEvidence:
         contributions = pd.DataFrame(list(rows.values()), index=index, dtype=float).fillna(0.0)
         details = {"findings": self.findings, "failed": dict(run.failed), "rules": self.rules}
         return DayEvidence(SOURCE, contributions, reasons, details)
+
+
+def _calibrate(findings: list[RuleFinding], reference: list[float] | None) -> None:
+    """Rank each identity's rule evidence among normal identity-days' and share it among its rules."""
+    if reference is None:
+        return
+    totals: dict[str, float] = {}
+    for f in findings:
+        totals[f.identity] = totals.get(f.identity, 0.0) + f.evidence
+    who = sorted(totals)
+    nats = dict(zip(who, calibrated_nats([totals[w] for w in who], reference), strict=True))
+    for f in findings:
+        raw, total = f.evidence, totals[f.identity]
+        f.share, f.day_nats = (raw / total * nats[f.identity] if total > 0 else 0.0), float(nats[f.identity])
 
 
 def rule_evidence(directories, bundle, allowlist: Allowlist | None = None) -> RuleEvidence:

@@ -45,6 +45,7 @@ def learn_history(rules: RuleSet, events: Path | None) -> RuleHistory:
         con.close()
     run = run_rules(rules, events)
     fired: dict[str, dict[str, int]] = {name: {} for name in run.ran}
+    fired_days: dict[str, list[list[str]]] = {}
     if len(run.hits):
         hits = run.hits.dropna(subset=["identity"])
         stamps = pd.to_datetime(hits["timestamp"], utc=True).dt.normalize()
@@ -52,11 +53,14 @@ def learn_history(rules: RuleSet, events: Path | None) -> RuleHistory:
         for key, n in counts.items():
             rule, identity = cast(tuple[str, str], key)  # the two group keys
             fired[str(rule)][str(identity)] = int(n)
+        for key, names in hits.assign(day=stamps).groupby(["identity", "day"])["rule"]:
+            who = str(cast(tuple[str, pd.Timestamp], key)[0])
+            fired_days.setdefault(who, []).append(sorted({str(n) for n in names}))
     writers: dict[str, dict[str, int]] = {r: {} for r in WRITTEN}
     for resource, identity, n in written.itertuples(index=False):
         writers[str(resource)][str(identity)] = int(n)
     active = {str(i): int(d) for i, d in zip(days["identity"], days["days"], strict=True)}
-    return RuleHistory(int(n_days[0]) if n_days else 0, active, fired, writers)
+    return RuleHistory(int(n_days[0]) if n_days else 0, active, fired, writers, fired_days)
 
 
 class RuleSpill:

@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.calibration import TailCalibrator, alert_threshold, fisher_combine, left_out_p_values, tail_p_values
+from models.calibration import (
+    TailCalibrator,
+    alert_threshold,
+    fisher_combine,
+    left_out_log_p_values,
+    left_out_p_values,
+    tail_p_values,
+)
 from models.identity_day import identity_days
 
 
@@ -133,6 +140,46 @@ def test_scores_beyond_every_held_out_one_still_rank_by_how_far():
     assert tied.tolist() == [1 / 1000, 1 / 1000]
     far, farther = tail_p_values(held_out, beyond, tail_size=50)
     assert 1 / 1000 > far > farther
+
+
+def test_windows_far_beyond_a_tight_tail_keep_finite_evidence_that_ranks_them():
+    """When the held-out tail is tightly spaced (its scale was 0.12 nats on the real harness
+    once a controller's retried denials stopped counting as rarity), a window 200 nats beyond
+    it has p = exp(-1600), which is 0 as a float: -log p was infinite, and every window that
+    far out tied. Computed as logs, each source's evidence and the combined p-value stay
+    finite and keep the farther window ahead, for a new window and for a held-out one judged
+    against the others."""
+    rng = np.random.default_rng(11)
+    idx = pd.MultiIndex.from_product([["app"], range(400)], names=["identity", "window_start"])
+    held_out = pd.DataFrame({"forest": rng.normal(size=400), "rarity": rng.uniform(0, 1, size=400)}, index=idx)
+    calibrator = TailCalibrator().fit(held_out)
+    new = pd.DataFrame(
+        {"forest": [0.0, 0.0], "rarity": [200.0, 400.0]},
+        index=pd.MultiIndex.from_product([["app"], [400, 401]], names=["identity", "window_start"]),
+    )
+    evidence = calibrator.transform(new)
+    assert np.isfinite(evidence).all()
+    assert 1000 < evidence[0, 1] < evidence[1, 1]
+    far, farther = -calibrator.combined_log_p_values(new)
+    assert np.isfinite([far, farther]).all() and 1000 < far < farther
+    assert calibrator.combined_p_values(new).tolist() == [0.0, 0.0]  # what the logs avoid
+    outlier = pd.concat([held_out.iloc[:-1], new.iloc[:1]])
+    refit = TailCalibrator().fit(outlier)
+    left_out = -left_out_log_p_values(refit, outlier)
+    assert np.isfinite(left_out).all() and left_out[-1] > 1000 > left_out[:-1].max()
+
+
+def test_identity_days_take_log_p_values_so_windows_past_the_float_range_stay_apart():
+    """Two identity-days whose one window lies beyond the smallest float (log p of -2000 and
+    -1000): as p-values both would be 0, clipped to 1e-300, and tie at 690 nats; as logs they
+    keep their evidence and their order."""
+    idx = pd.MultiIndex.from_tuples(
+        [("far", pd.Timestamp("2026-03-02 10:00", tz="UTC")), ("farther", pd.Timestamp("2026-03-02 11:00", tz="UTC"))],
+        names=["identity", "window_start"],
+    )
+    days = identity_days(pd.Series([-1000.0, -2000.0], index=idx), log=True).days
+    assert days.index.get_level_values("identity").tolist() == ["farther", "far"]
+    assert days["anomaly_score"].round(0).tolist() == [1997.0, 997.0]  # log p minus the floor's log(1/0.05)
 
 
 def test_evidence_is_minus_log_p_per_source_and_rows_are_kept():

@@ -65,10 +65,17 @@ CART = "system:serviceaccount:shop:cart"
 KUBELET = "system:node:ip-10-0-1-10.us-west-2.compute.internal"
 
 
-def ordinary_day(day: str, start: int = 0) -> list[dict]:
+def ordinary_day(day: str, start: int = 0, apps: int = 0) -> list[dict]:
     """A normal day: the dashboard lists secrets (SigmaHQ's enumeration rule fires on it every
-    day), CI's deployer creates a pod, the cart app reads its config, alice looks at pods."""
+    day), CI's deployer creates a pod, the cart app reads its config, alice looks at pods; and
+    ``apps`` more workloads read their config at 10:00."""
     out, n = [], start
+    for i in range(apps):
+        n += 1
+        out.append(
+            event(n, day, 10, objectRef={"resource": "configmaps", "namespace": "shop", "name": f"app-{i}"},
+                  user={"username": f"system:serviceaccount:shop:app-{i}"})
+        )  # fmt: skip
     for hour in range(8, 18):
         for who, verb, ref, code in (
             (DASHBOARD, "list", {"resource": "secrets", "namespace": "kubernetes-dashboard"}, 200),
@@ -90,10 +97,10 @@ def ordinary_day(day: str, start: int = 0) -> list[dict]:
     return out
 
 
-def attack_day(day: str) -> list[dict]:
+def attack_day(day: str, apps: int = 0) -> list[dict]:
     """An ordinary day, plus: mallory (a new person) lists secrets and deletes one; the cart app's
     token execs into kube-system."""
-    out = ordinary_day(day)
+    out = ordinary_day(day, apps=apps)
     out.append(event(9001, day, 20, verb="list", user={"username": "mallory"}, objectRef={"resource": "secrets"}))
     out.append(
         event(9003, day, 20, verb="delete", user={"username": "mallory"},

@@ -3,13 +3,14 @@ identity and its peers (learned in training), named in the identity-day's reason
 one identity by a named allowlist entry with a reason and an expiry, never hidden silently.
 
 The world (tests/rules/rule_events.py): three ordinary days in training, in which the dashboard
-lists secrets every day; then a day on which mallory, a new person, lists secrets too and the
-cart app's token execs into a kube-system pod.
+lists secrets every day and twenty more workloads read their config; then a day on which
+mallory, a new person, lists secrets too and the cart app's token execs into a kube-system pod.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from datetime import date
 
 import pytest
@@ -25,6 +26,7 @@ ENUMERATION = "kubernetes_audit_secrets_enumeration"
 EXEC = "kaad-exec-kube-system"
 MODIFIED = "kubernetes_audit_secrets_modified_or_deleted"
 DAY = date(2026, 3, 5)
+APPS = 20  # with the five usual identities, 75 normal identity-days in training
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +34,9 @@ def world(tmp_path_factory, sigma_rules):
     folder = tmp_path_factory.mktemp("rules-world")
     history = []
     for i, day in enumerate(("2026-03-02", "2026-03-03", "2026-03-04")):
-        history += ordinary_day(day, start=1000 * i)
+        history += ordinary_day(day, start=1000 * i, apps=APPS)
     train_file = write(folder / "history.jsonl", history)
-    day_file = write(folder / "day.jsonl", attack_day("2026-03-05"))
+    day_file = write(folder / "day.jsonl", attack_day("2026-03-05", apps=APPS))
     trained = train([str(train_file)], TrainConfig(rules=("kaad", str(sigma_rules))))
     return {"bundle": trained.bundle, "day": str(day_file), "folder": folder, "sigma": str(sigma_rules)}
 
@@ -62,7 +64,25 @@ def test_a_rule_the_dashboard_trips_every_day_adds_nothing_and_rules_no_peer_tri
     # deleted) and a high one (exec into kube-system) that no peer ever tripped count.
     assert mallory.evidence == 0.0
     assert found[(MODIFIED, "mallory")].evidence > 1.0
-    assert found[(EXEC, CART)].evidence > found[(MODIFIED, "mallory")].evidence
+    assert found[(EXEC, CART)].weight.evidence > found[(MODIFIED, "mallory")].weight.evidence
+
+
+def test_the_rules_an_identity_day_fired_add_what_normal_days_vouch_for_however_many_fired(world):
+    """The cart app's exec into kube-system trips three rules on one request (kaad's and two of
+    SigmaHQ's), and each rule's own nats assume the others' hits told nothing. Ranked among the
+    75 normal identity-days of training, each judged against the other days, the day is rarer
+    than all of them: that is p = 1/76, log(0.05 * 76) nats, whether one rule fired (mallory's
+    deletion) or three."""
+    _, source = _score(world)
+    per_identity: dict[str, float] = {}
+    for f in source.findings:
+        per_identity[f.identity] = per_identity.get(f.identity, 0.0) + f.evidence
+    vouched = math.log(0.05 * (len(source.reference()) + 1))
+    assert len(source.reference()) == 75 and not any(source.reference())
+    assert per_identity[CART] == pytest.approx(vouched) and per_identity["mallory"] == pytest.approx(vouched)
+    cart = [f for f in source.findings if f.identity == CART and f.evidence > 0]
+    assert len(cart) == 3 and sum(f.weight.evidence for f in cart) > 3 * vouched  # what was added before
+    assert per_identity[DASHBOARD] == 0.0  # its daily rule adds nothing still
 
 
 def test_rule_hits_raise_the_identity_day_by_their_nats_and_its_reasons_name_the_rule(world):
