@@ -15,9 +15,9 @@ CONNECT_TIMEOUT = "5s"
 
 #: Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers to hand freed memory back
 #: to the OS sooner. Setting it also turns off glibc's adaptive mmap threshold, so every
-#: pandas/numpy buffer above 128 KiB is mapped and unmapped afresh: on the featurisation of a
-#: partition-day that was 5x the page faults and 0.06 s more CPU a partition (10 partitions of
-#: the 30-day benchmark lake, 1 worker: 1.02 s of system CPU with it, 0.44 s without).
+#: pandas/numpy buffer above 128 KiB is mapped and unmapped afresh: featurising 10 partition-days
+#: of the 30-day benchmark lake on 1 worker took 4.8-5.5 CPU s with it, 3.6-4.3 s without (8x
+#: the page faults; docs/performance.md).
 UNSET_WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
