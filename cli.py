@@ -662,10 +662,6 @@ def score_cmd(
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     every_day = day == "all"
     try:
-        if every_day and engine != "local":
-            raise KaadError(
-                f"--day all reads its inputs in this process: score a lake day by day with --engine {engine}"
-            )
         the_day = None if day is None or every_day else date_type.fromisoformat(day)
         job = ScoreJob(
             inputs=inputs,

@@ -62,18 +62,11 @@ def _child(engine: str, workers: int, root: str, days: int) -> None:
         history = featurise_lake(partitions, Options(), on_progress=None)
         peaks: list[float] = []
     else:
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        from engine.cluster import local_cluster
+
+        with local_cluster(workers) as cluster, Client(cluster) as client:  # as kaad starts one
             history = featurise_lake(partitions, Options(), client=client, on_progress=None)
             peaks = sorted(client.run(_worker_peak).values())
     seconds = time.perf_counter() - start
@@ -94,35 +87,48 @@ def _child(engine: str, workers: int, root: str, days: int) -> None:
 
 
 def _costs(root: str) -> None:
-    """Per-partition costs of the two tasks, and the scheduler's per-task overhead."""
-    from distributed import Client, LocalCluster
+    """Per-partition costs of the Dask engine's three tasks (CPU seconds of this process),
+    the local engine's one pass, and the scheduler's per-task overhead."""
+    from distributed import Client
 
-    from engine.history import Options, day_features, day_keys
+    from engine.cluster import local_cluster
+    from engine.history import Options, _day, prepare_partition, prepared_features, prepared_keys
     from engine.lake import lake_partitions
     from features.featurise import new_encoder
 
     partitions = lake_partitions([root])
     state = new_encoder()
-    keys_s, features_s = [], []
+    prepare_s, keys_s, features_s, local_s = [], [], [], []
     for partition in partitions[: min(5, len(partitions))]:
-        start = time.perf_counter()
-        day_keys(partition, Options())
-        keys_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        day_features(partition, state, Options())
-        features_s.append(time.perf_counter() - start)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-        ) as c,
-        Client(c) as client,
-    ):
+        start = time.process_time()
+        day = prepare_partition(partition, Options())
+        prepare_s.append(time.process_time() - start)
+        start = time.process_time()
+        prepared_keys(day)
+        keys_s.append(time.process_time() - start)
+        start = time.process_time()
+        prepared_features(day, state)
+        features_s.append(time.process_time() - start)
+        start = time.process_time()
+        _day(partition, state, Options())
+        local_s.append(time.process_time() - start)
+    with local_cluster(2) as c, Client(c) as client:
         client.gather(client.map(abs, range(50)))  # warm up
         start = time.perf_counter()
         n = 1000
         client.gather(client.map(abs, range(-n, 0)))
         overhead = (time.perf_counter() - start) / n
-    print(json.dumps({"keys_s": keys_s, "features_s": features_s, "task_overhead_s": overhead}))
+    print(
+        json.dumps(
+            {
+                "prepare_s": prepare_s,
+                "keys_s": keys_s,
+                "features_s": features_s,
+                "local_s": local_s,
+                "task_overhead_s": overhead,
+            }
+        )
+    )
 
 
 def _run(args: list[str]) -> dict:
@@ -165,15 +171,15 @@ def report(rows: list[dict], costs: dict) -> None:
         lo, hi = all_days[0], all_days[-1]
         ratio = max(by[(hi, "dask", 2)]["worker_rss_mb"]) / max(by[(lo, "dask", 2)]["worker_rss_mb"])
         print(f"worker peak RSS, {hi} days over {lo} days (2 workers): {ratio:.2f}x")
-    keys = sum(costs["keys_s"]) / len(costs["keys_s"])
-    feats = sum(costs["features_s"]) / len(costs["features_s"])
+    mean = {name: sum(costs[name]) / len(costs[name]) for name in ("prepare_s", "keys_s", "features_s", "local_s")}
     overhead = costs["task_overhead_s"]
     days = all_days[0]
     print(
-        f"\nper partition: keys {keys:.2f} s, features {feats:.2f} s; scheduler overhead "
-        f"{overhead * 1000:.2f} ms a task (3 tasks a partition)"
+        f"\nper partition (CPU s): prepare {mean['prepare_s']:.3f}, keys {mean['keys_s']:.3f}, features "
+        f"{mean['features_s']:.3f} (the local engine's one pass: {mean['local_s']:.3f}); scheduler overhead "
+        f"{overhead * 1000:.2f} ms a task (4 tasks a partition)"
     )
-    work = days * (keys + feats + 3 * overhead)
+    work = days * (mean["prepare_s"] + mean["keys_s"] + mean["features_s"] + 4 * overhead)
     for workers in (1, 2, 4, 8):
         # The days' tasks are independent but for the chain of state folds (cheap, one per
         # day, on the critical path with a task's latency each).

@@ -5,13 +5,15 @@ The only thing a day's features need from the days before is the novelty state: 
 the same state the daily job carries in :class:`models.day_state.DayState`). So a day is
 featurised in two independent steps:
 
-1. :func:`day_keys`: the keys the day uses (a few thousand integers), from the day alone;
-2. :func:`day_features`: the day's windows, marked against the state before the day.
+1. :func:`prepared_keys`: the keys the day uses (a few thousand integers), from the day alone;
+2. :func:`prepared_features`: the day's windows, marked against the state before the day.
 
 The state before day *d* is the state before day *d-1* plus day *d-1*'s keys, a cheap fold.
-Both steps read one partition; the days of a cluster run in parallel once the keys of the
-days before are known. :func:`featurise_lake` runs it in this process (``client=None``, the
-``local`` engine) or on a Dask cluster, with the same functions, so the results are the same.
+Both steps read one partition, prepared once by :func:`prepare_partition` (on a Dask cluster,
+a task whose result stays on its worker for the two steps); the days of a cluster run in
+parallel once the keys of the days before are known. :func:`featurise_lake` runs it in this
+process (``client=None``, the ``local`` engine: one pass a day, the state learned in passing)
+or on a Dask cluster, with the same functions, so the results are the same.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.lake import Partition, read_partition
+from engine.prepared import PreparedDay, day_windows, learn_day, prepare_day
 from errors import KaadError
-from events.schema import EVENT_SCHEMA
 from events.time_range import RangeCounts, in_time_range
-from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder, prepare_events
-from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder
+from features.first_seen import FirstSeenEncoder
 from features.profiles import ProfileBuilder
 from pipelines.ingest import IngestStats
 
@@ -72,53 +74,19 @@ def _events(
     return kept, counts
 
 
-#: The event columns a day's first-seen keys are made of (prepare_events derives the encoder's
-#: columns from them), and the timestamp that --since/--until look at.
-KEY_COLUMNS = [
-    "timestamp",
-    "identity",
-    "source_ip",
-    "user_agent",
-    "principal_session",
-    "principal_arn",
-    "verb",
-    "target_resource",
-    "target_subresource",
-    "target_namespace",
-    "pod_images",
-]
+def prepare_partition(partition: Partition, options: Options) -> PreparedDay:
+    """Read and prepare a partition once, for :func:`prepared_keys` and :func:`prepared_features`."""
+    return prepare_day(*_events(partition, options), options.window)
 
 
-def day_keys(partition: Partition, options: Options) -> pd.DataFrame:
-    """The novelty keys the partition's events use: rows (column, key) of a NoveltyLog.
+def prepared_keys(day: PreparedDay) -> pd.DataFrame:
+    """The novelty keys a prepared day uses: rows (column, key) of a NoveltyLog."""
+    return _all_keys(learn_day(day)).astype({"column": np.int64, "key": np.uint64})
 
-    The set of keys does not depend on when in the day a value came, so only the distinct
-    rows of :data:`KEY_COLUMNS` (bar the timestamp) are read and prepared: a controller's
-    thousands of identical calls are one row.
-    """
-    tables, _ = _events(partition, options, KEY_COLUMNS)
-    if not tables:
-        return NoveltyLog().frame()[["column", "key"]]
-    import duckdb
 
-    from events.schema import to_pandas
-
-    con = duckdb.connect(config={"threads": 1})  # one task, one core: the workers are the parallelism
-    try:
-        con.register("day", pa.concat_tables(tables).drop_columns(["timestamp"]))
-        distinct = con.sql("SELECT DISTINCT * FROM day").to_arrow_table()
-    finally:
-        con.close()
-    events = pa.table(
-        {
-            f.name: distinct[f.name].cast(f.type)
-            if f.name in distinct.column_names
-            else pa.nulls(len(distinct), f.type)
-            for f in EVENT_SCHEMA
-        }
-    )
-    encoder = new_encoder().partial_fit(prepare_events(to_pandas(events), options.window))
-    return _all_keys(encoder).astype({"column": np.int64, "key": np.uint64})
+def prepared_features(day: PreparedDay, state: FirstSeenEncoder) -> DayFeatures:
+    """:func:`day_features` of a prepared day."""
+    return DayFeatures(day_windows(day, state), day.profiles, day.n_events, day.in_range)
 
 
 def advance(state: FirstSeenEncoder, keys: pd.DataFrame) -> FirstSeenEncoder:
@@ -251,10 +219,11 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
         state = client.submit(new_encoder, pure=False)
         for partition in chain:
             key = f"{partition}-{run}"
-            futures[client.submit(day_features, partition, state, options, retries=retries, key=f"features-{key}")] = (
-                partition
-            )
-            keys = client.submit(day_keys, partition, options, retries=retries, key=f"keys-{key}")
+            # Read and prepared once; both steps run where it is held (submitted in this order,
+            # a day's steps come before the next day's read: few prepared days wait at a time).
+            day = client.submit(prepare_partition, partition, options, retries=retries, key=f"prepare-{key}")
+            futures[client.submit(prepared_features, day, state, retries=retries, key=f"features-{key}")] = partition
+            keys = client.submit(prepared_keys, day, retries=retries, key=f"keys-{key}")
             state = client.submit(advance, state, keys, retries=retries, key=f"state-{key}")
         finals.append(state)
     with one_line_failures():

@@ -12,10 +12,11 @@ the same result, value for value.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -117,6 +118,27 @@ class LakeDay:
             days = sorted({p.day for p in partitions})
             raise KaadError(f"no partition of {day} in the lake (it holds {days[0]} to {days[-1]})")
         return cls(day, chosen, qualify=len({p.cluster for p in partitions}) > 1)
+
+
+def lake_days(inputs: list[str]) -> list[date] | None:
+    """Every day the lake holds a partition of (any cluster), oldest first; None when
+    ``inputs`` are no lake."""
+    if not inputs or not all(is_lake_input(str(i)) for i in inputs):
+        return None
+    return sorted({p.day for p in lake_partitions([str(i) for i in inputs])})
+
+
+@contextmanager
+def one_cluster(engine: EngineConfig | None) -> Iterator[EngineConfig | None]:
+    """``engine`` for several days in a row: a LocalCluster it would start for each day is
+    started once, here, and each day's client connects to it."""
+    if engine is None or engine.name != "dask" or engine.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        yield engine
+        return
+    from engine.cluster import local_cluster
+
+    with local_cluster(engine.workers) as cluster:
+        yield replace(engine, scheduler=cluster.scheduler_address)
 
 
 def _stderr_progress(done: int, total: int, partition: Partition) -> None:

@@ -272,6 +272,14 @@ def run_score_days(job: ScoreJob) -> DaysResult:
     days are scored; ``--force-day`` scores them all.
     """
     job.check()
+    from engine.score import lake_days
+
+    days = lake_days(job.inputs)
+    if days is not None:  # a lake is already cut by day: each day's partitions go through the engine
+        return _score_lake_days(job, days)
+    engine = getattr(job.engine, "name", "local")
+    if engine != "local":
+        raise KaadError(f"--day all reads inputs that are not a lake in this process: --engine {engine} needs a lake")
     with tempfile.TemporaryDirectory(prefix="kaad-days-") as tmp:
         table = Path(tmp) / "events.parquet"
         read = ingest(job.inputs, out=table, collect=False, aws=job.aws, trusted_proxies=job.trusted_proxies)
@@ -296,6 +304,25 @@ def run_score_days(job: ScoreJob) -> DaysResult:
             except DayOrderError as exc:  # refused before anything was scored, written or learned
                 skipped.append((day, str(exc)))
     return DaysResult(done, read.stats, skipped)
+
+
+def _score_lake_days(job: ScoreJob, days: list[date]) -> DaysResult:
+    """:func:`run_score_days` of a lake: each day scored as ``--day DAY`` scores it."""
+    from engine.score import one_cluster
+
+    done, skipped = [], []
+    stats = IngestStats()
+    with one_cluster(job.engine) as engine:  # type: ignore[arg-type]  # an EngineConfig or None
+        each = replace(job, cluster=job.cluster or cluster_of(job.inputs), engine=engine)
+        for day in days:
+            try:
+                done.append(run_score_job(replace(each, day=day)))
+            except DayOrderError as exc:  # refused before anything was read, scored or learned
+                skipped.append((day, str(exc)))
+                continue
+            stats.n_files += done[-1].result.stats.n_files
+            stats.n_events += done[-1].result.stats.n_events
+    return DaysResult(done, stats, skipped)
 
 
 def _sql_text(path: Path) -> str:

@@ -61,13 +61,11 @@ def moto(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(moto):
-    """A real LocalCluster: two worker processes on 127.0.0.1, its HTTP server on a free port."""
-    from distributed import Client, LocalCluster
+    """A real LocalCluster as kaad starts one: two worker processes on 127.0.0.1, its HTTP
+    server on a free port."""
+    from distributed import Client
 
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    from engine.cluster import local_cluster
+
+    with local_cluster(2) as cluster, Client(cluster) as client:
         yield client

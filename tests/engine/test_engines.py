@@ -139,6 +139,17 @@ def test_kaad_train_starts_a_local_cluster_and_says_where_its_dashboard_is(lake,
     assert model.exists()
 
 
+def test_the_workers_kaad_starts_keep_glibcs_adaptive_malloc():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which also pins glibc's mmap
+    threshold: every pandas buffer over 128 KiB is then mapped and unmapped afresh. The
+    LocalCluster kaad starts leaves it unset, as a plain process (and the local engine) runs."""
+    from engine.cluster import dask_client
+
+    with dask_client(workers=1) as client:
+        seen = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert list(seen.values()) == [None]
+
+
 def test_an_unreachable_scheduler_is_one_line(lake):
     from aws_support import free_port
 
@@ -158,14 +169,14 @@ def test_the_dask_engine_refuses_inputs_that_are_not_a_lake(tmp_path):
 
 
 def test_a_days_keys_are_the_keys_featurising_the_day_teaches(lake):
-    """day_keys reads only the distinct rows of the columns keys are made of; the state it
-    adds is the one a whole pass over the day's events learns, key for key."""
-    from engine.history import day_keys
+    """The keys a prepared day gives (the Dask engine folds them into the next day's state)
+    are the ones a whole pass over the day's events learns, key for key."""
+    from engine.history import prepare_partition, prepared_keys
     from engine.lake import read_partition
     from features.featurise import featurise_history
 
     for partition in lake_partitions([str(lake)]):
-        keys = day_keys(partition, Options())
+        keys = prepared_keys(prepare_partition(partition, Options()))
         _, taught = featurise_history([read_partition(partition)])
         expected = _keys(taught)
         got = [set(keys.loc[keys["column"] == c, "key"].tolist()) for c in range(len(expected))]
