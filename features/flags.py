@@ -270,15 +270,6 @@ FLAGS: tuple[Flag, ...] = (
         "Panther Kubernetes.System.Principal.PublicIP",
     ),
     _F(
-        "public_service_account",
-        "public_source",
-        "a service account's token used from a public address: pods reach the API server from "
-        "private addresses (EKS, GKE and kubeadm pod and node networks), a token read from a leaked "
-        "manifest, image or log is used from outside",
-        "n_public_source",
-        "MITRE T1528 / T1550.001; GuardDuty and Elastic: a service-account token used from outside",
-    ),
-    _F(
         "public_anonymous",
         "public_source",
         "an anonymous request from a public address, any path",
@@ -362,6 +353,25 @@ INTERNAL_NETWORKS = tuple(
         "fe80::/10",
     )
 )
+
+
+def _kind(identity) -> str:
+    if not isinstance(identity, str):
+        return "human"
+    if identity.startswith("system:serviceaccount:"):
+        return "service_account"
+    if identity.startswith("system:node:"):
+        return "node"
+    if identity in ("system:anonymous", "system:unauthenticated"):
+        return "anonymous"
+    if identity.startswith(("system:", "eks:", "aksService")):
+        return "system"
+    return "human"
+
+
+def identity_kinds(identities) -> np.ndarray:
+    """Classify identities: service_account, node, system, anonymous or human."""
+    return np.array([_kind(i) for i in identities], dtype=object)
 
 
 @functools.lru_cache(maxsize=65536)  # a pure function of the address; clusters reuse few
