@@ -137,7 +137,7 @@ for _name, _def, _att, _mir in (
         ("n_exec_credentials", "exec commands naming token, SSH key or credential files", "", "Panther Kubernetes.Pod.StealServiceAccountToken"),
         ("n_persistent_workloads", "DaemonSets created, CronJobs written", "", "Panther Kubernetes.DaemonSet.Created, Kubernetes.CronJob.CreatedOrModified"),
         ("n_exposures", "Services written as NodePort or LoadBalancer, Ingresses without TLS", "", "Falco 'Create NodePort Service', Panther Kubernetes.Ingress.NoTLS"),
-        ("n_public_source", "requests from a public address into system namespaces, by system principals, or anonymous", "", "Panther Kubernetes.System.Principal.PublicIP"),
+        ("n_public_source", "requests from a public address into system namespaces, by system principals or service accounts, or anonymous", "", "Panther Kubernetes.System.Principal.PublicIP"),
         ("n_attempted", "refused or failed requests that would have raised a flag (the flags in flags_attempted)", "", "")):
     _F.append(Feature(_name, "sensitive", _def, "A risky action, counted, so that its rarity for this identity is learned.",
                       _att, _mir))

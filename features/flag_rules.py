@@ -266,6 +266,10 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     refused = (code >= 400) | b.eq("auth_decision", "forbid")
     c["public_system_namespace"] = public & system_ns
     c["public_system_principal"] = public & system_principal
+    # Any service account, not only the system ones: an application's token is what leaks (a
+    # manifest, an image layer, a log). Where a cluster's own pods reach a public endpoint
+    # through NAT, all its accounts raise it, and their rarity learns that it is routine there.
+    c["public_service_account"] = public & (kinds == "service_account")
     c["public_anonymous"] = public & anonymous
     c["public_refused"] = public & refused
     c["events_deleted"] = b.eq(res, "events") & b.isin(verb, ("delete", "deletecollection"))

@@ -270,6 +270,15 @@ FLAGS: tuple[Flag, ...] = (
         "Panther Kubernetes.System.Principal.PublicIP",
     ),
     _F(
+        "public_service_account",
+        "public_source",
+        "a service account's token used from a public address: pods reach the API server from "
+        "private addresses (EKS, GKE and kubeadm pod and node networks), a token read from a leaked "
+        "manifest, image or log is used from outside",
+        "n_public_source",
+        "MITRE T1528 / T1550.001; GuardDuty and Elastic: a service-account token used from outside",
+    ),
+    _F(
         "public_anonymous",
         "public_source",
         "an anonymous request from a public address, any path",

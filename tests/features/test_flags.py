@@ -271,6 +271,24 @@ def test_public_addresses_are_judged_on_the_trusted_client_address(tmp_path):
     ]
 
 
+def test_an_application_s_token_used_from_outside_the_cluster_is_flagged(tmp_path):
+    """A stolen token looks like this: an application's service account reads its own
+    namespace's secret, as it always does, but from a residential proxy, an address no pod
+    has. From its pod's address (RFC 1918 on EKS, carrier-grade NAT for custom pod networking,
+    IPv6 unique-local) the same request raises nothing; nor does a person from the internet."""
+    app = "system:serviceaccount:shop:cart"
+    read = {"verb": "get", "resource": "secrets", "name": "db-credentials", "user": app}
+    rows = _flags(
+        tmp_path,
+        _event(1, ips=("81.17.23.140",), **read),
+        _event(2, ips=("10.0.37.12",), **read),
+        _event(3, ips=("100.64.3.9",), **read),
+        _event(4, ips=("fd00:ec2::17",), **read),
+        _event(5, "get", "pods", ips=("81.17.23.140",)),
+    )
+    assert rows == [(["public_service_account"], []), ([], []), ([], []), ([], []), ([], [])]
+
+
 def test_every_flag_has_a_family_and_a_definition():
     assert len({f.name for f in FLAGS}) == len(FLAGS)
     assert all(f.family in FAMILIES and f.definition for f in FLAGS)
