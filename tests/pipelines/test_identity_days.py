@@ -15,6 +15,7 @@ import pytest
 from support import AUDIT
 
 from errors import KaadError
+from features.first_seen import NoveltyLog
 from models.identity_day import family_surprisal, identity_days
 from pipelines.score import score_day, window_scores
 
@@ -87,14 +88,18 @@ class _State:
         self.encoder = copy.deepcopy(bundle.encoder)
         self.rarity = copy.deepcopy(bundle.rarity)
         self.last_day = last_day
-        self.advanced: list[tuple[date, pd.DataFrame, pd.Series]] = []
+        self.advanced: list[tuple[date, pd.DataFrame, pd.Series, dict]] = []
+        self.held: dict = {}  # (identity, day) -> held identity-day: none, so every alert is new
+
+    def day_novelty(self) -> pd.DataFrame:
+        return NoveltyLog().frame()
 
     def check_day(self, day: date) -> None:
         if self.last_day is not None and day <= self.last_day:
             raise KaadError(f"{day} is on or before the state's last day {self.last_day}")
 
-    def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series) -> None:
-        self.advanced.append((day, windows, alerted))
+    def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series, verdicts: dict) -> None:
+        self.advanced.append((day, windows, alerted, verdicts))
         self.last_day = day
 
 
@@ -112,7 +117,7 @@ def test_with_a_state_the_day_is_checked_first_and_handed_back_with_what_alerted
     02:00 intrusion), so that it can learn the rest and keep the intrusion new."""
     state = _State(narrated_bundle, last_day=date(2026, 3, 4))
     result = score_day([str(AUDIT / "attack_day.jsonl")], narrated_bundle, state=state)
-    ((day, windows, alerted),) = state.advanced
+    ((day, windows, alerted, verdicts),) = state.advanced
     assert day == date(2026, 3, 5) and state.last_day == day
     assert list(windows.columns) == narrated_bundle.feature_names
     assert windows.index.equals(result.windows.index) and alerted.index.equals(windows.index)
@@ -120,6 +125,9 @@ def test_with_a_state_the_day_is_checked_first_and_handed_back_with_what_alerted
     alerting = set(result.identities.loc[result.identities["is_alert"], "identity"])
     assert cart in alerting
     assert set(alerted[alerted].index.get_level_values("identity")) == alerting
+    # With nothing held, each alerting identity-day is a new finding, its score kept for tomorrow.
+    assert set(verdicts) == alerting and verdicts[cart].status == "new"
+    assert verdicts[cart].score == pytest.approx(result.identities.set_index("identity").loc[cart, "anomaly_score"])
 
 
 def test_with_a_state_a_day_already_scored_is_refused_before_anything_is_scored(narrated_bundle):
