@@ -64,7 +64,8 @@ SCHEMA: dict = {
                     "events": "events read",
                     "windows": "windows scored",
                     "identities": "identities active",
-                    "n_alerts": "windows above the threshold",
+                    "n_alerts": "alerting identity-days that page: new findings, or open findings that got worse",
+                    "n_repeats": "alerting identity-days that only repeat an open finding (not paged)",
                     "alerts": [
                         {
                             "identity": "who",
@@ -80,6 +81,7 @@ SCHEMA: dict = {
                 }
             ],
             "alerts_per_attack_free_day": "n_alerts of each attack-free day, in order",
+            "repeats_per_attack_free_day": "n_repeats of each attack-free day, in order",
             "attacks": [
                 {
                     "scenario": "attack name",
