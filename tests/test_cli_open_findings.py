@@ -22,19 +22,10 @@ from typer.testing import CliRunner
 from cli import app
 from models.persistence import save_bundle
 from tests.pipelines.test_open_findings_scored import DEVELOPER, day_later
+from tests.sources.aws_support import received_messages
 
 runner = CliRunner()
 REGION = "us-east-1"
-
-
-def _messages(sqs, queue_url: str) -> list[dict]:
-    out = []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        out += [json.loads(json.loads(m["Body"])["Message"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
-        )
-    return out
 
 
 def test_a_repeated_finding_neither_fails_the_job_nor_pages_until_accepted(
@@ -58,14 +49,14 @@ def test_a_repeated_finding_neither_fails_the_job_nor_pages_until_accepted(
     report8 = json.loads(next(out.glob("kaad-*.json")).read_text())
     paged = [f for f in report8["findings"] if f["is_alert"] and not f["suppressed_reason"]]
     assert paged and {f["finding"] for f in paged} == {"new"}
-    assert len(_messages(sqs, queue_url)) == len(paged) == report8["new_findings"]
+    assert len(received_messages(sqs, queue_url)) == len(paged) == report8["new_findings"]
 
     day9 = day_later(day8, 1, tmp_path / "day9.jsonl")
     second = runner.invoke(app, ["score", day9, *job])
     assert second.exit_code == 0, second.output
     assert f"({len(paged)} repeat(s) of open findings, not paged)" in second.stdout
     assert "nothing at or above percentile 99: exit 0" in second.stdout
-    assert "sns: 0 finding(s) published" in second.stdout and not _messages(sqs, queue_url)
+    assert "sns: 0 finding(s) published" in second.stdout and not received_messages(sqs, queue_url)
     day8_name = report8["day"]
     report9 = json.loads((out / f"kaad-{date.fromisoformat(day8_name) + timedelta(days=1)}.json").read_text())
     again = {f["identity"]: f for f in report9["findings"] if f["is_alert"]}

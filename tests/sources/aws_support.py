@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import socket
 import subprocess
 import sys
@@ -108,3 +109,14 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def received_messages(sqs, queue_url: str) -> list[dict]:
+    """Drain an SQS queue subscribed to an SNS topic; each message's published payload, decoded."""
+    out = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        out += [json.loads(json.loads(m["Body"])["Message"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
+        )
+    return out

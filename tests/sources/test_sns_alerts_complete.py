@@ -11,6 +11,7 @@ import json
 import boto3
 import pandas as pd
 import pytest
+from aws_support import received_messages
 from support import cut_for
 from typer.testing import CliRunner
 
@@ -30,16 +31,6 @@ def oncall(aws):
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     return topic, sqs, queue
-
-
-def _received(sqs, queue) -> list[dict]:
-    bodies = []
-    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-        bodies += [json.loads(json.loads(m["Body"])["Message"]) for m in batch]
-        sqs.delete_message_batch(
-            QueueUrl=queue, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
-        )
-    return bodies
 
 
 def test_every_identity_day_at_or_above_fail_on_is_paged_not_only_the_top(oncall, trained, tmp_path):
@@ -73,7 +64,7 @@ def test_every_identity_day_at_or_above_fail_on_is_paged_not_only_the_top(oncall
     assert result.exit_code == 1, result.output
     assert f"{n} at or above percentile {cut:g}: exit 1" in result.stdout
     assert f"sns: {n} finding(s) published, 0 already published before" in result.stdout
-    pages = {(p["identity"], p["day"]): p for p in _received(sqs, queue)}
+    pages = {(p["identity"], p["day"]): p for p in received_messages(sqs, queue)}
     [doc_path] = (tmp_path / "report").glob("kaad-*.json")
     doc = json.loads(doc_path.read_text())
     # The pages are exactly the identity-days the exit code counted, each explained as in the report.
@@ -92,4 +83,4 @@ def test_every_identity_day_at_or_above_fail_on_is_paged_not_only_the_top(oncall
     rerun = runner.invoke(app, [*args, "--force-day"])  # the day was scored: a rerun is forced
     assert rerun.exit_code == 1
     assert f"sns: 0 finding(s) published, {n} already published before" in rerun.stdout
-    assert _received(sqs, queue) == []
+    assert received_messages(sqs, queue) == []
