@@ -54,14 +54,17 @@ def _normal_days() -> tuple[list[dict], list[str]]:
     return events, flows
 
 
-def _source(tmp_path) -> NetworkEvidence:
+def _source(tmp_path, day_flows: list[str] | None = None) -> NetworkEvidence:
+    """Two normal days, then the narrated cluster's day with ``day_flows`` (default: its own flows)."""
     before_events, before_flows = _normal_days()
     audit = tmp_path / "audit.jsonl"
     audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
-    from tests.flows.narrated import cluster_flows
+    if day_flows is None:
+        from tests.flows.narrated import cluster_flows
 
+        day_flows = cluster_flows()
     flows = tmp_path / "flows.log"
-    flows.write_text(V5 + "\n" + "\n".join(before_flows + cluster_flows()) + "\n")
+    flows.write_text(V5 + "\n" + "\n".join(before_flows + day_flows) + "\n")
     return NetworkEvidence([str(flows)], [str(audit)])
 
 
@@ -96,14 +99,9 @@ def test_many_small_packets_to_a_known_destination_are_evidence_though_the_bytes
     has 80. Nothing is new and the volume is low: only the packet count tells, and it counts for
     ci:deployer, whose CronJob pod is the one new on the node, at node confidence.
     """
-    before_events, before_flows = _normal_days()
-    audit = tmp_path / "audit.jsonl"
-    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
     api = ("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443)
     beacon = flow(*api, 60_000, at(10, 10), minutes=10, packets=5_000)
-    flows = tmp_path / "flows.log"
-    flows.write_text(V5 + "\n" + "\n".join([*before_flows, beacon]) + "\n")
-    found = NetworkEvidence([str(flows)], [str(audit)])(None, date(2026, 3, 22))
+    found = _source(tmp_path, [beacon])(None, date(2026, 3, 22))
     rows = found.contributions.droplevel("day")
     assert list(rows.index) == ["ci:deployer"]
     assert {term for term, v in rows.loc["ci:deployer"].items() if v > 0} == {"network:egress-packets"}
@@ -121,14 +119,9 @@ def test_packets_add_nothing_when_the_bytes_already_said_it(tmp_path):
     On the 22nd the node sends its usual API three times its normal day (480 kB in 240
     packets, against 160 kB in 80): the volume is evidence, the packets add nothing to it.
     """
-    before_events, before_flows = _normal_days()
-    audit = tmp_path / "audit.jsonl"
-    audit.write_text("".join(json.dumps(e) + "\n" for e in before_events + cluster_events()))
     api = ("10.0.1.5", "192.0.2.10", "10.0.1.5", "192.0.2.10", 443)
     bulk = flow(*api, 480_000, at(10, 10), minutes=10, packets=240)
-    flows = tmp_path / "flows.log"
-    flows.write_text(V5 + "\n" + "\n".join([*before_flows, bulk]) + "\n")
-    found = NetworkEvidence([str(flows)], [str(audit)])(None, date(2026, 3, 22))
+    found = _source(tmp_path, [bulk])(None, date(2026, 3, 22))
     terms = found.contributions.droplevel("day").loc["ci:deployer"]
     assert terms["network:egress-volume"] == pytest.approx(NODE_CONFIDENCE * math.log(3))
     assert terms.get("network:egress-packets", 0.0) == 0.0
