@@ -10,6 +10,11 @@ with the rules as evidence; the three rankings come from that one result, per id
   level fired, then the number of distinct rules, then of hit events.
 - combined: the model's score plus the rules' nats; alerts above the same threshold.
 
+For model and combined, an identity-day above the threshold that only repeats its identity's
+open finding (models/open_findings.py) pages nobody: it is counted apart, as a repeat, as in
+evaluation/protocol.py. Its status is decided once, on the combined score, as the daily job does.
+A rule engine has no open findings: every hit alerts, every day.
+
 AP is pooled over the attack days' identity-days (the attacker's identity-days are positive).
 ``python -m evaluation.rules_sigma --size quick --rules ../shared/sigma-rules``
 """
@@ -70,8 +75,12 @@ def day_scores(result: ScoreResult) -> pd.DataFrame:
     # Highest level first, then how many rules, then how many events (each term < the one before).
     frame["rules"] = level.reindex(frame.index, fill_value=0.0) + n_rules / 100 + np.minimum(n_events, 999) / 1e6
     frame["rules_alert"] = n_rules > 0
-    frame["model_alert"] = frame["model"] > result.threshold
-    frame["combined_alert"] = frame["combined"] > result.threshold
+    repeat = (days["finding"] == "repeat").groupby(level=0).all().reindex(frame.index, fill_value=False)
+    for method in ("model", "combined"):
+        above = frame[method] > result.threshold
+        frame[f"{method}_alert"] = above & ~repeat
+        frame[f"{method}_repeat"] = above & repeat
+    frame["rules_repeat"] = False
     return frame
 
 
@@ -94,6 +103,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
     source = rule_evidence(rule_dirs, bundle)
     days = []
     quiet: dict[str, list[int]] = {m: [] for m in METHODS}
+    repeats: dict[str, list[int]] = {m: [] for m in METHODS}
     # As evaluation/protocol.py: the daily job's state, so "model" here is detection.md's detector.
     state = DayState.from_bundle(bundle, f"seed-{seed}")
     mornings: list[DayState] = []
@@ -108,6 +118,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
         )
         for method in METHODS:
             quiet[method].append(int(frame[f"{method}_alert"].sum()))
+            repeats[method].append(int(frame[f"{method}_repeat"].sum()))
     cluster = build_cluster(config.spec, seed)
     pooled: list[pd.DataFrame] = []
     attacks: list[dict] = []
@@ -147,6 +158,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, rule_dirs: list[str]) ->
     return {
         "seed": seed,
         "alerts_per_attack_free_day": quiet,
+        "repeats_per_attack_free_day": repeats,
         "metrics": metrics,
         "attacks": attacks,
         "identity_days": len(pool),
@@ -166,16 +178,21 @@ def render(doc: dict) -> str:
         f"rules: {', '.join(doc['rules'])}. Method: evaluation/rules_sigma.py's docstring. "
         "AP is over identity-days of the attack days (not windows, unlike detection.md).",
         "",
-        "| seed | method | AP | attacks alerted | median attacker rank | attack-free day alerts (each day) | mean |",
-        "|---|---|---|---|---|---|---|",
+        "Attack-free day alerts are new or worse findings; repeats of an open finding (not paged) are counted apart.",
+        "",
+        "| seed | method | AP | attacks alerted | median attacker rank | attack-free day alerts (each day) "
+        "| mean | repeats (mean) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in doc["seeds"]:
         n = len([a for a in s["attacks"] if "rank" in a])
         for m in METHODS:
             met, quiet = s["metrics"][m], s["alerts_per_attack_free_day"][m]
+            repeats = s.get("repeats_per_attack_free_day", {}).get(m, [0])
             lines.append(
                 f"| {s['seed']} | {m} | {met['average_precision']:.3f} | {met['attacks_alerted']}/{n} | "
-                f"{met['median_attacker_rank']:g} | {', '.join(map(str, quiet))} | {np.mean(quiet):.1f} |"
+                f"{met['median_attacker_rank']:g} | {', '.join(map(str, quiet))} | {np.mean(quiet):.1f} "
+                f"| {np.mean(repeats):.1f} |"
             )
     lines += ["", "Rules not converted (reported, not run):", ""]
     for name, reason in doc["seeds"][0]["rules_not_converted"].items():

@@ -194,3 +194,24 @@ def test_make_eval_reads_rules_alone_model_alone_and_both_from_one_scored_day(wo
     # and ranks the highest level first: cart's exec into kube-system (high) above mallory (medium).
     assert set(frame.index[frame["rules_alert"]]) == {CART, DASHBOARD, "mallory"}
     assert frame.loc[CART, "rules"] > frame.loc["mallory", "rules"] > frame.loc[DASHBOARD, "rules"]
+
+
+def test_make_eval_counts_a_repeat_of_an_open_finding_apart_from_the_alerts_that_page(world):
+    """The same attack again the next morning, unaccepted: the model still scores it above the
+    threshold, but it only repeats the open findings of the day before, so the daily job pages
+    nobody. The evaluation counts it as a repeat, not an alert; a rule engine, which keeps no
+    findings open, alerts on it again."""
+    from evaluation.rules_sigma import day_scores
+    from models.day_state import DayState
+
+    source = rule_evidence(["kaad", world["sigma"]], world["bundle"])
+    state = DayState.from_bundle(world["bundle"], "rules-world")
+    first = day_scores(score_day([world["day"]], world["bundle"], top=50, evidence=[source], state=state))
+    again = write(world["folder"] / "again.jsonl", attack_day("2026-03-06", apps=APPS))
+    second = day_scores(
+        score_day([str(again)], world["bundle"], day=date(2026, 3, 6), top=50, evidence=[source], state=state)
+    )
+    assert first.loc[CART, "combined_alert"] and not first["combined_repeat"].any()
+    assert second.loc[CART, "combined_repeat"] and not second.loc[CART, "combined_alert"]
+    assert second.loc[CART, "rules_alert"]
+    assert not (second["combined_alert"] & second["combined_repeat"]).any()
