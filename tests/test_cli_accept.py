@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from features.featurise import featurise_history
-from models.day_state import DayState, load_state, model_key, save_state, state_path
+from models.day_state import DayState, model_key
 from models.persistence import save_bundle
+from models.state_store import load_state, save_state, state_path
 from pipelines.ingest import ingest
 
 runner = CliRunner()

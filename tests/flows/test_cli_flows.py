@@ -130,7 +130,7 @@ def test_train_keeps_the_network_baseline_and_score_judges_the_day_by_it_and_car
     # (given the attack day alone, nothing could be "first seen" without the model's baseline)
     assert "first seen in the cluster" in page and ":4444</code>" in page
     from flows.source import STATE_ATTRIBUTE
-    from models.day_state import load_state
+    from models.state_store import load_state
 
     (state_file,) = (out / "net-report" / "state").rglob("*.joblib")
     carried = getattr(load_state(state_file), STATE_ATTRIBUTE)

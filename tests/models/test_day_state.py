@@ -19,8 +19,9 @@ import pytest
 
 from errors import DayOrderError, KaadError, ModelCompatibilityError, ModelSignatureError
 from features.featurise import featurise_history
-from models.day_state import DayState, load_state, model_key, open_state, save_state, state_path
+from models.day_state import DayState, model_key
 from models.rarity import ActionRarity
+from models.state_store import load_state, open_state, save_state, state_path
 from pipelines.ingest import ingest
 
 NODE = "system:node:ip-10-0-1-{}.eu-west-1.compute.internal"
