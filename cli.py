@@ -721,15 +721,15 @@ def _network_evidence(flow_logs, flow_format, inputs, region, profile) -> tuple:
 
 def _report_day(done, *, wanted: list[str], top: int, fail_on: float | None) -> int:
     """Print one scored day as ``kaad score`` does; return its identity-days at or above ``fail_on``."""
-    from reports import score_outputs
+    from reports import score_table
     from safe_text import printable
 
     result, written, alerts = done.result, done.written, done.sent
     if "table" in wanted:
-        out.print(score_outputs.render_table(result, top=top))
-        if more := score_outputs.more_alerts(result, top, written):
+        out.print(score_table.render_table(result, top=top))
+        if more := score_table.more_alerts(result, top, written):
             out.print(more, markup=False)
-        if (hidden := score_outputs.render_suppressed(result)) is not None:
+        if (hidden := score_table.render_suppressed(result)) is not None:
             out.print(hidden)
         from reports.rules_report import render_rule_findings
 
@@ -797,7 +797,7 @@ def accept_cmd(
     """
     from datetime import date as date_type
 
-    from pipelines.daily import AcceptJob, accept_finding, held_findings, open_finding_lines
+    from pipelines.accept import AcceptJob, accept_finding, held_findings, open_finding_lines
     from safe_text import printable
 
     try:

@@ -24,7 +24,7 @@ from models.registry import ModelSource, resolve_bundle
 from models.tracking import log_scoring, log_training
 from pipelines.score import score_day
 from pipelines.train import TrainConfig, train
-from reports import html, score_outputs
+from reports import html, score_outputs, score_table
 from reports.network import summary_lines
 from reports.rules_report import render_rule_findings
 from reports.train_summary import render_training
@@ -91,7 +91,7 @@ def main() -> None:
     network = NetworkEvidence([str(flow_dir / "flowlogs")], [str(f) for f in sim.files])
     network.bind(bundle)
     scored = score_day(held_out, bundle, top=20, evidence=[rule_evidence(("kaad",), bundle), network])
-    console.print(score_outputs.render_table(scored))
+    console.print(score_table.render_table(scored))
     if (ruled := render_rule_findings(scored)) is not None:
         console.print(ruled)
     for line in summary_lines(scored):

@@ -84,7 +84,8 @@ def test_every_report_shows_an_identity_day_without_windows(with_evidence, tmp_p
     from rich.console import Console
 
     from reports.html import write_html
-    from reports.score_outputs import render_table, write_csv, write_json, write_parquet
+    from reports.score_outputs import write_csv, write_json, write_parquet
+    from reports.score_table import render_table
 
     _, _, scored = with_evidence
     for write, name in ((write_csv, "day.csv"), (write_json, "day.json"), (write_parquet, "day.parquet")):
