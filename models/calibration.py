@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
-from features.peers import peer_groups
+from features.peers import peer_groups, pools
 
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
@@ -121,8 +121,11 @@ def _identities(X) -> np.ndarray | None:
 
 
 def _local_keys(identity: str) -> list[str]:
-    """Where an identity's own reference is looked for: itself, its peer group, its kind."""
-    return [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+    """Where an identity's own reference is looked for: itself, its peer group, its kind, its pool
+    (people and pipelines, :func:`features.peers.pools`)."""
+    keys = [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+    pool = pools([identity])[0]
+    return [*keys, f"pool {pool}"] if pool else keys
 
 
 def _levels(identities: np.ndarray) -> dict[str, np.ndarray]:
@@ -130,6 +133,7 @@ def _levels(identities: np.ndarray) -> dict[str, np.ndarray]:
         "identity": identities,
         "group": np.asarray(peer_groups(identities), dtype=object),
         "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
+        "pool": pools(identities),
     }
 
 
@@ -155,7 +159,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
 
     With identities in the index (level ``"identity"``), the combined p-value is the larger of
     the cluster's and the identity's own (Mondrian conformal): the held-out windows of the
-    identity, else of its peer group or kind, the first with ``min_reference`` windows. A
+    identity, else of its peer group, its kind or its pool (people and pipelines together), the
+    first with ``min_reference`` windows. A
     window must be unusual for the cluster *and* for whoever made it, so an identity whose
     ordinary windows all sit in the cluster's tail (a developer who does a bit of everything)
     does not pile up evidence every day.
@@ -185,7 +190,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if identities is not None and len(identities):
             weights = _member_weights(identities)
             for level, keys in _levels(identities).items():
-                for key in pd.unique(keys):
+                for key in pd.unique(keys[keys != ""]):  # "": in no pool
                     rows = keys == key
                     if rows.sum() >= self.min_reference:
                         name = f"{level} {key}"
