@@ -124,9 +124,10 @@ def identity_kinds(identities) -> np.ndarray:
     """Classify identities: service_account, node, system, anonymous, automation or human."""
     return np.array([_kind(i) for i in identities], dtype=object)
 
-#: The kinds whose credentials are users': people and, once told apart, the pipelines that deploy
-#: with a user's credential (an IAM role, a certificate). Pooled below their kinds as ``users``.
-USER_KINDS = ("human",)
+
+#: The kinds whose credentials are users': people, and the pipelines that deploy with a user's
+#: credential (an IAM role, a certificate). Pooled below their kinds as ``users``.
+USER_KINDS = ("human", "automation")
 
 
 def pools(identities) -> np.ndarray:
@@ -138,10 +139,10 @@ def pools(identities) -> np.ndarray:
 
     Examples
     --------
-    >>> pools(["alice", "system:serviceaccount:shop:cart", "system:node:ip-10-0-1-5"]).tolist()
-    ['users', '', '']
+    >>> pools(["alice", "ci-deployer", "system:serviceaccount:shop:cart", "system:node:ip-10-0-1-5"]).tolist()
+    ['users', 'users', '', '']
     """
-    kinds = kinds_of(list(identities))
+    kinds = identity_kinds(list(identities))
     return np.where(np.isin(kinds, USER_KINDS), "users", "").astype(object)
 
 
