@@ -290,3 +290,23 @@ def test_a_threshold_set_on_left_out_scores_holds_on_new_days_and_one_set_in_sam
     new_days = identity_days(pd.Series(calibrator.combined_p_values(new), index=new.index)).days["anomaly_score"]
     assert (new_days > in_sample).sum() / 20 > 4
     assert (new_days > left_out).sum() / 20 == pytest.approx(1.0, abs=0.6)
+
+
+def test_a_bundle_saved_when_the_alert_threshold_lived_in_calibration_still_loads(trained, tmp_path):
+    """Bundles are pickles, which name each class by the module it was defined in. Bundles
+    saved before the threshold got its own module (models/threshold.py) name
+    ``models.calibration.AlertThreshold``: they still load, with the same threshold."""
+    import hashlib
+    import pickle
+
+    from models.persistence import load_bundle
+
+    bundle = trained["result"].bundle
+    data = pickle.dumps(bundle, protocol=2)  # protocol 2 names classes as plain "module\nname\n"
+    assert data.count(b"cmodels.threshold\nAlertThreshold\n") == 1
+    old = data.replace(b"cmodels.threshold\nAlertThreshold\n", b"cmodels.calibration\nAlertThreshold\n")
+    path = tmp_path / "saved-before.joblib"
+    path.write_bytes(old)
+    loaded = load_bundle(path, sha256=hashlib.sha256(old).hexdigest(), key=b"")
+    assert loaded.alert == bundle.alert
+    assert loaded.threshold == bundle.threshold
