@@ -14,10 +14,9 @@ import pyarrow as pa
 from events.schema import EVENT_SCHEMA
 from features.first_seen import per_unique
 from features.flag_rules import INPUT_COLUMNS, add_flags
-from features.flags import FLAG_COLUMNS, FLAGS, flag_table
-from features.peers import identity_kinds
+from features.flags import FLAG_COLUMNS, FLAGS, flag_table, identity_kinds
 
-IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "automation", "human")
+IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
 WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"}
 RBAC = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
@@ -34,7 +33,7 @@ def _s(events: pd.DataFrame, col: str) -> pd.Series:
 
 
 def identity_kind(events: pd.DataFrame) -> pd.Series:
-    """Classify identities: service_account, node, system, anonymous, automation or human."""
+    """Classify identities: service_account, node, system, anonymous or human."""
     out = per_unique(events["identity"], _identity_kind)
     return pd.Series(out.to_numpy(dtype=object), index=events.index, name="identity_kind")
 

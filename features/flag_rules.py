@@ -24,9 +24,9 @@ from features.flags import (
     SYSTEM_NAMESPACES,
     WORKLOADS,
     WRITE_VERBS,
+    identity_kinds,
     is_public,
 )
-from features.peers import identity_kinds
 
 #: The event-table columns the flags are computed from.
 INPUT_COLUMNS = (
@@ -179,11 +179,8 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     """Every flag's condition, whatever the outcome of the request."""
     verb, res, sub, ns = "verb", "target_resource", "target_subresource", "target_namespace"
     kinds = b.kinds()
-    # A pipeline's credential is a user's (an IAM role, a certificate), and it leaks as one:
-    # what a person's credential raises, a pipeline's raises too.
-    user = np.isin(kinds, ["human", "automation"])
+    person = np.isin(kinds, ["human", "anonymous"])
     anonymous = kinds == "anonymous"
-    person = user | anonymous
     write = b.isin(verb, ("create", "update", "patch"))
     create = b.eq(verb, "create")
     no_sub = b.empty(sub)
@@ -244,7 +241,7 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     c["exec_reads_credentials"] = c["exec"] & b.where("exec_command", _CREDENTIAL_PATHS.search)
     c["portforward_proxy"] = b.isin(sub, ("portforward", "proxy"))
     owned = pc.fill_null(b.table["pod_has_owner"], True).to_numpy(zero_copy_only=False).astype(bool)
-    c["bare_pod"] = create & b.eq(res, "pods") & no_sub & ~owned & (user | (kinds == "service_account"))
+    c["bare_pod"] = create & b.eq(res, "pods") & no_sub & ~owned & np.isin(kinds, ["human", "service_account"])
     c["daemonset_created"] = create & no_sub & b.eq(res, "daemonsets")
     c["cronjob_written"] = write & no_sub & b.eq(res, "cronjobs")
     c["webhook_written"] = b.isin(verb, WRITE_VERBS) & b.isin(

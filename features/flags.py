@@ -364,6 +364,25 @@ INTERNAL_NETWORKS = tuple(
 )
 
 
+def _kind(identity) -> str:
+    if not isinstance(identity, str):
+        return "human"
+    if identity.startswith("system:serviceaccount:"):
+        return "service_account"
+    if identity.startswith("system:node:"):
+        return "node"
+    if identity in ("system:anonymous", "system:unauthenticated"):
+        return "anonymous"
+    if identity.startswith(("system:", "eks:", "aksService")):
+        return "system"
+    return "human"
+
+
+def identity_kinds(identities) -> np.ndarray:
+    """Classify identities: service_account, node, system, anonymous or human."""
+    return np.array([_kind(i) for i in identities], dtype=object)
+
+
 @functools.lru_cache(maxsize=65536)  # a pure function of the address; clusters reuse few
 def is_public(address: str | None) -> bool:
     """Whether an address is on the internet (not internal, and parseable)."""

@@ -7,7 +7,6 @@ import pandas as pd
 
 from features.baseline import IdentityBaseline
 from features.enrich import identity_kind, kinds_of
-from features.peers import peer_groups
 
 NAMES = [
     "system:serviceaccount:shop:cart",
@@ -51,40 +50,3 @@ def test_a_new_aks_control_plane_identity_is_compared_with_system_peers():
     )
     assert base.usual(new).tolist() == [[100.0]]
     assert np.allclose(base.transform(new), 0.0)
-
-
-def test_a_pipeline_s_deploy_credential_is_automation_not_a_person():
-    """What CI deploy credentials are called in real clusters: an aws-auth username, an EKS
-    access entry's assumed-role ARN (GitHub's OIDC role with the default session name of
-    aws-actions/configure-aws-credentials, CodeBuild's build session), a kubeadm certificate's
-    CN, a GKE Google service account. None of them is a person, and none is compared with people."""
-    pipelines = [
-        "gitlab-ci",
-        "jenkins",
-        "argocd-deployer",
-        "arn:aws:sts::111122223333:assumed-role/github-actions-deploy/GitHubActions",
-        "arn:aws:sts::111122223333:assumed-role/eks-release/AWSCodeBuild-7f3c2a90",
-        "cloud-build@acme-prod.iam.gserviceaccount.com",
-    ]
-    assert kinds_of(pipelines).tolist() == ["automation"] * len(pipelines)
-    assert "human" not in peer_groups(pipelines).tolist()
-    assert peer_groups(pipelines[3:4]).tolist() == ["sessions of role github-actions-deploy"]
-
-
-def test_people_stay_people_whatever_their_words():
-    """An Identity Center sign-in is a person whatever the permission set is called; in an
-    e-mail only the given name counts (Sarah Jenkins is not the CI server); the names the
-    real samples use for people and admins (../shared/real-samples) stay human; and a CI
-    runner's service-account token stays a service account, judged with its namespace's."""
-    people = [
-        "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_DeployAccess_0f1e2d3c/sarah",
-        "sarah.jenkins@example.com",
-        "kubernetes-admin",
-        "minikube-user",
-        "developer",
-        "admin@example.com",
-    ]
-    assert kinds_of(people).tolist() == ["human"] * len(people)
-    runner = "system:serviceaccount:gitlab-runner:gitlab-runner"
-    assert kinds_of([runner]).tolist() == ["service_account"]
-    assert peer_groups([runner]).tolist() == ["serviceaccounts of gitlab-runner"]
