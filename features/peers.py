@@ -11,6 +11,26 @@ import pandas as pd
 
 from features.enrich import kinds_of
 
+#: The kinds whose credentials are users': people and, once told apart, the pipelines that deploy
+#: with a user's credential (an IAM role, a certificate). Pooled below their kinds as ``users``.
+USER_KINDS = ("human",)
+
+
+def pools(identities) -> np.ndarray:
+    """The pool of each identity, below its kind: ``users`` for people and pipelines, else ``""``.
+
+    Where a kind is too small to calibrate against (people over a weekend, once the pipelines
+    are a kind of their own), its members are judged among all users' credentials rather than
+    by the cluster alone, whose windows are mostly controllers'.
+
+    Examples
+    --------
+    >>> pools(["alice", "system:serviceaccount:shop:cart", "system:node:ip-10-0-1-5"]).tolist()
+    ['users', '', '']
+    """
+    kinds = kinds_of(list(identities))
+    return np.where(np.isin(kinds, USER_KINDS), "users", "").astype(object)
+
 
 def peer_groups(identities) -> np.ndarray:
     """The peer group of each identity: ``nodes``, a namespace's service accounts, an IAM

@@ -1,0 +1,57 @@
+"""Local references: where an identity's window is judged besides the cluster.
+
+Its own held-out windows, else its peer group's, its kind's, or its pool's (people and
+pipelines), the first with enough windows (:class:`models.calibration.TailCalibrator`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.enrich import kinds_of
+from features.peers import peer_groups, pools
+from models.tail import left_out_log_tail_p
+
+
+def identities_of(X) -> np.ndarray | None:
+    """The ``identity`` level of a frame's index, or None when it has none (no local references)."""
+    index = getattr(X, "index", None)
+    if isinstance(index, pd.MultiIndex) and "identity" in index.names:
+        return np.asarray(index.get_level_values("identity").astype("string").fillna(""), dtype=object)
+    return None
+
+
+def local_keys(identity: str) -> list[str]:
+    """Where an identity's own reference is looked for: itself, its peer group, its kind, its pool
+    (people and pipelines, :func:`features.peers.pools`)."""
+    keys = [f"identity {identity}", f"group {peer_groups([identity])[0]}", f"kind {kinds_of([identity])[0]}"]
+    pool = pools([identity])[0]
+    return [*keys, f"pool {pool}"] if pool else keys
+
+
+def levels(identities: np.ndarray) -> dict[str, np.ndarray]:
+    """Each window's key at each level of :func:`local_keys` (``""``: in no pool)."""
+    return {
+        "identity": identities,
+        "group": np.asarray(peer_groups(identities), dtype=object),
+        "kind": np.asarray(kinds_of(identities.tolist()), dtype=object),
+        "pool": pools(identities),
+    }
+
+
+def member_weights(identities: np.ndarray) -> np.ndarray:
+    """1 / (the identity's windows): in a peer group's or kind's reference each member counts once.
+
+    The reference stands for a typical member. Counted by windows, one busy member who does a
+    bit of everything (a developer at work all day) sets the tail for every other member, and a
+    platform admin's first webhook write is judged no rarer than the developer's ordinary hours.
+    """
+    counts = pd.Series(identities).map(pd.Series(identities).value_counts()).to_numpy(dtype=np.float64)
+    return 1.0 / counts
+
+
+def left_out_statistic(values: np.ndarray, weights: np.ndarray, tail_size: int | None) -> np.ndarray:
+    """Fisher's statistic of each row's sources, each judged against the *other* rows."""
+    log_p = [left_out_log_tail_p(values[:, j], values[:, j], tail_size, weights) for j in range(values.shape[1])]
+    return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
