@@ -154,16 +154,21 @@ def test_kaad_score_takes_the_engine_and_the_scheduler(client, lake, bundle, tmp
 def test_kaad_score_day_all_takes_a_lake_day_by_day_through_the_engine(client, lake, bundle, tmp_path, monkeypatch):
     """--day all on a lake scores each of its days as --day DAY does, the day's partitions a
     task each on the Dask cluster: the two days inside training are skipped with their reason
-    before anything is read, and the third gives the table --day gives it."""
+    before anything is read, and the third gives the table --day gives it. Given no scheduler
+    (no --scheduler, no DASK_SCHEDULER_ADDRESS), kaad starts a LocalCluster of worker processes
+    on 127.0.0.1 itself, its dashboard on a free port and linked on stderr; --day DAY here runs
+    on the scheduler the test started."""
     model = tmp_path / "model.joblib"
     save_bundle(bundle, model)
-    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", client.scheduler.address)
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     common = ["score", str(lake), "--bundle", str(model), "--engine", "dask", "--no-track", "--format", "csv"]
     every = CliRunner().invoke(app, [*common, "--day", "all", "--out", str(tmp_path / "all")])
     assert every.exit_code == 0, every.output
+    assert "kaad: Dask dashboard at http://127.0.0.1:" in every.stderr
     assert every.stderr.count("kaad: 2/2 partitions of the day featurised") == 1  # the third day's two clusters
     assert "day skipped: 2026-03-02" in every.output and "1 day(s) scored, 2 skipped" in every.output
-    one = CliRunner().invoke(app, [*common, "--day", DAY.isoformat(), "--out", str(tmp_path / "one")])
+    day = ["--day", DAY.isoformat(), "--scheduler", client.scheduler.address, "--out", str(tmp_path / "one")]
+    one = CliRunner().invoke(app, [*common, *day])
     assert one.exit_code == 0, one.output
     name = f"kaad-{DAY}.csv"
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "all" / name), pd.read_csv(tmp_path / "one" / name))
