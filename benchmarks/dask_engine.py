@@ -52,23 +52,37 @@ def _worker_peak() -> float:
     return peak_rss_mb()
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process so far, all its threads."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(engine: str, workers: int, root: str, days: int) -> None:
     from engine.history import Options, featurise_lake
     from engine.lake import lake_partitions
 
     partitions = lake_partitions([root])[:days]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu()
+    started = start
     if engine == "local":
         history = featurise_lake(partitions, Options(), on_progress=None)
         peaks: list[float] = []
+        worker_cpu: list[float] = []
     else:
         from distributed import Client
 
         from engine.cluster import local_cluster
 
         with local_cluster(workers) as cluster, Client(cluster) as client:  # as kaad starts one
+            started = time.perf_counter()
+            before = client.run(_cpu)  # the workers' start-up (imports) left out
             history = featurise_lake(partitions, Options(), client=client, on_progress=None)
+            after = client.run(_cpu)
             peaks = sorted(client.run(_worker_peak).values())
+            worker_cpu = sorted(after[w] - before[w] for w in after)
     seconds = time.perf_counter() - start
     print(
         json.dumps(
@@ -81,6 +95,11 @@ def _child(engine: str, workers: int, root: str, days: int) -> None:
                 "seconds": seconds,
                 "client_rss_mb": peak_rss_mb(),
                 "worker_rss_mb": peaks,
+                # Where a run's time goes: starting the cluster, the client process's CPU
+                # (scheduler included: a LocalCluster's runs in it), each worker's CPU.
+                "start_s": started - start,
+                "client_cpu_s": _cpu() - cpu_start,
+                "worker_cpu_s": worker_cpu,
             }
         )
     )
@@ -154,13 +173,17 @@ def run(days_list: list[int], full: bool = False) -> tuple[list[dict], dict]:
 
 
 def report(rows: list[dict], costs: dict) -> None:
-    print("days | engine | workers | events | seconds | client peak RSS MB | worker peak RSS MB")
-    print("---|---|---|---|---|---|---")
+    print(
+        "days | engine | workers | events | seconds | cluster start s | client CPU s | worker CPU s | "
+        "client peak RSS MB | worker peak RSS MB"
+    )
+    print("---|---|---|---|---|---|---|---|---|---")
     for r in rows:
         workers = ", ".join(f"{m:.0f}" for m in r["worker_rss_mb"]) or "-"
+        cpu = ", ".join(f"{c:.1f}" for c in r["worker_cpu_s"]) or "-"
         print(
             f"{r['days']} | {r['engine']} | {r['workers']} | {r['events']:,} | {r['seconds']:.1f} | "
-            f"{r['client_rss_mb']:.0f} | {workers}"
+            f"{r['start_s']:.1f} | {r['client_cpu_s']:.1f} | {cpu} | {r['client_rss_mb']:.0f} | {workers}"
         )
     by = {(r["days"], r["engine"], r["workers"]): r for r in rows}
     for days in sorted({r["days"] for r in rows}):
