@@ -1,0 +1,47 @@
+"""Refusal targets: what a denied or refused request asked for, so that a retry is told from a probe.
+
+A controller whose role lacks a grant asks for the same thing every reconcile and is denied
+every time; an intruder mapping a token's permissions asks for something different each
+time. Both are denied hour after hour, and by the counts alone they look the same. What
+each denial asked for (verb, resource, namespace, name) tells them apart: tracked per
+identity by :class:`features.first_seen.FirstSeenEncoder`, a denial of something the
+identity was denied before is a retry, and only a new one is news (``new_denied_target``,
+``new_refused_target``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: Event columns holding each request's target when it was denied, or its flagged action refused.
+COLUMNS = ("denied_target", "refused_target")
+
+
+def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
+    """``denied_target`` and ``refused_target`` of enriched events: ``"verb resource ns/name"``
+    where the request was denied (403 or decision forbid) or its flagged action refused,
+    missing otherwise (missing is never new).
+
+    Examples
+    --------
+    >>> events = pd.DataFrame({"verb_resource": ["list secrets", "get configmaps"],
+    ...     "target_namespace": [None, "team-a"], "target_name": [None, "app"],
+    ...     "is_denied": [True, False], "n_attempted": [True, False]})
+    >>> refusal_targets(events).to_dict("list")
+    {'denied_target': ['list secrets /', <NA>], 'refused_target': ['list secrets /', <NA>]}
+    """
+    target = (
+        events["verb_resource"].astype("string").fillna("")
+        + " "
+        + events["target_namespace"].astype("string").fillna("")
+        + "/"
+        + events["target_name"].astype("string").fillna("")
+    )
+    missing = pd.Series(pd.NA, index=events.index, dtype="string")
+    return pd.DataFrame(
+        {
+            "denied_target": target.where(events["is_denied"].to_numpy(dtype=bool), missing),
+            "refused_target": target.where(events["n_attempted"].to_numpy(dtype=bool), missing),
+        },
+        index=events.index,
+    )
