@@ -7,9 +7,18 @@ each denial asked for (verb, resource, namespace, name) tells them apart: tracke
 identity by :class:`features.first_seen.FirstSeenEncoder`, a denial of something the
 identity was denied before is a retry, and only a new one is news (``new_denied_target``,
 ``new_refused_target``).
+
+The same holds from one day to the next. What an alerting identity-day introduced stays new
+until a person accepts it (models/day_state.py), but a refusal target asked again is a retry
+whether or not its first ask alerted: the denial gave nothing away, and the open finding
+already reports it. So :func:`retry_columns` names the targets the day state learns from every
+window; an identity retrying yesterday's denied request would otherwise score as a fresh probe
+every morning until accepted.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -45,3 +54,13 @@ def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
         },
         index=events.index,
     )
+
+
+def retry_columns(attributes: Sequence[tuple[str, str]]) -> list[int]:
+    """Which of a first-seen encoder's ``attributes`` (its novelty log's ``column``) are refusal
+    targets; none for an encoder trained before they existed.
+
+    >>> retry_columns([("source_ip", "source_ip"), ("denied_target", "denied_target")])
+    [1]
+    """
+    return [i for i, (name, _) in enumerate(attributes) if name in COLUMNS]

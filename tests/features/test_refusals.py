@@ -8,10 +8,12 @@ are one denied request, so the counts alone cannot tell them apart.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pandas as pd
 
 from features.featurise import featurise_history
+from models.day_state import DayState
 from pipelines.ingest import ingest
 
 OPERATOR = "system:serviceaccount:backup-operator:operator"
@@ -60,3 +62,39 @@ def test_a_denied_request_retried_every_hour_is_new_once_and_a_probe_is_new_ever
     assert operator["new_denied_target"].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert prober["new_denied_target"].tolist() == [1.0] * 6
     assert (operator.index == pd.DatetimeIndex([f"2026-02-10 {h:02d}:00" for h in hours], tz="UTC")).all()
+
+
+def on(day: str, ip: str, event: dict) -> dict:
+    """``event`` moved to ``day`` (same hour), from ``ip``."""
+    when = event["stageTimestamp"].replace("2026-02-10", day)
+    moved = {"auditID": event["auditID"] + day, "sourceIPs": [ip], "requestReceivedTimestamp": when}
+    return event | moved | {"stageTimestamp": when}
+
+
+def test_a_denial_that_alerted_is_a_retry_the_next_morning_while_its_other_news_stays_new(tmp_path):
+    """Trained on the 10th, when the operator read its configmaps. On the 11th, from an address
+    it never used, it is denied a cluster-wide list of secrets, and its day alerts; nobody
+    accepts the finding. On the 12th it asks again from the same address: the address is still
+    new (an alert is not learned by waiting), but the denied list is a retry of what already
+    alerted, not a fresh probe."""
+    home, hotel = "10.0.40.7", "10.0.99.1"
+    read = denied(OPERATOR, 9, "/api/v1/namespaces/backup/configmaps", "backup")
+    read |= {"responseStatus": {"code": 200}, "annotations": {"authorization.k8s.io/decision": "allow"}}
+    read["objectRef"] = read["objectRef"] | {"resource": "configmaps"}
+    denial = denied(OPERATOR, 10, "/api/v1/secrets", None)
+
+    def windows(events: list[dict], encoder) -> pd.DataFrame:
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+        return featurise_history([ingest([str(path)]).events], encoder=encoder)
+
+    _, trained = windows([on("2026-02-10", home, read)], None)
+    state = DayState(trained, model="m", cluster="c", training_end=date(2026, 2, 10))
+    first, _ = windows([on("2026-02-11", hotel, denial)], state.encoder)
+    assert first[["new_denied_target", "new_source_ip"]].sum().tolist() == [1.0, 1.0]
+    state.advance(date(2026, 2, 11), first, pd.Series(True, index=first.index))
+    assert list(state.held) == [(OPERATOR, date(2026, 2, 11))]
+
+    again, _ = windows([on("2026-02-12", hotel, denial)], state.encoder)
+    assert again["new_source_ip"].sum() == 1.0  # held: the alert is not learned by waiting
+    assert again["new_denied_target"].sum() == 0.0  # a retry of what already alerted
