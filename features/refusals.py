@@ -28,16 +28,21 @@ COLUMNS = ("denied_target", "refused_target")
 
 def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
     """``denied_target`` and ``refused_target`` of enriched events: ``"verb resource ns/name"``
-    where the request was denied (403 or decision forbid) or its flagged action refused,
+    where the request was denied (403 or decision forbid), and where a flagged action was,
     missing otherwise (missing is never new).
+
+    A flagged request that failed after it was authorised (404, 409, 400) is no refusal: the API
+    server checks permissions before it looks the object up, so the answer probes no permission,
+    and the name it failed on (a typo, a replaced pod) is new every time. It still counts in
+    ``n_attempted``.
 
     Examples
     --------
-    >>> events = pd.DataFrame({"verb_resource": ["list secrets", "get configmaps"],
-    ...     "target_namespace": [None, "team-a"], "target_name": [None, "app"],
-    ...     "is_denied": [True, False], "n_attempted": [True, False]})
-    >>> refusal_targets(events).to_dict("list")
-    {'denied_target': ['list secrets /', <NA>], 'refused_target': ['list secrets /', <NA>]}
+    >>> events = pd.DataFrame({"verb_resource": ["list secrets", "get configmaps", "get pods"],
+    ...     "target_namespace": [None, "team-a", "team-a"], "target_name": [None, "app", "app-7f9c"],
+    ...     "is_denied": [True, False, False], "n_attempted": [True, False, True]})
+    >>> refusal_targets(events).fillna("-").to_dict("list")
+    {'denied_target': ['list secrets /', '-', '-'], 'refused_target': ['list secrets /', '-', '-']}
     """
     target = (
         events["verb_resource"].astype("string").fillna("")
@@ -50,7 +55,7 @@ def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "denied_target": target.where(events["is_denied"].to_numpy(dtype=bool), missing),
-            "refused_target": target.where(events["n_attempted"].to_numpy(dtype=bool), missing),
+            "refused_target": target.where((events["n_attempted"] & events["is_denied"]).to_numpy(dtype=bool), missing),
         },
         index=events.index,
     )

@@ -98,3 +98,25 @@ def test_a_denial_that_alerted_is_a_retry_the_next_morning_while_its_other_news_
     again, _ = windows([on("2026-02-12", hotel, denial)], state.encoder)
     assert again["new_source_ip"].sum() == 1.0  # held: the alert is not learned by waiting
     assert again["new_denied_target"].sum() == 0.0  # a retry of what already alerted
+
+
+def test_a_typo_from_home_is_a_failed_attempt_but_no_refusal_to_remember(tmp_path):
+    """A developer at home mistypes a pod's name twice a day. Each 404 comes from a public address,
+    so it counts as an attempt at a flagged action (public_refused), but the API server checked
+    her permissions before it looked the pod up: nothing was refused, and the misspelt name, new
+    every time, is not a probe."""
+    typos = []
+    for hour, name in ((9, "shop-api-7f9c"), (10, "shop-api-8d2e")):
+        typo = denied("alice", hour, f"/api/v1/namespaces/shop/pods/{name}", "shop")
+        typo |= {"sourceIPs": ["81.173.217.250"], "responseStatus": {"code": 404}}
+        typo |= {"annotations": {"authorization.k8s.io/decision": "allow"}}
+        typo["objectRef"] = typo["objectRef"] | {"resource": "pods", "name": name}
+        typo["verb"] = "get"
+        typos.append(typo)
+    path = tmp_path / "day.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in typos) + "\n")
+    windows, _ = featurise_history([ingest([str(path)]).events])
+
+    assert windows["n_attempted"].tolist() == [1.0, 1.0]
+    assert windows["new_refused_target"].tolist() == [0.0, 0.0]
+    assert windows["new_denied_target"].tolist() == [0.0, 0.0]
