@@ -45,7 +45,8 @@ class StateTable:
     --------
     >>> from features.featurise import new_encoder
     >>> import pandas as pd
-    >>> state = StateTable.of(new_encoder().fold(pd.DataFrame({"column": [0, 7], "key": [5, 9]})))
+    >>> identities = len(new_encoder().attributes)  # the set after the attributes
+    >>> state = StateTable.of(new_encoder().fold(pd.DataFrame({"column": [0, identities], "key": [5, 9]})))
     >>> len(state), state.nbytes
     (2, 18)
     >>> state.encoder().identities_.contains(np.array([9, 5], dtype=np.uint64)).tolist()

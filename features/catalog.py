@@ -152,7 +152,11 @@ for _attr, _def, _att, _mir in (
          "mutating_webhook, csr_approval, permission_discovery, token_request, events_deleted, "
          "aws_auth_edit, cluster_admin_binding", "GuardDuty 'API invoked' attribute"),
         ("namespace", "namespaces this identity never touched before", "secret_enumeration, token_request", "GuardDuty namespace attribute"),
-        ("image", "container images this identity never deployed before", "privileged_pod, daemonset_persistence, cronjob_persistence", "GuardDuty Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed image attribute")):
+        ("image", "container images this identity never deployed before", "privileged_pod, daemonset_persistence, cronjob_persistence", "GuardDuty Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed image attribute"),
+        ("denied_target", "denied requests for a (verb, resource, namespace, name) this identity was never denied before: a probe, where a repeated denial is a retry",
+         "permission_discovery, low_and_slow_probing, stolen_token_external", ""),
+        ("refused_target", "refused flagged actions on a target this identity was never refused before (as new_denied_target)",
+         "secret_enumeration, cluster_admin_binding", "")):
     _F.append(Feature(f"new_{_attr}", "novelty", _def, "Novelty against the identity's own past: the GuardDuty UNSEEN idea.",
                       _att, _mir))
 _F += [

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 from events.schema import to_pandas
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
+from features.refusals import COLUMNS as REFUSAL_COLUMNS
+from features.refusals import refusal_targets
 from features.windows import (
     FEATURE_NAMES,
     INDEX,
@@ -56,6 +58,7 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
     if has.any():
         out.loc[has, "image"] = [",".join(sorted(v)) for v in images[has]]
     out["ip_range"] = ip_range(out["source_ip"])
+    out[list(REFUSAL_COLUMNS)] = refusal_targets(out)
     return out
 
 

@@ -25,6 +25,9 @@ DEFAULT_ATTRIBUTES = (
     ("verb_resource", "verb_resource"),
     ("namespace", "target_namespace"),
     ("image", "image"),
+    # What a denied or refused request asked for (features/refusals.py): a retry is not a probe.
+    ("denied_target", "denied_target"),
+    ("refused_target", "refused_target"),
 )
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads identity bits
 #: Columns of a :class:`NoveltyLog` frame: which window, which encoder set, which key.

@@ -42,6 +42,8 @@ NOVELTY_COLUMNS = {
     "namespace": "target_namespace",
     "image": "image",
     "ip_range": "ip_range",
+    "denied_target": "denied_target",
+    "refused_target": "refused_target",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 INDEX = ["identity", "window_start"]

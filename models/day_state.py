@@ -24,6 +24,7 @@ import pandas as pd
 
 from errors import DayOrderError, KaadError
 from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.refusals import retry_columns
 
 
 def model_key(bundle) -> str:
@@ -191,6 +192,9 @@ class DayState:
             self.held[(identity, day)] = held
         quiet = logged[(where >= 0) & ~logged_hot]
         self._learned.fold(quiet[~_pairs(quiet).isin(self._quarantined())])
+        # A refusal target asked again is a retry, whether or not its first ask alerted.
+        retries = logged["column"].isin(retry_columns(self._learned.attributes)).to_numpy()
+        self._learned.fold(logged[(where >= 0) & retries])
         if self.rarity is not None and (~hot).any():
             self.rarity.partial_fit(self._features(windows[~hot]))
         self.last_day = day if self.last_day is None else max(self.last_day, day)

@@ -50,8 +50,10 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "public_source": ("request from a public address where none belongs", ("n_public_source",)),
     "exposure": ("service exposed or credentials written to a ConfigMap", ("n_exposures", "n_configmap_credentials")),
     "cluster_wide_pod_list": ("pods listed across all namespaces", ("n_cluster_wide_pod_lists",)),
-    "denied": ("request denied", ("n_denied",)),
-    "refused_sensitive": ("sensitive action refused", ("n_attempted",)),
+    # On a target the identity was never denied before (features/refusals.py): a controller
+    # denied the same call every reconcile is retrying, not probing.
+    "denied": ("request denied", ("new_denied_target",)),
+    "refused_sensitive": ("sensitive action refused", ("new_refused_target",)),
     "evasion": ("audit ID reused or forwarded address unverified", ("n_audit_id_reused", "n_forwarded_unverified")),
 }
 #: Novelty in the same window that makes an unusual action more suspicious. The per-identity
