@@ -186,9 +186,6 @@ def render_markdown() -> str:
              "",
              "The `sensitive` family counts the event table's flags ([flags.md](flags.md)) that were",
              "carried out; `n_attempted` counts the requests whose flagged action was refused or failed.",
-             "A pod or workload a controller (daemon-set-controller, replicaset-controller, ...) creates",
-             "for its owner is not counted for the controller: its owner's template counted for whoever",
-             "wrote it.",
              ""]
     family = None
     for f in FEATURES:
