@@ -20,28 +20,6 @@ IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
 WORKLOADS = {"deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"}
 RBAC = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
-#: The controller manager's workload controllers (their service accounts where it runs with
-#: --use-service-account-credentials, as EKS and kubeadm do; its own user otherwise). They create
-#: pods and workloads from the templates of the objects that own them.
-WORKLOAD_CONTROLLERS = frozenset(
-    [
-        *(
-            f"system:serviceaccount:kube-system:{c}"
-            for c in (
-                "daemon-set-controller",
-                "replicaset-controller",
-                "replication-controller",
-                "deployment-controller",
-                "statefulset-controller",
-                "job-controller",
-                "cronjob-controller",
-            )
-        ),
-        "system:kube-controller-manager",
-    ]
-)
-#: Flags about the spec written, which a controller's copy repeats from its owner's template.
-TEMPLATE_FLAGS = tuple(f.name for f in FLAGS if f.family == "host_access") + ("system_namespace_workload",)
 #: Window feature -> the flags it counts (carried out only; refused ones go to n_attempted).
 FLAG_FEATURES: dict[str, tuple[str, ...]] = {}
 for _flag in FLAGS:
@@ -146,11 +124,6 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     # The sensitive actions are the event table's flags (features/flags.py): one definition
     # for hunters, rules and the detector. Counted when carried out; refused ones apart.
     done, attempted = _flag_tables(out)
-    # A controller's pod for the DaemonSet or ReplicaSet that owns it repeats that owner's
-    # template, counted on whoever wrote it (the flag stays on the event, for hunters and
-    # Falco's rules). Counted again for the controller, a node joining was its first privileged
-    # pod in kube-system: 41 nats of rarity, above a loud attacker's (quick evaluation, seed 3).
-    done.loc[_derived(out), list(TEMPLATE_FLAGS)] = False
     for feature, names in FLAG_FEATURES.items():
         new[feature] = done[list(names)].to_numpy().any(axis=1)
     new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system").to_numpy()
@@ -159,15 +132,6 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     new["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != new["own_namespace"].fillna(""))
     new["verb_resource"] = _verb_resource(verb, res, sub)
     return pd.concat([events, pd.DataFrame(new, index=events.index)], axis=1)
-
-
-def _derived(events: pd.DataFrame) -> np.ndarray:
-    """Rows a workload controller wrote for an owner (a Pod body naming none was typed, not derived)."""
-    controller = events["identity"].isin(list(WORKLOAD_CONTROLLERS)).to_numpy(dtype=bool)
-    if "pod_has_owner" not in events.columns:
-        return controller
-    owned = events["pod_has_owner"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    return controller & owned
 
 
 def _flag_tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

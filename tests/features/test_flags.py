@@ -380,32 +380,3 @@ def test_an_explanation_names_the_actions_that_were_attempted(tmp_path):
         "role_grants_exec, role_grants_write); usual 0"
     )
     assert top_calls(events)["verb"].tolist()[-1] == "get"  # the attempts come first
-
-
-def test_a_controllers_pod_for_its_daemonset_counts_for_whoever_wrote_the_daemonset_not_the_controller(tmp_path):
-    # A node joins, and the daemon-set-controller creates its aws-node pod from the DaemonSet
-    # an admin wrote long ago: privileged, on the host network, in kube-system. The event keeps
-    # its flags (Falco's rules fire on it too), but the controller chose none of it: the
-    # admin's DaemonSet counted when it was written. The same pod typed by a person, or by the
-    # controller without an owner, counts for whoever sent it.
-    from features.featurise import featurise, new_encoder
-
-    spec = {"hostNetwork": True, "containers": [{"image": "aws-node:1", "securityContext": {"privileged": True}}]}
-    owned = {"kind": "Pod", "metadata": {"ownerReferences": [{"kind": "DaemonSet", "name": "aws-node"}]}, "spec": spec}
-    typed = {"kind": "Pod", "metadata": {}, "spec": spec}
-    controller = "system:serviceaccount:kube-system:daemon-set-controller"
-    path = tmp_path / "audit.jsonl"
-    events = [
-        _event(1, "create", "pods", ns="kube-system", body=owned, user=controller),
-        _event(2, "create", "pods", ns="kube-system", body=owned),
-        _event(3, "create", "pods", ns="kube-system", body=typed, user=controller),
-    ]
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    table = ingest([str(path)]).events
-    assert all("privileged_container" in _list(f) for f in table["flags"])  # the events keep their flags
-    windows = featurise(table.iloc[:2], new_encoder())
-    counted = windows[["n_privileged", "n_hostnetwork", "n_system_namespace_workloads"]].droplevel("window_start")
-    assert counted.loc[controller].tolist() == [0, 0, 0]
-    assert counted.loc["dana@example.com"].tolist() == [1, 1, 1]
-    typed_by_controller = featurise(table.iloc[2:], new_encoder())
-    assert typed_by_controller["n_privileged"].tolist() == [1]
