@@ -156,4 +156,7 @@ def body_columns(body: str) -> str:
     other.service_type AS service_type,
     other.ingress_tls AS ingress_tls,
     other.configmap_credentials AS configmap_credentials,
-    other.csr_signer AS csr_signer,"""
+    other.csr_signer AS csr_signer,
+    -- Where an admission webhook sends its requests; a patch (no kind) may move it too.
+    CASE WHEN coalesce(body_kind IN ('MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'), true)
+         THEN nullif(json_extract_string({body}, '$.webhooks[*].clientConfig.url'), []) END AS webhook_urls,"""

@@ -88,6 +88,7 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
         "credential (password, AWS key, private key, token); the value itself is never kept",
     ),
     ("csr_signer", _STR, "CertificateSigningRequest body: spec.signerName"),
+    ("webhook_urls", _STRS, "Mutating/ValidatingWebhookConfiguration body: each webhook's clientConfig.url"),
     ("exec_command", _STR, "pods/exec: the command from the URI query, joined by spaces"),
     ("truncated", pa.bool_(), "the line was cut off; the row holds the fields that survived"),
     (
@@ -121,6 +122,7 @@ LATER_COLUMNS: dict[str, object] = {
     "ingress_tls": None,
     "configmap_credentials": None,
     "csr_signer": None,
+    "webhook_urls": None,
     "flags": None,
     "flags_attempted": None,
     "action_families": None,

@@ -120,6 +120,7 @@ for _name, _def, _att, _mir in (
         ("n_exec_kube_system", "exec or attach into a kube-system pod", "exec_into_pods", "GuardDuty Execution:Kubernetes/ExecInKubeSystemPod"),
         ("n_portforward_proxy", "port-forward or proxy calls", "", ""),
         ("n_webhook_writes", "admission webhook configurations written", "mutating_webhook", "Falco 'Create/Modify Configmap With Private Credentials' family; Sigma webhook rules"),
+        ("n_webhook_external", "admission webhook configurations written that send requests out of the cluster (a public address or a host name that is not a cluster service)", "mutating_webhook", "Microsoft's Threat Matrix for Kubernetes 'Malicious admission controller'"),
         ("n_aws_auth_edits", "writes to kube-system/aws-auth or coredns", "aws_auth_edit", "Sigma 'AWS EKS aws-auth ConfigMap modified'"),
         ("n_events_deleted", "Kubernetes events deleted", "events_deleted", "Sigma 'Kubernetes events deleted'"),
         ("n_anonymous_allowed", "anonymous requests allowed outside health probes and issuer discovery (/version counts)", "anonymous_probing", "GuardDuty Policy:Kubernetes/AnonymousAccessGranted"),

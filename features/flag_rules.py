@@ -25,6 +25,7 @@ from features.flags import (
     WORKLOADS,
     WRITE_VERBS,
     identity_kinds,
+    is_external_url,
     is_public,
 )
 
@@ -56,6 +57,7 @@ INPUT_COLUMNS = (
     "ingress_tls",
     "configmap_credentials",
     "csr_signer",
+    "webhook_urls",
     "exec_command",
     "audit_id_reused",
     "forwarded_unverified",
@@ -101,6 +103,20 @@ class _Batch:
         wanted = set(wanted)
         hit = np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
         return np.append(hit, False)[idx]
+
+    def list_where(self, column: str, test) -> np.ndarray:
+        """Rows whose list column holds a value passing ``test`` (called once per distinct value)."""
+        lists = self.table[column].combine_chunks()
+        flat = pc.list_flatten(lists)
+        if len(flat) == 0:
+            return np.zeros(self.n, dtype=bool)
+        encoded = pc.dictionary_encode(flat)
+        values = encoded.dictionary.to_pylist()
+        passed = np.fromiter((v is not None and bool(test(v)) for v in values), dtype=bool, count=len(values))
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        hit = np.append(passed, False)[codes]  # a NULL element (-1) passes nothing
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+        return np.bincount(parents[hit], minlength=self.n) > 0
 
     def subset(self, rows: np.ndarray) -> _Batch:
         """The same masks for ``rows`` only, reusing the distinct values found so far."""
@@ -246,6 +262,11 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     c["cronjob_written"] = write & no_sub & b.eq(res, "cronjobs")
     c["webhook_written"] = b.isin(verb, WRITE_VERBS) & b.isin(
         res, ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    )
+    c["webhook_calls_out"] = (
+        write
+        & b.isin(res, ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"))
+        & b.list_where("webhook_urls", is_external_url)
     )
     c["aws_auth_edited"] = (
         b.isin(verb, WRITE_VERBS)

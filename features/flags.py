@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -226,6 +227,14 @@ FLAGS: tuple[Flag, ...] = (
         "n_webhook_writes",
         "Panther Kubernetes.AdmissionController.Created",
     ),
+    _F(
+        "webhook_calls_out",
+        "persistence",
+        "an admission webhook written that sends its requests to a URL outside the cluster (a public "
+        "address, or a host name that is not a cluster service): every object it matches goes there",
+        "n_webhook_external",
+        "Microsoft's Threat Matrix for Kubernetes 'Malicious admission controller'",
+    ),
     _F("aws_auth_edited", "persistence", "kube-system/aws-auth or coredns written", "n_aws_auth_edits"),
     _F(
         "service_exposed",
@@ -381,6 +390,29 @@ def _kind(identity) -> str:
 def identity_kinds(identities) -> np.ndarray:
     """Classify identities: service_account, node, system, anonymous or human."""
     return np.array([_kind(i) for i in identities], dtype=object)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_external_url(url: str | None) -> bool:
+    """Whether an admission webhook's ``clientConfig.url`` leaves the cluster.
+
+    Operators' webhooks name a cluster service (``clientConfig.service``); EKS's own send to
+    the control plane's loopback. A public address, or a host name that is not a service's
+    (``*.svc``, ``*.cluster.local``), is outside: what an intruder's webhook server is.
+    """
+    try:
+        host = urlsplit(str(url).strip()).hostname
+    except ValueError:
+        return True  # the API server would not call it; whoever wrote it meant something else
+    if not host:
+        return True
+    if host == "localhost" or host.endswith((".svc", ".cluster.local")) or ".svc." in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name outside the cluster's domain
+    return is_public(host)
 
 
 @functools.lru_cache(maxsize=65536)  # a pure function of the address; clusters reuse few

@@ -226,6 +226,7 @@ SUSPICIOUS_FLAGS = (
     "n_impersonations",
     "n_exec",
     "n_webhook_writes",
+    "n_webhook_external",
     "n_aws_auth_edits",
     "n_events_deleted",
     "n_cluster_wide_secret_lists",

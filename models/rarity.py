@@ -43,6 +43,8 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "csr_create": ("client certificate requested", ("n_csr_creates",)),
     "csr_approval": ("certificate request approved", ("n_csr_approvals",)),
     "webhook_write": ("admission webhook written", ("n_webhook_writes",)),
+    # Where the webhook's requests go is a separate act: operators' webhooks are cluster services.
+    "webhook_external": ("admission webhook sending requests out of the cluster", ("n_webhook_external",)),
     "aws_auth_edit": ("aws-auth or coredns written", ("n_aws_auth_edits",)),
     "events_deleted": ("Kubernetes events deleted", ("n_events_deleted",)),
     "permission_check": ("permission check (can-i)", ("frac_res_self_reviews",)),

@@ -380,3 +380,29 @@ def test_an_explanation_names_the_actions_that_were_attempted(tmp_path):
         "role_grants_exec, role_grants_write); usual 0"
     )
     assert top_calls(events)["verb"].tolist()[-1] == "get"  # the attempts come first
+
+
+def _webhook(n: int, kind: str, client: dict, user: str = "ci-deployer") -> dict:
+    resource = f"{kind.lower()}webhookconfigurations"
+    body = {"kind": f"{kind}WebhookConfiguration", "webhooks": [{"name": f"hook-{n}", "clientConfig": client}]}
+    return _event(n, "create", resource, ns=None, name=f"hook-{n}", body=body, user=user)
+
+
+def test_a_webhook_that_sends_its_requests_out_of_the_cluster_is_flagged_apart_from_any_webhook(tmp_path):
+    # Operators register webhooks served by a service of their own (Kyverno, the AWS Load
+    # Balancer Controller); EKS's own webhooks call the control plane's loopback. An intruder's
+    # admission controller sends every pod it matches to a server of the intruder's: a public
+    # address, or a host name of theirs. Every webhook write is flagged; only those two call out.
+    path = tmp_path / "audit.jsonl"
+    hooks = [
+        _webhook(1, "Validating", {"service": {"namespace": "kyverno", "name": "kyverno-svc", "path": "/validate"}}),
+        _webhook(2, "Mutating", {"url": "https://127.0.0.1:23443/mutate"}, user="eks:addon-manager"),
+        _webhook(3, "Mutating", {"url": "https://kyverno-svc.kyverno.svc:443/mutate"}),
+        _webhook(4, "Mutating", {"url": "https://203.0.113.80:8443/mutate"}, user="dana@example.com"),
+        _webhook(5, "Validating", {"url": "https://pod-policy.example.dev/validate"}, user="dana@example.com"),
+    ]
+    path.write_text("".join(json.dumps(e) + "\n" for e in hooks))
+    table = ingest([str(path)]).events
+    flagged = {name: sorted(_list(f)) for name, f in zip(table["target_name"], table["flags"], strict=True)}
+    calls_out = ["webhook_calls_out", "webhook_written"]
+    assert [flagged[f"hook-{n}"] for n in range(1, 6)] == [["webhook_written"]] * 3 + [calls_out] * 2

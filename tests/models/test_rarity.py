@@ -236,3 +236,16 @@ def test_the_usual_is_said_in_counts(rarity):
 @parametrize_with_checks([ActionRarity()])
 def test_sklearn_contract(estimator, check):
     check(estimator)
+
+
+def test_a_webhook_pointed_out_of_the_cluster_is_an_act_of_its_own_beyond_writing_a_webhook(rarity):
+    """Nobody in the cluster ever wrote an admission webhook. The admin registering one served by
+    an operator's cluster service does one rare thing; registering one that sends every pod to a
+    server outside the cluster does a second, which no operator does: intruders' webhooks call
+    out (events, flag ``webhook_calls_out``)."""
+    in_cluster = surprisal(rarity, ADMIN, {"n_webhook_writes": 1.0})
+    calling_out = surprisal(rarity, ADMIN, {"n_webhook_writes": 1.0, "n_webhook_external": 1.0})
+    assert in_cluster["webhook_write"] > 8.0
+    assert calling_out["webhook_write"] == pytest.approx(in_cluster["webhook_write"])
+    assert calling_out["webhook_external"] > 8.0
+    assert calling_out.sum() > in_cluster.sum() + 8.0
