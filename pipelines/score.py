@@ -139,11 +139,12 @@ def score_batches(
         marked = explained_events(
             feats.spill, sorted(set(head.index.get_level_values("identity"))) if len(head) else [], bundle, encoder
         )
+    texts = {k: v for e in found_evidence.values() for k, v in e.reasons.items()}
+    # Explained before the state learns the day: reasons count what was known that morning.
+    findings = explain_findings(head, positions, out, found, terms, marked, decisions, bundle, rarity, texts)
     if state is not None and day is not None:
         alerted = pd.Series(key.isin(alerted_days), index=out.index, name="alerted")
         state.advance(day, out[bundle.feature_names], alerted, verdicts)
-    texts = {k: v for e in found_evidence.values() for k, v in e.reasons.items()}
-    findings = explain_findings(head, positions, out, found, terms, marked, decisions, bundle, rarity, texts)
     activity: dict[str, pd.DataFrame] = {}
     scored_identities = set(out.index.get_level_values("identity"))
     for finding in findings:

@@ -91,3 +91,19 @@ def test_a_repeat_is_one_open_finding_and_what_an_attacker_adds_pages(trained, t
     assert third.n_new_findings == 1 and third.n_at_or_above(FAIL_ON) == 1
     developer = next(f for f in third.findings if f.identity == DEVELOPER)
     assert developer.pages and "worse" in developer.finding_note
+
+
+def test_a_days_reasons_are_judged_against_what_was_known_that_morning(trained):
+    """The state learns a scored day's quiet windows once the day is done. The reasons given
+    for that day must still count what was known that morning: the morning's state has learned
+    nothing since training, so every explained identity-day, alerting or not, reads as it does
+    scored against the bundle alone, and no window counts itself among the usual ones."""
+    bundle, day8 = trained["result"].bundle, trained["files"][-1]
+    morning = score_day([day8], bundle, top=20)
+    with_state = score_day([day8], bundle, state=DayState.from_bundle(bundle, "default"), top=20)
+
+    def reasons(result):
+        return {(f.identity, f.day): [r.line() for r in f.reasons] for f in result.findings}
+
+    assert reasons(with_state) == reasons(morning)
+    assert any(not f.is_alert and f.reasons for f in with_state.findings)  # the quiet ones were learned
