@@ -78,14 +78,16 @@ def name_alert(identity: str, window_start: pd.Timestamp, benign: pd.DataFrame, 
 
     A label in the same identity and window names it first; else a benign change of the same
     identity that was under way during the window (a new engineer's first day shows in every
-    window of it, not only where a labelled event fell).
+    window of it, not only where a labelled event fell). Several changes in one window are all
+    named (``a + b``): the CI deployer's operator install and its rollout share hours, and
+    naming only the first label blamed the rollout for the install's first webhook.
     """
     own = benign[benign["identity"] == identity]
     same = own[own["window_start"] == window_start]
     if len(same):
-        return str(same["scenario"].iloc[0])
+        return " + ".join(dict.fromkeys(same["scenario"].astype(str)))
     end = window_start + pd.Timedelta(freq)
     during = own[(own["start"] < end) & (own["end"] >= window_start)]
     if len(during):
-        return str(during["scenario"].iloc[0])
+        return " + ".join(dict.fromkeys(during["scenario"].astype(str)))
     return f"normal {kinds_of([identity])[0]} {identity}"

@@ -52,3 +52,19 @@ def test_an_alert_with_no_benign_change_behind_it_is_the_identitys_normal_life()
 def test_labels_without_benign_rows_name_every_alert_normal():
     empty = benign_windows(pd.DataFrame(), "1h")
     assert name_alert("alice", pd.Timestamp("2026-03-10", tz="UTC"), empty, "1h") == "normal human alice"
+
+
+def test_an_alert_in_a_window_of_two_benign_changes_names_both():
+    """The CI deployer installs an operator while a rollout is under way, in the same hour: the
+    alert is named after both, not after whichever label came first."""
+    both = LABELS + (
+        "b1,ResponseComplete,benign_rollout,,benign,ci-deployer,2026-03-10,2026-03-10T13:05:00Z,"
+        "2026-03-10T13:05:00Z,2026-03-10T13:20:00Z\n"
+        "b2,ResponseComplete,benign_operator_install,,benign,ci-deployer,2026-03-10,2026-03-10T13:30:00Z,"
+        "2026-03-10T13:30:00Z,2026-03-10T13:45:00Z\n"
+        "b3,ResponseComplete,benign_rollout,,benign,ci-deployer,2026-03-10,2026-03-10T13:50:00Z,"
+        "2026-03-10T13:50:00Z,2026-03-10T13:55:00Z\n"
+    )
+    benign = benign_windows(pd.read_csv(io.StringIO(both), dtype=str), "1h")
+    start = pd.Timestamp("2026-03-10 13:00", tz="UTC")
+    assert name_alert("ci-deployer", start, benign, "1h") == "benign_rollout + benign_operator_install"
