@@ -52,18 +52,19 @@ def _why(f: Finding | WindowFinding, reasons: int) -> Text:
 
 def render_table(result: ScoreResult, reasons: int = 3, top: int | None = None) -> Table:
     """The ranked identity-days for a terminal, each with its unusual windows below it."""
-    table = Table(title=f"kaad: {result.day} identity-days ranked by anomaly", title_justify="left", show_lines=True)
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("#", "right"),
-        ("identity", "left"),
-        ("kind", "left"),
-        ("windows (UTC)", "left"),
-        ("pct", "right"),
-        ("alert", "left"),
-        ("why", "left"),
+    table = _table(
+        f"kaad: {result.day} identity-days ranked by anomaly",
+        (
+            ("#", "right"),
+            ("identity", "left"),
+            ("kind", "left"),
+            ("windows (UTC)", "left"),
+            ("pct", "right"),
+            ("alert", "left"),
+            ("why", "left"),
+        ),
+        show_lines=True,
     )
-    for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
     for f in result.findings:
         if top is not None and f.rank > top:
             break
@@ -89,16 +90,10 @@ def render_suppressed(result: ScoreResult) -> Table | None:
     hidden = result.windows[result.windows["suppressed"]]
     if hidden.empty:
         return None
-    table = Table(title=f"suppressed by the allowlist: {len(hidden)} window(s)", title_justify="left")
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("identity", "left"),
-        ("entry", "left"),
-        ("windows", "right"),
-        ("peak pct", "right"),
-        ("reason", "left"),
+    table = _table(
+        f"suppressed by the allowlist: {len(hidden)} window(s)",
+        (("identity", "left"), ("entry", "left"), ("windows", "right"), ("peak pct", "right"), ("reason", "left")),
     )
-    for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
     groups = hidden.reset_index().groupby(["identity", "suppressed_by"], sort=False)
     for (identity, label), part in groups:
         table.add_row(
@@ -118,3 +113,11 @@ def more_alerts(result: ScoreResult, top: int, written: list[Path]) -> str:
         return ""
     where = ", ".join(str(p) for p in written) if written else "no file (add --format csv, json, parquet or html)"
     return f"{n} more alerting identity-day(s) beyond --top {top}, explained in {where}"
+
+
+def _table(title: str, columns: tuple[tuple[str, JustifyMethod], ...], *, show_lines: bool = False) -> Table:
+    """A left-titled table whose columns fold long text rather than cut it."""
+    table = Table(title=title, title_justify="left", show_lines=show_lines)
+    for col, justify in columns:
+        table.add_column(col, justify=justify, overflow="fold")
+    return table
