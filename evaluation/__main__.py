@@ -46,7 +46,7 @@ def main(
             return
         config = preset(size, tuple(int(s) for s in seeds.split(",") if s.strip()) or None)
         shutil.rmtree(work, ignore_errors=True)
-        command = "make eval" + (" EVAL_SIZE=full" if size == "full" else "")
+        command = "make eval-full" if size == "full" else "make eval"
         doc = run_evaluation(config, work, generated_by=command)
         if real == "skip":
             doc["real"] = {"status": "missing", "note": "skipped on request (--real skip)", "result": None}

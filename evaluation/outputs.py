@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from evaluation.plots import plot_seed
@@ -20,6 +21,14 @@ def _finite(value: object) -> object:
     return value
 
 
+METHOD = Path(__file__).resolve().parent.parent / "docs" / "method.md"
+
+
+def method_link(docs: Path) -> str:
+    """The link to docs/method.md from a page written in ``docs`` (docs/ or docs/full/)."""
+    return Path(os.path.relpath(METHOD, docs.resolve())).as_posix()
+
+
 def write_outputs(doc: dict, docs: Path) -> list[Path]:
     """Write ``docs/detection.json``, ``docs/detection.md`` and ``docs/detection/seed-*.png``."""
     docs.mkdir(parents=True, exist_ok=True)
@@ -27,7 +36,7 @@ def write_outputs(doc: dict, docs: Path) -> list[Path]:
     doc = _finite(doc)  # type: ignore[assignment]
     data.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
     page = docs / "detection.md"
-    page.write_text(render(doc))
+    page.write_text(render(doc, method_link(docs)))
     written = [data, page]
     for seed in doc["seeds"]:
         png = docs / "detection" / f"seed-{seed['seed']}.png"

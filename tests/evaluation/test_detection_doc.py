@@ -10,6 +10,7 @@ import copy
 import json
 from pathlib import Path
 
+from evaluation.outputs import method_link
 from evaluation.render import render
 from evaluation.schema import missing_fields
 
@@ -40,7 +41,12 @@ def test_a_missing_field_is_named_by_its_path():
 
 
 def test_detection_md_is_what_the_json_renders_to():
-    assert (DOCS / "detection.md").read_text() == render(_doc())
+    assert (DOCS / "detection.md").read_text() == render(_doc(), method_link(DOCS))
+
+
+def test_a_page_in_a_subfolder_links_to_the_method_one_level_up():
+    assert method_link(DOCS) == "method.md"
+    assert method_link(DOCS / "full") == "../method.md"
 
 
 def test_every_seed_has_its_plot():
