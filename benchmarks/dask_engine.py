@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ def lake(days: int, full: bool) -> Path:
 
     name = f"lake-{'full' if full else 'small'}-{days}d"
     root = CACHE / name
+    if root.exists() and not _current(root):  # written by an older kaad: ingest again
+        shutil.rmtree(root)
     if not root.exists():
         spec = (
             ClusterSpec(nodes=10, app_namespaces=12, humans=12, rate_scale=1.0)
@@ -46,6 +49,16 @@ def lake(days: int, full: bool) -> Path:
         ingest(sorted(str(p) for p in sim.glob("*.jsonl*")), out=tmp, cluster="bench", collect=False)
         tmp.rename(root)
     return root
+
+
+def _current(root: Path) -> bool:
+    """Whether the cached lake has every column of today's event schema."""
+    import pyarrow.parquet as pq
+
+    from events.schema import EVENT_SCHEMA
+
+    first = next(root.rglob("*.parquet"), None)
+    return first is not None and set(EVENT_SCHEMA.names) <= set(pq.read_schema(first).names)
 
 
 def _worker_peak() -> float:

@@ -102,11 +102,23 @@ def read_partition(partition: Partition, columns: list[str] | None = None) -> pa
     schema = EVENT_SCHEMA if columns is None else pa.schema([EVENT_SCHEMA.field(c) for c in columns])
     tables = []
     for name in partition.files:
+        source: str | io.BytesIO = name
         if name.startswith("s3://"):
             bucket, _, key = name.removeprefix("s3://").partition("/")
-            body = _s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-            table = pq.read_table(io.BytesIO(body), columns=schema.names)
-        else:
-            table = pq.read_table(name, columns=schema.names)
+            source = io.BytesIO(_s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+        _check_columns(name, pq.read_schema(source).names, schema.names)
+        table = pq.read_table(source, columns=schema.names)
         tables.append(table.select(schema.names).cast(schema))
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _check_columns(name: str, present: list[str], needed: list[str]) -> None:
+    # A lake written by an older kaad lacks the columns added since. They are parsed from fields
+    # the lake does not keep (a webhook's URL from its request body), so they cannot be filled in:
+    # an empty column would silently read as "no webhook called out".
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise KaadError(
+            f"{name}: lacks column(s) {', '.join(missing)}: it was written by an older kaad; "
+            "ingest the logs again into a new lake (kaad ingest ... --out DIR)"
+        )
