@@ -6,7 +6,8 @@ time. Both are denied hour after hour, and by the counts alone they look the sam
 each denial asked for (verb, resource, namespace, name) tells them apart: tracked per
 identity by :class:`features.first_seen.FirstSeenEncoder`, a denial of something the
 identity was denied before is a retry, and only a new one is news (``new_denied_target``,
-``new_refused_target``).
+``new_refused_target``). How much news is how rare a denial is for the identity
+(:data:`models.rarity.RATE_OF`): new targets alone die out after the first days of a training.
 
 The same holds from one day to the next. What an alerting identity-day introduced stays new
 until a person accepts it (models/day_state.py), but a refusal target asked again is a retry

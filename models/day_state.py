@@ -190,11 +190,12 @@ class DayState:
                     old.status,
                 )
             self.held[(identity, day)] = held
-        quiet = logged[(where >= 0) & ~logged_hot]
-        self._learned.fold(quiet[~_pairs(quiet).isin(self._quarantined())])
-        # A refusal target asked again is a retry, whether or not its first ask alerted.
+        held_back = logged_hot | _pairs(logged).isin(self._quarantined())
+        self._learned.fold(logged[(where >= 0) & ~held_back])
+        # A refusal target asked again is a retry, whether or not its first ask alerted: the
+        # targets held back above are learned too (the quiet ones were, once is enough).
         retries = logged["column"].isin(retry_columns(self._learned.attributes)).to_numpy()
-        self._learned.fold(logged[(where >= 0) & retries])
+        self._learned.fold(logged[(where >= 0) & held_back & retries])
         if self.rarity is not None and (~hot).any():
             self.rarity.partial_fit(self._features(windows[~hot]))
         self.last_day = day if self.last_day is None else max(self.last_day, day)

@@ -53,11 +53,17 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "exposure": ("service exposed or credentials written to a ConfigMap", ("n_exposures", "n_configmap_credentials")),
     "cluster_wide_pod_list": ("pods listed across all namespaces", ("n_cluster_wide_pod_lists",)),
     # On a target the identity was never denied before (features/refusals.py): a controller
-    # denied the same call every reconcile is retrying, not probing.
+    # denied the same call every reconcile is retrying, not probing. Their rates: RATE_OF.
     "denied": ("request denied", ("new_denied_target",)),
     "refused_sensitive": ("sensitive action refused", ("new_refused_target",)),
     "evasion": ("audit ID reused or forwarded address unverified", ("n_audit_id_reused", "n_forwarded_unverified")),
 }
+#: Families that occur on a new refusal target but whose rate is how often the identity is
+#: denied at all. A denial's target is new mostly in the first days (every routine target is
+#: learned then), so new targets alone fall to "never" on a long training, and a person's first
+#: denial in a new namespace scored as a first-ever impersonation (50 nodes, seed 1: 21.7 nats
+#: each, 51 nats in all, the top of every held-out reference; docs/method.md).
+RATE_OF: dict[str, tuple[str, ...]] = {"denied": ("n_denied",), "refused_sensitive": ("n_attempted",)}
 #: Novelty in the same window that makes an unusual action more suspicious. The per-identity
 #: ones are trivially true in an identity's first window, so they are judged only for known
 #: identities; a /16 new to the whole cluster is news whoever uses it.
@@ -147,33 +153,41 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         context = CONTEXT if self.context is None else self.context
         terms: list[str] = []
         cols: list[list[int]] = []
+        rate_cols: list[list[int]] = []
         labels: list[str] = []
         for name, (label, columns) in families.items():
             found = [where[c] for c in columns if c in where]
             if found:
                 terms.append(name)
                 cols.append(found)
+                rate_of = [where[c] for c in RATE_OF.get(name, ()) if c in where]
+                rate_cols.append(rate_of or found)
                 labels.append(label)
         if not terms:  # a plain array, or no known family: each column is a family
             terms = names or [f"x{i}" for i in range(self.n_features_in_)]
             cols, labels = [[i] for i in range(self.n_features_in_)], list(terms)
+            rate_cols = cols
         self.n_families_ = len(terms)
         per_identity: list[bool] = []
         for name, (label, own) in context.items():
             if name in where:
                 terms.append(name)
                 cols.append([where[name]])
+                rate_cols.append([where[name]])
                 labels.append(label)
                 per_identity.append(own)
         self.terms_ = np.asarray(terms, dtype=object)
         self.term_labels_ = dict(zip(terms, labels, strict=True))
         self._term_columns = cols
+        self._rate_columns = rate_cols
         self._per_identity = np.asarray(per_identity, dtype=bool)
         self._new_identity_column = where.get(NEW_IDENTITY)
 
-    def _presence(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which terms occurred, which were eligible) per window."""
-        occurred = np.column_stack([(values[:, c] > 0).any(axis=1) for c in self._term_columns])
+    def _presence(self, values: np.ndarray, *, counted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(which terms occurred, which were eligible) per window; ``counted``: as the rates count
+        them (:data:`RATE_OF`), not as scoring sees them."""
+        columns = getattr(self, "_rate_columns", self._term_columns) if counted else self._term_columns
+        occurred = np.column_stack([(values[:, c] > 0).any(axis=1) for c in columns])
         eligible = np.ones_like(occurred)
         if self._new_identity_column is not None:
             first = values[:, self._new_identity_column] > 0
@@ -198,7 +212,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         return self._learn(values, _identities(X, values.shape[0]), _utc_days(X))
 
     def _learn(self, values: np.ndarray, identities: np.ndarray, days: np.ndarray | None = None) -> ActionRarity:
-        occurred, eligible = self._presence(values)
+        occurred, eligible = self._presence(values, counted=True)
         hits = pd.DataFrame(occurred.astype(float), columns=self.terms_).groupby(identities).sum()
         trials = pd.DataFrame(eligible.astype(float), columns=self.terms_).groupby(identities).sum()
         self.hits_ = self.hits_.add(hits, fill_value=0.0)
