@@ -5,7 +5,8 @@ floor) and against a DuckDB `read_json` of the event's main columns to Parquet (
 SQL hunter would write), plus ingest + featurise (what `kaad train` does before fitting) as
 its own process. Each stage alternates with the floor REPEATS times; ratios are floor wall
 time over stage wall time, per round (above 1.0: faster than the floor).
-Usage: python benchmarks/process.py [N_EVENTS]   (default 200000)
+Usage: python benchmarks/process.py [N_EVENTS [REPEATS [STAGE ...]]]   (default 200000, 3,
+every stage; STAGE: part of a stage's name, e.g. featurise)
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def stages(path: str, out: str) -> dict[str, list[str]]:
 REPEATS = 3
 
 
-def run(n_events: int, repeats: int = REPEATS) -> list[dict]:
+def run(n_events: int, repeats: int = REPEATS, only: list[str] | None = None) -> list[dict]:
     from benchmarks.data import events_file
 
     path = str(events_file(n_events))
@@ -95,6 +96,8 @@ def run(n_events: int, repeats: int = REPEATS) -> list[dict]:
         out = str(Path(tmp) / "events.parquet")
         procs = stages(path, out)
         floor_name = next(iter(procs))
+        if only:  # the floor, and the stages whose names contain one of ``only``
+            procs = {n: a for n, a in procs.items() if n == floor_name or any(o in n for o in only)}
         runs: dict[str, list[dict]] = {name: [] for name in procs}
         ratios: dict[str, list[float]] = {name: [] for name in procs}
         for _ in range(repeats):
@@ -129,4 +132,5 @@ def run(n_events: int, repeats: int = REPEATS) -> list[dict]:
 if __name__ == "__main__":
     from benchmarks.ingest import print_table
 
-    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000))
+    args = sys.argv[1:]
+    print_table(run(int(args[0]) if args else 200_000, int(args[1]) if len(args) > 1 else REPEATS, args[2:] or None))

@@ -154,15 +154,16 @@ def featurise_history(
     Returns the windows and the encoder that has learned all of history (for scoring later).
     ``observe`` sees each prepared chunk (to learn profiles alongside).
     """
+    # The chunks of window_chunks, grouped: the same steps, each paid once a group.
+    from features.chunk_groups import chunk_groups, count_group, mark_group  # builds on this module
+
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator()
-    for done, open_from, _ in window_chunks(batches, freq):
+    for group in chunk_groups(batches, freq):
         if observe is not None:
-            observe(done)
-        narrow = novelty_input(done, encoder)
-        marked = mark_novelty(done, encoder, narrow)
-        encoder.partial_fit(narrow.rows)
-        windows.add(marked, open_from)
+            for part, _ in group.parts():
+                observe(part)
+        count_group(windows, mark_group(group, encoder), group)
     return windows.windows(), encoder
 
 
@@ -188,6 +189,15 @@ def window_chunks(
     The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
     converted and enriched, once.
     """
+    for ready, open_from in ready_parts(batches, freq):
+        yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), open_from, ready
+
+
+def ready_parts(
+    batches: Iterable[pd.DataFrame | pa.Table], freq: str
+) -> Iterator[tuple[pa.Table | pd.DataFrame, pd.Timestamp | None]]:
+    """:func:`window_chunks`'s chunks before they are prepared: the rows of each batch that are
+    ready (the batch's last window is held for the next one), with that last window's start."""
     carry = None
     for batch in batches:
         if len(batch) == 0:
@@ -209,9 +219,9 @@ def window_chunks(
         else:
             carry, ready = batch[held], batch[~held]
         if len(ready):
-            yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), last, ready
+            yield ready, last
     if carry is not None and len(carry):
-        yield prepare_events(to_pandas(carry) if isinstance(carry, pa.Table) else carry, freq), None, carry
+        yield carry, None
 
 
 def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
@@ -243,6 +253,14 @@ class WindowAccumulator:
             closed, self._open = split_partial(self._open, open_from)
             if len(closed.sums):
                 self._done.append(finalize(closed))
+
+    def has_open(self) -> bool:
+        """Whether some window is still open (a later chunk may add to it)."""
+        return self._open is not None and len(self._open.sums) > 0
+
+    def add_finished(self, windows: pd.DataFrame) -> None:
+        """Add windows finished elsewhere, as :meth:`add` finishes a chunk's closed windows."""
+        self._done.append(windows)
 
     def windows(self) -> pd.DataFrame:
         if self._open is not None and len(self._open.sums):

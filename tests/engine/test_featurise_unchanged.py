@@ -16,10 +16,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from features.featurise import featurise_history
+import features.chunk_groups as chunk_groups_module
+import features.featurise as featurise_module
+from features.chunk_groups import chunk_groups
+from features.featurise import MAX_HELD_ROWS, featurise_history
+from features.profiles import ProfileBuilder
 from pipelines.ingest import Ingestor
 from scenarios.attacks import ATTACKS
 from scenarios.cluster import ClusterSpec
@@ -55,3 +61,41 @@ def _flat(windows: pd.DataFrame) -> pd.DataFrame:
     """The frame with its index as columns, identities as plain text (Parquet keeps no NA kind)."""
     flat = windows.reset_index()
     return flat.assign(identity=flat["identity"].astype(str))
+
+
+@pytest.fixture(scope="module")
+def late_batches(two_days) -> list[pa.Table]:
+    """The two days as ingest hands them over, with every fifth event of the first batch
+    arriving two batches late, as a long watch's ResponseComplete does."""
+    batches = list(Ingestor(chunk_bytes=1 << 20).iter_batches(two_days))
+    late = np.arange(batches[0].num_rows) % 5 == 0
+    first, moved = batches[0].filter(pa.array(~late)), batches[0].filter(pa.array(late))
+    return [first, batches[1], pa.concat_tables([batches[2], moved]), *batches[3:]]
+
+
+@pytest.mark.parametrize("held", [MAX_HELD_ROWS, 500])
+def test_chunks_featurised_in_groups_give_what_chunks_one_by_one_give(late_batches, monkeypatch, held):
+    """Ingest hands over batches of a few thousand events; featurising them one chunk at a time
+    paid pandas' cost per call on every chunk. Chunks are now prepared, marked and counted in
+    groups, each chunk keeping its own novelty and its own windows: the windows, what the
+    encoder learned and the profiles are those of the chunks one by one (a group of one chunk).
+
+    The late events' windows were finished already (each is merged from two parts), and values
+    they carry were seen first in later windows. With a small ``MAX_HELD_ROWS`` busy windows
+    stay open across chunks."""
+    monkeypatch.setattr(featurise_module, "MAX_HELD_ROWS", held)
+    groups = [len(g.stops) for g in chunk_groups(late_batches, "1h")]
+    assert len(groups) < sum(groups)  # several chunks share a group
+
+    def run() -> tuple[pd.DataFrame, list, dict]:
+        profiles = ProfileBuilder()
+        windows, encoder = featurise_history(late_batches, observe=profiles.observe)
+        sets = [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]
+        return windows, [sorted(np.concatenate(s._runs).tolist()) if s._runs else [] for s in sets], profiles.profiles()
+
+    grouped = run()
+    monkeypatch.setattr(chunk_groups_module, "GROUP_ROWS", 1)  # each chunk a group of its own
+    one_by_one = run()
+    pd.testing.assert_frame_equal(grouped[0], one_by_one[0], check_exact=True)
+    assert grouped[1] == one_by_one[1]
+    assert grouped[2] == one_by_one[2]

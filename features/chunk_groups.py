@@ -1,0 +1,162 @@
+"""Consecutive chunks of history featurised together, each keeping its own boundaries.
+
+:func:`features.featurise.featurise_history` replays history chunk by chunk: the ready rows of
+each batch are prepared, marked against what earlier chunks taught the encoder, and counted
+into windows that close at the chunk's end. Ingest hands over batches of about 18k events,
+and each chunk costs about 90 ms of pandas calls whatever its size: two thirds of the
+featurisation's time on a million events (docs/performance.md, session 9). Here the chunks of
+consecutive batches, up to :data:`GROUP_ROWS` events, go through each step once, and each
+chunk (a *part* of the group) keeps what made it a chunk:
+
+- preparing is row by row: the group's frame is its parts' frames, stacked;
+- novelty: a value is new in the first part it occurs in (earlier parts taught the encoder), in
+  that part's first window, so the encoder is shown (part, window) as the window;
+- windows: each part's windows close at the part's end, so a window that late events put in
+  two parts is two rows, merged by :func:`features.featurise._combine` as before. The windows
+  are counted per (identity, window, part), the part carried as nanoseconds of a window start
+  that has none.
+
+Where a step cannot keep the parts apart it runs part by part, as before. Either way the
+features are those of the chunks one by one, value for value (tests/engine/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from events.schema import to_pandas
+from features.featurise import WindowAccumulator, mark_novelty, novelty_input, prepare_events, ready_parts
+from features.first_seen import FirstSeenEncoder
+from features.windows import INDEX, finalize, partial_windows
+
+#: Chunks are grouped up to this many events (two of ingest's batches). Measured on 1M events
+#: (docs/performance.md, session 9): 32k, 64k and 128k took the same CPU within the noise
+#: (12.2-13.2 s against 15.9 s one chunk at a time) and peaked at 625, 753 and 969 MB.
+GROUP_ROWS = 32_768
+
+
+@dataclass
+class ChunkGroup:
+    """The prepared events of consecutive chunks (parts), stacked, and where each part ends."""
+
+    frame: pd.DataFrame
+    stops: np.ndarray  # the row of ``frame`` after each part's last
+    open_from: list[pd.Timestamp | None]  # each part's, as window_chunks yields it
+
+    def parts(self) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None]]:
+        """Each part's rows and the start of its first window that may still grow."""
+        start = 0
+        for stop, open_from in zip(self.stops, self.open_from, strict=True):
+            yield self.frame.iloc[start:stop], open_from
+            start = stop
+
+    def part_of_rows(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.stops)), np.diff(self.stops, prepend=0))
+
+
+def chunk_groups(
+    batches: Iterable[pd.DataFrame | pa.Table], freq: str, rows: int | None = None
+) -> Iterator[ChunkGroup]:
+    """The chunks of :func:`features.featurise.window_chunks`, grouped (up to ``rows`` events,
+    default :data:`GROUP_ROWS`) and prepared once a group.
+
+    Arrow chunks are grouped; a pandas chunk keeps its batch's index, so it is a group alone.
+    """
+    rows = GROUP_ROWS if rows is None else rows
+    pending: list[tuple[pa.Table, pd.Timestamp | None]] = []
+    size = 0
+    for ready, open_from in ready_parts(batches, freq):
+        if pending and (not isinstance(ready, pa.Table) or ready.schema != pending[0][0].schema):
+            yield _group(pending, freq)
+            pending, size = [], 0
+        if not isinstance(ready, pa.Table):
+            yield ChunkGroup(prepare_events(ready, freq), np.array([len(ready)]), [open_from])
+            continue
+        pending.append((ready, open_from))
+        size += ready.num_rows
+        if size >= rows:
+            yield _group(pending, freq)
+            pending, size = [], 0
+    if pending:
+        yield _group(pending, freq)
+
+
+def _group(parts: list[tuple[pa.Table, pd.Timestamp | None]], freq: str) -> ChunkGroup:
+    tables = [table for table, _ in parts]
+    raw = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    stops = np.cumsum([table.num_rows for table in tables])
+    return ChunkGroup(prepare_events(to_pandas(raw), freq), stops, [open_from for _, open_from in parts])
+
+
+def mark_group(group: ChunkGroup, encoder: FirstSeenEncoder) -> pd.DataFrame:
+    """The group's events with novelty flags, and ``encoder`` taught them: as marking each part
+    and then teaching it, part after part."""
+    frame, window = group.frame, encoder.window_column
+    together = (
+        len(group.stops) > 1
+        and window is not None
+        and window in frame.columns
+        # A novelty log records windows: it must see real ones.
+        and getattr(encoder, "novelty_log_", None) is None
+        # A missing identity is hashed as the first identity of its input: of its part, not group.
+        and not frame[encoder.identity_column].isna().any()
+    )
+    codes = pd.factorize(frame[window], sort=True)[0] if together else None  # windows in time order
+    if codes is None or (codes < 0).any():
+        parts = []
+        for part, _ in group.parts():
+            narrow = novelty_input(part, encoder)
+            parts.append(mark_novelty(part, encoder, narrow))
+            encoder.partial_fit(narrow.rows)
+        return parts[0] if len(parts) == 1 else pd.concat(parts)
+    # (part, window) as one integer in their order: a value's first is in its first part.
+    tagged = group.part_of_rows() * (int(codes.max()) + 1) + codes
+    read = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
+    narrow_frame = frame[[c for c in dict.fromkeys(read) if c in frame.columns]]
+    narrow_frame[str(window)] = tagged  # a new frame of the columns the encoder reads
+    narrow = novelty_input(narrow_frame, encoder)
+    marked = mark_novelty(frame, encoder, narrow)
+    encoder.partial_fit(narrow.rows)
+    return marked
+
+
+def count_group(windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGroup) -> None:
+    """Add the group's marked events to ``windows`` as adding each part in turn would."""
+    starts = marked["window_start"]
+    # The leading parts whose windows all close at their end (none is left open for the next
+    # part: no busy window, not the end of history) are counted together; the rest one by one.
+    together = 0
+    if not windows.has_open() and starts.dt.unit in ("s", "ms", "us"):  # room for parts in the ns
+        ns = pd.DatetimeIndex(starts).as_unit("ns").asi8
+        latest = np.maximum.reduceat(ns, np.concatenate([[0], group.stops[:-1]]))
+        for k, open_from in enumerate(group.open_from[:999]):
+            if open_from is None or latest[k] >= pd.Timestamp(open_from).as_unit("ns").value:
+                break
+            together = k + 1
+    if together > 1:
+        end = group.stops[together - 1]
+        _count_closed(windows, marked.iloc[:end], group.part_of_rows()[:end])
+    else:
+        together = 0
+    for k in range(together, len(group.stops)):
+        windows.add(marked.iloc[group.stops[k - 1] if k else 0 : group.stops[k]], group.open_from[k])
+
+
+def _count_closed(windows: WindowAccumulator, marked: pd.DataFrame, part: np.ndarray) -> None:
+    """Finish the windows of parts that each close all theirs, counted per (identity, window, part)."""
+    starts = marked["window_start"]
+    tagged = starts.dt.as_unit("ns") + pd.to_timedelta(part, unit="ns")
+    done = finalize(partial_windows(marked.assign(window_start=tagged)))
+    ns = pd.DatetimeIndex(done.index.get_level_values("window_start")).asi8
+    which = ns % 1000
+    untagged = pd.DatetimeIndex(ns - which).tz_localize("UTC").tz_convert(starts.dt.tz).as_unit(starts.dt.unit)
+    done.index = pd.MultiIndex.from_arrays([done.index.get_level_values("identity"), untagged], names=INDEX)
+    for k in range(int(part[-1]) + 1):
+        rows = which == k
+        if rows.any():
+            windows.add_finished(done[rows])
