@@ -26,7 +26,8 @@ from pipelines.train import TrainConfig, train
 
 
 def _keys(encoder) -> list[set]:
-    return [set(np.concatenate(s._runs).tolist()) for s in [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]]
+    sets = [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]
+    return [set(np.concatenate(s._runs).tolist()) if s._runs else set() for s in sets]  # a set may be empty
 
 
 @pytest.fixture(scope="module")

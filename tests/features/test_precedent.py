@@ -67,3 +67,59 @@ def test_a_newer_kubectl_on_the_same_platform_is_an_upgrade_and_not_a_new_client
         ("alice", "web", "curl/8.5.0", "2026-03-02 11:00"),
     ]
     assert new_namespace_and_agent(today) == [(0.0, 0.0), (0.0, 1.0), (0.0, 1.0)]
+
+
+# The add-on manager patches the aws-node DaemonSet to a new tag. Its pod template has the
+# profile (namespace, image repository, host access, host paths) of the pods the daemon-set
+# controller has created on every node since it joined: the write grants nothing new. An
+# intruder's DaemonSet in kube-system with another image, or the CNI's image with the host's
+# root mounted, is a profile nobody wrote.
+CNI = "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni"
+CNI_PATHS = ["/opt/cni/bin", "/etc/cni/net.d"]
+
+
+def pod_spec_write(who: str, verb: str, resource: str, image: str, paths: list[str], when: str) -> dict:
+    return {
+        "identity": who,
+        "verb": verb,
+        "target_resource": resource,
+        "target_namespace": "kube-system",
+        "response_code": 200,
+        "auth_decision": "allow",
+        "audit_id_reused": False,
+        "forwarded_unverified": False,
+        "pod_privileged": True,
+        "pod_host_network": True,
+        "pod_images": [image],
+        "pod_host_paths": paths,
+        "window_start": pd.Timestamp(when, tz="UTC"),
+    }
+
+
+def new_host_workload(history: list[dict], today: list[dict]) -> list[float]:
+    from events.schema import EVENT_SCHEMA
+    from features.enrich import enrich_events
+    from features.flags import FLAG_COLUMNS
+
+    def enriched(rows: list[dict]) -> pd.DataFrame:
+        frame = pd.DataFrame(rows)
+        for column in EVENT_SCHEMA.names:  # the flags are left out: enrich_events raises them
+            if column not in frame.columns and column not in FLAG_COLUMNS:
+                frame[column] = None
+        return enrich_events(frame)
+
+    encoder = FirstSeenEncoder(attributes=(("host_workload", "host_workload"),)).fit(enriched(history))
+    return encoder.transform(enriched(today))[:, 0].tolist()
+
+
+def test_an_add_on_upgrading_its_privileged_daemonset_writes_what_its_pods_always_had():
+    controller = "system:serviceaccount:kube-system:daemon-set-controller"
+    history = [pod_spec_write(controller, "create", "pods", f"{CNI}:v1.18.1-eksbuild.1", CNI_PATHS, "2026-03-01 10:00")]
+    today = [
+        pod_spec_write(
+            "eks:addon-manager", "patch", "daemonsets", f"{CNI}:v1.18.1-eksbuild.1-4", CNI_PATHS, "2026-03-02 11:00"
+        ),
+        pod_spec_write("alice", "create", "daemonsets", "docker.io/xmrig/xmrig:latest", CNI_PATHS, "2026-03-02 12:00"),
+        pod_spec_write("bob", "create", "daemonsets", f"{CNI}:v1.18.1-eksbuild.1", ["/"], "2026-03-02 13:00"),
+    ]
+    assert new_host_workload(history, today) == [0.0, 1.0, 1.0]
