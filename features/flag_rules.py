@@ -69,8 +69,6 @@ _CREDENTIAL_PATHS = re.compile(
     re.IGNORECASE,
 )
 _ANONYMOUS_PATHS = f"^({'|'.join(re.escape(p) for p in ANONYMOUS_PATHS)})([/?]|$)"
-#: ``fieldSelector=spec.nodeName=<name>`` (or ``==``), URL-encoded or not; ``!=`` is every other node.
-_ONE_NODE = r"[?&]fieldSelector=[^&]*spec\.nodeName(=|%3[dD])"
 _SYSTEM_SA = re.compile(r"^system:serviceaccount:(kube-system|kube-public|kube-node-lease):")
 
 
@@ -278,15 +276,8 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     )
     c["service_exposed"] = write & no_sub & b.eq(res, "services") & b.isin("service_type", ("NodePort", "LoadBalancer"))
     c["ingress_without_tls"] = ~pc.fill_null(b.table["ingress_tls"], True).to_numpy(zero_copy_only=False).astype(bool)
-    # A field selector on one node's name answers with that node's pods: a drain (eks:node-manager,
-    # the cluster autoscaler) or a node daemon's watch, not a look across the cluster.
-    one_node = pc.match_substring_regex(b.table["request_uri"], _ONE_NODE)
     c["pods_listed_cluster_wide"] = (
-        b.isin(verb, ("list", "watch"))
-        & b.eq(res, "pods")
-        & b.empty(ns)
-        & (kinds != "node")
-        & ~pc.fill_null(one_node, False).to_numpy(zero_copy_only=False)
+        b.isin(verb, ("list", "watch")) & b.eq(res, "pods") & b.empty(ns) & (kinds != "node")
     )
     # The path itself or below it, with or without a query.
     health = pc.match_substring_regex(b.table["request_uri"], _ANONYMOUS_PATHS)

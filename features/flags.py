@@ -253,8 +253,7 @@ FLAGS: tuple[Flag, ...] = (
     _F(
         "pods_listed_cluster_wide",
         "discovery",
-        "pods listed across all namespaces (kubelets, and lists of one node's pods by a field selector on "
-        "spec.nodeName, excepted)",
+        "pods listed across all namespaces (kubelets excepted)",
         "n_cluster_wide_pod_lists",
     ),
     _F(
