@@ -157,9 +157,7 @@ for _attr, _def, _att, _mir in (
         ("denied_target", "denied requests for a (verb, resource, namespace, name) this identity was never denied before: a probe, where a repeated denial is a retry",
          "permission_discovery, low_and_slow_probing, stolen_token_external", ""),
         ("refused_target", "refused flagged actions on a target this identity was never refused before (as new_denied_target)",
-         "secret_enumeration, cluster_admin_binding", ""),
-        ("host_workload", "privileged or host pod specs whose profile (namespace, image repositories, host-access flags, host paths) no one in the cluster wrote before: an add-on's new tag of its own DaemonSet is not new",
-         "privileged_pod, daemonset_persistence, cronjob_persistence", "")):
+         "secret_enumeration, cluster_admin_binding", "")):
     _F.append(Feature(f"new_{_attr}", "novelty", _def, "Novelty against the identity's own past: the GuardDuty UNSEEN idea.",
                       _att, _mir))
 _F += [

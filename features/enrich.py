@@ -131,53 +131,7 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     new["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
     new["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != new["own_namespace"].fillna(""))
     new["verb_resource"] = _verb_resource(verb, res, sub)
-    new["host_workload"] = host_workload_profiles(out, done)
     return pd.concat([events, pd.DataFrame(new, index=events.index)], axis=1)
-
-
-#: The flags of a pod spec's access to its node (the rarity's ``host_workload`` family).
-HOST_ACCESS = tuple(f.name for f in FLAGS if f.family == "host_access")
-
-
-def _repository(image: str) -> str:
-    """An image without its tag or digest: ``registry/name``, the software, not the build."""
-    image = image.split("@", 1)[0]
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    return image[:colon] if colon > slash else image
-
-
-def host_workload_profiles(events: pd.DataFrame, done: pd.DataFrame) -> pd.Series:
-    """For each pod spec written with access to its node, its profile: namespace, image
-    repositories, the host-access flags and host paths; NA for every other event.
-
-    The profile is what a write grants, not who wrote it or which build: an add-on upgrade
-    patching its privileged DaemonSet to a new tag writes the profile its pods have had on
-    every node since the node joined, while an intruder's privileged pod brings another image,
-    namespace or mount (features/precedent.py keys it by the cluster).
-    """
-    out = pd.Series(pd.NA, index=events.index, dtype="string")
-    present = [c for c in HOST_ACCESS if c in done.columns]
-    if not present:
-        return out
-    host = done[present].to_numpy(dtype=bool)
-    rows = np.flatnonzero(host.any(axis=1))
-    if len(rows) == 0:
-        return out
-    ns = _s(events, "target_namespace").to_numpy(dtype=object)[rows]
-    images = events["pod_images"].to_numpy(dtype=object)[rows] if "pod_images" in events.columns else [None] * len(rows)
-    paths = (
-        events["pod_host_paths"].to_numpy(dtype=object)[rows]
-        if "pod_host_paths" in events.columns
-        else [None] * len(rows)
-    )
-    flags = [",".join(f for f, on in zip(present, host[r], strict=True) if on) for r in rows]
-    out.iloc[rows] = [
-        f"{n}|{','.join(sorted({_repository(str(i)) for i in (im if im is not None else ())}))}|{f}"
-        f"|{','.join(sorted(str(x) for x in (pa_ if pa_ is not None else ())))}"
-        for n, im, f, pa_ in zip(ns, images, flags, paths, strict=True)
-    ]
-    return out
 
 
 def _flag_tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -29,8 +29,6 @@ DEFAULT_ATTRIBUTES = (
     # What a denied or refused request asked for (features/refusals.py): a retry is not a probe.
     ("denied_target", "denied_target"),
     ("refused_target", "refused_target"),
-    # A privileged or host pod spec's profile (features/enrich.py), keyed by the cluster.
-    ("host_workload", "host_workload"),
 )
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant: spreads identity bits
 #: Columns of a :class:`NoveltyLog` frame: which window, which encoder set, which key.

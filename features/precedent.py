@@ -70,19 +70,15 @@ def client_lines(user_agents: pd.Series) -> pd.Series:
     return _per_distinct(user_agents, line)
 
 
-#: The first-seen attributes (features/first_seen.py) judged against a fleet, by client line,
-#: and against the whole cluster (whoever wrote it).
+#: The first-seen attributes (features/first_seen.py) judged against a fleet, and by client line.
 FLEET_ATTRIBUTES = ("namespace",)
 LINE_ATTRIBUTES = ("user_agent",)
-CLUSTER_ATTRIBUTES = ("host_workload",)
 
 
 def precedent_keys(name: str, identity: pd.Series, values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """The (owner, value) an attribute's novelty is keyed by: a fleet's and a client line where they apply."""
     if name in FLEET_ATTRIBUTES:
         identity = fleet_owners(identity)
-    if name in CLUSTER_ATTRIBUTES:
-        identity = pd.Series("cluster:", index=identity.index, dtype=object)
     if name in LINE_ATTRIBUTES:
         values = client_lines(values)
     return identity, values

@@ -44,7 +44,6 @@ NOVELTY_COLUMNS = {
     "ip_range": "ip_range",
     "denied_target": "denied_target",
     "refused_target": "refused_target",
-    "host_workload": "host_workload",
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 INDEX = ["identity", "window_start"]

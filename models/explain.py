@@ -91,9 +91,6 @@ def reason_text(feature: str, value: float, usual: float, events: pd.DataFrame, 
         )
     if feature == "new_image":
         return f"deploys image {lst('is_new_image', 'image')} for the first time"
-    if feature == "new_host_workload":
-        written = lst("is_new_host_workload", "host_workload")
-        return f"writes a privileged or host workload never written in this cluster: {written}"
     if feature == "new_identity":
         return "this identity has never been seen before"
     if feature == "hour_of_day":

@@ -58,11 +58,6 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "refused_sensitive": ("sensitive action refused", ("new_refused_target",)),
     "evasion": ("audit ID reused or forwarded address unverified", ("n_audit_id_reused", "n_forwarded_unverified")),
 }
-#: Families that count only where the window's act has no precedent in the cluster: a host
-#: workload whose profile someone already wrote (an add-on's new tag of its own privileged
-#: DaemonSet, the daemon-set controller's pods on a new node) grants nothing new
-#: (features/enrich.py ``host_workload_profiles``). Bundles without the column count every one.
-PRECEDENTED: dict[str, str] = {"host_workload": "new_host_workload"}
 #: Novelty in the same window that makes an unusual action more suspicious. The per-identity
 #: ones are trivially true in an identity's first window, so they are judged only for known
 #: identities; a /16 new to the whole cluster is news whoever uses it.
@@ -163,7 +158,6 @@ class ActionRarity(TransformerMixin, BaseEstimator):
             terms = names or [f"x{i}" for i in range(self.n_features_in_)]
             cols, labels = [[i] for i in range(self.n_features_in_)], list(terms)
         self.n_families_ = len(terms)
-        self._unprecedented = [(i, where[PRECEDENTED[t]]) for i, t in enumerate(terms) if PRECEDENTED.get(t) in where]
         per_identity: list[bool] = []
         for name, (label, own) in context.items():
             if name in where:
@@ -180,8 +174,6 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     def _presence(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which terms occurred, which were eligible) per window."""
         occurred = np.column_stack([(values[:, c] > 0).any(axis=1) for c in self._term_columns])
-        for family, column in getattr(self, "_unprecedented", []):
-            occurred[:, family] &= values[:, column] > 0
         eligible = np.ones_like(occurred)
         if self._new_identity_column is not None:
             first = values[:, self._new_identity_column] > 0

@@ -26,8 +26,7 @@ from pipelines.train import TrainConfig, train
 
 
 def _keys(encoder) -> list[set]:
-    sets = [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]
-    return [set(np.concatenate(s._runs).tolist()) if s._runs else set() for s in sets]  # a set may be empty
+    return [set(np.concatenate(s._runs).tolist()) for s in [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]]
 
 
 @pytest.fixture(scope="module")

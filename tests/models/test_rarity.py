@@ -100,11 +100,8 @@ def test_a_new_kubelet_is_judged_against_the_other_kubelets(rarity):
     assert later.sum() < 2.0
     new_sa = surprisal(rarity, "system:serviceaccount:payments:payments-batch", {"n_secret_names": 1.0, **first(0)})
     assert new_sa["secrets_read"] > 3.0
-    # The new kubelet doing what no kubelet ever did is as unusual as anyone doing it (a
-    # privileged pod of a profile nobody in the cluster wrote: new_host_workload).
-    privileged = surprisal(
-        rarity, new_node, {"n_secret_names": 3.0, "n_privileged": 1.0, "new_host_workload": 1.0, **first(0)}
-    )
+    # The new kubelet doing what no kubelet ever did is as unusual as anyone doing it.
+    privileged = surprisal(rarity, new_node, {"n_secret_names": 3.0, "n_privileged": 1.0, **first(0)})
     assert privileged["host_workload"] > 8.0
 
 
@@ -252,20 +249,3 @@ def test_a_webhook_pointed_out_of_the_cluster_is_an_act_of_its_own_beyond_writin
     assert calling_out["webhook_write"] == pytest.approx(in_cluster["webhook_write"])
     assert calling_out["webhook_external"] > 8.0
     assert calling_out.sum() > in_cluster.sum() + 8.0
-
-
-def test_a_host_workload_with_a_precedent_in_the_cluster_is_no_rare_action_and_one_without_is():
-    # An add-on writes a privileged DaemonSet for the first time: with the profile its pods
-    # always had (new_host_workload 0) it is routine, with one nobody wrote it is rare.
-    addon = "eks:addon-manager"
-    rarity = ActionRarity().fit(pd.concat([history(), windows([(addon, h, {}) for h in range(72)])]))
-    today = windows(
-        [
-            (addon, 80, {"n_privileged": 1.0, "new_host_workload": 0.0}),
-            (addon, 81, {"n_privileged": 1.0, "new_host_workload": 1.0}),
-        ]
-    )
-    host = list(rarity.terms_).index("host_workload")
-    surprisal = rarity.transform(today)[:, host]
-    assert surprisal[0] == 0.0
-    assert surprisal[1] > 5.0
