@@ -145,14 +145,14 @@ for _name, _def, _att, _mir in (
 for _attr, _def, _att, _mir in (
         ("source_ip", "source IPs this identity never used before", "stolen_token_external, night_session_new_country", "GuardDuty AnomalousBehavior remote IP (UNSEEN)"),
         ("ip_range", "source /16 networks never seen for any identity of the cluster", "stolen_token_external, anonymous_probing", "GuardDuty 'unusual location'"),
-        ("user_agent", "user agents this identity never used before", "stolen_token_external, secret_enumeration", "Elastic 'new user agent for user' new-terms rule"),
+        ("user_agent", "user agents this identity never used before (by client line: a newer build of the same program on the same platform is not new)", "stolen_token_external, secret_enumeration", "Elastic 'new user agent for user' new-terms rule"),
         ("ua_family", "client families (kubectl, client-go, curl, python, browser, helm, other) new for this identity", "stolen_token_external, anonymous_probing", "GuardDuty user agent attribute"),
         ("principal", "IAM sessions or ARNs new for this (shared) username", "night_session_new_country", "GuardDuty IAM principal attribute"),
         ("verb_resource", "(verb, resource) pairs this identity never used before",
          "every attack that does something new: cronjob_persistence, daemonset_persistence, "
          "mutating_webhook, csr_approval, permission_discovery, token_request, events_deleted, "
          "aws_auth_edit, cluster_admin_binding", "GuardDuty 'API invoked' attribute"),
-        ("namespace", "namespaces this identity never touched before", "secret_enumeration, token_request", "GuardDuty namespace attribute"),
+        ("namespace", "namespaces this identity never touched before (a kubelet: that no kubelet touched, since the scheduler decides which namespaces a node serves)", "secret_enumeration, token_request", "GuardDuty namespace attribute"),
         ("image", "container images this identity never deployed before", "privileged_pod, daemonset_persistence, cronjob_persistence", "GuardDuty Execution:Kubernetes/AnomalousBehavior.WorkloadDeployed image attribute"),
         ("denied_target", "denied requests for a (verb, resource, namespace, name) this identity was never denied before: a probe, where a repeated denial is a retry",
          "permission_discovery, low_and_slow_probing, stolen_token_external", ""),

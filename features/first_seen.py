@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from events.hashset import HashSet
+from features.precedent import precedent_keys
 
 #: Attributes whose novelty is tracked per identity, as (output name, event column).
 DEFAULT_ATTRIBUTES = (
@@ -116,6 +117,9 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         value as new, and are flagged themselves in ``is_new_identity``.
     identity_column, window_column : where the identity and the event's window start are.
         Without a window column each row is its own window (row order is time order).
+    peer_precedent : judge a fleet member's namespaces against its fleet's, and a user agent
+        by its client line (features/precedent.py): a new kubelet serving the namespaces every
+        kubelet serves, or a client's newer build on the same platform, is not new.
 
     Input is a DataFrame holding those columns; a 2-D array is read as identity in column 0
     and one attribute per further column. Missing values are never new.
@@ -137,11 +141,13 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         identity_column: str = "identity",
         window_column: str | None = "window_start",
         track_ip_ranges: bool = True,
+        peer_precedent: bool = True,
     ):
         self.attributes = attributes
         self.identity_column = identity_column
         self.window_column = window_column
         self.track_ip_ranges = track_ip_ranges
+        self.peer_precedent = peer_precedent
 
     # -- input handling ---------------------------------------------------------------
     def _frame(self, X) -> tuple[pd.Series, list[pd.Series], np.ndarray | None, pd.Series | None]:
@@ -175,6 +181,14 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             return [name for name, _ in self.attributes]
         return [f"x{i}" for i in range(1, check_array(X, dtype=None, ensure_all_finite=False).shape[1])]
 
+    def _keyed(self, identity: pd.Series, attrs: list[pd.Series]):
+        """(attribute, owner, value) per tracked attribute, with the peer precedent applied."""
+        names = getattr(self, "attribute_names_", [])
+        # Encoders pickled before peer_precedent existed keep the keys their sets were learned with.
+        precedent = getattr(self, "peer_precedent", False) and len(names) == len(attrs)
+        for i, values in enumerate(attrs):
+            yield precedent_keys(names[i], identity, values) if precedent else (identity, values)
+
     def _pairs(self, identity: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         id_hash, _ = _codes_hash(identity)
         val_hash, missing = _codes_hash(values)
@@ -196,8 +210,8 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted with {len(seen_sets) + 1}"
             )
-        for seen, values in zip(seen_sets, attrs, strict=True):
-            pairs, missing = self._pairs(identity, values)
+        for seen, (owner, values) in zip(seen_sets, self._keyed(identity, attrs), strict=True):
+            pairs, missing = self._pairs(owner, values)
             new = np.unique(pairs[~missing])
             seen.add(new[~seen.contains(new)])
         ids = np.unique(_codes_hash(identity)[0])
@@ -259,8 +273,8 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             if log is not None and window is not None:
                 log.record(identity, window, len(cols) - 1, keys, np.flatnonzero(cols[-1]))
 
-        for seen, values in zip(seen_sets, attrs, strict=True):
-            pairs, missing = self._pairs(identity, values)
+        for seen, (owner, values) in zip(seen_sets, self._keyed(identity, attrs), strict=True):
+            pairs, missing = self._pairs(owner, values)
             flag(pairs, ~missing & ~seen.contains(pairs))
         ids = _codes_hash(identity)[0]
         flag(ids, ~self.identities_.contains(ids))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from features.enrich import kinds_of
+from features.precedent import FLEETS
 
 #: The kinds whose credentials are users': people and, once told apart, the pipelines that deploy
 #: with a user's credential (an IAM role, a certificate). Pooled below their kinds as ``users``.
@@ -45,7 +46,8 @@ def peer_groups(identities) -> np.ndarray:
     sa = names.str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
     role = names.str.extract(r"^arn:aws:sts::\d+:assumed-role/([^/]+)/", expand=False)
     group = pd.Series(kinds_of(names.tolist()), dtype="string")
-    group = group.mask(names.str.startswith("system:node:"), "nodes")
+    for fleet, prefix in FLEETS.items():
+        group = group.mask(names.str.startswith(prefix), fleet)
     group = group.mask(sa.notna(), "serviceaccounts of " + sa)
     group = group.mask(role.notna(), "sessions of role " + role)
     return group.to_numpy(dtype=object)

@@ -35,7 +35,8 @@ UNTIL = datetime(2026, 3, 4, tzinfo=UTC)
 
 
 def _keys(encoder) -> list[set]:
-    return [set(np.concatenate(s._runs).tolist()) for s in [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]]
+    sets = [*encoder.seen_, encoder.identities_, encoder.ip_ranges_]
+    return [set(np.concatenate(s._runs).tolist()) if s._runs else set() for s in sets]  # a set may be empty
 
 
 def _trained(roots: list[str]):

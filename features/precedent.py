@@ -1,0 +1,84 @@
+"""Peer precedent for novelty: whose past a value is new to, and what counts as the same value.
+
+Two routine changes looked new to the first-seen encoder (features/first_seen.py) though a
+security engineer would call them precedented:
+
+- A kubelet serves the pods the scheduler binds to its node, in whatever namespaces they are,
+  and the node authoriser lets it read only those pods' secrets and config maps. A node that
+  joined yesterday meets the cluster's app namespaces hour by hour, each one new to it but
+  served by every other kubelet. A fleet's members are judged against the fleet: a namespace
+  is new to a kubelet when no kubelet has worked in it.
+- A client upgrade changes the version in the user agent, not the client or the machine:
+  ``kubectl/v1.31.1 (darwin/arm64)`` after ``kubectl/v1.29.3 (darwin/arm64)`` is Homebrew, not
+  an intruder. A user agent is keyed by its client line (program and platform, version left
+  out) where it states a platform. A different program, or the same one built for another
+  platform (another machine), stays new.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Peer groups whose members are interchangeable by construction, by the prefix of their names
+#: (the peer group ``nodes`` of features/peers.py): what one member does, any may do.
+FLEETS: dict[str, str] = {"nodes": "system:node:"}
+#: ``program/version (os/arch) rest``: the shape kubectl and every client-go program send.
+_VERSIONED = r"^([^/\s]+)/v?\d[^\s]*\s+\(([^()/\s]+/[^()\s]+)\)"
+
+
+def _per_distinct(values: pd.Series, func) -> pd.Series:
+    """``func`` applied to the distinct values only (an audit day repeats a few thousand), mapped back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.asarray(func(pd.Series(uniques, dtype=object)).to_numpy(dtype=object))
+    out = np.full(len(codes), None, dtype=object)
+    out[codes >= 0] = mapped[codes[codes >= 0]]
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def fleet_owners(identities: pd.Series) -> pd.Series:
+    """Each identity, or its fleet's name (``fleet:nodes``) where it is a member of one.
+
+    Examples
+    --------
+    >>> fleet_owners(pd.Series(["system:node:ip-10-0-1-5", "alice"])).tolist()
+    ['fleet:nodes', 'alice']
+    """
+
+    def owner(names: pd.Series) -> pd.Series:
+        out = names.copy()
+        for fleet, prefix in FLEETS.items():
+            out = out.mask(names.astype(str).str.startswith(prefix), f"fleet:{fleet}")
+        return out
+
+    return _per_distinct(identities, owner)
+
+
+def client_lines(user_agents: pd.Series) -> pd.Series:
+    """Each user agent as its client line, ``program (os/arch)``, where it states both; else unchanged.
+
+    Examples
+    --------
+    >>> client_lines(pd.Series(["kubectl/v1.31.1 (darwin/arm64) kubernetes/948afe5", "curl/8.5.0"])).tolist()
+    ['kubectl (darwin/arm64)', 'curl/8.5.0']
+    """
+
+    def line(text: pd.Series) -> pd.Series:
+        parts = text.astype(str).str.extract(_VERSIONED, expand=True)
+        return (parts[0] + " (" + parts[1] + ")").fillna(text)
+
+    return _per_distinct(user_agents, line)
+
+
+#: The first-seen attributes (features/first_seen.py) judged against a fleet, and by client line.
+FLEET_ATTRIBUTES = ("namespace",)
+LINE_ATTRIBUTES = ("user_agent",)
+
+
+def precedent_keys(name: str, identity: pd.Series, values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The (owner, value) an attribute's novelty is keyed by: a fleet's and a client line where they apply."""
+    if name in FLEET_ATTRIBUTES:
+        identity = fleet_owners(identity)
+    if name in LINE_ATTRIBUTES:
+        values = client_lines(values)
+    return identity, values
