@@ -5,9 +5,11 @@ developer's kubeconfig used to exec into pods; one of those pods then holds a re
 on port 4444 to a cloud host for 45 minutes and sends 60 MB to it. All of it leaves the VPC
 SNATed to the node, where the CronJob's fresh pods also run, so the exfiltration's new
 destination and the node's egress are shared between the developer and ci-deployer at half
-weight. With the flow logs the developer's day ranks higher than with the audit log alone
-(fifth to fourth when this was written; the ranks move with the model). Identities whose pods
-did nothing new on the network keep their scores.
+weight. With the flow logs the developer's day scores higher than with the audit log alone, and
+ranks no lower. Whether it also passes someone depends on who sits just above it: sixth to
+fifth when this was written; fifth either way since kubelets and client upgrades are judged by
+peer precedent (session 9), which lowered the job-controller below the developer. Identities
+whose pods did nothing new on the network keep their scores.
 """
 
 from __future__ import annotations
@@ -49,9 +51,14 @@ def _rank(result, identity: str) -> int:
     return order.index(identity) + 1
 
 
-def test_the_exec_sessions_reverse_shell_raises_the_developers_rank(scored):
+def _score(result, identity: str) -> float:
+    return float(result.identities.set_index("identity").loc[identity, "anomaly_score"])
+
+
+def test_the_exec_sessions_reverse_shell_raises_the_developers_score_and_never_its_rank(scored):
     plain, with_flows = scored
-    assert _rank(with_flows, "developer") < _rank(plain, "developer")
+    assert _score(with_flows, "developer") > _score(plain, "developer")
+    assert _rank(with_flows, "developer") <= _rank(plain, "developer")
     finding = next(f for f in with_flows.findings if f.identity == "developer")
     said = [r.text for r in finding.reasons if r.family == "network"]
     assert any(
