@@ -16,27 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.windows import FEATURE_NAMES
 from models.rarity import ActionRarity
+from tests.models.test_rarity import windows  # windows from (identity, hour, values), hour 0 = 2026-03-02
 
 DEVELOPER = "developer"
 COLLEAGUES = [f"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Dev/{n}" for n in ("ana", "bo", "cy")]
 KUBELET = "system:node:ip-10-0-1-7.eu-west-1.compute.internal"
-START = pd.Timestamp("2026-03-02", tz="UTC")
 HOURS = 21 * 24
 DENIED = {"n_denied": 1.0, "n_attempted": 1.0}  # a denied `list secrets` is also a refused sensitive action
-
-
-def windows(rows: list[tuple[str, int, dict[str, float]]]) -> pd.DataFrame:
-    """Window features (every column kaad computes, 0 unless given) for (identity, hour, values)."""
-    index = pd.MultiIndex.from_tuples(
-        [(who, START + pd.Timedelta(hours=h)) for who, h, _ in rows], names=["identity", "window_start"]
-    )
-    frame = pd.DataFrame(0.0, index=index, columns=list(FEATURE_NAMES))
-    for i, (_, _, values) in enumerate(rows):
-        for column, value in values.items():
-            frame.iloc[i, frame.columns.get_loc(column)] = value
-    return frame
 
 
 def three_weeks() -> pd.DataFrame:
