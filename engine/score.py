@@ -30,7 +30,8 @@ from engine.train import SEVERAL_CLUSTERS, EngineConfig
 from errors import KaadError
 from events.schema import EVENT_SCHEMA
 from features.featurise import _combine
-from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.first_seen import FirstSeenEncoder
+from features.novelty_log import NoveltyLog
 from pipelines.ingest import IngestStats
 from pipelines.score import DayFeaturiser, DayWindows, featurise_day
 

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from errors import DayOrderError, KaadError
-from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.first_seen import FirstSeenEncoder
+from features.novelty_log import NoveltyLog
 from features.refusals import retry_columns
 
 

@@ -10,7 +10,8 @@ import copy
 
 import pandas as pd
 
-from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.first_seen import FirstSeenEncoder
+from features.novelty_log import NoveltyLog
 
 ATTRS = (("source_ip", "source_ip"),)
 

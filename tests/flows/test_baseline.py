@@ -18,7 +18,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from features.first_seen import FirstSeenEncoder, NoveltyLog
+from features.first_seen import FirstSeenEncoder
+from features.novelty_log import NoveltyLog
 from flows.baseline import NetworkBaseline
 from flows.source import STATE_ATTRIBUTE, NetworkEvidence, learn_baseline
 from models.day_state import DayState, Held

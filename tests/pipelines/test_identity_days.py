@@ -15,7 +15,7 @@ import pytest
 from support import AUDIT
 
 from errors import KaadError
-from features.first_seen import NoveltyLog
+from features.novelty_log import NoveltyLog
 from models.identity_day import family_surprisal, identity_days
 from pipelines.score import score_day, window_scores
 
