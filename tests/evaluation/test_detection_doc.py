@@ -1,7 +1,8 @@
 """The committed docs/detection.json is complete, and docs/detection.md is what it renders to.
 
-Cheap (no simulation): `make eval` writes both from one run; editing either by hand, or
-changing the renderer without running `make eval`, fails here.
+The same for docs/full/ (`make eval-full`, 50 nodes). Cheap (no simulation): each command
+writes both from one run; editing either by hand, or changing the renderer without rerunning
+them, fails here.
 """
 
 from __future__ import annotations
@@ -10,19 +11,23 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
+
 from evaluation.outputs import method_link
 from evaluation.render import render
 from evaluation.schema import missing_fields
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = pytest.mark.parametrize("docs", [DOCS, DOCS / "full"], ids=["quick", "full"])
 
 
-def _doc() -> dict:
-    return json.loads((DOCS / "detection.json").read_text())
+def _doc(docs: Path = DOCS) -> dict:
+    return json.loads((docs / "detection.json").read_text())
 
 
-def test_the_committed_json_parses_and_has_every_field_of_the_schema():
-    doc = _doc()
+@PAGES
+def test_the_committed_json_parses_and_has_every_field_of_the_schema(docs):
+    doc = _doc(docs)
     assert missing_fields(doc) == []
     assert doc["generated_by"].startswith("make eval")
     assert len(doc["seeds"]) >= 3
@@ -40,8 +45,9 @@ def test_a_missing_field_is_named_by_its_path():
     ]
 
 
-def test_detection_md_is_what_the_json_renders_to():
-    assert (DOCS / "detection.md").read_text() == render(_doc(), method_link(DOCS))
+@PAGES
+def test_detection_md_is_what_the_json_renders_to(docs):
+    assert (docs / "detection.md").read_text() == render(_doc(docs), method_link(docs))
 
 
 def test_a_page_in_a_subfolder_links_to_the_method_one_level_up():
@@ -49,6 +55,7 @@ def test_a_page_in_a_subfolder_links_to_the_method_one_level_up():
     assert method_link(DOCS / "full") == "../method.md"
 
 
-def test_every_seed_has_its_plot():
-    for seed in _doc()["seeds"]:
-        assert (DOCS / "detection" / f"seed-{seed['seed']}.png").is_file()
+@PAGES
+def test_every_seed_has_its_plot(docs):
+    for seed in _doc(docs)["seeds"]:
+        assert (docs / "detection" / f"seed-{seed['seed']}.png").is_file()
