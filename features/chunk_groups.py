@@ -38,6 +38,9 @@ from features.windows import INDEX, finalize, partial_windows
 #: (docs/performance.md, session 9): 32k, 64k and 128k took the same CPU within the noise
 #: (12.2-13.2 s against 15.9 s one chunk at a time) and peaked at 625, 753 and 969 MB.
 GROUP_ROWS = 32_768
+#: Windows counted together carry their part in the nanoseconds of the window start (a
+#: microsecond or coarser unit leaves 1000 of them free): at most this many parts at once.
+_PART_ROOM = 1000
 
 
 @dataclass
@@ -134,7 +137,7 @@ def count_group(windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGr
     if not windows.has_open() and starts.dt.unit in ("s", "ms", "us"):  # room for parts in the ns
         ns = pd.DatetimeIndex(starts).as_unit("ns").asi8
         latest = np.maximum.reduceat(ns, np.concatenate([[0], group.stops[:-1]]))
-        for k, open_from in enumerate(group.open_from[:999]):
+        for k, open_from in enumerate(group.open_from[: _PART_ROOM - 1]):
             if open_from is None or latest[k] >= pd.Timestamp(open_from).as_unit("ns").value:
                 break
             together = k + 1
@@ -153,7 +156,7 @@ def _count_closed(windows: WindowAccumulator, marked: pd.DataFrame, part: np.nda
     tagged = starts.dt.as_unit("ns") + pd.to_timedelta(part, unit="ns")
     done = finalize(partial_windows(marked.assign(window_start=tagged)))
     ns = pd.DatetimeIndex(done.index.get_level_values("window_start")).asi8
-    which = ns % 1000
+    which = ns % _PART_ROOM
     untagged = pd.DatetimeIndex(ns - which).tz_localize("UTC").tz_convert(starts.dt.tz).as_unit(starts.dt.unit)
     done.index = pd.MultiIndex.from_arrays([done.index.get_level_values("identity"), untagged], names=INDEX)
     for k in range(int(part[-1]) + 1):
