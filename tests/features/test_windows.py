@@ -84,9 +84,19 @@ def test_input_is_not_mutated():
     pd.testing.assert_frame_equal(events, before)
 
 
+def _chunked_input(size: int) -> pd.DataFrame:
+    """Four days of events; for the smallest chunks, the attack day alone.
+
+    Seven-event chunks cut every window of the day into parts, which is what they are for; over
+    four days they would only repeat that 60 times, at a fifth of a second each.
+    """
+    days = ["attack_day.jsonl"] if size < 10 else ["normal_3days.jsonl", "attack_day.jsonl"]
+    return pd.concat([_events(name) for name in days], ignore_index=True)
+
+
 @pytest.mark.parametrize("size", [7, 50, 111])
 def test_chunked_and_unchunked_featurisation_agree(size):
-    events = pd.concat([_events("normal_3days.jsonl"), _events("attack_day.jsonl")], ignore_index=True)
+    events = _chunked_input(size)
     whole, _ = featurise_history([events])
     chunks = [events.iloc[i : i + size] for i in range(0, len(events), size)]
     chunked, _ = featurise_history(chunks)
@@ -123,7 +133,7 @@ def test_a_busy_window_processed_in_parts_is_merged_exactly(monkeypatch, size):
     """Windows bigger than the held-row cap are aggregated in parts; the result is the same."""
     import features.featurise as featurise_module
 
-    events = pd.concat([_events("normal_3days.jsonl"), _events("attack_day.jsonl")], ignore_index=True)
+    events = _chunked_input(size)
     whole, _ = featurise_history([events])
     monkeypatch.setattr(featurise_module, "MAX_HELD_ROWS", 3)
     chunks = [events.iloc[i : i + size] for i in range(0, len(events), size)]
