@@ -82,7 +82,7 @@ def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series
         [f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}" for a, b, d in zip(v, r, c, strict=True)],
         dtype=object,
     )
-    return pd.Series(names[codes], index=verb.index, dtype="string")
+    return pd.Series(pd.array(names, dtype="string").take(codes), index=verb.index)
 
 
 def own_namespace(identity: pd.Series) -> pd.Series:
