@@ -124,8 +124,9 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     # The sensitive actions are the event table's flags (features/flags.py): one definition
     # for hunters, rules and the detector. Counted when carried out; refused ones apart.
     done, attempted = _flag_tables(out)
+    flags = done.to_numpy()  # one array: a frame selection by a list of names costs ~2 ms each
     for feature, names in FLAG_FEATURES.items():
-        new[feature] = done[list(names)].to_numpy().any(axis=1)
+        new[feature] = flags[:, done.columns.get_indexer(list(names))].any(axis=1)
     new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system").to_numpy()
     new["n_attempted"] = attempted.to_numpy().any(axis=1)
     new["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
