@@ -50,13 +50,20 @@ def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
     """
     denied = events["is_denied"].to_numpy(dtype=bool)
     refused = (events["n_attempted"] & events["is_denied"]).to_numpy(dtype=bool)
-    # Built for the denied rows alone: a few in a million, where every row paid for it before.
+    # Built for the denied rows alone (a few in a million; every row paid for it before), then
+    # taken into place: row -> its denied row's target, -1 (missing) for every other row.
     rows = np.flatnonzero(denied)
     text = [events[column].iloc[rows].astype("string").fillna("") for column in _PARTS]
-    target = pd.Series(pd.NA, index=events.index, dtype="string")
-    target.iloc[rows] = (text[0] + " " + text[1] + "/" + text[2]).to_numpy()
-    missing = pd.Series(pd.NA, index=events.index, dtype="string")
-    return pd.DataFrame({"denied_target": target, "refused_target": target.where(refused, missing)}, index=events.index)
+    targets = pd.array(text[0] + " " + text[1] + "/" + text[2], dtype="string")
+    where = np.full(len(events), -1, dtype=np.intp)
+    where[rows] = np.arange(len(rows))
+    return pd.DataFrame(
+        {
+            "denied_target": targets.take(where, allow_fill=True),
+            "refused_target": targets.take(np.where(refused, where, -1), allow_fill=True),
+        },
+        index=events.index,
+    )
 
 
 def retry_columns(attributes: Sequence[tuple[str, str]]) -> list[int]:
