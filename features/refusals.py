@@ -54,7 +54,7 @@ def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
     # taken into place: row -> its denied row's target, -1 (missing) for every other row.
     rows = np.flatnonzero(denied)
     text = [events[column].iloc[rows].astype("string").fillna("") for column in _PARTS]
-    targets = pd.array(text[0] + " " + text[1] + "/" + text[2], dtype="string")
+    targets = (text[0] + " " + text[1] + "/" + text[2]).array
     where = np.full(len(events), -1, dtype=np.intp)
     where[rows] = np.arange(len(rows))
     return pd.DataFrame(
