@@ -82,6 +82,8 @@ def day_windows(day: PreparedDay, state: FirstSeenEncoder) -> pd.DataFrame:
     """The day's windows, novelty judged against ``state`` (the days before; not changed)."""
     encoder = copy.deepcopy(state)
     windows = WindowAccumulator()
-    for group, novelty in day.groups:  # featurise_history's loop, with its inputs made
-        count_group(windows, mark_group(group, encoder, novelty), group)
+    last = len(day.groups) - 1
+    for k, (group, novelty) in enumerate(day.groups):  # featurise_history's loop, with its inputs made
+        # The copy is dropped after the day: what the day teaches it after its last marks is unused.
+        count_group(windows, mark_group(group, encoder, novelty, learn=k < last), group)
     return windows.windows()

@@ -142,21 +142,27 @@ def learn_group(novelty: GroupNovelty, encoder: FirstSeenEncoder) -> None:
         encoder.partial_fit(narrow.rows)
 
 
-def mark_group(group: ChunkGroup, encoder: FirstSeenEncoder, novelty: GroupNovelty | None = None) -> pd.DataFrame:
+def mark_group(
+    group: ChunkGroup, encoder: FirstSeenEncoder, novelty: GroupNovelty | None = None, *, learn: bool = True
+) -> pd.DataFrame:
     """The group's events with novelty flags, and ``encoder`` taught them: as marking each part
     and then teaching it, part after part. ``novelty``: :func:`group_novelty` of the group, made
-    before (for an encoder with the same columns)."""
+    before (for an encoder with the same columns). ``learn=False``: the last part is not taught
+    (the encoder is dropped after it)."""
     novelty = group_novelty(group, encoder) if novelty is None else novelty
     if novelty.together:
         if getattr(encoder, "novelty_log_", None) is not None:
             raise ValueError("a novelty log records real windows: make the group's novelty with its encoder")
         marked = mark_novelty(group.frame, encoder, novelty.inputs[0])
-        learn_group(novelty, encoder)
+        if learn:
+            learn_group(novelty, encoder)
         return marked
     parts = []
-    for (part, _), narrow in zip(group.parts(), novelty.inputs, strict=True):
+    last = len(novelty.inputs) - 1
+    for k, ((part, _), narrow) in enumerate(zip(group.parts(), novelty.inputs, strict=True)):
         parts.append(mark_novelty(part, encoder, narrow))
-        encoder.partial_fit(narrow.rows)
+        if learn or k < last:
+            encoder.partial_fit(narrow.rows)
     return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
