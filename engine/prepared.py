@@ -5,8 +5,8 @@ state of the days after it, without waiting for them) and its windows marked aga
 state before it. Both come from the same prepared events (enriched, windowed, their distinct
 novelty rows), and preparing is most of a day's work, so a task prepares the day once and the
 two steps read that result on the worker that holds it. What the steps do is what
-:func:`features.featurise.featurise_history` does, chunk for chunk, so the windows are the
-local engine's, value for value.
+:func:`features.featurise.featurise_history` does, in the same groups of chunks
+(:mod:`features.chunk_groups`), so the windows are the local engine's, value for value.
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ import pandas as pd
 import pyarrow as pa
 
 from events.time_range import RangeCounts
-from features.featurise import NoveltyInput, WindowAccumulator, mark_novelty, new_encoder, novelty_input, window_chunks
+from features.chunk_groups import (
+    ChunkGroup,
+    GroupNovelty,
+    chunk_groups,
+    count_group,
+    group_novelty,
+    learn_group,
+    mark_group,
+)
+from features.featurise import WindowAccumulator, new_encoder
 from features.first_seen import FirstSeenEncoder
 from features.profiles import ProfileBuilder
 from features.windows import _DISTINCT_OF, _FLAGS, INDEX, RESOURCE_MIX
@@ -38,10 +47,11 @@ WINDOW_COLUMNS = frozenset(
 
 @dataclass
 class PreparedDay:
-    """A partition's prepared chunks (events, start of the first window still open, distinct
-    novelty rows), its value counts for profiles and what was read."""
+    """A partition's prepared groups of chunks (events, where each chunk ends and the start of
+    its first window still open; distinct novelty rows), its value counts for profiles and what
+    was read."""
 
-    chunks: list[tuple[pd.DataFrame, pd.Timestamp | None, NoveltyInput]]
+    groups: list[tuple[ChunkGroup, GroupNovelty]]
     profiles: ProfileBuilder
     n_events: int
     in_range: RangeCounts
@@ -50,20 +60,21 @@ class PreparedDay:
 def prepare_day(tables: list[pa.Table], counts: RangeCounts, window: str) -> PreparedDay:
     """Prepare a partition's events (``tables``, as read; ``counts``: how many were read) once."""
     profiles = ProfileBuilder()
-    columns = new_encoder()  # novelty_input reads only the encoder's column names
-    chunks = []
-    for done, open_from, _ in window_chunks(tables, window):
-        profiles.observe(done)
-        narrow = novelty_input(done, columns)
-        chunks.append((done[[c for c in done.columns if c in WINDOW_COLUMNS]], open_from, narrow))
-    return PreparedDay(chunks, profiles, counts.kept + counts.before + counts.after, counts)
+    columns = new_encoder()  # group_novelty reads only the encoder's column names
+    groups = []
+    for group in chunk_groups(tables, window):
+        for part, _ in group.parts():
+            profiles.observe(part)
+        kept = group.frame[[c for c in group.frame.columns if c in WINDOW_COLUMNS]]
+        groups.append((ChunkGroup(kept, group.stops, group.open_from), group_novelty(group, columns)))
+    return PreparedDay(groups, profiles, counts.kept + counts.before + counts.after, counts)
 
 
 def learn_day(day: PreparedDay) -> FirstSeenEncoder:
     """An encoder that has seen the day alone: its keys are the day's (what a pass teaches)."""
     encoder = new_encoder()
-    for _, _, narrow in day.chunks:
-        encoder.partial_fit(narrow.rows)
+    for _, novelty in day.groups:
+        learn_group(novelty, encoder)
     return encoder
 
 
@@ -71,8 +82,8 @@ def day_windows(day: PreparedDay, state: FirstSeenEncoder) -> pd.DataFrame:
     """The day's windows, novelty judged against ``state`` (the days before; not changed)."""
     encoder = copy.deepcopy(state)
     windows = WindowAccumulator()
-    for done, open_from, narrow in day.chunks:  # featurise_history's loop, with its inputs made
-        marked = mark_novelty(done, encoder, narrow)
-        encoder.partial_fit(narrow.rows)
-        windows.add(marked, open_from)
+    last = len(day.groups) - 1
+    for k, (group, novelty) in enumerate(day.groups):  # featurise_history's loop, with its inputs made
+        # The copy is dropped after the day: what the day teaches it after its last marks is unused.
+        count_group(windows, mark_group(group, encoder, novelty, learn=k < last), group)
     return windows.windows()

@@ -30,7 +30,14 @@ import pandas as pd
 import pyarrow as pa
 
 from events.schema import to_pandas
-from features.featurise import WindowAccumulator, mark_novelty, novelty_input, prepare_events, ready_parts
+from features.featurise import (
+    NoveltyInput,
+    WindowAccumulator,
+    mark_novelty,
+    novelty_input,
+    prepare_events,
+    ready_parts,
+)
 from features.first_seen import FirstSeenEncoder
 from features.windows import INDEX, finalize, partial_windows
 
@@ -96,9 +103,18 @@ def _group(parts: list[tuple[pa.Table, pd.Timestamp | None]], freq: str) -> Chun
     return ChunkGroup(prepare_events(to_pandas(raw), freq), stops, [open_from for _, open_from in parts])
 
 
-def mark_group(group: ChunkGroup, encoder: FirstSeenEncoder) -> pd.DataFrame:
-    """The group's events with novelty flags, and ``encoder`` taught them: as marking each part
-    and then teaching it, part after part."""
+@dataclass
+class GroupNovelty:
+    """What marking a group reads (:func:`features.featurise.novelty_input`): one input for the
+    whole group, its parts told apart in the window column, or one input per part."""
+
+    inputs: list[NoveltyInput]
+    together: bool
+
+
+def group_novelty(group: ChunkGroup, encoder: FirstSeenEncoder) -> GroupNovelty:
+    """The novelty input of ``group`` for an encoder with ``encoder``'s columns (it reads only
+    their names and whether a novelty log is kept): made once, marked against any state later."""
     frame, window = group.frame, encoder.window_column
     together = (
         len(group.stops) > 1
@@ -111,34 +127,57 @@ def mark_group(group: ChunkGroup, encoder: FirstSeenEncoder) -> pd.DataFrame:
     )
     codes = pd.factorize(frame[window], sort=True)[0] if together else None  # windows in time order
     if codes is None or (codes < 0).any():
-        parts = []
-        for part, _ in group.parts():
-            narrow = novelty_input(part, encoder)
-            parts.append(mark_novelty(part, encoder, narrow))
-            encoder.partial_fit(narrow.rows)
-        return parts[0] if len(parts) == 1 else pd.concat(parts)
+        return GroupNovelty([novelty_input(part, encoder) for part, _ in group.parts()], together=False)
     # (part, window) as one integer in their order: a value's first is in its first part.
     tagged = group.part_of_rows() * (int(codes.max()) + 1) + codes
     read = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
     narrow_frame = frame[[c for c in dict.fromkeys(read) if c in frame.columns]]
     narrow_frame[str(window)] = tagged  # a new frame of the columns the encoder reads
-    narrow = novelty_input(narrow_frame, encoder)
-    marked = mark_novelty(frame, encoder, narrow)
-    encoder.partial_fit(narrow.rows)
-    return marked
+    return GroupNovelty([novelty_input(narrow_frame, encoder)], together=True)
+
+
+def learn_group(novelty: GroupNovelty, encoder: FirstSeenEncoder) -> None:
+    """Teach ``encoder`` a group's events, as :func:`mark_group` does after marking them."""
+    for narrow in novelty.inputs:
+        encoder.partial_fit(narrow.rows)
+
+
+def mark_group(
+    group: ChunkGroup, encoder: FirstSeenEncoder, novelty: GroupNovelty | None = None, *, learn: bool = True
+) -> pd.DataFrame:
+    """The group's events with novelty flags, and ``encoder`` taught them: as marking each part
+    and then teaching it, part after part. ``novelty``: :func:`group_novelty` of the group, made
+    before (for an encoder with the same columns). ``learn=False``: the last part is not taught
+    (the encoder is dropped after it)."""
+    novelty = group_novelty(group, encoder) if novelty is None else novelty
+    if novelty.together:
+        if getattr(encoder, "novelty_log_", None) is not None:
+            raise ValueError("a novelty log records real windows: make the group's novelty with its encoder")
+        marked = mark_novelty(group.frame, encoder, novelty.inputs[0])
+        if learn:
+            learn_group(novelty, encoder)
+        return marked
+    parts = []
+    last = len(novelty.inputs) - 1
+    for k, ((part, _), narrow) in enumerate(zip(group.parts(), novelty.inputs, strict=True)):
+        parts.append(mark_novelty(part, encoder, narrow))
+        if learn or k < last:
+            encoder.partial_fit(narrow.rows)
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
 def count_group(windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGroup) -> None:
     """Add the group's marked events to ``windows`` as adding each part in turn would."""
     starts = marked["window_start"]
     # The leading parts whose windows all close at their end (none is left open for the next
-    # part: no busy window, not the end of history) are counted together; the rest one by one.
+    # part: no busy window) are counted together; the rest one by one. The last part of
+    # history (``open_from`` None) closes all its windows too: nothing comes after it.
     together = 0
     if not windows.has_open() and starts.dt.unit in ("s", "ms", "us"):  # room for parts in the ns
         ns = pd.DatetimeIndex(starts).as_unit("ns").asi8
         latest = np.maximum.reduceat(ns, np.concatenate([[0], group.stops[:-1]]))
         for k, open_from in enumerate(group.open_from[: _PART_ROOM - 1]):
-            if open_from is None or latest[k] >= pd.Timestamp(open_from).as_unit("ns").value:
+            if open_from is not None and latest[k] >= pd.Timestamp(open_from).as_unit("ns").value:
                 break
             together = k + 1
     if together > 1:

