@@ -326,8 +326,10 @@ class ActionRarity(TransformerMixin, BaseEstimator):
             k, n = self.hits_.loc[members, term].sum(), self.trials_.loc[members, term].sum()
             return f"{k:.0f} of {n:.0f} windows"
 
-        peers = share(ids[(peer_groups(ids) == group) & (ids != identity)])
+        others = ids[(peer_groups(ids) == group) & (ids != identity)]
+        # "0 of 0 windows" read as a count; an identity alone in its group has no peers to cite.
+        peers = f"other {group} {share(others)}" if len(others) else f"no other {group}"
         return (
             f"{self.term_labels_[term]}: this identity {share(ids[ids == identity])}, "
-            f"other {group} {peers}, the cluster {share(ids)}"
+            f"{peers}, the cluster {share(ids)}"
         )

@@ -233,6 +233,15 @@ def test_the_usual_is_said_in_counts(rarity):
     )
 
 
+def test_an_identity_alone_in_its_peer_group_has_no_peers_to_cite(rarity):
+    """cert-manager is the only service account of its namespace: "0 of 0 windows" would read
+    as a count of nothing, so the reason says there is nobody to compare with."""
+    assert rarity.usual(CERT_MANAGER, "privileged_binding") == (
+        "binding to an admin role: this identity 0 of 72 windows, no other serviceaccounts of "
+        "cert-manager, the cluster 3 of 792 windows"
+    )
+
+
 @parametrize_with_checks([ActionRarity()])
 def test_sklearn_contract(estimator, check):
     check(estimator)
