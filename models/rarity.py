@@ -47,8 +47,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     windows, shrunk towards ``m``, the same estimate for its peer group (:func:`peer_groups`)
     with ``a = prior_windows``. The peer group's rate is shrunk towards its kind's, and the
     kind's towards the cluster's (``(k + 1/2) / (n + 1)``), with ``a = peer_prior_windows``:
-    groups of one kind differ more than members of one group do. No rate is below never in all
-    the cluster's ``N`` windows, ``1 / (2 (N + 1))``. ``transform`` returns one
+    groups of one kind differ more than members of one group do. ``transform`` returns one
     column per family (its surprisal where it occurred, else 0), then one per context (its own
     surprisal, weighted by how unusual the window's most unusual action was, so a new address
     raises a rare action and not a routine one; an identity with fewer than ``min_history``
@@ -69,7 +68,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     >>> rarity = ActionRarity().fit(history)
     >>> new = pd.MultiIndex.from_tuples([("system:node:c", 24)], names=["identity", "window_start"])
     >>> rarity.transform(pd.DataFrame({"n_secret_names": [1.0], "n_admin_bindings": [1.0]}, index=new)).round(1)
-    array([[0. , 4.6]])
+    array([[0. , 7.1]])
     """
 
     def __init__(
@@ -201,12 +200,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         rate = np.tile((self.hits_.sum().to_numpy() + 0.5) / (self.trials_.sum().to_numpy() + 1.0), (len(ids), 1))
         for k, n, strength in ((k_k - k_g, n_k - n_g, b), (k_g - k_i, n_g - n_i, b), (k_i, n_i, a)):
             rate = (k + strength * rate) / (n + strength)
-        # Nothing is rarer than the cluster's windows can show: never in all of them. Each level
-        # with no hits, shrunk towards a level with none, multiplied the rate down again (50
-        # nodes: a denial nobody had made, 21.7 nats, where never in 32,000 windows is 11), and
-        # a busy identity's first-ever act came out rarer than a quiet one's.
-        never = 0.5 / (self.trials_.sum().to_numpy() + 1.0)
-        return pd.DataFrame(np.maximum(rate, never), index=ids, columns=self.terms_)
+        return pd.DataFrame(rate, index=ids, columns=self.terms_)
 
     # -- scoring -----------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:

@@ -64,12 +64,6 @@ def rarity() -> ActionRarity:
     return ActionRarity().fit(history())
 
 
-def never(rarity: ActionRarity) -> float:
-    """The surprisal of what none of the cluster's windows showed: -log(1 / (2 (n + 1))), about 7.4
-    nats for the three days' 792 windows. Nothing is rarer than the data can show."""
-    return float(np.log(2.0 * (rarity.n_windows_ + 1.0)))
-
-
 def surprisal(rarity: ActionRarity, who: str, values: dict[str, float], hour: int = 80) -> pd.Series:
     out = rarity.transform(windows([(who, hour, values)]))[0]
     return pd.Series(out, index=rarity.terms_)
@@ -83,11 +77,11 @@ def test_a_first_cluster_admin_binding_by_an_identity_whose_peers_never_bind_is_
     its usual secret reads in the same hour is routine."""
     binding = surprisal(rarity, PAYMENTS_API, {"n_admin_bindings": 1.0})
     kubelet = surprisal(rarity, KUBELETS[0], {"n_secret_names": 3.0})
-    assert binding["privileged_binding"] == pytest.approx(never(rarity))
+    assert binding["privileged_binding"] > 8.0
     assert kubelet.sum() < 0.1
     assert binding.sum() > 100 * kubelet.sum()
-    # The same binding by the admin, who binds once a day, is twenty times less surprising.
-    assert surprisal(rarity, ADMIN, {"n_admin_bindings": 1.0}).sum() < binding.sum() - 3.0
+    # The same binding by the admin, who binds once a day, is far less surprising.
+    assert surprisal(rarity, ADMIN, {"n_admin_bindings": 1.0}).sum() < binding.sum() - 5.0
 
 
 def test_a_new_kubelet_is_judged_against_the_other_kubelets(rarity):
@@ -108,7 +102,7 @@ def test_a_new_kubelet_is_judged_against_the_other_kubelets(rarity):
     assert new_sa["secrets_read"] > 3.0
     # The new kubelet doing what no kubelet ever did is as unusual as anyone doing it.
     privileged = surprisal(rarity, new_node, {"n_secret_names": 3.0, "n_privileged": 1.0, **first(0)})
-    assert privileged["host_workload"] == pytest.approx(never(rarity))
+    assert privileged["host_workload"] > 8.0
 
 
 def test_a_family_seen_once_is_still_rare():
@@ -251,7 +245,7 @@ def test_a_webhook_pointed_out_of_the_cluster_is_an_act_of_its_own_beyond_writin
     out (events, flag ``webhook_calls_out``)."""
     in_cluster = surprisal(rarity, ADMIN, {"n_webhook_writes": 1.0})
     calling_out = surprisal(rarity, ADMIN, {"n_webhook_writes": 1.0, "n_webhook_external": 1.0})
-    assert in_cluster["webhook_write"] == pytest.approx(never(rarity))
+    assert in_cluster["webhook_write"] > 8.0
     assert calling_out["webhook_write"] == pytest.approx(in_cluster["webhook_write"])
-    assert calling_out["webhook_external"] == pytest.approx(never(rarity))
-    assert calling_out.sum() > in_cluster.sum() + 7.0
+    assert calling_out["webhook_external"] > 8.0
+    assert calling_out.sum() > in_cluster.sum() + 8.0
