@@ -62,7 +62,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     >>> held_out = np.random.default_rng(0).normal(size=(999, 2))
     >>> cal = TailCalibrator().fit(held_out)
     >>> cal.combined_p_values([[0.0, 0.0], [2.5, 0.0], [2.5, 2.5]]).round(4).tolist()
-    [0.579, 0.008, 0.0009]
+    [0.579, 0.01, 0.0009]
     """
 
     def __init__(self, *, tail_size: int | None = 50, min_reference: int = 48):
