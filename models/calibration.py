@@ -91,22 +91,18 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                         self.local_reference_[name] = left_out_statistic(values[rows], weights[rows], self.tail_size)
         return self
 
-    def _local_source_log_p(self, key: str, values: np.ndarray) -> np.ndarray:
-        """Each source's log p-value among the windows of ``key`` (an identity, a peer group or a
-        kind), not among the cluster's: against the cluster, a source's p-value cannot go below
-        one in as many held-out windows, so a first admission-webhook write by an admin (far
-        beyond every admin window) would tie with an admin's busy, moderately unusual hour, which
-        is unusual to the cluster on both sources."""
+    def _local_statistic(self, key: str, values: np.ndarray) -> np.ndarray:
+        """Fisher's statistic of each source's p-value among the windows of ``key`` (an identity, a
+        peer group or a kind), not among the cluster's: against the cluster, a source's p-value
+        cannot go below one in as many held-out windows, so a first admission-webhook write by an
+        admin (far beyond every admin window) would tie with an admin's busy, moderately unusual
+        hour, which is unusual to the cluster on both sources."""
         sources, weights = self.local_sources_[key], self.local_weights_[key]
         log_p = [
             log_tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
             for j in range(values.shape[1])
         ]
-        return np.column_stack(log_p) if log_p else np.zeros((len(values), 0))
-
-    def _local_statistic(self, key: str, values: np.ndarray) -> np.ndarray:
-        """Fisher's statistic of :meth:`_local_source_log_p`."""
-        return -self._local_source_log_p(key, values).sum(axis=1)
+        return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
 
     def _local_log_p(self, key: str, values: np.ndarray) -> np.ndarray:
         """Each new window's local statistic ranked among the members' (full conformal), as a log.
@@ -179,9 +175,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         """The natural log of :meth:`combined_p_values`, finite however far in the tail."""
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
-        sources = self._log_p(values)
-        log_p = log_tail_p_values(self.combined_reference_, -sources.sum(axis=1), tail_size=self.tail_size)
-        log_p = np.minimum(log_p, bonferroni(sources))
+        statistic = self._statistic(values)
+        log_p = log_tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
         identities = identities_of(X)
         if identities is None or not self.local_reference_:
             return log_p
@@ -190,10 +185,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             key = next((k for k in local_keys(identity) if k in self.local_reference_), None)
             if key is not None:
                 rows = codes == code
-                local = np.minimum(
-                    self._local_log_p(key, values[rows]), bonferroni(self._local_source_log_p(key, values[rows]))
-                )
-                log_p[rows] = np.maximum(log_p[rows], local)
+                log_p[rows] = np.maximum(log_p[rows], self._local_log_p(key, values[rows]))
         return log_p
 
     def score_samples(self, X) -> np.ndarray:
@@ -243,7 +235,7 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         [left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
     )
     statistic = -own.sum(axis=1)
-    log_p = np.minimum(left_out_log_tail_p(statistic, statistic, tail), bonferroni(own))
+    log_p = left_out_log_tail_p(statistic, statistic, tail)
     identities = identities_of(X)
     if identities is None or not calibrator.local_reference_:
         return log_p
@@ -258,33 +250,6 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         mine = members[level] == name  # the key's windows, as fitted
         rows = chosen == key
         reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
-        chose = rows[mine]  # the windows that chose this key are among its members
-        sources = calibrator.local_sources_[key]
-        each = np.column_stack(
-            [left_out_log_tail_p(sources[:, j], sources[:, j], tail, weights[mine]) for j in range(sources.shape[1])]
-        )
-        ranked = left_out_log_tail_p(reference, reference[chose], tail, weights[mine])
-        local = np.minimum(ranked, bonferroni(each[chose]))
-        log_p[rows] = np.maximum(log_p[rows], local)
+        local = reference[rows[mine]]  # the windows that chose this key are among its members
+        log_p[rows] = np.maximum(log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine]))
     return log_p
-
-
-def bonferroni(log_p: np.ndarray) -> np.ndarray:
-    """``log min(1, k min_j p_j)`` of each row's ``k`` source log p-values: a p-value whatever
-    the sources' dependence.
-
-    The combined p-value is never above it. Fisher's statistic is ranked among held-out
-    windows' because the sources are dependent, and in a peer group's reference of a hundred
-    windows the tail beyond them is fitted on half of them: a first aws-auth edit whose rarity
-    alone was one in 10^8 among the admins' windows came out at one in 50,000 combined (50
-    nodes, seed 3), below a developer's busy hour. One very sure source carries a window.
-
-    Examples
-    --------
-    >>> bonferroni(np.log([[0.5, 0.9], [1e-8, 0.9]])).round(2).tolist()
-    [0.0, -17.73]
-    """
-    log_p = np.asarray(log_p, dtype=np.float64)
-    if log_p.shape[1] == 0:
-        return np.zeros(len(log_p))
-    return np.minimum(0.0, math.log(log_p.shape[1]) + log_p.min(axis=1))
