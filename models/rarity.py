@@ -18,7 +18,7 @@ from features.enrich import kinds_of
 from features.peers import peer_groups
 from models.action_families import CONTEXT, FAMILIES, NEW_IDENTITY, RATE_OF, SUBSUMED_BY
 from models.common_cause import shared_rates, window_starts
-from models.session_context import carried, window_step
+from models.session_context import carried
 
 
 def _identities(X, n_rows: int) -> np.ndarray:
@@ -155,8 +155,6 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         self.hits_ = pd.DataFrame(columns=self.terms_, dtype=float)
         self.trials_ = pd.DataFrame(columns=self.terms_, dtype=float)
         self.first_day_ = pd.Series(dtype=np.int64)
-        starts = window_starts(X)
-        self.window_step_ = None if starts is None else window_step(_identities(X, values.shape[0]), starts)
         return self._learn(values, _identities(X, values.shape[0]), _utc_days(X))
 
     def partial_fit(self, X, y=None) -> ActionRarity:
@@ -236,8 +234,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         if starts is None:
             surprisal[:, f:] *= unusual[:, None]
         else:  # a session does not keep to the hour: a novelty raises what follows it that day
-            step = getattr(self, "window_step_", None)  # none in bundles pickled before it
-            surprisal[:, f:] = carried(surprisal[:, f:], unusual, identities, starts, step)
+            surprisal[:, f:] = carried(surprisal[:, f:], unusual, identities, starts)
         # A young identity meets namespaces and clients for the first time all through its
         # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
         young = self._young(X, uniques, codes)

@@ -7,9 +7,8 @@ appears, and a session does not keep to the hour: an intruder on a stolen admin 
 a phone network abroad asked for ``/api`` at 10:24 and listed secrets at 11:05. The address
 was new in the 10:00 window, with nothing unusual in it, and known by 11:00, so it raised
 nothing (50 nodes, seed 3: the attacker ranked 6th of the day). Here each novelty counts once,
-in the window of its session (the identity's windows one after another, within a UTC day),
-from its own up to the next time the same context is new, where the action it meets is most
-unusual.
+in the window of the identity's UTC day, from its own up to the next time the same context is
+new, where the action it meets is most unusual.
 """
 
 from __future__ import annotations
@@ -18,17 +17,7 @@ import numpy as np
 import pandas as pd
 
 
-def window_step(identities: np.ndarray, starts) -> pd.Timedelta | None:
-    """The window length: the smallest gap between two of an identity's windows (None: no two)."""
-    frame = pd.DataFrame({"identity": identities, "start": pd.DatetimeIndex(starts)}).sort_values(["identity", "start"])
-    gap = frame.groupby("identity")["start"].diff()
-    gap = gap[gap > pd.Timedelta(0)]
-    return gap.min() if len(gap) else None
-
-
-def carried(
-    context: np.ndarray, unusual: np.ndarray, identities: np.ndarray, starts, step: pd.Timedelta | None = None
-) -> np.ndarray:
+def carried(context: np.ndarray, unusual: np.ndarray, identities: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Each context novelty's surprisal, weighted and placed as the module says.
 
     Parameters
@@ -36,7 +25,6 @@ def carried(
     context : (windows, contexts) surprisal of each novelty where it occurred, else 0, unweighted.
     unusual : (windows,) weight of each window's most unusual action, in [0, 1].
     identities, starts : each window's identity and start (tz-aware or UTC timestamps).
-    step : the window length (default: :func:`window_step` of these windows).
 
     Examples
     --------
@@ -59,12 +47,6 @@ def carried(
         }
     ).sort_values(["identity", "day", "start"], kind="stable")
     day = frame.groupby(["identity", "day"], sort=False).ngroup().to_numpy()
-    # A session: a run of the identity's windows one after another; an hour without a request
-    # ends it (the on-call admin's 03:00 address says nothing about her 10:00 work).
-    gap = frame["start"].diff().to_numpy()
-    first = np.r_[True, day[1:] != day[:-1]]
-    step = window_step(identities, starts) if step is None else step
-    day = np.cumsum(first | (gap != (np.timedelta64(step) if step is not None else np.timedelta64(0))))
     rows = frame["row"].to_numpy()
     weight = frame["unusual"].to_numpy()
     for j in range(context.shape[1]):

@@ -49,11 +49,3 @@ def test_a_novelty_stays_with_its_day_and_its_identity(rarity):
     next_day = terms(rarity, [(ADMIN, DAY + 10, ABROAD), (ADMIN, DAY + 24 + 9, SECRETS), (other, DAY + 11, SECRETS)])
     assert next_day.iloc[1][["new_source_ip", "new_ip_range"]].sum() == 0.0
     assert next_day.iloc[2][["new_source_ip", "new_ip_range"]].sum() == 0.0
-
-
-def test_an_on_call_night_s_address_says_nothing_about_the_morning_s_work(rarity):
-    """The admin, paged at 03:00, works from home for an hour; at 10:00 she is back at her desk
-    and reads secrets. The night's session ended hours before: its address is not the
-    morning's context."""
-    day = terms(rarity, [(ADMIN, DAY + 3, ABROAD), (ADMIN, DAY + 10, SECRETS)])
-    assert day.iloc[1][["new_source_ip", "new_ip_range"]].sum() == 0.0
