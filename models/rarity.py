@@ -18,7 +18,6 @@ from features.enrich import kinds_of
 from features.peers import peer_groups
 from models.action_families import CONTEXT, FAMILIES, NEW_IDENTITY, RATE_OF, SUBSUMED_BY
 from models.common_cause import shared_rates, window_starts
-from models.session_context import carried
 
 
 def _identities(X, n_rows: int) -> np.ndarray:
@@ -231,10 +230,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         # something it (nearly) never does, it says "maybe not the usual actor". The weight is
         # the chance the window's most unusual action was *not* routine for this identity.
         unusual = np.where(occurred[:, :f], 1.0 - rate[:, :f], 0.0).max(axis=1, initial=0.0)
-        if starts is None:
-            surprisal[:, f:] *= unusual[:, None]
-        else:  # a session does not keep to the hour: a novelty raises what follows it that day
-            surprisal[:, f:] = carried(surprisal[:, f:], unusual, identities, starts)
+        surprisal[:, f:] *= unusual[:, None]
         # A young identity meets namespaces and clients for the first time all through its
         # first day (a replaced node's pods arrive hour by hour): no evidence until it has a past.
         young = self._young(X, uniques, codes)
