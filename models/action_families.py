@@ -54,11 +54,6 @@ FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
 #: denial in a new namespace scored as a first-ever impersonation (50 nodes, seed 1: 21.7 nats
 #: each, 51 nats in all, the top of every held-out reference; docs/method.md).
 RATE_OF: dict[str, tuple[str, ...]] = {"denied": ("n_denied",), "refused_sensitive": ("n_attempted",)}
-#: Family -> the column counting what a more specific family already counts in the window: the
-#: family occurs only for more than that. A refused sensitive request is a denied request too,
-#: and one request is one act: counted as both, a probe's every window scored its denial twice
-#: (the real API server's prober: 10.3 + 10.2 nats an hour for one denied call).
-SUBSUMED_BY: dict[str, str] = {"denied": "new_refused_target"}
 #: Novelty in the same window that makes an unusual action more suspicious. The per-identity
 #: ones are trivially true in an identity's first window, so they are judged only for known
 #: identities; a /16 new to the whole cluster is news whoever uses it.

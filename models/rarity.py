@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
 from features.peers import peer_groups
-from models.action_families import CONTEXT, FAMILIES, NEW_IDENTITY, RATE_OF, SUBSUMED_BY
+from models.action_families import CONTEXT, FAMILIES, NEW_IDENTITY, RATE_OF
 from models.common_cause import shared_rates, window_starts
 
 
@@ -95,14 +95,12 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         terms: list[str] = []
         cols: list[list[int]] = []
         rate_cols: list[list[int]] = []
-        subsumed: list[int] = []
         labels: list[str] = []
         for name, (label, columns) in families.items():
             found = [where[c] for c in columns if c in where]
             if found:
                 terms.append(name)
                 cols.append(found)
-                subsumed.append(where.get(SUBSUMED_BY.get(name, ""), -1))
                 rate_of = [where[c] for c in RATE_OF.get(name, ()) if c in where]
                 rate_cols.append(rate_of or found)
                 labels.append(label)
@@ -123,7 +121,6 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         self.term_labels_ = dict(zip(terms, labels, strict=True))
         self._term_columns = cols
         self._rate_columns = rate_cols
-        self._subsumed = np.asarray(subsumed + [-1] * (len(terms) - len(subsumed)), dtype=np.int64)
         self._per_identity = np.asarray(per_identity, dtype=bool)
         self._new_identity_column = where.get(NEW_IDENTITY)
 
@@ -131,15 +128,7 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         """(which terms occurred, which were eligible) per window; ``counted``: as the rates count
         them (:data:`RATE_OF`), not as scoring sees them."""
         columns = getattr(self, "_rate_columns", self._term_columns) if counted else self._term_columns
-        subsumed = getattr(self, "_subsumed", None)  # none in bundles pickled before SUBSUMED_BY
-        if counted or subsumed is None:
-            subsumed = np.full(len(columns), -1)
-        occurred = np.column_stack(
-            [
-                (values[:, c] > (values[:, [s]] if s >= 0 else 0.0)).any(axis=1)
-                for c, s in zip(columns, subsumed, strict=True)
-            ]
-        )
+        occurred = np.column_stack([(values[:, c] > 0).any(axis=1) for c in columns])
         eligible = np.ones_like(occurred)
         if self._new_identity_column is not None:
             first = values[:, self._new_identity_column] > 0

@@ -7,9 +7,8 @@ is a retry of a target he was denied before: nobody in the cluster is denied any
 Then a new team's namespace appears and he is denied there too: a new refusal target. That is
 news, but news of the kind his days are full of. Counted by new targets alone, the rarity
 had never seen one anywhere and scored it as a first-ever impersonation, twice (a refused
-`list secrets` was counted both as a denial and as a refused sensitive action): 51 nats for one
-benign hour, which then topped every held-out reference the calibration judges the attacks against.
-A refused `list secrets` is one act: it counts once, as the more specific family.
+`list secrets` is both a denial and a refused sensitive action): 51 nats for one benign hour,
+which then topped every held-out reference the calibration judges the attacks against.
 """
 
 from __future__ import annotations
@@ -51,10 +50,10 @@ def test_a_first_denial_in_a_new_namespace_costs_what_a_denial_costs_him_and_a_r
     impersonating = surprisal(rarity, {"n_impersonations": 1.0})
 
     # Denied one hour in two: a denial on a new target tells about as much as a coin toss.
-    assert 0.0 < new_target["refused_sensitive"] < 1.0
-    assert new_target["refused_sensitive"] == -np.log(rarity.rates([DEVELOPER]).loc[DEVELOPER, "refused_sensitive"])
+    assert new_target["denied"] == new_target["refused_sensitive"] < 1.0
+    assert new_target["denied"] == -np.log(rarity.rates([DEVELOPER]).loc[DEVELOPER, "denied"])
     # What nobody in the cluster has ever done is still what stands out.
-    assert impersonating["impersonation"] > 10 * new_target.sum()
+    assert impersonating["impersonation"] > 10 * new_target[["denied", "refused_sensitive"]].sum()
     # A retry of a target he was denied before adds nothing at all.
     assert retry.sum() == 0.0
 
@@ -68,23 +67,3 @@ def test_an_identity_never_denied_is_surprised_by_its_first_denial():
     developer = surprisal(rarity, DENIED | {"new_denied_target": 1.0})
 
     assert kubelet["denied"] > 5 * developer["denied"]
-
-
-def test_a_refused_sensitive_request_is_one_act_and_counts_once():
-    """The kubelet, never denied, asks for a secret in a namespace it does not serve and is
-    refused. That one request is a denial and a refused sensitive action; scored as both, its
-    window carried the same news twice. It counts once, as the more specific family. A second,
-    ordinary denial in the same window (a `get nodes` it may not make) is news of its own."""
-    rarity = ActionRarity().fit(three_weeks())
-
-    def kubelet(values: dict[str, float]) -> pd.Series:
-        row = windows([(KUBELET, HOURS, DENIED | {"n_secret_names": 3.0} | values)])
-        return pd.Series(rarity.transform(row)[0], index=rarity.terms_)
-
-    refused_secret = kubelet({"new_denied_target": 1.0, "new_refused_target": 1.0})
-    assert refused_secret["denied"] == 0.0
-    assert refused_secret["refused_sensitive"] > 5.0  # never in three weeks, for it and its kind
-
-    and_get_nodes = kubelet({"new_denied_target": 2.0, "new_refused_target": 1.0})
-    assert and_get_nodes["refused_sensitive"] == refused_secret["refused_sensitive"]
-    assert and_get_nodes["denied"] > 5.0
