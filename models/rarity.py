@@ -271,6 +271,5 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         # "0 of 0 windows" read as a count; an identity alone in its group has no peers to cite.
         peers = f"other {group} {share(others)}" if len(others) else f"no other {group}"
         return (
-            f"{self.term_labels_[term]}: this identity {share(ids[ids == identity])}, "
-            f"{peers}, the cluster {share(ids)}"
+            f"{self.term_labels_[term]}: this identity {share(ids[ids == identity])}, {peers}, the cluster {share(ids)}"
         )
