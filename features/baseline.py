@@ -9,7 +9,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.enrich import kinds_of
 from features.peers import peer_groups
-from features.precedent import fleet_owners
 
 #: The smallest scale, as a share of the feature's unit (0.1 for shares, 1 for counts): a
 #: feature constant over all training windows still gives finite deviations.
@@ -156,16 +155,9 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                 period = _PERIODS.get(self.feature_names_in_[col], 24)
                 counts = pd.crosstab(frame["identity"], frame[col].astype(int) % period)
                 counts = counts.reindex(columns=range(period), fill_value=0)
-                known = {ident: counts.loc[ident].to_numpy(dtype=float) for ident in rich}
-                # A fleet's hours are its members' (features/precedent.py): a node that joined on
-                # a Sunday is no less at work on its first Thursday than every other node (at 50
-                # nodes, "active on a Thursday, unusual for it" made a kubelet's hours alert).
-                owners = fleet_owners(pd.Series(counts.index, index=counts.index, dtype=object))
-                members = owners != owners.index.to_series()
-                fleets = counts[members.to_numpy()].groupby(owners[members].to_numpy(dtype=object)).sum()
-                for fleet in fleets.index[fleets.sum(axis=1) >= self.min_history]:
-                    known[str(fleet)] = fleets.loc[fleet].to_numpy(dtype=float)
-                self.time_counts_[self.feature_names_in_[col]] = known
+                self.time_counts_[self.feature_names_in_[col]] = {
+                    ident: counts.loc[ident].to_numpy(dtype=float) for ident in rich
+                }
         return self
 
     def _groups(
@@ -292,7 +284,6 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         if first_col is not None:
             out[:, first_col] = np.where(own, out[:, first_col], np.clip(values[:, first_col], 0.0, 1.0))
         uniques = pd.unique(pd.Series(identities, dtype=object))
-        owners = fleet_owners(pd.Series(uniques, dtype=object)).tolist()
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]
             period = _PERIODS.get(name, 24)
@@ -300,8 +291,8 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             table = np.zeros((len(uniques), period))
             peak = np.ones(len(uniques))
             has = np.zeros(len(uniques), dtype=bool)
-            for i, (ident, owner) in enumerate(zip(uniques, owners, strict=True)):
-                counts = known.get(owner, known.get(ident))  # a fleet's, where it has one
+            for i, ident in enumerate(uniques):
+                counts = known.get(ident)
                 if counts is not None:
                     table[i], peak[i], has[i] = counts, counts.max(), True
             bins = values[:, col].astype(int) % period
