@@ -70,3 +70,23 @@ def test_the_tail_is_the_top_tenth_of_a_reference_but_never_fewer_than_ten_value
     assert tail_count(20_000, 50) == 50
     assert tail_count(8, 50) == 7  # one value stays below, as the threshold
     assert tail_count(98, None) == 0
+
+
+def test_a_machine_that_does_the_same_every_hour_still_has_a_tail():
+    """A monitoring service account's 72 held-out windows: 64 of them the same (forest 0.318,
+    rarity 0.4 nats: its hourly list), 8 quieter. Its top tenth is one value repeated, so the
+    mean excess over the next value down was 0, there was no tail, and its cluster-admin binding
+    (94 nats of rarity, 137 to the cluster) was held at one in 73, 4.3 nats: on the real API
+    server it fell from rank 2 to rank 8. The threshold is the step below the repeated top."""
+    rng = np.random.default_rng(0)
+    monitor = "system:serviceaccount:kube-system:monitor"
+    identities = [monitor] * 72 + [f"service-{i % 30}" for i in range(3000)]
+    forest = np.concatenate([np.r_[np.full(64, 0.318), np.full(8, 0.30)], rng.normal(0.3, 0.05, size=3000)])
+    rarity = np.concatenate([np.r_[np.full(64, 0.4), np.full(8, 0.18)], rng.exponential(0.8, size=3000)])
+    index = pd.MultiIndex.from_arrays([identities, range(len(identities))], names=["identity", "window_start"])
+    calibrator = TailCalibrator().fit(pd.DataFrame({"forest": forest, "rarity": rarity}, index=index))
+    binding = pd.DataFrame(
+        {"forest": [0.8], "rarity": [94.0]},
+        index=pd.MultiIndex.from_arrays([[monitor], [len(identities)]], names=["identity", "window_start"]),
+    )
+    assert -calibrator.combined_log_p_values(binding)[0] > 30.0
