@@ -20,6 +20,7 @@ from models.tail import (
     left_out_log_tail_p,
     log_tail_p_values,
     sorted_weighted,
+    tail_count,
     tail_p_values,
     weight_at_or_above,
 )
@@ -132,7 +133,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             members -= log_p
         scaled = weights * n / weights.sum()
         out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
-        k = min(self.tail_size, n - 1) if self.tail_size else 0
+        k = tail_count(n, self.tail_size)
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
