@@ -22,6 +22,7 @@ from models.tail import (
     sorted_weighted,
     tail_count,
     tail_p_values,
+    tail_scales,
     weight_at_or_above,
 )
 
@@ -137,7 +138,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
-            scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
+            scale = tail_scales(ranked, w, k)
             beyond = (new > ranked[:, -1]) & (scale > 0)
             tail = -(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0) - math.log(n + 1.0)
             out = np.where(beyond, tail, out)

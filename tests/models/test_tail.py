@@ -70,3 +70,35 @@ def test_the_tail_is_the_top_tenth_of_a_reference_but_never_fewer_than_ten_value
     assert tail_count(20_000, 50) == 50
     assert tail_count(8, 50) == 7  # one value stays below, as the threshold
     assert tail_count(98, None) == 0
+
+
+def test_a_machine_that_does_the_same_every_hour_still_has_a_tail():
+    """A monitoring service account's 72 held-out windows: 64 of them the same (forest 0.318,
+    rarity 0.4 nats: its hourly list), 8 quieter. Its top tenth is one value repeated, so the
+    mean excess was 0, there was no tail, and its cluster-admin binding (94 nats of rarity) was
+    held at one in 73, 4.3 nats: on the real API server it fell from rank 2 to rank 8."""
+    rng = np.random.default_rng(0)
+    monitor = "system:serviceaccount:kube-system:monitor"
+    identities = [monitor] * 72 + [f"service-{i % 30}" for i in range(3000)]
+    forest = np.concatenate([np.r_[np.full(64, 0.318), np.full(8, 0.30)], rng.normal(0.3, 0.05, size=3000)])
+    rarity = np.concatenate([np.r_[np.full(64, 0.4), np.full(8, 0.18)], rng.exponential(0.8, size=3000)])
+    index = pd.MultiIndex.from_arrays([identities, range(len(identities))], names=["identity", "window_start"])
+    calibrator = TailCalibrator().fit(pd.DataFrame({"forest": forest, "rarity": rarity}, index=index))
+    binding = pd.DataFrame(
+        {"forest": [0.8], "rarity": [94.0]},
+        index=pd.MultiIndex.from_arrays([[monitor], [len(identities)]], names=["identity", "window_start"]),
+    )
+    assert -calibrator.combined_log_p_values(binding)[0] > 30.0
+
+
+def test_a_reference_with_no_spread_at_its_top_falls_by_one_unit():
+    """A reference whose top tenth and the value below it are one value (the same hourly job, or
+    nothing rare in any held-out window) says nothing about how fast its tail falls. A scale of
+    0 gave it no tail: everything beyond tied at 1 / (n + 1). Measuring from the next lower value
+    instead made the scale that step, however small (a CI deployer 3 units beyond came out at
+    exp(-100)). With one unit of decay a score 3 beyond is 3 nats rarer than the top."""
+    reference = np.r_[np.zeros(80), np.full(20, 5.0)]
+    log_p = log_tail_p_values(reference, [5.0 + 3.0], tail_size=50)[0]
+    assert log_p == pytest.approx(-3.0 - np.log(len(reference) + 1.0))
+    flat = log_tail_p_values(np.zeros(60), [2.0], tail_size=50)[0]
+    assert flat == pytest.approx(-2.0 - np.log(61.0))
