@@ -20,7 +20,9 @@ from models.tail import (
     left_out_log_tail_p,
     log_tail_p_values,
     sorted_weighted,
+    tail_count,
     tail_p_values,
+    tail_scales,
     weight_at_or_above,
 )
 
@@ -132,11 +134,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             members -= log_p
         scaled = weights * n / weights.sum()
         out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
-        k = min(self.tail_size, n - 1) if self.tail_size else 0
+        k = tail_count(n, self.tail_size)
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
-            scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
+            scale = tail_scales(ranked, w, k)
             beyond = (new > ranked[:, -1]) & (scale > 0)
             tail = -(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0) - math.log(n + 1.0)
             out = np.where(beyond, tail, out)

@@ -11,12 +11,62 @@ import math
 
 import numpy as np
 
+# The tail is fitted on a reference's top tenth (DuMouchel's rule for peaks over a threshold),
+# never fewer than MIN_TAIL values (the scale's standard error is scale / sqrt(k): about a third at
+# 10) and never more than ``tail_size``. A fixed count of 50 was the top half of a peer group's
+# ~100 held-out windows: their bulk, more than half of them at 0 nats, set a scale of ~2 nats
+# where its top tenth decays by ~0.7, and capped a window 28 nats beyond them at ~11 nats.
+TAIL_FRACTION = 0.1
+MIN_TAIL = 10
+# A top tenth of one value repeated (a monitor doing the same every hour) says nothing about how
+# fast the tail falls: a mean excess of 0 left no tail at all and held a cluster-admin binding
+# beyond it at 1 / (n + 1) (real harness: rank 2 -> 8). Measuring from the next value down
+# instead (the tie rule) made the scale that step, however small: exp(-100) for a CI deployer
+# 3 nats beyond its one held-out day. One unit, a nat of evidence, is the decay of a reference
+# with no spread to measure.
+UNIT_SCALE = 1.0
+
+
+def tail_count(n: int, tail_size: int | None) -> int:
+    """How many of ``n`` references the exponential tail is fitted on (0: no tail).
+
+    The top tenth, at least :data:`MIN_TAIL` and at most ``tail_size``; one value always stays
+    below them, as the threshold the excesses are measured from.
+
+    Examples
+    --------
+    >>> [tail_count(n, 50) for n in (5, 48, 98, 400, 10_000)]
+    [4, 10, 10, 40, 50]
+    """
+    if not tail_size or n < 2:
+        return 0
+    return max(0, min(tail_size, max(MIN_TAIL, math.ceil(TAIL_FRACTION * n)), n - 1))
+
+
+def tail_scales(ranked, weights, k: int) -> np.ndarray:
+    """Each row's exponential scale: the weighted mean excess of its top ``k`` over the value below.
+
+    ``ranked`` holds references sorted ascending, one per row; where the top ``k`` and the value
+    below them are all alike the scale is :data:`UNIT_SCALE`.
+
+    Examples
+    --------
+    >>> tail_scales([[0.0, 1.0, 2.0, 3.0]], [[1.0] * 4], 2).tolist()  # the top two over 1.0
+    [1.5]
+    >>> tail_scales([[0.0, 0.2, 0.3, 0.3, 0.3]], [[1.0] * 5], 2).tolist()  # a top of one value
+    [1.0]
+    """
+    ranked = np.atleast_2d(np.asarray(ranked, dtype=np.float64))
+    w = np.broadcast_to(np.atleast_2d(np.asarray(weights, dtype=np.float64)), ranked.shape)
+    scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
+    return np.where(scale > 0, scale, UNIT_SCALE)
+
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
     """Conformal p-value ``(1 + #{reference >= s}) / (n + 1)`` of each score (higher is rarer).
 
     With ``tail_size``, scores above the largest reference value get an exponential tail fitted
-    on the top ``tail_size`` references (mean excess), instead of all tying at ``1 / (n + 1)``:
+    on the top references (mean excess; :func:`tail_count` says how many), instead of all tying at ``1 / (n + 1)``:
     two attacks beyond everything normal still rank by how far beyond. ``weights`` (one per
     reference value, in its order) count some references more than others; their total is
     scaled to ``n``, so the resolution stays that of ``n`` windows. Far in the tail the p-value
@@ -59,11 +109,11 @@ def _ranked_and_tail(reference, scores, tail_size: int | None, weights) -> tuple
     n = len(ref)
     count = (1.0 + weight_at_or_above(ref, w, s)) / (n + 1.0)  # never below 1 / (n + 1)
     beyond, log_tail = np.zeros(len(s), dtype=bool), np.zeros(len(s))
-    # A reference smaller than ``tail_size`` (an identity's own held-out windows) fits its
-    # tail on all it has: without one, everything beyond its largest value ties at 1 / (n + 1).
-    k = min(tail_size, n - 1) if tail_size else 0
+    # A small reference (an identity's own held-out windows) still gets a tail (:func:`tail_count`):
+    # without one, everything beyond its largest value ties at 1 / (n + 1).
+    k = tail_count(n, tail_size)
     if k > 0:
-        scale = float(np.average(ref[-k:] - ref[-k - 1], weights=w[-k:]))
+        scale = float(tail_scales(ref, w, k)[0])
         if scale > 0:
             beyond = s > ref[-1]
             log_tail = -(s - ref[-1]) / scale - math.log(n + 1.0)
@@ -120,10 +170,10 @@ def left_out_log_tail_p(reference: np.ndarray, members: np.ndarray, tail_size: i
         return np.zeros(len(s))
     # ``members`` are in the reference, so the weight at or above each is at least its own (> 0).
     log_p = np.log(weight_at_or_above(ref, w, s)) - math.log(n)
-    k = min(tail_size, n - 2) if tail_size else 0
+    k = tail_count(n - 1, tail_size)
     if k > 0:
         others = ref[:-1]
-        scale = float(np.average(others[-k:] - others[-k - 1], weights=w[:-1][-k:]))
+        scale = float(tail_scales(others, w[:-1], k)[0])
         beyond = s > others[-1]
         if scale > 0 and beyond.any():
             log_p = np.where(beyond, -(s - others[-1]) / scale - math.log(n), log_p)
