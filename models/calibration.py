@@ -139,8 +139,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
             scale = tail_scales(ranked, w, k)
-            beyond = (new > ranked[:, -1]) & (scale > 0)
-            tail = -(new - ranked[:, -1]) / np.where(scale > 0, scale, 1.0) - math.log(n + 1.0)
+            beyond = new > ranked[:, -1]
+            tail = -(new - ranked[:, -1]) / scale - math.log(n + 1.0)
             out = np.where(beyond, tail, out)
         return out
 

@@ -114,9 +114,8 @@ def _ranked_and_tail(reference, scores, tail_size: int | None, weights) -> tuple
     k = tail_count(n, tail_size)
     if k > 0:
         scale = float(tail_scales(ref, w, k)[0])
-        if scale > 0:
-            beyond = s > ref[-1]
-            log_tail = -(s - ref[-1]) / scale - math.log(n + 1.0)
+        beyond = s > ref[-1]
+        log_tail = -(s - ref[-1]) / scale - math.log(n + 1.0)
     return count, beyond, log_tail
 
 
@@ -175,6 +174,6 @@ def left_out_log_tail_p(reference: np.ndarray, members: np.ndarray, tail_size: i
         others = ref[:-1]
         scale = float(tail_scales(others, w[:-1], k)[0])
         beyond = s > others[-1]
-        if scale > 0 and beyond.any():
+        if beyond.any():
             log_p = np.where(beyond, -(s - others[-1]) / scale - math.log(n), log_p)
     return log_p
