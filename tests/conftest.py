@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import GOLDEN, REAL_SAMPLES
+from support import GOLDEN, REAL_SAMPLES, built_once
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -125,12 +125,17 @@ def trained(tmp_path_factory):
     from scenarios.cluster import ClusterSpec
     from scenarios.simulate import simulate
 
-    out = tmp_path_factory.mktemp("trained")
-    spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
-    sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
-    files = [str(f) for f in sim.files]
-    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=1)), eval_inputs=files[-1:], labels=sim.labels)
-    return {"result": result, "files": files, "labels": sim.labels, "dir": out}
+    def build():
+        out = tmp_path_factory.mktemp("trained")
+        spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
+        sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
+        files = [str(f) for f in sim.files]
+        config = TrainConfig(params=DetectorParams(seed=1))
+        result = train(files[:-1], config, eval_inputs=files[-1:], labels=sim.labels)
+        return {"result": result, "files": files, "labels": sim.labels, "dir": out}
+
+    # Seventeen files on both workers use it: built once per session, not once per worker.
+    return built_once(tmp_path_factory, "trained", build)
 
 
 PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external", "exec_into_pods"]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +17,28 @@ AUDIT = TESTS / "data" / "audit"
 GOLDEN = TESTS / "golden"
 #: Real audit events from public projects; beside the checkout, never copied into it.
 REAL_SAMPLES = TESTS.parent.parent / "shared" / "real-samples"
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[], Any]) -> Any:
+    """``build()``, or the value another xdist worker of this session already built and pickled.
+
+    A session fixture is built once per worker: ``make test``'s two workers each simulated and
+    trained the same cluster. The first to finish leaves its value in the directory all of this
+    session's workers share (a new one every run); a worker that arrives later loads it instead
+    of building again, and one that arrives while it is still being built builds its own (it
+    never waits). The builds are seeded, so either worker's value is the same value.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # popen-gwN's parent: this session's, shared by its workers
+    done = root / f"built-once-{name}.pickle"
+    if done.exists():
+        return pickle.loads(done.read_bytes())
+    value = build()
+    partial = done.with_name(f"{done.name}.{os.getpid()}.partial")
+    partial.write_bytes(pickle.dumps(value))
+    partial.replace(done)  # atomic: a reader sees the whole pickle or none
+    return value
 
 
 def _plain(value):
