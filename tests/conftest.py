@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import GOLDEN, REAL_SAMPLES
+from support import GOLDEN, REAL_SAMPLES, built_once
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -37,6 +37,57 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "golden" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.golden)
+
+
+#: The files that took longest in `make test` (per-file setup and calls, 2026-12-02, most first).
+#: Under ``--dist loadfile`` xdist hands out whole files in collection order (or by test count),
+#: so one of these handed out last ran alone on one worker while the other idled (test_ui_browser
+#: ended 30 s after the other worker): longest first, and the many small files even out the end.
+#: A stale list only changes the order, never what runs.
+HEAVY_FIRST = (
+    "tests/engine/test_score_engines.py",
+    "tests/scenarios/test_benign_change.py",
+    "tests/models/test_detector.py",
+    "tests/test_cli_score.py",
+    "tests/engine/test_engines.py",
+    "tests/sources/test_aws.py",
+    "tests/models/test_tracking.py",
+    "tests/test_cli_daily.py",
+    "tests/test_cli_train.py",
+    "tests/test_cli_progress.py",
+    "tests/pipelines/test_score.py",
+    "tests/rules/test_rule_evidence.py",
+    "tests/flows/test_cli_flows.py",
+    "tests/test_cli_ui.py",
+    "tests/features/test_attack_features.py",
+    "tests/engine/test_featurise_unchanged.py",
+    "tests/kube/test_multiday_e2e.py",
+    "tests/scenarios/test_attacks_realism.py",
+    "tests/test_cli_accept.py",
+    "tests/models/test_calibration.py",
+    "tests/flows/test_rank.py",
+    "tests/test_ui_browser.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadfile``, but the files of HEAVY_FIRST are handed out before all others."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class HeavyFirst(LoadFileScheduling):
+        ordered = False
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:
+                self.ordered = True
+                for scope in reversed(HEAVY_FIRST):
+                    if scope in self.workqueue:
+                        self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return HeavyFirst(config, log)
 
 
 #: The skips CI keeps, each with its reason. scikit-learn's NumPy-only array-API check of
@@ -125,12 +176,17 @@ def trained(tmp_path_factory):
     from scenarios.cluster import ClusterSpec
     from scenarios.simulate import simulate
 
-    out = tmp_path_factory.mktemp("trained")
-    spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
-    sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
-    files = [str(f) for f in sim.files]
-    result = train(files[:-1], TrainConfig(params=DetectorParams(seed=1)), eval_inputs=files[-1:], labels=sim.labels)
-    return {"result": result, "files": files, "labels": sim.labels, "dir": out}
+    def build():
+        out = tmp_path_factory.mktemp("trained")
+        spec = ClusterSpec(nodes=2, app_namespaces=6, humans=6, rate_scale=0.05)
+        sim = simulate(out / "logs", days=8, attacks=PLANTED, variant="loud", seed=1, spec=spec)
+        files = [str(f) for f in sim.files]
+        config = TrainConfig(params=DetectorParams(seed=1))
+        result = train(files[:-1], config, eval_inputs=files[-1:], labels=sim.labels)
+        return {"result": result, "files": files, "labels": sim.labels, "dir": out}
+
+    # Seventeen files on both workers use it: built once per session, not once per worker.
+    return built_once(tmp_path_factory, "trained", build)
 
 
 PLANTED = ["secret_enumeration", "privileged_pod", "cluster_admin_binding", "stolen_token_external", "exec_into_pods"]

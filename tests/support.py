@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
+import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +18,31 @@ AUDIT = TESTS / "data" / "audit"
 GOLDEN = TESTS / "golden"
 #: Real audit events from public projects; beside the checkout, never copied into it.
 REAL_SAMPLES = TESTS.parent.parent / "shared" / "real-samples"
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[], Any]) -> Any:
+    """``build()``, or the value another xdist worker of this session already built and pickled.
+
+    A session fixture is built once per worker: ``make test``'s two workers each simulated and
+    trained the same cluster. The first worker to get here builds it and leaves it in the
+    directory all of this session's workers share (a new one every run); a worker that arrives
+    later loads it, and one that arrives during the build waits for it (a lock per name: no
+    build waits for another, so none can deadlock), which takes no longer than building its
+    own. The builds are seeded, so either worker's value is the same value.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # popen-gwN's parent: this session's, shared by its workers
+    done = root / f"built-once-{name}.pickle"
+    with open(root / f"built-once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also on an exception
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        value = build()
+        partial = done.with_name(f"{done.name}.partial")
+        partial.write_bytes(pickle.dumps(value))
+        partial.replace(done)  # a reader never sees half a pickle, even one that did not lock
+        return value
 
 
 def _plain(value):

@@ -67,10 +67,10 @@ def _wait_until(condition, seconds: float) -> bool:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_any_signal_to_kaad_ui_stops_the_server_and_every_worker_quietly(tmp_path, signum):
+def test_any_signal_to_kaad_ui_stops_the_server_and_every_worker_quietly(tmp_path, signum, mlflow_store):
     port = _free_port()
     log = tmp_path / "stderr.txt"
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow_store  # already migrated: the server comes up without creating its tables first
     with log.open("wb") as sink:  # a file, not a pipe: children left behind would hold a pipe open
         kaad = subprocess.Popen(
             [sys.executable, "-m", "cli", "ui", "--port", str(port), "--tracking-uri", store],

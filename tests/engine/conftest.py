@@ -15,6 +15,7 @@ from scenarios.simulate import simulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sources"))
 from aws_support import MotoServer
+from support import built_once
 
 CLUSTERS = {"prod": 11, "staging": 12}  # name -> simulation seed
 DAYS = 3
@@ -23,13 +24,18 @@ DAYS = 3
 @pytest.fixture(scope="session")
 def lake(tmp_path_factory) -> Path:
     """``cluster=prod`` and ``cluster=staging``, three UTC days each, written by ingest."""
-    root = tmp_path_factory.mktemp("lake")
-    for name, seed in CLUSTERS.items():
-        sim = tmp_path_factory.mktemp(f"sim-{name}")
-        spec = ClusterSpec(name=name, nodes=2, app_namespaces=2, humans=2, rate_scale=0.02)
-        simulate(sim, days=DAYS, seed=seed, spec=spec)
-        ingest(sorted(str(p) for p in sim.glob("*.jsonl*")), out=root, cluster=name, collect=False)
-    return root
+
+    def build() -> Path:
+        root = tmp_path_factory.mktemp("lake")
+        for name, seed in CLUSTERS.items():
+            sim = tmp_path_factory.mktemp(f"sim-{name}")
+            spec = ClusterSpec(name=name, nodes=2, app_namespaces=2, humans=2, rate_scale=0.02)
+            simulate(sim, days=DAYS, seed=seed, spec=spec)
+            ingest(sorted(str(p) for p in sim.glob("*.jsonl*")), out=root, cluster=name, collect=False)
+        return root
+
+    # The engine, AWS and client tests on both workers read it: written once per session.
+    return built_once(tmp_path_factory, "lake", build)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,21 @@ def _planted(tmp_path, seed):
     return train(files[:-1], TrainConfig(params=DetectorParams(seed=seed)), eval_inputs=files[-1:], labels=sim.labels)
 
 
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """``planted(seed)``: the week and attack day of ``seed``, simulated and trained once for the
+    module. The rank test and the average-precision test judge the same run of a seed (each
+    built its own: two identical simulations and trainings per seed, ~20 s each on two cores)."""
+    runs = {}
+
+    def run(seed):
+        if seed not in runs:
+            runs[seed] = _planted(tmp_path_factory.mktemp(f"planted-{seed}"), seed)
+        return runs[seed]
+
+    return run
+
+
 @pytest.mark.parametrize(
     "seed",
     [
@@ -38,18 +53,18 @@ def _planted(tmp_path, seed):
         3,
     ],
 )
-def test_planted_attacks_rank_at_the_top_of_their_day(tmp_path, seed):
+def test_planted_attacks_rank_at_the_top_of_their_day(planted, seed):
     """Like sklearn's test_iforest_works: a week of a cluster, then five loud attacks among
     the benign changes of the attack day (a rollout, a new IAM session, a hosted CI run ...)."""
-    report = _planted(tmp_path, seed).evaluation
+    report = planted(seed).evaluation
     assert {s.scenario for s in report.scenarios} >= set(ATTACKS)
     attacks = [s for s in report.scenarios if s.scenario in ATTACKS]
     assert all(s.best_rank_in_day <= 20 for s in attacks), report.scenario_table()
 
 
 @pytest.mark.parametrize("seed", [2, 3])
-def test_planted_attack_windows_reach_the_issue_s_average_precision(tmp_path, seed):
-    assert _planted(tmp_path, seed).evaluation.average_precision >= 0.8  # the issue's target
+def test_planted_attack_windows_reach_the_issue_s_average_precision(planted, seed):
+    assert planted(seed).evaluation.average_precision >= 0.8  # the issue's target
 
 
 def test_higher_score_means_more_anomalous(trained):
