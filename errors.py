@@ -39,6 +39,14 @@ class DayOrderError(KaadError, ValueError):
     """A day to score is on or before what the model's day state has learned (or out of order)."""
 
 
+class UnnamedRerunError(KaadError):
+    """A forced rerun of the last day scored was found only after featurising: name the day."""
+
+    def __init__(self, message: str, day):
+        super().__init__(message)
+        self.day = day
+
+
 __all__ = [
     "DayOrderError",
     "KaadError",

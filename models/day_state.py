@@ -100,7 +100,7 @@ class DayState:
         self.held: dict[tuple[str, date], Held] = {}
         self._log = NoveltyLog()
         #: What was learned before the last day, so a forced rerun of that day starts from it.
-        self._before: tuple | None = None
+        self._before: dict | None = None
         self._learn = True  # False while a forced day that is not to be learned is scored
 
     @classmethod
@@ -124,23 +124,26 @@ class DayState:
         """
         return copy.deepcopy(self._learned).log_novelty(self._log)
 
-    def check_day(self, day: date) -> None:
+    def check_day(self, day: date) -> bool:
         """Raise :class:`errors.DayOrderError` unless ``day`` comes after everything learned.
 
         Forced, the last day scored is scored again from what was learned before it (a rerun
         gives the same result and learns the day once); an earlier day, or one inside
-        training, is scored against what has been learned and teaches nothing.
+        training, is scored against what has been learned and teaches nothing. Returns True
+        when the state went back to before the last day: what was read from it before this
+        call (the encoder, the rarity, a source's baseline) is stale and must be read again.
         """
         self._learn = True
         if self.force:
             if self.last_day is not None and day == self.last_day and self._before is not None:
-                self._learned, self.rarity, self.held, self.last_day = copy.deepcopy(self._before)
+                self.__dict__.update(copy.deepcopy(self._before))
                 self._before = None
+                return True
             elif (self.last_day is not None and day <= self.last_day) or (
                 self.training_end is not None and day <= self.training_end
             ):
                 self._learn = False
-            return
+            return False
         again = "(kaad score --force-day scores it anyway)"
         if self.last_day is not None and day == self.last_day:
             raise DayOrderError(f"day {day} was already scored with this model for cluster {self.cluster!r} {again}")
@@ -154,6 +157,7 @@ class DayState:
                 f"day {day} is on or before the model's training end ({self.training_end}): "
                 f"its values are not new to the model {again}"
             )
+        return False
 
     def advance(self, day: date, windows: pd.DataFrame, alerted: pd.Series, verdicts: dict | None = None) -> None:
         """Learn the scored ``day``: its quiet windows' values and actions; hold its alerting ones back.
@@ -165,7 +169,7 @@ class DayState:
         logged, self._log = self._log.frame(), NoveltyLog()
         if not self._learn:
             return
-        self._before = copy.deepcopy((self._learned, self.rarity, dict(self.held), self.last_day))
+        self._before = self._learned_now()
         hot = alerted.reindex(windows.index, fill_value=False).to_numpy(dtype=bool)
         where = _window_keys(windows.index).get_indexer(
             pd.MultiIndex.from_arrays([logged["identity"], logged["window_start"]])
@@ -238,6 +242,11 @@ class DayState:
         names = getattr(self.rarity, "feature_names_in_", None)
         return windows if names is None else windows[list(names)]
 
+    def _learned_now(self) -> dict:
+        # Everything a day teaches, including what evidence sources keep on the state (the
+        # network baseline of flows/source.py), so a forced rerun undoes all of it.
+        return copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in _NOT_LEARNED})
+
     # The log is a sink for one day's scoring and force a choice of one run: neither is saved.
     def __getstate__(self) -> dict:
         kept = dict(self.__dict__)
@@ -246,8 +255,14 @@ class DayState:
         return kept
 
     def __setstate__(self, state: dict) -> None:
+        before = state.get("_before")
+        if isinstance(before, tuple):  # saved before the snapshot held every learned attribute
+            state["_before"] = dict(zip(("_learned", "rarity", "held", "last_day"), before, strict=True))
         self.__dict__.update(state)
         self._log = NoveltyLog()
+
+
+_NOT_LEARNED = ("_log", "_before", "force", "_learn")
 
 
 def _window_keys(index: pd.Index) -> pd.MultiIndex:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from errors import DayOrderError, KaadError
+from errors import DayOrderError, KaadError, UnnamedRerunError
 from models.persistence import signing_key
 from models.registry import resolve_bundle
 from models.state_store import open_state, save_state
@@ -138,6 +138,13 @@ def _send(job: ScoreJob, result: ScoreResult) -> list[str]:
 
 def run_score_job(job: ScoreJob) -> ScoreJobResult:
     """Score the day of ``job.inputs`` and deliver it as the job asks."""
+    try:
+        return _run_score_job(job)
+    except UnnamedRerunError as again:  # refused before anything was learned, written or sent
+        return _run_score_job(replace(job, day=again.day))
+
+
+def _run_score_job(job: ScoreJob) -> ScoreJobResult:
     job.check()
     loaded, label = resolve_bundle(
         bundle=job.bundle, run=job.run, model=job.model, tracking_uri=job.tracking_uri, key_file=job.signing_key_file
@@ -146,6 +153,8 @@ def run_score_job(job: ScoreJob) -> ScoreJobResult:
     key = signing_key(job.signing_key_file)
     cluster = job.cluster or cluster_of(job.inputs)
     state, state_file = open_state(job.state_root(), loaded, cluster, key=key, force=job.force_day)
+    if job.day is not None:
+        state.check_day(job.day)  # before the evidence sources read the state: a forced rerun goes back
     evidence = []
     if job.rules:
         from rules.evidence import rule_evidence

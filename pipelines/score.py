@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from errors import KaadError
+from errors import KaadError, UnnamedRerunError
 from events.time_range import RangeCounts, one_day
 from models.detector import percentiles
 from models.evidence import EvidenceSource, combined, utc_day
@@ -73,19 +73,24 @@ def score_batches(
     it names, as reasons of their own. ``featuriser`` turns the batches into the day's windows
     (default :func:`featurise_day`; the lake engines featurise partitions instead, engine/score.py).
     """
+    if day is not None and state is not None:
+        state.check_day(day)  # first: a forced rerun of the last day goes back to before it
     encoder = bundle.encoder if state is None else state.encoder
     rarity = bundle.rarity if state is None else state.rarity
     in_day = RangeCounts()
     if day is not None:
-        if state is not None:
-            state.check_day(day)
         batches = one_day(batches, day, in_day)
     with tempfile.TemporaryDirectory(prefix="kaad-score-") as tmp:
         feats = (featuriser or featurise_day)(batches, bundle.window, Path(tmp), encoder)
         windows = feats.windows
         bundle.check_schema(windows)
         if day is None and state is not None and (main := main_day(windows)) is not None:
-            state.check_day(main)
+            if state.check_day(main):  # the windows were featurised with what this day taught
+                raise UnnamedRerunError(
+                    f"{main} is the last day this model scored for cluster {state.cluster!r}: to score it "
+                    f"again against what was learned before it, name it (--day {main} --force-day)",
+                    main,
+                )
         day = day or main_day(windows)
         n_other_days = in_day.left_out
         if day is not None and not windows.empty:

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -461,3 +462,32 @@ def test_day_all_with_a_day_state_skips_the_days_it_has_and_scores_the_new_ones(
     assert again.exit_code == 0, again.output
     assert "day skipped: 2026-03-05: day 2026-03-05 was already scored with this model" in again.output
     assert "0 day(s) scored, 4 skipped, 0 input rejects" in again.output
+
+
+def test_a_forced_rerun_of_the_last_day_gives_the_first_runs_report(tmp_path, trained):
+    """An on-call engineer scores day 8, then reruns it with `--force-day` (a report was lost,
+    a notifier failed). The rerun must judge the day against what was learned before it, as the
+    first run did: the day's quiet values are not yet usual, its alerts are the same alerts.
+    Found when a forced rerun went from 4 alerting identity-days to 2 (the rarity had counted
+    the day's own quiet windows as history)."""
+    bundle = tmp_path / "model.joblib"
+    save_bundle(trained["result"].bundle, bundle)
+    day_file, out = trained["files"][-1], tmp_path / "daily"
+    args = ("--format", "json", "--day", Path(day_file).name[6:16])
+    first = _score(out, bundle, day_file, *args)
+    assert first.exception is None or isinstance(first.exception, SystemExit), first.output
+    before = json.loads(next(out.glob("kaad-*.json")).read_text())
+    rerun = _score(out, bundle, day_file, *args, "--force-day")
+    assert rerun.exception is None or isinstance(rerun.exception, SystemExit), rerun.output
+    after = json.loads(next(out.glob("kaad-*.json")).read_text())
+    assert before["alerts"] > 0
+    assert [(f["identity"], f["anomaly_score"], f["is_alert"]) for f in after["findings"]] == [
+        (f["identity"], f["anomaly_score"], f["is_alert"]) for f in before["findings"]
+    ]
+    # Without --day the day is known only when its windows are featurised: it is read again, named.
+    unnamed = _score(out, bundle, day_file, "--format", "json", "--force-day")
+    assert unnamed.exception is None or isinstance(unnamed.exception, SystemExit), unnamed.output
+    again = json.loads(next(out.glob("kaad-*.json")).read_text())
+    assert [(f["identity"], f["anomaly_score"]) for f in again["findings"]] == [
+        (f["identity"], f["anomaly_score"]) for f in before["findings"]
+    ]

@@ -252,6 +252,21 @@ def test_a_forced_rerun_of_the_last_day_starts_from_before_it_and_learns_it_once
     assert state.rarity.trials_.loc[CI].iloc[0] == counted and list(state.held) == [(ALICE, date(2026, 3, 4))]
 
 
+def test_a_forced_rerun_also_undoes_what_evidence_sources_learned_on_the_state(bundle, tmp_path, monkeypatch):
+    """The network baseline of flow logs lives on the state too (flows/source.py): a rerun of the
+    day goes back to the baseline from before it, saved and loaded in between."""
+    monkeypatch.delenv("KAAD_SIGNING_KEY", raising=False)
+    state = DayState.from_bundle(bundle, "prod")
+    state.network_baseline = {"known": ["10.0.0.0/16"]}
+    score(state, frame(usual_day("2026-03-04"), tmp_path), date(2026, 3, 4), set())
+    state.network_baseline = {"known": ["10.0.0.0/16", "198.51.100.0/24"]}  # what the day's flows taught
+    path = state_path(tmp_path / "state", state.model, "prod")
+    save_state(state, path)
+    loaded, _ = open_state(tmp_path / "state", bundle, "prod", force=True)
+    assert loaded.check_day(date(2026, 3, 4)) is True
+    assert loaded.network_baseline == {"known": ["10.0.0.0/16"]} and loaded.last_day is None
+
+
 def test_a_forced_day_inside_training_is_scored_and_teaches_nothing(bundle, tmp_path):
     state = DayState.from_bundle(bundle, "prod", force=True)
     score(state, frame(usual_day("2026-03-03", nodes="abc"), tmp_path), date(2026, 3, 3), set())
