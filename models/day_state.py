@@ -72,7 +72,8 @@ class DayState:
     Examples
     --------
     >>> state = DayState(FirstSeenEncoder(), None, model="m", cluster="c", training_end=date(2026, 3, 1))
-    >>> state.check_day(date(2026, 3, 2))
+    >>> state.check_day(date(2026, 3, 2))  # in order: True only when a forced rerun went back
+    False
     >>> state.check_day(date(2026, 3, 1))
     Traceback (most recent call last):
     ...
