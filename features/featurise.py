@@ -59,7 +59,7 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
     if has.any():
         out.loc[has, "image"] = [",".join(sorted(v)) for v in images[has]]
     if "pod_has_owner" in out.columns:
-        out["image"] = authored_images(out["image"], out["pod_has_owner"])
+        out["image"] = authored_images(out["image"], out["pod_has_owner"], out["identity"])
     out["ip_range"] = ip_range(out["source_ip"])
     out[list(REFUSAL_COLUMNS)] = refusal_targets(out)
     return out
