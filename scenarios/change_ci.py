@@ -56,9 +56,13 @@ def new_pods(
     The pods share the ReplicaSet's name (its template's hash) and so its one image: a rollout
     runs one build on all its pods.
     """
-    replicaset = f"{sa}-{_suffix(day.rng, 9)}"
+    # The random draws are those of each pod's own hash, name and build, as before one
+    # ReplicaSet was modelled: a seed's days stay the days they were, and evaluations compare.
+    draws = [(_suffix(day.rng, 9), _suffix(day.rng)) for _ in range(n)]
+    day.rng.integers(1000, 9999, size=n)
+    replicaset = f"{sa}-{draws[0][0]}"
     image = bodies.app_image(ns, replicaset)
-    names = [f"{replicaset}-{_suffix(day.rng)}" for _ in range(n)]
+    names = [f"{replicaset}-{suffix}" for _, suffix in draws]
     steps: list[Step] = []
     for i, pod in enumerate(names):
         steps.append(
