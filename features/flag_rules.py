@@ -69,6 +69,9 @@ _CREDENTIAL_PATHS = re.compile(
     re.IGNORECASE,
 )
 _ANONYMOUS_PATHS = f"^({'|'.join(re.escape(p) for p in ANONYMOUS_PATHS)})([/?]|$)"
+#: A list of the pods bound to one node (kubectl drain, a node group's replacement, the
+#: autoscaler's scale-down): its field selector names the node, so it reads one node's pods.
+_ONE_NODE = r"[?&]fieldSelector=([^&]*,)?spec\.nodeName(%3D|=)[^&,]+"
 _SYSTEM_SA = re.compile(r"^system:serviceaccount:(kube-system|kube-public|kube-node-lease):")
 
 
@@ -276,8 +279,13 @@ def _conditions(b: _Batch) -> dict[str, np.ndarray]:
     )
     c["service_exposed"] = write & no_sub & b.eq(res, "services") & b.isin("service_type", ("NodePort", "LoadBalancer"))
     c["ingress_without_tls"] = ~pc.fill_null(b.table["ingress_tls"], True).to_numpy(zero_copy_only=False).astype(bool)
+    one_node = pc.fill_null(pc.match_substring_regex(b.table["request_uri"], _ONE_NODE), False)
     c["pods_listed_cluster_wide"] = (
-        b.isin(verb, ("list", "watch")) & b.eq(res, "pods") & b.empty(ns) & (kinds != "node")
+        b.isin(verb, ("list", "watch"))
+        & b.eq(res, "pods")
+        & b.empty(ns)
+        & (kinds != "node")
+        & ~one_node.to_numpy(zero_copy_only=False)
     )
     # The path itself or below it, with or without a query.
     health = pc.match_substring_regex(b.table["request_uri"], _ANONYMOUS_PATHS)

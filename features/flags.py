@@ -253,7 +253,8 @@ FLAGS: tuple[Flag, ...] = (
     _F(
         "pods_listed_cluster_wide",
         "discovery",
-        "pods listed across all namespaces (kubelets excepted)",
+        "pods listed across all namespaces (kubelets excepted; not a list of one node's pods, "
+        "fieldSelector=spec.nodeName, as a drain makes)",
         "n_cluster_wide_pod_lists",
     ),
     _F(

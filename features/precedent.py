@@ -13,6 +13,15 @@ security engineer would call them precedented:
   an intruder. A user agent is keyed by its client line (program and platform, version left
   out) where it states a platform. A different program, or the same one built for another
   platform (another machine), stays new.
+- A controller creating a pod from its owner's template (a DaemonSet's, a ReplicaSet's) runs the
+  images the template names; it chooses none of them. An image is introduced by whoever wrote
+  it into a spec, and judged against that author's past; the controller's copies are not its
+  own new images (an add-on upgrade made the daemon-set-controller the top benign alert of a
+  50-node day, 8.8 nats, "with an image new to the identity").
+  ``ownerReferences`` are written by the requester, though: anyone who may create a pod may
+  name an owner in it, and a bare pod that names a fake DaemonSet would hide its image. So only
+  kube-controller-manager's own pod-creating controllers copy without introducing
+  (:data:`POD_CONTROLLERS`); an owner named by anyone else is only a claim.
 """
 
 from __future__ import annotations
@@ -68,6 +77,54 @@ def client_lines(user_agents: pd.Series) -> pd.Series:
         return (parts[0] + " (" + parts[1] + ")").fillna(text)
 
     return _per_distinct(user_agents, line)
+
+
+#: The identities of kube-controller-manager's controllers that create pods from an owner's
+#: template: with ``--use-service-account-credentials`` (EKS, kubeadm) each controller has its own
+#: service account in kube-system; without it, all act as ``system:kube-controller-manager``.
+#: Only the cluster's control plane holds these credentials, and a requester cannot choose the
+#: name the apiserver authenticates it as (impersonating one needs ``impersonate`` on it, itself
+#: a finding), whereas it can write any ``ownerReferences`` it likes. The deployment and cronjob
+#: controllers create ReplicaSets and Jobs, not pods; third-party operators (Argo Rollouts, a
+#: database operator) are not here: their pods' images are judged as theirs.
+POD_CONTROLLERS = frozenset(
+    {"system:kube-controller-manager"}
+    | {
+        f"system:serviceaccount:kube-system:{name}"
+        for name in (
+            "daemon-set-controller",
+            "replicaset-controller",
+            "replication-controller",
+            "statefulset-controller",
+            "job-controller",
+        )
+    }
+)
+
+
+def authored_images(images: pd.Series, owned: pd.Series, requesters: pd.Series) -> pd.Series:
+    """The images each request introduces: none where a pod-creating controller of
+    kube-controller-manager (:data:`POD_CONTROLLERS`) creates a pod that names an owner (it copied
+    its owner's template, whose images were judged when the template was written).
+
+    ``owned`` is the pod's ``pod_has_owner`` (None for other bodies: a workload's template, a
+    bare pod's spec and anything else keep their images). ``requesters`` is who sent each
+    request: a pod naming an owner sent by anyone else keeps its images, as the owner is only
+    the requester's claim.
+
+    Examples
+    --------
+    >>> dsc = "system:serviceaccount:kube-system:daemon-set-controller"
+    >>> authored_images(
+    ...     pd.Series(["web:2", "web:2", "web:2", "web:2"]),
+    ...     pd.Series([True, False, None, True]),
+    ...     pd.Series([dsc, dsc, dsc, "system:serviceaccount:shop:default"]),
+    ... ).tolist()
+    [nan, 'web:2', 'web:2', 'web:2']
+    """
+    copied = owned.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    by_controller = requesters.isin(POD_CONTROLLERS).to_numpy(dtype=bool)
+    return images.mask(copied & by_controller)
 
 
 #: The first-seen attributes (features/first_seen.py) judged against a fleet, and by client line.

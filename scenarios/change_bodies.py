@@ -7,6 +7,7 @@ and the VPC CNI really are.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 #: DaemonSets of a typical EKS cluster: name -> (namespace, image, privileged, host paths).
@@ -86,9 +87,17 @@ def daemonset(ds: str, image: str) -> dict[str, Any]:
     }
 
 
-def app_image(app: str, rng) -> str:
-    """An application image in the account's ECR, at some build number."""
-    return f"111122223333.dkr.ecr.us-west-2.amazonaws.com/{app}-api:{int(rng.integers(1000, 9999))}"
+def app_image(app: str, replicaset: str) -> str:
+    """The application image the pods of ``replicaset`` run: its account ECR repository at one
+    build number.
+
+    A ReplicaSet's name ends in its pod template's hash, and every pod it creates runs that
+    template: one build per ReplicaSet, whichever pod, node or day. So the build is read off
+    the name (a replacement pod after an eviction runs its siblings' image, a rollout's new
+    ReplicaSet a new one).
+    """
+    build = 1000 + zlib.crc32(replicaset.encode()) % 9000
+    return f"111122223333.dkr.ecr.us-west-2.amazonaws.com/{app}-api:{build}"
 
 
 def app_pod(name: str, ns: str, sa: str, image: str) -> dict[str, Any]:

@@ -51,14 +51,24 @@ def _sa(day: Day, name: str) -> Identity:
 def new_pods(
     day: Day, ns: str, sa: str, n: int, t: float, owner: str = "replicaset-controller"
 ) -> tuple[list[str], list[Step]]:
-    """``n`` pods created for a workload and bound by the scheduler."""
-    names = [f"{sa}-{_suffix(day.rng, 9)}-{_suffix(day.rng)}" for _ in range(n)]
+    """``n`` pods of one new ReplicaSet of a workload, created by ``owner`` and bound by the scheduler.
+
+    The pods share the ReplicaSet's name (its template's hash) and so its one image: a rollout
+    runs one build on all its pods.
+    """
+    # The random draws are those of each pod's own hash, name and build, as before one
+    # ReplicaSet was modelled: a seed's days stay the days they were, and evaluations compare.
+    draws = [(_suffix(day.rng, 9), _suffix(day.rng)) for _ in range(n)]
+    day.rng.integers(1000, 9999, size=n)
+    replicaset = f"{sa}-{draws[0][0]}"
+    image = bodies.app_image(ns, replicaset)
+    names = [f"{replicaset}-{suffix}" for _, suffix in draws]
     steps: list[Step] = []
     for i, pod in enumerate(names):
         steps.append(
             (
                 t + 2.0 * i,
-                Call("create", "pods", ns, body=bodies.app_pod(pod, ns, sa, bodies.app_image(ns, day.rng))),
+                Call("create", "pods", ns, body=bodies.app_pod(pod, ns, sa, image)),
                 _sa(day, owner),
             )
         )

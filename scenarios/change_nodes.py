@@ -99,12 +99,16 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
         # The evicted pod is recreated elsewhere with a new address: the app calls from it.
         ns = app.namespace or "default"
         old = app.pod_names[0] if app.pod_names else f"{ns}-api"
-        new = f"{ns}-api-{_suffix(day.rng, 9)}-{_suffix(day.rng)}"
+        # Its ReplicaSet recreates it, from the same template: the same name stem and image. (The
+        # draws of a hash and a build, now unused, keep a seed's days as they were.)
+        drawn, suffix, _ = _suffix(day.rng, 9), _suffix(day.rng), day.rng.integers(1000, 9999)
+        replicaset = old.rsplit("-", 1)[0] if app.pod_names else f"{ns}-api-{drawn}"
+        new = f"{replicaset}-{suffix}"
         steps += [
             (s, Call("create", "pods", ns, old, "eviction", body={"kind": "Eviction", "apiVersion": "policy/v1"}), by),
             (
                 s + 0.3,
-                Call("create", "pods", ns, body=bodies.app_pod(new, ns, f"{ns}-api", bodies.app_image(ns, day.rng))),
+                Call("create", "pods", ns, body=bodies.app_pod(new, ns, f"{ns}-api", bodies.app_image(ns, replicaset))),
                 _sa(day, "replicaset-controller"),
             ),
             (s + 0.5, Call("create", "pods", ns, new, "binding"), day.who(SCHED)),

@@ -406,3 +406,25 @@ def test_a_webhook_that_sends_its_requests_out_of_the_cluster_is_flagged_apart_f
     flagged = {name: sorted(_list(f)) for name, f in zip(table["target_name"], table["flags"], strict=True)}
     calls_out = ["webhook_calls_out", "webhook_written"]
     assert [flagged[f"hook-{n}"] for n in range(1, 6)] == [["webhook_written"]] * 3 + [calls_out] * 2
+
+
+def test_a_drain_listing_one_nodes_pods_is_not_a_cluster_wide_pod_listing(tmp_path):
+    """Before a node leaves (a managed node group's replacement, the autoscaler's scale-down),
+    eks:node-manager or the cluster-autoscaler lists the pods bound to that node, as kubectl
+    drain does: ``?fieldSelector=spec.nodeName=<node>`` across namespaces. It reads one node's
+    pods, not the cluster's inventory an intruder enumerates; at 50 nodes (seed 3) a
+    replacement's drain list made eks:node-manager a benign alert on "pods listed across all
+    namespaces". A selector on anything else, or none, still lists the cluster's pods."""
+    node = "ip-10-0-52-244.us-west-2.compute.internal"
+
+    def pods(n: int, user: str, query: str) -> dict:
+        return _event(n, "list", "pods", ns=None, user=user, code=200, uri=f"/api/v1/pods{query}")
+
+    rows = _flags(
+        tmp_path,
+        pods(1, "eks:node-manager", f"?fieldSelector=spec.nodeName%3D{node}&limit=500"),
+        pods(2, "eks:node-manager", f"?limit=500&fieldSelector=spec.nodeName={node}"),
+        pods(3, "dana@example.com", "?limit=500"),
+        pods(4, "dana@example.com", "?fieldSelector=status.phase%3DRunning"),
+    )
+    assert [f for f, _ in rows] == [[], [], ["pods_listed_cluster_wide"], ["pods_listed_cluster_wide"]]

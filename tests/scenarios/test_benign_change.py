@@ -272,3 +272,24 @@ def test_new_addresses_agents_and_identities_appear_on_working_days(changing, tm
     assert all(day["ips"] > 0 for day in working)
     assert sum(day["identities"] for day in now) > 0
     assert sum(day["agents"] for day in now) > 0
+
+
+def test_a_rollout_runs_one_build_on_all_its_pods(changing):
+    """A deploy writes one image into the Deployment's template; the new ReplicaSet's pods all
+    run it, and all name that one ReplicaSet as owner. (The simulator once gave each pod its own
+    build, which made a rollout look like many new images.)"""
+    by_id = {e["auditID"]: e for e in changing["events"]}
+    rollouts: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for row in changing["labels"]:
+        if row["scenario"] not in ("benign_rollout", "benign_client_upgrade"):
+            continue
+        e = by_id[row["auditID"]]
+        if e["verb"] == "create" and e["objectRef"]["resource"] == "pods" and "requestObject" in e:
+            day = e["requestReceivedTimestamp"][:10]
+            rollouts[(row["scenario"], e["objectRef"]["namespace"], day)].append(e["requestObject"])
+    several = [pods for pods in rollouts.values() if len(pods) > 1]
+    assert several  # rollouts of more than one pod were simulated
+    for pods in several:
+        images = {c["image"] for p in pods for c in p["spec"]["containers"]}
+        owners = {r["name"] for p in pods for r in p["metadata"]["ownerReferences"]}
+        assert len(images) == 1 and len(owners) == 1
