@@ -45,7 +45,8 @@ class ActionRarity(TransformerMixin, BaseEstimator):
     ``fit`` counts, per identity, the windows in which each family and each context novelty
     occurred. A family's rate for an identity is ``(k + a m) / (n + a)``: ``k`` of its ``n``
     windows, shrunk towards ``m``, the same estimate for its peer group (:func:`peer_groups`)
-    with ``a = prior_windows``. The peer group's rate is shrunk towards its kind's, and the
+    with ``a = prior_windows``, or more where the group's members are alike
+    (:meth:`peer_strength`). The peer group's rate is shrunk towards its kind's, and the
     kind's towards the cluster's (``(k + 1/2) / (n + 1)``), with ``a = peer_prior_windows``:
     groups of one kind differ more than members of one group do. ``transform`` returns one
     column per family (its surprisal where it occurred, else 0), then one per context (its own
@@ -187,9 +188,49 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         k_k, n_k = self._counts_at(kinds_of, ids)
         # The cluster's rate, with Jeffreys' prior: never in n windows is about 1 / (2n).
         rate = np.tile((self.hits_.sum().to_numpy() + 0.5) / (self.trials_.sum().to_numpy() + 1.0), (len(ids), 1))
-        for k, n, strength in ((k_k - k_g, n_k - n_g, b), (k_g - k_i, n_g - n_i, b), (k_i, n_i, a)):
+        own = self.peer_strength().reindex(peer_groups(ids.tolist())).fillna(a).to_numpy()
+        for k, n, strength in ((k_k - k_g, n_k - n_g, b), (k_g - k_i, n_g - n_i, b), (k_i, n_i, own)):
             rate = (k + strength * rate) / (n + strength)
         return pd.DataFrame(rate, index=ids, columns=self.terms_)
+
+    def peer_strength(self) -> pd.DataFrame:
+        """How many windows the peer group's rate is worth against a member's own (rows: groups).
+
+        Empirical Bayes (the beta-binomial's method of moments): members' shares ``k / n`` vary
+        by their true rates' spread and by chance (``m (1 - m) / n``); what is left after chance
+        is the spread of true rates, and a Beta prior with that spread is worth
+        ``m (1 - m) / spread - 1`` windows. Where members are alike (a cluster's kubelets read
+        secrets in 74% of windows, give or take 1%: 646 windows), a young member's few windows
+        say little against them: a node 35 windows old, which read secrets in 22 (its first,
+        partial day among them), was held to 0.63, and doing what every node does read as a
+        rare day (50 nodes seed 1). Never less than ``prior_windows``, nor more than the group's
+        own windows.
+        """
+        check_is_fitted(self, "hits_")
+        a = float(self.prior_windows)
+        if not len(self.hits_):
+            return pd.DataFrame(columns=self.terms_, dtype=float)
+        groups = peer_groups(self.hits_.index.tolist())
+        k, n = self.hits_.to_numpy(), self.trials_.to_numpy()
+        share = pd.DataFrame(np.divide(k, n, out=np.full_like(k, np.nan), where=n > 0), columns=self.terms_)
+        seen = pd.DataFrame(np.where(n > 0, 1.0, np.nan), columns=self.terms_)
+        by = pd.Series(groups)
+        k_g = pd.DataFrame(k, columns=self.terms_).groupby(by).sum()
+        n_g = pd.DataFrame(n, columns=self.terms_).groupby(by).sum()
+        m = k_g / n_g.where(n_g > 0)
+        m_each = m.reindex(by).to_numpy()
+        spread = pd.DataFrame((share.to_numpy() - m_each) ** 2, columns=self.terms_).groupby(by).mean()
+        chance = pd.DataFrame(seen.to_numpy() * m_each * (1 - m_each) / np.where(n > 0, n, np.nan), columns=self.terms_)
+        between = spread - chance.groupby(by).mean()
+        members = seen.groupby(by).count()
+        # Measured only where two members or more did it and their shares spread beyond chance:
+        # with no measurable spread (a family one admin did once) the default stands, or a
+        # person's first risky role would be judged by the one peer who made one.
+        measured = (between > 0) & (members >= 2) & (k_g > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            strength = (m * (1 - m) / between.where(measured)) - 1.0
+        most = n_g - 1.0
+        return strength.where(~(strength > most), most).clip(lower=a).fillna(a)  # NaN: not measured
 
     # -- scoring -----------------------------------------------------------------------
     def transform(self, X) -> np.ndarray:

@@ -50,8 +50,11 @@ def test_reasons_carry_values_usual_values_and_rarity(all_attacks_scored):
     how often this identity, its peers and the cluster did it before."""
     finding = all_attacks_scored["scored"].findings[0]
     assert finding.reasons and finding.is_anomaly and finding.windows
-    weights = [r.weight for r in finding.reasons]
-    assert weights == sorted(weights, reverse=True) and weights[0] > 0
+    # By term: the forest's share, said by its three inputs that moved most, counts whole.
+    terms = [r.term for r in finding.reasons]
+    totals = [sum(r.weight for r in finding.reasons if r.term == t) for t in dict.fromkeys(terms)]
+    assert totals == sorted(totals, reverse=True) and totals[0] > 0
+    assert terms == sorted(terms, key=list(dict.fromkeys(terms)).index)  # each term's reasons together
     for reason in finding.reasons + [r for w in finding.windows for r in w.reasons]:
         assert reason.rarity in {"UNSEEN", "RARE", "USUAL"}
         if reason.family == "rarity":
