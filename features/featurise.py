@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from events.schema import to_pandas
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
-from features.precedent import authored_images
+from features.precedent import authored_images, template_owners
 from features.refusals import COLUMNS as REFUSAL_COLUMNS
 from features.refusals import refusal_targets
 from features.windows import (
@@ -60,6 +60,8 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
         out.loc[has, "image"] = [",".join(sorted(v)) for v in images[has]]
     if "pod_has_owner" in out.columns:
         out["image"] = authored_images(out["image"], out["pod_has_owner"], out["identity"])
+    if "pod_owner" in out.columns:
+        out["template_owner"] = template_owners(out["pod_owner"], out["identity"])
     out["ip_range"] = ip_range(out["source_ip"])
     out[list(REFUSAL_COLUMNS)] = refusal_targets(out)
     return out

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import FEATURES
+from features.precedent import COPIED_FEATURES, precedented_copies
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
@@ -138,8 +139,11 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
             if isinstance(value, str)
             else events[col].to_numpy(dtype=bool)
         )
+    copies = precedented_copies(events)  # a known owner's pods, copied by its controller
     for flag in _FLAGS:
         cols[flag] = events[flag].to_numpy(dtype=bool)
+        if flag in COPIED_FEATURES:
+            cols[flag] = cols[flag] & ~copies
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
     # The windows from a groupby on the two keys; the ~60 sums by one bincount each (a groupby
     # sum of the wide frame spends most of its time converting the boolean block).

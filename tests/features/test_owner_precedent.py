@@ -1,0 +1,136 @@
+"""A controller's copy of a DaemonSet it has run before is not a new privileged workload.
+
+The story: on each node that joins, the daemon-set-controller creates the pods of the cluster's
+DaemonSets (kube-proxy, aws-node, the CSI drivers): privileged, on the host network, in
+kube-system, as the add-ons need. On a 50-node cluster it did so in 51 of its 450 training
+windows. On the morning of an add-on upgrade, eks:addon-manager patches kube-proxy to a new
+build and the controller replaces the pod on every node at once: the same owner, the same
+privileged settings, many more pods in a window than a node join makes. That was the day's top
+benign alert (seed 1: 7.8 nats, "workload with privileged or host settings"). The settings were
+chosen by whoever wrote the DaemonSet, and are judged at that write.
+
+What must still count: a DaemonSet the controller has never created pods for (an intruder's
+privileged DaemonSet, the daemonset_persistence attack's pods) in the window it first appears,
+and any pod from anyone else, whatever owner it names: ``ownerReferences`` are the requester's
+claim, so mallory naming kube-proxy as her pod's owner stays hers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from features.featurise import featurise, featurise_history
+from features.precedent import COPIED_FEATURES
+from features.windows import SENSITIVE
+from models.action_families import FAMILIES
+from pipelines.ingest import ingest
+
+DSC = "system:serviceaccount:kube-system:daemon-set-controller"
+MALLORY = "mallory"
+PROXY = "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/kube-proxy"
+OLD, NEW = f"{PROXY}:v1.29.10-eksbuild.1", f"{PROXY}:v1.29.10-eksbuild.2"
+#: What makes a pod a host workload, and its creation in kube-system.
+HOST = ["n_privileged", "n_hostnetwork", "n_hostpath", "n_system_namespace_workloads"]
+
+
+def _pod(daemonset: str | None, image: str) -> dict:
+    meta: dict = {"generateName": f"{daemonset or 'debug'}-", "namespace": "kube-system"}
+    if daemonset:
+        owner = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": daemonset, "controller": True}
+        meta["ownerReferences"] = [owner]
+    spec = {
+        "hostNetwork": True,
+        "volumes": [{"name": "modules", "hostPath": {"path": "/lib/modules"}}],
+        "containers": [{"name": "main", "image": image, "securityContext": {"privileged": True}}],
+    }
+    return {"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec}
+
+
+def _create(n: int, when: str, who: str, body: dict) -> dict:
+    return {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "RequestResponse",
+        "auditID": f"00000000-0000-4000-8000-{n:012d}",
+        "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/kube-system/pods",
+        "verb": "create",
+        "user": {"username": who, "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.3.17"],
+        "userAgent": "kube-controller-manager/v1.29.10 (linux/amd64) kubernetes/7f9249a",
+        "objectRef": {"resource": "pods", "namespace": "kube-system", "apiVersion": "v1"},
+        "responseStatus": {"code": 201},
+        "requestObject": body,
+        "requestReceivedTimestamp": when,
+    }
+
+
+def _table(tmp_path, name: str, events: list[dict]):
+    log = tmp_path / f"{name}.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    ingest([str(log)], out=tmp_path / f"{name}.parquet", collect=False)
+    return pq.read_table(tmp_path / f"{name}.parquet")
+
+
+#: Last week: two nodes joined and the controller created kube-proxy's pod on each; mallory
+#: created a privileged pod naming kube-proxy as its owner (her claim: it is a bare pod).
+WEEK = [
+    _create(1, "2026-03-02T09:00:05Z", DSC, _pod("kube-proxy", OLD)),
+    _create(2, "2026-03-03T11:00:05Z", DSC, _pod("kube-proxy", OLD)),
+    _create(3, "2026-03-03T15:00:00Z", MALLORY, _pod("kube-proxy", "busybox:1.36")),
+]
+#: Today: at 10:00 the upgrade, kube-proxy's new build on three nodes; at 12:00 a DaemonSet
+#: the controller never ran, node-agent-ext, on two; at 16:00 mallory's pod again.
+TODAY = [
+    *(_create(10 + k, f"2026-03-10T10:00:{5 + k:02d}Z", DSC, _pod("kube-proxy", NEW)) for k in range(3)),
+    *(_create(20 + k, f"2026-03-10T12:00:{5 + k:02d}Z", DSC, _pod("node-agent-ext", "xmrig:latest")) for k in range(2)),
+    _create(30, "2026-03-10T16:00:00Z", MALLORY, _pod("kube-proxy", "busybox:1.36")),
+]
+#: Tomorrow: node-agent-ext's pod on a node that joined (yesterday taught its owner).
+TOMORROW = [_create(40, "2026-03-11T08:00:05Z", DSC, _pod("node-agent-ext", "xmrig:latest"))]
+
+
+@pytest.fixture(scope="module")
+def today(tmp_path_factory):
+    """Today's windows, judged against last week."""
+    tmp = tmp_path_factory.mktemp("owner_precedent")
+    _, encoder = featurise_history([_table(tmp, "week", WEEK)])
+    windows = featurise(_table(tmp, "today", TODAY), encoder)
+    return windows.reset_index().set_index(["identity", windows.index.get_level_values("window_start").hour])
+
+
+def test_the_upgraded_daemonsets_pods_are_not_a_new_host_workload(today):
+    """The controller has created kube-proxy's privileged pods before: the upgrade's are copies."""
+    assert today.loc[(DSC, 10), HOST].tolist() == [0, 0, 0, 0]
+
+
+def test_a_brand_new_privileged_daemonsets_pods_still_are(today):
+    """node-agent-ext was never run here: its two pods are privileged, host-network, in kube-system."""
+    assert today.loc[(DSC, 12), HOST].tolist() == [2, 2, 2, 2]
+
+
+def test_a_user_naming_a_known_daemonset_as_her_pods_owner_still_counts(today):
+    """mallory named kube-proxy last week too; a precedent keyed by whoever names the owner
+    would excuse her. Only the controller's copies are copies."""
+    assert today.loc[(MALLORY, 16), HOST].tolist() == [1, 1, 1, 1]
+
+
+def test_a_new_daemonset_run_on_a_quiet_day_is_precedented_the_next(tmp_path):
+    """Once the controller has run node-agent-ext (its DaemonSet write was judged that day),
+    its pods on a node joining tomorrow are copies too: the precedent carries in the state."""
+    windows, _ = featurise_history(
+        [_table(tmp_path, "week", WEEK), _table(tmp_path, "today", TODAY), _table(tmp_path, "tomorrow", TOMORROW)]
+    )
+    by_hour = windows.loc[DSC]
+    assert by_hour.loc["2026-03-10T12:00:00Z", HOST].tolist() == [2, 2, 2, 2]
+    assert by_hour.loc["2026-03-11T08:00:00Z", HOST].tolist() == [0, 0, 0, 0]
+
+
+def test_what_a_copy_does_not_count_is_the_host_workload_family_and_the_system_namespace():
+    """Every feature of the family that alerted, and the pod's creation in kube-system; each one a
+    window feature, so none is silently skipped."""
+    assert set(FAMILIES["host_workload"][1]) | {"n_system_namespace_workloads"} == set(COPIED_FEATURES)
+    assert set(COPIED_FEATURES) <= set(SENSITIVE)
