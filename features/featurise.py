@@ -153,17 +153,19 @@ def featurise_history(
     freq: str = DEFAULT_WINDOW,
     encoder: FirstSeenEncoder | None = None,
     observe: Callable[[pd.DataFrame], None] | None = None,
+    excuse_copies: bool = True,
 ) -> tuple[pd.DataFrame, FirstSeenEncoder]:
     """Causal window features over history given in time-ordered batches of events.
 
     Returns the windows and the encoder that has learned all of history (for scoring later).
-    ``observe`` sees each prepared chunk (to learn profiles alongside).
+    ``observe`` sees each prepared chunk (to learn profiles alongside). ``excuse_copies``: as in
+    :func:`features.windows.partial_windows` (a model's training history counts the copies).
     """
     # The chunks of window_chunks, grouped: the same steps, each paid once a group.
     from features.chunk_groups import chunk_groups, count_group, mark_group  # builds on this module
 
     encoder = encoder if encoder is not None else new_encoder()
-    windows = WindowAccumulator()
+    windows = WindowAccumulator(excuse_copies=excuse_copies)
     for group in chunk_groups(batches, freq):
         if observe is not None:
             for part, _ in group.parts():
@@ -243,12 +245,13 @@ def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
 class WindowAccumulator:
     """Collect marked chunks; finish each window once no later chunk can add to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, excuse_copies: bool = True) -> None:
+        self.excuse_copies = excuse_copies  # features.windows.partial_windows
         self._open: PartialWindows | None = None
         self._done: list[pd.DataFrame] = []
 
     def add(self, marked: pd.DataFrame, open_from: pd.Timestamp | None) -> None:
-        part = partial_windows(marked)
+        part = partial_windows(marked, excuse_copies=self.excuse_copies)
         # Usually nothing is open: the chunker holds the last window back, so only a busy
         # window processed in parts, or events later than a window, need merging.
         if self._open is not None and len(self._open.sums):
