@@ -153,8 +153,11 @@ def trained_on_node_joins(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("node_joins")
     joins = tmp / "joins.jsonl"
     joins.write_text("".join(json.dumps(e) + "\n" for e in NODE_JOINS))
-    bundle = train([str(AUDIT / "normal_3days.jsonl"), str(joins)], TrainConfig(params=DetectorParams(seed=0))).bundle
-    return bundle, tmp
+    logs = [str(AUDIT / "normal_3days.jsonl"), str(joins)]
+    bundle = train(logs, TrainConfig(params=DetectorParams(seed=0))).bundle
+    ingest(logs, out=tmp / "lake", cluster="prod", collect=False)  # the same days as a lake (engine/)
+    from_lake = train([str(tmp / "lake")], TrainConfig(params=DetectorParams(seed=0))).bundle
+    return bundle, from_lake, tmp
 
 
 def test_training_counts_the_controllers_copies_and_only_a_scored_day_excuses_them(trained_on_node_joins):
@@ -167,7 +170,8 @@ def test_training_counts_the_controllers_copies_and_only_a_scored_day_excuses_th
 
     The day after, the controller's copy of kube-proxy is judged against that history and is not
     counted as host or system-namespace work: the scored day is where the copy is excused."""
-    bundle, tmp = trained_on_node_joins
+    bundle, from_lake, tmp = trained_on_node_joins
     assert bundle.rarity.hits_.loc[DSC, "host_workload"] == 2  # 03-03 (fit) and 03-04 (held out)
+    assert from_lake.rarity.hits_.loc[DSC, "host_workload"] == 2  # a lake's history is history too
     windows = featurise(_table(tmp, "next", NEXT_DAY), bundle.encoder)
     assert windows.loc[DSC, HOST].iloc[0].tolist() == [0, 0, 0, 0]
