@@ -104,8 +104,9 @@ def _day(partition: Partition, state: FirstSeenEncoder, options: Options) -> tup
     keys gives: the same sets, learned in passing)."""
     tables, counts = _events(partition, options)
     profiles = ProfileBuilder()
+    # Training history: a controller's copies count as the host work they are (pipelines/train.py).
     windows, after = featurise_history(
-        tables, freq=options.window, encoder=copy.deepcopy(state), observe=profiles.observe
+        tables, freq=options.window, encoder=copy.deepcopy(state), observe=profiles.observe, excuse_copies=False
     )
     # Read, as ingest counts them: kept or not by --since/--until.
     return DayFeatures(windows, profiles, counts.kept + counts.before + counts.after, counts), after

@@ -81,7 +81,7 @@ def learn_day(day: PreparedDay) -> FirstSeenEncoder:
 def day_windows(day: PreparedDay, state: FirstSeenEncoder) -> pd.DataFrame:
     """The day's windows, novelty judged against ``state`` (the days before; not changed)."""
     encoder = copy.deepcopy(state)
-    windows = WindowAccumulator()
+    windows = WindowAccumulator(excuse_copies=False)  # training history, as engine/history.py's
     last = len(day.groups) - 1
     for k, (group, novelty) in enumerate(day.groups):  # featurise_history's loop, with its inputs made
         # The copy is dropped after the day: what the day teaches it after its last marks is unused.

@@ -220,7 +220,7 @@ SELECT
              j.annotations."authorization.kubernetes.io/decision") AS auth_decision,
     coalesce(j.annotations."authorization.k8s.io/reason",
              j.annotations."authorization.kubernetes.io/reason") AS auth_reason,
-{body_columns("j.requestObject")}
+{body_columns("j.requestObject", "j.objectRef.namespace")}
     -- The command is in the URI; some shippers (AKS samples) log it as a request body too.
     CASE WHEN j.objectRef.subresource = 'exec' THEN coalesce(nullif(array_to_string(list_transform(
         regexp_extract_all(j.requestURI, '[?&]command=([^&]*)', 1),

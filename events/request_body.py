@@ -134,8 +134,36 @@ def body_step(body: str, text: str, source: str, resource: str, verb: str) -> st
 )"""
 
 
-def body_columns(body: str) -> str:
-    """Return the SELECT-list expressions of the body columns, over :func:`body_step`."""
+def pod_owner(body: str, namespace: str) -> str:
+    """The owner a Pod body names, as ``Kind/namespace/name`` (NULL when it names none).
+
+    The reference marked ``controller`` (the one a controller set), else the first. An owner is
+    in its pod's namespace (``namespace``: the request's, where the API server created the pod).
+    A ReplicaSet is named without the ``pod-template-hash`` suffix its Deployment gives each
+    rollout's ReplicaSet (the pod carries the hash as a label), so one Deployment is one owner.
+    """
+    refs = f"json_extract({body}, '$.metadata.ownerReferences[*]')"
+    ref = (
+        f"coalesce(list_filter({refs}, lambda r: json_extract_string(r, '$.controller') = 'true')[1], "
+        f"json_extract({body}, '$.metadata.ownerReferences[0]'))"
+    )
+    kind = f"coalesce(json_extract_string({ref}, '$.kind'), '')"
+    name = f"coalesce(json_extract_string({ref}, '$.name'), '')"
+    rollout = f"""json_extract_string({body}, '$.metadata.labels."pod-template-hash"')"""
+    unhashed = (
+        f"CASE WHEN {kind} = 'ReplicaSet' AND {rollout} <> '' AND ends_with({name}, '-' || {rollout}) "
+        f"THEN {name}[1:length({name}) - length({rollout}) - 1] ELSE {name} END"
+    )
+    return (
+        f"CASE WHEN body_kind = 'Pod' AND {ref} IS NOT NULL "
+        f"THEN {kind} || '/' || coalesce({namespace}, json_extract_string({body}, '$.metadata.namespace'), '') "
+        f"|| '/' || {unhashed} END"
+    )
+
+
+def body_columns(body: str, namespace: str = "NULL") -> str:
+    """Return the SELECT-list expressions of the body columns, over :func:`body_step`
+    (``namespace``: the request's namespace, an owner's namespace)."""
     return f"""
     body_kind AS request_object_kind,
     coalesce(pod.privileged, false) AS pod_privileged,
@@ -148,6 +176,7 @@ def body_columns(body: str) -> str:
     pod.images AS pod_images,
     CASE WHEN body_kind = 'Pod'
          THEN coalesce(json_array_length({body}, '$.metadata.ownerReferences'), 0) > 0 END AS pod_has_owner,
+    {pod_owner(body, namespace)} AS pod_owner,
     rbac.role_ref_kind AS role_ref_kind,
     rbac.role_ref_name AS role_ref_name,
     rbac.subjects AS subjects,

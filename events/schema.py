@@ -70,6 +70,12 @@ EVENT_FIELDS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("pod_capabilities", _STRS, "capabilities added by any container"),
     ("pod_images", _STRS, "container images (containers, initContainers, ephemeralContainers)"),
     ("pod_has_owner", pa.bool_(), "a Pod body names an ownerReference (created by a controller)"),
+    (
+        "pod_owner",
+        _STR,
+        "a Pod body's owner as 'Kind/namespace/name' (the controller reference, else the first; a "
+        "ReplicaSet without its pod-template-hash suffix); as claimed by whoever sent the request",
+    ),
     ("role_ref_kind", _STR, "RoleBinding/ClusterRoleBinding roleRef.kind"),
     ("role_ref_name", _STR, "RoleBinding/ClusterRoleBinding roleRef.name"),
     ("subjects", _STRS, "binding subjects as 'Kind:namespace/name'"),
@@ -118,6 +124,7 @@ LATER_COLUMNS: dict[str, object] = {
     "forwarded_unverified": False,
     "audit_id_reused": False,
     "pod_runs_as_root": False,
+    "pod_owner": None,
     "service_type": None,
     "ingress_tls": None,
     "configmap_credentials": None,

@@ -193,7 +193,7 @@ def _count_closed(windows: WindowAccumulator, marked: pd.DataFrame, part: np.nda
     """Finish the windows of parts that each close all theirs, counted per (identity, window, part)."""
     starts = marked["window_start"]
     tagged = starts.dt.as_unit("ns") + pd.to_timedelta(part, unit="ns")
-    done = finalize(partial_windows(marked.assign(window_start=tagged)))
+    done = finalize(partial_windows(marked.assign(window_start=tagged), excuse_copies=windows.excuse_copies))
     ns = pd.DatetimeIndex(done.index.get_level_values("window_start")).asi8
     which = ns % _PART_ROOM
     untagged = pd.DatetimeIndex(ns - which).tz_localize("UTC").tz_convert(starts.dt.tz).as_unit(starts.dt.unit)

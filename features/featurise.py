@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from events.schema import to_pandas
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
-from features.precedent import authored_images
+from features.precedent import authored_images, template_owners
 from features.refusals import COLUMNS as REFUSAL_COLUMNS
 from features.refusals import refusal_targets
 from features.windows import (
@@ -60,6 +60,8 @@ def prepare_events(events: pd.DataFrame, freq: str = DEFAULT_WINDOW) -> pd.DataF
         out.loc[has, "image"] = [",".join(sorted(v)) for v in images[has]]
     if "pod_has_owner" in out.columns:
         out["image"] = authored_images(out["image"], out["pod_has_owner"], out["identity"])
+    if "pod_owner" in out.columns:
+        out["template_owner"] = template_owners(out["pod_owner"], out["identity"])
     out["ip_range"] = ip_range(out["source_ip"])
     out[list(REFUSAL_COLUMNS)] = refusal_targets(out)
     return out
@@ -151,17 +153,19 @@ def featurise_history(
     freq: str = DEFAULT_WINDOW,
     encoder: FirstSeenEncoder | None = None,
     observe: Callable[[pd.DataFrame], None] | None = None,
+    excuse_copies: bool = True,
 ) -> tuple[pd.DataFrame, FirstSeenEncoder]:
     """Causal window features over history given in time-ordered batches of events.
 
     Returns the windows and the encoder that has learned all of history (for scoring later).
-    ``observe`` sees each prepared chunk (to learn profiles alongside).
+    ``observe`` sees each prepared chunk (to learn profiles alongside). ``excuse_copies``: as in
+    :func:`features.windows.partial_windows` (a model's training history counts the copies).
     """
     # The chunks of window_chunks, grouped: the same steps, each paid once a group.
     from features.chunk_groups import chunk_groups, count_group, mark_group  # builds on this module
 
     encoder = encoder if encoder is not None else new_encoder()
-    windows = WindowAccumulator()
+    windows = WindowAccumulator(excuse_copies=excuse_copies)
     for group in chunk_groups(batches, freq):
         if observe is not None:
             for part, _ in group.parts():
@@ -241,12 +245,13 @@ def _split_held(batch: pa.Table, held: np.ndarray) -> tuple[pa.Table, pa.Table]:
 class WindowAccumulator:
     """Collect marked chunks; finish each window once no later chunk can add to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, excuse_copies: bool = True) -> None:
+        self.excuse_copies = excuse_copies  # features.windows.partial_windows
         self._open: PartialWindows | None = None
         self._done: list[pd.DataFrame] = []
 
     def add(self, marked: pd.DataFrame, open_from: pd.Timestamp | None) -> None:
-        part = partial_windows(marked)
+        part = partial_windows(marked, excuse_copies=self.excuse_copies)
         # Usually nothing is open: the chunker holds the last window back, so only a busy
         # window processed in parts, or events later than a window, need merging.
         if self._open is not None and len(self._open.sums):

@@ -27,6 +27,9 @@ DEFAULT_ATTRIBUTES = (
     ("verb_resource", "verb_resource"),
     ("namespace", "target_namespace"),
     ("image", "image"),
+    # The owners a pod-creating controller copied pods from (features/precedent.py): a known
+    # DaemonSet's new pods are precedented, a new DaemonSet's are not.
+    ("template_owner", "template_owner"),
     # What a denied or refused request asked for (features/refusals.py): a retry is not a probe.
     ("denied_target", "denied_target"),
     ("refused_target", "refused_target"),

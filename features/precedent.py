@@ -22,6 +22,18 @@ security engineer would call them precedented:
   name an owner in it, and a bare pod that names a fake DaemonSet would hide its image. So only
   kube-controller-manager's own pod-creating controllers copy without introducing
   (:data:`POD_CONTROLLERS`); an owner named by anyone else is only a claim.
+- The same holds for the pod's privileged and host settings and its namespace: an add-on
+  upgrade had the daemon-set-controller create its DaemonSets' privileged, host-network pods in
+  kube-system again, as it does on every new node (51 of its 450 training windows), and that
+  alone was a 50-node day's top benign alert (7.8 nats, "workload with privileged or host
+  settings"). A controller's copy from an owner it has created pods for before (the first-seen
+  pair of controller and owner, :func:`template_owners`) is precedented: the owner's writer is
+  judged where the template was written. An owner new to the controller (a DaemonSet created
+  today) still counts, and so does a pod from anyone but a pod-creating controller. Only a
+  scored day excuses the copies (``excuse_copies`` of :func:`features.windows.partial_windows`):
+  training history counts them, as the rates and the calibration's reference need (excused
+  there too, quick seed 3's rarity reference lost its top, 40.9 nats, and a CI deployer's first
+  role write rose from 3.0 to 10.6 nats).
 """
 
 from __future__ import annotations
@@ -125,6 +137,50 @@ def authored_images(images: pd.Series, owned: pd.Series, requesters: pd.Series) 
     copied = owned.astype("boolean").fillna(False).to_numpy(dtype=bool)
     by_controller = requesters.isin(POD_CONTROLLERS).to_numpy(dtype=bool)
     return images.mask(copied & by_controller)
+
+
+def template_owners(owners: pd.Series, requesters: pd.Series) -> pd.Series:
+    """The owner whose template each pod copies (``pod_owner``, ``Kind/namespace/name``), where
+    a pod-creating controller of kube-controller-manager (:data:`POD_CONTROLLERS`) sent it; else
+    NA (the owner anyone else names is only a claim).
+
+    Examples
+    --------
+    >>> dsc = "system:serviceaccount:kube-system:daemon-set-controller"
+    >>> template_owners(
+    ...     pd.Series(["DaemonSet/kube-system/aws-node", "DaemonSet/kube-system/aws-node", None]),
+    ...     pd.Series([dsc, "alice", dsc]),
+    ... ).tolist()
+    ['DaemonSet/kube-system/aws-node', <NA>, <NA>]
+    """
+    by_controller = requesters.isin(POD_CONTROLLERS).to_numpy(dtype=bool)
+    return owners.astype("string").where(by_controller)
+
+
+#: The window features (features/flags.py) a controller's copy of a known owner's template does
+#: not count: the pod's privileged and host settings, and its creation in a system namespace.
+COPIED_FEATURES = (
+    "n_privileged",
+    "n_hostpath",
+    "n_hostpath_root",
+    "n_hostpid",
+    "n_hostnetwork",
+    "n_hostipc",
+    "n_dangerous_caps",
+    "n_runs_as_root",
+    "n_system_namespace_workloads",
+)
+
+
+def precedented_copies(events: pd.DataFrame) -> np.ndarray:
+    """Which events are a pod-creating controller's copy of an owner it has created pods for
+    before: a ``template_owner`` that the first-seen encoder did not mark new
+    (``is_new_template_owner``). All False where either column is missing (older tables and
+    encoders)."""
+    if "template_owner" not in events.columns or "is_new_template_owner" not in events.columns:
+        return np.zeros(len(events), dtype=bool)
+    known = events["template_owner"].notna().to_numpy(dtype=bool)
+    return known & ~events["is_new_template_owner"].to_numpy(dtype=bool)
 
 
 #: The first-seen attributes (features/first_seen.py) judged against a fleet, and by client line.

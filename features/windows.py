@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalog import FEATURES
+from features.precedent import COPIED_FEATURES, precedented_copies
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
@@ -119,8 +120,14 @@ class PartialWindows:
         return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
 
 
-def partial_windows(events: pd.DataFrame) -> PartialWindows:
-    """The mergeable counts of ``events`` (enriched, with ``window_start`` and ``is_new_*``)."""
+def partial_windows(events: pd.DataFrame, *, excuse_copies: bool = True) -> PartialWindows:
+    """The mergeable counts of ``events`` (enriched, with ``window_start`` and ``is_new_*``).
+
+    ``excuse_copies``: a pod-creating controller's copy of a known owner's pod
+    (:func:`features.precedent.precedented_copies`) is not counted as host or system-namespace
+    work. Training history counts it (False): it is the cluster's evidence that host workloads
+    are routinely created, which the rates and the calibration's reference stand on.
+    """
     keys = INDEX
     verb = events["verb"].astype("string").fillna("")
     sub = events["target_subresource"].astype("string").fillna("")
@@ -138,8 +145,12 @@ def partial_windows(events: pd.DataFrame) -> PartialWindows:
             if isinstance(value, str)
             else events[col].to_numpy(dtype=bool)
         )
+    # A known owner's pods, copied by its controller (none when history is counted as it was).
+    copies = precedented_copies(events) if excuse_copies else np.zeros(len(events), dtype=bool)
     for flag in _FLAGS:
         cols[flag] = events[flag].to_numpy(dtype=bool)
+        if flag in COPIED_FEATURES:
+            cols[flag] = cols[flag] & ~copies
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
     # The windows from a groupby on the two keys; the ~60 sums by one bincount each (a groupby
     # sum of the wide frame spends most of its time converting the boolean block).

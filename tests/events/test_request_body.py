@@ -134,6 +134,35 @@ BODIES = {
         "certificatesigningrequests",
         {"kind": "CertificateSigningRequest", "spec": {"signerName": "kubernetes.io/kube-apiserver-client"}},
     ),
+    # A rollout's pod: the Deployment's ReplicaSet is named with the rollout's pod-template-hash,
+    # which the pod carries as a label; another reference comes first, but is not the controller.
+    "replicaset_pod": _event(
+        14,
+        "create",
+        "pods",
+        {
+            "kind": "Pod",
+            "metadata": {
+                "labels": {"app": "web", "pod-template-hash": "7d9f8c6b5"},
+                "ownerReferences": [
+                    {"kind": "ConfigMap", "name": "web-lock"},
+                    {"kind": "ReplicaSet", "name": "web-7d9f8c6b5", "controller": True},
+                ],
+            },
+            "spec": {"containers": [{"image": "web:1.2"}]},
+        },
+    ),
+    # A DaemonSet's pod with one reference, no controller mark and no namespace in its metadata.
+    "daemonset_pod": _event(
+        15,
+        "create",
+        "pods",
+        {
+            "kind": "Pod",
+            "metadata": {"ownerReferences": [{"kind": "DaemonSet", "name": "fluent-bit"}]},
+            "spec": {"containers": [{"image": "fluent-bit:3.0"}]},
+        },
+    ),
     "binding": _event(
         7,
         "create",
@@ -194,6 +223,14 @@ def test_rbac_bodies_give_rules_and_subjects(rows):
     assert (binding["role_ref_kind"], binding["role_ref_name"]) == ("ClusterRole", "cluster-admin")
     assert binding["subjects"] == ["ServiceAccount:shop/deployer", "Group:system:masters"]
     assert role["subjects"] is None and binding["rule_verbs"] is None
+
+
+def test_a_pods_owner_is_its_controller_reference_in_the_requests_namespace(rows):
+    """One Deployment is one owner across its rollouts: the ReplicaSet loses its template hash."""
+    assert rows["replicaset_pod"]["pod_owner"] == "ReplicaSet/shop/web"
+    assert rows["daemonset_pod"]["pod_owner"] == "DaemonSet/shop/fluent-bit"
+    assert rows["ephemeral"]["pod_owner"] is None  # no owner named
+    assert rows["cronjob"]["pod_owner"] is None  # not a Pod
 
 
 def test_containers_that_run_as_root_are_read_from_pod_or_container_settings(rows):
