@@ -90,3 +90,17 @@ def narrated_labels(tmp_path):
         "identity,window_start,scenario\nsystem:serviceaccount:shop:cart,2026-03-05T02:00:00Z,stolen_token\n"
     )
     return path
+
+
+def ingested_table(tmp_path: Path, name: str, events: list[dict]):
+    """``events`` written as ``<name>.jsonl``, ingested to ``<name>.parquet`` and read back (pyarrow)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipelines.ingest import ingest
+
+    log = tmp_path / f"{name}.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    ingest([str(log)], out=tmp_path / f"{name}.parquet", collect=False)
+    return pq.read_table(tmp_path / f"{name}.parquet")

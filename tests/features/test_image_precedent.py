@@ -16,13 +16,10 @@ only kube-controller-manager's controllers, whose names a requester cannot take,
 
 from __future__ import annotations
 
-import json
-
-import pyarrow.parquet as pq
 import pytest
+from support import ingested_table
 
 from features.featurise import featurise, featurise_history
-from pipelines.ingest import ingest
 
 DSC = "system:serviceaccount:kube-system:daemon-set-controller"
 ADDON = "eks:addon-manager"
@@ -68,13 +65,6 @@ def _event(n: int, when: str, who: str, verb: str, resource: str, body: dict) ->
     }
 
 
-def _table(tmp_path, name: str, events: list[dict]):
-    log = tmp_path / f"{name}.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in events))
-    ingest([str(log)], out=tmp_path / f"{name}.parquet", collect=False)
-    return pq.read_table(tmp_path / f"{name}.parquet")
-
-
 @pytest.fixture(scope="module")
 def upgrade_day(tmp_path_factory):
     """Last week: the add-on manager wrote the old build and the controller ran it on each node,
@@ -98,8 +88,8 @@ def upgrade_day(tmp_path_factory):
         _event(11, "2026-03-10T16:00:00Z", MALLORY, "create", "pods", _pod("attacker/miner:1", owned=True)),
         _event(12, "2026-03-10T17:00:00Z", APP_SA, "create", "pods", _pod("attacker/miner:1", owned=True)),
     ]
-    _, encoder = featurise_history([_table(tmp, "week", week)])
-    windows = featurise(_table(tmp, "today", today), encoder)
+    _, encoder = featurise_history([ingested_table(tmp, "week", week)])
+    windows = featurise(ingested_table(tmp, "today", today), encoder)
     return windows["new_image"].groupby(level="identity").max()
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
+from support import ingested_table
 
 from features.featurise import featurise, featurise_history
 from features.precedent import COPIED_FEATURES
@@ -70,13 +70,6 @@ def _create(n: int, when: str, who: str, body: dict) -> dict:
     }
 
 
-def _table(tmp_path, name: str, events: list[dict]):
-    log = tmp_path / f"{name}.jsonl"
-    log.write_text("".join(json.dumps(e) + "\n" for e in events))
-    ingest([str(log)], out=tmp_path / f"{name}.parquet", collect=False)
-    return pq.read_table(tmp_path / f"{name}.parquet")
-
-
 #: Last week: two nodes joined and the controller created kube-proxy's pod on each; mallory
 #: created a privileged pod naming kube-proxy as its owner (her claim: it is a bare pod).
 WEEK = [
@@ -99,8 +92,8 @@ TOMORROW = [_create(40, "2026-03-11T08:00:05Z", DSC, _pod("node-agent-ext", "xmr
 def today(tmp_path_factory):
     """Today's windows, judged against last week."""
     tmp = tmp_path_factory.mktemp("owner_precedent")
-    _, encoder = featurise_history([_table(tmp, "week", WEEK)])
-    windows = featurise(_table(tmp, "today", TODAY), encoder)
+    _, encoder = featurise_history([ingested_table(tmp, "week", WEEK)])
+    windows = featurise(ingested_table(tmp, "today", TODAY), encoder)
     return windows.reset_index().set_index(["identity", windows.index.get_level_values("window_start").hour])
 
 
@@ -124,7 +117,11 @@ def test_a_new_daemonset_run_on_a_quiet_day_is_precedented_the_next(tmp_path):
     """Once the controller has run node-agent-ext (its DaemonSet write was judged that day),
     its pods on a node joining tomorrow are copies too: the precedent carries in the state."""
     windows, _ = featurise_history(
-        [_table(tmp_path, "week", WEEK), _table(tmp_path, "today", TODAY), _table(tmp_path, "tomorrow", TOMORROW)]
+        [
+            ingested_table(tmp_path, "week", WEEK),
+            ingested_table(tmp_path, "today", TODAY),
+            ingested_table(tmp_path, "tomorrow", TOMORROW),
+        ]
     )
     by_hour = windows.loc[DSC]
     assert by_hour.loc["2026-03-10T12:00:00Z", HOST].tolist() == [2, 2, 2, 2]
@@ -173,5 +170,5 @@ def test_training_counts_the_controllers_copies_and_only_a_scored_day_excuses_th
     bundle, from_lake, tmp = trained_on_node_joins
     assert bundle.rarity.hits_.loc[DSC, "host_workload"] == 2  # 03-03 (fit) and 03-04 (held out)
     assert from_lake.rarity.hits_.loc[DSC, "host_workload"] == 2  # a lake's history is history too
-    windows = featurise(_table(tmp, "next", NEXT_DAY), bundle.encoder)
+    windows = featurise(ingested_table(tmp, "next", NEXT_DAY), bundle.encoder)
     assert windows.loc[DSC, HOST].iloc[0].tolist() == [0, 0, 0, 0]
