@@ -183,6 +183,8 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         # Per time column, the peer groups', kinds' and population's activity per opportunity hour
         # in each bin (NaN where none of them was ever observed there).
         self.time_profile_: dict[str, dict[str, Any]] = {}
+        # Per time column and identity, the rarity of each bin (:meth:`_time_rarity`).
+        self.time_rarity_: dict[str, dict[str, np.ndarray]] = {}
         if identities is not None:
             frame = pd.DataFrame(values, columns=range(values.shape[1]))
             frame["identity"] = identities
@@ -218,6 +220,7 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
                         self.time_opportunity_.setdefault(name, {})[ident] = spent.get(name, np.ones(period))
                         self.time_pass_.setdefault(name, {})[ident] = spent["passes"].get(name, 1.0)
                 self.time_profile_ = {name: self._time_profiles(name, rich) for name in self.time_counts_}
+                self.time_rarity_ = {name: self._time_rarity(name, rich) for name in self.time_counts_}
         return self
 
     def _time_profiles(self, name: str, rich) -> dict[str, Any]:
@@ -364,10 +367,10 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         for col in np.flatnonzero(time):
             name = self.feature_names_in_[col]
             bins = values[:, col].astype(int) % _PERIODS.get(name, 24)
-            out[:, col] = self._time_rarity(name, uniques)[codes, bins]
+            out[:, col] = self._time_table(name, uniques)[codes, bins]
         return out
 
-    def _prior(self, name: str, identity: str) -> np.ndarray:
+    def _prior(self, name: str, group: str, kind: str) -> np.ndarray:
         """The activity rate in each bin that the identity's peers, else its kind, else everyone
         show (bin by bin, the first level that ever passed through it; NaN if none did)."""
         profiles = getattr(self, "time_profile_", {}).get(name)
@@ -375,14 +378,27 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         if not profiles:
             return np.full(period, np.nan)
         prior = np.full(period, np.nan)
-        group, kind = peer_groups([identity])[0], kinds_of([identity])[0]
         for rates in (profiles["peer"].get(str(group)), profiles["kind"].get(str(kind)), profiles["all"]):
             if rates is not None:
                 prior = np.where(np.isnan(prior), rates, prior)
         return prior
 
-    def _time_rarity(self, name: str, uniques) -> np.ndarray:
-        """Rarity in [0, 1] of each bin of ``name`` for each identity in ``uniques`` (rows).
+    def _time_table(self, name: str, uniques) -> np.ndarray:
+        """Rarity of each bin of ``name`` (columns) for each identity in ``uniques`` (rows): as
+        learned in ``fit``; 0 for an identity without a history of its own."""
+        period = _PERIODS.get(name, 24)
+        learned = getattr(self, "time_rarity_", {}).get(name, {})
+        known = self.time_counts_.get(name, {})
+        table = np.zeros((len(uniques), period))
+        for i, ident in enumerate(uniques):
+            if ident in learned:
+                table[i] = learned[ident]
+            elif ident in known:  # an older bundle: against its busiest count
+                table[i] = 1.0 - (known[ident] + 1.0) / (known[ident].max() + 1.0)
+        return table
+
+    def _time_rarity(self, name: str, rich) -> dict[str, np.ndarray]:
+        """Rarity in [0, 1] of each bin of ``name`` for each identity of ``rich``.
 
         The identity's rate in a bin is its windows there per opportunity hour, shrunk to its
         peers' rate (:meth:`_prior`) with the weight of one pass through the bin: (windows +
@@ -395,26 +411,21 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
         own, or a bin nobody was ever observed in: says nothing (0).
         """
         period = _PERIODS.get(name, 24)
-        known = self.time_counts_.get(name, {})
-        spent = getattr(self, "time_opportunity_", {}).get(name, {})  # absent in older bundles
-        passes = getattr(self, "time_pass_", {}).get(name, {})
-        table = np.zeros((len(uniques), period))
-        for i, ident in enumerate(uniques):
-            counts = known.get(ident)
-            if counts is None:
-                continue
-            if ident not in spent:  # an older bundle: against its busiest count
-                table[i] = 1.0 - (counts + 1.0) / (counts.max() + 1.0)
-                continue
-            prior, one = self._prior(name, ident), passes.get(ident, 1.0)
-            weight = np.where(np.isnan(prior), 0.0, one)
-            total = spent[ident] + weight
+        members = list(rich)
+        groups, kinds = peer_groups(members), kinds_of(members)
+        table: dict[str, np.ndarray] = {}
+        for ident, group, kind in zip(members, groups, kinds, strict=True):
+            counts, spent = self.time_counts_[name][ident], self.time_opportunity_[name][ident]
+            prior = self._prior(name, str(group), str(kind))
+            weight = np.where(np.isnan(prior), 0.0, self.time_pass_[name][ident])
+            total = spent + weight
             rate = np.divide(
                 counts + weight * np.nan_to_num(prior), total, out=np.full(period, np.nan), where=total > 0
             )
             busiest = np.nanmax(rate, initial=0.0)
-            if busiest > 0:
-                table[i] = np.where(np.isnan(rate), 0.0, np.maximum(0.0, 1.0 - rate / busiest))
+            table[ident] = np.where(
+                np.isnan(rate) | (busiest <= 0), 0.0, np.maximum(0.0, 1.0 - rate / max(busiest, 1e-12))
+            )
         return table
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
