@@ -13,8 +13,9 @@ hours that read as an improbable pattern (3.4 nats, an alert); the other was "ac
 Saturday, unusual for it" in every window (0.96), the forest's largest input on three alerts.
 Neither says anything about an intruder: what a young kubelet does that no kubelet does is
 still rare. The first is fixed here (the peer group's rate weighs by how alike its members
-are); the weekday one is not yet (a fix measured on branch s14-kubelet cost AP on the quick
-suite), and its guard below keeps a person's idle weekends measured.
+are); the weekday one in features/baseline.py (a weekday the history never reached is judged by
+the peers' habit there: tests/features/test_baseline_weekday.py), and the guard below keeps a
+person's idle weekends measured.
 """
 
 from __future__ import annotations
