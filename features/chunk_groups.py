@@ -153,16 +153,11 @@ def mark_group(
     if novelty.together:
         if getattr(encoder, "novelty_log_", None) is not None:
             raise ValueError("a novelty log records real windows: make the group's novelty with its encoder")
-        marked = mark_novelty(group.frame, encoder, novelty.inputs[0])
-        if learn:
-            learn_group(novelty, encoder)
-        return marked
+        return mark_novelty(group.frame, encoder, novelty.inputs[0], learn=learn)
     parts = []
     last = len(novelty.inputs) - 1
     for k, ((part, _), narrow) in enumerate(zip(group.parts(), novelty.inputs, strict=True)):
-        parts.append(mark_novelty(part, encoder, narrow))
-        if learn or k < last:
-            encoder.partial_fit(narrow.rows)
+        parts.append(mark_novelty(part, encoder, narrow, learn=learn or k < last))
     return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 

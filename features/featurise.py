@@ -116,13 +116,16 @@ def _categories(frame: pd.DataFrame) -> dict[Hashable, str]:
     return {c: "category" for c, dtype in frame.dtypes.items() if not isinstance(dtype, pd.CategoricalDtype)}
 
 
-def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None) -> pd.DataFrame:
+def mark_novelty(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None, *, learn: bool = False
+) -> pd.DataFrame:
     """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
 
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
+    ``learn``: then teach ``encoder`` these events (``partial_fit`` of ``narrow.rows``).
     """
     narrow = narrow if narrow is not None else novelty_input(prepared, encoder)
-    flags = encoder.transform(narrow.rows)
+    flags = encoder.transform_then_learn(narrow.rows) if learn else encoder.transform(narrow.rows)
     if narrow.inverse is not None:
         flags = flags[narrow.inverse]
     names = encoder.get_feature_names_out()
