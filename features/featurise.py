@@ -24,6 +24,7 @@ from features.refusals import refusal_targets
 from features.windows import (
     FEATURE_NAMES,
     INDEX,
+    Factorised,
     PartialWindows,
     aggregate_windows,
     finalize,
@@ -80,9 +81,12 @@ class NoveltyInput:
     inverse: np.ndarray | None  # event -> row of ``rows``; None: one row per event
 
 
-def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyInput:
+def novelty_input(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, share: dict[str, Factorised] | None = None
+) -> NoveltyInput:
     """The columns ``encoder`` reads, one row per distinct combination (every row, text as
-    categories, without a window column)."""
+    categories, without a window column). ``share``: filled with each column's factorisation,
+    for :func:`features.windows.partial_windows` of the same rows."""
     wanted = dict.fromkeys([encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"])
     present = [column for column in wanted if column in prepared.columns]
     if not (encoder.window_column and encoder.window_column in prepared.columns):
@@ -98,6 +102,8 @@ def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyI
     for column in present:
         codes, uniques = pd.factorize(prepared[column], use_na_sentinel=True)
         factorised[column] = (codes, uniques)
+        if share is not None:
+            share[column] = (codes, uniques)
         key, _ = pd.factorize(key * (len(uniques) + 1) + (codes.astype(np.int64) + 1))  # NA (-1): a value of its own
     window_codes, window_uniques = pd.factorize(window)
     inverse, firsts = pd.factorize(key * (len(window_uniques) + 1) + window_codes)
@@ -176,7 +182,7 @@ def featurise_history(
     :func:`features.windows.partial_windows` (a model's training history counts the copies).
     """
     # The chunks of window_chunks, grouped: the same steps, each paid once a group.
-    from features.chunk_groups import chunk_groups, count_group, mark_group  # builds on this module
+    from features.chunk_groups import chunk_groups, count_group, group_novelty, mark_group  # builds on this module
 
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator(excuse_copies=excuse_copies)
@@ -184,7 +190,9 @@ def featurise_history(
         if observe is not None:
             for part, _ in group.parts():
                 observe(part)
-        count_group(windows, mark_group(group, encoder), group)
+        shared: dict[str, Factorised] = {}  # the group's columns, factorised once for novelty and windows
+        novelty = group_novelty(group, encoder, shared)
+        count_group(windows, mark_group(group, encoder, novelty), group, shared)
     return windows.windows(), encoder
 
 

@@ -6,7 +6,8 @@ sit on either side of it (FirstSeenEncoder before, IdentityBaseline after).
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -120,25 +121,34 @@ class PartialWindows:
         return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
 
 
-def partial_windows(events: pd.DataFrame, *, excuse_copies: bool = True) -> PartialWindows:
+#: A column's ``pd.factorize``: each row's code (-1 missing) and the distinct values.
+Factorised = tuple[np.ndarray, Any]
+
+
+def partial_windows(
+    events: pd.DataFrame, *, excuse_copies: bool = True, codes: Mapping[str, Factorised] | None = None
+) -> PartialWindows:
     """The mergeable counts of ``events`` (enriched, with ``window_start`` and ``is_new_*``).
 
     ``excuse_copies``: a pod-creating controller's copy of a known owner's pod
     (:func:`features.precedent.precedented_copies`) is not counted as host or system-namespace
     work. Training history counts it (False): it is the cluster's evidence that host workloads
     are routinely created, which the rates and the calibration's reference stand on.
+    ``codes``: columns of ``events`` factorised already (:func:`features.featurise.novelty_input`).
     """
     # Each text column is factorised once (``_Codes``): the equality tests below compare integer
     # codes, and the distinct counts reuse the same codes (string comparisons of every row, each
     # through pandas' NA handling, were most of this function's time).
-    codes = _Codes(events)
+    factorised = _Codes(events, codes)
     cols: dict[str, np.ndarray] = {}  # built once: column-by-column inserts into a frame are slow
     for v in VERBS:
-        cols[f"verb_{v}"] = codes.equals("verb", v)
+        cols[f"verb_{v}"] = factorised.equals("verb", v)
     for s in SUBRESOURCES:
-        cols[f"sub_{s}"] = codes.equals("target_subresource", s)
+        cols[f"sub_{s}"] = factorised.equals("target_subresource", s)
     for name, (col, value) in RESOURCE_MIX.items():
-        cols[f"res_{name}"] = codes.equals(col, value) if isinstance(value, str) else events[col].to_numpy(dtype=bool)
+        cols[f"res_{name}"] = (
+            factorised.equals(col, value) if isinstance(value, str) else events[col].to_numpy(dtype=bool)
+        )
     # A known owner's pods, copied by its controller (none when history is counted as it was).
     copies = precedented_copies(events) if excuse_copies else np.zeros(len(events), dtype=bool)
     for flag in _FLAGS:
@@ -157,7 +167,7 @@ def partial_windows(events: pd.DataFrame, *, excuse_copies: bool = True) -> Part
     pairs = {}
     for feature, (column, mask_column) in _DISTINCT_OF.items():
         # Unique (window, value) pairs on integer codes first; only they become strings.
-        column_codes, uniques, valid = codes.distinct(column)
+        column_codes, uniques, valid = factorised.distinct(column)
         keep = valid.copy()
         if mask_column is not None:
             keep &= events[mask_column].to_numpy(dtype=bool)
@@ -172,13 +182,14 @@ class _Codes:
     """Each text column of ``events`` factorised once, on first use: its codes (-1 missing) and
     distinct values."""
 
-    def __init__(self, events: pd.DataFrame) -> None:
+    def __init__(self, events: pd.DataFrame, known: Mapping[str, Factorised] | None = None) -> None:
         self.events = events
+        self.known = known or {}
         self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         if column not in self._done:
-            codes, found = pd.factorize(self.events[column], use_na_sentinel=True)
+            codes, found = self.known.get(column) or pd.factorize(self.events[column], use_na_sentinel=True)
             self._done[column] = (codes, np.asarray(found, dtype=object))
         return self._done[column]
 
