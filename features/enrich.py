@@ -43,10 +43,25 @@ def _identity_kind(ident: pd.Series) -> pd.Series:
     return pd.Series(identity_kinds(ident), index=ident.index)
 
 
+#: Each user agent's family once classified: a cluster's few dozen clients repeat in every chunk,
+#: and classifying even a few dozen costs ~5 ms of pandas string calls. Emptied past
+#: :data:`_KNOWN_AGENTS` entries, so made-up agents cannot grow it without bound.
+_FAMILY_OF: dict[str, str] = {}
+_KNOWN_AGENTS = 50_000
+
+
 def user_agent_family(user_agent: pd.Series) -> pd.Series:
     """Reduce a user agent to the client family an analyst thinks in (per distinct value)."""
     agents = _Distinct(user_agent)  # missing as the empty agent: "other"
-    families = _ua_family(pd.Series(agents.text, dtype="string")).to_numpy(dtype=object)
+    known = [_FAMILY_OF.get(text) for text in agents.text]
+    families = np.array(known, dtype=object)
+    unknown = np.array([i for i, family in enumerate(known) if family is None], dtype=np.intp)
+    if len(unknown):
+        found = _ua_family(pd.Series(agents.text[unknown], dtype="string")).to_numpy(dtype=object)
+        families[unknown] = found
+        if len(_FAMILY_OF) > _KNOWN_AGENTS:
+            _FAMILY_OF.clear()
+        _FAMILY_OF.update(zip(agents.text[unknown], found, strict=True))
     return pd.Series(agents.rows(families), index=user_agent.index, name="ua_family")
 
 
