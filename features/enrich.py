@@ -104,8 +104,8 @@ class _Distinct:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         self.uniques = uniques
         self.codes = np.where(codes < 0, len(uniques), codes)
-        text = pd.Series(uniques).astype("string").fillna("").to_numpy(dtype=object)
-        self.text = np.append(text, "").astype(object)
+        # As astype("string") writes each value (the distinct values are never missing).
+        self.text = np.array([*(u if isinstance(u, str) else str(u) for u in uniques), ""], dtype=object)
 
     def mapped(self, func, index: pd.Index) -> pd.Series:
         """:func:`features.first_seen.per_unique` of the column: ``func`` of the distinct values
