@@ -186,6 +186,7 @@ class _Codes:
         self.events = events
         self.known = known or {}
         self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._text: dict[str, np.ndarray] = {}
 
     def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         if column not in self._done:
@@ -196,7 +197,9 @@ class _Codes:
     def equals(self, column: str, value: str) -> np.ndarray:
         """``column == value`` per row as text (missing is no match), tested once per distinct value."""
         codes, uniques = self._factorised(column)
-        hits = np.flatnonzero(pd.array(uniques, dtype="string") == value)  # no NA: uniques are values
+        if column not in self._text:  # as astype("string") writes each value (none is missing)
+            self._text[column] = np.array([u if isinstance(u, str) else str(u) for u in uniques], dtype=object)
+        hits = np.flatnonzero(self._text[column] == value)
         return np.isin(codes, hits) if len(hits) != 1 else codes == hits[0]
 
     def distinct(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
