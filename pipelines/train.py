@@ -155,6 +155,13 @@ class TrainResult:
                 "alerts_per_day": float(self.bundle.alert.alerts_per_day),
                 "expected_alerts_per_day": float(self.bundle.alert.expected_alerts_per_day),
                 "held_out_days": float(self.bundle.alert.n_days),
+                # What the held-out sample can say about the threshold (models/threshold.py).
+                "held_out_identity_days": float(self.bundle.alert.n_identity_days),
+                "held_out_identity_days_needed": float(self.bundle.alert.identity_days_needed),
+                "held_out_too_small": float(self.bundle.alert.too_small),
+                "alerts_per_day_low": float(self.bundle.alert.alerts_per_day_range[0]),
+                "alerts_per_day_high": float(self.bundle.alert.alerts_per_day_range[1]),
+                "threshold_95": float(self.bundle.alert.bound_threshold),
             }
         if self.split is not None:
             out |= {"warmup_days": float(len(self.split.warmup)), "fit_days": float(len(self.split.fit))}
