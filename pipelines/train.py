@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,13 +157,15 @@ class TrainResult:
                 "expected_alerts_per_day": float(self.bundle.alert.expected_alerts_per_day),
                 "held_out_days": float(self.bundle.alert.n_days),
                 # What the held-out sample can say about the threshold (models/threshold.py).
-                "held_out_identity_days": float(self.bundle.alert.n_identity_days),
-                "held_out_identity_days_needed": float(self.bundle.alert.identity_days_needed),
+                "held_out_id_days": float(self.bundle.alert.n_identity_days),
+                "id_days_needed": float(self.bundle.alert.identity_days_needed),
                 "held_out_too_small": float(self.bundle.alert.too_small),
-                "alerts_per_day_low": float(self.bundle.alert.alerts_per_day_range[0]),
-                "alerts_per_day_high": float(self.bundle.alert.alerts_per_day_range[1]),
-                "threshold_95": float(self.bundle.alert.bound_threshold),
             }
+            low, high = self.bundle.alert.alerts_per_day_range
+            if math.isfinite(low) and math.isfinite(high):  # none without held-out identity-days
+                out |= {"alerts_per_day_low": float(low), "alerts_per_day_high": float(high)}
+            if math.isfinite(self.bundle.alert.bound_threshold):  # none where the sample is too small
+                out["threshold_95"] = float(self.bundle.alert.bound_threshold)
         if self.split is not None:
             out |= {"warmup_days": float(len(self.split.warmup)), "fit_days": float(len(self.split.fit))}
         if self.evaluation is not None:
