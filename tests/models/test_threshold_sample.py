@@ -18,8 +18,8 @@ from reports.train_summary import render_training
 def test_three_narrated_days_are_too_few_and_training_says_so():
     result = train(["tests/data/audit/normal_3days.jsonl"], TrainConfig(params=DetectorParams(seed=0)))
     metrics = result.metrics()
-    assert metrics["held_out_identity_days"] == 3.0
-    assert metrics["held_out_identity_days_needed"] == 8.0
+    assert metrics["held_out_id_days"] == 3.0
+    assert metrics["id_days_needed"] == 8.0
     assert metrics["held_out_too_small"] == 1.0
     low, high = metrics["alerts_per_day_low"], metrics["alerts_per_day_high"]
     assert low == 0.0 and 2.0 < high < 2.2  # 0 of 3 alerting bounds the chance below 0.71: 2.1 a day
