@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,7 +156,16 @@ class TrainResult:
                 "alerts_per_day": float(self.bundle.alert.alerts_per_day),
                 "expected_alerts_per_day": float(self.bundle.alert.expected_alerts_per_day),
                 "held_out_days": float(self.bundle.alert.n_days),
+                # What the held-out sample can say about the threshold (models/threshold.py).
+                "held_out_id_days": float(self.bundle.alert.n_identity_days),
+                "id_days_needed": float(self.bundle.alert.identity_days_needed),
+                "held_out_too_small": float(self.bundle.alert.too_small),
             }
+            low, high = self.bundle.alert.alerts_per_day_range
+            if math.isfinite(low) and math.isfinite(high):  # none without held-out identity-days
+                out |= {"alerts_per_day_low": float(low), "alerts_per_day_high": float(high)}
+            if math.isfinite(self.bundle.alert.bound_threshold):  # none where the sample is too small
+                out["threshold_95"] = float(self.bundle.alert.bound_threshold)
         if self.split is not None:
             out |= {"warmup_days": float(len(self.split.warmup)), "fit_days": float(len(self.split.fit))}
         if self.evaluation is not None:

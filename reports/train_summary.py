@@ -43,6 +43,14 @@ def _range_line(counts) -> str:
     return f"{parts[0]}; left out: {', '.join(parts[1:])}"
 
 
+def _threshold_range(alert) -> str:
+    """The range of alerts per normal day the held-out sample allows (models/threshold.py)."""
+    if alert is None or alert.n_identity_days == 0:
+        return ""  # a bundle saved before the range was recorded
+    low, high = alert.alerts_per_day_range
+    return f" of {alert.n_identity_days} identity-days (95% range on new normal days: {low:.1f} to {high:.1f})"
+
+
 def render_training(result, bundle_path, digest: str, tracked) -> Group:
     """Summary of a training run: data, model, evaluation, where it went."""
     m = result.metrics()
@@ -64,8 +72,11 @@ def render_training(result, bundle_path, digest: str, tracked) -> Group:
         "threshold",
         f"{result.bundle.threshold:.4f} on identity-day scores: asked {m.get('alerts_per_day', float('nan')):g} "
         f"alert(s) per day, {m.get('expected_alerts_per_day', float('nan')):.2f} on "
-        f"{int(m.get('held_out_days', 0))} held-out day(s)",
+        f"{int(m.get('held_out_days', 0))} held-out day(s)" + _threshold_range(result.bundle.alert),
     )
+    warning = result.bundle.alert.warning() if result.bundle.alert is not None else None
+    if warning:
+        grid.add_row("[yellow]warning[/yellow]", terminal_text(warning))
     if result.split is not None:
         grid.add_row(
             "days",

@@ -311,3 +311,65 @@ def test_a_bundle_saved_when_the_alert_threshold_lived_in_calibration_still_load
     loaded = load_bundle(path, sha256=hashlib.sha256(old).hexdigest(), key=b"")
     assert loaded.alert == bundle.alert
     assert loaded.threshold == bundle.threshold
+
+
+# The real kube-apiserver harness (tests/kube/eval_real.py, session 15): 14 identities over a
+# week; warm-up Tuesday and Wednesday, fit Thursday and Friday, held out Saturday, Sunday and
+# Monday. Those three days hold 21 identity-days (5, 5 and 11 identities), 16 of them at 0: the
+# people's Monday (alice 4.74, bob 4.25, admin 0.88, carol 0.72) and one service account's
+# Saturday (1.18) are all the evidence the threshold has.
+HARNESS_HELD_OUT = [4.737, 4.253, 1.176, 0.881, 0.716] + [0.0] * 16
+
+
+def test_the_harness_threshold_comes_with_the_range_of_alerts_its_three_held_out_days_allow():
+    """Asked one alert a day, three held-out days put the threshold between the 3rd and 4th
+    largest of 21 identity-days (1.03). Three of 21 alerting is also 1 of 70 or 1 of 3 by
+    chance: on new normal days of 7 identity-days this threshold may give from 0.2 to 2.5
+    alerts a day, and that range is what the user is told. 21 identity-days just suffice to
+    bound the asked rate (1 in 7 needs 20, the rule of three); the bound is the held-out
+    maximum, alice's 4.74."""
+    found = alert_threshold(HARNESS_HELD_OUT, 3, alerts_per_day=1)
+    assert found.threshold == pytest.approx((1.176 + 0.881) / 2)
+    assert found.n_identity_days == 21
+    low, high = found.alerts_per_day_range
+    assert low == pytest.approx(0.21, abs=0.01) and high == pytest.approx(2.5, abs=0.05)
+    assert (found.identity_days_needed, found.bound_threshold) == (20, 4.737)
+    assert not found.too_small and found.warning() is None
+
+
+def test_two_held_out_days_are_too_few_for_one_alert_a_day_and_the_user_is_told():
+    """Two held-out days of 20 identity-days each, asked one alert a day: one identity-day in
+    twenty. A 95% bound on that rate needs 59 identity-days (even the largest of 40 lies below
+    the rate's quantile with chance 1 - 0.95^40 = 0.87), so no threshold the sample gives can
+    promise it: the threshold is still the estimate, and the warning says how many
+    identity-days there were, how many were needed, and what the threshold may give."""
+    rng = np.random.default_rng(3)
+    scores = np.where(rng.random(40) < 0.2, rng.exponential(2.0, 40), 0.0)
+    found = alert_threshold(scores, 2, alerts_per_day=1)
+    ordered = np.sort(scores)[::-1]
+    assert found.threshold == pytest.approx((ordered[1] + ordered[2]) / 2)  # the estimate, as before
+    assert (found.n_identity_days, found.identity_days_needed) == (40, 59)
+    assert found.too_small and found.bound_threshold == np.inf
+    warning = found.warning()
+    assert warning is not None and "40 identity-days on 2 day(s)" in warning and "needs 59" in warning
+
+
+def test_the_range_of_alerts_per_day_holds_the_rate_later_normal_days_give():
+    """Forty small held-out samples (3 days of 40 identity-days, a tenth of them unusual, as
+    the quick evaluation's), each setting its own threshold at one alert a day: the later
+    rate of that threshold (on 200 normal days drawn alike) falls in the reported 95% range
+    for at least 36 of them. The thresholds themselves scatter: the point of the range."""
+
+    def day_scores(rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.where(rng.random(n) < 0.1, rng.exponential(1.5, n), 0.0)
+
+    inside, thresholds = 0, []
+    for seed in range(40):
+        rng = np.random.default_rng(100 + seed)
+        found = alert_threshold(day_scores(rng, 120), 3, alerts_per_day=1)
+        later = (day_scores(rng, 200 * 40) > found.threshold).sum() / 200
+        low, high = found.alerts_per_day_range
+        inside += low <= later <= high
+        thresholds.append(found.threshold)
+    assert inside >= 36
+    assert np.ptp(thresholds) > 1.0
