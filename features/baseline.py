@@ -45,15 +45,22 @@ def _identities(X, n_rows: int) -> np.ndarray | None:
     return None
 
 
-def _spans(X, identities: np.ndarray, rich) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]] | None:
-    """Each identity's first and last window start, from the index level ``"window_start"`` (or None)."""
+def utc_window_starts(X) -> pd.DatetimeIndex | None:
+    """Each window's start in UTC, from the index level ``"window_start"``; None without one."""
     index = getattr(X, "index", None)
     if not (isinstance(index, pd.MultiIndex) and "window_start" in index.names):
         return None
     starts = index.get_level_values("window_start")
     if not isinstance(starts, pd.DatetimeIndex):
         return None
-    starts = starts.tz_convert("UTC") if starts.tz is not None else starts
+    return starts.tz_convert("UTC") if starts.tz is not None else starts
+
+
+def _spans(X, identities: np.ndarray, rich) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]] | None:
+    """Each identity's first and last window start, from the index level ``"window_start"`` (or None)."""
+    starts = utc_window_starts(X)
+    if starts is None:
+        return None
     by = pd.Series(starts, index=identities).groupby(level=0)
     first, last = by.min(), by.max()
     return {ident: (first[ident], last[ident]) for ident in rich}

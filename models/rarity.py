@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from features.baseline import utc_window_starts
 from features.enrich import kinds_of
 from features.peers import peer_groups
 from models.action_families import CONTEXT, FAMILIES, NEW_IDENTITY, RATE_OF
@@ -29,14 +30,8 @@ def _identities(X, n_rows: int) -> np.ndarray:
 
 def _utc_days(X) -> np.ndarray | None:
     """Each window's UTC day (int64 ns), from the index level ``"window_start"``, or None."""
-    index = getattr(X, "index", None)
-    if not (isinstance(index, pd.MultiIndex) and "window_start" in index.names):
-        return None
-    starts = index.get_level_values("window_start")
-    if not isinstance(starts, pd.DatetimeIndex):
-        return None
-    starts = starts.tz_convert("UTC") if starts.tz is not None else starts
-    return np.asarray(starts.normalize().as_unit("ns").asi8, dtype=np.int64)
+    starts = utc_window_starts(X)
+    return None if starts is None else np.asarray(starts.normalize().as_unit("ns").asi8, dtype=np.int64)
 
 
 class ActionRarity(TransformerMixin, BaseEstimator):
