@@ -19,9 +19,11 @@ MIN_SCALE_SHARE = 0.01
 #: and the isolation forest splits on ranks, not magnitudes.
 CLIP = 50.0
 TIME_COLUMNS = ("hour_of_day", "weekday")
-#: A value an identity reached in at least ``TAIL_WINDOWS`` of its windows, and at least
-#: ``TAIL_SHARE`` of them, is at most ``TAIL_DEVIATION`` scale units from its centre: as far
-#: as "unusual" (features/summary.py counts ``|dev| >= 3``), never "far outside the usual".
+#: A value an identity reached in at least ``TAIL_SHARE`` of its windows is at most
+#: ``TAIL_DEVIATION`` scale units from its centre: as far as "unusual" (features/summary.py
+#: counts ``|dev| >= 3``), never "far outside the usual". Only where that share is at least
+#: ``TAIL_WINDOWS`` windows (300 windows of history): in fewer, a 1% habit and chance look alike,
+#: and a person's three odd hours in a fortnight would become their habit.
 #: Without this a feature that is 0 in most of an identity's windows has an IQR of 0, and the
 #: identity's own occasional habit (a garbage collector's deletes after a node leaves, a
 #: rollout's new pod addresses: 14 of reviews-api's 456 windows) sits at the clip, 50, with
@@ -96,11 +98,12 @@ def _opportunity(first: pd.Timestamp, last: pd.Timestamp, hour_counts: np.ndarra
 
 
 def _tail_spread(own: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """Per column, the spread that puts the identity's own tail (:data:`TAIL_WINDOWS`,
-    :data:`TAIL_SHARE`) at :data:`TAIL_DEVIATION` units from ``center``, on either side."""
+    """Per column, the spread that puts the identity's own tail (:data:`TAIL_SHARE` of its
+    windows) at :data:`TAIL_DEVIATION` units from ``center``, on either side; 0 for a history
+    shorter than :data:`TAIL_WINDOWS` / :data:`TAIL_SHARE` windows."""
     n = own.shape[0]
-    k = max(TAIL_WINDOWS, int(np.ceil(TAIL_SHARE * n)))
-    if n < k:
+    k = int(np.ceil(TAIL_SHARE * n))
+    if k < TAIL_WINDOWS:  # too short a history to tell a 1% habit from chance
         return np.zeros(own.shape[1])
     ordered = np.sort(own, axis=0)
     high, low = ordered[n - k] - center, center - ordered[k - 1]

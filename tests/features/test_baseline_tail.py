@@ -12,6 +12,7 @@ The narrated history, 300 hourly windows of kube-system's garbage collector:
 Observed on 50 nodes (seed 1): the collector's hours after a node removal, "55% of 11 requests
 with verb delete; usual 0%", scored at the clip and alerted on an attack-free day, and so did
 reviews-api's new pod addresses after a rollout (new source addresses in 14 of its 456 windows).
+A history shorter than 300 windows is too short to tell a 1% habit from chance.
 """
 
 from __future__ import annotations
@@ -76,3 +77,9 @@ def test_one_occurrence_does_not_make_it_usual_and_a_first_ever_action_stays_at_
     baseline = IdentityBaseline().fit(_history())
     assert _deviation(baseline, "frac_denied", frac_denied=0.2) >= 10 * UNUSUAL
     assert _deviation(baseline, "n_admin_bindings", n_admin_bindings=1.0) == CLIP
+
+
+def test_a_short_history_cannot_tell_a_habit_from_chance():
+    short = _history(200)  # 7 of its windows after node removals: 3.5%, but only 200 windows
+    baseline = IdentityBaseline().fit(short)
+    assert _deviation(baseline, "frac_delete", frac_delete=0.5) >= 5 * UNUSUAL
