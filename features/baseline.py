@@ -19,6 +19,18 @@ MIN_SCALE_SHARE = 0.01
 #: and the isolation forest splits on ranks, not magnitudes.
 CLIP = 50.0
 TIME_COLUMNS = ("hour_of_day", "weekday")
+#: A value an identity reached in at least ``TAIL_SHARE`` of its windows is at most
+#: ``TAIL_DEVIATION`` scale units from its centre: as far as "unusual" (features/summary.py
+#: counts ``|dev| >= 3``), never "far outside the usual". Only where that share is at least
+#: ``TAIL_WINDOWS`` windows (300 windows of history): in fewer, a 1% habit and chance look alike,
+#: and a person's three odd hours in a fortnight would become their habit.
+#: Without this a feature that is 0 in most of an identity's windows has an IQR of 0, and the
+#: identity's own occasional habit (a garbage collector's deletes after a node leaves, a
+#: rollout's new pod addresses: 14 of reviews-api's 456 windows) sits at the clip, 50, with
+#: first-ever actions (50 nodes seed 1, both alerting on attack-free days).
+TAIL_WINDOWS = 3
+TAIL_SHARE = 0.01
+TAIL_DEVIATION = 3.0
 #: Novelty judged against the identity's own past (features/first_seen.py). To an identity
 #: with no past of its own everything is new, so these say nothing about it; ``new_ip_range``
 #: is new to the whole cluster and is judged like any other column.
@@ -83,6 +95,19 @@ def _opportunity(first: pd.Timestamp, last: pd.Timestamp, hour_counts: np.ndarra
         # One pass: an hour of day is passed an hour at a time, a weekday a day of active hours.
         "passes": {"hour_of_day": 1.0, "weekday": float(active.sum())},
     }
+
+
+def _tail_spread(own: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Per column, the spread that puts the identity's own tail (:data:`TAIL_SHARE` of its
+    windows) at :data:`TAIL_DEVIATION` units from ``center``, on either side; 0 for a history
+    shorter than :data:`TAIL_WINDOWS` / :data:`TAIL_SHARE` windows."""
+    n = own.shape[0]
+    k = int(np.ceil(TAIL_SHARE * n))
+    if k < TAIL_WINDOWS:  # too short a history to tell a 1% habit from chance
+        return np.zeros(own.shape[1])
+    ordered = np.sort(own, axis=0)
+    high, low = ordered[n - k] - center, center - ordered[k - 1]
+    return np.maximum(np.maximum(high, low), 0.0) / TAIL_DEVIATION
 
 
 def _nanmean(rates: np.ndarray) -> np.ndarray:
@@ -200,9 +225,13 @@ class IdentityBaseline(TransformerMixin, BaseEstimator):
             med = groups.median()
             iqr = groups.quantile(0.75) - groups.quantile(0.25)
             rich = sizes.index[sizes >= self.min_history]
+            rows = groups.indices
             for ident in rich:
-                self.center_[ident] = med.loc[ident].to_numpy(dtype=float)
-                self.scale_[ident] = iqr.loc[ident].to_numpy(dtype=float) + self.scale_floor_
+                center = med.loc[ident].to_numpy(dtype=float)
+                own = values[rows[ident]]
+                spread = np.maximum(iqr.loc[ident].to_numpy(dtype=float), _tail_spread(own, center))
+                self.center_[ident] = center
+                self.scale_[ident] = spread + self.scale_floor_
             self.peer_center_, self.peer_scale_ = self._groups(med, iqr, sizes, peer_groups(med.index))
             self.kind_center_, self.kind_scale_ = self._groups(med, iqr, sizes, kinds_of(med.index))
             first_col = self._column(FIRST_WINDOW)
