@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from events.hashset import HashSet
+from events.rows import filter_rows
 
 # The stage rank itself (lower is preferred: ResponseComplete 0, ResponseStarted 1, Panic 2,
 # RequestReceived 3, anything else 4) is computed in the parsing SQL, events/parse.py.
@@ -99,7 +100,7 @@ class StageDeduplicator:
             return batch
         mask = np.zeros(len(new_keys), dtype=bool)
         mask[complete - n_old] = True
-        return batch.filter(mask)
+        return filter_rows(batch, mask)
 
     def flush(self) -> pa.Table | None:
         """Return the requests that never reached ResponseComplete, best stage each."""

@@ -23,7 +23,7 @@ features are those of the chunks one by one, value for value (tests/engine/).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,8 @@ class ChunkGroup:
     frame: pd.DataFrame
     stops: np.ndarray  # the row of ``frame`` after each part's last
     open_from: list[pd.Timestamp | None]  # each part's, as window_chunks yields it
+    #: Columns of ``frame`` factorised while preparing it (:func:`features.featurise.prepare_events`).
+    codes: dict[str, Factorised] = field(default_factory=dict)
 
     def parts(self) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None]]:
         """Each part's rows and the start of its first window that may still grow."""
@@ -100,7 +102,9 @@ def _group(parts: list[tuple[pa.Table, pd.Timestamp | None]], freq: str) -> Chun
     tables = [table for table, _ in parts]
     raw = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     stops = np.cumsum([table.num_rows for table in tables])
-    return ChunkGroup(prepare_events(to_pandas(raw), freq), stops, [open_from for _, open_from in parts])
+    codes: dict[str, Factorised] = {}
+    frame = prepare_events(to_pandas(raw), freq, codes)
+    return ChunkGroup(frame, stops, [open_from for _, open_from in parts], codes)
 
 
 @dataclass

@@ -50,9 +50,10 @@ _FAMILY_OF: dict[str, str] = {}
 _KNOWN_AGENTS = 50_000
 
 
-def user_agent_family(user_agent: pd.Series) -> pd.Series:
-    """Reduce a user agent to the client family an analyst thinks in (per distinct value)."""
-    agents = _Distinct(user_agent)  # missing as the empty agent: "other"
+def user_agent_family(user_agent: pd.Series, codes: dict[str, Any] | None = None) -> pd.Series:
+    """Reduce a user agent to the client family an analyst thinks in (per distinct value).
+    ``codes``: as in :func:`enrich_events`."""
+    agents = _Distinct(user_agent, codes)  # missing as the empty agent: "other"
     known = [_FAMILY_OF.get(text) for text in agents.text]
     families = np.array(known, dtype=object)
     unknown = np.array([i for i, family in enumerate(known) if family is None], dtype=np.intp)
@@ -100,8 +101,10 @@ class _Distinct:
     row: an hour of audit events repeats a few hundred verbs, resources and namespaces.
     """
 
-    def __init__(self, values: pd.Series) -> None:
+    def __init__(self, values: pd.Series, share: dict[str, Any] | None = None) -> None:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if share is not None:  # the same factorisation a later step would make of this column
+            share[str(values.name)] = (codes, uniques)
         self.uniques = uniques
         self.codes = np.where(codes < 0, len(uniques), codes)
         # As astype("string") writes each value (the distinct values are never missing).
@@ -129,10 +132,13 @@ def _arrow_bool(mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
     return pd.arrays.ArrowExtensionArray(pa.array(mask, pa.bool_()))
 
 
-def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
+def enrich_events(events: pd.DataFrame, codes: dict[str, Any] | None = None) -> pd.DataFrame:
     """Return ``events`` with the event-level columns the window features are built from.
 
     The input is not modified. Boolean flags are plain ``bool``; NA counts as False.
+    ``codes``: filled with the ``pd.factorize(..., use_na_sentinel=True)`` of each column
+    factorised here, by name, for the later steps on the same rows
+    (:func:`features.featurise.novelty_input`, :func:`features.windows.partial_windows`).
     """
     # New columns are collected and joined once: adding ~45 columns one by one to a wide frame
     # costs more than computing them. The caller's frame is never written.
@@ -140,19 +146,19 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     out = events
     # Every text test runs on the distinct values and is taken back to the rows by their codes
     # (comparing every row's text, through pandas' NA handling, was most of this function).
-    verb = _Distinct(out["verb"])
-    res = _Distinct(out["target_resource"])
-    sub = _Distinct(out["target_subresource"])
-    ns = _Distinct(out["target_namespace"])
-    who = _Distinct(out["identity"])
+    verb = _Distinct(out["verb"], codes)
+    res = _Distinct(out["target_resource"], codes)
+    sub = _Distinct(out["target_subresource"], codes)
+    ns = _Distinct(out["target_namespace"], codes)
+    who = _Distinct(out["identity"], codes)
     code = out["response_code"].astype("Int64").fillna(0).to_numpy()
-    decision = _Distinct(out["auth_decision"])
+    decision = _Distinct(out["auth_decision"], codes)
     kinds = identity_kinds(who.uniques)  # per distinct identity; a missing one is NA
     per_code = np.empty(len(kinds) + 1, dtype=object)
     per_code[:-1], per_code[-1] = kinds, pd.NA  # as identity_kind() gives a missing identity
     kind = pd.Series(per_code[who.codes], index=out.index, name="identity_kind")
     new["identity_kind"] = kind
-    new["ua_family"] = user_agent_family(out["user_agent"])
+    new["ua_family"] = user_agent_family(out["user_agent"], codes)
     new["own_namespace"] = who.mapped(_own_namespace, out.index)
     new["is_denied"] = _arrow_bool((code == 403) | decision.equals("forbid"))
     new["is_unauthenticated"] = code == 401

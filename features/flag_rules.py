@@ -82,6 +82,7 @@ class _Batch:
         self.table = table
         self.n = table.num_rows
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._at: dict[str, dict] = {}
         self._kinds: np.ndarray | None = None
 
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -103,9 +104,17 @@ class _Batch:
 
     def isin(self, column: str, wanted) -> np.ndarray:
         idx, values = self.codes(column)
-        wanted = set(wanted)
-        hit = np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
-        return np.append(hit, False)[idx]
+        if column not in self._at:
+            # Each distinct value's position: a test looks up its few wanted values instead of
+            # comparing every distinct value (names and addresses run to thousands a batch).
+            # Missing values (NULL and '', both '' here) are left out: their rows' code is -1.
+            self._at[column] = {v: i for i, v in enumerate(values) if v != ""}
+        hit = np.zeros(len(values) + 1, dtype=bool)  # the last: rows whose value is missing
+        for value in wanted:
+            at = self._at[column].get(value)
+            if at is not None:
+                hit[at] = True
+        return hit[idx]
 
     def list_where(self, column: str, test) -> np.ndarray:
         """Rows whose list column holds a value passing ``test`` (called once per distinct value)."""
@@ -125,6 +134,7 @@ class _Batch:
         """The same masks for ``rows`` only, reusing the distinct values found so far."""
         part = _Batch(self.table.take(pa.array(rows)))
         part._codes = {c: (idx[rows], values) for c, (idx, values) in self._codes.items()}
+        part._at = dict(self._at)  # the same distinct values, so the same positions
         part._kinds = None if self._kinds is None else self._kinds[rows]
         return part
 

@@ -256,37 +256,41 @@ def split_partial(part: PartialWindows, before: pd.Timestamp) -> tuple[PartialWi
 
 def finalize(part: PartialWindows) -> pd.DataFrame:
     """The features of merged partial windows."""
-    sums = part.sums
-    if sums.empty:
+    frame = part.sums
+    if frame.empty:
         return _empty_windows()
-    n = sums["n"].to_numpy(dtype=float)
+    # The sums as one float block, its columns by name: selecting ~70 columns of a frame
+    # indexed by (identity, window) copies the index each time (~0.2 ms a column).
+    block = frame.to_numpy(dtype=float)
+    sums = {name: block[:, i] for i, name in enumerate(frame.columns)}
+    n = sums["n"]
     out: dict[str, object] = {}
     out["log_requests"] = np.log1p(n)
     for feature in part.features():
         out[feature] = part.counts(feature)
     for v in VERBS:
-        out[f"frac_{v}"] = sums[f"verb_{v}"].to_numpy() / n
+        out[f"frac_{v}"] = sums[f"verb_{v}"] / n
     for s in SUBRESOURCES:
-        out[f"frac_{s}"] = sums[f"sub_{s}"].to_numpy() / n
+        out[f"frac_{s}"] = sums[f"sub_{s}"] / n
     for name in RESOURCE_MIX:
-        out[f"frac_res_{name}"] = sums[f"res_{name}"].to_numpy() / n
-    out["frac_denied"] = sums["is_denied"].to_numpy() / n
-    out["frac_unauthenticated"] = sums["is_unauthenticated"].to_numpy() / n
-    out["frac_other_4xx"] = sums["is_other_4xx"].to_numpy() / n
-    out["frac_5xx"] = sums["is_5xx"].to_numpy() / n
-    out["n_denied"] = sums["is_denied"].to_numpy(dtype=float)
+        out[f"frac_res_{name}"] = sums[f"res_{name}"] / n
+    out["frac_denied"] = sums["is_denied"] / n
+    out["frac_unauthenticated"] = sums["is_unauthenticated"] / n
+    out["frac_other_4xx"] = sums["is_other_4xx"] / n
+    out["frac_5xx"] = sums["is_5xx"] / n
+    out["n_denied"] = sums["is_denied"]
     for flag in SENSITIVE:
-        out[flag] = sums[flag].to_numpy(dtype=float)
-    out["new_identity"] = (sums["is_new_identity"].to_numpy() > 0).astype(float)
-    starts = pd.DatetimeIndex(sums.index.get_level_values("window_start"))
+        out[flag] = sums[flag]
+    out["new_identity"] = (sums["is_new_identity"] > 0).astype(float)
+    starts = pd.DatetimeIndex(frame.index.get_level_values("window_start"))
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
     out["weekday"] = starts.day_of_week.to_numpy(dtype=float)
     # One float block in catalogue order: a frame from ~90 separate columns costs more to build
     # (and to select in order) than computing them.
-    block = np.empty((len(sums), len(FEATURE_NAMES)))
+    features = np.empty((len(frame), len(FEATURE_NAMES)))
     for i, name in enumerate(FEATURE_NAMES):
-        block[:, i] = cast(np.ndarray, out[name])
-    return pd.DataFrame(block, index=sums.index, columns=list(FEATURE_NAMES))
+        features[:, i] = cast(np.ndarray, out[name])
+    return pd.DataFrame(features, index=frame.index, columns=list(FEATURE_NAMES))
 
 
 def _empty_windows() -> pd.DataFrame:
