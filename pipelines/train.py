@@ -233,9 +233,10 @@ def train(
     fit_seconds = time.perf_counter() - start
     # Held-out days are scored in order, each against the rarity counts of the days before
     # it, as the daily job will: the calibration sees what scoring will see.
-    parts, families = [], []
+    parts, families, held_frames = [], [], []
     for day in split.held_out:
         held = windows[day_of == day]
+        held_frames.append(held)
         parts.append(window_sources(detector, rarity, held))
         families.append(family_surprisal(rarity, held))  # recurring actions add to identity-days
         rarity.partial_fit(held)
@@ -266,6 +267,8 @@ def train(
         n_events=in_range.kept,  # trained on, not merely read
         profiles=profiles.profiles(),
         rule_history=spill.learn().as_dict() if spill is not None else None,
+        held_out_windows=pd.concat(held_frames) if held_frames else windows.iloc[:0],
+        held_out_forest=sources["forest"].to_numpy(),
     )
     constant = [str(c) for c in fit_windows.columns[fit_windows.nunique() <= 1]]
     result = TrainResult(
