@@ -39,7 +39,7 @@ from features.featurise import (
     ready_parts,
 )
 from features.first_seen import FirstSeenEncoder
-from features.windows import INDEX, finalize, partial_windows
+from features.windows import INDEX, Factorised, finalize, partial_windows
 
 #: Chunks are grouped up to this many events (two of ingest's batches). Measured on 1M events
 #: (docs/performance.md, session 9): 32k, 64k and 128k took the same CPU within the noise
@@ -112,9 +112,12 @@ class GroupNovelty:
     together: bool
 
 
-def group_novelty(group: ChunkGroup, encoder: FirstSeenEncoder) -> GroupNovelty:
+def group_novelty(
+    group: ChunkGroup, encoder: FirstSeenEncoder, share: dict[str, Factorised] | None = None
+) -> GroupNovelty:
     """The novelty input of ``group`` for an encoder with ``encoder``'s columns (it reads only
-    their names and whether a novelty log is kept): made once, marked against any state later."""
+    their names and whether a novelty log is kept): made once, marked against any state later.
+    ``share``: filled with the group's columns factorised, when they are made for the whole group."""
     frame, window = group.frame, encoder.window_column
     together = (
         len(group.stops) > 1
@@ -133,7 +136,7 @@ def group_novelty(group: ChunkGroup, encoder: FirstSeenEncoder) -> GroupNovelty:
     read = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
     narrow_frame = frame[[c for c in dict.fromkeys(read) if c in frame.columns]]
     narrow_frame[str(window)] = tagged  # a new frame of the columns the encoder reads
-    return GroupNovelty([novelty_input(narrow_frame, encoder)], together=True)
+    return GroupNovelty([novelty_input(narrow_frame, encoder, share)], together=True)
 
 
 def learn_group(novelty: GroupNovelty, encoder: FirstSeenEncoder) -> None:
@@ -153,21 +156,19 @@ def mark_group(
     if novelty.together:
         if getattr(encoder, "novelty_log_", None) is not None:
             raise ValueError("a novelty log records real windows: make the group's novelty with its encoder")
-        marked = mark_novelty(group.frame, encoder, novelty.inputs[0])
-        if learn:
-            learn_group(novelty, encoder)
-        return marked
+        return mark_novelty(group.frame, encoder, novelty.inputs[0], learn=learn)
     parts = []
     last = len(novelty.inputs) - 1
     for k, ((part, _), narrow) in enumerate(zip(group.parts(), novelty.inputs, strict=True)):
-        parts.append(mark_novelty(part, encoder, narrow))
-        if learn or k < last:
-            encoder.partial_fit(narrow.rows)
+        parts.append(mark_novelty(part, encoder, narrow, learn=learn or k < last))
     return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
-def count_group(windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGroup) -> None:
-    """Add the group's marked events to ``windows`` as adding each part in turn would."""
+def count_group(
+    windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGroup, codes: dict[str, Factorised] | None = None
+) -> None:
+    """Add the group's marked events to ``windows`` as adding each part in turn would.
+    ``codes``: columns of the group factorised already (:func:`group_novelty`)."""
     starts = marked["window_start"]
     # The leading parts whose windows all close at their end (none is left open for the next
     # part: no busy window) are counted together; the rest one by one. The last part of
@@ -182,18 +183,22 @@ def count_group(windows: WindowAccumulator, marked: pd.DataFrame, group: ChunkGr
             together = k + 1
     if together > 1:
         end = group.stops[together - 1]
-        _count_closed(windows, marked.iloc[:end], group.part_of_rows()[:end])
+        head = {column: (column_codes[:end], uniques) for column, (column_codes, uniques) in (codes or {}).items()}
+        _count_closed(windows, marked.iloc[:end], group.part_of_rows()[:end], head)
     else:
         together = 0
     for k in range(together, len(group.stops)):
         windows.add(marked.iloc[group.stops[k - 1] if k else 0 : group.stops[k]], group.open_from[k])
 
 
-def _count_closed(windows: WindowAccumulator, marked: pd.DataFrame, part: np.ndarray) -> None:
+def _count_closed(
+    windows: WindowAccumulator, marked: pd.DataFrame, part: np.ndarray, codes: dict[str, Factorised]
+) -> None:
     """Finish the windows of parts that each close all theirs, counted per (identity, window, part)."""
     starts = marked["window_start"]
     tagged = starts.dt.as_unit("ns") + pd.to_timedelta(part, unit="ns")
-    done = finalize(partial_windows(marked.assign(window_start=tagged), excuse_copies=windows.excuse_copies))
+    counts = partial_windows(marked.assign(window_start=tagged), excuse_copies=windows.excuse_copies, codes=codes)
+    done = finalize(counts)
     ns = pd.DatetimeIndex(done.index.get_level_values("window_start")).asi8
     which = ns % _PART_ROOM
     untagged = pd.DatetimeIndex(ns - which).tz_localize("UTC").tz_convert(starts.dt.tz).as_unit(starts.dt.unit)

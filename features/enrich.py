@@ -28,10 +28,6 @@ for _flag in FLAGS:
         FLAG_FEATURES[_flag.feature] += (_flag.name,)
 
 
-def _s(events: pd.DataFrame, col: str) -> pd.Series:
-    return events[col].astype("string").fillna("")
-
-
 def identity_kind(events: pd.DataFrame) -> pd.Series:
     """Classify identities: service_account, node, system, anonymous or human."""
     out = per_unique(events["identity"], _identity_kind)
@@ -47,10 +43,26 @@ def _identity_kind(ident: pd.Series) -> pd.Series:
     return pd.Series(identity_kinds(ident), index=ident.index)
 
 
+#: Each user agent's family once classified: a cluster's few dozen clients repeat in every chunk,
+#: and classifying even a few dozen costs ~5 ms of pandas string calls. Emptied past
+#: :data:`_KNOWN_AGENTS` entries, so made-up agents cannot grow it without bound.
+_FAMILY_OF: dict[str, str] = {}
+_KNOWN_AGENTS = 50_000
+
+
 def user_agent_family(user_agent: pd.Series) -> pd.Series:
-    """Reduce a user agent to the client family an analyst thinks in."""
-    out = per_unique(user_agent.fillna(""), _ua_family)
-    return pd.Series(out.to_numpy(dtype=object), index=user_agent.index, name="ua_family")
+    """Reduce a user agent to the client family an analyst thinks in (per distinct value)."""
+    agents = _Distinct(user_agent)  # missing as the empty agent: "other"
+    known = [_FAMILY_OF.get(text) for text in agents.text]
+    families = np.array(known, dtype=object)
+    unknown = np.array([i for i, family in enumerate(known) if family is None], dtype=np.intp)
+    if len(unknown):
+        found = _ua_family(pd.Series(agents.text[unknown], dtype="string")).to_numpy(dtype=object)
+        families[unknown] = found
+        if len(_FAMILY_OF) > _KNOWN_AGENTS:
+            _FAMILY_OF.clear()
+        _FAMILY_OF.update(zip(agents.text[unknown], found, strict=True))
+    return pd.Series(agents.rows(families), index=user_agent.index, name="ua_family")
 
 
 def _ua_family(user_agent: pd.Series) -> pd.Series:
@@ -71,23 +83,50 @@ def _ua_family(user_agent: pd.Series) -> pd.Series:
     return pd.Series(family, index=user_agent.index)
 
 
-def _verb_resource(verb: pd.Series, res: pd.Series, sub: pd.Series) -> pd.Series:
-    """'list secrets', 'create pods/exec', 'get nonresource', built once per distinct triple."""
-    (vc, vu), (rc, ru), (sc, su) = (pd.factorize(x) for x in (verb, res, sub))
-    combined = (vc.astype(np.int64) * len(ru) + rc) * len(su) + sc  # one integer per triple
-    codes, uniques = pd.factorize(combined)
-    v, rest = np.divmod(uniques, len(ru) * len(su))
-    r, c = np.divmod(rest, len(su))
-    names = np.array(
-        [f"{vu[a]} {ru[b] or 'nonresource'}{'/' + su[d] if su[d] else ''}" for a, b, d in zip(v, r, c, strict=True)],
-        dtype=object,
-    )
-    return pd.Series(pd.array(names, dtype="string").take(codes), index=verb.index)
-
-
 def own_namespace(identity: pd.Series) -> pd.Series:
     """A service account's namespace (``system:serviceaccount:<ns>:<name>``), else NA."""
-    return per_unique(identity, lambda s: s.str.extract(r"^system:serviceaccount:([^:]+):", expand=False))
+    return per_unique(identity, _own_namespace)
+
+
+def _own_namespace(identity: pd.Series) -> pd.Series:
+    return identity.str.extract(r"^system:serviceaccount:([^:]+):", expand=False)
+
+
+class _Distinct:
+    """A column factorised once: each row's code and the distinct values as text, missing as
+    the empty text (what ``astype("string").fillna("")`` gives every row), the last value.
+
+    A classification of the distinct values taken by the codes is the classification of every
+    row: an hour of audit events repeats a few hundred verbs, resources and namespaces.
+    """
+
+    def __init__(self, values: pd.Series) -> None:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        self.uniques = uniques
+        self.codes = np.where(codes < 0, len(uniques), codes)
+        # As astype("string") writes each value (the distinct values are never missing).
+        self.text = np.array([*(u if isinstance(u, str) else str(u) for u in uniques), ""], dtype=object)
+
+    def mapped(self, func, index: pd.Index) -> pd.Series:
+        """:func:`features.first_seen.per_unique` of the column: ``func`` of the distinct values
+        (as text, missing stays missing), taken back to the rows."""
+        mapped = pd.array(func(pd.Series(self.uniques, dtype="string")), dtype="string")
+        missing_as_na = np.where(self.codes < len(self.uniques), self.codes, -1)
+        return pd.Series(mapped.take(missing_as_na, allow_fill=True), index=index)
+
+    def rows(self, per_value: np.ndarray) -> np.ndarray:
+        return per_value[self.codes]
+
+    def equals(self, value: str) -> np.ndarray:
+        return self.rows(self.text == value)
+
+    def isin(self, values) -> np.ndarray:
+        return self.rows(np.isin(self.text, list(values)))
+
+
+def _arrow_bool(mask: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A boolean column as comparisons of Arrow-backed text give it (the dtype the table had)."""
+    return pd.arrays.ArrowExtensionArray(pa.array(mask, pa.bool_()))
 
 
 def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -99,27 +138,33 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     # costs more than computing them. The caller's frame is never written.
     new: dict[str, Any] = {}  # Series and arrays; some are read back below
     out = events
-    verb = _s(out, "verb")
-    res = _s(out, "target_resource")
-    sub = _s(out, "target_subresource")
-    ns = _s(out, "target_namespace")
+    # Every text test runs on the distinct values and is taken back to the rows by their codes
+    # (comparing every row's text, through pandas' NA handling, was most of this function).
+    verb = _Distinct(out["verb"])
+    res = _Distinct(out["target_resource"])
+    sub = _Distinct(out["target_subresource"])
+    ns = _Distinct(out["target_namespace"])
+    who = _Distinct(out["identity"])
     code = out["response_code"].astype("Int64").fillna(0).to_numpy()
-    decision = _s(out, "auth_decision")
-    kind = identity_kind(out)
+    decision = _Distinct(out["auth_decision"])
+    kinds = identity_kinds(who.uniques)  # per distinct identity; a missing one is NA
+    per_code = np.empty(len(kinds) + 1, dtype=object)
+    per_code[:-1], per_code[-1] = kinds, pd.NA  # as identity_kind() gives a missing identity
+    kind = pd.Series(per_code[who.codes], index=out.index, name="identity_kind")
     new["identity_kind"] = kind
     new["ua_family"] = user_agent_family(out["user_agent"])
-    new["own_namespace"] = own_namespace(out["identity"])
-    new["is_denied"] = (code == 403) | (decision == "forbid")
+    new["own_namespace"] = who.mapped(_own_namespace, out.index)
+    new["is_denied"] = _arrow_bool((code == 403) | decision.equals("forbid"))
     new["is_unauthenticated"] = code == 401
     new["is_other_4xx"] = (code >= 400) & (code < 500) & (code != 401) & (code != 403)
     new["is_5xx"] = code >= 500
-    new["is_nonresource"] = res == ""
+    new["is_nonresource"] = _arrow_bool(res.equals(""))
     new["is_rbac"] = res.isin(RBAC)
     new["is_workload"] = res.isin(WORKLOADS)
-    new["is_sa_or_token"] = res == "serviceaccounts"
-    new["is_crd"] = res == "customresourcedefinitions"
+    new["is_sa_or_token"] = _arrow_bool(res.equals("serviceaccounts"))
+    new["is_crd"] = _arrow_bool(res.equals("customresourcedefinitions"))
     new["is_webhook"] = res.isin({"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
-    new["is_csr"] = res == "certificatesigningrequests"
+    new["is_csr"] = _arrow_bool(res.equals("certificatesigningrequests"))
     new["is_self_review"] = res.isin({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
     # The sensitive actions are the event table's flags (features/flags.py): one definition
     # for hunters, rules and the detector. Counted when carried out; refused ones apart.
@@ -128,12 +173,32 @@ def enrich_events(events: pd.DataFrame) -> pd.DataFrame:
     at = {name: i for i, name in enumerate(done.columns)}
     for feature, names in FLAG_FEATURES.items():
         new[feature] = flags[:, [at[name] for name in names]].any(axis=1)
-    new["n_exec_kube_system"] = new["n_exec"] & (ns == "kube-system").to_numpy()
+    new["n_exec_kube_system"] = new["n_exec"] & ns.equals("kube-system")
     new["n_attempted"] = attempted.to_numpy().any(axis=1)
-    new["is_secret_read"] = verb.isin({"get", "list", "watch"}) & (res == "secrets")
-    new["is_foreign_namespace"] = (kind == "service_account") & (ns != "") & (ns != new["own_namespace"].fillna(""))
-    new["verb_resource"] = _verb_resource(verb, res, sub)
+    new["is_secret_read"] = _arrow_bool(verb.isin({"get", "list", "watch"}) & res.equals("secrets"))
+    # A service account's request outside its own namespace: the two texts are compared only
+    # on the service accounts' rows that name a namespace.
+    foreign = who.rows(np.append(kinds == "service_account", False)) & ~ns.equals("")
+    rows = np.flatnonzero(foreign)
+    own_text = np.append(_own_namespace(pd.Series(who.uniques, dtype="string")).fillna("").to_numpy(dtype=object), "")
+    foreign[rows] = ns.text[ns.codes[rows]] != own_text[who.codes[rows]]
+    new["is_foreign_namespace"] = _arrow_bool(foreign)
+    new["verb_resource"] = _verb_resource(verb, res, sub, out.index)
     return pd.concat([events, pd.DataFrame(new, index=events.index)], axis=1)
+
+
+def _verb_resource(verb: _Distinct, res: _Distinct, sub: _Distinct, index: pd.Index) -> pd.Series:
+    """'list secrets', 'create pods/exec', 'get nonresource', built once per distinct triple."""
+    combined = (verb.codes.astype(np.int64) * len(res.text) + res.codes) * len(sub.text) + sub.codes
+    codes, uniques = pd.factorize(combined)
+    v, rest = np.divmod(uniques, len(res.text) * len(sub.text))
+    r, c = np.divmod(rest, len(sub.text))
+    vt, rt, st = verb.text, res.text, sub.text
+    names = np.array(
+        [f"{vt[a]} {rt[b] or 'nonresource'}{'/' + st[d] if st[d] else ''}" for a, b, d in zip(v, r, c, strict=True)],
+        dtype=object,
+    )
+    return pd.Series(pd.array(names, dtype="string").take(codes), index=index)
 
 
 def _flag_tables(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -7,7 +7,7 @@ next chunk, so a window split across chunks is still aggregated in one piece.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from features.refusals import refusal_targets
 from features.windows import (
     FEATURE_NAMES,
     INDEX,
+    Factorised,
     PartialWindows,
     aggregate_windows,
     finalize,
@@ -80,42 +81,61 @@ class NoveltyInput:
     inverse: np.ndarray | None  # event -> row of ``rows``; None: one row per event
 
 
-def novelty_input(prepared: pd.DataFrame, encoder: FirstSeenEncoder) -> NoveltyInput:
-    """The columns ``encoder`` reads (text as categories), one row per distinct combination."""
-    wanted = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
-    cols = {}
-    for column in dict.fromkeys(wanted):
-        if column in prepared.columns:
-            values = prepared[column]
-            cols[column] = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
-    narrow = pd.DataFrame(cols, index=prepared.index)
+def novelty_input(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, share: dict[str, Factorised] | None = None
+) -> NoveltyInput:
+    """The columns ``encoder`` reads, one row per distinct combination (every row, text as
+    categories, without a window column). ``share``: filled with each column's factorisation,
+    for :func:`features.windows.partial_windows` of the same rows."""
+    wanted = dict.fromkeys([encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"])
+    present = [column for column in wanted if column in prepared.columns]
     if not (encoder.window_column and encoder.window_column in prepared.columns):
-        return NoveltyInput(narrow, None)  # without windows, row order is time order: keep every row
+        # Without windows, row order is time order: keep every row.
+        every = prepared[present]
+        return NoveltyInput(every.astype(_categories(every)), None)
     window = prepared[encoder.window_column]
-    narrow[encoder.window_column] = window
-    # One integer per distinct row, column by column (kept small by refactorising).
-    key = np.zeros(len(narrow), dtype=np.int64)
-    for values in cols.values():
-        codes = values.cat.codes.to_numpy(dtype=np.int64) + 1  # NA (-1) is a value of its own here
-        key, _ = pd.factorize(key * (len(values.cat.categories) + 1) + codes)
+    # One integer per distinct row, column by column (kept small by refactorising). Only the
+    # distinct rows become categories, from the same codes: building a categorical costs ~1 ms
+    # a column whatever its length, factorising as much again.
+    key = np.zeros(len(prepared), dtype=np.int64)
+    factorised = {}
+    for column in present:
+        codes, uniques = pd.factorize(prepared[column], use_na_sentinel=True)
+        factorised[column] = (codes, uniques)
+        if share is not None:
+            share[column] = (codes, uniques)
+        key, _ = pd.factorize(key * (len(uniques) + 1) + (codes.astype(np.int64) + 1))  # NA (-1): a value of its own
     window_codes, window_uniques = pd.factorize(window)
     inverse, firsts = pd.factorize(key * (len(window_uniques) + 1) + window_codes)
     first_rows = np.empty(len(firsts), dtype=np.int64)
     first_rows[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # each distinct row's first event
-    return NoveltyInput(narrow.iloc[first_rows], inverse)
+    rows: dict[Hashable, object] = {
+        column: pd.Categorical.from_codes(codes[first_rows], dtype=pd.CategoricalDtype(uniques), validate=False)
+        for column, (codes, uniques) in factorised.items()
+    }
+    rows[encoder.window_column] = window.array.take(first_rows)
+    return NoveltyInput(pd.DataFrame(rows, index=prepared.index[first_rows]), inverse)
 
 
-def mark_novelty(prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None) -> pd.DataFrame:
+def _categories(frame: pd.DataFrame) -> dict[Hashable, str]:
+    """Text columns as categories (the encoder's input), those already categorical kept."""
+    return {c: "category" for c, dtype in frame.dtypes.items() if not isinstance(dtype, pd.CategoricalDtype)}
+
+
+def mark_novelty(
+    prepared: pd.DataFrame, encoder: FirstSeenEncoder, narrow: NoveltyInput | None = None, *, learn: bool = False
+) -> pd.DataFrame:
     """Add the encoder's ``is_new_*`` flags to prepared events (causal within ``prepared``).
 
     ``narrow``: :func:`novelty_input` of ``prepared``, when the caller made it already.
+    ``learn``: then teach ``encoder`` these events (``partial_fit`` of ``narrow.rows``).
     """
     narrow = narrow if narrow is not None else novelty_input(prepared, encoder)
-    flags = encoder.transform(narrow.rows)
+    flags = encoder.transform_then_learn(narrow.rows) if learn else encoder.transform(narrow.rows)
     if narrow.inverse is not None:
         flags = flags[narrow.inverse]
     names = encoder.get_feature_names_out()
-    marks = pd.DataFrame({name: flags[:, i].astype(bool) for i, name in enumerate(names)}, index=prepared.index)
+    marks = pd.DataFrame(flags.astype(bool), columns=list(names), index=prepared.index)  # one block
     # Joined, not copied: copy-on-write keeps ``prepared`` as it was.
     return pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), marks], axis=1)
 
@@ -162,7 +182,7 @@ def featurise_history(
     :func:`features.windows.partial_windows` (a model's training history counts the copies).
     """
     # The chunks of window_chunks, grouped: the same steps, each paid once a group.
-    from features.chunk_groups import chunk_groups, count_group, mark_group  # builds on this module
+    from features.chunk_groups import chunk_groups, count_group, group_novelty, mark_group  # builds on this module
 
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator(excuse_copies=excuse_copies)
@@ -170,7 +190,9 @@ def featurise_history(
         if observe is not None:
             for part, _ in group.parts():
                 observe(part)
-        count_group(windows, mark_group(group, encoder), group)
+        shared: dict[str, Factorised] = {}  # the group's columns, factorised once for novelty and windows
+        novelty = group_novelty(group, encoder, shared)
+        count_group(windows, mark_group(group, encoder, novelty), group, shared)
     return windows.windows(), encoder
 
 

@@ -9,6 +9,8 @@ rates it really had, instead of the all-zero novelty of ``fit(X).transform(X)``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -64,6 +66,25 @@ def _ip_range(s: pd.Series) -> pd.Series:
 def ip_range(ips: pd.Series) -> pd.Series:
     """The /16 of an IPv4 address or the /48 of an IPv6 one: a network, not a host."""
     return per_unique(ips, _ip_range)
+
+
+@dataclass
+class _Hashed:
+    """An input's columns as the encoder reads them, hashed once for marking and learning."""
+
+    identity: pd.Series
+    window: np.ndarray | None
+    ips: pd.Series | None
+    pairs: list[tuple[np.ndarray, np.ndarray]]  # per attribute: (owner, value) hashes, missing
+    identities: np.ndarray
+    _ranges: tuple[np.ndarray, np.ndarray] | None = None
+
+    def ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes of the source addresses' ranges, and which are missing (``ips`` is set)."""
+        assert self.ips is not None, "ranges of an input without addresses"
+        if self._ranges is None:
+            self._ranges = _codes_hash(ip_range(self.ips))
+        return self._ranges
 
 
 class FirstSeenEncoder(TransformerMixin, BaseEstimator):
@@ -170,25 +191,33 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None) -> FirstSeenEncoder:
         """Add the pairs in ``X`` to what has been seen (for chunked, causal replay)."""
-        identity, attrs, _, ips = self._frame(X)
-        seen_sets: list[HashSet] | None = getattr(self, "seen_", None)
-        if seen_sets is None:
-            seen_sets = self._start(X, len(attrs))
-        elif len(attrs) != len(seen_sets):
+        if getattr(self, "seen_", None) is None:
+            self._start(X, len(self._frame(X)[1]))
+        return self._learn(self._hashed(X))
+
+    def _learn(self, hashed: _Hashed) -> FirstSeenEncoder:
+        seen_sets = self.seen_
+        assert seen_sets is not None, "partial_fit starts the sets first"
+        if len(hashed.pairs) != len(seen_sets):
             raise ValueError(
-                f"X has {len(attrs) + 1} columns, but FirstSeenEncoder was fitted with {len(seen_sets) + 1}"
+                f"X has {len(hashed.pairs) + 1} columns, but FirstSeenEncoder was fitted with {len(seen_sets) + 1}"
             )
-        for seen, (owner, values) in zip(seen_sets, self._keyed(identity, attrs), strict=True):
-            pairs, missing = self._pairs(owner, values)
+        for seen, (pairs, missing) in zip(seen_sets, hashed.pairs, strict=True):
             new = np.unique(pairs[~missing])
             seen.add(new[~seen.contains(new)])
-        ids = np.unique(_codes_hash(identity)[0])
+        ids = np.unique(hashed.identities)
         self.identities_.add(ids[~self.identities_.contains(ids)])
-        if ips is not None:
-            ranges, missing = _codes_hash(ip_range(ips))
+        if hashed.ips is not None:
+            ranges, missing = hashed.ranges()
             ranges = np.unique(ranges[~missing])
             self.ip_ranges_.add(ranges[~self.ip_ranges_.contains(ranges)])
         return self
+
+    def _hashed(self, X) -> _Hashed:
+        """What marking and learning ``X`` read: its hashed (owner, value) pairs per attribute."""
+        identity, attrs, window, ips = self._frame(X)
+        pairs = [self._pairs(owner, values) for owner, values in self._keyed(identity, attrs)]
+        return _Hashed(identity, window, ips, pairs, _codes_hash(identity)[0])
 
     def _start(self, X, n_attributes: int) -> list[HashSet]:
         self.attribute_names_ = self._names(X)
@@ -225,12 +254,23 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Return 0/1 flags: one column per attribute, then is_new_identity (and ip range)."""
         check_is_fitted(self, "seen_")
+        return self._marks(self._hashed(X), X)
+
+    def transform_then_learn(self, X) -> np.ndarray:
+        """:meth:`transform`, then :meth:`partial_fit` of the same ``X``, hashing it once."""
+        check_is_fitted(self, "seen_")
+        hashed = self._hashed(X)
+        out = self._marks(hashed, X)
+        self._learn(hashed)
+        return out
+
+    def _marks(self, hashed: _Hashed, X) -> np.ndarray:
         seen_sets = self.seen_
         assert seen_sets is not None, "fit sets seen_ to a list before it returns"
-        identity, attrs, window, ips = self._frame(X)
-        if len(attrs) != len(seen_sets):
+        identity, window, ips = hashed.identity, hashed.window, hashed.ips
+        if len(hashed.pairs) != len(seen_sets):
             raise ValueError(
-                f"X has {len(attrs) + 1} columns, but FirstSeenEncoder is expecting "
+                f"X has {len(hashed.pairs) + 1} columns, but FirstSeenEncoder is expecting "
                 f"{len(seen_sets) + 1} columns as input"
             )
         log: NoveltyLog | None = getattr(self, "novelty_log_", None)
@@ -241,13 +281,13 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             if log is not None and window is not None:
                 log.record(identity, window, len(cols) - 1, keys, np.flatnonzero(cols[-1]))
 
-        for seen, (owner, values) in zip(seen_sets, self._keyed(identity, attrs), strict=True):
-            pairs, missing = self._pairs(owner, values)
+        for seen, (pairs, missing) in zip(seen_sets, hashed.pairs, strict=True):
             flag(pairs, ~missing & ~seen.contains(pairs))
-        ids = _codes_hash(identity)[0]
+        ids = hashed.identities
         flag(ids, ~self.identities_.contains(ids))
         if self._tracks_ranges(X):
-            ranges, missing = _codes_hash(ip_range(ips) if ips is not None else pd.Series(pd.NA, index=identity.index))
+            no_addresses = pd.Series(pd.NA, index=identity.index)
+            ranges, missing = hashed.ranges() if ips is not None else _codes_hash(no_addresses)
             flag(ranges, ~missing & ~self.ip_ranges_.contains(ranges))
         return np.column_stack(cols).astype(np.float64)
 

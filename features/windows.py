@@ -6,7 +6,8 @@ sit on either side of it (FirstSeenEncoder before, IdentityBaseline after).
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -120,30 +121,33 @@ class PartialWindows:
         return cast(pd.MultiIndex, self.sums.index)  # sums is indexed by (identity, window_start)
 
 
-def partial_windows(events: pd.DataFrame, *, excuse_copies: bool = True) -> PartialWindows:
+#: A column's ``pd.factorize``: each row's code (-1 missing) and the distinct values.
+Factorised = tuple[np.ndarray, Any]
+
+
+def partial_windows(
+    events: pd.DataFrame, *, excuse_copies: bool = True, codes: Mapping[str, Factorised] | None = None
+) -> PartialWindows:
     """The mergeable counts of ``events`` (enriched, with ``window_start`` and ``is_new_*``).
 
     ``excuse_copies``: a pod-creating controller's copy of a known owner's pod
     (:func:`features.precedent.precedented_copies`) is not counted as host or system-namespace
     work. Training history counts it (False): it is the cluster's evidence that host workloads
     are routinely created, which the rates and the calibration's reference stand on.
+    ``codes``: columns of ``events`` factorised already (:func:`features.featurise.novelty_input`).
     """
-    keys = INDEX
-    verb = events["verb"].astype("string").fillna("")
-    sub = events["target_subresource"].astype("string").fillna("")
-    cols: dict[str, object] = {}  # built once: column-by-column inserts into a frame are slow
-    cols["identity"] = events["identity"].astype("string")
-    cols["window_start"] = events["window_start"]
-    cols["n"] = 1
+    # Each text column is factorised once (``_Codes``): the equality tests below compare integer
+    # codes, and the distinct counts reuse the same codes (string comparisons of every row, each
+    # through pandas' NA handling, were most of this function's time).
+    factorised = _Codes(events, codes)
+    cols: dict[str, np.ndarray] = {}  # built once: column-by-column inserts into a frame are slow
     for v in VERBS:
-        cols[f"verb_{v}"] = (verb == v).to_numpy()
+        cols[f"verb_{v}"] = factorised.equals("verb", v)
     for s in SUBRESOURCES:
-        cols[f"sub_{s}"] = (sub == s).to_numpy()
+        cols[f"sub_{s}"] = factorised.equals("target_subresource", s)
     for name, (col, value) in RESOURCE_MIX.items():
         cols[f"res_{name}"] = (
-            (events[col].astype("string").fillna("") == value).to_numpy()
-            if isinstance(value, str)
-            else events[col].to_numpy(dtype=bool)
+            factorised.equals(col, value) if isinstance(value, str) else events[col].to_numpy(dtype=bool)
         )
     # A known owner's pods, copied by its controller (none when history is counted as it was).
     copies = precedented_copies(events) if excuse_copies else np.zeros(len(events), dtype=bool)
@@ -152,44 +156,75 @@ def partial_windows(events: pd.DataFrame, *, excuse_copies: bool = True) -> Part
         if flag in COPIED_FEATURES:
             cols[flag] = cols[flag] & ~copies
     cols["is_new_identity"] = events["is_new_identity"].to_numpy(dtype=float)
-    # The windows from a groupby on the two keys; the ~60 sums by one bincount each (a groupby
-    # sum of the wide frame spends most of its time converting the boolean block).
-    grouped = pd.DataFrame({k: cols[k] for k in keys}, index=events.index).groupby(keys, sort=True, observed=True)
-    groups = grouped.ngroup().to_numpy()  # row -> position in sums
-    windows = grouped.size().index
+    groups, windows = _window_groups(events)  # row -> position in sums (-1: no window)
     counted = groups >= 0  # a row without an identity belongs to no window
     at = groups[counted]
-    sums = pd.DataFrame(
-        {
-            name: np.bincount(at, minlength=len(windows)).astype(float)
-            if name == "n"
-            else np.bincount(at, weights=np.asarray(value, dtype=float)[counted], minlength=len(windows))
-            for name, value in cols.items()
-            if name not in keys
-        },
-        index=windows,
-    )
+    # The ~60 sums by one bincount each (a groupby sum of the wide frame spends most of its
+    # time converting the boolean block).
+    sums = {"n": np.bincount(at, minlength=len(windows)).astype(float)}
+    for name, value in cols.items():
+        sums[name] = np.bincount(at, weights=np.asarray(value, dtype=float)[counted], minlength=len(windows))
     pairs = {}
-    factorised: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # a column serves several features
     for feature, (column, mask_column) in _DISTINCT_OF.items():
         # Unique (window, value) pairs on integer codes first; only they become strings.
-        if column not in factorised:
-            codes, found = pd.factorize(events[column], use_na_sentinel=True)
-            uniques = np.asarray(found, dtype=object)
-            valid = codes >= 0
-            empty = np.flatnonzero(uniques == "")
-            if len(empty):
-                valid &= codes != empty[0]
-            factorised[column] = (codes, uniques, valid)
-        codes, uniques, valid = factorised[column]
+        column_codes, uniques, valid = factorised.distinct(column)
         keep = valid.copy()
         if mask_column is not None:
             keep &= events[mask_column].to_numpy(dtype=bool)
         width = len(uniques) + 1
-        unique_pairs = np.unique(groups[keep].astype(np.int64) * width + codes[keep])
+        unique_pairs = np.unique(groups[keep].astype(np.int64) * width + column_codes[keep])
         g, c = np.divmod(unique_pairs, width)
         pairs[feature] = (g, uniques[c])
-    return PartialWindows(sums, pairs=pairs)
+    return PartialWindows(pd.DataFrame(sums, index=windows), pairs=pairs)
+
+
+class _Codes:
+    """Each text column of ``events`` factorised once, on first use: its codes (-1 missing) and
+    distinct values."""
+
+    def __init__(self, events: pd.DataFrame, known: Mapping[str, Factorised] | None = None) -> None:
+        self.events = events
+        self.known = known or {}
+        self._done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._text: dict[str, np.ndarray] = {}
+
+    def _factorised(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        if column not in self._done:
+            codes, found = self.known.get(column) or pd.factorize(self.events[column], use_na_sentinel=True)
+            self._done[column] = (codes, np.asarray(found, dtype=object))
+        return self._done[column]
+
+    def equals(self, column: str, value: str) -> np.ndarray:
+        """``column == value`` per row as text (missing is no match), tested once per distinct value."""
+        codes, uniques = self._factorised(column)
+        if column not in self._text:  # as astype("string") writes each value (none is missing)
+            self._text[column] = np.array([u if isinstance(u, str) else str(u) for u in uniques], dtype=object)
+        hits = np.flatnonzero(self._text[column] == value)
+        return np.isin(codes, hits) if len(hits) != 1 else codes == hits[0]
+
+    def distinct(self, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(codes, distinct values, rows that count): missing and empty text count as no value."""
+        codes, uniques = self._factorised(column)
+        valid = codes >= 0
+        empty = np.flatnonzero(uniques == "")
+        if len(empty):
+            valid &= codes != empty[0]
+        return codes, uniques, valid
+
+
+def _window_groups(events: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Each row's (identity, window_start) group, numbered in sorted order (-1: a key is
+    missing), and the groups: what a sorted groupby on the two keys gives, from two factorisations."""
+    identity_codes, identities = pd.factorize(events["identity"].astype("string"), sort=True)
+    window_codes, starts = pd.factorize(events["window_start"], sort=True)
+    valid = (identity_codes >= 0) & (window_codes >= 0)
+    key = identity_codes[valid].astype(np.int64) * max(len(starts), 1) + window_codes[valid]
+    found, inverse = np.unique(key, return_inverse=True)
+    groups = np.full(len(events), -1, dtype=np.int64)
+    groups[valid] = inverse.reshape(-1)
+    which_identity, which_start = np.divmod(found, max(len(starts), 1))
+    index = pd.MultiIndex.from_arrays([identities.take(which_identity), starts.take(which_start)], names=INDEX)
+    return groups, index
 
 
 def merge_partials(parts: list[PartialWindows]) -> PartialWindows:
@@ -246,7 +281,12 @@ def finalize(part: PartialWindows) -> pd.DataFrame:
     starts = pd.DatetimeIndex(sums.index.get_level_values("window_start"))
     out["hour_of_day"] = starts.hour.to_numpy(dtype=float)
     out["weekday"] = starts.day_of_week.to_numpy(dtype=float)
-    return pd.DataFrame(out, index=sums.index).loc[:, list(FEATURE_NAMES)]
+    # One float block in catalogue order: a frame from ~90 separate columns costs more to build
+    # (and to select in order) than computing them.
+    block = np.empty((len(sums), len(FEATURE_NAMES)))
+    for i, name in enumerate(FEATURE_NAMES):
+        block[:, i] = cast(np.ndarray, out[name])
+    return pd.DataFrame(block, index=sums.index, columns=list(FEATURE_NAMES))
 
 
 def _empty_windows() -> pd.DataFrame:
