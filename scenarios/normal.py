@@ -7,6 +7,7 @@ every 30 s, people work business hours in their own time zone with a weekly rhyt
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -112,9 +113,70 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
     ]
 
 
+#: The kinds kube-controller-manager's shared informers list and watch. They run under the
+#: controller manager's own credentials with the user agent suffix ``/shared-informers``; its
+#: per-controller service accounts write and discover but keep no informers of their own. The
+#: kubeadm dataset in ../shared/real-samples shows exactly this: after a start,
+#: system:kube-controller-manager lists and watches every kind, the controllers' accounts none.
+KCM_INFORMERS = (
+    "pods",
+    "nodes",
+    "services",
+    "endpoints",
+    "endpointslices",
+    "replicasets",
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "jobs",
+    "cronjobs",
+    "namespaces",
+    "serviceaccounts",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "replicationcontrollers",
+    "leases",
+    "networkpolicies",
+    "ingresses",
+    "roles",
+    "rolebindings",
+    "clusterroles",
+    "clusterrolebindings",
+    "certificatesigningrequests",
+)
+
+
+def informers(actor: Actor) -> list[Call]:
+    """The watches ``actor`` keeps open, one per informer, found by sampling its routines.
+
+    An informer lists its kind once, then watches it, re-opening the watch every 5-10 minutes;
+    when its API server goes away it lists again (scenarios.change_nodes.apiserver_restart).
+    A private generator keeps the sampling from moving the simulation's own random stream.
+    """
+    rng = np.random.default_rng(0)
+    at = datetime(2026, 1, 1)
+    found: dict[tuple, Call] = {}
+    for routine in actor.routines:
+        for _ in range(128):
+            for _, call in routine.episode(rng, at):
+                if call.verb == "watch":
+                    selector = [p for p in call.query.split("&") if p.startswith("fieldSelector=")]
+                    found.setdefault((call.resource, call.namespace, tuple(selector), call.user_agent), call)
+    return list(found.values())
+
+
 def _control_plane(cluster: Cluster) -> None:
     kcm = cluster.actor("system:kube-controller-manager")
+    shared = kcm.identity.user_agent.rsplit("/", 1)[0] + "/shared-informers"
     kcm.routines = [
+        # ~25 informers, each re-opening its watch every 5-10 minutes (thinned by rate_scale).
+        Routine(
+            200,
+            lambda rng, t: [
+                (0.0, replace(_watch(rng, KCM_INFORMERS[int(rng.integers(len(KCM_INFORMERS)))]), user_agent=shared))
+            ],
+        ),
         Routine(
             1800,
             _lease(
