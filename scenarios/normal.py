@@ -23,6 +23,7 @@ DISCOVERY = [Call("get", path="/api", query="timeout=32s"), Call("get", path="/a
 
 
 def _watch(rng: np.random.Generator, resource: str, namespace: str | None = None, name: str | None = None) -> Call:
+    # client-go's reflector asks for a timeout of minWatchTimeout (5 min) times 1 to 2, at random.
     ts = int(rng.integers(300, 600))
     query = WATCH_Q.format(rv=int(rng.integers(1_000_000, 9_000_000)), t=ts // 60, s=ts % 60, ts=ts)
     if name:
@@ -166,17 +167,19 @@ def informers(actor: Actor) -> list[Call]:
     return list(found.values())
 
 
+def _informer(kind: str, user_agent: str):
+    """An episode of one reflector: a watch of ``kind``, open until the API server times it out."""
+    return lambda rng, t: [(0.0, replace(_watch(rng, kind), user_agent=user_agent))]
+
+
 def _control_plane(cluster: Cluster) -> None:
     kcm = cluster.actor("system:kube-controller-manager")
     shared = kcm.identity.user_agent.rsplit("/", 1)[0] + "/shared-informers"
     kcm.routines = [
-        # ~25 informers, each re-opening its watch every 5-10 minutes (thinned by rate_scale).
-        Routine(
-            200,
-            lambda rng, t: [
-                (0.0, replace(_watch(rng, KCM_INFORMERS[int(rng.integers(len(KCM_INFORMERS)))]), user_agent=shared))
-            ],
-        ),
+        # One reflector per kind, re-opening its watch when it times out after 5-10 minutes
+        # (_watch): every hour holds every kind 6-12 times. Below simulate.PERIODIC_RATE, as a kubelet's
+        # watch of its pods, rate_scale leaves it whole: thinned, an hour would miss some kinds.
+        *(Routine(8, _informer(kind, shared), timer=True) for kind in KCM_INFORMERS),
         Routine(
             1800,
             _lease(
