@@ -59,7 +59,10 @@ def simulate_day(cluster: Cluster, day: int, seed: int) -> tuple[list[tuple[date
     """
     view = cluster.on(day)
     start = day_start(cluster.spec, day)
-    events, labels = _routines(view, start, np.random.default_rng([seed, 2, day]))
+    # Timers draw from their own stream: adding one (an informer) leaves every other routine's day as it was.
+    events, labels = _routines(
+        view, start, np.random.default_rng([seed, 2, day]), np.random.default_rng([seed, 6, day])
+    )
     rng = np.random.default_rng([seed, 5, day])
     for change in cluster.changes_on(day):
         first, last = (start + timedelta(seconds=s) for s in change.span)
@@ -71,7 +74,7 @@ def simulate_day(cluster: Cluster, day: int, seed: int) -> tuple[list[tuple[date
 
 
 def _routines(
-    view: Cluster, start: datetime, rng: np.random.Generator
+    view: Cluster, start: datetime, rng: np.random.Generator, timers: np.random.Generator
 ) -> tuple[list[tuple[datetime, dict]], list[dict]]:
     out: list[tuple[datetime, dict]] = []
     labels: list[dict] = []
@@ -79,11 +82,12 @@ def _routines(
         novel = actor.novel
         for routine in actor.routines:
             scale = view.spec.rate_scale if routine.rate >= PERIODIC_RATE else 1.0
-            for s, episode in (_on_timer if routine.timer else _at_random)(actor, routine, scale, start, rng):
+            draw = timers if routine.timer else rng
+            for s, episode in (_on_timer if routine.timer else _at_random)(actor, routine, scale, start, draw):
                 who = actor.was if actor.was is not None and s < actor.switch_at else actor.identity
                 t = start + timedelta(seconds=s)
                 for dt, call in episode:
-                    built = build_events(call, who, t + timedelta(seconds=dt), rng)
+                    built = build_events(call, who, t + timedelta(seconds=dt), draw)
                     out.extend(built)
                     if novel is not None and novel.since <= s < novel.until and who is actor.identity:
                         first = start + timedelta(seconds=novel.since)

@@ -40,13 +40,11 @@ ADDED = {
     "new_refused_target": "tests/features/test_refusals.py",
 }
 #: Features whose meaning changed since, where each is tested: a peer precedent (a kubelet's
-#: namespace judged against every kubelet's, a user agent by its client line) and an informer's
-#: read (a watch of a kind is a list of it) only take novelty away, so they may only be lower
-#: than the reference's.
+#: namespace judged against every kubelet's, a user agent by its client line) only takes
+#: novelty away, so they may only be lower than the reference's.
 CHANGED = {
     "new_namespace": "tests/features/test_precedent.py",
     "new_user_agent": "tests/features/test_precedent.py",
-    "new_verb_resource": "tests/features/test_informer_reads.py",
 }
 
 
