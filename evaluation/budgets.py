@@ -44,13 +44,15 @@ def above(result, benign: pd.DataFrame, freq: str, floor: float) -> list[dict]:
             named = name_alert(who, pd.Timestamp(best[who][1]), benign, freq)
         else:  # outside evidence alone (a rule's hit), no window to name it by
             named = f"normal {kinds_of([who])[0]} {who}"
-        out.append({"identity": str(who), "anomaly_score": round(float(score), 6), "named_by": named})
+        # Unrounded: compared with each budget's threshold as the alerts compare with theirs.
+        out.append({"identity": str(who), "anomaly_score": float(score), "named_by": named})
     return sorted(out, key=lambda d: -d["anomaly_score"])
 
 
 def at_budgets(cuts: dict[float, float], quiet_days: list[dict], attacks: list[dict]) -> list[dict]:
     """Per budget: its threshold, identity-days above it on each attack-free day, what they were
-    (``named_by`` counts), and the attacks whose identity-day is above it."""
+    (``named_by`` counts), and the attacks whose identity-day is above it (a repeat of an open
+    finding included, which the per-attack ``alert`` does not count)."""
     scored = [a["detector"]["identity_day_score"] for a in attacks if a.get("detector")]
     out = []
     for budget, cut in cuts.items():

@@ -31,11 +31,11 @@ _METRICS = {
 }
 _SPREAD = {"mean": "mean over the seeds", "min": "lowest seed", "max": "highest seed"}
 _BUDGET = {
-    "alerts_per_day": "alerts per normal day asked (evaluation.budgets.BUDGETS; the detector's default is 1)",
+    "alerts_per_day": "alerts per normal day asked (evaluation.budgets.BUDGETS)",
     "threshold": "the threshold that budget gives, from the held-out identity-days the default was set on",
     "identity_days_per_attack_free_day": "identity-days above it on each attack-free day, repeats included",
     "named": "named_by -> identity-days above it on the attack-free days",
-    "attacks_alerted": "attacks whose identity-day score is above it",
+    "attacks_alerted": "attacks whose identity-day score is above it (a repeat of an open finding included)",
     "attacks": "attacks ranked",
 }
 

@@ -74,6 +74,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         self.min_reference = min_reference
         self.surprisals = surprisals
 
+    def __setstate__(self, state: dict) -> None:
+        # Calibrators pickled before the floor judged every column as a plain score, and their
+        # bundle's threshold was set that way: they keep doing so.
+        super().__setstate__({"surprisals": (), **state})
+
     def _floors(self, n_columns: int) -> np.ndarray:
         """Which columns are surprisals (nats under a model: their p-value is at least ``e^-value``)."""
         names = getattr(self, "feature_names_in_", None)

@@ -381,8 +381,8 @@ def test_a_routine_action_is_as_common_as_its_own_rate_says():
     Ranked among held-out windows alone, a young node reading secrets at 61% of its hours (0.43
     nats) lay beyond the established nodes' 74% (0.30 nats) and was rarer than all of their
     windows (50 nodes, seed 1: kubelets alerting on ordinary days). Its p-value is never below
-    ``e^-0.43``; a first-ever admin binding (12 nats) keeps at least its own 12 nats (the tail
-    beyond the held-out reads, tightly spaced, would have called it 19.5)."""
+    ``e^-0.43``. The floor is also a cap: a first-ever admin binding (12 nats) is held to its own
+    12 nats (the tail beyond the held-out reads, tightly spaced, would have called it 19.5)."""
     rng = np.random.default_rng(5)
     nodes = [f"system:node:ip-10-0-1-{i}" for i in range(40)]
     idx = pd.MultiIndex.from_product([nodes, range(60)], names=["identity", "window_start"])
@@ -399,3 +399,19 @@ def test_a_routine_action_is_as_common_as_its_own_rate_says():
     assert ranked[0] < np.log(0.01)  # beyond every held-out read: what scoring did
     assert floored[0] == pytest.approx(-0.43)
     assert floored[1] == pytest.approx(max(ranked[1], -12.0))
+
+
+def test_a_calibrator_saved_before_the_floor_judges_as_it_did():
+    """A bundle's threshold was set with its calibrator's judgement: one pickled before the
+    surprisal floor existed has no ``surprisals`` and keeps judging every column unfloored."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"forest": rng.normal(size=300), "rarity": rng.exponential(size=300)})
+    new = pd.DataFrame({"forest": [0.0, 3.0], "rarity": [9.0, 0.5]})
+    old = TailCalibrator(surprisals=()).fit(X)
+    state = dict(old.__getstate__())  # a copy: the estimator's own dict otherwise
+    del state["surprisals"]
+    loaded = TailCalibrator.__new__(TailCalibrator)
+    loaded.__setstate__(state)
+    assert loaded.get_params()["surprisals"] == ()
+    np.testing.assert_array_equal(loaded.log_p_values(new), old.log_p_values(new))
+    assert (TailCalibrator().fit(X).log_p_values(new) != old.log_p_values(new)).any()  # the floor moves them
