@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: Event columns holding each request's target when it was denied, or its flagged action refused.
 COLUMNS = ("denied_target", "refused_target")
@@ -49,21 +50,32 @@ def refusal_targets(events: pd.DataFrame) -> pd.DataFrame:
     {'denied_target': ['list secrets /', '-', '-'], 'refused_target': ['list secrets /', '-', '-']}
     """
     denied = events["is_denied"].to_numpy(dtype=bool)
-    refused = (events["n_attempted"] & events["is_denied"]).to_numpy(dtype=bool)
-    # Built for the denied rows alone (a few in a million; every row paid for it before), then
-    # taken into place: row -> its denied row's target, -1 (missing) for every other row.
+    refused = denied & events["n_attempted"].to_numpy(dtype=bool)
+    # Built for the denied rows alone (a few in ten thousand), in Python, then taken into place
+    # by Arrow: row -> its denied row's target, NULL (missing) for every other row. Through
+    # pandas this was ~5 ms of fixed costs a chunk group for two denied rows.
     rows = np.flatnonzero(denied)
-    text = [events[column].iloc[rows].astype("string").fillna("") for column in _PARTS]
-    targets = (text[0] + " " + text[1] + "/" + text[2]).array
-    where = np.full(len(events), -1, dtype=np.intp)
+    parts = [[_as_text(v) for v in events[column].array.take(rows)] for column in _PARTS]
+    targets = pa.array([f"{a} {b}/{c}" for a, b, c in zip(*parts, strict=True)], pa.string())
+    where = np.full(len(events), -1, dtype=np.int64)
     where[rows] = np.arange(len(rows))
     return pd.DataFrame(
         {
-            "denied_target": targets.take(where, allow_fill=True),
-            "refused_target": targets.take(np.where(refused, where, -1), allow_fill=True),
+            "denied_target": _taken(targets, where),
+            "refused_target": _taken(targets, np.where(refused, where, -1)),
         },
         index=events.index,
     )
+
+
+def _as_text(value) -> str:
+    """A value as ``astype("string").fillna("")`` writes it."""
+    return "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _taken(values: pa.Array, where: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``values[where]`` as Arrow-backed text, missing where ``where`` is -1."""
+    return pd.arrays.ArrowStringArray(values.take(pa.array(where, mask=where < 0)))
 
 
 def retry_columns(attributes: Sequence[tuple[str, str]]) -> list[int]:
