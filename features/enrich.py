@@ -10,12 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from events.schema import EVENT_SCHEMA
 from features.first_seen import per_unique
 from features.flag_rules import INPUT_COLUMNS, add_flags
-from features.flags import FLAG_COLUMNS, FLAG_NAMES, FLAGS, identity_kinds
+from features.flags import FLAG_COLUMNS, FLAGS, identity_kinds, listed
 
 IDENTITY_KINDS = ("service_account", "node", "system", "anonymous", "human")
 UA_FAMILIES = ("kubectl", "client-go", "curl", "python", "browser", "helm", "other")
@@ -176,11 +175,11 @@ def enrich_events(events: pd.DataFrame, codes: dict[str, Any] | None = None) -> 
     # The sensitive actions are the event table's flags (features/flags.py): one definition
     # for hunters, rules and the detector. Counted when carried out; refused ones apart.
     done, attempted = _flag_lists(out)
-    counted = _listed(done, len(out), _FEATURE_OF)  # one column per feature, each contiguous
+    counted = listed(done, len(out), _FEATURE_OF)  # one column per feature, each contiguous
     for j, feature in enumerate(FLAG_FEATURES):
         new[feature] = counted[:, j]
     new["n_exec_kube_system"] = new["n_exec"] & ns.equals("kube-system")
-    new["n_attempted"] = _listed(attempted, len(out), _ANY_FLAG)[:, 0]
+    new["n_attempted"] = listed(attempted, len(out), _ANY_FLAG)[:, 0]
     new["is_secret_read"] = _arrow_bool(verb.isin({"get", "list", "watch"}) & res.equals("secrets"))
     # A service account's request outside its own namespace: the two texts are compared only
     # on the service accounts' rows that name a namespace.
@@ -210,28 +209,6 @@ def _verb_resource(verb: _Distinct, res: _Distinct, sub: _Distinct, index: pd.In
 #: Each flag's window feature, by position in FLAGS (-1: a flag no feature counts), and any flag.
 _FEATURE_OF = np.array([list(FLAG_FEATURES).index(f.feature) if f.feature else -1 for f in FLAGS])
 _ANY_FLAG = np.zeros(len(FLAGS), dtype=np.intp)
-
-
-def _listed(lists: pa.Array | pa.ChunkedArray, n: int, column_of: np.ndarray) -> np.ndarray:
-    """A boolean ``(n, k)`` array, column-major: row ``i`` has column ``column_of[f]`` set when
-    its list names flag ``FLAGS[f]``. Names outside the catalogue set nothing.
-
-    Flags are rare (a few rows in a hundred), so only the listed names are read: their few
-    distinct values are looked up once (a table of every row and flag cost ~10 ms a group).
-    """
-    out = np.zeros((n, int(column_of.max(initial=-1)) + 1), dtype=bool, order="F")
-    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
-    flat = pc.list_flatten(lists)
-    if len(flat) == 0:
-        return out
-    named = pc.dictionary_encode(flat)
-    flag_of = pd.Index(FLAG_NAMES).get_indexer(named.dictionary.to_numpy(zero_copy_only=False))
-    column = np.append(np.where(flag_of >= 0, column_of[flag_of], -1), -1)  # the last: a NULL name
-    at = column[pc.fill_null(named.indices, -1).to_numpy(zero_copy_only=False)]
-    rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
-    kept = at >= 0
-    out[rows[kept], at[kept]] = True
-    return out
 
 
 def _flag_lists(events: pd.DataFrame) -> tuple[pa.Array | pa.ChunkedArray, pa.Array | pa.ChunkedArray]:

@@ -431,17 +431,34 @@ def is_public(address: str | None) -> bool:
 FLAG_NAMES = np.array([f.name for f in FLAGS], dtype=object)
 
 
+def listed(lists: pa.Array | pa.ChunkedArray, n: int, column_of: np.ndarray) -> np.ndarray:
+    """A boolean ``(n, k)`` array, column-major: row ``i`` has column ``column_of[f]`` set when
+    its list names flag ``FLAGS[f]``. Names outside the catalogue set nothing.
+
+    Flags are rare (a few rows in a hundred), so only the listed names are read: their few
+    distinct values are looked up once (a table of every row and flag cost ~10 ms a group).
+    """
+    out = np.zeros((n, int(column_of.max(initial=-1)) + 1), dtype=bool, order="F")
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    flat = pc.list_flatten(lists)
+    if len(flat) == 0:
+        return out
+    named = pc.dictionary_encode(flat)
+    flag_of = pd.Index(FLAG_NAMES).get_indexer(named.dictionary.to_numpy(zero_copy_only=False))
+    column = np.append(np.where(flag_of >= 0, column_of[flag_of], -1), -1)  # the last: a NULL name
+    at = column[pc.fill_null(named.indices, -1).to_numpy(zero_copy_only=False)]
+    rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    kept = at >= 0
+    out[rows[kept], at[kept]] = True
+    return out
+
+
 def flag_table(events: pd.DataFrame, column: str = "flags") -> pd.DataFrame:
     """One boolean column per flag: whether each event lists it in ``column``."""
-    out = np.zeros((len(events), len(FLAGS)), dtype=bool)
     if column in events.columns and len(events):
-        lists = pa.array(events[column], pa.list_(pa.string()))
-        flat = pc.list_flatten(lists).to_numpy(zero_copy_only=False)
-        if len(flat):
-            parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
-            cols = pd.Index(FLAG_NAMES).get_indexer(flat)
-            known = cols >= 0
-            out[parents[known], cols[known]] = True
+        out = listed(pa.array(events[column], pa.list_(pa.string())), len(events), np.arange(len(FLAGS)))
+    else:
+        out = np.zeros((len(events), len(FLAGS)), dtype=bool)
     return pd.DataFrame(out, index=events.index, columns=list(FLAG_NAMES))
 
 
