@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from models.local_reference import identities_of, left_out_statistic, levels, local_keys, member_weights
+from models.local_reference import floored, identities_of, left_out_statistic, levels, local_keys, member_weights
 from models.tail import (
     fisher_combine,
     left_out_log_tail_p,
@@ -67,9 +67,24 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     [0.579, 0.01, 0.0009]
     """
 
-    def __init__(self, *, tail_size: int | None = 50, min_reference: int = 48):
+    def __init__(
+        self, *, tail_size: int | None = 50, min_reference: int = 48, surprisals: tuple[str, ...] = ("rarity",)
+    ):
         self.tail_size = tail_size
         self.min_reference = min_reference
+        self.surprisals = surprisals
+
+    def __setstate__(self, state: dict) -> None:
+        # Calibrators pickled before the floor judged every column as a plain score, and their
+        # bundle's threshold was set that way: they keep doing so.
+        super().__setstate__({"surprisals": (), **state})
+
+    def _floors(self, n_columns: int) -> np.ndarray:
+        """Which columns are surprisals (nats under a model: their p-value is at least ``e^-value``)."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return np.zeros(n_columns, dtype=bool)
+        return np.isin(np.asarray(names, dtype=object), list(self.surprisals))
 
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)
@@ -90,7 +105,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                         self.local_sources_[name] = values[rows]
                         self.local_weights_[name] = weights[rows]
                         # Each member as a new window would be: against the *other* members.
-                        self.local_reference_[name] = left_out_statistic(values[rows], weights[rows], self.tail_size)
+                        self.local_reference_[name] = left_out_statistic(
+                            values[rows], weights[rows], self.tail_size, self._floors(values.shape[1])
+                        )
         return self
 
     def _local_statistic(self, key: str, values: np.ndarray) -> np.ndarray:
@@ -104,7 +121,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             log_tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
             for j in range(values.shape[1])
         ]
-        return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
+        if not log_p:
+            return np.zeros(len(values))
+        return -floored(np.column_stack(log_p), values, self._floors(values.shape[1])).sum(axis=1)
 
     def _local_log_p(self, key: str, values: np.ndarray) -> np.ndarray:
         """Each new window's local statistic ranked among the members' (full conformal), as a log.
@@ -116,6 +135,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         """
         sources, weights = self.local_sources_[key], self.local_weights_[key]
         n = len(sources)
+        floors = self._floors(values.shape[1])
         new = self._local_statistic(key, values)
         members = np.zeros((len(values), n))
         for j in range(values.shape[1]):
@@ -131,6 +151,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                 alone[None, :] + math.log(n / (n + 1.0)),
                 np.log(at_or_above[None, :] + ge) - math.log(n + 1.0),
             )
+            if floors[j]:  # a member's routine action is as common as its own rate says
+                log_p = np.maximum(log_p, -s[None, :])
             members -= log_p
         scaled = weights * n / weights.sum()
         out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
@@ -159,7 +181,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size)
             for j in range(values.shape[1])
         ]
-        return np.column_stack(cols) if cols else np.zeros((len(values), 0))
+        if not cols:
+            return np.zeros((len(values), 0))
+        return floored(np.column_stack(cols), values, self._floors(values.shape[1]))
 
     def _statistic(self, values: np.ndarray) -> np.ndarray:
         return -self._log_p(values).sum(axis=1)
@@ -236,6 +260,7 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     own = np.column_stack(
         [left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
     )
+    own = floored(own, values, calibrator._floors(values.shape[1]))
     statistic = -own.sum(axis=1)
     log_p = left_out_log_tail_p(statistic, statistic, tail)
     identities = identities_of(X)

@@ -51,7 +51,23 @@ def member_weights(identities: np.ndarray) -> np.ndarray:
     return 1.0 / counts
 
 
-def left_out_statistic(values: np.ndarray, weights: np.ndarray, tail_size: int | None) -> np.ndarray:
+def left_out_statistic(
+    values: np.ndarray, weights: np.ndarray, tail_size: int | None, floors: np.ndarray | None = None
+) -> np.ndarray:
     """Fisher's statistic of each row's sources, each judged against the *other* rows."""
     log_p = [left_out_log_tail_p(values[:, j], values[:, j], tail_size, weights) for j in range(values.shape[1])]
-    return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
+    if not log_p:
+        return np.zeros(len(values))
+    return -floored(np.column_stack(log_p), values, floors).sum(axis=1)
+
+
+def floored(log_p: np.ndarray, values: np.ndarray, floors: np.ndarray | None) -> np.ndarray:
+    """Each surprisal column's log p-value, never below ``-value``: a window whose actions the
+    identity takes at rate ``r`` is at least that common, however many windows of the reference
+    lie below it. Ranked alone, a young node reading secrets at 61% (0.43 nats) lay beyond the
+    established nodes' 74% (0.30 nats) and read as rarer than thousands of their windows."""
+    if floors is None or not floors.any():
+        return log_p
+    out = log_p.copy()
+    out[:, floors] = np.maximum(log_p[:, floors], -values[:, floors])
+    return out

@@ -187,7 +187,8 @@ def test_windows_far_beyond_a_tight_tail_keep_finite_evidence_that_ranks_them():
     rng = np.random.default_rng(11)
     idx = pd.MultiIndex.from_product([["app"], range(400)], names=["identity", "window_start"])
     held_out = pd.DataFrame({"forest": rng.normal(size=400), "rarity": rng.uniform(0, 1, size=400)}, index=idx)
-    calibrator = TailCalibrator().fit(held_out)
+    # The tail alone: judged as a surprisal, "rarity" could not go below e^-value (see below).
+    calibrator = TailCalibrator(surprisals=()).fit(held_out)
     new = pd.DataFrame(
         {"forest": [0.0, 0.0], "rarity": [200.0, 400.0]},
         index=pd.MultiIndex.from_product([["app"], [400, 401]], names=["identity", "window_start"]),
@@ -199,7 +200,7 @@ def test_windows_far_beyond_a_tight_tail_keep_finite_evidence_that_ranks_them():
     assert np.isfinite([far, farther]).all() and 1000 < far < farther
     assert calibrator.combined_p_values(new).tolist() == [0.0, 0.0]  # what the logs avoid
     outlier = pd.concat([held_out.iloc[:-1], new.iloc[:1]])
-    refit = TailCalibrator().fit(outlier)
+    refit = TailCalibrator(surprisals=()).fit(outlier)
     left_out = -left_out_log_p_values(refit, outlier)
     assert np.isfinite(left_out).all() and left_out[-1] > 1000 > left_out[:-1].max()
 
@@ -373,3 +374,44 @@ def test_the_range_of_alerts_per_day_holds_the_rate_later_normal_days_give():
         thresholds.append(found.threshold)
     assert inside >= 36
     assert np.ptp(thresholds) > 1.0
+
+
+def test_a_routine_action_is_as_common_as_its_own_rate_says():
+    """The rarity source is a surprisal: ``-log`` of how often the identity takes its actions.
+    Ranked among held-out windows alone, a young node reading secrets at 61% of its hours (0.43
+    nats) lay beyond the established nodes' 74% (0.30 nats) and was rarer than all of their
+    windows (50 nodes, seed 1: kubelets alerting on ordinary days). Its p-value is never below
+    ``e^-0.43``. The floor is also a cap: a first-ever admin binding (12 nats) is held to its own
+    12 nats (the tail beyond the held-out reads, tightly spaced, would have called it 19.5)."""
+    rng = np.random.default_rng(5)
+    nodes = [f"system:node:ip-10-0-1-{i}" for i in range(40)]
+    idx = pd.MultiIndex.from_product([nodes, range(60)], names=["identity", "window_start"])
+    reads = rng.uniform(size=len(idx)) < 0.74
+    held_out = pd.DataFrame({"forest": rng.normal(size=len(idx)), "rarity": np.where(reads, 0.30, 0.0)}, index=idx)
+    new = pd.DataFrame(
+        {"forest": [0.0, 0.0], "rarity": [0.43, 12.0]},
+        index=pd.MultiIndex.from_tuples(
+            [("system:node:ip-10-0-9-9", 1), ("system:node:ip-10-0-9-9", 2)], names=["identity", "window_start"]
+        ),
+    )
+    ranked = TailCalibrator(surprisals=()).fit(held_out).log_p_values(new)[:, 1]
+    floored = TailCalibrator().fit(held_out).log_p_values(new)[:, 1]
+    assert ranked[0] < np.log(0.01)  # beyond every held-out read: what scoring did
+    assert floored[0] == pytest.approx(-0.43)
+    assert floored[1] == pytest.approx(max(ranked[1], -12.0))
+
+
+def test_a_calibrator_saved_before_the_floor_judges_as_it_did():
+    """A bundle's threshold was set with its calibrator's judgement: one pickled before the
+    surprisal floor existed has no ``surprisals`` and keeps judging every column unfloored."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"forest": rng.normal(size=300), "rarity": rng.exponential(size=300)})
+    new = pd.DataFrame({"forest": [0.0, 3.0], "rarity": [9.0, 0.5]})
+    old = TailCalibrator(surprisals=()).fit(X)
+    state = dict(old.__getstate__())  # a copy: the estimator's own dict otherwise
+    del state["surprisals"]
+    loaded = TailCalibrator.__new__(TailCalibrator)
+    loaded.__setstate__(state)
+    assert loaded.get_params()["surprisals"] == ()
+    np.testing.assert_array_equal(loaded.log_p_values(new), old.log_p_values(new))
+    assert (TailCalibrator().fit(X).log_p_values(new) != old.log_p_values(new)).any()  # the floor moves them
