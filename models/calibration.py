@@ -14,8 +14,17 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from models.local_reference import floored, identities_of, left_out_statistic, levels, local_keys, member_weights
+from models.local_reference import (
+    floor_of,
+    floored,
+    identities_of,
+    left_out_statistic,
+    levels,
+    local_keys,
+    member_weights,
+)
 from models.tail import (
+    NATS_MIN_SCALE,
     fisher_combine,
     left_out_log_tail_p,
     log_tail_p_values,
@@ -86,6 +95,10 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
             return np.zeros(n_columns, dtype=bool)
         return np.isin(np.asarray(names, dtype=object), list(self.surprisals))
 
+    def _min_scales(self, n_columns: int) -> np.ndarray:
+        """Each column's least tail scale: a surprisal's tail is never steeper than its model's."""
+        return np.where(self._floors(n_columns), NATS_MIN_SCALE, 0.0)
+
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)
         self.reference_ = np.sort(values, axis=0)
@@ -106,7 +119,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                         self.local_weights_[name] = weights[rows]
                         # Each member as a new window would be: against the *other* members.
                         self.local_reference_[name] = left_out_statistic(
-                            values[rows], weights[rows], self.tail_size, self._floors(values.shape[1])
+                            values[rows],
+                            weights[rows],
+                            self.tail_size,
+                            self._floors(values.shape[1]),
+                            self._min_scales(values.shape[1]),
                         )
         return self
 
@@ -117,8 +134,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         admin (far beyond every admin window) would tie with an admin's busy, moderately unusual
         hour, which is unusual to the cluster on both sources."""
         sources, weights = self.local_sources_[key], self.local_weights_[key]
+        min_scales = self._min_scales(values.shape[1])
         log_p = [
-            log_tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
+            log_tail_p_values(
+                sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights, min_scale=min_scales[j]
+            )
             for j in range(values.shape[1])
         ]
         if not log_p:
@@ -135,12 +155,12 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         """
         sources, weights = self.local_sources_[key], self.local_weights_[key]
         n = len(sources)
-        floors = self._floors(values.shape[1])
+        floors, min_scales = self._floors(values.shape[1]), self._min_scales(values.shape[1])
         new = self._local_statistic(key, values)
         members = np.zeros((len(values), n))
         for j in range(values.shape[1]):
             s = sources[:, j]
-            alone = left_out_log_tail_p(s, s, self.tail_size, weights)  # against the others only
+            alone = left_out_log_tail_p(s, s, self.tail_size, weights, min_scales[j])  # against the others only
             ref, w = sorted_weighted(s, weights)
             at_or_above = weight_at_or_above(ref, w, s)  # the member's own weight included
             top = np.sort(s)[-2:]
@@ -152,7 +172,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                 np.log(at_or_above[None, :] + ge) - math.log(n + 1.0),
             )
             if floors[j]:  # a member's routine action is as common as its own rate says
-                log_p = np.maximum(log_p, -s[None, :])
+                log_p = np.maximum(log_p, floor_of(s)[None, :])
             members -= log_p
         scaled = weights * n / weights.sum()
         out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
@@ -160,7 +180,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
-            scale = tail_scales(ranked, w, k)
+            scale = tail_scales(ranked, w, k, NATS_MIN_SCALE)
             beyond = new > ranked[:, -1]
             tail = -(new - ranked[:, -1]) / scale - math.log(n + 1.0)
             out = np.where(beyond, tail, out)
@@ -177,8 +197,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return self._log_p(values)
 
     def _log_p(self, values: np.ndarray) -> np.ndarray:
+        min_scales = self._min_scales(values.shape[1])
         cols = [
-            log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size)
+            log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size, min_scale=min_scales[j])
             for j in range(values.shape[1])
         ]
         if not cols:
@@ -202,7 +223,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
         statistic = self._statistic(values)
-        log_p = log_tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
+        log_p = log_tail_p_values(
+            self.combined_reference_, statistic, tail_size=self.tail_size, min_scale=NATS_MIN_SCALE
+        )
         identities = identities_of(X)
         if identities is None or not self.local_reference_:
             return log_p
@@ -257,12 +280,16 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     check_is_fitted(calibrator, "reference_")
     values = validate_data(calibrator, X, dtype=np.float64, reset=False)
     tail = calibrator.tail_size
+    min_scales = calibrator._min_scales(values.shape[1])
     own = np.column_stack(
-        [left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
+        [
+            left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail, min_scale=min_scales[j])
+            for j in range(values.shape[1])
+        ]
     )
     own = floored(own, values, calibrator._floors(values.shape[1]))
     statistic = -own.sum(axis=1)
-    log_p = left_out_log_tail_p(statistic, statistic, tail)
+    log_p = left_out_log_tail_p(statistic, statistic, tail, min_scale=NATS_MIN_SCALE)
     identities = identities_of(X)
     if identities is None or not calibrator.local_reference_:
         return log_p
@@ -278,5 +305,7 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         rows = chosen == key
         reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
         local = reference[rows[mine]]  # the windows that chose this key are among its members
-        log_p[rows] = np.maximum(log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine]))
+        log_p[rows] = np.maximum(
+            log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine], NATS_MIN_SCALE)
+        )
     return log_p

@@ -165,7 +165,8 @@ class ActionRarity(TransformerMixin, BaseEstimator):
 
     def without(self, X) -> ActionRarity:
         """A copy that has not counted the windows ``X`` (which it counted): what it knew
-        without them. Their identities' first days stay (a day is young by its own date)."""
+        without them. An identity whose first day is among them is forgotten as of that day: a
+        node that joined on a held-out day is young there, as a new day would judge it."""
         check_is_fitted(self, "hits_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
         occurred, eligible = self._presence(values, counted=True)
@@ -175,6 +176,14 @@ class ActionRarity(TransformerMixin, BaseEstimator):
         trials = pd.DataFrame(eligible.astype(float), columns=self.terms_).groupby(identities).sum()
         out.hits_ = self.hits_.sub(hits, fill_value=0.0).clip(lower=0.0)
         out.trials_ = self.trials_.sub(trials, fill_value=0.0).clip(lower=0.0)
+        days, known = _utc_days(X), getattr(self, "first_day_", None)
+        if days is not None and known is not None and len(days):
+            first_here = pd.Series(days).groupby(identities).min()
+            joined = first_here.index[known.reindex(first_here.index).to_numpy(dtype=np.float64) >= first_here]
+            # What it did on later days was not known on its first morning either.
+            out.hits_ = out.hits_.drop(joined, errors="ignore")
+            out.trials_ = out.trials_.drop(joined, errors="ignore")
+            out.first_day_ = known.drop(joined)
         out.n_windows_ = int(out.trials_.iloc[:, 0].sum()) if len(out.trials_) else 0
         return out
 
