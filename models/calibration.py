@@ -67,6 +67,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     ordinary windows all sit in the cluster's tail (a developer who does a bit of everything)
     does not pile up evidence every day.
 
+    Columns named in ``surprisals`` are nats under a model (``-log`` of a rate): below 3 nats
+    their p-value is never below ``e^-value`` (:func:`models.local_reference.floored`), and their
+    tails, like the Fisher statistics', fall by at most a nat of evidence per nat
+    (``nats_min_scale``).
+
     Examples
     --------
     >>> import numpy as np
@@ -77,16 +82,22 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     """
 
     def __init__(
-        self, *, tail_size: int | None = 50, min_reference: int = 48, surprisals: tuple[str, ...] = ("rarity",)
+        self,
+        *,
+        tail_size: int | None = 50,
+        min_reference: int = 48,
+        surprisals: tuple[str, ...] = ("rarity",),
+        nats_min_scale: float = NATS_MIN_SCALE,
     ):
         self.tail_size = tail_size
         self.min_reference = min_reference
         self.surprisals = surprisals
+        self.nats_min_scale = nats_min_scale
 
     def __setstate__(self, state: dict) -> None:
-        # Calibrators pickled before the floor judged every column as a plain score, and their
-        # bundle's threshold was set that way: they keep doing so.
-        super().__setstate__({"surprisals": (), **state})
+        # Calibrators pickled before the floor and the least scale judged every column as a plain
+        # score with any tail, and their bundle's threshold was set that way: they keep doing so.
+        super().__setstate__({"surprisals": (), "nats_min_scale": 0.0, **state})
 
     def _floors(self, n_columns: int) -> np.ndarray:
         """Which columns are surprisals (nats under a model: their p-value is at least ``e^-value``)."""
@@ -97,7 +108,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
 
     def _min_scales(self, n_columns: int) -> np.ndarray:
         """Each column's least tail scale: a surprisal's tail is never steeper than its model's."""
-        return np.where(self._floors(n_columns), NATS_MIN_SCALE, 0.0)
+        return np.where(self._floors(n_columns), self.nats_min_scale, 0.0)
 
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)
@@ -180,7 +191,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
-            scale = tail_scales(ranked, w, k, NATS_MIN_SCALE)
+            scale = tail_scales(ranked, w, k, self.nats_min_scale)
             beyond = new > ranked[:, -1]
             tail = -(new - ranked[:, -1]) / scale - math.log(n + 1.0)
             out = np.where(beyond, tail, out)
@@ -224,7 +235,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         values = validate_data(self, X, dtype=np.float64, reset=False)
         statistic = self._statistic(values)
         log_p = log_tail_p_values(
-            self.combined_reference_, statistic, tail_size=self.tail_size, min_scale=NATS_MIN_SCALE
+            self.combined_reference_, statistic, tail_size=self.tail_size, min_scale=self.nats_min_scale
         )
         identities = identities_of(X)
         if identities is None or not self.local_reference_:
@@ -289,7 +300,7 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     )
     own = floored(own, values, calibrator._floors(values.shape[1]))
     statistic = -own.sum(axis=1)
-    log_p = left_out_log_tail_p(statistic, statistic, tail, min_scale=NATS_MIN_SCALE)
+    log_p = left_out_log_tail_p(statistic, statistic, tail, min_scale=calibrator.nats_min_scale)
     identities = identities_of(X)
     if identities is None or not calibrator.local_reference_:
         return log_p
@@ -306,6 +317,6 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
         local = reference[rows[mine]]  # the windows that chose this key are among its members
         log_p[rows] = np.maximum(
-            log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine], NATS_MIN_SCALE)
+            log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine], calibrator.nats_min_scale)
         )
     return log_p

@@ -68,11 +68,14 @@ def left_out_statistic(
     return -floored(np.column_stack(log_p), values, floors).sum(axis=1)
 
 
-# The floor holds for routine actions only: a window whose actions the identity takes at a rate
-# above e^-3 (5%). There the rate is measured on many windows and is the better judge. A rare
-# action's surprisal is mostly its smoothing prior (a person's first-ever permission check: 6.7
-# nats, whatever the history), so it caps the evidence instead: floored, a stolen token's can-i
-# fell 13.4 -> 6.7 nats and ranked below a benign operator install (real harness, rank 2 -> 4).
+# The floor holds for routine windows only: a window's rarity (its surprisal summed over its
+# actions and contexts) below 3 nats, as if all it did happened in more than 5% of its windows.
+# There the rates are measured on many windows and are the better judge. A rare action's
+# surprisal is mostly its smoothing prior (a person's first-ever permission check: 6.7 nats,
+# whatever the history), so there the floor is a cap: floored, a stolen token's can-i fell 13.4
+# -> 6.7 nats and ranked below a benign operator install (real harness, rank 2 -> 4). At 3 nats
+# the evidence jumps from the floor to the reference's judgement (never down: the floor only
+# ever raises a p-value), as it was everywhere before the floor.
 ROUTINE_NATS = 3.0
 
 

@@ -3,7 +3,8 @@
 A new day's windows are judged with the action counts of every other day the model has
 learned, not their own. The held-out windows that calibrate them are judged the same way, each
 day with the counts of every other day (the held-out days and what the day state learned
-since), so the same actions get the same surprisal in the reference and today. Judged only with
+since; an identity whose first day it is, with none of its own: :meth:`ActionRarity.without`),
+so the same actions get the same surprisal in the reference and today. Judged only with
 the days before them, as training did at first, the reference's later days had fewer counts
 than any scored day: an identity whose share is below its peers' has a rate that falls with
 every day counted, and its routine action drifted past all of its own held-out windows

@@ -7,6 +7,8 @@ window in twenty, and a threshold set on some normal days gives the same rate on
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,7 @@ from models.calibration import (
     tail_p_values,
 )
 from models.identity_day import identity_days
+from models.local_reference import left_out_statistic
 
 
 def _rate_below(p: np.ndarray, alpha: float) -> float:
@@ -405,15 +408,72 @@ def test_a_routine_action_is_as_common_as_its_own_rate_says():
 
 def test_a_calibrator_saved_before_the_floor_judges_as_it_did():
     """A bundle's threshold was set with its calibrator's judgement: one pickled before the
-    surprisal floor existed has no ``surprisals`` and keeps judging every column unfloored."""
+    surprisal floor and the least tail scale existed has neither parameter, and keeps judging
+    every column unfloored and every tail as fitted, the combined statistic's included."""
     rng = np.random.default_rng(2)
-    X = pd.DataFrame({"forest": rng.normal(size=300), "rarity": rng.exponential(size=300)})
-    new = pd.DataFrame({"forest": [0.0, 3.0], "rarity": [9.0, 0.5]})
-    old = TailCalibrator(surprisals=()).fit(X)
+    X = pd.DataFrame({"forest": rng.normal(size=300), "rarity": rng.exponential(scale=0.2, size=300)})
+    new = pd.DataFrame({"forest": [0.0, 3.0, 4.0], "rarity": [9.0, 0.5, 12.0]})
+    old = TailCalibrator(surprisals=(), nats_min_scale=0.0).fit(X)
     state = dict(old.__getstate__())  # a copy: the estimator's own dict otherwise
-    del state["surprisals"]
+    del state["surprisals"], state["nats_min_scale"]
     loaded = TailCalibrator.__new__(TailCalibrator)
     loaded.__setstate__(state)
-    assert loaded.get_params()["surprisals"] == ()
+    assert loaded.get_params()["surprisals"] == () and loaded.get_params()["nats_min_scale"] == 0.0
     np.testing.assert_array_equal(loaded.log_p_values(new), old.log_p_values(new))
+    np.testing.assert_array_equal(loaded.combined_log_p_values(new), old.combined_log_p_values(new))
+    assert (TailCalibrator().fit(X).combined_log_p_values(new) != old.combined_log_p_values(new)).any()
     assert (TailCalibrator().fit(X).log_p_values(new) != old.log_p_values(new)).any()  # the floor moves them
+
+
+def _clumped_reference() -> pd.DataFrame:
+    """Three days of history (the rules world): 54 held-out windows, 42 doing nothing rare, 11
+    reading config at 1.17 nats and one at 3.16; the forest finds them all alike."""
+    rarity = np.r_[np.zeros(42), np.full(11, 1.17), 3.16]
+    return pd.DataFrame({"forest": np.zeros(len(rarity)), "rarity": rarity})
+
+
+def test_a_surprisal_far_beyond_a_clumped_reference_gains_a_nat_of_evidence_per_nat():
+    """The reference's top ten are nine ties and one value 2 nats above them: a mean excess of
+    0.2 nats. Fitted as it is, that tail made a first exec into kube-system (20 nats of
+    surprisal) worth 90 nats one morning and 116 the next, as the reference moved a little. A
+    surprisal's own law gains a nat of evidence per nat, and its tail is never steeper."""
+    X, exec_ = _clumped_reference(), pd.DataFrame({"forest": [0.0], "rarity": [20.0]})
+    steep = -TailCalibrator(nats_min_scale=0.0).fit(X).log_p_values(exec_)[0, 1]
+    bounded = -TailCalibrator().fit(X).log_p_values(exec_)[0, 1]
+    assert steep > 80  # (20 - 3.16) / 0.2 + log 55
+    assert bounded == pytest.approx(20.0 - 3.16 + math.log(len(X) + 1))
+
+
+def test_a_held_out_window_beyond_a_clump_of_statistics_is_not_judged_at_hundreds_of_nats():
+    """The threshold is set on held-out windows judged as new ones, each against the others.
+    Where the Fisher statistics' top is a clump, a window a few nats beyond it was judged at
+    about 240 nats with the clump's scale, and the threshold rose 53 -> 79 nats (the rules world
+    of tests/rules/test_rule_evidence.py). A statistic's null tail gains a nat per nat."""
+    X = _clumped_reference()
+    X.loc[42:52, "rarity"] += 0.005 * np.arange(11)  # the readers' statistics 0.05 nats apart in all
+    X.loc[len(X) - 1, "forest"] = 3.9  # the one-off is also the forest's
+    steep = -left_out_log_p_values(TailCalibrator(nats_min_scale=0.0).fit(X), X)
+    bounded = -left_out_log_p_values(TailCalibrator().fit(X), X)
+    cal = TailCalibrator().fit(X)
+    n = len(X)
+    statistic = left_out_statistic(X.to_numpy(), np.ones(n), cal.tail_size, cal._floors(2), cal._min_scales(2))
+    gap = statistic[-1] - np.sort(statistic)[-2]  # the one-off's own statistic, beyond the others'
+    assert gap > 0
+    assert bounded[-1] <= gap + math.log(n) + 1e-9
+    assert steep[-1] > 2 * bounded[-1]
+    np.testing.assert_allclose(bounded[:-1], steep[:-1])  # below the top nothing moves
+
+
+def test_the_floor_holds_below_three_nats_and_evidence_never_falls_as_rarity_rises():
+    """Below 3 nats a window is as common as its rates say; from 3 nats on, the held-out windows
+    judge it, as they did before the floor. The step between is upward: a rarer window is never
+    judged more common."""
+    rng = np.random.default_rng(5)
+    held_out = pd.DataFrame(
+        {"forest": rng.normal(size=2400), "rarity": np.where(rng.uniform(size=2400) < 0.74, 0.3, 0)}
+    )
+    new = pd.DataFrame({"forest": 0.0, "rarity": [0.43, 2.99, 3.0, 3.01, 6.7]})
+    evidence = -TailCalibrator().fit(held_out).log_p_values(new)[:, 1]
+    assert evidence[:2] == pytest.approx([0.43, 2.99])
+    assert (np.diff(evidence) >= 0).all() and evidence[2] > 3.0
+    assert evidence[-1] > 6.7  # a rare action is not capped at its surprisal
