@@ -53,5 +53,30 @@ def aggregate(seeds: list[dict]) -> dict:
         "alerts_per_attack_free_day": _spread(alerts),
         **({"repeats_per_attack_free_day": _spread(repeats)} if repeats else {}),
         "attack_free_days": len(alerts),
+        "budgets": _budgets(seeds),
         "attacks": list(attacks.values()),
     }
+
+
+def _budgets(seeds: list[dict]) -> list[dict]:
+    """Each alert budget over all seeds (runs before budgets were measured have none)."""
+    rows = [b for s in seeds for b in s.get("budgets", [])]
+    out = []
+    for budget in dict.fromkeys(b["alerts_per_day"] for b in rows):
+        same = [b for b in rows if b["alerts_per_day"] == budget]
+        named: dict[str, int] = {}
+        for b in same:
+            for name, n in b["named"].items():
+                named[name] = named.get(name, 0) + n
+        out.append(
+            {
+                "alerts_per_day": budget,
+                "identity_days_per_attack_free_day": _spread(
+                    [n for b in same for n in b["identity_days_per_attack_free_day"]]
+                ),
+                "named": dict(sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))),
+                "attacks_alerted": sum(b["attacks_alerted"] for b in same),
+                "attacks": sum(b["attacks"] for b in same),
+            }
+        )
+    return out

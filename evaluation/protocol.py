@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from evaluation.budgets import above, at_budgets, thresholds
 from evaluation.config import EvalConfig
 from evaluation.ranks import attack_ranks, benign_windows, daily_recall, name_alert, rank_of
 from evaluation.rules import COLUMNS as RULE_COLUMNS
@@ -91,9 +92,10 @@ def _write_attack(path: Path, events: list[tuple]) -> None:
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for _, e in events))
 
 
-def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str) -> dict:
+def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str, floor: float) -> dict:
     """The day's alerts: new findings, or open ones made worse (models/open_findings.py); a repeat of
-    an open finding pages nobody, so it is counted apart (``n_repeats``), not as an alert."""
+    an open finding pages nobody, so it is counted apart (``n_repeats``), not as an alert. The
+    identity-days above ``floor`` (the lowest of the other budgets' thresholds) are kept too."""
     scores = result.windows["anomaly_score"].to_numpy(dtype=float)
     alerts: list[dict] = []
     repeats: list[dict] = []
@@ -123,6 +125,7 @@ def _day_summary(result: ScoreResult, benign: pd.DataFrame, freq: str) -> dict:
             f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, np.quantile(scores, QUANTILES), strict=True)
         },
         "top_scores": [float(v) for v in np.sort(scores)[::-1][:TOP_SCORES]],
+        "identity_days": above(result, benign, freq, floor),
     }
 
 
@@ -146,6 +149,7 @@ def _identity_day_ranks(result: ScoreResult, positives: pd.MultiIndex) -> dict:
     return {
         "identity": str(attackers.idxmax()),
         "identity_rank": rank_of(per.to_numpy(), float(attackers.max())),
+        "identity_day_score": float(attackers.max()),
         "alert": bool(alerting.reindex(attackers.index, fill_value=False).any()),
     }
 
@@ -220,6 +224,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
     advance(1)
     labels = pd.read_csv(sim.labels, dtype=str) if sim.labels is not None else pd.DataFrame()
     benign = benign_windows(labels, bundle.window)
+    cuts = thresholds(bundle)
 
     days: list[tuple[date, Path, Path]] = []  # (day, raw file, its event table)
     quiet_days = []
@@ -232,7 +237,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         days.append((day, path, table))
         mornings.append(copy.deepcopy(state))
         result = score_day([str(table)], bundle, day=day, top=0, state=state)
-        quiet_days.append(_day_summary(result, benign, bundle.window))
+        quiet_days.append(_day_summary(result, benign, bundle.window, min(cuts.values())))
         advance(1)
 
     cluster = build_cluster(config.spec, seed)
@@ -266,6 +271,7 @@ def run_seed(config: EvalConfig, seed: int, work: Path, advance: Callable[[int],
         "alerts_per_attack_free_day": [d["n_alerts"] for d in quiet_days],
         "repeats_per_attack_free_day": [d["n_repeats"] for d in quiet_days],
         "attacks": attacks,
+        "budgets": at_budgets(cuts, quiet_days, attacks),
         "metrics": pooled_metrics(pooled, attacks),
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -79,6 +79,46 @@ def _summary(doc: dict) -> list[str]:
         "",
         *_table(head, rows),
         "",
+        *_budgets(doc),
+    ]
+
+
+def _budgets(doc: dict) -> list[str]:
+    """What other ``--alerts-per-day`` budgets would have given in the same run."""
+    rows = []
+    for i, b in enumerate(doc["aggregate"].get("budgets", [])):
+        cuts = ", ".join(_f(s["budgets"][i]["threshold"], 2) for s in doc["seeds"] if s.get("budgets"))
+        named = "; ".join(f"{cell(name)} {n}" for name, n in list(b["named"].items())[:6])
+        more = len(b["named"]) - 6
+        per_day = b["identity_days_per_attack_free_day"]
+        rows.append(
+            [
+                f"{b['alerts_per_day']:g}",
+                cuts,
+                f"{_f(per_day['mean'], 2)} (most {_f(per_day['max'], 0)})",
+                f"{b['attacks_alerted']} / {b['attacks']}",
+                named + (f"; {more} more" if more > 0 else ""),
+            ]
+        )
+    if not rows:
+        return []
+    asked = doc["seeds"][0]["training"]["params"].get("alerts_per_day", float("nan"))
+    head = [
+        "alerts per normal day asked",
+        "threshold per seed",
+        "identity-days above it per attack-free day",
+        "attacks above it",
+        "what they were on the attack-free days",
+    ]
+    return [
+        f"At other alert budgets (`--alerts-per-day`; the runs above used {asked:g}): each threshold set on "
+        "the same held-out "
+        "identity-days as the default one, applied to the same scores. Identity-days above a threshold include "
+        "repeats of an open finding; the day state is the one the default threshold left "
+        "(evaluation/budgets.py).",
+        "",
+        *_table(head, rows),
+        "",
     ]
 
 

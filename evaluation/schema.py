@@ -30,6 +30,14 @@ _METRICS = {
     "attacks_top10_identity": "attacks whose identity ranked in the top 10 of its day",
 }
 _SPREAD = {"mean": "mean over the seeds", "min": "lowest seed", "max": "highest seed"}
+_BUDGET = {
+    "alerts_per_day": "alerts per normal day asked (evaluation.budgets.BUDGETS)",
+    "threshold": "the threshold that budget gives, from the held-out identity-days the default was set on",
+    "identity_days_per_attack_free_day": "identity-days above it on each attack-free day, repeats included",
+    "named": "named_by -> identity-days above it on the attack-free days",
+    "attacks_alerted": "attacks whose identity-day score is above it (a repeat of an open finding included)",
+    "attacks": "attacks ranked",
+}
 
 SCHEMA: dict = {
     "schema_version": "version of this layout",
@@ -78,6 +86,13 @@ SCHEMA: dict = {
                     ],
                     "score_quantiles": "p0..p100 of the day's window scores",
                     "top_scores": "the day's highest window scores",
+                    "identity_days": [
+                        {
+                            "identity": "who",
+                            "anomaly_score": "identity-day score, above the lowest threshold of seeds[].budgets",
+                            "named_by": "the benign_* scenario of its best window, or 'normal <kind> <identity>'",
+                        }
+                    ],
                 }
             ],
             "alerts_per_attack_free_day": "n_alerts of each attack-free day, in order",
@@ -96,7 +111,11 @@ SCHEMA: dict = {
                     "day_windows": "windows of that day",
                     "other_alerts": "other windows above the threshold that day",
                     "kind": "kind of the attacker identity",
-                    "detector": _RANKS | {"alert": "whether its best window crossed the default threshold"},
+                    "detector": _RANKS
+                    | {
+                        "alert": "whether its identity-day crossed the default threshold",
+                        "identity_day_score": "the attacker's identity-day score (what ranks and alerts)",
+                    },
                     "robust_z": _RANKS,
                     "rule": _RANKS,
                 }
@@ -106,6 +125,7 @@ SCHEMA: dict = {
                 "robust_z": _METRICS,
                 "rule": _METRICS,
             },
+            "budgets": [_BUDGET],
             "seconds": "wall time of the seed",
         }
     ],
@@ -122,6 +142,15 @@ SCHEMA: dict = {
         },
         "alerts_per_attack_free_day": _SPREAD,
         "attack_free_days": "attack-free days over all seeds",
+        "budgets": [
+            {
+                "alerts_per_day": "alerts per normal day asked (evaluation.budgets.BUDGETS)",
+                "identity_days_per_attack_free_day": "mean, fewest and most over all seeds' attack-free days",
+                "named": "named_by -> identity-days above the threshold, over all seeds",
+                "attacks_alerted": "attacks above the threshold, over all seeds",
+                "attacks": "attacks ranked, over all seeds",
+            }
+        ],
         "attacks": [
             {
                 "scenario": "attack name",

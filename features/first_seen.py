@@ -99,6 +99,8 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     peer_precedent : judge a fleet member's namespaces against its fleet's, and a user agent
         by its client line (features/precedent.py): a new kubelet serving the namespaces every
         kubelet serves, or a client's newer build on the same platform, is not new.
+    informer_reads : with ``peer_precedent``, key a watch of a kind as a list of it
+        (:func:`features.precedent.informer_reads`): an informer's relist is not new to it.
 
     Input is a DataFrame holding those columns; a 2-D array is read as identity in column 0
     and one attribute per further column. Missing values are never new.
@@ -121,12 +123,18 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         window_column: str | None = "window_start",
         track_ip_ranges: bool = True,
         peer_precedent: bool = True,
+        informer_reads: bool = True,
     ):
         self.attributes = attributes
         self.identity_column = identity_column
         self.window_column = window_column
         self.track_ip_ranges = track_ip_ranges
         self.peer_precedent = peer_precedent
+        self.informer_reads = informer_reads
+
+    def __setstate__(self, state: dict) -> None:
+        # Encoders pickled before these parameters existed learned their sets without them.
+        super().__setstate__({"peer_precedent": False, "informer_reads": False, **state})
 
     # -- input handling ---------------------------------------------------------------
     def _frame(self, X) -> tuple[pd.Series, list[pd.Series], np.ndarray | None, pd.Series | None]:
@@ -163,10 +171,12 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     def _keyed(self, identity: pd.Series, attrs: list[pd.Series]):
         """(attribute, owner, value) per tracked attribute, with the peer precedent applied."""
         names = getattr(self, "attribute_names_", [])
-        # Encoders pickled before peer_precedent existed keep the keys their sets were learned with.
+        # Encoders pickled before peer_precedent (or informer_reads) existed keep the keys their
+        # sets were learned with.
         precedent = getattr(self, "peer_precedent", False) and len(names) == len(attrs)
+        reads = getattr(self, "informer_reads", False)
         for i, values in enumerate(attrs):
-            yield precedent_keys(names[i], identity, values) if precedent else (identity, values)
+            yield precedent_keys(names[i], identity, values, reads=reads) if precedent else (identity, values)
 
     def _pairs(self, identity: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         id_hash, _ = _codes_hash(identity)

@@ -183,15 +183,40 @@ def precedented_copies(events: pd.DataFrame) -> np.ndarray:
     return known & ~events["is_new_template_owner"].to_numpy(dtype=bool)
 
 
-#: The first-seen attributes (features/first_seen.py) judged against a fleet, and by client line.
+def informer_reads(verb_resources: pd.Series) -> pd.Series:
+    """Each ``verb resource`` with a watch keyed as a list of the same kind: one informer's read.
+
+    An informer (client-go's ListAndWatch) lists its kind once, then watches it, re-opening the
+    watch every few minutes, and lists again only when the watch cannot resume: an API server
+    restart, a 410 Gone. Weeks of history hold its watches but maybe no list; a restart then had
+    every informer "list pods for the first time" at once. Keyed together, an identity that
+    watches a kind is not new to listing it, and one that lists a kind is not new to watching
+    it: both read every object of the kind. Reading a kind at all is still new.
+
+    Examples
+    --------
+    >>> informer_reads(pd.Series(["watch pods", "list pods", "get secrets", "watch nonresource"])).tolist()
+    ['list pods', 'list pods', 'get secrets', 'list nonresource']
+    """
+    return _per_distinct(verb_resources, lambda text: text.astype(str).str.replace(r"^watch ", "list ", regex=True))
+
+
+#: The first-seen attributes (features/first_seen.py) judged against a fleet, by client line,
+#: and as one informer's read.
 FLEET_ATTRIBUTES = ("namespace",)
 LINE_ATTRIBUTES = ("user_agent",)
+READ_ATTRIBUTES = ("verb_resource",)
 
 
-def precedent_keys(name: str, identity: pd.Series, values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """The (owner, value) an attribute's novelty is keyed by: a fleet's and a client line where they apply."""
+def precedent_keys(
+    name: str, identity: pd.Series, values: pd.Series, *, reads: bool = True
+) -> tuple[pd.Series, pd.Series]:
+    """The (owner, value) an attribute's novelty is keyed by: a fleet's, a client line and an
+    informer's read where they apply (``reads=False``: as encoders saved before that keyed it)."""
     if name in FLEET_ATTRIBUTES:
         identity = fleet_owners(identity)
     if name in LINE_ATTRIBUTES:
         values = client_lines(values)
+    if reads and name in READ_ATTRIBUTES:
+        values = informer_reads(values)
     return identity, values

@@ -14,8 +14,17 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from models.local_reference import identities_of, left_out_statistic, levels, local_keys, member_weights
+from models.local_reference import (
+    floor_of,
+    floored,
+    identities_of,
+    left_out_statistic,
+    levels,
+    local_keys,
+    member_weights,
+)
 from models.tail import (
+    NATS_MIN_SCALE,
     fisher_combine,
     left_out_log_tail_p,
     log_tail_p_values,
@@ -58,6 +67,11 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     ordinary windows all sit in the cluster's tail (a developer who does a bit of everything)
     does not pile up evidence every day.
 
+    Columns named in ``surprisals`` are nats under a model (``-log`` of a rate): below 3 nats
+    their p-value is never below ``e^-value`` (:func:`models.local_reference.floored`), and their
+    tails, like the Fisher statistics', fall by at most a nat of evidence per nat
+    (``nats_min_scale``).
+
     Examples
     --------
     >>> import numpy as np
@@ -67,9 +81,34 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     [0.579, 0.01, 0.0009]
     """
 
-    def __init__(self, *, tail_size: int | None = 50, min_reference: int = 48):
+    def __init__(
+        self,
+        *,
+        tail_size: int | None = 50,
+        min_reference: int = 48,
+        surprisals: tuple[str, ...] = ("rarity",),
+        nats_min_scale: float = NATS_MIN_SCALE,
+    ):
         self.tail_size = tail_size
         self.min_reference = min_reference
+        self.surprisals = surprisals
+        self.nats_min_scale = nats_min_scale
+
+    def __setstate__(self, state: dict) -> None:
+        # Calibrators pickled before the floor and the least scale judged every column as a plain
+        # score with any tail, and their bundle's threshold was set that way: they keep doing so.
+        super().__setstate__({"surprisals": (), "nats_min_scale": 0.0, **state})
+
+    def _floors(self, n_columns: int) -> np.ndarray:
+        """Which columns are surprisals (nats under a model: their p-value is at least ``e^-value``)."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return np.zeros(n_columns, dtype=bool)
+        return np.isin(np.asarray(names, dtype=object), list(self.surprisals))
+
+    def _min_scales(self, n_columns: int) -> np.ndarray:
+        """Each column's least tail scale: a surprisal's tail is never steeper than its model's."""
+        return np.where(self._floors(n_columns), self.nats_min_scale, 0.0)
 
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)
@@ -90,7 +129,13 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                         self.local_sources_[name] = values[rows]
                         self.local_weights_[name] = weights[rows]
                         # Each member as a new window would be: against the *other* members.
-                        self.local_reference_[name] = left_out_statistic(values[rows], weights[rows], self.tail_size)
+                        self.local_reference_[name] = left_out_statistic(
+                            values[rows],
+                            weights[rows],
+                            self.tail_size,
+                            self._floors(values.shape[1]),
+                            self._min_scales(values.shape[1]),
+                        )
         return self
 
     def _local_statistic(self, key: str, values: np.ndarray) -> np.ndarray:
@@ -100,11 +145,16 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         admin (far beyond every admin window) would tie with an admin's busy, moderately unusual
         hour, which is unusual to the cluster on both sources."""
         sources, weights = self.local_sources_[key], self.local_weights_[key]
+        min_scales = self._min_scales(values.shape[1])
         log_p = [
-            log_tail_p_values(sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights)
+            log_tail_p_values(
+                sources[:, j], values[:, j], tail_size=self.tail_size, weights=weights, min_scale=min_scales[j]
+            )
             for j in range(values.shape[1])
         ]
-        return -np.column_stack(log_p).sum(axis=1) if log_p else np.zeros(len(values))
+        if not log_p:
+            return np.zeros(len(values))
+        return -floored(np.column_stack(log_p), values, self._floors(values.shape[1])).sum(axis=1)
 
     def _local_log_p(self, key: str, values: np.ndarray) -> np.ndarray:
         """Each new window's local statistic ranked among the members' (full conformal), as a log.
@@ -116,11 +166,12 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         """
         sources, weights = self.local_sources_[key], self.local_weights_[key]
         n = len(sources)
+        floors, min_scales = self._floors(values.shape[1]), self._min_scales(values.shape[1])
         new = self._local_statistic(key, values)
         members = np.zeros((len(values), n))
         for j in range(values.shape[1]):
             s = sources[:, j]
-            alone = left_out_log_tail_p(s, s, self.tail_size, weights)  # against the others only
+            alone = left_out_log_tail_p(s, s, self.tail_size, weights, min_scales[j])  # against the others only
             ref, w = sorted_weighted(s, weights)
             at_or_above = weight_at_or_above(ref, w, s)  # the member's own weight included
             top = np.sort(s)[-2:]
@@ -131,6 +182,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
                 alone[None, :] + math.log(n / (n + 1.0)),
                 np.log(at_or_above[None, :] + ge) - math.log(n + 1.0),
             )
+            if floors[j]:  # a member's routine action is as common as its own rate says
+                log_p = np.maximum(log_p, floor_of(s)[None, :])
             members -= log_p
         scaled = weights * n / weights.sum()
         out = np.log1p(((members >= new[:, None]) * scaled[None, :]).sum(axis=1)) - math.log(n + 1.0)
@@ -138,7 +191,7 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         if k > 0:
             order = np.argsort(members, axis=1)
             ranked, w = np.take_along_axis(members, order, axis=1), scaled[order]
-            scale = tail_scales(ranked, w, k)
+            scale = tail_scales(ranked, w, k, self.nats_min_scale)
             beyond = new > ranked[:, -1]
             tail = -(new - ranked[:, -1]) / scale - math.log(n + 1.0)
             out = np.where(beyond, tail, out)
@@ -155,11 +208,14 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return self._log_p(values)
 
     def _log_p(self, values: np.ndarray) -> np.ndarray:
+        min_scales = self._min_scales(values.shape[1])
         cols = [
-            log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size)
+            log_tail_p_values(self.reference_[:, j], values[:, j], tail_size=self.tail_size, min_scale=min_scales[j])
             for j in range(values.shape[1])
         ]
-        return np.column_stack(cols) if cols else np.zeros((len(values), 0))
+        if not cols:
+            return np.zeros((len(values), 0))
+        return floored(np.column_stack(cols), values, self._floors(values.shape[1]))
 
     def _statistic(self, values: np.ndarray) -> np.ndarray:
         return -self._log_p(values).sum(axis=1)
@@ -178,7 +234,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "reference_")
         values = validate_data(self, X, dtype=np.float64, reset=False)
         statistic = self._statistic(values)
-        log_p = log_tail_p_values(self.combined_reference_, statistic, tail_size=self.tail_size)
+        log_p = log_tail_p_values(
+            self.combined_reference_, statistic, tail_size=self.tail_size, min_scale=self.nats_min_scale
+        )
         identities = identities_of(X)
         if identities is None or not self.local_reference_:
             return log_p
@@ -233,11 +291,16 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
     check_is_fitted(calibrator, "reference_")
     values = validate_data(calibrator, X, dtype=np.float64, reset=False)
     tail = calibrator.tail_size
+    min_scales = calibrator._min_scales(values.shape[1])
     own = np.column_stack(
-        [left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail) for j in range(values.shape[1])]
+        [
+            left_out_log_tail_p(calibrator.reference_[:, j], values[:, j], tail, min_scale=min_scales[j])
+            for j in range(values.shape[1])
+        ]
     )
+    own = floored(own, values, calibrator._floors(values.shape[1]))
     statistic = -own.sum(axis=1)
-    log_p = left_out_log_tail_p(statistic, statistic, tail)
+    log_p = left_out_log_tail_p(statistic, statistic, tail, min_scale=calibrator.nats_min_scale)
     identities = identities_of(X)
     if identities is None or not calibrator.local_reference_:
         return log_p
@@ -253,5 +316,7 @@ def left_out_log_p_values(calibrator: TailCalibrator, X) -> np.ndarray:
         rows = chosen == key
         reference = calibrator.local_reference_[key]  # in the members' order, left out as fitted
         local = reference[rows[mine]]  # the windows that chose this key are among its members
-        log_p[rows] = np.maximum(log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine]))
+        log_p[rows] = np.maximum(
+            log_p[rows], left_out_log_tail_p(reference, local, tail, weights[mine], calibrator.nats_min_scale)
+        )
     return log_p

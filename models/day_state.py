@@ -26,6 +26,7 @@ from errors import DayOrderError, KaadError
 from features.first_seen import FirstSeenEncoder
 from features.novelty_log import NoveltyLog
 from features.refusals import retry_columns
+from models.recalibrate import recalibrated
 
 
 def model_key(bundle) -> str:
@@ -124,6 +125,22 @@ class DayState:
         what the state has learned; :meth:`advance` then learns what the quiet windows introduced.
         """
         return copy.deepcopy(self._learned).log_novelty(self._log)
+
+    def calibrator(self, bundle):
+        """The bundle's calibrator, its held-out windows judged with this state's action rates
+        (:mod:`models.recalibrate`); the bundle's own where it keeps no held-out windows."""
+        windows = getattr(bundle, "held_out_windows", None)
+        forest = getattr(bundle, "held_out_forest", None)
+        if self.rarity is None or windows is None or forest is None:
+            return bundle.calibrator
+        # Learning a day or an accepted finding adds windows to the counts: the rates moved.
+        counts = self.rarity.trials_.to_numpy().sum(), self.rarity.hits_.to_numpy().sum()
+        key = (model_key(bundle), float(counts[0]), float(counts[1]))
+        cached = self.__dict__.get("_calibration")
+        if cached is None or cached[0] != key:
+            cached = (key, recalibrated(bundle.calibrator, forest, windows, self.rarity))
+            self._calibration = cached
+        return cached[1]
 
     def check_day(self, day: date) -> bool:
         """Raise :class:`errors.DayOrderError` unless ``day`` comes after everything learned.
@@ -252,6 +269,7 @@ class DayState:
     def __getstate__(self) -> dict:
         kept = dict(self.__dict__)
         kept.pop("_log", None)
+        kept.pop("_calibration", None)  # made again from the bundle when needed
         kept["force"], kept["_learn"] = False, True
         return kept
 
@@ -263,7 +281,7 @@ class DayState:
         self._log = NoveltyLog()
 
 
-_NOT_LEARNED = ("_log", "_before", "force", "_learn")
+_NOT_LEARNED = ("_log", "_before", "force", "_learn", "_calibration")
 
 
 def _window_keys(index: pd.Index) -> pd.MultiIndex:

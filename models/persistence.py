@@ -70,6 +70,10 @@ class ModelBundle:
     n_windows: int = 0
     n_events: int = 0
     profiles: dict = field(default_factory=dict)  # identity -> usual values, for explanations
+    #: The held-out windows' features and forest scores: the day state judges them again with its
+    #: action rates (models/recalibrate.py). None in bundles saved before.
+    held_out_windows: pd.DataFrame | None = None
+    held_out_forest: np.ndarray | None = None
     rule_history: dict | None = None  # rules.history.RuleHistory.as_dict(), when trained with --rules
     network_baseline: dict | None = None  # flows.baseline.NetworkBaseline.as_dict(), when trained with --flow-logs
     versions: dict[str, str] = field(default_factory=_versions)

@@ -9,6 +9,8 @@ identity but common for its peers" is not "never". Window-level and row-preservi
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -160,6 +162,30 @@ class ActionRarity(TransformerMixin, BaseEstimator):
             known = getattr(self, "first_day_", pd.Series(dtype=np.int64))
             self.first_day_ = pd.concat([known, first]).groupby(level=0).min()
         return self
+
+    def without(self, X) -> ActionRarity:
+        """A copy that has not counted the windows ``X`` (which it counted): what it knew
+        without them. An identity whose first day is among them is forgotten as of that day: a
+        node that joined on a held-out day is young there, as a new day would judge it."""
+        check_is_fitted(self, "hits_")
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        occurred, eligible = self._presence(values, counted=True)
+        identities = _identities(X, values.shape[0])
+        out = copy.copy(self)
+        hits = pd.DataFrame(occurred.astype(float), columns=self.terms_).groupby(identities).sum()
+        trials = pd.DataFrame(eligible.astype(float), columns=self.terms_).groupby(identities).sum()
+        out.hits_ = self.hits_.sub(hits, fill_value=0.0).clip(lower=0.0)
+        out.trials_ = self.trials_.sub(trials, fill_value=0.0).clip(lower=0.0)
+        days, known = _utc_days(X), getattr(self, "first_day_", None)
+        if days is not None and known is not None and len(days):
+            first_here = pd.Series(days).groupby(identities).min()
+            joined = first_here.index[known.reindex(first_here.index).to_numpy(dtype=np.float64) >= first_here]
+            # What it did on later days was not known on its first morning either.
+            out.hits_ = out.hits_.drop(joined, errors="ignore")
+            out.trials_ = out.trials_.drop(joined, errors="ignore")
+            out.first_day_ = known.drop(joined)
+        out.n_windows_ = int(out.trials_.iloc[:, 0].sum()) if len(out.trials_) else 0
+        return out
 
     # -- rates -------------------------------------------------------------------------
     def _counts_at(self, keys, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:

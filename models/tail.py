@@ -25,6 +25,14 @@ MIN_TAIL = 10
 # 3 nats beyond its one held-out day. One unit, a nat of evidence, is the decay of a reference
 # with no spread to measure.
 UNIT_SCALE = 1.0
+# Scores measured in nats (a Fisher statistic, a sum of -log p terms; a surprisal, -log of a
+# modelled rate) have tails of e^-t times a polynomial under their own model: a nat more is at
+# most a nat more evidence, and their fitted tails are never steeper. Fitted on a clump of
+# near-equal held-out values (3 days of history: 53 windows, the top ten within 0.2 nats), a
+# statistic's scale of 0.016 put one held-out window 3.9 nats beyond at ~240 nats and raised the
+# threshold 53 -> 79; a surprisal's of 0.16-0.2 made a first exec into kube-system 90 nats one
+# morning and 116 the next, as the reference was judged again (a repeat read as worse).
+NATS_MIN_SCALE = 1.0
 
 
 def tail_count(n: int, tail_size: int | None) -> int:
@@ -43,11 +51,11 @@ def tail_count(n: int, tail_size: int | None) -> int:
     return max(0, min(tail_size, max(MIN_TAIL, math.ceil(TAIL_FRACTION * n)), n - 1))
 
 
-def tail_scales(ranked, weights, k: int) -> np.ndarray:
+def tail_scales(ranked, weights, k: int, min_scale: float = 0.0) -> np.ndarray:
     """Each row's exponential scale: the weighted mean excess of its top ``k`` over the value below.
 
     ``ranked`` holds references sorted ascending, one per row; where the top ``k`` and the value
-    below them are all alike the scale is :data:`UNIT_SCALE`.
+    below them are all alike the scale is :data:`UNIT_SCALE`; it is never below ``min_scale``.
 
     Examples
     --------
@@ -59,7 +67,7 @@ def tail_scales(ranked, weights, k: int) -> np.ndarray:
     ranked = np.atleast_2d(np.asarray(ranked, dtype=np.float64))
     w = np.broadcast_to(np.atleast_2d(np.asarray(weights, dtype=np.float64)), ranked.shape)
     scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
-    return np.where(scale > 0, scale, UNIT_SCALE)
+    return np.where(scale > 0, np.maximum(scale, min_scale), UNIT_SCALE)
 
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
@@ -83,7 +91,9 @@ def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=No
     return np.where(beyond, np.exp(log_tail), count)
 
 
-def log_tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
+def log_tail_p_values(
+    reference, scores, *, tail_size: int | None = None, weights=None, min_scale: float = 0.0
+) -> np.ndarray:
     """The natural log of :func:`tail_p_values`, computed as a log: the exponential tail stays
     finite however far beyond the reference a score lies.
 
@@ -98,11 +108,13 @@ def log_tail_p_values(reference, scores, *, tail_size: int | None = None, weight
     >>> tail_p_values([0.0, 0.1, 0.2, 0.3], [0.3, 200.0], tail_size=2).tolist()  # exp(-1333) is 0
     [0.4, 0.0]
     """
-    count, beyond, log_tail = _ranked_and_tail(reference, scores, tail_size, weights)
+    count, beyond, log_tail = _ranked_and_tail(reference, scores, tail_size, weights, min_scale)
     return np.where(beyond, log_tail, np.log(count))
 
 
-def _ranked_and_tail(reference, scores, tail_size: int | None, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ranked_and_tail(
+    reference, scores, tail_size: int | None, weights, min_scale: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each score's conformal p-value by rank, whether it lies in the fitted tail, and the tail's log p."""
     ref, w = sorted_weighted(reference, weights)
     s = np.asarray(scores, dtype=np.float64)
@@ -113,7 +125,7 @@ def _ranked_and_tail(reference, scores, tail_size: int | None, weights) -> tuple
     # without one, everything beyond its largest value ties at 1 / (n + 1).
     k = tail_count(n, tail_size)
     if k > 0:
-        scale = float(tail_scales(ref, w, k)[0])
+        scale = float(tail_scales(ref, w, k, min_scale)[0])
         beyond = s > ref[-1]
         log_tail = -(s - ref[-1]) / scale - math.log(n + 1.0)
     return count, beyond, log_tail
@@ -155,7 +167,9 @@ def fisher_combine(p_values) -> np.ndarray:
     return np.minimum(1.0, np.exp(-half) * terms.sum(axis=1))
 
 
-def left_out_log_tail_p(reference: np.ndarray, members: np.ndarray, tail_size: int | None, weights=None) -> np.ndarray:
+def left_out_log_tail_p(
+    reference: np.ndarray, members: np.ndarray, tail_size: int | None, weights=None, min_scale: float = 0.0
+) -> np.ndarray:
     """:func:`log_tail_p_values` of reference members, each against the *other* members.
 
     ``(1 + #{others >= s}) / n`` is ``#{reference >= s} / n`` (with ``weights``, the members'
@@ -172,7 +186,7 @@ def left_out_log_tail_p(reference: np.ndarray, members: np.ndarray, tail_size: i
     k = tail_count(n - 1, tail_size)
     if k > 0:
         others = ref[:-1]
-        scale = float(tail_scales(others, w[:-1], k)[0])
+        scale = float(tail_scales(others, w[:-1], k, min_scale)[0])
         beyond = s > others[-1]
         if beyond.any():
             log_p = np.where(beyond, -(s - others[-1]) / scale - math.log(n), log_p)

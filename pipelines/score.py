@@ -99,7 +99,9 @@ def score_batches(
             # The events of the windows left out, as their request counts say.
             n_other_days += int(np.rint(np.expm1(windows.loc[~on_day, "log_requests"]).sum()))
             windows = windows[on_day]
-        scored, terms = window_scores(windows, bundle, rarity)
+        recalibrate = getattr(state, "calibrator", None)  # a state that learns rates judges the reference anew
+        calibrator = None if recalibrate is None else recalibrate(bundle)
+        scored, terms = window_scores(windows, bundle, rarity, calibrator)
         found_evidence = {} if day is None else {e.source: e for e in (source(feats.spill, day) for source in evidence)}
         found = identity_days(
             -scored["anomaly_score"],  # log p: p itself underflows far out

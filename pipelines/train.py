@@ -21,6 +21,7 @@ from features.profiles import ProfileBuilder
 from models.calibration import TailCalibrator, alert_threshold, left_out_log_p_values
 from models.detector import (
     DetectorParams,
+    anomaly_scores,
     build_detector,
     robust_z_scores,
     sensitive_count_scores,
@@ -29,6 +30,7 @@ from models.detector import (
 from models.identity_day import family_surprisal, identity_days
 from models.persistence import ModelBundle
 from models.rarity import ActionRarity
+from models.recalibrate import reference_sources
 from pipelines.evaluate import EvalReport, eval_set_hash, evaluate, read_labels
 from pipelines.ingest import Ingestor, IngestStats, ingest
 from reports.progress import step
@@ -231,15 +233,15 @@ def train(
     detector.fit(fit_windows)
     rarity = ActionRarity(min_history=params.min_history).fit(fit_windows)
     fit_seconds = time.perf_counter() - start
-    # Held-out days are scored in order, each against the rarity counts of the days before
-    # it, as the daily job will: the calibration sees what scoring will see.
-    parts, families = [], []
-    for day in split.held_out:
-        held = windows[day_of == day]
-        parts.append(window_sources(detector, rarity, held))
-        families.append(family_surprisal(rarity, held))  # recurring actions add to identity-days
-        rarity.partial_fit(held)
-    sources = pd.concat(parts)
+    # Held-out days are judged as the daily job judges a new day: each against the rarity
+    # counts of every other day learned (models/recalibrate.py), so the reference and a scored
+    # day see the same rates; the day state judges them again as it learns.
+    held_frames = [windows[day_of == day] for day in split.held_out]
+    held_windows = pd.concat(held_frames)
+    rarity.partial_fit(held_windows)
+    sources = reference_sources(anomaly_scores(detector, held_windows).to_numpy(), held_windows, rarity)
+    # Recurring actions add to identity-days, judged with the same counts.
+    families = [family_surprisal(rarity.without(held), held) for held in held_frames]
     calibrator = TailCalibrator().fit(sources)
     # The threshold and the percentiles are set on held-out windows judged as scoring will
     # judge a new one: against the other held-out windows, not a reference holding itself.
@@ -266,6 +268,8 @@ def train(
         n_events=in_range.kept,  # trained on, not merely read
         profiles=profiles.profiles(),
         rule_history=spill.learn().as_dict() if spill is not None else None,
+        held_out_windows=held_windows,
+        held_out_forest=sources["forest"].to_numpy(),
     )
     constant = [str(c) for c in fit_windows.columns[fit_windows.nunique() <= 1]]
     result = TrainResult(

@@ -13,7 +13,9 @@ from pipelines.allowlist import Allowlist, guarded_reasons
 from pipelines.day_windows import Seen
 
 
-def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def window_scores(
+    windows: pd.DataFrame, bundle: ModelBundle, rarity=None, calibrator=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each window's p-value, evidence and percentile, and the terms it shares its evidence among.
 
     The terms are the forest's calibrated evidence and the rarity's, the latter split among
@@ -21,12 +23,13 @@ def window_scores(windows: pd.DataFrame, bundle: ModelBundle, rarity=None) -> tu
     """
     assert bundle.calibrator is not None  # load_bundle refuses bundles without one
     rarity = bundle.rarity if rarity is None else rarity
+    calibrator = bundle.calibrator if calibrator is None else calibrator
     surprisal = rarity.transform_shared(windows) if len(windows) else np.zeros((0, len(rarity.terms_)))
     sources = window_sources(bundle.detector, rarity, windows, surprisal)
     # As a log: p underflows to 0 far beyond every held-out window (the evidence is -log p).
-    log_p = bundle.calibrator.combined_log_p_values(sources) if len(sources) else np.zeros(0)
+    log_p = calibrator.combined_log_p_values(sources) if len(sources) else np.zeros(0)
     p = np.exp(log_p)
-    evidence = bundle.calibrator.transform(sources) if len(sources) else np.zeros((0, 2))
+    evidence = calibrator.transform(sources) if len(sources) else np.zeros((0, 2))
     total = surprisal.sum(axis=1, keepdims=True)
     share = np.divide(surprisal, total, out=np.zeros_like(surprisal), where=total > 0)
     terms = pd.DataFrame(share * evidence[:, [1]], index=windows.index, columns=[f"rarity_{t}" for t in rarity.terms_])

@@ -122,8 +122,8 @@ class Day:
         return self.start + timedelta(seconds=seconds)
 
     # -- the results -----------------------------------------------------------------------
-    def finish(self) -> tuple[DayPlan, Cluster]:
-        """Today's view (routines bound) and the state tomorrow starts from."""
+    def view(self) -> Cluster:
+        """Today's cast as it stands, with routines bound: what each actor does all day."""
         from scenarios.normal import add_routines
 
         nodes = [a for a in self.actors if a.kind == "node"]
@@ -134,7 +134,12 @@ class Day:
         namespaces = list(dict.fromkeys(self.namespaces + [ns for ns in self.pods_today if ns]))
         apps = list(dict.fromkeys(self.app_namespaces + [a.namespace for a in view_actors if a.kind == "app"]))
         view = Cluster(self.spec, view_actors, namespaces, [a for a in apps if a], names, ips, self.pods_today)
-        add_routines(view, self.rng)
+        add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
+        return view
+
+    def finish(self) -> tuple[DayPlan, Cluster]:
+        """Today's view (routines bound) and the state tomorrow starts from."""
+        view = self.view()
         for actor, identity in self._restore:
             actor.identity = identity
         tomorrow = [

@@ -16,7 +16,7 @@ from scenarios.change import Day, Step, handler
 from scenarios.cluster import REGION, Actor, _suffix
 from scenarios.eks import K8S_VERSION, Call, Identity
 from scenarios.networks import pod_address
-from scenarios.normal import _watch
+from scenarios.normal import _watch, informers
 
 KUBELET_UA = f"kubelet/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"
 KCM = "system:kube-controller-manager"
@@ -211,25 +211,27 @@ def daemonset_upgrade(day: Day) -> None:
 
 @handler("apiserver_restart", weekends=True)
 def apiserver_restart(day: Day) -> None:
-    """Every informer relists and rewatches when its API server goes away."""
+    """Every informer lists its kind again and re-opens its watch when its API server goes away.
+
+    Who relists is who keeps informers: kube-controller-manager's shared informers (not its
+    controllers' service accounts), the scheduler, kubelets, node daemons, add-ons and
+    operators, each for the kinds it watches (:func:`scenarios.normal.informers`).
+    """
     t = day.at(0, 22)
-    relist = {
-        "node": ("pods", "nodes", "services"),
-        "node-daemon": ("endpointslices", "services", "nodes"),
-        "controller": ("pods", "replicasets", "deployments", "endpointslices"),
-        "control-plane": ("pods", "nodes", "leases"),
-        "addon": ("pods", "services", "configmaps", "endpointslices"),
-        "operator": ("pods", "configmaps"),
-    }
     steps: list[Step] = []
-    for actor in day.actors:
-        kinds = relist.get(actor.kind)
-        if not kinds or actor.active != (0.0, 86400.0) or actor.identity.username == "system:apiserver":
+    for actor in day.view().actors:
+        if actor.active != (0.0, 86400.0) or actor.identity.username == "system:apiserver":
+            continue
+        if actor.kind not in {"node", "node-daemon", "controller", "control-plane", "addon", "operator"}:
             continue
         s = t + float(day.rng.exponential(8.0))
-        for r in day.rng.choice(len(kinds), size=min(2, len(kinds)), replace=False):
-            steps.append((s, Call("list", kinds[r], None, query="limit=500&resourceVersion=0"), actor.identity))
-            steps.append((s + 0.3, _watch(day.rng, kinds[r]), actor.identity))
+        for watch in informers(actor):
+            selector = "&".join(p for p in watch.query.split("&") if p.startswith("fieldSelector="))
+            query = (selector + "&" if selector else "") + "limit=500&resourceVersion=0"
+            ua = watch.user_agent
+            steps.append((s, Call("list", watch.resource, watch.namespace, query=query, user_agent=ua), actor.identity))
+            steps.append((s + 0.3, replace(watch, user_agent=ua), actor.identity))
+            s += float(day.rng.uniform(0.01, 0.2))
         if actor.kind in {"controller", "control-plane"} and day.rng.random() < 0.5:
             # Discovery of aggregated APIs answers 503 until their endpoints are back.
             steps.append(

@@ -78,12 +78,18 @@ Episode = Callable[[np.random.Generator, datetime], list[tuple[float, Call]]]
 
 @dataclass
 class Routine:
-    """Something an actor does ``rate`` times an hour, shaped by ``profile`` over the day."""
+    """Something an actor does ``rate`` times an hour, shaped by ``profile`` over the day.
+
+    ``timer``: done again as soon as the last episode ends (its calls' ``duration_s``), all
+    day, instead of at random times: a reflector re-opening its watch when it times out.
+    ``rate`` is then the mean count an hour, which only sets where in the day the timer starts.
+    """
 
     rate: float
     episode: Episode
     profile: str = "flat"  # flat, business, nightly, deploy
     hour: int = 0  # for nightly
+    timer: bool = False
 
 
 @dataclass(frozen=True)

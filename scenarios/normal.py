@@ -7,6 +7,7 @@ every 30 s, people work business hours in their own time zone with a weekly rhyt
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -22,6 +23,7 @@ DISCOVERY = [Call("get", path="/api", query="timeout=32s"), Call("get", path="/a
 
 
 def _watch(rng: np.random.Generator, resource: str, namespace: str | None = None, name: str | None = None) -> Call:
+    # client-go's reflector asks for a timeout of minWatchTimeout (5 min) times 1 to 2, at random.
     ts = int(rng.integers(300, 600))
     query = WATCH_Q.format(rv=int(rng.integers(1_000_000, 9_000_000)), t=ts // 60, s=ts % 60, ts=ts)
     if name:
@@ -112,9 +114,72 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
     ]
 
 
+#: The kinds kube-controller-manager's shared informers list and watch. They run under the
+#: controller manager's own credentials with the user agent suffix ``/shared-informers``; its
+#: per-controller service accounts write and discover but keep no informers of their own. The
+#: kubeadm dataset in ../shared/real-samples shows exactly this: after a start,
+#: system:kube-controller-manager lists and watches every kind, the controllers' accounts none.
+KCM_INFORMERS = (
+    "pods",
+    "nodes",
+    "services",
+    "endpoints",
+    "endpointslices",
+    "replicasets",
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "jobs",
+    "cronjobs",
+    "namespaces",
+    "serviceaccounts",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "replicationcontrollers",
+    "leases",
+    "networkpolicies",
+    "ingresses",
+    "roles",
+    "rolebindings",
+    "clusterroles",
+    "clusterrolebindings",
+    "certificatesigningrequests",
+)
+
+
+def informers(actor: Actor) -> list[Call]:
+    """The watches ``actor`` keeps open, one per informer, found by sampling its routines.
+
+    An informer lists its kind once, then watches it, re-opening the watch every 5-10 minutes;
+    when its API server goes away it lists again (scenarios.change_nodes.apiserver_restart).
+    A private generator keeps the sampling from moving the simulation's own random stream.
+    """
+    rng = np.random.default_rng(0)
+    at = datetime(2026, 1, 1)
+    found: dict[tuple, Call] = {}
+    for routine in actor.routines:
+        for _ in range(128):
+            for _, call in routine.episode(rng, at):
+                if call.verb == "watch":
+                    selector = [p for p in call.query.split("&") if p.startswith("fieldSelector=")]
+                    found.setdefault((call.resource, call.namespace, tuple(selector), call.user_agent), call)
+    return list(found.values())
+
+
+def _informer(kind: str, user_agent: str):
+    """An episode of one reflector: a watch of ``kind``, open until the API server times it out."""
+    return lambda rng, t: [(0.0, replace(_watch(rng, kind), user_agent=user_agent))]
+
+
 def _control_plane(cluster: Cluster) -> None:
     kcm = cluster.actor("system:kube-controller-manager")
+    shared = kcm.identity.user_agent.rsplit("/", 1)[0] + "/shared-informers"
     kcm.routines = [
+        # One reflector per kind, re-opening its watch when it times out after 5-10 minutes
+        # (_watch): every hour holds every kind 6-12 times. Below simulate.PERIODIC_RATE, as a kubelet's
+        # watch of its pods, rate_scale leaves it whole: thinned, an hour would miss some kinds.
+        *(Routine(8, _informer(kind, shared), timer=True) for kind in KCM_INFORMERS),
         Routine(
             1800,
             _lease(

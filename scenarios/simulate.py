@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,8 +18,8 @@ import numpy as np
 import orjson
 
 from scenarios.attacks import ATTACKS, Context, schedule
-from scenarios.cluster import Cluster, ClusterSpec, build_cluster, day_start
-from scenarios.eks import build_events
+from scenarios.cluster import DAY_S, Actor, Cluster, ClusterSpec, Routine, build_cluster, day_start
+from scenarios.eks import Call, build_events
 from scenarios.flowlogs import FlowPlan, write_day
 from scenarios.normal import hourly_weights
 
@@ -59,7 +59,10 @@ def simulate_day(cluster: Cluster, day: int, seed: int) -> tuple[list[tuple[date
     """
     view = cluster.on(day)
     start = day_start(cluster.spec, day)
-    events, labels = _routines(view, start, np.random.default_rng([seed, 2, day]))
+    # Timers draw from their own stream: adding one (an informer) leaves every other routine's day as it was.
+    events, labels = _routines(
+        view, start, np.random.default_rng([seed, 2, day]), np.random.default_rng([seed, 6, day])
+    )
     rng = np.random.default_rng([seed, 5, day])
     for change in cluster.changes_on(day):
         first, last = (start + timedelta(seconds=s) for s in change.span)
@@ -71,33 +74,54 @@ def simulate_day(cluster: Cluster, day: int, seed: int) -> tuple[list[tuple[date
 
 
 def _routines(
-    view: Cluster, start: datetime, rng: np.random.Generator
+    view: Cluster, start: datetime, rng: np.random.Generator, timers: np.random.Generator
 ) -> tuple[list[tuple[datetime, dict]], list[dict]]:
     out: list[tuple[datetime, dict]] = []
     labels: list[dict] = []
     for actor in view.actors:
-        lo, hi = actor.active
         novel = actor.novel
         for routine in actor.routines:
             scale = view.spec.rate_scale if routine.rate >= PERIODIC_RATE else 1.0
-            counts = rng.poisson(routine.rate * scale * actor.share * hourly_weights(actor, routine, start))
-            for hour in np.flatnonzero(counts):
-                for offset in np.sort(rng.uniform(0, 3600, counts[hour])):
-                    s = float(hour * 3600 + offset)
-                    if not lo <= s < hi:
-                        continue  # the actor does not exist yet, or any more
-                    who = actor.was if actor.was is not None and s < actor.switch_at else actor.identity
-                    t = start + timedelta(seconds=s)
-                    for dt, call in routine.episode(rng, t):
-                        built = build_events(call, who, t + timedelta(seconds=dt), rng)
-                        out.extend(built)
-                        if novel is not None and novel.since <= s < novel.until and who is actor.identity:
-                            first = start + timedelta(seconds=novel.since)
-                            last = start + timedelta(seconds=novel.until)
-                            labels += [
-                                _benign_label(e, novel.scenario, who.username, start, first, last) for _, e in built
-                            ]
+            draw = timers if routine.timer else rng
+            for s, episode in (_on_timer if routine.timer else _at_random)(actor, routine, scale, start, draw):
+                who = actor.was if actor.was is not None and s < actor.switch_at else actor.identity
+                t = start + timedelta(seconds=s)
+                for dt, call in episode:
+                    built = build_events(call, who, t + timedelta(seconds=dt), draw)
+                    out.extend(built)
+                    if novel is not None and novel.since <= s < novel.until and who is actor.identity:
+                        first = start + timedelta(seconds=novel.since)
+                        last = start + timedelta(seconds=novel.until)
+                        labels += [_benign_label(e, novel.scenario, who.username, start, first, last) for _, e in built]
     return out, labels
+
+
+Episodes = Iterator[tuple[float, list[tuple[float, Call]]]]
+
+
+def _at_random(actor: Actor, routine: Routine, scale: float, start: datetime, rng: np.random.Generator) -> Episodes:
+    """A routine's episodes at random times: a Poisson count each hour, spread evenly in it."""
+    lo, hi = actor.active
+    counts = rng.poisson(routine.rate * scale * actor.share * hourly_weights(actor, routine, start))
+    for hour in np.flatnonzero(counts):
+        for offset in np.sort(rng.uniform(0, 3600, counts[hour])):
+            s = float(hour * 3600 + offset)
+            if lo <= s < hi:  # else the actor does not exist yet, or any more
+                yield s, routine.episode(rng, start + timedelta(seconds=s))
+
+
+def _on_timer(actor: Actor, routine: Routine, scale: float, start: datetime, rng: np.random.Generator) -> Episodes:
+    """A timer routine's episodes, each as soon as the last one ends (thinned as ``_at_random``)."""
+    lo, hi = actor.active
+    s = float(rng.uniform(0, 3600 / routine.rate))
+    while s < DAY_S:
+        episode = routine.episode(rng, start + timedelta(seconds=s))
+        if lo <= s < hi:
+            yield s, episode
+        lasts = max(dt + call.duration_s for dt, call in episode)
+        if lasts <= 0:
+            raise ValueError(f"a timer routine's episode must last (a watch does): {episode}")
+        s += lasts / (scale * actor.share)
 
 
 def _benign_label(event: dict, scenario: str, identity: str, day: datetime, first: datetime, last: datetime) -> dict:

@@ -95,8 +95,8 @@ def test_the_detector_ranks_and_alerts_the_attackers_identity_day():
         [("attacker", day + pd.Timedelta(hours=h)) for h in (9, 12, 15)], names=["identity", "window_start"]
     )
     ranks = _identity_day_ranks(SimpleNamespace(identities=identities), positives)
-    assert ranks == {"identity": "attacker", "identity_rank": 1, "alert": True}
+    assert ranks == {"identity": "attacker", "identity_rank": 1, "identity_day_score": 9.0, "alert": True}
     # Were the attacker's day only a repeat of its open finding, it would page nobody: not alerted.
     identities["finding"] = ["repeat", "", ""]
     ranks = _identity_day_ranks(SimpleNamespace(identities=identities), positives)
-    assert ranks == {"identity": "attacker", "identity_rank": 1, "alert": False}
+    assert ranks == {"identity": "attacker", "identity_rank": 1, "identity_day_score": 9.0, "alert": False}

@@ -7,6 +7,8 @@ window in twenty, and a threshold set on some normal days gives the same rate on
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,7 @@ from models.calibration import (
     tail_p_values,
 )
 from models.identity_day import identity_days
+from models.local_reference import left_out_statistic
 
 
 def _rate_below(p: np.ndarray, alpha: float) -> float:
@@ -187,7 +190,8 @@ def test_windows_far_beyond_a_tight_tail_keep_finite_evidence_that_ranks_them():
     rng = np.random.default_rng(11)
     idx = pd.MultiIndex.from_product([["app"], range(400)], names=["identity", "window_start"])
     held_out = pd.DataFrame({"forest": rng.normal(size=400), "rarity": rng.uniform(0, 1, size=400)}, index=idx)
-    calibrator = TailCalibrator().fit(held_out)
+    # The tail alone: judged as a surprisal, "rarity" could not go below e^-value (see below).
+    calibrator = TailCalibrator(surprisals=()).fit(held_out)
     new = pd.DataFrame(
         {"forest": [0.0, 0.0], "rarity": [200.0, 400.0]},
         index=pd.MultiIndex.from_product([["app"], [400, 401]], names=["identity", "window_start"]),
@@ -199,7 +203,7 @@ def test_windows_far_beyond_a_tight_tail_keep_finite_evidence_that_ranks_them():
     assert np.isfinite([far, farther]).all() and 1000 < far < farther
     assert calibrator.combined_p_values(new).tolist() == [0.0, 0.0]  # what the logs avoid
     outlier = pd.concat([held_out.iloc[:-1], new.iloc[:1]])
-    refit = TailCalibrator().fit(outlier)
+    refit = TailCalibrator(surprisals=()).fit(outlier)
     left_out = -left_out_log_p_values(refit, outlier)
     assert np.isfinite(left_out).all() and left_out[-1] > 1000 > left_out[:-1].max()
 
@@ -373,3 +377,103 @@ def test_the_range_of_alerts_per_day_holds_the_rate_later_normal_days_give():
         thresholds.append(found.threshold)
     assert inside >= 36
     assert np.ptp(thresholds) > 1.0
+
+
+def test_a_routine_action_is_as_common_as_its_own_rate_says():
+    """The rarity source is a surprisal: ``-log`` of how often the identity takes its actions.
+    Ranked among held-out windows alone, a young node reading secrets at 61% of its hours (0.43
+    nats) lay beyond the established nodes' 74% (0.30 nats) and was rarer than all of their
+    windows (50 nodes, seed 1: kubelets alerting on ordinary days). Its p-value is never below
+    ``e^-0.43``. The floor is for routine actions only (below 3 nats, a rate above 5%): a
+    first-ever admin binding (12 nats, mostly the smoothing prior) keeps the tail beyond the
+    held-out reads (19.5 nats). Floored, it was capped at its 12 nats, and on a real API server a
+    stolen token's first permission check fell 13.4 -> 6.7 nats, below a benign operator install."""
+    rng = np.random.default_rng(5)
+    nodes = [f"system:node:ip-10-0-1-{i}" for i in range(40)]
+    idx = pd.MultiIndex.from_product([nodes, range(60)], names=["identity", "window_start"])
+    reads = rng.uniform(size=len(idx)) < 0.74
+    held_out = pd.DataFrame({"forest": rng.normal(size=len(idx)), "rarity": np.where(reads, 0.30, 0.0)}, index=idx)
+    new = pd.DataFrame(
+        {"forest": [0.0, 0.0], "rarity": [0.43, 12.0]},
+        index=pd.MultiIndex.from_tuples(
+            [("system:node:ip-10-0-9-9", 1), ("system:node:ip-10-0-9-9", 2)], names=["identity", "window_start"]
+        ),
+    )
+    ranked = TailCalibrator(surprisals=()).fit(held_out).log_p_values(new)[:, 1]
+    floored = TailCalibrator().fit(held_out).log_p_values(new)[:, 1]
+    assert ranked[0] < np.log(0.01)  # beyond every held-out read: what scoring did
+    assert floored[0] == pytest.approx(-0.43)
+    assert floored[1] == pytest.approx(ranked[1]) and ranked[1] < -12.0  # not capped at its surprisal
+
+
+def test_a_calibrator_saved_before_the_floor_judges_as_it_did():
+    """A bundle's threshold was set with its calibrator's judgement: one pickled before the
+    surprisal floor and the least tail scale existed has neither parameter, and keeps judging
+    every column unfloored and every tail as fitted, the combined statistic's included."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"forest": rng.normal(size=300), "rarity": rng.exponential(scale=0.2, size=300)})
+    new = pd.DataFrame({"forest": [0.0, 3.0, 4.0], "rarity": [9.0, 0.5, 12.0]})
+    old = TailCalibrator(surprisals=(), nats_min_scale=0.0).fit(X)
+    state = dict(old.__getstate__())  # a copy: the estimator's own dict otherwise
+    del state["surprisals"], state["nats_min_scale"]
+    loaded = TailCalibrator.__new__(TailCalibrator)
+    loaded.__setstate__(state)
+    assert loaded.get_params()["surprisals"] == () and loaded.get_params()["nats_min_scale"] == 0.0
+    np.testing.assert_array_equal(loaded.log_p_values(new), old.log_p_values(new))
+    np.testing.assert_array_equal(loaded.combined_log_p_values(new), old.combined_log_p_values(new))
+    assert (TailCalibrator().fit(X).combined_log_p_values(new) != old.combined_log_p_values(new)).any()
+    assert (TailCalibrator().fit(X).log_p_values(new) != old.log_p_values(new)).any()  # the floor moves them
+
+
+def _clumped_reference() -> pd.DataFrame:
+    """Three days of history (the rules world): 54 held-out windows, 42 doing nothing rare, 11
+    reading config at 1.17 nats and one at 3.16; the forest finds them all alike."""
+    rarity = np.r_[np.zeros(42), np.full(11, 1.17), 3.16]
+    return pd.DataFrame({"forest": np.zeros(len(rarity)), "rarity": rarity})
+
+
+def test_a_surprisal_far_beyond_a_clumped_reference_gains_a_nat_of_evidence_per_nat():
+    """The reference's top ten are nine ties and one value 2 nats above them: a mean excess of
+    0.2 nats. Fitted as it is, that tail made a first exec into kube-system (20 nats of
+    surprisal) worth 90 nats one morning and 116 the next, as the reference moved a little. A
+    surprisal's own law gains a nat of evidence per nat, and its tail is never steeper."""
+    X, exec_ = _clumped_reference(), pd.DataFrame({"forest": [0.0], "rarity": [20.0]})
+    steep = -TailCalibrator(nats_min_scale=0.0).fit(X).log_p_values(exec_)[0, 1]
+    bounded = -TailCalibrator().fit(X).log_p_values(exec_)[0, 1]
+    assert steep > 80  # (20 - 3.16) / 0.2 + log 55
+    assert bounded == pytest.approx(20.0 - 3.16 + math.log(len(X) + 1))
+
+
+def test_a_held_out_window_beyond_a_clump_of_statistics_is_not_judged_at_hundreds_of_nats():
+    """The threshold is set on held-out windows judged as new ones, each against the others.
+    Where the Fisher statistics' top is a clump, a window a few nats beyond it was judged at
+    about 240 nats with the clump's scale, and the threshold rose 53 -> 79 nats (the rules world
+    of tests/rules/test_rule_evidence.py). A statistic's null tail gains a nat per nat."""
+    X = _clumped_reference()
+    X.loc[42:52, "rarity"] += 0.005 * np.arange(11)  # the readers' statistics 0.05 nats apart in all
+    X.loc[len(X) - 1, "forest"] = 3.9  # the one-off is also the forest's
+    steep = -left_out_log_p_values(TailCalibrator(nats_min_scale=0.0).fit(X), X)
+    bounded = -left_out_log_p_values(TailCalibrator().fit(X), X)
+    cal = TailCalibrator().fit(X)
+    n = len(X)
+    statistic = left_out_statistic(X.to_numpy(), np.ones(n), cal.tail_size, cal._floors(2), cal._min_scales(2))
+    gap = statistic[-1] - np.sort(statistic)[-2]  # the one-off's own statistic, beyond the others'
+    assert gap > 0
+    assert bounded[-1] <= gap + math.log(n) + 1e-9
+    assert steep[-1] > 2 * bounded[-1]
+    np.testing.assert_allclose(bounded[:-1], steep[:-1])  # below the top nothing moves
+
+
+def test_the_floor_holds_below_three_nats_and_evidence_never_falls_as_rarity_rises():
+    """Below 3 nats a window is as common as its rates say; from 3 nats on, the held-out windows
+    judge it, as they did before the floor. The step between is upward: a rarer window is never
+    judged more common."""
+    rng = np.random.default_rng(5)
+    held_out = pd.DataFrame(
+        {"forest": rng.normal(size=2400), "rarity": np.where(rng.uniform(size=2400) < 0.74, 0.3, 0)}
+    )
+    new = pd.DataFrame({"forest": 0.0, "rarity": [0.43, 2.99, 3.0, 3.01, 6.7]})
+    evidence = -TailCalibrator().fit(held_out).log_p_values(new)[:, 1]
+    assert evidence[:2] == pytest.approx([0.43, 2.99])
+    assert (np.diff(evidence) >= 0).all() and evidence[2] > 3.0
+    assert evidence[-1] > 6.7  # a rare action is not capped at its surprisal
