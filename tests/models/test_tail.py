@@ -102,3 +102,24 @@ def test_a_reference_with_no_spread_at_its_top_falls_by_one_unit():
     assert log_p == pytest.approx(-3.0 - np.log(len(reference) + 1.0))
     flat = log_tail_p_values(np.zeros(60), [2.0], tail_size=50)[0]
     assert flat == pytest.approx(-2.0 - np.log(61.0))
+
+
+@pytest.mark.parametrize("min_scale", [0.0, 1.0])
+@pytest.mark.parametrize("shape", ["admin", "clumped"])
+def test_a_member_judged_left_out_is_judged_as_the_others_would_judge_it_new(shape, min_scale):
+    """The threshold is set on held-out windows each judged against the others
+    (``left_out_log_tail_p``) because scoring judges a new window against all of them: the two
+    must agree, value for value, for every member, the top one's extrapolated tail included,
+    with and without the least scale of a tail in nats."""
+    from models.tail import left_out_log_tail_p
+
+    if shape == "admin":
+        reference = _admin_like_reference(np.random.default_rng(3))
+    else:  # eleven values 0.005 nats apart and a one-off above: the others' scale is 0.03
+        reference = np.r_[np.zeros(42), 1.17 + 0.005 * np.arange(11), 3.16]
+    left_out = left_out_log_tail_p(reference, reference, 50, min_scale=min_scale)
+    as_new = [
+        log_tail_p_values(np.delete(reference, i), reference[i : i + 1], tail_size=50, min_scale=min_scale)[0]
+        for i in range(len(reference))
+    ]
+    np.testing.assert_allclose(left_out, as_new, rtol=1e-12)
