@@ -273,6 +273,17 @@ class DayState:
         kept["force"], kept["_learn"] = False, True
         return kept
 
+    def __deepcopy__(self, memo: dict) -> DayState:
+        # A copy serves one scoring (the evaluation copies a morning's state for every attack):
+        # it keeps the held-out reference judged for these rates, which only a save drops. The
+        # calibrator is never changed once made, and its key says when the rates moved.
+        out = DayState.__new__(DayState)
+        memo[id(self)] = out
+        out.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        if "_calibration" in self.__dict__:
+            out._calibration = self._calibration
+        return out
+
     def __setstate__(self, state: dict) -> None:
         before = state.get("_before")
         if isinstance(before, tuple):  # saved before the snapshot held every learned attribute

@@ -17,6 +17,9 @@ with counts that include itself, a held-out one-off would lose its tail.
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,3 +141,21 @@ def test_a_bundle_without_held_out_windows_keeps_its_calibrator():
     bundle.held_out_windows = None
     state = DayState.from_bundle(bundle, "c")
     assert state.calibrator(bundle) is bundle.calibrator
+
+
+def test_a_copy_of_the_state_keeps_the_reference_it_judged_and_a_saved_one_judges_again():
+    """The evaluation copies a morning's state for every attack of the day: judging the held-out
+    reference again for each copy was the same work every time. A copy keeps it, and judges
+    exactly as the original; a saved state makes it again when loaded, as the same judgement."""
+    bundle = _trained()
+    state = DayState.from_bundle(bundle, "c")
+    sources = _cart_hour_with_a_read(state)
+    judged = state.calibrator(bundle)
+    copied = copy.deepcopy(state)
+    assert copied.calibrator(bundle) is judged
+    loaded = pickle.loads(pickle.dumps(state))
+    assert "_calibration" not in loaded.__dict__
+    np.testing.assert_array_equal(
+        loaded.calibrator(bundle).combined_log_p_values(sources), judged.combined_log_p_values(sources)
+    )
+    assert copied.rarity is not state.rarity  # what a copy learns stays its own
