@@ -67,7 +67,7 @@ def tail_scales(ranked, weights, k: int, min_scale: float = 0.0) -> np.ndarray:
     ranked = np.atleast_2d(np.asarray(ranked, dtype=np.float64))
     w = np.broadcast_to(np.atleast_2d(np.asarray(weights, dtype=np.float64)), ranked.shape)
     scale = np.average(ranked[:, -k:] - ranked[:, [-k - 1]], weights=w[:, -k:], axis=1)
-    return np.where(scale > 0, np.maximum(scale, min_scale), UNIT_SCALE)
+    return np.maximum(np.where(scale > 0, scale, UNIT_SCALE), min_scale)
 
 
 def tail_p_values(reference, scores, *, tail_size: int | None = None, weights=None) -> np.ndarray:
