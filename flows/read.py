@@ -139,7 +139,7 @@ def spill_flows(
 
 def _read_s3(uri: str, names, aws, stats: FlowStats) -> Iterator[pa.Table]:
     from sources.aws import AwsOptions, client, translated
-    from sources.prefetch import merge_parallel
+    from sources.prefetch import lanes
     from sources.s3 import _BodyStream, list_objects, parse_s3_uri
 
     aws = aws or AwsOptions()
@@ -161,8 +161,9 @@ def _read_s3(uri: str, names, aws, stats: FlowStats) -> Iterator[pa.Table]:
         with io.BufferedReader(_BodyStream(body), 1 << 20) as raw:
             yield from _stream_tables(raw, name, names, stats, CHUNK_BYTES)
 
-    for _, table in merge_parallel(keys, tables, aws.workers):
-        yield table
+    with lanes(keys, tables, aws.workers) as each:  # read ahead in parallel, handed on in key order
+        for lane in each:
+            yield from lane
 
 
 def cloudwatch_format(logs_group: str, aws) -> tuple[str, ...] | None:
@@ -197,7 +198,7 @@ def parse_group_uri(uri: str):
 def _read_cloudwatch(uri: str, names, aws, stats: FlowStats) -> Iterator[pa.Table]:
     from sources.aws import AwsOptions, client
     from sources.cloudwatch import _read_stream, list_streams
-    from sources.prefetch import merge_parallel
+    from sources.prefetch import lanes
 
     aws = aws or AwsOptions()
     source = parse_group_uri(uri)
@@ -218,14 +219,15 @@ def _read_cloudwatch(uri: str, names, aws, stats: FlowStats) -> Iterator[pa.Tabl
     def pages(stream: str):
         yield from _read_stream(logs, source, stream, since, until, set(), aws.page_size)
 
-    ordinals = dict.fromkeys(streams, 1)
-    for stream, events in merge_parallel(streams, pages, aws.workers):
-        name = f"{uri}#{stream}"
-        stats.formats[name] = names
-        first = ordinals[stream]
-        ordinals[stream] += len(events)
-        # One buffer of lines, as files give them: CloudWatch messages carry no newline.
-        data = "".join(e["message"].rstrip("\n") + "\n" for e in events).encode()
-        texts = _as_lines(data)
-        stats.n_bytes += len(data)
-        yield parse_lines(texts, np.arange(first, first + len(events), dtype=np.int64), names, name, stats)
+    with lanes(streams, pages, aws.workers) as each:  # read ahead in parallel, handed on stream by stream
+        for stream, lane in zip(streams, each, strict=True):
+            name = f"{uri}#{stream}"
+            first = 1
+            for events in lane:
+                stats.formats[name] = names
+                # One buffer of lines, as files give them: CloudWatch messages carry no newline.
+                data = "".join(e["message"].rstrip("\n") + "\n" for e in events).encode()
+                texts = _as_lines(data)
+                stats.n_bytes += len(data)
+                yield parse_lines(texts, np.arange(first, first + len(events), dtype=np.int64), names, name, stats)
+                first += len(events)

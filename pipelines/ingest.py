@@ -141,7 +141,7 @@ def _line_table(batch: LineBatch) -> pa.Table:
     )
     table = pa.Table.from_arrays(
         [
-            pa.repeat(batch.source, n),
+            batch.sources if batch.sources is not None else pa.repeat(batch.source, n),
             pa.array(lines, pa.int64()),
             batch.texts,
             pa.nulls(n, pa.bool_()),

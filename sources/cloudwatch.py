@@ -2,7 +2,7 @@
 
 ``eks://<cluster>`` means log group ``/aws/eks/<cluster>/cluster``, streams
 ``kube-apiserver-audit-*``; ``cloudwatch://<log-group>[?prefix=<stream prefix>]`` names any
-group. Each stream is read with FilterLogEvents (paginated; streams in parallel).
+group. Each stream is read with FilterLogEvents (paginated; streams in parallel, merged on event time).
 
 CloudWatch accepts events up to 14 days after their timestamp, so an event can arrive after a
 newer one was read. The checkpoint therefore keeps, per stream, the latest event time read
@@ -17,6 +17,7 @@ caller saves the checkpoint only after everything read has been written.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import pyarrow as pa
 from errors import KaadError
 from sources.aws import OVERLAP, AwsOptions, client, translated
 from sources.lines import LineBatch
-from sources.prefetch import merge_parallel
+from sources.prefetch import lanes
 
 AUDIT_PREFIX = "kube-apiserver-audit"
 
@@ -220,16 +221,54 @@ def _read_stream(
                 yield events
 
 
-def _batch(source: LogSource, stream: str, events: list[dict], first: int) -> LineBatch:
+def _batch(source: LogSource, streams: list[str], rows: list[tuple[int, int, int, dict]]) -> LineBatch:
+    """One batch of (timestamp, stream index, ordinal, event) rows, each naming its stream."""
+    events = [r[3] for r in rows]
     texts = pa.array([e["message"] for e in events], pa.large_string())
     stamps = pa.array([datetime.fromtimestamp(e["timestamp"] / 1000, tz=UTC).isoformat() for e in events], pa.string())
-    lines = np.arange(first, first + len(events), dtype=np.int64)
+    names = [f"{source.uri}#{stream}" for stream in streams]
+    where = pa.array([names[r[1]] for r in rows], pa.string())
+    lines = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
     size = sum(len(e["message"]) for e in events)
-    return LineBatch(f"{source.uri}#{stream}", first, texts, size, fallback_ts=stamps, line_numbers=lines)
+    return LineBatch(source.uri, int(lines[0]), texts, size, fallback_ts=stamps, line_numbers=lines, sources=where)
+
+
+def in_time_order(pages: list[Iterator[list[dict]]]) -> Iterator[list[tuple[int, int, int, dict]]]:
+    """Merge streams' pages into runs of (timestamp, stream index, ordinal, event), oldest first.
+
+    The API servers of a cluster write one stream each, side by side in time, and pages of
+    them arrive in whatever order the reading threads finish; scoring learns first sights
+    in the order events come, so the streams are merged on event time (ties: stream, then
+    position in it), never on arrival, and the order does not depend on page boundaries.
+    An event is handed on once every stream still being read has shown a later time: a
+    stream's next page can still hold its last time. Memory: about a page a stream.
+    """
+    buffers: dict[int, list[tuple[int, dict]]] = {i: [] for i in range(len(pages))}
+    shown = dict.fromkeys(range(len(pages)), -math.inf)  # the latest time each live stream has shown
+    ordinal = [1] * len(pages)
+    while True:
+        safe = min(shown.values(), default=math.inf)  # nothing older than this can still come
+        run = []
+        for i, buffer in buffers.items():
+            run += [(e["timestamp"], i, o, e) for o, e in buffer if e["timestamp"] < safe]
+            buffers[i] = [(o, e) for o, e in buffer if e["timestamp"] >= safe]
+        if run:
+            run.sort(key=lambda r: r[:3])
+            yield run
+        if not shown:
+            return
+        for i in [i for i, t in shown.items() if t == safe]:  # the streams that hold the others back
+            page = next(pages[i], None)
+            if page is None:
+                del shown[i]
+                continue
+            buffers[i] += [(ordinal[i] + k, e) for k, e in enumerate(page)]
+            ordinal[i] += len(page)
+            shown[i] = max([shown[i], *(e["timestamp"] for e in page)])
 
 
 def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None = None) -> Iterator[LineBatch]:
-    """Yield the audit events of a log group as line batches (one per page per stream).
+    """Yield the audit events of a log group as line batches, its streams merged in time order.
 
     ``checkpoint`` (updated in place as pages are handed on) decides where each stream
     starts; the caller saves it once everything handed on is written.
@@ -256,8 +295,11 @@ def read_cloudwatch(uri: str, options: AwsOptions, checkpoint: Checkpoint | None
             return
         yield from _read_stream(logs, source, stream, start, until, skip, options.page_size)
 
-    ordinals = dict.fromkeys(streams, 1)
-    for stream, events in merge_parallel(streams, pages, options.workers):
-        yield _batch(source, stream, events, ordinals[stream])
-        ordinals[stream] += len(events)
-        checkpoint.advance(stream, events)
+    with lanes(streams, pages, options.workers, all_at_once=True) as each:
+        for run in in_time_order(each):
+            yield _batch(source, streams, run)
+            handed: dict[int, list[dict]] = {}
+            for r in run:
+                handed.setdefault(r[1], []).append(r[3])
+            for i, events in handed.items():
+                checkpoint.advance(streams[i], events)

@@ -26,7 +26,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass(frozen=True, slots=True)
 class LineBatch:
-    """Complete lines from one source: ``texts[i]`` is line ``first_line + i`` (1-based)."""
+    """Complete lines from one source: ``texts[i]`` is line ``first_line + i`` (1-based).
+
+    A batch that merges several sources names each line's in ``sources`` and ``line_numbers``.
+    """
 
     source: str
     first_line: int
@@ -36,6 +39,8 @@ class LineBatch:
     #: ingestion time), and explicit locations (event ordinals for remote sources).
     fallback_ts: pa.Array | None = None
     line_numbers: np.ndarray | None = None
+    #: Optional per line: the source it came from, where a batch merges several (CloudWatch streams).
+    sources: pa.Array | None = None
 
 
 @dataclass(frozen=True, slots=True)

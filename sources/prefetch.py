@@ -1,10 +1,11 @@
-"""Run a producer on a background thread so that its work overlaps the consumer's."""
+"""Run producers on background threads so that their work overlaps the consumer's."""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -51,55 +52,68 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         thread.join()
 
 
-def merge_parallel(tasks: list, produce, workers: int, depth: int = 8) -> Iterator[tuple]:
-    """Run ``produce(task)`` (an iterator) for tasks on ``workers`` threads; yield (task, item).
+@contextmanager
+def lanes(tasks: list, produce, workers: int, *, depth: int = 2, all_at_once: bool = False):
+    """Produce ``produce(task)`` (an iterator) for each task ahead on threads; give one
+    iterator per task, in task order, each yielding that task's items in order.
 
-    Items of one task keep their order; tasks interleave. The first exception of any worker is
-    raised in the consumer; closing the generator stops the workers at their next item.
+    Reading the lanes one after the other gives a deterministic order however the threads
+    run. At most ``workers`` items are produced at once. Tasks start in order as workers free
+    up, unless ``all_at_once``: then every task has a thread from the start (a caller that
+    needs every lane's next item before it can go on, as a merge does, would otherwise wait
+    for a task that no worker has started). Each lane holds at most ``depth`` items ahead.
+    An exception in a producer is raised by its lane at the same position; leaving the
+    context stops the producers at their next item.
     """
-    results: queue.Queue = queue.Queue(maxsize=depth)
+    slots: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in tasks]
     todo: queue.Queue = queue.Queue()
-    for task in tasks:
-        todo.put(task)
+    for i in range(len(tasks)):
+        todo.put(i)
+    gate = threading.Semaphore(max(1, workers))
     stop = threading.Event()
 
     def work() -> None:
         while not stop.is_set():
             try:
-                task = todo.get_nowait()
+                i = todo.get_nowait()
             except queue.Empty:
                 return
-            try:
-                for item in produce(task):
-                    if stop.is_set():
-                        return
-                    results.put((task, item, None))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                results.put((task, None, exc))
-                return
+            items = iter(produce(tasks[i]))
+            while not stop.is_set():
+                try:
+                    with gate:
+                        item = next(items)
+                except StopIteration:
+                    slots[i].put((_DONE, None))
+                    break
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer, not swallowed
+                    slots[i].put((_DONE, exc))
+                    break
+                slots[i].put((item, None))
 
-    threads = [
-        threading.Thread(target=work, daemon=True, name="kaad-read") for _ in range(max(1, min(workers, len(tasks))))
-    ]
+    def lane(i: int) -> Iterator:
+        while True:
+            item, error = slots[i].get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+
+    n_threads = len(tasks) if all_at_once else max(1, min(workers, len(tasks)))
+    threads = [threading.Thread(target=work, daemon=True, name="kaad-read") for _ in range(n_threads)]
     for t in threads:
         t.start()
     try:
-        while True:
-            try:
-                task, item, error = results.get(timeout=0.2)
-            except queue.Empty:
-                if not any(t.is_alive() for t in threads) and results.empty():
-                    return
-                continue
-            if error is not None:
-                raise error
-            yield task, item
+        yield [lane(i) for i in range(len(tasks))]
     finally:
         stop.set()
-        while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
-            try:
-                results.get(timeout=0.05)
-            except queue.Empty:
-                pass
+        while any(t.is_alive() for t in threads):  # unblock producers waiting on a full lane
+            for slot in slots:
+                try:
+                    slot.get_nowait()
+                except queue.Empty:
+                    pass
+            threading.Event().wait(0.01)
         for t in threads:
             t.join(timeout=5)

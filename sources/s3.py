@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from errors import KaadError
 from sources.aws import AwsOptions, client, translated
-from sources.prefetch import merge_parallel
+from sources.prefetch import lanes
 
 _KEY_DATE = re.compile(r"(?<!\d)(20\d\d)[/-](\d\d)[/-](\d\d)(?!\d)")
 
@@ -90,5 +90,7 @@ def read_s3(uri: str, options: AwsOptions) -> Iterator:
         with io.BufferedReader(_BodyStream(body), 1 << 20) as raw:
             yield from read_stream(raw, name)
 
-    for _, item in merge_parallel(keys, items, options.workers):
-        yield item
+    # Objects are read ahead in parallel and handed on in key order: the same order every run.
+    with lanes(keys, items, options.workers) as each:
+        for lane in each:
+            yield from lane

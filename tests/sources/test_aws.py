@@ -97,6 +97,22 @@ def test_every_event_of_many_streams_and_pages_is_read_once(aws, recent_days):
     assert result.events["source_file"].str.startswith("eks://prod#kube-apiserver-audit-").all()
 
 
+def test_streams_are_handed_on_in_event_time_not_in_the_order_threads_read_them(aws, recent_days, tmp_path):
+    """Three API servers' streams read on three threads, paged small: the events come out as
+    the same lines in one file do, each still named by its stream and its position there."""
+    lines = _lines(recent_days.files[0])[:900]
+    streams = _spread(lines, n_streams=3)
+    put_events(streams)
+    result = ingest(["eks://prod"], aws=AwsOptions(region=REGION, page_size=40, workers=3))
+    one_file = tmp_path / "day.jsonl"
+    one_file.write_text("\n".join(lines) + "\n")
+    assert list(result.events["audit_id"]) == list(ingest([str(one_file)]).events["audit_id"])
+    names = list(streams)
+    for audit_id, source, line in result.events[["audit_id", "source_file", "source_line"]].itertuples(index=False):
+        stream = names.index(source.removeprefix("eks://prod#"))
+        assert json.loads(lines[(line - 1) * 3 + stream])["auditID"] == audit_id
+
+
 def test_a_resumed_read_has_no_gap_and_no_duplicate(aws, recent_days, tmp_path):
     lines = _lines(recent_days.files[1])
     first, second = lines[:1000], lines[1000:1600]
@@ -439,6 +455,15 @@ def test_score_eks_end_to_end_with_sns_and_metrics(aws, recent_days, recent_bund
     assert len(bodies) == n_alerts > 0 and all(b["reasons"] and b["calls"] for b in bodies)
     metrics = {m["MetricName"] for m in _client("cloudwatch").list_metrics(Namespace="kaad")["Metrics"]}
     assert metrics == {"WindowsScored", "Findings", "Suppressed", "Rejects"}
+
+    # The day read from its file scores the same: the streams' order is not the reading threads'.
+    local_args = ["score", str(recent_days.files[2]), "--day", day, "--bundle", str(recent_bundle), "--no-track"]
+    local = runner.invoke(app, [*local_args, "--out", str(tmp_path / "local"), "--format", "json"])
+    assert local.exit_code == 0, local.output
+    from_file = json.loads((tmp_path / "local" / f"kaad-{day}.json").read_text())
+    assert [(f["identity"], f["anomaly_score"]) for f in from_file["findings"]] == [
+        (f["identity"], f["anomaly_score"]) for f in doc["findings"]
+    ]
 
     rerun = runner.invoke(app, [*args, "--force-day"])  # the day was scored: a rerun is forced
     assert rerun.exit_code == 0
