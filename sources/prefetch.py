@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -78,10 +79,11 @@ def lanes(tasks: list, produce, workers: int, *, depth: int = 2, all_at_once: bo
                 i = todo.get_nowait()
             except queue.Empty:
                 return
-            items = iter(produce(tasks[i]))
+            items = None
             while not stop.is_set():
                 try:
                     with gate:
+                        items = iter(produce(tasks[i])) if items is None else items  # starting may read too
                         item = next(items)
                 except StopIteration:
                     slots[i].put((_DONE, None))
@@ -114,6 +116,6 @@ def lanes(tasks: list, produce, workers: int, *, depth: int = 2, all_at_once: bo
                     slot.get_nowait()
                 except queue.Empty:
                     pass
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
         for t in threads:
             t.join(timeout=5)
