@@ -68,9 +68,9 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
     does not pile up evidence every day.
 
     Columns named in ``surprisals`` are nats under a model (``-log`` of a rate): below 3 nats
-    their p-value is never below ``e^-value`` (:func:`models.local_reference.floored`), and their
-    tails, like the Fisher statistics', fall by at most a nat of evidence per nat
-    (``nats_min_scale``).
+    their p-value is never below ``e^-value`` (:func:`models.local_reference.floored`). The
+    Fisher statistics' tails fall by at most a nat of evidence per nat (``nats_min_scale``);
+    the surprisals' by at most ``1 / surprisal_min_scale`` (0: as fitted).
 
     Examples
     --------
@@ -88,16 +88,22 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         min_reference: int = 48,
         surprisals: tuple[str, ...] = ("rarity",),
         nats_min_scale: float = NATS_MIN_SCALE,
+        surprisal_min_scale: float = 0.0,
     ):
         self.tail_size = tail_size
         self.min_reference = min_reference
         self.surprisals = surprisals
         self.nats_min_scale = nats_min_scale
+        self.surprisal_min_scale = surprisal_min_scale
 
     def __setstate__(self, state: dict) -> None:
         # Calibrators pickled before the floor and the least scale judged every column as a plain
         # score with any tail, and their bundle's threshold was set that way: they keep doing so.
-        super().__setstate__({"surprisals": (), "nats_min_scale": 0.0, **state})
+        # Those pickled before the surprisals' scale had a parameter of its own bounded them as
+        # the statistics.
+        state = {"surprisals": (), "nats_min_scale": 0.0, **state}
+        state.setdefault("surprisal_min_scale", state["nats_min_scale"])
+        super().__setstate__(state)
 
     def _floors(self, n_columns: int) -> np.ndarray:
         """Which columns are surprisals (nats under a model: their p-value is at least ``e^-value``)."""
@@ -107,8 +113,8 @@ class TailCalibrator(TransformerMixin, BaseEstimator):
         return np.isin(np.asarray(names, dtype=object), list(self.surprisals))
 
     def _min_scales(self, n_columns: int) -> np.ndarray:
-        """Each column's least tail scale: a surprisal's tail is never steeper than its model's."""
-        return np.where(self._floors(n_columns), self.nats_min_scale, 0.0)
+        """Each column's least tail scale (``surprisal_min_scale`` for the surprisals)."""
+        return np.where(self._floors(n_columns), self.surprisal_min_scale, 0.0)
 
     def fit(self, X, y=None) -> TailCalibrator:
         values = validate_data(self, X, dtype=np.float64)

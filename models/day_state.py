@@ -56,7 +56,7 @@ def _as_day(value) -> date | None:
 class Held:
     """An alerting identity-day, not learned until accepted: its windows and the values they introduced."""
 
-    windows: pd.DataFrame  # window features, index (identity, window_start)
+    windows: pd.DataFrame  # the model's window features, index (identity, window_start): scored again to judge a rise
     novelty: pd.DataFrame  # NoveltyLog rows of those windows
     score: float = 0.0  # the identity-day's score, and its terms with evidence (models.open_findings)
     terms: tuple[str, ...] = ()

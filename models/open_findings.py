@@ -9,7 +9,9 @@ repeated finding, that updates the open finding (last seen, days) instead of rai
 - it is **worse** when it shows something its held days did not: a value flagged new that none
   of them introduced, evidence in a term (an action family, a context, a rule, a network term)
   that none of them had, or a score above their highest by more than the threshold (the extra
-  evidence alone would alert);
+  evidence alone would alert). Held days are scored again with today's model and state when
+  they can be (``rescore``): the reference the evidence is judged against moves as the state
+  learns, and the same behaviour judged anew is the same finding, not a worse one;
 - otherwise it is a **repeat**.
 
 New and worse identity-days page (``--fail-on``, SNS); a repeat is reported, not paged. Whatever
@@ -18,6 +20,7 @@ an attacker does beyond what is held is worse, so an open finding hides nothing 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -80,17 +83,27 @@ def open_findings(held: dict) -> dict[str, OpenFinding]:
 
 
 def judge(
-    finding: OpenFinding | None, day: date, score: float, terms: frozenset[str], values: pd.DataFrame, threshold: float
+    finding: OpenFinding | None,
+    day: date,
+    score: float,
+    terms: frozenset[str],
+    values: pd.DataFrame,
+    threshold: float,
+    *,
+    against: tuple[float, float] | None = None,
 ) -> Verdict:
     """Whether an alerting identity-day is new, worse than its open ``finding``, or a repeat.
 
     ``terms``: the day's terms with evidence; ``values``: the NoveltyLog rows of its windows.
+    ``against``: (the day's own score, the held days' highest scored again today), to judge
+    the rise on one yardstick; else the day's score against the held scores as they were.
     """
     if finding is None:
         return Verdict(NEW, day, 1, score, terms)
     new_terms = tuple(sorted(t for t in terms - finding.terms if t not in UNNAMED))
     new_values = len(_value_pairs(values) - finding.values)
-    rise = max(0.0, score - finding.top_score)
+    now, then = against if against is not None else (score, finding.top_score)
+    rise = max(0.0, now - then)
     worse = bool(new_terms) or new_values > 0 or rise > threshold
     status = WORSE if worse else REPEAT
     return Verdict(status, finding.first_seen, finding.days + 1, score, terms, new_terms, new_values, rise)
@@ -111,11 +124,25 @@ def _value_pairs(novelty: pd.DataFrame) -> frozenset[tuple[int, int]]:
     return frozenset(zip(novelty["column"].astype(int), novelty["key"].astype(int), strict=True))
 
 
-def judge_day(state, day: date, alerted: pd.DataFrame, contributions: pd.DataFrame, threshold: float) -> dict:
+def judge_day(
+    state,
+    day: date,
+    alerted: pd.DataFrame,
+    contributions: pd.DataFrame,
+    threshold: float,
+    *,
+    rescore: Callable[[pd.DataFrame], pd.Series | None] | None = None,
+    outside: Sequence[str] = (),
+) -> dict:
     """Judge each alerting identity-day of ``day`` against the open findings of ``state``.
 
     ``alerted``: the alerting, unsuppressed identity-days, index (identity, day), with
     ``anomaly_score``. Held days of ``day`` itself or later (a forced rerun) are not the past.
+    ``rescore``: window features -> identity-day scores from the windows' own evidence, as
+    today's model and state give them; the rise is then judged between the day's own evidence
+    (its score less the ``outside`` terms: rules, network) and the held days' scored again.
+    When ``rescore`` returns None for a held day (one kept without the model's features, by
+    a state saved before), the held scores as they were are the yardstick.
     Returns identity -> :class:`Verdict`.
     """
     past = {key: h for key, h in state.held.items() if key[1] < day}
@@ -125,8 +152,29 @@ def judge_day(state, day: date, alerted: pd.DataFrame, contributions: pd.DataFra
     for identity, when, score in _rows(alerted):
         mine = logged[(logged["identity"] == identity).to_numpy()]
         terms = day_terms(contributions, identity, when)
-        verdicts[identity] = judge(findings.get(identity), day, score, terms, mine, threshold)
+        against = None
+        if rescore is not None and identity in findings:
+            held = [h for (who, _), h in past.items() if who == identity]
+            again = _held_again(held, rescore)
+            if again is not None:
+                key = (identity, pd.Timestamp(when))
+                found_outside = [t for t in outside if t in contributions.columns]
+                has = found_outside and key in contributions.index
+                extra = contributions[found_outside].loc[[key]].to_numpy().sum() if has else 0.0
+                against = (score - float(extra), again)
+        verdicts[identity] = judge(findings.get(identity), day, score, terms, mine, threshold, against=against)
     return verdicts
+
+
+def _held_again(held: list, rescore: Callable[[pd.DataFrame], pd.Series | None]) -> float | None:
+    """The highest of the held days' scores judged today, or None when one cannot be."""
+    scores = []
+    for h in held:
+        again = rescore(h.windows)
+        if again is None:
+            return None
+        scores.append(float(again.max()) if len(again) else 0.0)
+    return max(scores, default=None)
 
 
 def first_sight(alerted: pd.DataFrame, contributions: pd.DataFrame) -> dict:

@@ -25,13 +25,12 @@ MIN_TAIL = 10
 # 3 nats beyond its one held-out day. One unit, a nat of evidence, is the decay of a reference
 # with no spread to measure.
 UNIT_SCALE = 1.0
-# Scores measured in nats (a Fisher statistic, a sum of -log p terms; a surprisal, -log of a
-# modelled rate) have tails of e^-t times a polynomial under their own model: a nat more is at
-# most a nat more evidence, and their fitted tails are never steeper. Fitted on a clump of
-# near-equal held-out values (3 days of history: 53 windows, the top ten within 0.2 nats), a
-# statistic's scale of 0.016 put one held-out window 3.9 nats beyond at ~240 nats and raised the
-# threshold 53 -> 79; a surprisal's of 0.16-0.2 made a first exec into kube-system 90 nats one
-# morning and 116 the next, as the reference was judged again (a repeat read as worse).
+# A Fisher statistic (a sum of -log p terms) has a tail of e^-t times a polynomial under its own
+# null: a nat more is at most a nat more evidence, and its fitted tail is never steeper. Fitted
+# on a clump of near-equal held-out values (3 days of history: 53 windows, the top ten within
+# 0.2 nats), a statistic's scale of 0.016 put one held-out window 3.9 nats beyond at ~240 nats
+# and raised the threshold 53 -> 79. (Surprisal columns may be bounded the same way,
+# TailCalibrator(surprisal_min_scale=...); by default they keep their fitted tails.)
 NATS_MIN_SCALE = 1.0
 
 

@@ -128,7 +128,19 @@ def score_batches(
         # A repeat of an identity's open finding is reported, not paged (models/open_findings.py).
         alerting = days.loc[alerted_days]
         if state is not None and day is not None:
-            verdicts = judge_day(state, day, alerting, found.contributions, cut)
+
+            def rescore(held: pd.DataFrame) -> pd.Series | None:
+                # A held day judged as today's windows are: the same model, rates and reference.
+                if not set(bundle.feature_names) <= set(held.columns):
+                    return None  # held by a state saved before held days kept every feature
+                again = held[list(bundle.feature_names)]
+                s, t = window_scores(again, bundle, rarity, calibrator)
+                days = identity_days(-s["anomaly_score"], t, surprisal=family_surprisal(rarity, again), log=True).days
+                return days["anomaly_score"]
+
+            verdicts = judge_day(
+                state, day, alerting, found.contributions, cut, rescore=rescore, outside=list(named.columns)
+            )
         else:
             verdicts = first_sight(alerting, found.contributions)
         days = with_verdicts(days, verdicts, getattr(rarity, "term_labels_", None))

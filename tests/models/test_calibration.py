@@ -432,16 +432,31 @@ def _clumped_reference() -> pd.DataFrame:
     return pd.DataFrame({"forest": np.zeros(len(rarity)), "rarity": rarity})
 
 
-def test_a_surprisal_far_beyond_a_clumped_reference_gains_a_nat_of_evidence_per_nat():
+def test_a_surprisal_far_beyond_a_clumped_reference_keeps_its_fitted_tail_unless_bounded():
     """The reference's top ten are nine ties and one value 2 nats above them: a mean excess of
-    0.2 nats. Fitted as it is, that tail made a first exec into kube-system (20 nats of
-    surprisal) worth 90 nats one morning and 116 the next, as the reference moved a little. A
-    surprisal's own law gains a nat of evidence per nat, and its tail is never steeper."""
+    0.2 nats. Fitted as it is, that tail makes a first exec into kube-system (20 nats of
+    surprisal) worth about 90 nats; it moved to 116 the next morning as the reference moved, and
+    was read as a worse finding. Open findings now judge a rise on today's yardstick
+    (models/open_findings.py), so the surprisal keeps the tail its reference has (a stolen
+    token's first can-i on a real API server: 46 nats, not 26 under the bound). A calibrator
+    can still bound it: a nat of evidence per nat, as a surprisal's own law gains."""
     X, exec_ = _clumped_reference(), pd.DataFrame({"forest": [0.0], "rarity": [20.0]})
-    steep = -TailCalibrator(nats_min_scale=0.0).fit(X).log_p_values(exec_)[0, 1]
-    bounded = -TailCalibrator().fit(X).log_p_values(exec_)[0, 1]
-    assert steep > 80  # (20 - 3.16) / 0.2 + log 55
+    fitted = -TailCalibrator().fit(X).log_p_values(exec_)[0, 1]
+    bounded = -TailCalibrator(surprisal_min_scale=1.0).fit(X).log_p_values(exec_)[0, 1]
+    assert fitted > 80  # (20 - 3.16) / 0.2 + log 55
     assert bounded == pytest.approx(20.0 - 3.16 + math.log(len(X) + 1))
+
+
+def test_a_calibrator_pickled_when_the_surprisals_shared_the_statistics_scale_keeps_it():
+    """Its bundle's threshold was set with the surprisals bounded as the statistics were."""
+    X, exec_ = _clumped_reference(), pd.DataFrame({"forest": [0.0], "rarity": [20.0]})
+    cal = TailCalibrator().fit(X)
+    state = cal.__getstate__()
+    del state["surprisal_min_scale"]
+    old = TailCalibrator.__new__(TailCalibrator)
+    old.__setstate__(state)
+    assert old.surprisal_min_scale == 1.0
+    assert -old.log_p_values(exec_)[0, 1] == pytest.approx(20.0 - 3.16 + math.log(len(X) + 1))
 
 
 def test_a_held_out_window_beyond_a_clump_of_statistics_is_not_judged_at_hundreds_of_nats():

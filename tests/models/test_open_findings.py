@@ -24,16 +24,17 @@ THRESHOLD = 1.0  # the fixture model's identity-day threshold (bundle.threshold)
 SECOND = "198.51.100.77"
 
 
-def score(state: DayState, events, day: date, evidence: dict[str, dict[str, float]]):
+def score(state: DayState, events, day: date, evidence: dict[str, dict[str, float]], rescore=None, outside=()):
     """What score_batches does with a state, the detector's verdict given: ``evidence`` is each
-    alerting identity's terms (nats), as identity_days would find them."""
+    alerting identity's terms (nats), as identity_days would find them; ``rescore``, what
+    today's model says of held windows."""
     state.check_day(day)
     windows, _ = featurise_history([events], encoder=state.encoder)
     when = pd.Timestamp(day, tz="UTC")
     index = pd.MultiIndex.from_tuples([(who, when) for who in evidence], names=["identity", "day"])
     contributions = pd.DataFrame(list(evidence.values()), index=index).fillna(0.0)
     alerting = pd.DataFrame({"anomaly_score": contributions.sum(axis=1)}, index=index)
-    verdicts = judge_day(state, day, alerting, contributions, THRESHOLD)
+    verdicts = judge_day(state, day, alerting, contributions, THRESHOLD, rescore=rescore, outside=outside)
     alerted = pd.Series(windows.index.get_level_values("identity").isin(list(evidence)), index=windows.index)
     state.advance(day, windows, alerted, verdicts)
     return verdicts
@@ -103,3 +104,95 @@ def test_accepting_the_last_seen_day_closes_the_open_finding(bundle, tmp_path): 
     # Closed: the address is hers now, and if she alerts again it is a new finding.
     back = score(state, frame(hotel_day("2026-03-07"), tmp_path), date(2026, 3, 7), {ALICE: NEW_ADDRESS})
     assert back[ALICE].status == NEW and back[ALICE].first_seen == date(2026, 3, 7)
+
+
+def _judged_today(score_of_held: float | None):
+    """Today's model on a held day's windows: ``score_of_held`` nats (None: it cannot judge them)."""
+
+    def rescore(windows: pd.DataFrame):
+        if score_of_held is None:
+            return None
+        days = windows.index.get_level_values("window_start").normalize()
+        return (
+            pd.Series(score_of_held, index=pd.MultiIndex.from_arrays([windows.index.get_level_values(0), days]))
+            .groupby(level=[0, 1])
+            .first()
+        )
+
+    return rescore
+
+
+def test_the_same_evidence_judged_against_a_moved_reference_is_a_repeat_not_worse(bundle, tmp_path):  # noqa: F811 (the story\'s fixture)
+    """Overnight the state learned the day's rates, and the held-out reference the evidence is
+    calibrated against was judged anew: alice's same hotel day now scores 5 nats more. Judged on
+    one yardstick (her held day scored again by today's model scores as much), nothing rose."""
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS})
+    moved = {"rarity_new_source": 11.0, "forest": 1.5}  # 12.5 nats against the held 7.5
+    again = score(
+        state, frame(hotel_day("2026-03-05"), tmp_path), date(2026, 3, 5), {ALICE: moved}, _judged_today(12.5)
+    )
+    assert again[ALICE].status == REPEAT and again[ALICE].score_rise == 0.0
+    # The same rise read against the held score as it was: worse, a second page for one finding.
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS})
+    unjudged = score(state, frame(hotel_day("2026-03-05"), tmp_path), date(2026, 3, 5), {ALICE: moved})
+    assert unjudged[ALICE].status == WORSE and unjudged[ALICE].score_rise == pytest.approx(5.0)
+
+
+def test_more_evidence_than_the_held_days_judged_today_is_still_worse(bundle, tmp_path):  # noqa: F811 (the story\'s fixture)
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS})
+    louder = {"rarity_new_source": 11.0, "forest": 1.5}
+    # Today's model gives the held day 9.5: 3 nats more today, above the threshold of 1.
+    loud = score(state, frame(hotel_day("2026-03-05"), tmp_path), date(2026, 3, 5), {ALICE: louder}, _judged_today(9.5))
+    assert loud[ALICE].status == WORSE and loud[ALICE].score_rise == pytest.approx(3.0)
+
+
+def test_outside_evidence_is_left_out_of_the_rise_and_a_held_day_that_cannot_be_judged_keeps_its_score(
+    bundle,  # noqa: F811 (the story\'s fixture)
+    tmp_path,
+):
+    """A rule's nats are not in the held windows' evidence: the rise compares the windows' own.
+    A state saved before held days kept the model's features judges against the held score."""
+    rule = {"rule_kaad_exec": 4.0}
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS | rule})
+    again = score(
+        state,
+        frame(hotel_day("2026-03-05"), tmp_path),
+        date(2026, 3, 5),
+        {ALICE: NEW_ADDRESS | rule},
+        _judged_today(7.5),
+        outside=("rule_kaad_exec",),
+    )
+    assert again[ALICE].status == REPEAT and again[ALICE].score_rise == 0.0
+    # Without outside, the rule's 4 nats would read as a rise above the held day judged today.
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS | rule})
+    misread = score(
+        state,
+        frame(hotel_day("2026-03-05"), tmp_path),
+        date(2026, 3, 5),
+        {ALICE: NEW_ADDRESS | rule},
+        _judged_today(7.5),
+    )
+    assert misread[ALICE].status == WORSE
+    # Cannot judge again: 11.5 against the held 11.5 as it was, a repeat.
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS | rule})
+    old = score(
+        state,
+        frame(hotel_day("2026-03-05"), tmp_path),
+        date(2026, 3, 5),
+        {ALICE: NEW_ADDRESS | rule},
+        _judged_today(None),
+    )
+    assert old[ALICE].status == REPEAT
+
+
+def test_a_held_day_keeps_every_feature_the_model_scores(bundle, tmp_path):  # noqa: F811 (the story\'s fixture)
+    state = DayState.from_bundle(bundle, "prod")
+    score(state, frame(hotel_day("2026-03-04"), tmp_path), date(2026, 3, 4), {ALICE: NEW_ADDRESS})
+    held = state.held[(ALICE, date(2026, 3, 4))]
+    assert set(bundle.feature_names) <= set(held.windows.columns)
