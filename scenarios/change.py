@@ -66,6 +66,7 @@ class Day:
         self.app_namespaces = list(state.app_namespaces)
         self.pods = {ns: list(p) for ns, p in state.pods.items()}  # as they will be tomorrow
         self.pods_today = {ns: list(p) for ns, p in state.pods.items()}  # every pod of the day
+        self.namespace_spans: dict[str, tuple[float, float]] = {}  # created or deleted today
         self.changes: list[Change] = []
         self._restore: list[tuple[Actor, Identity]] = []
         self.gone = set(state.gone)
@@ -107,6 +108,31 @@ class Day:
         actor.identity = identity
         actor.novel = Novelty(scenario, 0.0, DAY_S)
 
+    def create_namespace(self, ns: str, at: float, app: bool = False) -> None:
+        """``ns`` is created ``at`` seconds into the day (an application's namespace if ``app``)."""
+        self.namespaces.append(ns)
+        if app:
+            self.app_namespaces.append(ns)
+        self.namespace_spans[ns] = (at, DAY_S)
+
+    def delete_namespace(self, ns: str, at: float) -> None:
+        """``ns`` and its pods are deleted ``at`` seconds into the day; a team's name is never reused."""
+        self.namespaces.remove(ns)
+        if ns in self.app_namespaces:
+            self.app_namespaces.remove(ns)
+        self.gone.add(ns)
+        self.pods.pop(ns, None)
+        self.namespace_spans[ns] = (self.namespace_spans.get(ns, (0.0, DAY_S))[0], at)
+
+    def exists(self, ns: str, at: float) -> bool:
+        """Whether ``ns`` exists ``at`` seconds into the day (as changes made so far have it)."""
+        lo, hi = self.namespace_spans.get(ns, (0.0, DAY_S) if ns in self.namespaces else (0.0, 0.0))
+        return lo <= at < hi
+
+    def app_namespaces_at(self, at: float) -> list[str]:
+        """The application namespaces that exist ``at`` seconds into the day."""
+        return [ns for ns in self.app_namespaces if self.exists(ns, at)]
+
     def add_pods(self, ns: str, names: list[str]) -> None:
         self.pods.setdefault(ns, []).extend(names)
         self.pods_today.setdefault(ns, []).extend(names)
@@ -134,6 +160,8 @@ class Day:
         namespaces = list(dict.fromkeys(self.namespaces + [ns for ns in self.pods_today if ns]))
         apps = list(dict.fromkeys(self.app_namespaces + [a.namespace for a in view_actors if a.kind == "app"]))
         view = Cluster(self.spec, view_actors, namespaces, [a for a in apps if a], names, ips, self.pods_today)
+        # Routines pick among the namespaces that exist when they act, not all of today's.
+        view.namespace_spans = dict(self.namespace_spans)
         add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
         return view
 

@@ -150,8 +150,7 @@ def team_onboarded(day: Day) -> None:
     names, created = new_pods(day, ns, sa, 3, t + 15.0)
     steps += created
     day.record("team_onboarded", f"system:serviceaccount:{ns}:{sa}", steps)
-    day.namespaces.append(ns)
-    day.app_namespaces.append(ns)
+    day.create_namespace(ns, t, app=True)
     ident = sa_identity(ns, sa, tuple(pod_address(day.rng) for _ in names), client_go_ua(sa), day.rng)
     day.join(Actor(ident, "app", namespace=ns, pod_names=tuple(names)), t + 30.0, "benign_team_onboarded", DAY_S)
 
@@ -178,10 +177,7 @@ def sa_retired(day: Day) -> None:
         steps.append((t + 5 + 0.5 * i, Call("deletecollection", r, ns), nsc))
     day.record("sa_retired", app.identity.username, steps)
     day.leave(app, t)
-    day.namespaces.remove(ns)
-    day.app_namespaces.remove(ns)
-    day.gone.add(ns)
-    day.pods.pop(ns, None)
+    day.delete_namespace(ns, t + 3)
     others = [a for a in day.app_namespaces if a != ns]
     for person in day.actors:
         if person.kind == "developer" and person.namespace == ns and others:
@@ -221,6 +217,9 @@ def hosted_ci_run(day: Day) -> None:
     runner = address(day.rng, "cloud")
     app = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
     t = day.at(9, 18)
+    if not day.exists(app, t):  # a team onboarded later today: the job deploys one that exists
+        here = day.app_namespaces_at(t)
+        app = here[int(day.rng.integers(len(here)))]
     steps = [(t + dt, replace(c, source_ip=runner), ci) for dt, c in helm_release(app, REPO, day.rng)]
     day.record("hosted_ci_run", ci.username, steps)
 
@@ -243,7 +242,8 @@ def new_pipeline(day: Day) -> None:
         extra,
     )
     t = day.at(10, 17)
-    app = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    here = day.app_namespaces_at(t)
+    app = here[int(day.rng.integers(len(here)))]
     day.record("new_pipeline", who.username, [(t + dt, c, who) for dt, c in helm_release(app, REPO, day.rng)])
     actor = day.join(Actor(who, "ci"), t + 60.0, "benign_new_pipeline", DAY_S)
     actor.share = 0.3
@@ -256,9 +256,10 @@ def cert_rotation(day: Day) -> None:
     if cm is None or not day.app_namespaces:
         return
     t = day.at(0, 22)
-    k = int(day.rng.integers(1, len(day.app_namespaces) + 1))
+    here = day.app_namespaces_at(t)
+    k = int(day.rng.integers(1, len(here) + 1))
     steps: list[Step] = []
-    for i, ns in enumerate(day.rng.choice(day.app_namespaces, size=k, replace=False)):
+    for i, ns in enumerate(day.rng.choice(here, size=k, replace=False)):
         ns = str(ns)
         s = t + 4.0 * i
         req = {

@@ -80,8 +80,11 @@ def new_hire(day: Day) -> None:
     else:
         who = Identity("developer", ("developers", "system:authenticated"), ips, kubectl_ua(day.rng), uid, extra)
     ns = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
-    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
     t = day.at(10, 15, tz)
+    if not day.exists(ns, t):  # a team onboarded later today: the new person starts in one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[int(day.rng.integers(len(here)))]
+    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
     day.record("new_hire", who.username, _first_commands(t, who, ns))
     # A first day: everything the new person does is new, so all of it is labelled.
     day.join(actor, t + 60.0, "benign_new_hire", novel_for=86400.0)
@@ -170,6 +173,11 @@ def oncall_night(day: Day) -> None:
     pods = day.pods.get(ns) or [f"{ns}-api-0"]
     pod = pods[int(day.rng.integers(len(pods)))]
     t = day.at(1, 4, person.tz_offset)
+    if not day.exists(ns, t):  # a team onboarded later today: the page is about one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[int(day.rng.integers(len(here)))]
+        pods = day.pods.get(ns) or [f"{ns}-api-0"]
+        pod = pods[int(day.rng.integers(len(pods)))]
     calls = [
         *DISCOVERY,
         Call("list", "pods", ns, query="limit=500"),

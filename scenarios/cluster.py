@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,22 @@ class Cluster:
     seed: int = 0
     gone: frozenset[str] = frozenset()  # retired namespaces: never reused for a new team
     world: Any = field(default=None, repr=False, compare=False)  # scenarios.change.World, lazily
+    #: In a day's view, the span of the day (seconds) of each namespace created or deleted that
+    #: day; any other namespace exists all day.
+    namespace_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def exists(self, namespace: str, s: float) -> bool:
+        """Whether ``namespace`` exists ``s`` seconds into the view's day."""
+        lo, hi = self.namespace_spans.get(namespace, (0.0, DAY_S))
+        return lo <= s < hi
+
+    def app_namespaces_at(self, t: datetime, lasting: float = 0.0) -> list[str]:
+        """The application namespaces that exist from ``t`` for ``lasting`` seconds (an episode's
+        calls): none before its create, none after its delete."""
+        if not self.namespace_spans:
+            return self.app_namespaces
+        s = seconds_into_day(t)
+        return [ns for ns in self.app_namespaces if self.exists(ns, s) and self.exists(ns, s + lasting)]
 
     def on(self, day: int) -> Cluster:
         """The cluster as it lives on ``day``: every actor that acts that day, with routines.
@@ -188,6 +204,11 @@ class Cluster:
 
     def actors_of(self, kind: str) -> list[Actor]:
         return [a for a in self.actors if a.kind == kind]
+
+
+def seconds_into_day(t: datetime) -> float:
+    """Seconds from the UTC midnight that starts ``t``'s day (a simulated day starts at midnight)."""
+    return (t - datetime.combine(t.date(), time())).total_seconds()
 
 
 def _suffix(rng: np.random.Generator, n: int = 5) -> str:
