@@ -7,9 +7,9 @@ cluster sees all of this every week; a detector that alerts on it is no use.
 :class:`World` plays the days in order from the cluster as built: each day's changes are drawn
 (deterministic for the cluster's seed) from the rates in ``ClusterSpec.change`` and applied to
 the state the day before left. A day's plan is the :class:`Cluster` view of who acts that day
-(with the span of the day each actor exists in) and the :class:`Change` records with the
-explicit API calls each change makes; :mod:`scenarios.simulate` turns both into events and
-labels (scenario ``benign_<change>``).
+(with the span of the day each actor, and each namespace or pod made or deleted that day,
+exists in) and the :class:`Change` records with the explicit API calls each change makes;
+:mod:`scenarios.simulate` turns both into events and labels (scenario ``benign_<change>``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class Day:
     """The working state of one day while its changes are drawn and applied.
 
     Handlers (``scenarios.change_*``) read the cast through :meth:`pick` and change it through
-    :meth:`join`, :meth:`leave`, :meth:`switch`, :meth:`for_today` and :meth:`record`.
+    :meth:`join`, :meth:`leave`, :meth:`switch`, :meth:`for_today` and :meth:`record`. They say
+    when a namespace or pod is made or deleted (:meth:`create_namespace`, :meth:`add_pods`...):
+    the day's routines touch one only while it exists.
     """
 
     def __init__(self, state: Cluster, index: int, rng: np.random.Generator) -> None:
@@ -67,6 +69,7 @@ class Day:
         self.pods = {ns: list(p) for ns, p in state.pods.items()}  # as they will be tomorrow
         self.pods_today = {ns: list(p) for ns, p in state.pods.items()}  # every pod of the day
         self.namespace_spans: dict[str, tuple[float, float]] = {}  # created or deleted today
+        self.pod_spans: dict[tuple[str, str], tuple[float, float]] = {}  # (namespace, pod): made or gone today
         self.changes: list[Change] = []
         self._restore: list[tuple[Actor, Identity]] = []
         self.gone = set(state.gone)
@@ -133,12 +136,24 @@ class Day:
         """The application namespaces that exist ``at`` seconds into the day."""
         return [ns for ns in self.app_namespaces if self.exists(ns, at)]
 
-    def add_pods(self, ns: str, names: list[str]) -> None:
+    def add_pods(self, ns: str, names: list[str], at: float) -> None:
+        """Pods ``names`` of ``ns`` are created ``at`` seconds into the day."""
         self.pods.setdefault(ns, []).extend(names)
         self.pods_today.setdefault(ns, []).extend(names)
+        for pod in names:
+            self.pod_spans[(ns, pod)] = (at, DAY_S)
 
-    def drop_pods(self, ns: str, names: list[str]) -> None:
+    def drop_pods(self, ns: str, names: list[str], at: float) -> None:
+        """Pods ``names`` of ``ns`` are deleted ``at`` seconds into the day."""
         self.pods[ns] = [p for p in self.pods.get(ns, []) if p not in names]
+        for pod in names:
+            self.pod_spans[(ns, pod)] = (self.pod_spans.get((ns, pod), (0.0, DAY_S))[0], at)
+
+    def pods_at(self, ns: str, at: float) -> list[str]:
+        """The pods of ``ns`` that exist ``at`` seconds into the day (as changes made so far have it)."""
+        if not self.exists(ns, at):
+            return []
+        return [p for p in self.pods_today.get(ns, []) if _within(self.pod_spans.get((ns, p), (0.0, DAY_S)), at)]
 
     def record(self, scenario: str, identity: str, steps: list[Step]) -> None:
         if steps:
@@ -162,6 +177,7 @@ class Day:
         view = Cluster(self.spec, view_actors, namespaces, [a for a in apps if a], names, ips, self.pods_today)
         # Routines pick among the namespaces that exist when they act, not all of today's.
         view.namespace_spans = dict(self.namespace_spans)
+        view.pod_spans = dict(self.pod_spans)
         add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
         return view
 
@@ -189,6 +205,10 @@ class Day:
         for a in state.actors_of("node-daemon"):
             a.identity = replace(a.identity, ips=tuple(state.node_ips))
         return DayPlan(view, self.changes), state
+
+
+def _within(span: tuple[float, float], at: float) -> bool:
+    return span[0] <= at < span[1]
 
 
 def _shard_daemons(actors: list[Actor], nodes: list[Actor]) -> list[Actor]:

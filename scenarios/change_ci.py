@@ -73,7 +73,7 @@ def new_pods(
             )
         )
         steps.append((t + 2.0 * i + 0.1, Call("create", "pods", ns, pod, "binding"), day.who("system:kube-scheduler")))
-    day.add_pods(ns, names)
+        day.add_pods(ns, [pod], t + 2.0 * i)
     return names, steps
 
 
@@ -97,11 +97,9 @@ def rollout(day: Day) -> None:
     )
     names, created = new_pods(day, ns, f"{ns}-api", max(1, len(app.pod_names)), s + 1.0)
     steps += created
-    steps += [
-        (s + 40.0 + 3 * i, Call("delete", "pods", ns, p), _sa(day, "replicaset-controller"))
-        for i, p in enumerate(app.pod_names)
-    ]
-    day.drop_pods(ns, list(app.pod_names))
+    for i, pod in enumerate(app.pod_names):
+        steps.append((s + 40.0 + 3 * i, Call("delete", "pods", ns, pod), _sa(day, "replicaset-controller")))
+        day.drop_pods(ns, [pod], s + 40.0 + 3 * i)
     ips = tuple(pod_address(day.rng) for _ in names)
     day.switch(app, replace(app.identity, ips=ips), s + 45.0, "benign_rollout")
     app.pod_names = tuple(names)
@@ -201,7 +199,8 @@ def client_upgrade(day: Day) -> None:
     ]
     names, created = new_pods(day, ns, sa, max(1, len(addon.pod_names)), t + 3.0)
     steps += created
-    day.drop_pods(ns, list(addon.pod_names))
+    # The old pods go when the new ones have taken over (no delete calls are written).
+    day.drop_pods(ns, list(addon.pod_names), t + 30.0)
     ident = replace(addon.identity, user_agent=new_ua, ips=tuple(pod_address(day.rng) for _ in names))
     day.switch(addon, ident, t + 30.0, "benign_client_upgrade")
     addon.pod_names = tuple(names)

@@ -171,13 +171,17 @@ def oncall_night(day: Day) -> None:
     who = replace(person.identity, ips=(address(day.rng, "residential"),))
     ns = person.namespace or day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
     pods = day.pods.get(ns) or [f"{ns}-api-0"]
-    pod = pods[int(day.rng.integers(len(pods)))]
+    drawn = int(day.rng.integers(len(pods)))
+    pod = pods[drawn]
     t = day.at(1, 4, person.tz_offset)
     if not day.exists(ns, t):  # a team onboarded later today: the page is about one that exists
         here = day.app_namespaces_at(t)
         ns = here[int(day.rng.integers(len(here)))]
-        pods = day.pods.get(ns) or [f"{ns}-api-0"]
-        pod = pods[int(day.rng.integers(len(pods)))]
+    there = day.pods_at(ns, t)
+    if pod not in there and there:
+        # A pod made later today (a rollout) or gone: one running at night. The same draw, so
+        # that the day's later changes draw what they would have.
+        pod = there[drawn % len(there)]
     calls = [
         *DISCOVERY,
         Call("list", "pods", ns, query="limit=500"),

@@ -147,6 +147,8 @@ class Cluster:
     #: In a day's view, the span of the day (seconds) of each namespace created or deleted that
     #: day; any other namespace exists all day.
     namespace_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: The same for the pods created or deleted that day, by (namespace, pod).
+    pod_spans: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     def exists(self, namespace: str, s: float) -> bool:
         """Whether ``namespace`` exists ``s`` seconds into the view's day."""
@@ -160,6 +162,20 @@ class Cluster:
             return self.app_namespaces
         s = seconds_into_day(t)
         return [ns for ns in self.app_namespaces if self.exists(ns, s) and self.exists(ns, s + lasting)]
+
+    def pods_at(self, namespace: str, t: datetime) -> list[str]:
+        """The pods of ``namespace`` that exist at ``t``: none before its create, none after its delete."""
+        if not self.namespace_spans and not self.pod_spans:
+            return self.pods.get(namespace, [])
+        s = seconds_into_day(t)
+        if not self.exists(namespace, s):
+            return []
+        out = []
+        for pod in self.pods.get(namespace, []):
+            lo, hi = self.pod_spans.get((namespace, pod), (0.0, DAY_S))
+            if lo <= s < hi:
+                out.append(pod)
+        return out
 
     def on(self, day: int) -> Cluster:
         """The cluster as it lives on ``day``: every actor that acts that day, with routines.

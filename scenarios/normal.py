@@ -62,7 +62,8 @@ def _lease(ns: str, name: str, reason: str = ""):
 def _binding(cluster: Cluster, t: datetime) -> Call:
     """The scheduler binds a pod of the first application namespace that exists at ``t``."""
     ns = cluster.app_namespaces_at(t)[0]
-    return Call("create", "pods", ns, cluster.pods[ns][0], "binding")
+    pods = cluster.pods_at(ns, t)
+    return Call("create", "pods", ns, pods[0] if pods else f"{ns}-api", "binding")
 
 
 def _rbac(kind: str, name: str, subject: str) -> str:
@@ -71,7 +72,18 @@ def _rbac(kind: str, name: str, subject: str) -> str:
 
 def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
     # The Node authorizer, not RBAC, allows kubelets: the reason annotation stays empty.
-    pods_here = [p for pods in cluster.pods.values() for p in pods]
+
+    def pods_here(t: datetime) -> list[str]:
+        return [p for ns in cluster.pods for p in cluster.pods_at(ns, t)]
+
+    def secrets_here(t: datetime) -> list[str]:
+        # A kubelet reads the secrets its pods mount: only where there are pods.
+        apps = cluster.app_namespaces_at(t)
+        return [ns for ns in apps if cluster.pods_at(ns, t)] or apps
+
+    def get_pod(rng: np.random.Generator, t: datetime) -> Call:
+        pods = pods_here(t)
+        return Call("get", "pods", "kube-system", _choose(rng, pods) if pods else "coredns")
 
     def watch_own_pods(rng, t):
         query = f"fieldSelector=spec.nodeName%3D{node}&" + WATCH_Q.format(
@@ -88,13 +100,8 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
             _pick(
                 [
                     lambda rng, t: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
-                    lambda rng, t: Call("get", "secrets", _choose(rng, cluster.app_namespaces_at(t)), "db-credentials"),
-                    lambda rng, t: Call(
-                        "get",
-                        "pods",
-                        "kube-system",
-                        pods_here[int(rng.integers(len(pods_here)))] if pods_here else "coredns",
-                    ),
+                    lambda rng, t: Call("get", "secrets", _choose(rng, secrets_here(t)), "db-credentials"),
+                    get_pod,
                 ]
             ),
         ),
@@ -303,9 +310,7 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                 60,
                 _pick(
                     [
-                        lambda rng, t: Call(
-                            "get", "pods", ns, cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]
-                        ),
+                        lambda rng, t: Call("get", "pods", ns, _choose(rng, cluster.pods_at(ns, t))),
                         lambda rng, t: Call("list", "nodes", query="limit=500"),
                         lambda rng, t: Call("get", "eniconfigs", None, "us-west-2a"),
                     ]
@@ -491,7 +496,7 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
         apps = cluster.app_namespaces_at(t)
         # A home created later today (a new hire's team) or already deleted: work elsewhere for now.
         ns = home if not admin and cluster.exists(home, seconds_into_day(t)) else _choose(rng, apps)
-        pods = cluster.pods.get(ns) or ["x"]
+        pods = cluster.pods_at(ns, t) or ["x"]
         pod = pods[int(rng.integers(len(pods)))]
         r = rng.random()
         if r < 0.30:

@@ -78,3 +78,25 @@ def test_after_its_delete_only_the_namespace_controller_cleans_a_retired_namespa
         assert later  # the controller empties the namespace
         strays = [e for e in later if (e["user"]["username"], e["verb"]) != (cleanup, "deletecollection")]
         assert not strays, (ns, at, [(e["user"]["username"], e["requestURI"]) for e in strays[:5]])
+
+
+def test_no_one_names_a_pod_before_it_is_created_or_after_it_is_deleted(events):
+    """Pods made by rollouts, onboarding and node changes; pods deleted by their controllers."""
+    born: dict[str, str] = {}
+    died: dict[str, str] = {}
+    for e in events:
+        ref = e.get("objectRef", {})
+        if ref.get("resource") != "pods":
+            continue
+        if e["verb"] == "create" and not ref.get("subresource") and "requestObject" in e:
+            born[e["requestObject"]["metadata"]["name"]] = e["requestReceivedTimestamp"]
+        by_controller = e["user"]["username"].endswith(("replicaset-controller", "daemon-set-controller"))
+        if (e["verb"] == "delete" and by_controller) or ref.get("subresource") == "eviction":
+            died.setdefault(ref["name"], e["requestReceivedTimestamp"])
+    assert born and died
+    for pod, at in born.items():
+        early = [e for e in events if pod in e["requestURI"] and e["requestReceivedTimestamp"] < at]
+        assert not early, (pod, at, [(e["user"]["username"], e["requestURI"]) for e in early[:5]])
+    for pod, at in died.items():
+        late = [e for e in events if pod in e["requestURI"] and e["requestReceivedTimestamp"] > at]
+        assert not late, (pod, at, [(e["user"]["username"], e["requestURI"]) for e in late[:5]])
