@@ -214,11 +214,12 @@ def hosted_ci_run(day: Day) -> None:
         return
     ci = day.who("ci-deployer")
     runner = address(day.rng, "cloud")
-    app = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    drawn = int(day.rng.integers(len(day.app_namespaces)))
+    app = day.app_namespaces[drawn]
     t = day.at(9, 18)
     if not day.exists(app, t):  # a team onboarded later today: the job deploys one that exists
         here = day.app_namespaces_at(t)
-        app = here[int(day.rng.integers(len(here)))]
+        app = here[drawn % len(here)]  # the same draw: the day's later changes draw what they would have
     steps = [(t + dt, replace(c, source_ip=runner), ci) for dt, c in helm_release(app, REPO, day.rng)]
     day.record("hosted_ci_run", ci.username, steps)
 
