@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from scenarios.cluster import DAY_S, Actor, Cluster, Novelty, day_start
+from scenarios.cluster import DAY_S, Actor, Cluster, Novelty, day_start, within_span
 from scenarios.eks import Call, Identity
 
 Step = tuple[float, Call, Identity]  # seconds into the day, call, caller
@@ -129,8 +129,7 @@ class Day:
 
     def exists(self, ns: str, at: float) -> bool:
         """Whether ``ns`` exists ``at`` seconds into the day (as changes made so far have it)."""
-        lo, hi = self.namespace_spans.get(ns, (0.0, DAY_S) if ns in self.namespaces else (0.0, 0.0))
-        return lo <= at < hi
+        return within_span(self.namespace_spans.get(ns, (0.0, DAY_S) if ns in self.namespaces else (0.0, 0.0)), at)
 
     def app_namespaces_at(self, at: float) -> list[str]:
         """The application namespaces that exist ``at`` seconds into the day."""
@@ -153,7 +152,7 @@ class Day:
         """The pods of ``ns`` that exist ``at`` seconds into the day (as changes made so far have it)."""
         if not self.exists(ns, at):
             return []
-        return [p for p in self.pods_today.get(ns, []) if _within(self.pod_spans.get((ns, p), (0.0, DAY_S)), at)]
+        return [p for p in self.pods_today.get(ns, []) if within_span(self.pod_spans.get((ns, p), (0.0, DAY_S)), at)]
 
     def record(self, scenario: str, identity: str, steps: list[Step]) -> None:
         if steps:
@@ -178,6 +177,7 @@ class Day:
         # Routines pick among the namespaces that exist when they act, not all of today's.
         view.namespace_spans = dict(self.namespace_spans)
         view.pod_spans = dict(self.pod_spans)
+        view.day_start = self.start
         add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
         return view
 
@@ -205,10 +205,6 @@ class Day:
         for a in state.actors_of("node-daemon"):
             a.identity = replace(a.identity, ips=tuple(state.node_ips))
         return DayPlan(view, self.changes), state
-
-
-def _within(span: tuple[float, float], at: float) -> bool:
-    return span[0] <= at < span[1]
 
 
 def _shard_daemons(actors: list[Actor], nodes: list[Actor]) -> list[Actor]:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from scenarios.cluster import Actor, Cluster, Routine, seconds_into_day
+from scenarios.cluster import Actor, Cluster, Routine
 from scenarios.eks import Call
 
 WATCH_Q = "allowWatchBookmarks=true&resourceVersion={rv}&timeout={t}m{s}s&timeoutSeconds={ts}&watch=true"
@@ -495,7 +495,7 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
     def command(rng: np.random.Generator, t: datetime) -> list[Call]:
         apps = cluster.app_namespaces_at(t)
         # A home created later today (a new hire's team) or already deleted: work elsewhere for now.
-        ns = home if not admin and cluster.exists(home, seconds_into_day(t)) else _choose(rng, apps)
+        ns = home if not admin and cluster.exists(home, cluster.seconds(t)) else _choose(rng, apps)
         pods = cluster.pods_at(ns, t) or ["x"]
         pod = pods[int(rng.integers(len(pods)))]
         r = rng.random()
