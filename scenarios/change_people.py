@@ -79,9 +79,13 @@ def new_hire(day: Day) -> None:
         )
     else:
         who = Identity("developer", ("developers", "system:authenticated"), ips, kubectl_ua(day.rng), uid, extra)
-    ns = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
-    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
+    drawn = int(day.rng.integers(len(day.app_namespaces)))
+    ns = day.app_namespaces[drawn]
     t = day.at(10, 15, tz)
+    if not day.exists(ns, t):  # a team onboarded later today: the new person starts in one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[drawn % len(here)]  # the same draw: the day's later changes draw what they would have
+    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
     day.record("new_hire", who.username, _first_commands(t, who, ns))
     # A first day: everything the new person does is new, so all of it is labelled.
     day.join(actor, t + 60.0, "benign_new_hire", novel_for=86400.0)
@@ -166,10 +170,20 @@ def oncall_night(day: Day) -> None:
     if person is None or not day.app_namespaces:
         return
     who = replace(person.identity, ips=(address(day.rng, "residential"),))
-    ns = person.namespace or day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    picked = 0 if person.namespace else int(day.rng.integers(len(day.app_namespaces)))
+    ns = person.namespace or day.app_namespaces[picked]
     pods = day.pods.get(ns) or [f"{ns}-api-0"]
-    pod = pods[int(day.rng.integers(len(pods)))]
+    drawn = int(day.rng.integers(len(pods)))
+    pod = pods[drawn]
     t = day.at(1, 4, person.tz_offset)
+    if not day.exists(ns, t):  # a team onboarded later today: the page is about one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[picked % len(here)]  # the same draw (below)
+    there = day.pods_at(ns, t)
+    if pod not in there and there:
+        # A pod made later today (a rollout) or gone: one running at night. The same draw, so
+        # that the day's later changes draw what they would have.
+        pod = there[drawn % len(there)]
     calls = [
         *DISCOVERY,
         Call("list", "pods", ns, query="limit=500"),
