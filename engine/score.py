@@ -54,7 +54,7 @@ class StateTable:
     [True, False]
     """
 
-    columns: np.ndarray  # int8: which set (attributes in order, then identities, IP ranges)
+    columns: np.ndarray  # int8: which set (FirstSeenEncoder.key_sets: attributes, identities, IP ranges, namespaces)
     keys: np.ndarray  # uint64
     params: dict = field(default_factory=dict)  # the encoder's parameters
 
