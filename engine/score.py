@@ -61,7 +61,10 @@ class StateTable:
     @classmethod
     def of(cls, encoder: FirstSeenEncoder) -> StateTable:
         rows = _all_keys(encoder)
-        return cls(rows["column"].to_numpy(dtype=np.int8), rows["key"].to_numpy(dtype=np.uint64), encoder.get_params())
+        # Whether it keeps the cluster's namespaces, whatever its parameter says: the encoder
+        # made from the table must hold the same sets, or the day state cannot fold its log.
+        params = {**encoder.get_params(), "namespace_births": encoder.births_column() is not None}
+        return cls(rows["column"].to_numpy(dtype=np.int8), rows["key"].to_numpy(dtype=np.uint64), params)
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -250,7 +250,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             seen.add(new[~seen.contains(new)])
         ids = np.unique(hashed.identities)
         self.identities_.add(ids[~self.identities_.contains(ids)])
-        if hashed.namespaces is not None:
+        if hashed.namespaces is not None and self.namespaces_ is not None:
             names, missing = hashed.namespaces
             names = np.unique(names[~missing])
             self.namespaces_.add(names[~self.namespaces_.contains(names)])
@@ -277,7 +277,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         self.seen_ = seen = [HashSet() for _ in range(n_attributes)]
         self.identities_ = HashSet()
         self.ip_ranges_ = HashSet()
-        self.namespaces_ = HashSet()  # the namespaces alone: those the cluster has seen
+        # The namespaces alone (those the cluster has seen), kept only to judge births: an
+        # encoder made from another's parameters (engine/score.py's StateTable) then holds the
+        # same sets as it, and an old one's (namespace_births False) none it cannot fold back.
+        self.namespaces_: HashSet | None = HashSet() if getattr(self, "namespace_births", False) else None
         return seen
 
     # -- transforming ------------------------------------------------------------------
@@ -360,19 +363,19 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         """The namespace attribute, the events in the first window of a namespace the cluster has
         never seen, and those of them in its birth: where a first access is not new
         (features/precedent.py)."""
-        at = self._namespace_attribute(len(hashed.pairs))
-        if at is None or hashed.namespaces is None:
+        at, known = self._namespace_attribute(len(hashed.pairs)), getattr(self, "namespaces_", None)
+        if at is None or hashed.namespaces is None or known is None:
             return None
         names, missing = hashed.namespaces
         # Judged by window, as every flag here: the same whether history comes in one input or
         # in chunks (a namespace seen in an earlier chunk was learned with it).
-        unseen = self._first_window(names, hashed.window, ~missing & ~self.namespaces_.contains(names))
+        unseen = self._first_window(names, hashed.window, ~missing & ~known.contains(names))
         born = np.zeros(len(names), dtype=bool)
         if hashed.populated is None or not unseen.any():
             return at, unseen, born
         # Unseen is not unborn: only a window that creates something in the namespace is its birth.
         written, none = hashed.populated
-        creates = np.flatnonzero(~none & ~self.namespaces_.contains(written))
+        creates = np.flatnonzero(~none & ~known.contains(written))
         stamps = self._stamps(hashed.window, len(names))
         rows = np.flatnonzero(unseen)
         born[rows] = pd.MultiIndex.from_arrays([names[rows], stamps[rows]]).isin(

@@ -18,6 +18,7 @@ namespace the cluster never saw is its birth.
 from __future__ import annotations
 
 import pickle
+from datetime import date
 from types import SimpleNamespace
 
 import numpy as np
@@ -177,3 +178,27 @@ def test_an_explanation_replays_the_birth_it_did_not_see(tmp_path):
     marked = explained_events(_spill(tmp_path, rows), [PROMETHEUS, "system:node:a"], bundle, encoder)
     flags = dict(zip(marked["identity"], marked["is_new_namespace"], strict=True))
     assert flags == {"system:node:a": False, PROMETHEUS: True}
+
+
+def _saved_before(encoder: FirstSeenEncoder) -> FirstSeenEncoder:
+    """``encoder`` as loaded from a pickle made before namespace births (no parameter, no set)."""
+    state = encoder.__getstate__()
+    del state["namespace_births"], state["namespaces_"]
+    loaded = FirstSeenEncoder.__new__(FirstSeenEncoder)
+    loaded.__setstate__(state)
+    return loaded
+
+
+def test_a_day_state_saved_before_namespace_births_learns_a_lake_day():
+    """The lake engine scores against a table of the state's keys (engine/score.py); the encoder
+    made from it must not keep a set of namespaces the state cannot fold back."""
+    from engine.score import StateTable
+    from models.day_state import DayState
+
+    state = DayState(_saved_before(FirstSeenEncoder(attributes=ATTRS).fit(HISTORY)), model="m", cluster="c")
+    scoring = state.encoder
+    tasks = StateTable.of(scoring).encoder().log_novelty(scoring.novelty_log_)
+    assert new_namespace(tasks, MONDAY) == [1.0] * len(MONDAY)  # its old judgement
+    windows = pd.DataFrame(index=pd.MultiIndex.from_frame(MONDAY[["identity", "window_start"]]).unique())
+    state.advance(date(2026, 3, 9), windows, pd.Series(False, index=windows.index))
+    assert new_namespace(state.encoder, MONDAY) == [0.0] * len(MONDAY)  # Monday learned
