@@ -112,12 +112,13 @@ _BIRTH = "\x00birth of a namespace"
 
 
 def _namespace_firsts(batch: pa.RecordBatch) -> pd.DataFrame:
-    """Each namespace's first event in ``batch``, and its first allowed create."""
-    frame = pa.Table.from_batches([batch]).select(["target_namespace", "timestamp", "verb", "response_code"])
-    events = frame.to_pandas()
-    created = events["timestamp"].where(populated_namespaces(events).notna())
-    grouped = events.assign(created=created).groupby("target_namespace", observed=True, dropna=True)
-    return grouped.agg(first=("timestamp", "min"), created=("created", "min"))
+    """Each namespace's first event in ``batch``, and its first allowed create of an object
+    (:func:`features.precedent.populated_namespaces`: a Namespace's is under its name)."""
+    read = ["target_namespace", "timestamp", "verb", "response_code", "target_resource", "target_subresource"]
+    events = pa.Table.from_batches([batch]).select([*read, "target_name"]).to_pandas()
+    first = events.groupby("target_namespace", observed=True, dropna=True)["timestamp"].min()
+    created = events.groupby(populated_namespaces(events), observed=True, dropna=True)["timestamp"].min()
+    return pd.DataFrame({"first": first, "created": created})
 
 
 def _births(firsts: pd.DataFrame, prepared: pd.DataFrame, freq: str) -> pd.DataFrame:

@@ -39,14 +39,26 @@ PROMETHEUS = "system:serviceaccount:monitoring:prometheus"
 CART = "system:serviceaccount:shop:cart"
 
 
+def _action(verb: str) -> tuple[str, str, str | None]:
+    """(verb, resource, subresource) of "create pods/exec", "get secrets" or "get" (configmaps)."""
+    verb, _, target = verb.partition(" ")
+    resource, _, sub = (target or "configmaps").partition("/")
+    return verb, resource, sub or None
+
+
 def events(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
-    """(identity, verb, namespace, window start, response code) per event, as the encoder reads them."""
+    """(identity, verb, namespace, window start, response code) per event, as the encoder reads
+    them; a verb may name its resource and subresource (:func:`_action`)."""
     who, verb, ns, when, code = zip(*rows, strict=True)
+    action, resource, sub = zip(*map(_action, verb), strict=True)
     frame = pd.DataFrame(
         {
             "identity": list(who),
-            "verb": list(verb),
+            "verb": list(action),
+            "target_resource": list(resource),
+            "target_subresource": list(sub),
             "target_namespace": list(ns),
+            "target_name": None,
             "window_start": pd.to_datetime(list(when), utc=True),
             "response_code": list(code),
         }
@@ -148,8 +160,9 @@ def _spill(tmp_path, rows: list[tuple[str, str, str, str, int]]):
                 "audit_id": f"e{i}",
                 "timestamp": pd.Timestamp(when, tz="UTC").to_pydatetime(),
                 "identity": who,
-                "verb": verb,
-                "target_resource": "pods",
+                "verb": _action(verb)[0],
+                "target_resource": _action(verb)[1],
+                "target_subresource": _action(verb)[2],
                 "target_namespace": ns,
                 "response_code": code,
                 "stage": "ResponseComplete",
@@ -202,3 +215,33 @@ def test_a_day_state_saved_before_namespace_births_learns_a_lake_day():
     windows = pd.DataFrame(index=pd.MultiIndex.from_frame(MONDAY[["identity", "window_start"]]).unique())
     state.advance(date(2026, 3, 9), windows, pd.Series(False, index=windows.index))
     assert new_namespace(state.encoder, MONDAY) == [0.0] * len(MONDAY)  # Monday learned
+
+
+def test_a_create_in_one_namespace_brings_no_other_to_life():
+    """The CI deployer onboards ledger while a stolen token lists the secrets of vault, in the
+    same hour: vault is as unseen as ledger, but nothing was created in it."""
+    today = events(
+        [
+            (CI, "create", "ledger", "2026-03-09 09:00", 201),
+            ("system:node:a", "get", "ledger", "2026-03-09 09:00", 200),
+            (CART, "list secrets", "vault", "2026-03-09 09:00", 200),
+        ]
+    )
+    assert new_namespace(FirstSeenEncoder(attributes=ATTRS).fit(HISTORY), today) == [0.0, 0.0, 1.0]
+
+
+def test_an_exec_or_a_token_minted_in_a_namespace_brings_it_no_life():
+    """A stolen token execs into a pod in vault, a namespace nobody used, and mints a token for
+    its service account; a second stolen identity reads vault's secrets that hour. Both are
+    allowed creates in an unseen namespace, but each acts on an object already there: nothing
+    was brought to life, and every first access to vault stays new."""
+    today = events(
+        [
+            (CART, "create pods/exec", "vault", "2026-03-09 11:00", 201),
+            (CART, "create serviceaccounts/token", "vault", "2026-03-09 11:00", 201),
+            (CART, "create pods/portforward", "vault", "2026-03-09 11:00", 201),
+            ("alice", "get secrets", "vault", "2026-03-09 11:00", 200),
+        ]
+    )
+    assert today[POPULATED].isna().all()
+    assert new_namespace(FirstSeenEncoder(attributes=ATTRS).fit(HISTORY), today) == [1.0, 1.0, 1.0, 1.0]
