@@ -217,8 +217,9 @@ class DayState:
         self._learned.fold(logged[(where >= 0) & ~held_back])
         # A refusal target asked again is a retry, whether or not its first ask alerted: the
         # targets held back above are learned too (the quiet ones were, once is enough). So are
-        # the namespaces the cluster saw: a namespace it knows is never born again, so holding one
-        # back would excuse an alerting identity's first access to it again tomorrow.
+        # the namespaces the cluster saw: a namespace's existence is a fact, not the identity's
+        # behaviour, and knowing it only takes an excuse away (a namespace known is never born
+        # again); held back, it would excuse a first access to it again tomorrow.
         anyway = [*retry_columns(self._learned.attributes), self._learned.births_column()]
         learned_anyway = logged["column"].isin([c for c in anyway if c is not None]).to_numpy()
         self._learned.fold(logged[(where >= 0) & held_back & learned_anyway])

@@ -245,3 +245,28 @@ def test_an_exec_or_a_token_minted_in_a_namespace_brings_it_no_life():
     )
     assert today[POPULATED].isna().all()
     assert new_namespace(FirstSeenEncoder(attributes=ATTRS).fit(HISTORY), today) == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_a_day_state_learns_the_namespaces_an_alerting_day_showed_it():
+    """Monday the stolen cart token lists vault's secrets, a namespace nobody used, and its day
+    alerts: what it did there is held back until a person accepts it (models/day_state.py). That
+    vault exists is learned all the same: a namespace's existence is a fact about the cluster,
+    not a behaviour of the token, and knowing it only makes the encoder stricter (a namespace
+    known is never born again). Held back, vault would look unborn on Tuesday, and a pod the
+    token creates there would excuse its next read, and everyone's."""
+    from models.day_state import DayState
+
+    state = DayState(FirstSeenEncoder(attributes=ATTRS).fit(HISTORY), model="m", cluster="c")
+    monday = events([(CART, "list secrets", "vault", "2026-03-09 11:00", 200)])
+    assert new_namespace(state.encoder, monday) == [1.0]
+    windows = pd.DataFrame(index=pd.MultiIndex.from_frame(monday[["identity", "window_start"]]).unique())
+    state.advance(date(2026, 3, 9), windows, pd.Series(True, index=windows.index))
+    assert list(state.held) == [(CART, date(2026, 3, 9))]
+    tuesday = events(
+        [
+            (CART, "create pods", "vault", "2026-03-10 11:00", 201),
+            (CART, "list secrets", "vault", "2026-03-10 11:00", 200),
+            ("alice", "get secrets", "vault", "2026-03-10 11:00", 200),
+        ]
+    )
+    assert new_namespace(state.encoder, tuesday) == [1.0, 1.0, 1.0]
