@@ -296,6 +296,6 @@ def populated_namespaces(events: pd.DataFrame) -> pd.Series:
     whole = events["target_subresource"].astype("string").fillna("").eq("").to_numpy(dtype=bool)
     stored = whole & ~resource.isin(NOT_STORED).to_numpy(dtype=bool)
     namespace = events["target_namespace"].astype("string")
-    named = events["target_name"].astype("string")
+    named = events.get("target_name", pd.Series(pd.NA, index=events.index)).astype("string")
     namespace = namespace.mask(resource.eq("namespaces").fillna(False), named.fillna(namespace))
     return namespace.where(created & stored & (code >= 200) & (code < 300) & namespace.ne("").fillna(False))
