@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from events.schema import EVENT_SCHEMA, to_pandas
 from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
+from features.novelty_log import NoveltyLog
 from features.precedent import POPULATED, populated_namespaces
 from features.windows import window_start
 from models.persistence import ModelBundle
@@ -95,16 +96,27 @@ def explained_events(path: Path | None, identities: list[str], bundle: ModelBund
     events = to_pandas(pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table())
     events = events.sort_values("timestamp", kind="stable")
     prepared = prepare_events(events, bundle.window)
-    # Marked without the day state's log: the first pass logged what the day introduced.
-    replay = copy.deepcopy(encoder).log_novelty(None)
+    state_log = getattr(encoder, "novelty_log_", None)  # the day state's, when scoring with one
+    own = None if state_log is None else NoveltyLog()
+    replay = copy.deepcopy(encoder).log_novelty(own)
     births = _births(pd.concat(firsts), prepared, bundle.window)
     if births.empty:
-        return mark_novelty(prepared, replay)
-    read = [c for c in dict.fromkeys([*replay.input_columns(), "window_start"]) if c in prepared.columns]
-    marked = mark_novelty(pd.concat([prepared[read], births.reindex(columns=read)], ignore_index=True), replay)
-    names = list(replay.get_feature_names_out())
-    flags = marked[names].iloc[: len(prepared)].set_axis(prepared.index)
-    return pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), flags], axis=1)
+        out = mark_novelty(prepared, replay)
+    else:
+        read = [c for c in dict.fromkeys([*replay.input_columns(), "window_start"]) if c in prepared.columns]
+        marked = mark_novelty(pd.concat([prepared[read], births.reindex(columns=read)], ignore_index=True), replay)
+        names = list(replay.get_feature_names_out())
+        flags = marked[names].iloc[: len(prepared)].set_axis(prepared.index)
+        out = pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), flags], axis=1)
+    if state_log is not None and own is not None:
+        # The replay tells the day state what it flags, as the first pass does. Mostly the same
+        # rows; not a key no identity owns alone (a network, a fleet's namespace) that another
+        # identity brought earlier that day: new to an explained identity here, it is held back
+        # with that identity's alerting day until a person accepts it (models/day_state.py).
+        # The births shown to the replay are no identity's: not logged.
+        logged = own.frame()
+        state_log.extend(logged[logged["identity"] != _BIRTH])
+    return out
 
 
 #: The identity of the rows that show a replay a namespace's birth: no audit username.
