@@ -206,7 +206,7 @@ class Cluster:
         return [a for a in self.on(day).actors if a.active == (0.0, DAY_S)]
 
     def as_of(self, day: int) -> Cluster:
-        """``on(day)`` with only :meth:`actors_on` as its cast."""
+        """``on(day)`` with only :meth:`actors_on` as its cast, and the day's namespace and pod lives."""
         view = self.on(day)
         return Cluster(
             view.spec,
@@ -217,6 +217,9 @@ class Cluster:
             view.node_ips,
             view.pods,
             self.seed,
+            namespace_spans=view.namespace_spans,
+            pod_spans=view.pod_spans,
+            day_start=view.day_start,
         )
 
     def actor(self, username: str) -> Actor:

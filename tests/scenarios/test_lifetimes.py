@@ -12,14 +12,16 @@ midnight on, hours before CI created it.)
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from sim_data import read_events
 
+from scenarios.attacks import ATTACKS
 from scenarios.change_ci import NEW_APPS
 from scenarios.change_rates import ChangeRates
-from scenarios.cluster import ClusterSpec
-from scenarios.simulate import simulate
+from scenarios.cluster import ClusterSpec, build_cluster
+from scenarios.simulate import attack_day, simulate
 
 #: A small cluster in its ordinary weekly change, with a team onboarded and a service retired
 #: about every working day.
@@ -100,3 +102,32 @@ def test_no_one_names_a_pod_before_it_is_created_or_after_it_is_deleted(events):
     for pod, at in died.items():
         late = [e for e in events if pod in e["requestURI"] and e["requestReceivedTimestamp"] > at]
         assert not late, (pod, at, [(e["user"]["username"], e["requestURI"]) for e in late[:5]])
+
+
+@pytest.mark.parametrize("variant", ["quiet", "loud"])
+def test_no_attack_names_a_namespace_or_pod_outside_its_life(variant):
+    """An intruder too lists, reads and execs only into what exists at the time of the call.
+
+    On the days a namespace is created or deleted, every attack of the library: none names
+    a namespace of the cluster before its create or after its delete, or one of its pods
+    outside the pod's life (a rollout replaces pods; an exec into the old one would fail).
+    """
+    checked = 0
+    for seed in (0, 1, 2):
+        cluster = build_cluster(ClusterSpec(), seed)
+        for day in range(14):
+            view = cluster.on(day)
+            if not view.namespace_spans:
+                continue
+            events, _, _ = attack_day(cluster, list(ATTACKS), day, variant, seed)
+            for _, e in events:
+                ref = e.get("objectRef", {})
+                ns, name = ref.get("namespace"), ref.get("name")
+                t = datetime.fromisoformat(e["requestReceivedTimestamp"].rstrip("Z"))
+                where = (seed, day, e["user"]["username"], e["requestURI"], e["requestReceivedTimestamp"])
+                if ns in view.namespaces:
+                    assert view.exists(ns, view.seconds(t)), where
+                if ref.get("resource") == "pods" and name in view.pods.get(ns, []):
+                    assert name in view.pods_at(ns, t), where
+                    checked += 1
+    assert checked  # some attack named a pod of the cluster
