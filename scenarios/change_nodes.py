@@ -187,8 +187,11 @@ def daemonset_upgrade(day: Day) -> None:
     ]
     s = t + 2.0
     dsc = _sa(day, "daemon-set-controller")
-    olds = [p for p in day.pods.get(ns, []) if p.startswith(f"{ds}-")]
-    for i, node in enumerate(_fleet(day)):
+    # The nodes up and their daemon pods as the upgrade starts: a node that joins later today
+    # has no pod to replace yet, and a pod a drain deletes later today is the drain's to delete.
+    fleet = [node for node in _fleet(day) if node.active[0] <= s]
+    olds = [p for p in day.pods_at(ns, s) if p.startswith(f"{ds}-") and p in day.pods.get(ns, [])]
+    for i, node in enumerate(fleet):
         name = node.identity.username.removeprefix("system:node:")
         pod = f"{ds}-{_suffix(day.rng)}"
         old = olds[i] if i < len(olds) else f"{ds}-{_suffix(day.rng)}"

@@ -20,7 +20,7 @@ from sim_data import read_events
 from scenarios.attacks import ATTACKS
 from scenarios.change_ci import NEW_APPS
 from scenarios.change_rates import ChangeRates
-from scenarios.cluster import ClusterSpec, build_cluster
+from scenarios.cluster import DAY_S, ClusterSpec, build_cluster
 from scenarios.simulate import attack_day, simulate
 
 #: A small cluster in its ordinary weekly change, with a team onboarded and a service retired
@@ -131,3 +131,23 @@ def test_no_attack_names_a_namespace_or_pod_outside_its_life(variant):
                     assert name in view.pods_at(ns, t), where
                     checked += 1
     assert checked  # some attack named a pod of the cluster
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_every_pod_a_change_deletes_lives_until_its_delete(seed):
+    """A benign change deletes a pod that exists: after its create (a DaemonSet upgrade that
+    runs while a node joins replaces only the pods already there)."""
+    cluster = build_cluster(ClusterSpec(), seed)
+    deletes = 0
+    for day in range(4):
+        view = cluster.on(day)
+        for change in cluster.changes_on(day):
+            for s, call, _ in change.steps:
+                if (call.verb, call.resource, call.subresource) != ("delete", "pods", None):
+                    continue
+                if call.name not in view.pods.get(call.namespace, []):
+                    continue  # a pod the simulator keeps no list of (fluent-bit's)
+                born, _ = view.pod_spans.get((call.namespace, call.name), (0.0, DAY_S))
+                assert born <= s, (seed, day, change.scenario, call.name, s, born)
+                deletes += 1
+    assert deletes
