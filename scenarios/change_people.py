@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from scenarios import change_bodies as bodies
 from scenarios.change import Day, Step, handler
-from scenarios.cluster import ACCOUNT, DAY_S, OFFICE_NETS, Actor, Novelty, iam_extra
+from scenarios.cluster import ACCOUNT, DAY_S, OFFICE_NETS, Actor, Novelty, _suffix, iam_extra
 from scenarios.eks import Call, Identity
 from scenarios.networks import address
 from scenarios.normal import DISCOVERY
@@ -219,10 +220,43 @@ def oncall_night(day: Day) -> None:
     ]
     steps: list[Step] = []
     s = t
+    deleted_at = t
     for c in calls:
         steps.append((s, c, who))
+        deleted_at = s if c.verb == "delete" else deleted_at
         s += c.duration_s + float(day.rng.gamma(2.0, 20.0))
+    if pod in day.pods_today.get(ns, []):
+        steps += _recreated(day, ns, pod, deleted_at)
     day.record("oncall_night", who.username, steps)
+
+
+def _recreated(day: Day, ns: str, old: str, at: float) -> list[Step]:
+    """Pod ``old``, deleted by hand at ``at``, is replaced by its ReplicaSet from the same
+    template: what was to delete ``old`` later today (a rollout) deletes the new pod, and the
+    application that ran in ``old`` runs in it."""
+    replicaset = old.rsplit("-", 1)[0]
+    new = f"{replicaset}-{_suffix(day.rng)}"
+    _, died = day.pod_spans.get((ns, old), (0.0, DAY_S))
+    day.drop_pods(ns, [old], at)
+    day.add_pods(ns, [new], at + 0.3)
+    if at < died < DAY_S:
+        day.drop_pods(ns, [new], died)
+        for change in day.changes:
+            change.steps = [
+                (s, replace(c, name=new) if (c.verb, c.namespace, c.name) == ("delete", ns, old) else c, w)
+                for s, c, w in change.steps
+            ]
+    for app in day.actors:
+        app.pod_names = tuple(new if p == old else p for p in app.pod_names)
+    body = bodies.app_pod(new, ns, f"{ns}-api", bodies.app_image(ns, replicaset))
+    return [
+        (
+            at + 0.3,
+            Call("create", "pods", ns, body=body),
+            day.who("system:serviceaccount:kube-system:replicaset-controller"),
+        ),
+        (at + 0.5, Call("create", "pods", ns, new, "binding"), day.who("system:kube-scheduler")),
+    ]
 
 
 @handler("break_glass", weekends=True)
