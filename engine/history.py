@@ -186,8 +186,7 @@ def featurise_lake(
 
 def _all_keys(state: FirstSeenEncoder) -> pd.DataFrame:
     """Every key a state holds, as NoveltyLog rows (column, key), to fold into another."""
-    assert state.seen_ is not None, "states are fitted encoders"
-    sets = [*state.seen_, state.identities_, state.ip_ranges_]
+    sets = state.key_sets()
     frames = []
     for column, hashes in enumerate(sets):
         keys = np.concatenate(hashes._runs) if hashes._runs else np.zeros(0, dtype=np.uint64)

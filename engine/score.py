@@ -54,14 +54,17 @@ class StateTable:
     [True, False]
     """
 
-    columns: np.ndarray  # int8: which set (attributes in order, then identities, IP ranges)
+    columns: np.ndarray  # int8: which set (FirstSeenEncoder.key_sets: attributes, identities, IP ranges, namespaces)
     keys: np.ndarray  # uint64
     params: dict = field(default_factory=dict)  # the encoder's parameters
 
     @classmethod
     def of(cls, encoder: FirstSeenEncoder) -> StateTable:
         rows = _all_keys(encoder)
-        return cls(rows["column"].to_numpy(dtype=np.int8), rows["key"].to_numpy(dtype=np.uint64), encoder.get_params())
+        # Whether it keeps the cluster's namespaces, whatever its parameter says: the encoder
+        # made from the table must hold the same sets, or the day state cannot fold its log.
+        params = {**encoder.get_params(), "namespace_births": encoder.births_column() is not None}
+        return cls(rows["column"].to_numpy(dtype=np.int8), rows["key"].to_numpy(dtype=np.uint64), params)
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -137,8 +137,7 @@ def group_novelty(
         return GroupNovelty([novelty_input(part, encoder) for part, _ in group.parts()], together=False)
     # (part, window) as one integer in their order: a value's first is in its first part.
     tagged = group.part_of_rows() * (int(codes.max()) + 1) + codes
-    read = [encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"]
-    narrow_frame = frame[[c for c in dict.fromkeys(read) if c in frame.columns]]
+    narrow_frame = frame[[c for c in dict.fromkeys(encoder.input_columns()) if c in frame.columns]]
     narrow_frame[str(window)] = tagged  # a new frame of the columns the encoder reads
     return GroupNovelty([novelty_input(narrow_frame, encoder, share)], together=True)
 

@@ -18,7 +18,7 @@ from events.rows import filter_rows
 from events.schema import to_pandas
 from features.enrich import enrich_events
 from features.first_seen import FirstSeenEncoder, ip_range
-from features.precedent import authored_images, template_owners
+from features.precedent import POPULATED, authored_images, populated_namespaces, template_owners
 from features.refusals import COLUMNS as REFUSAL_COLUMNS
 from features.refusals import refusal_targets
 from features.windows import (
@@ -67,6 +67,7 @@ def prepare_events(
     if "pod_owner" in out.columns:
         out["template_owner"] = template_owners(out["pod_owner"], out["identity"])
     out["ip_range"] = ip_range(out["source_ip"])
+    out[POPULATED] = populated_namespaces(out)
     out[list(REFUSAL_COLUMNS)] = refusal_targets(out)
     return out
 
@@ -91,7 +92,7 @@ def novelty_input(
     categories, without a window column). ``share``: each column's factorisation, taken from it
     when there (made by :func:`prepare_events` of the same rows) and added to it when not, for
     :func:`features.windows.partial_windows` of the same rows."""
-    wanted = dict.fromkeys([encoder.identity_column, *(column for _, column in encoder.attributes), "source_ip"])
+    wanted = dict.fromkeys(encoder.input_columns())
     present = [column for column in wanted if column in prepared.columns]
     if not (encoder.window_column and encoder.window_column in prepared.columns):
         # Without windows, row order is time order: keep every row.

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from events.hashset import HashSet
 from features.novelty_log import NoveltyLog  # re-exported: bundles pickled before the split
-from features.precedent import precedent_keys
+from features.precedent import BIRTH_ATTRIBUTE, POPULATED, precedent_keys
 
 #: Attributes whose novelty is tracked per identity, as (output name, event column).
 DEFAULT_ATTRIBUTES = (
@@ -77,6 +77,10 @@ class _Hashed:
     ips: pd.Series | None
     pairs: list[tuple[np.ndarray, np.ndarray]]  # per attribute: (owner, value) hashes, missing
     identities: np.ndarray
+    #: Hashes of the namespaces alone, and which are missing (an encoder that tracks them).
+    namespaces: tuple[np.ndarray, np.ndarray] | None = None
+    #: Hashes of the namespaces allowed creates wrote into, and which are missing (the column's there).
+    populated: tuple[np.ndarray, np.ndarray] | None = None
     _ranges: tuple[np.ndarray, np.ndarray] | None = None
 
     def ranges(self) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +105,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         kubelet serves, or a client's newer build on the same platform, is not new.
     informer_reads : with ``peer_precedent``, key a watch of a kind as a list of it
         (:func:`features.precedent.informer_reads`): an informer's relist is not new to it.
+    namespace_births : with ``peer_precedent``, an identity's first access to a namespace, in
+        the window the cluster first sees it in and an allowed create writes into it (its
+        birth; column ``populated_namespace``), is not a namespace new to the identity
+        (features/precedent.py).
 
     Input is a DataFrame holding those columns; a 2-D array is read as identity in column 0
     and one attribute per further column. Missing values are never new.
@@ -124,6 +132,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         track_ip_ranges: bool = True,
         peer_precedent: bool = True,
         informer_reads: bool = True,
+        namespace_births: bool = True,
     ):
         self.attributes = attributes
         self.identity_column = identity_column
@@ -131,10 +140,12 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         self.track_ip_ranges = track_ip_ranges
         self.peer_precedent = peer_precedent
         self.informer_reads = informer_reads
+        self.namespace_births = namespace_births
 
     def __setstate__(self, state: dict) -> None:
-        # Encoders pickled before these parameters existed learned their sets without them.
-        super().__setstate__({"peer_precedent": False, "informer_reads": False, **state})
+        # Encoders pickled before these parameters existed learned their sets without them (and
+        # hold no set of the cluster's namespaces: to them every namespace would be unborn).
+        super().__setstate__({"peer_precedent": False, "informer_reads": False, "namespace_births": False, **state})
 
     # -- input handling ---------------------------------------------------------------
     def _frame(self, X) -> tuple[pd.Series, list[pd.Series], np.ndarray | None, pd.Series | None]:
@@ -178,6 +189,38 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         for i, values in enumerate(attrs):
             yield precedent_keys(names[i], identity, values, reads=reads) if precedent else (identity, values)
 
+    def _namespace_attribute(self, n_attributes: int) -> int | None:
+        """Which attribute is the namespace, where the cluster's namespaces are kept (``namespaces_``)."""
+        names = getattr(self, "attribute_names_", [])
+        if getattr(self, "namespaces_", None) is None or len(names) != n_attributes or BIRTH_ATTRIBUTE not in names:
+            return None
+        return names.index(BIRTH_ATTRIBUTE)
+
+    def _excuses_births(self) -> bool:
+        return bool(getattr(self, "peer_precedent", False) and getattr(self, "namespace_births", False))
+
+    def births_column(self) -> int | None:
+        """The novelty log's column of the cluster's namespaces (:meth:`key_sets`), or None.
+
+        Learning a namespace makes the encoder stricter (a first access to it is new again), so
+        the day state learns this column whatever alerted (models/day_state.py).
+        """
+        if getattr(self, "namespaces_", None) is None or self.seen_ is None:
+            return None
+        return len(self.seen_) + 2
+
+    def key_sets(self) -> list[HashSet]:
+        """Every set of keys, in the novelty log's column order: the attributes', then the
+        identities, the IP ranges and (encoders since namespace births) the cluster's namespaces."""
+        assert self.seen_ is not None, "fit sets seen_ to a list before it returns"
+        namespaces = getattr(self, "namespaces_", None)
+        return [*self.seen_, self.identities_, self.ip_ranges_, *([] if namespaces is None else [namespaces])]
+
+    def input_columns(self) -> list[str]:
+        """The event columns ``transform`` reads (the window column aside), in order, once each."""
+        read = [self.identity_column, *(column for _, column in self.attributes), "source_ip", POPULATED]
+        return list(dict.fromkeys(read))
+
     def _pairs(self, identity: pd.Series, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         id_hash, _ = _codes_hash(identity)
         val_hash, missing = _codes_hash(values)
@@ -207,6 +250,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
             seen.add(new[~seen.contains(new)])
         ids = np.unique(hashed.identities)
         self.identities_.add(ids[~self.identities_.contains(ids)])
+        if hashed.namespaces is not None and self.namespaces_ is not None:
+            names, missing = hashed.namespaces
+            names = np.unique(names[~missing])
+            self.namespaces_.add(names[~self.namespaces_.contains(names)])
         if hashed.ips is not None:
             ranges, missing = hashed.ranges()
             ranges = np.unique(ranges[~missing])
@@ -217,7 +264,12 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         """What marking and learning ``X`` read: its hashed (owner, value) pairs per attribute."""
         identity, attrs, window, ips = self._frame(X)
         pairs = [self._pairs(owner, values) for owner, values in self._keyed(identity, attrs)]
-        return _Hashed(identity, window, ips, pairs, _codes_hash(identity)[0])
+        at = self._namespace_attribute(len(attrs))
+        namespaces = None if at is None else _codes_hash(attrs[at])
+        populated = None
+        if namespaces is not None and isinstance(X, pd.DataFrame) and POPULATED in X.columns:
+            populated = _codes_hash(X[POPULATED])
+        return _Hashed(identity, window, ips, pairs, _codes_hash(identity)[0], namespaces, populated)
 
     def _start(self, X, n_attributes: int) -> list[HashSet]:
         self.attribute_names_ = self._names(X)
@@ -225,6 +277,10 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         self.seen_ = seen = [HashSet() for _ in range(n_attributes)]
         self.identities_ = HashSet()
         self.ip_ranges_ = HashSet()
+        # The namespaces alone (those the cluster has seen), kept only to judge births: an
+        # encoder made from another's parameters (engine/score.py's StateTable) then holds the
+        # same sets as it, and an old one's (namespace_births False) none it cannot fold back.
+        self.namespaces_: HashSet | None = HashSet() if getattr(self, "namespace_births", False) else None
         return seen
 
     # -- transforming ------------------------------------------------------------------
@@ -276,20 +332,63 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
         log: NoveltyLog | None = getattr(self, "novelty_log_", None)
         cols = []
 
-        def flag(keys: np.ndarray, candidates: np.ndarray) -> None:
-            cols.append(self._first_window(keys, window, candidates))
+        def flag(keys: np.ndarray, new: np.ndarray, introduced: np.ndarray | None = None) -> None:
+            cols.append(new)
             if log is not None and window is not None:
-                log.record(identity, window, len(cols) - 1, keys, np.flatnonzero(cols[-1]))
+                rows = np.flatnonzero(new if introduced is None else introduced)
+                log.record(identity, window, len(cols) - 1, keys, rows)
 
-        for seen, (pairs, missing) in zip(seen_sets, hashed.pairs, strict=True):
-            flag(pairs, ~missing & ~seen.contains(pairs))
+        excused = self._excuses_births()
+        births = self._births(hashed) if excused or log is not None else None
+        for i, (seen, (pairs, missing)) in enumerate(zip(seen_sets, hashed.pairs, strict=True)):
+            first = self._first_window(pairs, window, ~missing & ~seen.contains(pairs))
+            if excused and births is not None and i == births[0]:
+                # Not flagged, but logged: the day state learns the pair, as partial_fit does.
+                flag(pairs, first & ~births[2], first)
+            else:
+                flag(pairs, first)
         ids = hashed.identities
-        flag(ids, ~self.identities_.contains(ids))
+        flag(ids, self._first_window(ids, window, ~self.identities_.contains(ids)))
         if self._tracks_ranges(X):
             no_addresses = pd.Series(pd.NA, index=identity.index)
             ranges, missing = hashed.ranges() if ips is not None else _codes_hash(no_addresses)
-            flag(ranges, ~missing & ~self.ip_ranges_.contains(ranges))
+            flag(ranges, self._first_window(ranges, window, ~missing & ~self.ip_ranges_.contains(ranges)))
+        if births is not None and log is not None and window is not None and hashed.namespaces is not None:
+            column = self.births_column()
+            assert column is not None, "births are judged only with the cluster's namespaces kept"
+            log.record(identity, window, column, hashed.namespaces[0], np.flatnonzero(births[1]))  # seen now
         return np.column_stack(cols).astype(np.float64)
+
+    def _births(self, hashed: _Hashed) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """The namespace attribute, the events in the first window of a namespace the cluster has
+        never seen, and those of them in its birth: where a first access is not new
+        (features/precedent.py)."""
+        at, known = self._namespace_attribute(len(hashed.pairs)), getattr(self, "namespaces_", None)
+        if at is None or hashed.namespaces is None or known is None:
+            return None
+        names, missing = hashed.namespaces
+        # Judged by window, as every flag here: the same whether history comes in one input or
+        # in chunks (a namespace seen in an earlier chunk was learned with it).
+        unseen = self._first_window(names, hashed.window, ~missing & ~known.contains(names))
+        born = np.zeros(len(names), dtype=bool)
+        if hashed.populated is None or not unseen.any():
+            return at, unseen, born
+        # Unseen is not unborn: only a window that creates something in the namespace is its birth.
+        written, none = hashed.populated
+        creates = np.flatnonzero(~none & ~known.contains(written))
+        stamps = self._stamps(hashed.window, len(names))
+        rows = np.flatnonzero(unseen)
+        born[rows] = pd.MultiIndex.from_arrays([names[rows], stamps[rows]]).isin(
+            pd.MultiIndex.from_arrays([written[creates], stamps[creates]])
+        )
+        return at, unseen, born
+
+    @staticmethod
+    def _stamps(window: np.ndarray | None, n: int) -> np.ndarray:
+        """Each row's window as an integer (its row number where each row is its own window)."""
+        if window is None:
+            return np.arange(n, dtype=np.int64)
+        return pd.DatetimeIndex(window).as_unit("ns").asi8 if window.dtype == object else window.astype(np.int64)
 
     def log_novelty(self, log: NoveltyLog | None) -> FirstSeenEncoder:
         """Record what ``transform`` flags new into ``log`` from now on (None stops); return self."""
@@ -299,8 +398,7 @@ class FirstSeenEncoder(TransformerMixin, BaseEstimator):
     def fold(self, logged: pd.DataFrame) -> FirstSeenEncoder:
         """Learn logged keys (rows of :meth:`NoveltyLog.frame`) as seen: the windows chosen to be normal."""
         check_is_fitted(self, "seen_")
-        assert self.seen_ is not None, "fit sets seen_ to a list before it returns"
-        sets = [*self.seen_, self.identities_, self.ip_ranges_]
+        sets = self.key_sets()
         columns = logged["column"].to_numpy(dtype=np.int64)
         keys = logged["key"].to_numpy(dtype=np.uint64)
         for column in np.unique(columns):

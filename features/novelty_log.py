@@ -41,6 +41,11 @@ class NoveltyLog:
                 )
             )
 
+    def extend(self, rows: pd.DataFrame) -> None:
+        """Add rows of another log's :meth:`frame`."""
+        if len(rows):
+            self._parts.append(rows[list(LOG_COLUMNS)].reset_index(drop=True))
+
     def frame(self) -> pd.DataFrame:
         """Every (identity, window_start in ns, column, key) flagged new, once."""
         if not self._parts:

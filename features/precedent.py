@@ -34,6 +34,28 @@ security engineer would call them precedented:
   training history counts them, as the rates and the calibration's reference need (excused
   there too, quick seed 3's rarity reference lost its top, 40.9 nats, and a CI deployer's first
   role write rose from 3.0 to 10.6 nats).
+- A namespace comes to life through first accesses: its creator, the controllers and the
+  scheduler, the kubelets that run its pods, a GitOps controller syncing it. Each is new to the
+  namespace because the namespace is new, not because the identity does something it never did
+  where others work: a team onboarded on an attack-free day (quick seed 2) made argocd's
+  application controller and three kubelets alert "in a namespace new to the identity" alone.
+  So in the window where the cluster first sees a namespace (:data:`BIRTH_ATTRIBUTE`; no
+  identity had used it before) and an object is created in it (:func:`populated_namespaces`:
+  the creator's objects, and in every real cluster the ``default`` service account and the
+  ``kube-root-ca.crt`` config map that kube-controller-manager writes into each new
+  namespace), a first access to it is not new. A create of a subresource is no birth: an
+  exec into a pod or a token minted for a service account acts on what is already there, so
+  an intruder's exec in a namespace nobody used excuses neither their reads there nor others'.
+  Only a create in the namespace the cluster first sees counts, in that window: a create in
+  another namespace excuses nothing here. From the next window on, a first access is
+  judged as any other (a kubelet given its first pod there tomorrow is new, unless the fleet
+  has served it). Unseen is not unborn: a namespace that exists but was never used while the
+  history was recorded (a vault of secrets nobody reads) and is probed by a stolen token,
+  reads and denials only, is still new to the prober. An attacker who creates a namespace
+  loses only this context: the namespace's creation (``create namespaces``, a new verb and
+  resource for most identities), and what they do in it (privileged or bare pods, secrets
+  read, roles bound) are still flagged and counted by their own families. The day state
+  learns a namespace's birth even from an alerting identity-day, so the excuse is spent once.
 """
 
 from __future__ import annotations
@@ -220,3 +242,60 @@ def precedent_keys(
     if reads and name in READ_ATTRIBUTES:
         values = informer_reads(values)
     return identity, values
+
+
+#: The first-seen attribute whose values are born: new to the whole cluster in one window.
+BIRTH_ATTRIBUTE = "namespace"
+#: The event column naming the namespace an allowed create wrote into (:func:`populated_namespaces`).
+POPULATED = "populated_namespace"
+
+
+#: Resources whose ``create`` stores no object of its own in the namespace it names: reviews
+#: (answered and forgotten), a pod's binding (written into the pod) and events (reports, written
+#: where the objects they are about already are).
+NOT_STORED = frozenset(
+    {
+        "bindings",
+        "events",
+        "localsubjectaccessreviews",
+        "selfsubjectaccessreviews",
+        "selfsubjectreviews",
+        "selfsubjectrulesreviews",
+        "subjectaccessreviews",
+        "tokenreviews",
+    }
+)
+
+
+def populated_namespaces(events: pd.DataFrame) -> pd.Series:
+    """The namespace each allowed ``create`` of an object brought something into; NA for any
+    other event.
+
+    Only an object stored counts: the object's namespace, or for a Namespace the one it names
+    (where the audit event names it). A create of a subresource acts on an object already there
+    (``pods/exec``, ``pods/attach``, ``pods/portforward``, ``pods/eviction``, ``pods/binding``,
+    ``serviceaccounts/token``): an intruder's exec into a pod, or a token minted for a service
+    account, in a namespace nobody used brings nothing to life there. Neither do the resources
+    of :data:`NOT_STORED`.
+
+    Examples
+    --------
+    >>> populated_namespaces(pd.DataFrame({
+    ...     "verb": ["create", "create", "get", "create", "create", "create"],
+    ...     "response_code": [201, 403, 200, 201, 201, 201],
+    ...     "target_resource": ["secrets", "secrets", "secrets", "pods", "serviceaccounts", "namespaces"],
+    ...     "target_subresource": [None, None, None, "exec", "token", None],
+    ...     "target_namespace": ["shop", "vault", "shop", "vault", "vault", None],
+    ...     "target_name": ["tls", "tls", "tls", "db-0", "db", "ledger"],
+    ... })).tolist()
+    ['shop', <NA>, <NA>, <NA>, <NA>, 'ledger']
+    """
+    code = events["response_code"].astype("Int64").fillna(0).to_numpy()
+    created = (events["verb"].astype("string") == "create").fillna(False).to_numpy(dtype=bool)
+    resource = events["target_resource"].astype("string")
+    whole = events["target_subresource"].astype("string").fillna("").eq("").to_numpy(dtype=bool)
+    stored = whole & ~resource.isin(NOT_STORED).to_numpy(dtype=bool)
+    namespace = events["target_namespace"].astype("string")
+    named = events.get("target_name", pd.Series(pd.NA, index=events.index)).astype("string")
+    namespace = namespace.mask(resource.eq("namespaces").fillna(False), named.fillna(namespace))
+    return namespace.where(created & stored & (code >= 200) & (code < 300) & namespace.ne("").fillna(False))

@@ -216,9 +216,13 @@ class DayState:
         held_back = logged_hot | _pairs(logged).isin(self._quarantined())
         self._learned.fold(logged[(where >= 0) & ~held_back])
         # A refusal target asked again is a retry, whether or not its first ask alerted: the
-        # targets held back above are learned too (the quiet ones were, once is enough).
-        retries = logged["column"].isin(retry_columns(self._learned.attributes)).to_numpy()
-        self._learned.fold(logged[(where >= 0) & held_back & retries])
+        # targets held back above are learned too (the quiet ones were, once is enough). So are
+        # the namespaces the cluster saw: a namespace's existence is a fact, not the identity's
+        # behaviour, and knowing it only takes an excuse away (a namespace known is never born
+        # again); held back, it would excuse a first access to it again tomorrow.
+        anyway = [*retry_columns(self._learned.attributes), self._learned.births_column()]
+        learned_anyway = logged["column"].isin([c for c in anyway if c is not None]).to_numpy()
+        self._learned.fold(logged[(where >= 0) & held_back & learned_anyway])
         if self.rarity is not None and (~hot).any():
             self.rarity.partial_fit(self._features(windows[~hot]))
         self.last_day = day if self.last_day is None else max(self.last_day, day)

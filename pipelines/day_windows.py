@@ -16,6 +16,9 @@ import pyarrow.parquet as pq
 
 from events.schema import EVENT_SCHEMA, to_pandas
 from features.featurise import WindowAccumulator, mark_novelty, prepare_events, window_chunks
+from features.novelty_log import NoveltyLog
+from features.precedent import POPULATED, populated_namespaces
+from features.windows import window_start
 from models.persistence import ModelBundle
 
 #: (identity, window_start) -> (user agents, namespaces) seen in that window.
@@ -78,18 +81,78 @@ def explained_events(path: Path | None, identities: list[str], bundle: ModelBund
     Novelty is per identity, so replaying only these identities' events in time order against
     the model's history gives the same flags (the cluster-wide new-network flag can differ
     when another identity used the network earlier that day; the model's input did not).
+    A namespace's birth is the cluster's, so the replay is shown where each of their
+    namespaces first appeared that day, and whether something was created in it then.
     """
     if path is None or not identities:
         return pd.DataFrame(columns=["identity", "window_start"])
     wanted = pa.array(identities, pa.string())
-    parts = []
+    parts, firsts = [], []
     for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=65_536):  # a batch at a time
+        firsts.append(_namespace_firsts(batch))
         keep = pc.is_in(batch.column("identity"), value_set=wanted)
         if pc.any(keep).as_py():
             parts.append(pa.Table.from_batches([batch]).filter(keep))
     events = to_pandas(pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table())
     events = events.sort_values("timestamp", kind="stable")
-    return mark_novelty(prepare_events(events, bundle.window), copy.deepcopy(encoder))
+    prepared = prepare_events(events, bundle.window)
+    state_log = getattr(encoder, "novelty_log_", None)  # the day state's, when scoring with one
+    own = None if state_log is None else NoveltyLog()
+    replay = copy.deepcopy(encoder).log_novelty(own)
+    births = _births(pd.concat(firsts), prepared, bundle.window)
+    if births.empty:
+        out = mark_novelty(prepared, replay)
+    else:
+        read = [c for c in dict.fromkeys([*replay.input_columns(), "window_start"]) if c in prepared.columns]
+        marked = mark_novelty(pd.concat([prepared[read], births.reindex(columns=read)], ignore_index=True), replay)
+        names = list(replay.get_feature_names_out())
+        flags = marked[names].iloc[: len(prepared)].set_axis(prepared.index)
+        out = pd.concat([prepared.drop(columns=[n for n in names if n in prepared.columns]), flags], axis=1)
+    if state_log is not None and own is not None:
+        # The replay tells the day state what it flags, as the first pass does. Mostly the same
+        # rows; not a key no identity owns alone (a network, a fleet's namespace) that another
+        # identity brought earlier that day: new to an explained identity here, it is held back
+        # with that identity's alerting day until a person accepts it (models/day_state.py).
+        # The births shown to the replay are no identity's: not logged.
+        logged = own.frame()
+        state_log.extend(logged[logged["identity"] != _BIRTH])
+    return out
+
+
+#: The identity of the rows that show a replay a namespace's birth: no audit username.
+_BIRTH = "\x00birth of a namespace"
+
+
+def _namespace_firsts(batch: pa.RecordBatch) -> pd.DataFrame:
+    """Each namespace's first event in ``batch``, and its first allowed create of an object
+    (:func:`features.precedent.populated_namespaces`: a Namespace's is under its name)."""
+    read = ["target_namespace", "timestamp", "verb", "response_code", "target_resource", "target_subresource"]
+    events = pa.Table.from_batches([batch]).select([*read, "target_name"]).to_pandas()
+    first = events.groupby("target_namespace", observed=True, dropna=True)["timestamp"].min()
+    created = events.groupby(populated_namespaces(events), observed=True, dropna=True)["timestamp"].min()
+    return pd.DataFrame({"first": first, "created": created})
+
+
+def _births(firsts: pd.DataFrame, prepared: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Rows as the encoder reads them, one per namespace ``prepared`` touches: its first window of
+    the day, a create in it where one came in that window (:func:`features.precedent.populated_namespaces`)."""
+    if firsts.empty or prepared.empty:
+        return pd.DataFrame()
+    day = firsts.groupby(level=0).min()
+    day = day[day.index.isin(prepared["target_namespace"].dropna().unique())]
+    if day.empty:
+        return pd.DataFrame()
+    first = window_start(day["first"], freq)
+    born = window_start(day["created"], freq) == first
+    namespaces = pd.Series(day.index, dtype="string")
+    return pd.DataFrame(
+        {
+            "identity": pd.Series(_BIRTH, index=namespaces.index, dtype="string"),
+            "target_namespace": namespaces,
+            POPULATED: namespaces.where(born.to_numpy()),
+            "window_start": first.reset_index(drop=True).astype(prepared["window_start"].dtype),
+        }
+    )
 
 
 def main_day(windows: pd.DataFrame) -> date | None:

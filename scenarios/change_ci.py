@@ -73,7 +73,7 @@ def new_pods(
             )
         )
         steps.append((t + 2.0 * i + 0.1, Call("create", "pods", ns, pod, "binding"), day.who("system:kube-scheduler")))
-    day.add_pods(ns, names)
+        day.add_pods(ns, [pod], t + 2.0 * i)
     return names, steps
 
 
@@ -97,11 +97,9 @@ def rollout(day: Day) -> None:
     )
     names, created = new_pods(day, ns, f"{ns}-api", max(1, len(app.pod_names)), s + 1.0)
     steps += created
-    steps += [
-        (s + 40.0 + 3 * i, Call("delete", "pods", ns, p), _sa(day, "replicaset-controller"))
-        for i, p in enumerate(app.pod_names)
-    ]
-    day.drop_pods(ns, list(app.pod_names))
+    for i, pod in enumerate(app.pod_names):
+        steps.append((s + 40.0 + 3 * i, Call("delete", "pods", ns, pod), _sa(day, "replicaset-controller")))
+        day.drop_pods(ns, [pod], s + 40.0 + 3 * i)
     ips = tuple(pod_address(day.rng) for _ in names)
     day.switch(app, replace(app.identity, ips=ips), s + 45.0, "benign_rollout")
     app.pod_names = tuple(names)
@@ -150,8 +148,7 @@ def team_onboarded(day: Day) -> None:
     names, created = new_pods(day, ns, sa, 3, t + 15.0)
     steps += created
     day.record("team_onboarded", f"system:serviceaccount:{ns}:{sa}", steps)
-    day.namespaces.append(ns)
-    day.app_namespaces.append(ns)
+    day.create_namespace(ns, t, app=True)
     ident = sa_identity(ns, sa, tuple(pod_address(day.rng) for _ in names), client_go_ua(sa), day.rng)
     day.join(Actor(ident, "app", namespace=ns, pod_names=tuple(names)), t + 30.0, "benign_team_onboarded", DAY_S)
 
@@ -178,10 +175,7 @@ def sa_retired(day: Day) -> None:
         steps.append((t + 5 + 0.5 * i, Call("deletecollection", r, ns), nsc))
     day.record("sa_retired", app.identity.username, steps)
     day.leave(app, t)
-    day.namespaces.remove(ns)
-    day.app_namespaces.remove(ns)
-    day.gone.add(ns)
-    day.pods.pop(ns, None)
+    day.delete_namespace(ns, t + 3)
     others = [a for a in day.app_namespaces if a != ns]
     for person in day.actors:
         if person.kind == "developer" and person.namespace == ns and others:
@@ -205,7 +199,8 @@ def client_upgrade(day: Day) -> None:
     ]
     names, created = new_pods(day, ns, sa, max(1, len(addon.pod_names)), t + 3.0)
     steps += created
-    day.drop_pods(ns, list(addon.pod_names))
+    # The old pods go when the new ones have taken over (no delete calls are written).
+    day.drop_pods(ns, list(addon.pod_names), t + 30.0)
     ident = replace(addon.identity, user_agent=new_ua, ips=tuple(pod_address(day.rng) for _ in names))
     day.switch(addon, ident, t + 30.0, "benign_client_upgrade")
     addon.pod_names = tuple(names)
@@ -219,8 +214,12 @@ def hosted_ci_run(day: Day) -> None:
         return
     ci = day.who("ci-deployer")
     runner = address(day.rng, "cloud")
-    app = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    drawn = int(day.rng.integers(len(day.app_namespaces)))
+    app = day.app_namespaces[drawn]
     t = day.at(9, 18)
+    if not day.exists(app, t):  # a team onboarded later today: the job deploys one that exists
+        here = day.app_namespaces_at(t)
+        app = here[drawn % len(here)]  # the same draw: the day's later changes draw what they would have
     steps = [(t + dt, replace(c, source_ip=runner), ci) for dt, c in helm_release(app, REPO, day.rng)]
     day.record("hosted_ci_run", ci.username, steps)
 
@@ -243,7 +242,8 @@ def new_pipeline(day: Day) -> None:
         extra,
     )
     t = day.at(10, 17)
-    app = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    here = day.app_namespaces_at(t)
+    app = here[int(day.rng.integers(len(here)))]
     day.record("new_pipeline", who.username, [(t + dt, c, who) for dt, c in helm_release(app, REPO, day.rng)])
     actor = day.join(Actor(who, "ci"), t + 60.0, "benign_new_pipeline", DAY_S)
     actor.share = 0.3
@@ -256,9 +256,10 @@ def cert_rotation(day: Day) -> None:
     if cm is None or not day.app_namespaces:
         return
     t = day.at(0, 22)
-    k = int(day.rng.integers(1, len(day.app_namespaces) + 1))
+    here = day.app_namespaces_at(t)
+    k = int(day.rng.integers(1, len(here) + 1))
     steps: list[Step] = []
-    for i, ns in enumerate(day.rng.choice(day.app_namespaces, size=k, replace=False)):
+    for i, ns in enumerate(day.rng.choice(here, size=k, replace=False)):
         ns = str(ns)
         s = t + 4.0 * i
         req = {

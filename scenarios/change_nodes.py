@@ -70,8 +70,8 @@ def join_node(day: Day, t: float, scenario: str) -> tuple[Actor, list[Step]]:
     ]
     for i, ds in enumerate(("kube-proxy", "aws-node")):
         pod = f"{ds}-{_suffix(day.rng)}"
-        day.add_pods("kube-system", [pod])
         s = t + 6.0 + i
+        day.add_pods("kube-system", [pod], s)
         steps += [
             (
                 s,
@@ -113,8 +113,8 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
             ),
             (s + 0.5, Call("create", "pods", ns, new, "binding"), day.who(SCHED)),
         ]
-        day.add_pods(ns, [new])
-        day.drop_pods(ns, [old])
+        day.add_pods(ns, [new], s + 0.3)
+        day.drop_pods(ns, [old], s)  # evicted
         ident = replace(app.identity, ips=(pod_address(day.rng), *app.identity.ips[1:]))
         day.switch(app, ident, s + 20.0, f"benign_{scenario}")
         app.pod_names = (new, *app.pod_names[1:])
@@ -123,15 +123,16 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
     day.leave(node, gone)
     ds_pods = [p for p in day.pods.get("kube-system", []) if p.startswith(("kube-proxy-", "aws-node-"))]
     doomed = [next(p for p in ds_pods if p.startswith(ds)) for ds in ("kube-proxy-", "aws-node-")]
-    day.drop_pods("kube-system", doomed)
     steps += [
         (gone + 30.0, Call("delete", "nodes", None, name), day.who("eks:cloud-controller-manager")),
         (gone + 31.0, Call("delete", "leases", "kube-node-lease", name), _sa(day, "generic-garbage-collector")),
     ]
-    steps += [
-        (gone + 40.0 + i, Call("delete", "pods", "kube-system", p), _sa(day, "generic-garbage-collector"))
-        for i, p in enumerate(doomed)
-    ]
+    # Its daemon pods live on in the API until they are deleted. (Kubernetes' pod garbage
+    # collector deletes them; the cast has no pod-garbage-collector, and adding one would move
+    # every later draw of the cluster's build.)
+    for i, p in enumerate(doomed):
+        day.drop_pods("kube-system", [p], gone + 40.0 + i)
+        steps.append((gone + 40.0 + i, Call("delete", "pods", "kube-system", p), _sa(day, "generic-garbage-collector")))
     return steps
 
 
@@ -187,13 +188,16 @@ def daemonset_upgrade(day: Day) -> None:
     ]
     s = t + 2.0
     dsc = _sa(day, "daemon-set-controller")
-    olds = [p for p in day.pods.get(ns, []) if p.startswith(f"{ds}-")]
-    for i, node in enumerate(_fleet(day)):
+    # The nodes up and their daemon pods as the upgrade starts: a node that joins later today
+    # has no pod to replace yet, and a pod a drain deletes later today is the drain's to delete.
+    fleet = [node for node in _fleet(day) if node.active[0] <= s]
+    olds = [p for p in day.pods_at(ns, s) if p.startswith(f"{ds}-") and p in day.pods.get(ns, [])]
+    for i, node in enumerate(fleet):
         name = node.identity.username.removeprefix("system:node:")
         pod = f"{ds}-{_suffix(day.rng)}"
         old = olds[i] if i < len(olds) else f"{ds}-{_suffix(day.rng)}"
-        day.drop_pods(ns, [old])
-        day.add_pods(ns, [pod])
+        day.drop_pods(ns, [old], s)
+        day.add_pods(ns, [pod], s + 5.0)
         steps += [
             (s, Call("delete", "pods", ns, old), dsc),
             (s + 5.0, Call("create", "pods", ns, body=bodies.daemon_pod(pod, ds, name, version)), dsc),

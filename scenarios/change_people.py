@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from scenarios import change_bodies as bodies
 from scenarios.change import Day, Step, handler
-from scenarios.cluster import ACCOUNT, DAY_S, OFFICE_NETS, Actor, Novelty, iam_extra
+from scenarios.cluster import ACCOUNT, DAY_S, OFFICE_NETS, Actor, Novelty, _suffix, iam_extra
 from scenarios.eks import Call, Identity
 from scenarios.networks import address
 from scenarios.normal import DISCOVERY
@@ -79,9 +80,13 @@ def new_hire(day: Day) -> None:
         )
     else:
         who = Identity("developer", ("developers", "system:authenticated"), ips, kubectl_ua(day.rng), uid, extra)
-    ns = day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
-    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
+    drawn = int(day.rng.integers(len(day.app_namespaces)))
+    ns = day.app_namespaces[drawn]
     t = day.at(10, 15, tz)
+    if not day.exists(ns, t):  # a team onboarded later today: the new person starts in one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[drawn % len(here)]  # the same draw: the day's later changes draw what they would have
+    actor = Actor(who, "admin" if admin else "developer", tz_offset=tz, namespace=None if admin else ns)
     day.record("new_hire", who.username, _first_commands(t, who, ns))
     # A first day: everything the new person does is new, so all of it is labelled.
     day.join(actor, t + 60.0, "benign_new_hire", novel_for=86400.0)
@@ -166,10 +171,20 @@ def oncall_night(day: Day) -> None:
     if person is None or not day.app_namespaces:
         return
     who = replace(person.identity, ips=(address(day.rng, "residential"),))
-    ns = person.namespace or day.app_namespaces[int(day.rng.integers(len(day.app_namespaces)))]
+    picked = 0 if person.namespace else int(day.rng.integers(len(day.app_namespaces)))
+    ns = person.namespace or day.app_namespaces[picked]
     pods = day.pods.get(ns) or [f"{ns}-api-0"]
-    pod = pods[int(day.rng.integers(len(pods)))]
+    drawn = int(day.rng.integers(len(pods)))
+    pod = pods[drawn]
     t = day.at(1, 4, person.tz_offset)
+    if not day.exists(ns, t):  # a team onboarded later today: the page is about one that exists
+        here = day.app_namespaces_at(t)
+        ns = here[picked % len(here)]  # the same draw (below)
+    there = day.pods_at(ns, t)
+    if pod not in there and there:
+        # A pod made later today (a rollout) or gone: one running at night. The same draw, so
+        # that the day's later changes draw what they would have.
+        pod = there[drawn % len(there)]
     calls = [
         *DISCOVERY,
         Call("list", "pods", ns, query="limit=500"),
@@ -205,10 +220,43 @@ def oncall_night(day: Day) -> None:
     ]
     steps: list[Step] = []
     s = t
+    deleted_at = t
     for c in calls:
         steps.append((s, c, who))
+        deleted_at = s if c.verb == "delete" else deleted_at
         s += c.duration_s + float(day.rng.gamma(2.0, 20.0))
+    if pod in day.pods_today.get(ns, []):
+        steps += _recreated(day, ns, pod, deleted_at)
     day.record("oncall_night", who.username, steps)
+
+
+def _recreated(day: Day, ns: str, old: str, at: float) -> list[Step]:
+    """Pod ``old``, deleted by hand at ``at``, is replaced by its ReplicaSet from the same
+    template: what was to delete ``old`` later today (a rollout) deletes the new pod, and the
+    application that ran in ``old`` runs in it."""
+    replicaset = old.rsplit("-", 1)[0]
+    new = f"{replicaset}-{_suffix(day.rng)}"
+    _, died = day.pod_spans.get((ns, old), (0.0, DAY_S))
+    day.drop_pods(ns, [old], at)
+    day.add_pods(ns, [new], at + 0.3)
+    if at < died < DAY_S:
+        day.drop_pods(ns, [new], died)
+        for change in day.changes:
+            change.steps = [
+                (s, replace(c, name=new) if (c.verb, c.namespace, c.name) == ("delete", ns, old) else c, w)
+                for s, c, w in change.steps
+            ]
+    for app in day.actors:
+        app.pod_names = tuple(new if p == old else p for p in app.pod_names)
+    body = bodies.app_pod(new, ns, f"{ns}-api", bodies.app_image(ns, replicaset))
+    return [
+        (
+            at + 0.3,
+            Call("create", "pods", ns, body=body),
+            day.who("system:serviceaccount:kube-system:replicaset-controller"),
+        ),
+        (at + 0.5, Call("create", "pods", ns, new, "binding"), day.who("system:kube-scheduler")),
+    ]
 
 
 @handler("break_glass", weekends=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,45 @@ class Cluster:
     seed: int = 0
     gone: frozenset[str] = frozenset()  # retired namespaces: never reused for a new team
     world: Any = field(default=None, repr=False, compare=False)  # scenarios.change.World, lazily
+    #: In a day's view, the span of the day (seconds) of each namespace created or deleted that
+    #: day; any other namespace exists all day.
+    namespace_spans: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: The same for the pods created or deleted that day, by (namespace, pod).
+    pod_spans: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    day_start: datetime | None = None  # of a day's view: an episode begun before midnight ends after it
+
+    def exists(self, namespace: str, s: float) -> bool:
+        """Whether ``namespace`` exists ``s`` seconds into the view's day."""
+        return within_span(self.namespace_spans.get(namespace, (0.0, DAY_S)), s)
+
+    def seconds(self, t: datetime) -> float:
+        """Seconds from the start of the view's day to ``t`` (past 86400 after its midnight).
+
+        A time before the day (:func:`scenarios.normal.informers` samples routines at a fixed
+        date) counts as its first second.
+        """
+        if self.day_start is None:
+            return seconds_into_day(t)
+        return max(0.0, (t - self.day_start).total_seconds())
+
+    def app_namespaces_at(self, t: datetime, lasting: float = 0.0) -> list[str]:
+        """The application namespaces that exist from ``t`` for ``lasting`` seconds (an episode's
+        calls): none before its create, none after its delete."""
+        if not self.namespace_spans:
+            return self.app_namespaces
+        s = self.seconds(t)
+        return [ns for ns in self.app_namespaces if self.exists(ns, s) and self.exists(ns, s + lasting)]
+
+    def pods_at(self, namespace: str, t: datetime) -> list[str]:
+        """The pods of ``namespace`` that exist at ``t``: none before its create, none after its delete."""
+        if not self.namespace_spans and not self.pod_spans:
+            return self.pods.get(namespace, [])
+        s = self.seconds(t)
+        if not self.exists(namespace, s):
+            return []
+        return [
+            p for p in self.pods.get(namespace, []) if within_span(self.pod_spans.get((namespace, p), (0.0, DAY_S)), s)
+        ]
 
     def on(self, day: int) -> Cluster:
         """The cluster as it lives on ``day``: every actor that acts that day, with routines.
@@ -167,7 +206,7 @@ class Cluster:
         return [a for a in self.on(day).actors if a.active == (0.0, DAY_S)]
 
     def as_of(self, day: int) -> Cluster:
-        """``on(day)`` with only :meth:`actors_on` as its cast."""
+        """``on(day)`` with only :meth:`actors_on` as its cast, and the day's namespace and pod lives."""
         view = self.on(day)
         return Cluster(
             view.spec,
@@ -178,6 +217,9 @@ class Cluster:
             view.node_ips,
             view.pods,
             self.seed,
+            namespace_spans=view.namespace_spans,
+            pod_spans=view.pod_spans,
+            day_start=view.day_start,
         )
 
     def actor(self, username: str) -> Actor:
@@ -188,6 +230,17 @@ class Cluster:
 
     def actors_of(self, kind: str) -> list[Actor]:
         return [a for a in self.actors if a.kind == kind]
+
+
+def within_span(span: tuple[float, float], s: float) -> bool:
+    """Whether second ``s`` of a day falls in ``span``; one that lasts to midnight lasts past it."""
+    lo, hi = span
+    return lo <= s < hi or (hi == DAY_S and s >= DAY_S)
+
+
+def seconds_into_day(t: datetime) -> float:
+    """Seconds from the UTC midnight that starts ``t``'s day (a simulated day starts at midnight)."""
+    return (t - datetime.combine(t.date(), time())).total_seconds()
 
 
 def _suffix(rng: np.random.Generator, n: int = 5) -> str:

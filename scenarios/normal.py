@@ -19,6 +19,8 @@ WATCH_Q = "allowWatchBookmarks=true&resourceVersion={rv}&timeout={t}m{s}s&timeou
 #: People's and CI's working hours, local time (start inclusive, end exclusive); attacks that
 #: blend in use the same hours.
 WORKING_HOURS = (9, 18)
+#: Seconds from the first to the last call of a ``helm upgrade`` (:func:`helm_release`: six calls 1.5 s apart).
+HELM_S = 7.5
 DISCOVERY = [Call("get", path="/api", query="timeout=32s"), Call("get", path="/apis", query="timeout=32s")]
 
 
@@ -41,16 +43,27 @@ def _one(*calls: Call):
 
 
 def _pick(options):
-    """An episode that issues one of ``options`` (each a zero-argument call factory)."""
+    """An episode that issues one of ``options`` (each a call factory of the episode's ``rng`` and time)."""
 
     def episode(rng, t):
-        return [(0.0, options[int(rng.integers(len(options)))](rng))]
+        return [(0.0, options[int(rng.integers(len(options)))](rng, t))]
 
     return episode
 
 
+def _choose(rng: np.random.Generator, items: list[str]) -> str:
+    return items[int(rng.integers(len(items)))]
+
+
 def _lease(ns: str, name: str, reason: str = ""):
     return _one(Call("update", "leases", ns, name, reason=reason))
+
+
+def _binding(cluster: Cluster, t: datetime) -> Call:
+    """The scheduler binds a pod of the first application namespace that exists at ``t``."""
+    ns = cluster.app_namespaces_at(t)[0]
+    pods = cluster.pods_at(ns, t)
+    return Call("create", "pods", ns, pods[0] if pods else f"{ns}-api", "binding")
 
 
 def _rbac(kind: str, name: str, subject: str) -> str:
@@ -59,7 +72,18 @@ def _rbac(kind: str, name: str, subject: str) -> str:
 
 def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
     # The Node authorizer, not RBAC, allows kubelets: the reason annotation stays empty.
-    pods_here = [p for pods in cluster.pods.values() for p in pods]
+
+    def pods_here(t: datetime) -> list[str]:
+        return [p for ns in cluster.pods for p in cluster.pods_at(ns, t)]
+
+    def secrets_here(t: datetime) -> list[str]:
+        # A kubelet reads the secrets its pods mount: only where there are pods.
+        apps = cluster.app_namespaces_at(t)
+        return [ns for ns in apps if cluster.pods_at(ns, t)] or apps
+
+    def get_pod(rng: np.random.Generator, t: datetime) -> Call:
+        pods = pods_here(t)
+        return Call("get", "pods", "kube-system", _choose(rng, pods) if pods else "coredns")
 
     def watch_own_pods(rng, t):
         query = f"fieldSelector=spec.nodeName%3D{node}&" + WATCH_Q.format(
@@ -75,19 +99,9 @@ def _node_routines(cluster: Cluster, actor: Actor, node: str) -> list[Routine]:
             4,
             _pick(
                 [
-                    lambda rng: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
-                    lambda rng: Call(
-                        "get",
-                        "secrets",
-                        cluster.app_namespaces[int(rng.integers(len(cluster.app_namespaces)))],
-                        "db-credentials",
-                    ),
-                    lambda rng: Call(
-                        "get",
-                        "pods",
-                        "kube-system",
-                        pods_here[int(rng.integers(len(pods_here)))] if pods_here else "coredns",
-                    ),
+                    lambda rng, t: Call("get", "configmaps", "kube-system", "kube-root-ca.crt"),
+                    lambda rng, t: Call("get", "secrets", _choose(rng, secrets_here(t)), "db-credentials"),
+                    get_pod,
                 ]
             ),
         ),
@@ -201,21 +215,7 @@ def _control_plane(cluster: Cluster) -> None:
             ),
         ),
         Routine(3, lambda rng, t: [(0.0, _watch(rng, "pods"))]),
-        Routine(
-            2,
-            lambda rng, t: [
-                (
-                    0.0,
-                    Call(
-                        "create",
-                        "pods",
-                        cluster.app_namespaces[0],
-                        cluster.pods[cluster.app_namespaces[0]][0],
-                        "binding",
-                    ),
-                )
-            ],
-        ),
+        Routine(2, lambda rng, t: [(0.0, _binding(cluster, t))]),
     ]
     api = cluster.actor("system:apiserver")
     api.routines = [
@@ -224,33 +224,32 @@ def _control_plane(cluster: Cluster) -> None:
         ),
         Routine(60, _one(Call("get", path="/apis/metrics.k8s.io/v1beta1", query="timeout=32s"))),
     ]
-    ns_pick = cluster.app_namespaces
+
+    def ns_pick(rng: np.random.Generator, t: datetime) -> str:
+        return _choose(rng, cluster.app_namespaces_at(t))
+
     for ctl in cluster.actors_of("controller"):
         name = ctl.identity.username.rsplit(":", 1)[1]
         verbs = {
             "replicaset-controller": [
-                lambda rng: Call("create", "pods", ns_pick[int(rng.integers(len(ns_pick)))]),
-                lambda rng: Call("update", "replicasets", ns_pick[int(rng.integers(len(ns_pick)))], "app", "status"),
+                lambda rng, t: Call("create", "pods", ns_pick(rng, t)),
+                lambda rng, t: Call("update", "replicasets", ns_pick(rng, t), "app", "status"),
             ],
-            "deployment-controller": [
-                lambda rng: Call("update", "deployments", ns_pick[int(rng.integers(len(ns_pick)))], "app", "status")
-            ],
-            "endpointslice-controller": [
-                lambda rng: Call("update", "endpointslices", ns_pick[int(rng.integers(len(ns_pick)))], "app-x7k2p")
-            ],
+            "deployment-controller": [lambda rng, t: Call("update", "deployments", ns_pick(rng, t), "app", "status")],
+            "endpointslice-controller": [lambda rng, t: Call("update", "endpointslices", ns_pick(rng, t), "app-x7k2p")],
             "generic-garbage-collector": [
-                lambda rng: Call("get", path="/apis", query="timeout=32s"),
-                lambda rng: Call(
+                lambda rng, t: Call("get", path="/apis", query="timeout=32s"),
+                lambda rng, t: Call(
                     "get",
                     path="/apis/metrics.k8s.io/v1beta1",
                     query="timeout=32s",
                     code=503 if rng.random() < 0.05 else 0,
                 ),
             ],
-            "job-controller": [lambda rng: Call("update", "jobs", "ops", "db-backup-28512000", "status")],
-            "cronjob-controller": [lambda rng: Call("list", "jobs", None, query="limit=500")],
-            "daemon-set-controller": [lambda rng: Call("update", "daemonsets", "kube-system", "aws-node", "status")],
-            "namespace-controller": [lambda rng: Call("get", path="/apis", query="timeout=32s")],
+            "job-controller": [lambda rng, t: Call("update", "jobs", "ops", "db-backup-28512000", "status")],
+            "cronjob-controller": [lambda rng, t: Call("list", "jobs", None, query="limit=500")],
+            "daemon-set-controller": [lambda rng, t: Call("update", "daemonsets", "kube-system", "aws-node", "status")],
+            "namespace-controller": [lambda rng, t: Call("get", path="/apis", query="timeout=32s")],
         }[name]
         rate = {
             "endpointslice-controller": 120,
@@ -282,8 +281,8 @@ def _control_plane(cluster: Cluster) -> None:
                     1,
                     _pick(
                         [
-                            lambda rng: Call("get", "daemonsets", "kube-system", "aws-node"),
-                            lambda rng: Call(
+                            lambda rng, t: Call("get", "daemonsets", "kube-system", "aws-node"),
+                            lambda rng, t: Call(
                                 "patch", "deployments", "kube-system", "coredns", query="fieldManager=eks"
                             ),
                         ]
@@ -298,7 +297,7 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
     sa = actor.identity.username.rsplit(":", 1)[1]
     ns = actor.namespace
     assert ns is not None, "add-ons are service accounts, each in its namespace"
-    apps = cluster.app_namespaces
+    apps = cluster.app_namespaces_at
     if sa == "kube-proxy":
         return [
             Routine(
@@ -311,9 +310,9 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                 60,
                 _pick(
                     [
-                        lambda rng: Call("get", "pods", ns, cluster.pods[ns][int(rng.integers(len(cluster.pods[ns])))]),
-                        lambda rng: Call("list", "nodes", query="limit=500"),
-                        lambda rng: Call("get", "eniconfigs", None, "us-west-2a"),
+                        lambda rng, t: Call("get", "pods", ns, _choose(rng, cluster.pods_at(ns, t))),
+                        lambda rng, t: Call("list", "nodes", query="limit=500"),
+                        lambda rng, t: Call("get", "eniconfigs", None, "us-west-2a"),
                     ]
                 ),
             )
@@ -334,8 +333,8 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                 2,
                 _pick(
                     [
-                        lambda rng: Call("get", "secrets", "argocd", "repo-creds-github"),
-                        lambda rng: Call("get", "configmaps", "argocd", "argocd-cm"),
+                        lambda rng, t: Call("get", "secrets", "argocd", "repo-creds-github"),
+                        lambda rng, t: Call("get", "configmaps", "argocd", "argocd-cm"),
                     ]
                 ),
             ),
@@ -347,8 +346,8 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                         Call(
                             "patch",
                             "deployments",
-                            apps[int(rng.integers(len(apps)))],
-                            f"{apps[int(rng.integers(len(apps)))]}-api",
+                            _choose(rng, apps(t)),
+                            f"{_choose(rng, apps(t))}-api",
                             query="fieldManager=argocd-controller",
                         ),
                     )
@@ -362,8 +361,8 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                 6,
                 _pick(
                     [
-                        lambda rng: Call("get", "applications", "argocd", apps[int(rng.integers(len(apps)))]),
-                        lambda rng: Call("list", "applications", "argocd"),
+                        lambda rng, t: Call("get", "applications", "argocd", _choose(rng, apps(t))),
+                        lambda rng, t: Call("list", "applications", "argocd"),
                     ]
                 ),
                 profile="business",
@@ -394,7 +393,7 @@ def _addon_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
                         (0.0, Call("get", "secrets", app, f"{app}-tls")),
                         (0.05, Call("update", "secrets", app, f"{app}-tls")),
                     ]
-                )(apps[int(rng.integers(len(apps)))]),
+                )(_choose(rng, apps(t))),
             ),
         ]
     if sa == "cluster-autoscaler":
@@ -449,9 +448,9 @@ def _app_routines(cluster: Cluster, actor: Actor) -> list[Routine]:
             4,
             _pick(
                 [
-                    lambda rng: Call("get", "configmaps", ns, f"{app}-config"),
-                    lambda rng: Call("get", "secrets", ns, "db-credentials"),
-                    lambda rng: Call("get", "secrets", ns, f"{app}-tls"),
+                    lambda rng, t: Call("get", "configmaps", ns, f"{app}-config"),
+                    lambda rng, t: Call("get", "secrets", ns, "db-credentials"),
+                    lambda rng, t: Call("get", "secrets", ns, f"{app}-tls"),
                 ]
             ),
         ),
@@ -492,11 +491,12 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
     """A person runs a few kubectl commands in a row: discovery first, then the commands."""
     admin = actor.kind == "admin"
     home = actor.namespace or "default"
-    apps = cluster.app_namespaces
 
-    def command(rng) -> list[Call]:
-        ns = home if not admin else apps[int(rng.integers(len(apps)))]
-        pods = cluster.pods.get(ns) or ["x"]
+    def command(rng: np.random.Generator, t: datetime) -> list[Call]:
+        apps = cluster.app_namespaces_at(t)
+        # A home created later today (a new hire's team) or already deleted: work elsewhere for now.
+        ns = home if not admin and cluster.exists(home, cluster.seconds(t)) else _choose(rng, apps)
+        pods = cluster.pods_at(ns, t) or ["x"]
         pod = pods[int(rng.integers(len(pods)))]
         r = rng.random()
         if r < 0.30:
@@ -525,7 +525,7 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
                 )
             ]
         if r < 0.84 and not admin:  # a misconfigured RoleBinding: benign, recurring 403s
-            other = apps[int(rng.integers(len(apps)))]
+            other = _choose(rng, apps)
             return [Call("list", "secrets", other, query="limit=500", allowed=(other == home))]
         if r < 0.86:
             return [Call("create", "pods", ns, pod, "portforward", duration_s=float(rng.integers(60, 900)))]
@@ -555,7 +555,7 @@ def _kubectl_session(cluster: Cluster, actor: Actor):
             calls += [(offset + 0.01 * i, c) for i, c in enumerate(DISCOVERY)]
         for _ in range(int(rng.integers(1, 6))):
             offset += float(rng.gamma(2.0, 20.0))
-            calls += [(offset + 0.02 * i, c) for i, c in enumerate(command(rng))]
+            calls += [(offset + 0.02 * i, c) for i, c in enumerate(command(rng, t + timedelta(seconds=offset)))]
         return calls
 
     return episode
@@ -597,11 +597,10 @@ def helm_release(app: str, image_repo: str, rng: np.random.Generator) -> list[tu
 
 
 def _ci_episode(cluster: Cluster):
-    apps = cluster.app_namespaces
     repo = f"{cluster.spec.name}.dkr.ecr.us-west-2.amazonaws.com"
 
     def episode(rng, t):
-        return helm_release(apps[int(rng.integers(len(apps)))], repo, rng)
+        return helm_release(_choose(rng, cluster.app_namespaces_at(t, lasting=HELM_S)), repo, rng)
 
     return episode
 
@@ -629,9 +628,9 @@ def add_routines(cluster: Cluster, rng: np.random.Generator) -> None:
                 240,
                 _pick(
                     [
-                        lambda rng: Call("get", path="/readyz"),
-                        lambda rng: Call("get", path="/livez"),
-                        lambda rng: Call("get", path="/version", user_agent="Go-http-client/1.1"),
+                        lambda rng, t: Call("get", path="/readyz"),
+                        lambda rng, t: Call("get", path="/livez"),
+                        lambda rng, t: Call("get", path="/version", user_agent="Go-http-client/1.1"),
                     ]
                 ),
             ),

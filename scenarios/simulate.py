@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from scenarios.attacks import ATTACKS, Context, schedule
+from scenarios.attacks import ATTACKS, Context, in_life, schedule
 from scenarios.cluster import DAY_S, Actor, Cluster, ClusterSpec, Routine, build_cluster, day_start
 from scenarios.eks import Call, build_events
 from scenarios.flowlogs import FlowPlan, write_day
@@ -154,7 +154,7 @@ def attack_day(
         ctx = Context(cluster.as_of(day), rng, loud=(variant == "loud"))
         steps = attack.build(ctx)
         tz = _victim_tz(ctx.cluster, steps[0][1].username)
-        timed = schedule(attack, steps, ctx, start, tz)
+        timed = in_life(ctx.cluster, schedule(attack, steps, ctx, start, tz))
         first, last = timed[0][0], timed[-1][0]
         ids = set()
         for t, call, who in timed:
