@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flows.evidence import SOURCE
+from flows.evidence import MINER_PORTS, SOURCE
 from safe_text import html_text as e
 
 #: Conversations listed per finding (largest first); the rest are counted.
@@ -29,8 +29,17 @@ def _touched(details: dict, identity: str) -> tuple[set[str], pd.DataFrame]:
         return pods, pd.DataFrame()
     own = (rows["namespace"].fillna("") + "/" + rows["pod"].fillna("")).isin(pods)
     shared = rows["candidates"].map(lambda cs: cs is not None and bool(pods & set(cs)))
-    hit = rows[(own & (rows["attribution"] == "pod")) | (shared & (rows["attribution"] == "node"))]
-    return pods, hit.sort_values("bytes", ascending=False)
+    hit = rows[(own & (rows["attribution"] == "pod")) | (shared & (rows["attribution"] == "node"))].copy()
+    # A node's SNAT rows carry all its pods' traffic: bulk transfers to S3 would bury a mining
+    # pool's few hundred kB below the table's cut. What is flagged comes first, then size.
+    hit["_flagged"] = (
+        hit["new_in_cluster"].eq(True)
+        | hit.get("new_for_unit", pd.Series(False, index=hit.index)).eq(True)
+        | hit.get("named", pd.Series("", index=hit.index)).fillna("").astype(bool)
+        | hit["port"].isin(MINER_PORTS)
+    )
+    hit = hit.sort_values(["_flagged", "bytes"], ascending=[False, False], kind="stable")
+    return pods, hit.drop(columns="_flagged")
 
 
 def summary_html(result) -> str:
@@ -65,6 +74,8 @@ def finding_html(result, identity: str) -> str:
             flags.append("first seen for the workload (known in the cluster)")
         if r.get("named"):
             flags.append(f"named by the audit log today: {r['named']}")
+        if int(r["port"]) in MINER_PORTS and r["direction"] != "ingress":
+            flags.append("a port mining pools use")
         flag = "; ".join(flags)
         there = f"{r['remote']}:{int(r['port'])}"
         # incoming (from an address the audit log named): the remote end is the sender

@@ -39,20 +39,7 @@ def planted(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(
-            2,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the developer's exec is judged among people's 48 held-out windows, one of which "
-                "(the CI deployer's, a person by its name) is rarer: p >= 2/49, rank 34 (docs/method.md)",
-            ),
-        ),
-        3,
-    ],
-)
+@pytest.mark.parametrize("seed", [2, 3])
 def test_planted_attacks_rank_at_the_top_of_their_day(planted, seed):
     """Like sklearn's test_iforest_works: a week of a cluster, then five loud attacks among
     the benign changes of the attack day (a rollout, a new IAM session, a hosted CI run ...)."""
