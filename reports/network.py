@@ -36,7 +36,7 @@ def _touched(details: dict, identity: str) -> tuple[set[str], pd.DataFrame]:
         hit["new_in_cluster"].eq(True)
         | hit.get("new_for_unit", pd.Series(False, index=hit.index)).eq(True)
         | hit.get("named", pd.Series("", index=hit.index)).fillna("").astype(bool)
-        | hit["port"].isin(MINER_PORTS)
+        | (hit["port"].isin(MINER_PORTS) & (hit["direction"] != "ingress"))
     )
     hit = hit.sort_values(["_flagged", "bytes"], ascending=[False, False], kind="stable")
     return pods, hit.drop(columns="_flagged")
