@@ -161,11 +161,14 @@ def test_every_pod_a_change_deletes_lives_until_its_delete(seed):
     assert deletes
 
 
-#: A small cluster whose nodes join and leave and whose DaemonSets are upgraded about every day.
+#: A small cluster whose nodes join and leave, whose DaemonSets are upgraded and whose on-call
+#: engineer is paged about every day.
 FLEET = ClusterSpec(
     nodes=4,
     rate_scale=0.01,
-    change=replace(ChangeRates(), node_replaced=60.0, node_added=60.0, node_removed=60.0, daemonset_upgrade=7.0),
+    change=replace(
+        ChangeRates(), node_replaced=60.0, node_added=60.0, node_removed=60.0, daemonset_upgrade=7.0, oncall_night=7.0
+    ),
 )
 
 
@@ -201,6 +204,24 @@ def pod_calls(cluster: Cluster, days: int) -> Iterator[tuple[int, float, Call, C
             elif (call.verb, call.subresource) == ("delete", None) or call.subresource == "eviction":
                 yield day, s, call, change, alive, nodes
                 alive.discard((call.namespace, call.name))
+
+
+@pytest.mark.parametrize(("spec", "seeds"), [(ClusterSpec(), range(10)), (FLEET, range(3))], ids=["default", "fleet"])
+def test_no_change_deletes_or_evicts_a_pod_that_does_not_exist(spec, seeds):
+    """Pods deleted by DaemonSet upgrades, drains, rollouts and people, and pods evicted by
+    drains, over eight days: each existed (was built or created, and not deleted since).
+
+    (A DaemonSet upgrade once deleted an invented pod on each node it had no pod of; a drain
+    once evicted a pod the on-call engineer had deleted that night.)
+    """
+    ends = 0
+    for seed in seeds:
+        for day, s, call, change, alive, _ in pod_calls(build_cluster(spec, seed), 8):
+            if call.verb == "create" and call.subresource is None:
+                continue
+            assert (call.namespace, call.name) in alive, (seed, day, change.scenario, s, call.verb, call.name)
+            ends += 1
+    assert ends
 
 
 def test_every_node_has_one_pod_of_each_daemonset_from_its_join_to_its_drain():
@@ -253,3 +274,34 @@ def test_a_drained_node_loses_its_own_daemon_pods():
     for change, pods in deleted.items():
         assert sorted(pods) == on_node[change]
         assert sorted(p.rsplit("-", 1)[0] for _, p in pods) == sorted(DAEMONSETS)
+
+
+def test_a_pod_deleted_on_call_is_replaced_at_a_new_address():
+    """The pod a ReplicaSet makes for one deleted by hand gets a new address, and the
+    application calls from it once it runs (it once kept the deleted pod's address). An
+    application another change moved today keeps its addresses: an actor changes identity
+    once a day."""
+    replaced = 0
+    for seed in range(3):
+        cluster = build_cluster(FLEET, seed)
+        for day in range(8):
+            view = cluster.on(day)
+            before = cluster.world.states[day]
+            for change in cluster.changes_on(day):
+                if change.scenario != "benign_oncall_night":
+                    continue
+                deleted = [(s, c.name) for s, c, _ in change.steps if (c.verb, c.resource) == ("delete", "pods")]
+                made = [c.body["metadata"]["name"] for _, c, _ in change.steps if c.verb == "create" and c.body]
+                for (at, old), new in zip(deleted, made, strict=True):
+                    was = next((a for a in before.actors if old in a.pod_names), None)
+                    if was is None:
+                        continue  # a pod no application runs in (made by a rollout today)
+                    app = next(a for a in view.actors if a.identity.username == was.identity.username)
+                    if app.novel is not None and not at < app.switch_at < at + 60.0 or new not in app.pod_names:
+                        continue  # moved by another change today (or another page)
+                    old_ip = was.identity.ips[was.pod_names.index(old)]
+                    assert app.identity.ips[app.pod_names.index(new)] != old_ip, (seed, day, old, new)
+                    assert app.was is not None and app.was.ips == was.identity.ips, (seed, day, old, new)
+                    assert at < app.switch_at, (seed, day, old, new)
+                    replaced += 1
+    assert replaced
