@@ -58,11 +58,14 @@ class Day:
     the day's routines touch one only while it exists.
     """
 
-    def __init__(self, state: Cluster, index: int, rng: np.random.Generator) -> None:
+    def __init__(self, state: Cluster, index: int, rng: np.random.Generator, added: np.random.Generator) -> None:
         self.spec = state.spec
         self.index = index
         self.start = day_start(state.spec, index)
         self.rng = rng
+        # Draws a change gained after a seed's days were settled come from ``added``, so that the
+        # draws from ``rng`` (which changes happen, to whom, when) stay as they were.
+        self.added = added
         self.actors = [replace(a, routines=[]) for a in state.actors]
         self.namespaces = list(state.namespaces)  # as they will be tomorrow
         self.app_namespaces = list(state.app_namespaces)
@@ -70,6 +73,7 @@ class Day:
         self.pods_today = {ns: list(p) for ns, p in state.pods.items()}  # every pod of the day
         self.namespace_spans: dict[str, tuple[float, float]] = {}  # created or deleted today
         self.pod_spans: dict[tuple[str, str], tuple[float, float]] = {}  # (namespace, pod): made or gone today
+        self.pod_nodes = dict(state.pod_nodes)  # a DaemonSet's pod -> its node
         self.changes: list[Change] = []
         self._restore: list[tuple[Actor, Identity]] = []
         self.gone = set(state.gone)
@@ -135,12 +139,14 @@ class Day:
         """The application namespaces that exist ``at`` seconds into the day."""
         return [ns for ns in self.app_namespaces if self.exists(ns, at)]
 
-    def add_pods(self, ns: str, names: list[str], at: float) -> None:
-        """Pods ``names`` of ``ns`` are created ``at`` seconds into the day."""
+    def add_pods(self, ns: str, names: list[str], at: float, node: str | None = None) -> None:
+        """Pods ``names`` of ``ns`` are created ``at`` seconds into the day (a DaemonSet's, on ``node``)."""
         self.pods.setdefault(ns, []).extend(names)
         self.pods_today.setdefault(ns, []).extend(names)
         for pod in names:
             self.pod_spans[(ns, pod)] = (at, DAY_S)
+            if node is not None:
+                self.pod_nodes[(ns, pod)] = node
 
     def drop_pods(self, ns: str, names: list[str], at: float) -> None:
         """Pods ``names`` of ``ns`` are deleted ``at`` seconds into the day."""
@@ -153,6 +159,11 @@ class Day:
         if not self.exists(ns, at):
             return []
         return [p for p in self.pods_today.get(ns, []) if within_span(self.pod_spans.get((ns, p), (0.0, DAY_S)), at)]
+
+    def daemon_pods(self, node: str, at: float) -> list[tuple[str, str]]:
+        """(namespace, pod) of the DaemonSets' pods on ``node`` that exist ``at`` seconds into the day."""
+        here = {ns: set(self.pods_at(ns, at)) for ns, _ in self.pod_nodes}
+        return [(ns, p) for (ns, p), n in self.pod_nodes.items() if n == node and p in here[ns]]
 
     def record(self, scenario: str, identity: str, steps: list[Step]) -> None:
         if steps:
@@ -177,6 +188,7 @@ class Day:
         # Routines pick among the namespaces that exist when they act, not all of today's.
         view.namespace_spans = dict(self.namespace_spans)
         view.pod_spans = dict(self.pod_spans)
+        view.pod_nodes = dict(self.pod_nodes)
         view.day_start = self.start
         add_routines(view, self.rng)  # draws nothing from rng: binding routines is deterministic
         return view
@@ -201,6 +213,7 @@ class Day:
             [a.identity.ips[0] for a in live],
             self.pods,
             gone=frozenset(self.gone),
+            pod_nodes={k: n for k, n in self.pod_nodes.items() if k[1] in self.pods.get(k[0], [])},
         )
         for a in state.actors_of("node-daemon"):
             a.identity = replace(a.identity, ips=tuple(state.node_ips))
@@ -273,7 +286,7 @@ class World:
 def plan_day(state: Cluster, index: int, seed: int) -> tuple[DayPlan, Cluster]:
     """Draw and apply the benign changes of day ``index`` to ``state`` (the cast at its start)."""
     registry = handlers()
-    day = Day(state, index, np.random.default_rng([seed, 4, index]))
+    day = Day(state, index, np.random.default_rng([seed, 4, index]), np.random.default_rng([seed, 4, index, 1]))
     weekend = day.start.weekday() >= 5
     rates = state.spec.change.per_day(state.spec)
     # In the order of ChangeRates' fields, whatever order the handler modules were imported in.

@@ -2,8 +2,9 @@
 
 A joining node's kubelet registers itself (Node create, a serving-certificate CSR the cluster's
 own certificate controller approves, its lease, its watches) and the daemon-set-controller puts
-kube-proxy and the VPC CNI, privileged, on it; a leaving node is cordoned and drained, and the
-cloud controller deletes it. These are the calls EKS logs for managed node groups and the
+a pod of each DaemonSet on it (kube-proxy, the VPC CNI and the EBS CSI node privileged); a
+leaving node is cordoned and drained, the cloud controller deletes it, and its daemon pods
+are deleted after it. These are the calls EKS logs for managed node groups and the
 cluster autoscaler.
 """
 
@@ -68,19 +69,21 @@ def join_node(day: Day, t: float, scenario: str) -> tuple[Actor, list[Step]]:
         (t + 2.3, Call("update", "certificatesigningrequests", None, csr, "status"), day.who(KCM)),
         (t + 4.0, Call("patch", "nodes", None, name), day.who("eks:cloud-controller-manager")),
     ]
-    for i, ds in enumerate(("kube-proxy", "aws-node")):
-        pod = f"{ds}-{_suffix(day.rng)}"
+    for i, (ds, (ns, *_)) in enumerate(bodies.DAEMONSETS.items()):
+        # Every DaemonSet puts its pod on the node. (The names of the DaemonSets the simulator
+        # came to keep later are drawn aside, so a seed's days keep their draws: Day.added.)
+        pod = f"{ds}-{_suffix(day.rng if ds in ('kube-proxy', 'aws-node') else day.added)}"
         s = t + 6.0 + i
-        day.add_pods("kube-system", [pod], s)
+        day.add_pods(ns, [pod], s, node=name)
         steps += [
             (
                 s,
-                Call("create", "pods", "kube-system", body=bodies.daemon_pod(pod, ds, name)),
+                Call("create", "pods", ns, body=bodies.daemon_pod(pod, ds, name)),
                 _sa(day, "daemon-set-controller"),
             ),
-            (s + 0.1, Call("create", "pods", "kube-system", pod, "binding"), day.who(SCHED)),
-            (s + 0.5, Call("get", "pods", "kube-system", pod), kubelet),
-            (s + 3.0, Call("patch", "pods", "kube-system", pod, "status"), kubelet),
+            (s + 0.1, Call("create", "pods", ns, pod, "binding"), day.who(SCHED)),
+            (s + 0.5, Call("get", "pods", ns, pod), kubelet),
+            (s + 3.0, Call("patch", "pods", ns, pod, "status"), kubelet),
         ]
     steps.append((t + 9.0, Call("get", "configmaps", "kube-system", "kube-proxy"), kubelet))
     # The kubelet's routines start once it has registered; its first hour is labelled.
@@ -121,8 +124,7 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
         s += float(day.rng.uniform(2, 20))
     gone = s + float(day.rng.uniform(60, 240))
     day.leave(node, gone)
-    ds_pods = [p for p in day.pods.get("kube-system", []) if p.startswith(("kube-proxy-", "aws-node-"))]
-    doomed = [next(p for p in ds_pods if p.startswith(ds)) for ds in ("kube-proxy-", "aws-node-")]
+    doomed = day.daemon_pods(name, gone)  # the node's own, one of each DaemonSet
     steps += [
         (gone + 30.0, Call("delete", "nodes", None, name), day.who("eks:cloud-controller-manager")),
         (gone + 31.0, Call("delete", "leases", "kube-node-lease", name), _sa(day, "generic-garbage-collector")),
@@ -130,9 +132,9 @@ def drain_node(day: Day, node: Actor, t: float, scenario: str, by: Identity) -> 
     # Its daemon pods live on in the API until they are deleted. (Kubernetes' pod garbage
     # collector deletes them; the cast has no pod-garbage-collector, and adding one would move
     # every later draw of the cluster's build.)
-    for i, p in enumerate(doomed):
-        day.drop_pods("kube-system", [p], gone + 40.0 + i)
-        steps.append((gone + 40.0 + i, Call("delete", "pods", "kube-system", p), _sa(day, "generic-garbage-collector")))
+    for i, (ns, p) in enumerate(doomed):
+        day.drop_pods(ns, [p], gone + 40.0 + i)
+        steps.append((gone + 40.0 + i, Call("delete", "pods", ns, p), _sa(day, "generic-garbage-collector")))
     return steps
 
 
@@ -175,6 +177,9 @@ def daemonset_upgrade(day: Day) -> None:
     """An add-on upgrade rolls a privileged DaemonSet over every node, one node at a time."""
     ds = list(bodies.DAEMONSETS)[int(day.rng.integers(len(bodies.DAEMONSETS)))]
     ns, image, _, _ = bodies.DAEMONSETS[ds]
+    upgrades = [c for ch in day.changes if ch.scenario == "benign_daemonset_upgrade" for _, c, _ in ch.steps]
+    if any((c.resource, c.name) == ("daemonsets", ds) for c in upgrades):
+        return  # an add-on is upgraded once a day at most: each pod is replaced once
     version = f"{image}-{int(day.rng.integers(2, 9))}"
     by = day.who("ci-deployer") if ds == "fluent-bit" else day.who("eks:addon-manager")
     t = day.at(9, 16)
@@ -188,18 +193,18 @@ def daemonset_upgrade(day: Day) -> None:
     ]
     s = t + 2.0
     dsc = _sa(day, "daemon-set-controller")
-    # The nodes up and their daemon pods as the upgrade starts: a node that joins later today
-    # has no pod to replace yet, and a pod a drain deletes later today is the drain's to delete.
+    # The nodes up as the upgrade starts: a node that joins later today gets the pod its join
+    # makes, and a node drained later today keeps its pod for the drain to delete.
     fleet = [node for node in _fleet(day) if node.active[0] <= s]
-    olds = [p for p in day.pods_at(ns, s) if p.startswith(f"{ds}-") and p in day.pods.get(ns, [])]
-    for i, node in enumerate(fleet):
+    for node in fleet:
         name = node.identity.username.removeprefix("system:node:")
         pod = f"{ds}-{_suffix(day.rng)}"
-        old = olds[i] if i < len(olds) else f"{ds}-{_suffix(day.rng)}"
-        day.drop_pods(ns, [old], s)
-        day.add_pods(ns, [pod], s + 5.0)
+        # The node's own pod as it is replaced (a node without one gets only the new pod).
+        olds = [p for where, p in day.daemon_pods(name, s) if where == ns and p.startswith(f"{ds}-")]
+        day.drop_pods(ns, olds, s)
+        day.add_pods(ns, [pod], s + 5.0, node=name)
+        steps += [(s, Call("delete", "pods", ns, old), dsc) for old in olds]
         steps += [
-            (s, Call("delete", "pods", ns, old), dsc),
             (s + 5.0, Call("create", "pods", ns, body=bodies.daemon_pod(pod, ds, name, version)), dsc),
             (s + 5.1, Call("create", "pods", ns, pod, "binding"), day.who(SCHED)),
             (s + 6.0, Call("update", "daemonsets", ns, ds, "status"), dsc),

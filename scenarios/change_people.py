@@ -10,7 +10,7 @@ from scenarios import change_bodies as bodies
 from scenarios.change import Day, Step, handler
 from scenarios.cluster import ACCOUNT, DAY_S, OFFICE_NETS, Actor, Novelty, _suffix, iam_extra
 from scenarios.eks import Call, Identity
-from scenarios.networks import address
+from scenarios.networks import address, pod_address
 from scenarios.normal import DISCOVERY
 
 FIRST_NAMES = ("zoe", "omar", "lena", "kenji", "amara", "pablo", "hana", "ravi", "sofia", "mateo", "ingrid", "yusuf")
@@ -232,8 +232,8 @@ def oncall_night(day: Day) -> None:
 
 def _recreated(day: Day, ns: str, old: str, at: float) -> list[Step]:
     """Pod ``old``, deleted by hand at ``at``, is replaced by its ReplicaSet from the same
-    template: what was to delete ``old`` later today (a rollout) deletes the new pod, and the
-    application that ran in ``old`` runs in it."""
+    template: what was to delete or evict ``old`` later today (a rollout, a drain) deletes or
+    evicts the new pod, and the application that ran in ``old`` runs in it, from a new address."""
     replicaset = old.rsplit("-", 1)[0]
     new = f"{replicaset}-{_suffix(day.rng)}"
     _, died = day.pod_spans.get((ns, old), (0.0, DAY_S))
@@ -241,13 +241,28 @@ def _recreated(day: Day, ns: str, old: str, at: float) -> list[Step]:
     day.add_pods(ns, [new], at + 0.3)
     if at < died < DAY_S:
         day.drop_pods(ns, [new], died)
+        ends = {("delete", None), ("create", "eviction")}
         for change in day.changes:
             change.steps = [
-                (s, replace(c, name=new) if (c.verb, c.namespace, c.name) == ("delete", ns, old) else c, w)
+                (
+                    s,
+                    replace(c, name=new)
+                    if (c.verb, c.subresource) in ends and (c.namespace, c.name) == (ns, old)
+                    else c,
+                    w,
+                )
                 for s, c, w in change.steps
             ]
     for app in day.actors:
-        app.pod_names = tuple(new if p == old else p for p in app.pod_names)
+        if old not in app.pod_names:
+            continue
+        i = app.pod_names.index(old)
+        app.pod_names = (*app.pod_names[:i], new, *app.pod_names[i + 1 :])
+        if app.whole_day and i < len(app.identity.ips):
+            # A new pod, a new address (drawn aside: Day.added). An application changed earlier
+            # today keeps its addresses: an actor changes identity once a day.
+            ips = (*app.identity.ips[:i], pod_address(day.added), *app.identity.ips[i + 1 :])
+            day.switch(app, replace(app.identity, ips=ips), at + 20.0, "benign_oncall_night")
     body = bodies.app_pod(new, ns, f"{ns}-api", bodies.app_image(ns, replicaset))
     return [
         (

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from scenarios.change_bodies import DAEMONSETS
 from scenarios.change_rates import ChangeRates
 from scenarios.eks import K8S_VERSION, Call, Identity
 
@@ -143,6 +144,8 @@ class Cluster:
     pods: dict[str, list[str]]  # namespace -> pod names
     seed: int = 0
     gone: frozenset[str] = frozenset()  # retired namespaces: never reused for a new team
+    #: (namespace, pod) -> the node a DaemonSet's pod runs on (one pod of each DaemonSet a node).
+    pod_nodes: dict[tuple[str, str], str] = field(default_factory=dict)
     world: Any = field(default=None, repr=False, compare=False)  # scenarios.change.World, lazily
     #: In a day's view, the span of the day (seconds) of each namespace created or deleted that
     #: day; any other namespace exists all day.
@@ -302,6 +305,7 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
         return f"10.0.{16 * int(rng.integers(1, 4)) + int(rng.integers(0, 15))}.{int(rng.integers(2, 254))}"
 
     pods: dict[str, list[str]] = {}
+    pod_nodes: dict[tuple[str, str], str] = {}
     actors: list[Actor] = []
     kubelet_ua = f"kubelet/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"
     for name, ip in zip(node_names, node_ips, strict=True):
@@ -371,7 +375,9 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
         ("kube-system", "kube-proxy", f"kube-proxy/{K8S_VERSION} (linux/amd64) kubernetes/7f9249a"),
         ("kube-system", "aws-node", client_go_ua("aws-vpc-cni", "v1.18.1")),
     ):
-        pods.setdefault(ns, []).extend(f"{sa}-{_suffix(rng)}" for _ in node_names)
+        daemons = [f"{sa}-{_suffix(rng)}" for _ in node_names]
+        pods.setdefault(ns, []).extend(daemons)
+        pod_nodes.update(((ns, pod), node) for pod, node in zip(daemons, node_names, strict=True))
         actors.append(Actor(sa_identity(ns, sa, tuple(node_ips), ua, rng), "node-daemon", namespace=ns))
     addons = [
         ("kube-system", "coredns", "coredns/1.11.1 (linux/amd64) kubernetes/$Format"),
@@ -461,7 +467,15 @@ def build_cluster(spec: ClusterSpec, seed: int) -> Cluster:
             "anonymous",
         )
     )
-    cluster = Cluster(spec, actors, namespaces, apps, node_names, node_ips, pods, seed)
+    # The other DaemonSets' pods, one on each node. (Drawn last: the draws before them, and so
+    # a seed's cluster, stay as they were before the simulator kept these pods.)
+    for ds, (ns, *_) in DAEMONSETS.items():
+        if ds in ("kube-proxy", "aws-node"):
+            continue
+        daemons = [f"{ds}-{_suffix(rng)}" for _ in node_names]
+        pods.setdefault(ns, []).extend(daemons)
+        pod_nodes.update(((ns, pod), node) for pod, node in zip(daemons, node_names, strict=True))
+    cluster = Cluster(spec, actors, namespaces, apps, node_names, node_ips, pods, seed, pod_nodes=pod_nodes)
     add_routines(cluster, rng)
     return cluster
 

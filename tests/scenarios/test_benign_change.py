@@ -16,6 +16,7 @@ from sim_data import read_events, read_labels
 
 from scenarios.attacks import ATTACKS
 from scenarios.change import handlers
+from scenarios.change_bodies import DAEMONSETS
 from scenarios.change_rates import REFERENCE, ChangeRates
 from scenarios.cluster import ClusterSpec, build_cluster, day_start
 from scenarios.networks import POOLS
@@ -133,9 +134,13 @@ def test_a_replaced_nodes_kubelet_registers_then_calls_like_its_peers(changing):
         and e["auditID"] in joined
         and node in str(e.get("requestObject", ""))
     ]
-    assert {p["requestObject"]["metadata"]["generateName"] for p in daemon_pods} == {"kube-proxy-", "aws-node-"}
+    # A pod of every DaemonSet; kube-proxy, the CNI and the CSI node plugin privileged.
+    assert {p["requestObject"]["metadata"]["generateName"] for p in daemon_pods} == {f"{ds}-" for ds in DAEMONSETS}
     assert all(
-        c["securityContext"]["privileged"] for p in daemon_pods for c in p["requestObject"]["spec"]["containers"]
+        bool(c["securityContext"].get("privileged"))
+        == DAEMONSETS[p["requestObject"]["metadata"]["generateName"][:-1]][2]
+        for p in daemon_pods
+        for c in p["requestObject"]["spec"]["containers"]
     )
     assert all("hostPath" in v for p in daemon_pods for v in p["requestObject"]["spec"]["volumes"])
     # Afterwards it behaves like any other kubelet: the same kinds of calls, the same client, its own address.
