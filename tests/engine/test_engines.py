@@ -183,3 +183,19 @@ def test_a_days_keys_are_the_keys_featurising_the_day_teaches(lake):
         expected = _keys(taught)
         got = [set(keys.loc[keys["column"] == c, "key"].tolist()) for c in range(len(expected))]
         assert got == expected and sum(map(len, got)) > 100
+
+
+def test_a_prepared_day_tells_dask_what_it_weighs(lake):
+    """The scheduler weighs a result by Dask's ``sizeof`` before moving it to another worker,
+    and workers count memory by it. A prepared day waits on its worker for its two steps: it
+    must weigh about what sending it costs (its pickle), not a dataclass's 48 bytes."""
+    import pickle
+
+    from dask.sizeof import sizeof
+
+    from engine.history import prepare_partition
+
+    day = prepare_partition(lake_partitions([str(lake)])[0], Options())
+    sent = len(pickle.dumps(day))
+    assert sent > 100_000
+    assert 0.5 * sent < sizeof(day) < 2 * sent
