@@ -5,8 +5,9 @@
 read in chunks of 1 MiB (windows split across chunks are merged) and of 16 MiB. Features
 added since are appended to them as today's code computes them, once every older column was
 checked equal (``n_webhook_external``, all 0 on these days). The simulator's days change with
-it (kube-controller-manager's informers, session 16): the references were made again by running
-78f4d88's code on today's days, and ``n_webhook_external`` appended the same way.
+it (kube-controller-manager's informers, session 16; a pod of each DaemonSet on every node,
+session 22): the references were made again by running 78f4d88's code on today's days, and
+``n_webhook_external`` appended the same way.
 They differ between themselves in the last bits of a few shares (a window seen in two chunks is
 merged by weighting its shares), so each chunk size is compared with its own reference. The
 test simulates the same days and featurises them with today's code. Features added since are
