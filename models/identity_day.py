@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.action_families import RATE_OF
+
 DAY_INDEX = ["identity", "day"]
 #: Window p-values below this add log(floor / p) each; at or above it, a window adds only
 #: through the action families that recur in such windows (:func:`_repetition`). One normal window in twenty is
@@ -36,7 +38,9 @@ UNATTRIBUTED = "unattributed"
 #: it rarely does. Counted, a habit's busy day was evidence: at 50 nodes a kubelet reads secrets
 #: in 74% of its hours, its held-out days ranged 11-23 hours of 24 (1 day of 263 at 23), and
 #: with 50 kubelets such a day came about once a week, alerting as "secrets read" with no
-#: other reason (50 nodes seed 1: 2 of its 9 attack-free alerts).
+#: other reason (50 nodes seed 1: 2 of its 9 attack-free alerts). Not for the families counted
+#: on a new refusal target (:data:`models.action_families.RATE_OF`): their rate is how often the
+#: identity is denied at all, and a habit of retried denials is no habit of new targets.
 HABIT_RATE = 0.5
 
 
@@ -166,7 +170,8 @@ def family_surprisal(rarity, windows: pd.DataFrame) -> pd.DataFrame:
     # A new service account reading its own namespace's secrets every hour was counted as 23
     # improbable repeats against the service-account kind's rate (quick eval, seed 2: 20 nats
     # a day, held and re-alerting daily above the attackers).
-    counted = (values > 0) & (rate < HABIT_RATE) & ~rarity.young(windows)[:, None]
+    habit = (rate >= HABIT_RATE) & ~np.isin(families, list(RATE_OF))[None, :]
+    counted = (values > 0) & ~habit & ~rarity.young(windows)[:, None]
     return pd.DataFrame(np.where(counted, -np.log(rate), 0.0), index=windows.index, columns=names)
 
 

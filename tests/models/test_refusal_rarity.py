@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.identity_day import family_surprisal, identity_days
 from models.rarity import ActionRarity
 from tests.models.test_rarity import windows  # windows from (identity, hour, values), hour 0 = 2026-03-02
 
@@ -67,3 +68,15 @@ def test_an_identity_never_denied_is_surprised_by_its_first_denial():
     developer = surprisal(rarity, DENIED | {"new_denied_target": 1.0})
 
     assert kubelet["denied"] > 5 * developer["denied"]
+
+
+def test_his_habit_of_denials_does_not_hide_a_day_of_new_targets():
+    """Denied one hour in two, he is habitually denied, but always on targets he was denied
+    before. A stolen copy of his token probes a new target every hour for nine hours: each
+    hour alone is a coin toss, nine in a row is the low-and-slow pattern. The habit that a
+    busy day may repeat (models/identity_day.HABIT_RATE) is his denials, not new targets."""
+    rarity = ActionRarity().fit(three_weeks())
+    today = windows([(DEVELOPER, HOURS + h, DENIED | {"new_denied_target": 1.0}) for h in range(9)])
+    found = identity_days(pd.Series(0.3, index=today.index), surprisal=family_surprisal(rarity, today))
+    assert found.reasons(DEVELOPER, found.days.index[0][1])[0][0] == "rarity_denied"
+    assert found.days["anomaly_score"].iloc[0] > 2.0
