@@ -62,6 +62,22 @@ def test_dask_features_equal_local_features_value_for_value(client, lake, local)
     assert on_dask.n_events == local.n_events > 10_000
 
 
+def _received(dask_worker) -> list[str]:
+    """The keys this worker has fetched from another worker, oldest first."""
+    return [str(key) for transfer in dask_worker.transfer_incoming_log for key in transfer["keys"]]
+
+
+def test_a_prepared_day_stays_on_the_worker_that_prepared_it(client, lake):
+    """A prepared day is a day's events made ready (about 100 MB at a real cluster's rate) for
+    its two steps, the features and the keys. They run where it is: left to choose, the
+    scheduler sent a third of them to the other worker, the day pickled across with them."""
+    before = client.run(_received)
+    featurise_lake(lake_partitions([str(lake)]), Options(qualify=True), client=client, on_progress=None)
+    after = client.run(_received)
+    fetched = [key for worker, keys in after.items() for key in keys[len(before[worker]) :]]
+    assert [key for key in fetched if key.startswith("prepare-")] == []
+
+
 def test_the_local_engine_on_one_cluster_equals_featurising_its_stream(lake):
     """One cluster, no qualified names: the partition path gives what streaming the same
     events through featurise_history gives (the daily job's and the old train's path)."""
