@@ -228,6 +228,9 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
     states = {cluster: client.submit(new_encoder, pure=False) for cluster in chains}
     submitted = dict.fromkeys(chains, 0)
     results: dict[Partition, DayFeatures] = {}
+    # A day's steps go before any day still to prepare (submitted earlier, so otherwise first):
+    # prepared days wait in memory only until their steps run.
+    first = {"retries": retries, "priority": 1}
     with one_line_failures():
         for future in pending:
             step, partition = steps.pop(future)
@@ -247,9 +250,6 @@ def _run_dask(client, chains, options: Options, on_progress, total: int, retries
             while submitted[cluster] < len(chain) and chain[submitted[cluster]] in where:
                 next_day = chain[submitted[cluster]]
                 day, key = prepared.pop(next_day), f"{next_day}-{run}"
-                # Before any day still to prepare (submitted earlier, so otherwise first):
-                # prepared days wait in memory only until their steps run.
-                first = {"retries": retries, "priority": 1}
                 pin = {"workers": where.pop(next_day) or None, "allow_other_workers": True, **first}
                 features = client.submit(prepared_features, day, states[cluster], key=f"features-{key}", **pin)
                 keys = client.submit(prepared_keys, day, key=f"keys-{key}", **pin)
