@@ -30,6 +30,7 @@ from features.chunk_groups import (
 from features.featurise import WindowAccumulator, new_encoder
 from features.first_seen import FirstSeenEncoder
 from features.profiles import ProfileBuilder
+from features.repeats import WEIGHT
 from features.windows import _DISTINCT_OF, _FLAGS, INDEX, RESOURCE_MIX
 
 #: The prepared columns windows are counted from (:func:`features.windows.partial_windows`;
@@ -38,7 +39,7 @@ from features.windows import _DISTINCT_OF, _FLAGS, INDEX, RESOURCE_MIX
 #: 30k-event day of the benchmark lake). A column the windows start to read and this misses
 #: fails loudly (KeyError), and the engines' equality tests with it.
 WINDOW_COLUMNS = frozenset(
-    {*INDEX, "verb", "target_subresource", "target_resource", *_FLAGS}
+    {*INDEX, WEIGHT, "verb", "target_subresource", "target_resource", *_FLAGS}
     | {column for column, _ in RESOURCE_MIX.values()}
     | {column for column, _ in _DISTINCT_OF.values()}
     | {mask for _, mask in _DISTINCT_OF.values() if mask is not None}

@@ -137,6 +137,7 @@ LATER_COLUMNS: dict[str, object] = {
 
 EVENT_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in EVENT_FIELDS])
 EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA.names)
+_EVENT_NAMES = frozenset(EVENT_COLUMNS)
 
 _PANDAS_TYPES = {
     pa.string(): pd.StringDtype("pyarrow"),
@@ -153,8 +154,15 @@ def _types_mapper(typ: pa.DataType):
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Convert an event table in :data:`EVENT_SCHEMA` to its documented pandas dtypes."""
-    return table.cast(EVENT_SCHEMA).to_pandas(types_mapper=_types_mapper)
+    """Convert an event table in :data:`EVENT_SCHEMA` to its documented pandas dtypes.
+
+    A table of some of its columns (repeats collapsed: features/repeats.py) keeps its columns,
+    those of the event table typed as there, the others as they are.
+    """
+    if table.column_names == EVENT_SCHEMA.names:
+        return table.cast(EVENT_SCHEMA).to_pandas(types_mapper=_types_mapper)
+    fields = [EVENT_SCHEMA.field(n) if n in _EVENT_NAMES else table.schema.field(n) for n in table.column_names]
+    return table.cast(pa.schema(fields)).to_pandas(types_mapper=_types_mapper)
 
 
 def empty_events() -> pd.DataFrame:

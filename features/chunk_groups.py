@@ -39,9 +39,11 @@ from features.featurise import (
     ready_parts,
 )
 from features.first_seen import FirstSeenEncoder
+from features.repeats import collapse_repeats
 from features.windows import INDEX, Factorised, finalize, partial_windows
 
-#: Chunks are grouped up to this many events (two of ingest's batches). Measured on 1M events
+#: Chunks are grouped up to this many rows (events, or repeats collapsed: features/repeats.py).
+#: Before the collapse, two of ingest's batches; measured then on 1M events
 #: (docs/performance.md, session 9): 32k, 64k and 128k took the same CPU within the noise
 #: (12.2-13.2 s against 15.9 s one chunk at a time) and peaked at 625, 753 and 969 MB.
 GROUP_ROWS = 32_768
@@ -72,17 +74,21 @@ class ChunkGroup:
 
 
 def chunk_groups(
-    batches: Iterable[pd.DataFrame | pa.Table], freq: str, rows: int | None = None
+    batches: Iterable[pd.DataFrame | pa.Table], freq: str, rows: int | None = None, *, collapse: bool = True
 ) -> Iterator[ChunkGroup]:
-    """The chunks of :func:`features.featurise.window_chunks`, grouped (up to ``rows`` events,
+    """The chunks of :func:`features.featurise.window_chunks`, grouped (up to ``rows`` rows,
     default :data:`GROUP_ROWS`) and prepared once a group.
 
     Arrow chunks are grouped; a pandas chunk keeps its batch's index, so it is a group alone.
+    ``collapse``: each Arrow chunk's repeats become one row with their count first
+    (:func:`features.repeats.collapse_repeats`), and groups are sized by those rows.
     """
     rows = GROUP_ROWS if rows is None else rows
     pending: list[tuple[pa.Table, pd.Timestamp | None]] = []
     size = 0
     for ready, open_from in ready_parts(batches, freq):
+        if collapse and isinstance(ready, pa.Table):
+            ready = collapse_repeats(ready, freq)
         if pending and (not isinstance(ready, pa.Table) or ready.schema != pending[0][0].schema):
             yield _group(pending, freq)
             pending, size = [], 0
@@ -91,7 +97,8 @@ def chunk_groups(
             continue
         pending.append((ready, open_from))
         size += ready.num_rows
-        if size >= rows:
+        # Parts counted together are told apart in the nanoseconds of a window start.
+        if size >= rows or len(pending) >= _PART_ROOM - 1:
             yield _group(pending, freq)
             pending, size = [], 0
     if pending:

@@ -194,19 +194,22 @@ def featurise_history(
     encoder: FirstSeenEncoder | None = None,
     observe: Callable[[pd.DataFrame], None] | None = None,
     excuse_copies: bool = True,
+    collapse: bool = True,
 ) -> tuple[pd.DataFrame, FirstSeenEncoder]:
     """Causal window features over history given in time-ordered batches of events.
 
     Returns the windows and the encoder that has learned all of history (for scoring later).
-    ``observe`` sees each prepared chunk (to learn profiles alongside). ``excuse_copies``: as in
+    ``observe`` sees each prepared chunk (to learn profiles alongside; a chunk's repeats may be
+    one row, counted in ``n_events``). ``excuse_copies``: as in
     :func:`features.windows.partial_windows` (a model's training history counts the copies).
+    ``collapse``: as in :func:`features.chunk_groups.chunk_groups` (the same windows either way).
     """
     # The chunks of window_chunks, grouped: the same steps, each paid once a group.
     from features.chunk_groups import chunk_groups, count_group, group_novelty, mark_group  # builds on this module
 
     encoder = encoder if encoder is not None else new_encoder()
     windows = WindowAccumulator(excuse_copies=excuse_copies)
-    for group in chunk_groups(batches, freq):
+    for group in chunk_groups(batches, freq, collapse=collapse):
         if observe is not None:
             for part, _ in group.parts():
                 observe(part)

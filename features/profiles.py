@@ -11,6 +11,8 @@ from typing import Any, cast
 
 import pandas as pd
 
+from features.repeats import weights
+
 _COLUMNS = {
     "user_agent": "user_agent",
     "ua_family": "ua_family",
@@ -29,12 +31,20 @@ class ProfileBuilder:
 
     def observe(self, prepared: pd.DataFrame) -> None:
         """Count the values of one chunk (prepared by :func:`features.featurise.prepare_events`)."""
+        weight = weights(prepared)
         for key, column in _COLUMNS.items():
             if column not in prepared.columns:
                 continue
             pairs = prepared[["identity", column]].dropna()
             pairs = pairs[pairs[column].astype("string") != ""]
-            for pair, n in pairs.value_counts(sort=False).items():
+            # A row of repeats (features/repeats.py) counts as the events it stands for; both
+            # count in order of first appearance, as the counters' ties are broken.
+            if weight is None:
+                counts = pairs.value_counts(sort=False)
+            else:
+                n_events = pd.Series(weight, index=prepared.index, name="n").loc[pairs.index]
+                counts = n_events.groupby([pairs["identity"], pairs[column]], sort=False, observed=True).sum()
+            for pair, n in counts.items():
                 identity, value = cast(tuple[str, Any], pair)  # a row of the two columns above
                 self._counts[key][identity][value] += int(n)
 

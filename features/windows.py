@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.catalog import FEATURES
 from features.precedent import COPIED_FEATURES, precedented_copies
+from features.repeats import weights
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 SUBRESOURCES = ("exec", "attach", "portforward", "proxy")
@@ -159,11 +160,16 @@ def partial_windows(
     groups, windows = _window_groups(events)  # row -> position in sums (-1: no window)
     counted = groups >= 0  # a row without an identity belongs to no window
     at = groups[counted]
+    # A row of repeats counts as the events it stands for (features/repeats.py). Every sum is of
+    # whole numbers far below 2**53, so it is exact in floats, however the events are grouped.
+    weight = weights(events)
+    times = None if weight is None else weight[counted].astype(float)
     # The ~60 sums by one bincount each (a groupby sum of the wide frame spends most of its
     # time converting the boolean block).
-    sums = {"n": np.bincount(at, minlength=len(windows)).astype(float)}
+    sums = {"n": np.bincount(at, weights=times, minlength=len(windows)).astype(float)}
     for name, value in cols.items():
-        sums[name] = np.bincount(at, weights=np.asarray(value, dtype=float)[counted], minlength=len(windows))
+        counts = np.asarray(value, dtype=float)[counted]
+        sums[name] = np.bincount(at, weights=counts if times is None else counts * times, minlength=len(windows))
     pairs = {}
     for feature, (column, mask_column) in _DISTINCT_OF.items():
         # Unique (window, value) pairs on integer codes first; only they become strings.
