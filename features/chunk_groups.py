@@ -86,9 +86,9 @@ def chunk_groups(
     rows = GROUP_ROWS if rows is None else rows
     pending: list[tuple[pa.Table, pd.Timestamp | None]] = []
     size = 0
+    if collapse:  # before the held window is split off: splitting fewer rows costs less
+        batches = (collapse_repeats(b, freq) if isinstance(b, pa.Table) else b for b in batches)
     for ready, open_from in ready_parts(batches, freq):
-        if collapse and isinstance(ready, pa.Table):
-            ready = collapse_repeats(ready, freq)
         if pending and (not isinstance(ready, pa.Table) or ready.schema != pending[0][0].schema):
             yield _group(pending, freq)
             pending, size = [], 0

@@ -73,8 +73,7 @@ def collapse_repeats(table: pa.Table, freq: str) -> pa.Table:
         keys[f"{name} length"] = length
         seps = pc.fill_null(pc.count_substring(joined, _SEPARATOR), 0).to_numpy(zero_copy_only=False)
         alone |= seps > np.maximum(length.to_numpy(zero_copy_only=False) - 1, 0)
-    starts = pd.to_datetime(table["timestamp"].to_pandas(), utc=True).dt.floor(freq)
-    keys["window"] = pd.DatetimeIndex(starts).asi8
+    keys["window"] = _window_numbers(table["timestamp"], freq)
     rows = np.arange(table.num_rows, dtype=np.int64)
     keys["alone"] = np.where(alone, rows, -1)
     keys["row"] = rows
@@ -92,3 +91,12 @@ def collapse_repeats(table: pa.Table, freq: str) -> pa.Table:
 def weights(frame: pd.DataFrame) -> np.ndarray | None:
     """How many events each row of ``frame`` stands for; None when one each."""
     return frame[WEIGHT].to_numpy(dtype=np.int64) if WEIGHT in frame.columns else None
+
+
+def _window_numbers(timestamps: pa.ChunkedArray, freq: str) -> np.ndarray:
+    """Each timestamp's window as a number: its time since the epoch floored by ``freq``, as
+    :func:`features.windows.window_start` floors UTC times (two numbers, two windows)."""
+    unit = pd.Timedelta(1, unit=timestamps.type.unit).value  # nanoseconds in one unit
+    step = max(pd.Timedelta(freq).value // unit, 1)
+    stamps = pc.fill_null(timestamps.cast(pa.int64()), np.iinfo(np.int64).min)
+    return np.floor_divide(stamps.to_numpy(), step)
