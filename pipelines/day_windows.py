@@ -38,18 +38,21 @@ class DayWindows:
 DayFeaturiser = Callable[[Iterable, str, Path, object], DayWindows]
 
 
-def featurise_day(batches: Iterable, window: str, spill_dir: Path | None, encoder) -> DayWindows:
+def featurise_day(
+    batches: Iterable, window: str, spill_dir: Path | None, encoder, *, collapse: bool = True
+) -> DayWindows:
     """Causal novelty within the day against the model's history, chunk by chunk (bounded memory).
 
     The events themselves go to a temporary Parquet file in ``spill_dir`` as they came (no
     conversion; none without ``spill_dir``), so the explained identities' calls can be read
-    back later without holding the day in memory.
+    back later without holding the day in memory. ``collapse``: a chunk's repeats are featurised
+    as one row and a count (features/repeats.py; the same windows and values either way).
     """
     encoder = copy.deepcopy(encoder)  # learns the day as it goes; the bundle (or state) stays as it was
     accumulator = WindowAccumulator()
     values: Seen = {}
     writer, path = None, None if spill_dir is None else spill_dir / "events.parquet"
-    for done, open_from, raw in window_chunks(batches, window):
+    for done, open_from, raw in window_chunks(batches, window, collapse=collapse):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         accumulator.add(marked, open_from)

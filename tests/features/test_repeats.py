@@ -8,17 +8,20 @@ must be what the events one by one give, on our simulated clusters and on every 
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from events.schema import EVENT_SCHEMA
 from features.featurise import featurise_history
 from features.profiles import ProfileBuilder
 from features.repeats import READ_COLUMNS, WEIGHT, collapse_repeats
+from pipelines.day_windows import featurise_day
 from pipelines.ingest import Ingestor
 
 NODE = "system:node:ip-10-0-1-5.ec2.internal"
@@ -140,3 +143,21 @@ def test_the_featurisation_reads_no_column_but_those_listed(real_samples, name):
     windows, _ = featurise_history(iter(blank), collapse=False)
     assert len(expected)
     pd.testing.assert_frame_equal(windows, expected, check_exact=True)
+
+
+def test_a_scored_day_has_the_windows_and_values_of_its_events_one_by_one(tmp_path, real_samples):
+    """Scoring featurises a day against the model's history the same way (pipelines/day_windows.py);
+    its spill, read back for explanations, keeps every event."""
+    history = str(real_samples / "kubernetes-event-dataset" / "events.jsonl")
+    _, encoder = featurise_history(Ingestor().iter_batches([history]))
+    for k, day in enumerate((history, _lease_hour_and_a_secret(tmp_path))):
+        batches = list(Ingestor().iter_batches([day]))
+        scored = {}
+        for collapse in (True, False):
+            spill = tmp_path / f"day-{k}-{collapse}"
+            spill.mkdir()
+            scored[collapse] = featurise_day(iter(batches), "1h", spill, copy.deepcopy(encoder), collapse=collapse)
+        collapsed, expected = scored[True], scored[False]
+        pd.testing.assert_frame_equal(collapsed.windows, expected.windows, check_exact=True)
+        assert collapsed.values == expected.values
+        assert pq.read_metadata(collapsed.spill).num_rows == sum(b.num_rows for b in batches)
