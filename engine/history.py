@@ -37,6 +37,7 @@ from events.time_range import RangeCounts, in_time_range
 from features.featurise import DEFAULT_WINDOW, _combine, featurise_history, new_encoder
 from features.first_seen import FirstSeenEncoder
 from features.profiles import ProfileBuilder
+from features.repeats import READ_COLUMNS
 from pipelines.ingest import IngestStats
 
 
@@ -74,9 +75,15 @@ def _events(
     return kept, counts
 
 
+#: The columns featurising a partition reads (features/repeats.py). The lake's others (auditIDs,
+#: request URIs, groups, reasons) are not decoded: reading every column of a 280k-event day cost
+#: 0.21-0.36 CPU s, these 0.08 (docs/performance.md, session 24).
+FEATURISED_COLUMNS = ["timestamp", *READ_COLUMNS]
+
+
 def prepare_partition(partition: Partition, options: Options) -> PreparedDay:
     """Read and prepare a partition once, for :func:`prepared_keys` and :func:`prepared_features`."""
-    return prepare_day(*_events(partition, options), options.window)
+    return prepare_day(*_events(partition, options, FEATURISED_COLUMNS), options.window)
 
 
 def prepared_keys(day: PreparedDay) -> pd.DataFrame:
@@ -102,7 +109,7 @@ def day_features(partition: Partition, state: FirstSeenEncoder, options: Options
 def _day(partition: Partition, state: FirstSeenEncoder, options: Options) -> tuple[DayFeatures, FirstSeenEncoder]:
     """:func:`day_features`, and the state after the day (what :func:`advance` with the day's
     keys gives: the same sets, learned in passing)."""
-    tables, counts = _events(partition, options)
+    tables, counts = _events(partition, options, FEATURISED_COLUMNS)
     profiles = ProfileBuilder()
     # Training history: a controller's copies count as the host work they are (pipelines/train.py).
     windows, after = featurise_history(

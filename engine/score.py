@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from engine.history import Options, _all_keys, _events, gather_partitions, one_line_failures
+from engine.history import FEATURISED_COLUMNS, Options, _all_keys, _events, gather_partitions, one_line_failures
 from engine.lake import Partition, is_lake_input, lake_partitions
 from engine.train import SEVERAL_CLUSTERS, EngineConfig
 from errors import KaadError
@@ -93,7 +93,7 @@ class PartitionWindows:
 
 def partition_windows(partition: Partition, state: StateTable, options: Options) -> PartitionWindows:
     """Featurise one (cluster, day) partition for scoring, novelty judged against ``state``."""
-    tables, counts = _events(partition, options)
+    tables, counts = _events(partition, options, FEATURISED_COLUMNS)
     log = NoveltyLog()
     day = featurise_day(tables, options.window, None, state.encoder().log_novelty(log))
     return PartitionWindows(day.windows, day.values, log.frame(), counts.kept + counts.before + counts.after)
