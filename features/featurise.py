@@ -21,7 +21,6 @@ from features.first_seen import FirstSeenEncoder, ip_range
 from features.precedent import POPULATED, authored_images, populated_namespaces, template_owners
 from features.refusals import COLUMNS as REFUSAL_COLUMNS
 from features.refusals import refusal_targets
-from features.repeats import collapse_repeats
 from features.windows import (
     FEATURE_NAMES,
     INDEX,
@@ -235,18 +234,16 @@ MAX_HELD_ROWS = 65_536
 
 
 def window_chunks(
-    batches: Iterable[pd.DataFrame | pa.Table], freq: str, *, collapse: bool = False
+    batches: Iterable[pd.DataFrame | pa.Table], freq: str
 ) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
     """Prepared events in time order, with the start of the first window that may still grow,
     and the same rows as they came (Arrow or pandas, unprepared).
 
     The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
-    converted and enriched, once. ``collapse``: an Arrow chunk's repeats are prepared as one row
-    and their count (:func:`features.repeats.collapse_repeats`); the raw rows stay as they came.
+    converted and enriched, once.
     """
     for ready, open_from in ready_parts(batches, freq):
-        rows = collapse_repeats(ready, freq) if collapse and isinstance(ready, pa.Table) else ready
-        yield prepare_events(to_pandas(rows) if isinstance(rows, pa.Table) else rows, freq), open_from, ready
+        yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), open_from, ready
 
 
 def ready_parts(
