@@ -5,8 +5,9 @@ each batch are prepared, marked against what earlier chunks taught the encoder, 
 into windows that close at the chunk's end. Ingest hands over batches of about 18k events,
 and each chunk costs about 90 ms of pandas calls whatever its size: two thirds of the
 featurisation's time on a million events (docs/performance.md, session 9). Here the chunks of
-consecutive batches, up to :data:`GROUP_ROWS` events, go through each step once, and each
-chunk (a *part* of the group) keeps what made it a chunk:
+consecutive batches, up to :data:`GROUP_ROWS` rows (each batch's repeats collapsed first:
+features/repeats.py), go through each step once, and each chunk (a *part* of the group) keeps
+what made it a chunk:
 
 - preparing is row by row: the group's frame is its parts' frames, stacked;
 - novelty: a value is new in the first part it occurs in (earlier parts taught the encoder), in
