@@ -65,14 +65,16 @@ def collapse_repeats(table: pa.Table, freq: str) -> pa.Table:
             keys[name] = column
             continue
         # Arrow groups by no list type: a list is keyed as its items joined, and its length
-        # ([] and [""] join alike). A list whose items hold the separator could join like
-        # another list (attacker-written image names): such rows are never merged.
+        # ([] and [""] join alike). Two lists could still join alike, and such rows are never
+        # merged: items that hold the separator (attacker-written image names), and a missing
+        # item, which makes the whole join missing (a container spec without an image).
         joined = pc.binary_join(column, _SEPARATOR)
         length = pc.fill_null(pc.list_value_length(column), -1)
         keys[name] = joined
         keys[f"{name} length"] = length
         seps = pc.fill_null(pc.count_substring(joined, _SEPARATOR), 0).to_numpy(zero_copy_only=False)
         alone |= seps > np.maximum(length.to_numpy(zero_copy_only=False) - 1, 0)
+        alone |= pc.and_(pc.is_null(joined), pc.is_valid(column)).to_numpy(zero_copy_only=False)
     keys["window"] = _window_numbers(table["timestamp"], freq)
     rows = np.arange(table.num_rows, dtype=np.int64)
     keys["alone"] = np.where(alone, rows, -1)

@@ -90,20 +90,22 @@ def test_the_windows_and_profiles_are_those_of_the_events_one_by_one(tmp_path):
 
 def test_lists_that_join_alike_are_not_merged():
     """An image list is keyed as its items joined; an attacker who writes the separator into an
-    image name must not make two different pods one row."""
+    image name, or leaves a container without an image, must not make two different pods one
+    row (the second pod's image would go unseen)."""
     base = dict.fromkeys(EVENT_SCHEMA.names)
     stamp = pd.Timestamp("2026-03-10 14:00", tz="UTC")
-    rows = [
-        base | {"timestamp": stamp, "identity": "mallory", "verb": "create", "pod_images": images}
-        for images in (["evil:1\x1fnginx", "1"], ["evil:1", "nginx\x1f1"], ["evil:1", "nginx:1"], ["evil:1", "nginx:1"])
-    ]
-    collapsed = collapse_repeats(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), "1h")
-    assert collapsed["pod_images"].to_pylist() == [
+    pods = [
         ["evil:1\x1fnginx", "1"],
         ["evil:1", "nginx\x1f1"],
+        ["nginx:1", None],
+        ["evil:1", None],
+        ["evil:1", "nginx:1"],
         ["evil:1", "nginx:1"],
     ]
-    assert collapsed[WEIGHT].to_pylist() == [1, 1, 2]
+    rows = [base | {"timestamp": stamp, "identity": "mallory", "verb": "create", "pod_images": p} for p in pods]
+    collapsed = collapse_repeats(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), "1h")
+    assert collapsed["pod_images"].to_pylist() == pods[:5]
+    assert collapsed[WEIGHT].to_pylist() == [1, 1, 1, 1, 2]
 
 
 def test_a_table_without_the_columns_read_is_left_as_it_is():
