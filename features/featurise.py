@@ -235,15 +235,14 @@ MAX_HELD_ROWS = 65_536
 
 def window_chunks(
     batches: Iterable[pd.DataFrame | pa.Table], freq: str
-) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None, pa.Table | pd.DataFrame]]:
-    """Prepared events in time order, with the start of the first window that may still grow,
-    and the same rows as they came (Arrow or pandas, unprepared).
+) -> Iterator[tuple[pd.DataFrame, pd.Timestamp | None]]:
+    """Prepared events in time order, with the start of the first window that may still grow.
 
-    The split happens on the raw batch (Arrow, where it came as Arrow), so only what is ready is
-    converted and enriched, once.
+    The split happens on the batch as it came (Arrow, where it came as Arrow), so only what is
+    ready is converted and enriched, once.
     """
     for ready, open_from in ready_parts(batches, freq):
-        yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), open_from, ready
+        yield prepare_events(to_pandas(ready) if isinstance(ready, pa.Table) else ready, freq), open_from
 
 
 def ready_parts(

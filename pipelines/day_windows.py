@@ -58,7 +58,7 @@ def featurise_day(
     # spill sort it by time (explained_events); the held rows were spilled one batch later.
     read = (spill.write(batch) for batch in batches)
     collapsed = (collapse_repeats(b, window) if collapse and isinstance(b, pa.Table) else b for b in read)
-    for done, open_from, _ in window_chunks(collapsed, window):
+    for done, open_from in window_chunks(collapsed, window):
         marked = mark_novelty(done, encoder)
         encoder.partial_fit(done)
         accumulator.add(marked, open_from)
